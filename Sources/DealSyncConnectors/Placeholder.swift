@@ -1,0 +1,2 @@
+import AsyncHTTPClient
+public enum ConnPlaceholder {}

@@ -1,0 +1,195 @@
+import Foundation
+
+/// Reads one `connectors/*.yaml` document into a ``ConnectorConfig``, reporting every problem.
+struct ConnectorConfigReader {
+    let file: String
+    let sink: DiagnosticSink
+
+    func read(_ root: YAMLValue) -> ConnectorConfig? {
+        guard let doc = YAMLMappingReader(root, path: "", sink: sink) else { return nil }
+        var locations: [String: SourceLocation] = [:]
+        for key in doc.keys { locations[key.name] = key.location }
+
+        let id = doc.string("id")
+        if let id, !Self.isURLSafe(id), let node = doc.node("id") {
+            sink.report(node.location, "id: '\(id)' is not URL-safe (use lowercase letters, digits, '-' and '_', at most 63)")
+        }
+        let kind = doc.choice("kind", ConnectorKind.self)
+        let baseURL = doc.string("base_url")
+        if let baseURL, let node = doc.node("base_url"), !Self.isHTTPURL(baseURL) {
+            sink.report(node.location, "base_url: expected an http or https URL with a host")
+        }
+        let mapping = doc.string("mapping", required: false)
+        let masterAccount = doc.string("master_account", required: false)
+        if let kind {
+            if kind == .masterdeal {
+                for key in ["mapping", "master_account"] {
+                    if let node = doc.node(key) {
+                        sink.report(node.location, "\(key): a masterdeal connector has no \(key) (MasterDeal is the canonical side)")
+                    }
+                }
+            } else {
+                if mapping == nil && doc.node("mapping") == nil {
+                    sink.report(doc.location, "missing required key 'mapping' (the mapping this \(kind.rawValue) connector syncs by)")
+                }
+            }
+        }
+        let auth = readAuth(doc, kind: kind)
+        let webhook = readWebhook(doc, kind: kind)
+        let poll = readPoll(doc)
+        let rateLimit = readRateLimit(doc, kind: kind)
+        let delivery = readDelivery(doc, kind: kind)
+        doc.finish()
+
+        guard let id, let kind, let baseURL, let auth, let webhook, let poll, let rateLimit, let delivery else { return nil }
+        return ConnectorConfig(
+            id: id, kind: kind, baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
+            mapping: mapping, masterAccount: masterAccount, auth: auth, webhook: webhook, poll: poll,
+            rateLimit: rateLimit, delivery: delivery, file: file, locations: locations)
+    }
+
+    static func isURLSafe(_ id: String) -> Bool {
+        guard (1...63).contains(id.count), let first = id.unicodeScalars.first,
+            ("a"..."z").contains(first) || ("0"..."9").contains(first)
+        else { return false }
+        return id.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }
+    }
+
+    static func isHTTPURL(_ text: String) -> Bool {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+        else { return false }
+        return components.query == nil && components.fragment == nil
+    }
+
+    private func readAuth(_ doc: YAMLMappingReader, kind: ConnectorKind?) -> ConnectorConfig.Auth? {
+        guard let auth = doc.mapping("auth") else { return nil }
+        defer { auth.finish() }
+        let bearer = auth.secret("bearer_token", required: false)
+        let oauthNode = auth.mapping("oauth", required: false)
+        let webhookNode = auth.mapping("webhook", required: false)
+        let given = [bearer != nil, oauthNode != nil, webhookNode != nil].filter { $0 }.count
+        guard given == 1 else {
+            let allowed = Self.authKinds(for: kind).joined(separator: ", ")
+            sink.report(auth.location, "auth: give exactly one of \(allowed)")
+            return nil
+        }
+        if let bearer {
+            if kind == .bitrix24, let node = auth.node("bearer_token") {
+                sink.report(node.location, "auth.bearer_token: Bitrix24 uses 'webhook' (inbound webhook URL) or 'oauth'")
+                return nil
+            }
+            return .bearer(bearer)
+        }
+        if let oauth = oauthNode {
+            defer { oauth.finish() }
+            if kind == .masterdeal {
+                sink.report(oauth.location, "auth.oauth: MasterDeal uses bearer_token")
+            }
+            let clientID = oauth.string("client_id")
+            let clientSecret = oauth.secret("client_secret")
+            let redirect = oauth.string("redirect_uri", required: kind == .amocrm)
+            let tokenURL = oauth.string("token_url", required: false)
+            if let tokenURL, !Self.isHTTPURL(tokenURL), let node = oauth.node("token_url") {
+                sink.report(node.location, "auth.oauth.token_url: expected an http or https URL")
+            }
+            let refresh = oauth.secret("refresh_token", required: false)
+            guard let clientID, let clientSecret, kind != .masterdeal else { return nil }
+            return .oauth(.init(clientID: clientID, clientSecret: clientSecret, redirectURI: redirect, tokenURL: tokenURL,
+                                initialRefreshToken: refresh))
+        }
+        if let hook = webhookNode {
+            defer { hook.finish() }
+            if kind != .bitrix24 {
+                sink.report(hook.location, "auth.webhook: only Bitrix24 calls its API through an inbound webhook")
+            }
+            let user = hook.int("user_id", range: 1...Int(Int32.max))
+            let code = hook.secret("code")
+            guard let user, let code, kind == .bitrix24 else { return nil }
+            return .inboundWebhook(userID: user, code: code)
+        }
+        return nil
+    }
+
+    private static func authKinds(for kind: ConnectorKind?) -> [String] {
+        switch kind {
+        case .amocrm: ["oauth", "bearer_token (long-lived token)"]
+        case .bitrix24: ["webhook", "oauth"]
+        case .masterdeal: ["bearer_token"]
+        case nil: ["bearer_token", "oauth", "webhook"]
+        }
+    }
+
+    private func readWebhook(_ doc: YAMLMappingReader, kind: ConnectorKind?) -> ConnectorConfig.WebhookAuth? {
+        guard let hook = doc.mapping("webhook") else { return nil }
+        defer { hook.finish() }
+        switch kind {
+        case .amocrm:
+            guard let secret = hook.secret("secret") else { return nil }
+            if secret.reveal().count < 16, let node = hook.node("secret") {
+                sink.report(node.location, "webhook.secret: must be at least 16 characters (it is the only proof a webhook came from amoCRM)")
+                return nil
+            }
+            return .pathSecret(secret)
+        case .bitrix24:
+            let token = hook.secret("application_token")
+            let member = hook.string("member_id", required: false)
+            let domain = hook.string("domain", required: false)
+            guard let token else { return nil }
+            return .applicationToken(token, memberID: member, domain: domain)
+        case .masterdeal:
+            let secret = hook.secret("secret")
+            let previous = hook.secret("previous_secret", required: false)
+            let tolerance = hook.duration("tolerance", required: false) ?? .seconds(300)
+            guard let secret else { return nil }
+            return .hmac(secrets: [secret] + (previous.map { [$0] } ?? []), tolerance: tolerance)
+        case nil:
+            return nil
+        }
+    }
+
+    private func readPoll(_ doc: YAMLMappingReader) -> ConnectorConfig.Poll? {
+        guard let poll = doc.mapping("poll", required: false) else { return ConnectorConfig.Poll() }
+        defer { poll.finish() }
+        var result = ConnectorConfig.Poll()
+        if let enabled = poll.bool("enabled", required: false) { result.enabled = enabled }
+        if let interval = poll.duration("interval", required: false) {
+            if interval < .seconds(1), let node = poll.node("interval") {
+                sink.report(node.location, "poll.interval: must be at least 1s")
+            }
+            result.interval = interval
+        }
+        if let overlap = poll.duration("overlap", required: false) { result.overlap = overlap }
+        return result
+    }
+
+    private func readRateLimit(_ doc: YAMLMappingReader, kind: ConnectorKind?) -> ConnectorConfig.RateLimit? {
+        let defaults = ConnectorConfig.RateLimit.defaults(for: kind ?? .masterdeal)
+        guard let limit = doc.mapping("rate_limit", required: false) else { return defaults }
+        defer { limit.finish() }
+        var result = defaults
+        if let rps = limit.double("requests_per_second", required: false, minimum: 0.01) { result.requestsPerSecond = rps }
+        if let burst = limit.int("burst", required: false, range: 1...10_000) { result.burst = burst }
+        return result
+    }
+
+    private func readDelivery(_ doc: YAMLMappingReader, kind: ConnectorKind?) -> ConnectorConfig.Delivery? {
+        let defaults = ConnectorConfig.Delivery.defaults(for: kind ?? .masterdeal)
+        guard let delivery = doc.mapping("delivery", required: false) else { return defaults }
+        defer { delivery.finish() }
+        var result = defaults
+        let maxBatch = kind == .amocrm ? 250 : 50
+        if let v = delivery.int("batch_size", required: false, range: 1...maxBatch) { result.batchSize = v }
+        if let v = delivery.int("max_attempts", required: false, range: 1...1000) { result.maxAttempts = v }
+        if let v = delivery.duration("max_age", required: false) { result.maxAge = v }
+        if let v = delivery.duration("backoff_base", required: false) { result.backoffBase = v }
+        if let v = delivery.duration("backoff_cap", required: false) { result.backoffCap = v }
+        if let v = delivery.int("breaker_threshold", required: false, range: 1...1000) { result.breakerThreshold = v }
+        if let v = delivery.duration("breaker_cooldown", required: false) { result.breakerCooldown = v }
+        if let v = delivery.duration("request_timeout", required: false) { result.requestTimeout = v }
+        if result.backoffCap < result.backoffBase, let node = delivery.node("backoff_cap") {
+            sink.report(node.location, "delivery.backoff_cap: must not be below backoff_base")
+        }
+        return result
+    }
+}

@@ -1,0 +1,3 @@
+import PostgresNIO
+import DealSyncCore
+public enum StorePlaceholder {}
