@@ -1,0 +1,4 @@
+/// The dealsync release.
+public enum DealSyncVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,160 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A private PostgreSQL cluster in a temporary directory on a free loopback port, for the demo and the tests.
+///
+/// `initdb` and `postgres` refuse to run as root; when dealsync is root they run as the `postgres` system user
+/// with a data directory that account owns. A watchdog stops the cluster and removes its directory if this
+/// process dies without calling ``stop()``.
+public final class EmbeddedPostgres: Sendable {
+    public struct Options: Sendable {
+        /// Durability costs time the demo and the tests do not need; a crash of the cluster loses the demo only.
+        public var fsync: Bool = false
+        public var maxConnections: Int = 200
+
+        public init(fsync: Bool = false, maxConnections: Int = 200) {
+            self.fsync = fsync
+            self.maxConnections = maxConnections
+        }
+    }
+
+    /// The cluster's superuser connection to the `postgres` database (trust authentication on loopback).
+    public let url: DatabaseURL
+    public let rootDirectory: String
+    private let dataDirectory: String
+    private let installation: PostgresInstallation
+    private let runner: ChildProcess
+    private let watchdog: pid_t?
+
+    public static let user = "dealsync"
+
+    private init(url: DatabaseURL, rootDirectory: String, installation: PostgresInstallation, runner: ChildProcess, watchdog: pid_t?) {
+        self.url = url
+        self.rootDirectory = rootDirectory
+        self.dataDirectory = "\(rootDirectory)/data"
+        self.installation = installation
+        self.runner = runner
+        self.watchdog = watchdog
+    }
+
+    /// Creates and starts a cluster. Takes a second or two.
+    public static func start(options: Options = Options()) throws -> EmbeddedPostgres {
+        let installation = try PostgresInstallation.find()
+        var runner = ChildProcess()
+        var owner: (uid: uid_t, gid: gid_t)?
+        if ChildProcess.isRoot {
+            guard let account = ChildProcess.account("postgres") else { throw EmbeddedPostgresError.noUnprivilegedUser }
+            runner.runAs = "postgres"
+            owner = account
+        }
+        let root = try makeTemporaryDirectory(owner: owner)
+        let data = "\(root)/data"
+        do {
+            try runner.run(installation.initdb, [
+                "-D", data, "-U", user, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
+            ])
+            var lastError: (any Error)?
+            for _ in 0..<5 {
+                let port = try freePort()
+                var settings = [
+                    "-p \(port)", "-c listen_addresses=127.0.0.1", "-k \(root)", "-c max_connections=\(options.maxConnections)",
+                    "-c shared_buffers=64MB",
+                ]
+                if !options.fsync {
+                    settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+                }
+                do {
+                    try runner.run(installation.pgCtl, [
+                        "-D", data, "-l", "\(root)/postgres.log", "-w", "-t", "60", "-o", settings.joined(separator: " "), "start",
+                    ])
+                } catch {
+                    lastError = error
+                    continue
+                }
+                let watchdog = try? startWatchdog(root: root, data: data, installation: installation, runner: runner)
+                let url = DatabaseURL(host: "127.0.0.1", port: port, user: user, database: "postgres")
+                return EmbeddedPostgres(url: url, rootDirectory: root, installation: installation, runner: runner, watchdog: watchdog)
+            }
+            throw lastError ?? EmbeddedPostgresError.commandFailed("pg_ctl start", status: -1, output: "no free port")
+        } catch {
+            try? FileManager.default.removeItem(atPath: root)
+            throw error
+        }
+    }
+
+    /// Stops the cluster and removes its directory.
+    public func stop() {
+        _ = try? runner.run(installation.pgCtl, ["-D", dataDirectory, "-m", "fast", "-w", "-t", "30", "stop"])
+        if let watchdog {
+            kill(watchdog, SIGTERM)
+            var status: Int32 = 0
+            waitpid(watchdog, &status, 0)
+        }
+        try? FileManager.default.removeItem(atPath: rootDirectory)
+    }
+
+    /// Creates a database owned by the cluster's superuser and returns its URL.
+    public func createDatabase(_ name: String, logger: Logger) async throws -> DatabaseURL {
+        let connection = try await PostgresConnection.connect(
+            on: PostgresConnection.defaultEventLoopGroup.any(),
+            configuration: .init(host: url.host, port: url.port, username: url.user, password: nil, database: url.database, tls: .disable),
+            id: 1, logger: logger
+        ).get()
+        let quoted = name.replacingOccurrences(of: "\"", with: "")
+        do {
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(quoted)\""), logger: logger)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+        return url.with(database: name)
+    }
+
+    private static func makeTemporaryDirectory(owner: (uid: uid_t, gid: gid_t)?) throws -> String {
+        var template = Array("/tmp/dealsync-pg-XXXXXX".utf8CString)
+        guard let pointer = mkdtemp(&template) else {
+            throw EmbeddedPostgresError.commandFailed("mkdtemp", status: errno, output: "cannot create a temporary directory")
+        }
+        let path = String(cString: pointer)
+        if let owner {
+            chown(path, owner.uid, owner.gid)
+        }
+        chmod(path, 0o700)
+        return path
+    }
+
+    /// Asks the kernel for a free loopback port.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw EmbeddedPostgresError.commandFailed("socket", status: errno, output: "") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw EmbeddedPostgresError.commandFailed("bind", status: errno, output: "") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A shell loop that outlives us only long enough to stop the cluster when this process is gone.
+    private static func startWatchdog(root: String, data: String, installation: PostgresInstallation, runner: ChildProcess) throws -> pid_t {
+        let parent = getpid()
+        let stop = runner.runAs.map { "/usr/sbin/runuser -u \($0) -- " } ?? ""
+        let script = """
+            while kill -0 \(parent) 2>/dev/null; do sleep 1; done
+            \(stop)'\(installation.pgCtl)' -D '\(data)' -m immediate stop >/dev/null 2>&1
+            rm -rf '\(root)'
+            """
+        return try ChildProcess().spawnDetached("/bin/sh", ["-c", script])
+    }
+}

@@ -1,3 +1,0 @@
-import PostgresNIO
-import DealSyncCore
-public enum StorePlaceholder {}

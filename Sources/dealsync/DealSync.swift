@@ -1,0 +1,15 @@
+import ArgumentParser
+
+@main
+struct DealSync: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dealsync",
+        abstract: "Keeps deals consistent in both directions between MasterDeal and amoCRM / Bitrix24.",
+        version: DealSyncVersionText.value,
+        subcommands: [
+            ValidateCommand.self,
+            MigrateCommand.self,
+            VersionCommand.self,
+        ]
+    )
+}

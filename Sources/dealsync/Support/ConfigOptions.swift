@@ -1,0 +1,38 @@
+import ArgumentParser
+import DealSyncCore
+import Foundation
+
+/// Where the configuration is: a directory holding `connectors/` and `mappings/`.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "Directory holding connectors/ and mappings/.")
+    var directory: String = "."
+
+    @Option(help: "A KEY=value file filling ${KEY} references (default: <config>/dealsync.env when it exists). Variables already set in the environment win.")
+    var envFile: String?
+
+    /// The process environment over the environment file.
+    func environment() throws -> [String: String] {
+        var values: [String: String] = [:]
+        let path = envFile ?? (directory == "." ? "dealsync.env" : "\(directory)/dealsync.env")
+        if FileManager.default.fileExists(atPath: path) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw CLIError("cannot read \(path)")
+            }
+            values = EnvironmentFile.parse(text)
+        } else if envFile != nil {
+            throw CLIError("\(path): file not found")
+        }
+        values.merge(ProcessInfo.processInfo.environment) { _, process in process }
+        return values
+    }
+
+    func load() throws -> Configuration {
+        try ConfigurationLoader(environment: environment()).load(directory: directory)
+    }
+}
+
+/// A message for the user; printed as `dealsync: <message>` with exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import DealSyncStore
+import Foundation
+import Logging
+
+/// Which database a command uses: `--database-url`, else `DATABASE_URL`, else a private embedded cluster.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "postgres://user:password@host:port/database (default: $DATABASE_URL, else a private PostgreSQL started for this command).")
+    var databaseURL: String?
+
+    var resolvedURL: String? {
+        databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Runs `body` with a migrated-or-not database: a configured one, or an embedded cluster stopped afterwards.
+    func withDatabase<T: Sendable>(logger: Logger, _ body: @Sendable (Database) async throws -> T) async throws -> T {
+        if let text = resolvedURL {
+            let url: DatabaseURL
+            do { url = try DatabaseURL(parsing: text) } catch { throw CLIError(error.description) }
+            do {
+                return try await Database.withDatabase(url, logger: logger, body)
+            } catch let error as DatabaseError {
+                throw CLIError(error.description)
+            }
+        }
+        let cluster = try EmbeddedPostgres.start()
+        defer { cluster.stop() }
+        FileHandle.standardError.write(Data("dealsync: no database URL given; using a private PostgreSQL at \(cluster.url.host):\(cluster.url.port)\n".utf8))
+        return try await Database.withDatabase(cluster.url, logger: logger, body)
+    }
+}
+
+extension Logger {
+    /// A logger for one-shot commands: warnings and errors on standard error.
+    static func cli(_ label: String = "dealsync") -> Logger {
+        var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .warning
+        return logger
+    }
+}
