@@ -4,7 +4,7 @@ import NIOHTTP1
 import Testing
 
 /// The edge: 7 requests/s with an HTML 429, blocking after violations, 402 on writes, 504 on big batches.
-struct AmoLimitTests {
+struct AmoCRMLimitTests {
     static func limited(blockAfter: Int? = nil) -> AmoCRMSimulator.Configuration {
         var configuration = Amo.configuration()
         configuration.requestsPerSecond = 7

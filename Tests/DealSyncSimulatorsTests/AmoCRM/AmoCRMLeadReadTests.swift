@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// `GET /api/v4/leads` and `GET /api/v4/leads/{id}`: envelope, paging, 204s, filters, order, `query`.
-struct AmoLeadReadTests {
+struct AmoCRMLeadReadTests {
     @Test func listPagesWithNextLinkUntilTheLastPageThen204() async throws {
         try await Amo.withSimulator { simulator, client in
             let live = simulator.allLeads(includingDeleted: false).map(\.id)

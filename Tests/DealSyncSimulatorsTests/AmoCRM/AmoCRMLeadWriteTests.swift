@@ -4,7 +4,7 @@ import NIOHTTP1
 import Testing
 
 /// `POST` and `PATCH /api/v4/leads`: response shapes, amoCRM's write rules and validation errors.
-struct AmoLeadWriteTests {
+struct AmoCRMLeadWriteTests {
     typealias Default = Amo.Default
 
     @Test func createAnswers200WithRequestIDsEchoedOrIndexed() async throws {

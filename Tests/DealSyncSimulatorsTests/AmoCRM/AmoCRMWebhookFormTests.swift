@@ -5,7 +5,7 @@ import NIOHTTP1
 import Testing
 
 /// Legacy v2 webhook forms: field names, actions, several leads per POST, bare dates, echoes of API writes.
-struct AmoWebhookFormTests {
+struct AmoCRMWebhookFormTests {
     typealias Default = Amo.Default
 
     /// A simulator subscribed (to every lead event) to a receiver; the test gets both.

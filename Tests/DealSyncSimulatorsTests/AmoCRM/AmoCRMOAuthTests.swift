@@ -4,7 +4,7 @@ import NIOHTTP1
 import Testing
 
 /// `/oauth2/access_token`: single-use refresh tokens, expiring access tokens, long-lived tokens, revocation.
-struct AmoOAuthTests {
+struct AmoCRMOAuthTests {
     static func refreshBody(_ token: String, _ oauth: AmoCRMSimulator.OAuth) -> String {
         """
         {"client_id":"\(oauth.clientID)","client_secret":"\(oauth.clientSecret)","grant_type":"refresh_token",\
