@@ -4,6 +4,14 @@ import Hummingbird
 import NIOCore
 
 /// `/_sim/` routes: the salesperson, the administrator and the outages. No auth, no limit, no faults.
+///
+/// - `GET /_sim/leads` every lead, deleted ones too; `POST /_sim/leads` and `PATCH /_sim/leads/{id}` take API v4
+///   fields plus `user_id` (the salesperson); `DELETE /_sim/leads/{id}?user_id=`; `POST /_sim/leads/{id}/restore`.
+/// - `POST /_sim/automation` `{lead_id, old_status_id?, old_pipeline_id?, destination?}`: the short Digital Pipeline form.
+/// - `GET/PUT /_sim/faults` (``FaultSettings`` JSON); `GET /_sim/webhooks` (every attempt);
+///   `POST /_sim/webhooks/pause|resume`; `POST /_sim/hooks/enable`; `POST /_sim/block|unblock`;
+///   `PUT /_sim/subscription {expired}`; `POST /_sim/oauth/revoke`; `POST /_sim/oauth/authorize` → `{code}`;
+///   `POST /_sim/clock/advance {seconds}`; `GET /_sim/stats` (``AmoStats``).
 extension AmoCRMSimulator {
     func addControlRoutes(to router: Router<BasicRequestContext>) {
         router.get("/_sim/leads") { request, _ in

@@ -28,6 +28,7 @@ extension AmoCRMSimulator {
     /// A salesperson deletes a lead (fires `delete`); `false` when there is no such live lead.
     @discardableResult
     public func deleteAsSalesperson(leadID: Int, userID: Int) -> Bool {
+        let now = self.now
         guard let change = book.withLock({ $0.delete(leadID, actor: userID, now: now) }) else { return false }
         emit([change])
         return true
@@ -36,6 +37,7 @@ extension AmoCRMSimulator {
     /// A salesperson restores a deleted lead (fires `restore`).
     @discardableResult
     public func restoreAsSalesperson(leadID: Int, userID: Int) -> Bool {
+        let now = self.now
         guard let change = book.withLock({ $0.restore(leadID, actor: userID, now: now) }) else { return false }
         emit([change])
         return true

@@ -97,6 +97,7 @@ public final class AmoCRMSimulator: Sendable {
     // MARK: Writes (API and salesperson alike)
 
     func createLeads(_ writes: [AmoLeadWrite], actor: Int) -> Result<[AmoLead], AmoProblem> {
+        let now = self.now
         let result = book.withLock { $0.create(writes, actor: actor, now: now) }
         if case .success(let leads) = result {
             let searchable = ContinuousClock.now + configuration.searchIndexLag
@@ -107,6 +108,7 @@ public final class AmoCRMSimulator: Sendable {
     }
 
     func updateLeads(_ writes: [AmoLeadWrite], actor: Int) -> Result<[AmoLeadChange], AmoProblem> {
+        let now = self.now
         let result = book.withLock { $0.update(writes, actor: actor, now: now) }
         if case .success(let changes) = result { emit(changes) }
         return result
