@@ -15,11 +15,11 @@ struct AmoCRMLeadWriteTests {
                 """)
             #expect(reply.status == 200)
             #expect(reply.contentType == "application/hal+json")
-            let leads = reply.object.object("_embedded").array("leads")
-            #expect(leads.map { $0.string("request_id") } == ["md-1", "1"])
+            let leads = reply.object.jsonObject("_embedded").jsonArray("leads")
+            #expect(leads.map { $0.jsonString("request_id") } == ["md-1", "1"])
             #expect(leads.allSatisfy { Set($0.keys) == ["id", "request_id", "_links"] })
-            let firstID = try #require(leads[0].int("id"))
-            let secondID = try #require(leads[1].int("id"))
+            let firstID = try #require(leads[0].jsonInt("id"))
+            let secondID = try #require(leads[1].jsonInt("id"))
             let first = try #require(simulator.lead(id: firstID))
             #expect(first.name == "Тур в Стамбул")
             #expect(first.price == 120_000)
@@ -40,15 +40,15 @@ struct AmoCRMLeadWriteTests {
                 [{"id":\(ids[0]),"price":1000},{"id":\(ids[1]),"name":"Переименована"}]
                 """)
             #expect(reply.status == 200)
-            let leads = reply.object.object("_embedded").array("leads")
-            #expect(leads.compactMap { $0.int("id") } == ids)
+            let leads = reply.object.jsonObject("_embedded").jsonArray("leads")
+            #expect(leads.compactMap { $0.jsonInt("id") } == ids)
             #expect(leads.allSatisfy { Set($0.keys) == ["id", "updated_at", "_links"] })
             #expect(simulator.lead(id: ids[0])?.price == 1000)
             #expect(simulator.lead(id: ids[1])?.name == "Переименована")
 
             let single = try await client.send(.PATCH, "/api/v4/leads/\(ids[0])", json: #"{"price":2000}"#)
             #expect(single.status == 200)
-            #expect(single.object.int("id") == ids[0])
+            #expect(single.object.jsonInt("id") == ids[0])
             #expect(simulator.lead(id: ids[0])?.price == 2000)
         }
     }
@@ -59,7 +59,7 @@ struct AmoCRMLeadWriteTests {
             let before = lead.updatedAt
             #expect(before < simulator.now, "seeded an hour or more ago")
             let first = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: #"{"name":"\#(lead.name)"}"#)
-            let afterNoOp = try #require(first.object.int("updated_at"))
+            let afterNoOp = try #require(first.object.jsonInt("updated_at"))
             #expect(afterNoOp > before)
             #expect(afterNoOp == simulator.lead(id: lead.id)?.updatedAt)
 
@@ -68,8 +68,8 @@ struct AmoCRMLeadWriteTests {
             let later = try #require(simulator.lead(id: lead.id)?.updatedAt)
             #expect(later >= afterNoOp + 30)
             let read = try await client.get("/api/v4/leads/\(lead.id)")
-            #expect(read.object.int("updated_at") == later)
-            #expect(read.object.int("updated_by") == Default.admin)
+            #expect(read.object.jsonInt("updated_at") == later)
+            #expect(read.object.jsonInt("updated_by") == Default.admin)
         }
     }
 
@@ -83,13 +83,13 @@ struct AmoCRMLeadWriteTests {
                   {"field_id":\(Default.departureDateField),"values":[{"value":1790000000}]}]}]
                 """)
             #expect(created.status == 200)
-            let id = try #require(created.object.object("_embedded").array("leads").first?.int("id"))
+            let id = try #require(created.object.jsonObject("_embedded").jsonArray("leads").first?.jsonInt("id"))
             let lead = try #require(simulator.lead(id: id))
             #expect(lead.values(ofField: Default.destinationField) == ["Италия"])
             #expect(lead.values(ofField: Default.masterDealIDField) == ["md-42"])
 
-            let read = try await client.get("/api/v4/leads/\(id)").object.array("custom_fields_values")
-            #expect(read.first { $0.int("field_id") == Default.travellersField }?.array("values").first?["value"] as? String == "3")
+            let read = try await client.get("/api/v4/leads/\(id)").object.jsonArray("custom_fields_values")
+            #expect(read.first { $0.jsonInt("field_id") == Default.travellersField }?.jsonArray("values").first?["value"] as? String == "3")
 
             _ = try await client.send(.PATCH, "/api/v4/leads/\(id)", json: """
                 {"custom_fields_values":[{"field_id":\(Default.travellersField),"values":null}]}
@@ -107,8 +107,8 @@ struct AmoCRMLeadWriteTests {
                 {"status_id":142,"loss_reason_id":\(Default.lossTooExpensive)}
                 """)
             #expect(rejected.status == 400)
-            let issue = rejected.object.array("validation-errors").first?.array("errors").first
-            #expect(issue?.string("path") == "loss_reason_id")
+            let issue = rejected.object.jsonArray("validation-errors").first?.jsonArray("errors").first
+            #expect(issue?.jsonString("path") == "loss_reason_id")
             #expect(simulator.lead(id: lead.id)?.statusID == Default.newRequest, "a rejected write changes nothing")
 
             let lost = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
@@ -133,14 +133,14 @@ struct AmoCRMLeadWriteTests {
                 """)
             #expect(reply.status == 400)
             #expect(reply.contentType == "application/problem+json")
-            #expect(reply.object.string("title") == "Bad Request")
-            #expect(reply.object.int("status") == 400)
-            #expect(reply.object.string("detail") == "Request validation failed")
-            let groups = reply.object.array("validation-errors")
-            #expect(groups.map { $0.string("request_id") } == ["1"])
-            let issue = try #require(groups.first?.array("errors").first)
-            #expect(issue.string("code") == "NotSupportedChoice")
-            #expect(issue.string("path") == "custom_fields_values.1.values.0.value")
+            #expect(reply.object.jsonString("title") == "Bad Request")
+            #expect(reply.object.jsonInt("status") == 400)
+            #expect(reply.object.jsonString("detail") == "Request validation failed")
+            let groups = reply.object.jsonArray("validation-errors")
+            #expect(groups.map { $0.jsonString("request_id") } == ["1"])
+            let issue = try #require(groups.first?.jsonArray("errors").first)
+            #expect(issue.jsonString("code") == "NotSupportedChoice")
+            #expect(issue.jsonString("path") == "custom_fields_values.1.values.0.value")
             #expect(simulator.allLeads().count == count, "the whole batch is rejected")
         }
     }
@@ -159,9 +159,9 @@ struct AmoCRMLeadWriteTests {
             let lead = try #require(simulator.allLeads().first { $0.pipelineID == Default.toursPipeline })
             let reply = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: body)
             #expect(reply.status == 400)
-            let issue = reply.object.array("validation-errors").first?.array("errors").first
-            #expect(issue?.string("code") == code)
-            #expect(issue?.string("path") == path)
+            let issue = reply.object.jsonArray("validation-errors").first?.jsonArray("errors").first
+            #expect(issue?.jsonString("code") == code)
+            #expect(issue?.jsonString("path") == path)
             #expect(simulator.lead(id: lead.id) == lead)
         }
     }

@@ -19,10 +19,10 @@ struct AmoCRMOAuthTests {
 
             let reply = try await client.send(.POST, "/oauth2/access_token", json: Self.refreshBody(Amo.refreshToken, simulator.configuration.oauth), token: nil)
             #expect(reply.status == 200)
-            #expect(reply.object.string("token_type") == "Bearer")
-            #expect(reply.object.int("expires_in") == 86_400)
-            let access = try #require(reply.object.string("access_token"))
-            let refresh = try #require(reply.object.string("refresh_token"))
+            #expect(reply.object.jsonString("token_type") == "Bearer")
+            #expect(reply.object.jsonInt("expires_in") == 86_400)
+            let access = try #require(reply.object.jsonString("access_token"))
+            let refresh = try #require(reply.object.jsonString("refresh_token"))
             #expect(access.split(separator: ".").count == 3, "a JWT")
             #expect(access.count > 700 && refresh.count > 700, "amoCRM tokens are long")
             #expect(refresh != Amo.refreshToken)
@@ -33,9 +33,9 @@ struct AmoCRMOAuthTests {
             let reused = try await client.send(.POST, "/oauth2/access_token", json: Self.refreshBody(Amo.refreshToken, simulator.configuration.oauth), token: nil)
             #expect(reused.status == 400)
             #expect(reused.contentType == "application/problem+json")
-            #expect(reused.object.string("hint") == "Token has been revoked")
-            #expect(reused.object.string("type")?.hasSuffix("OAuthProblemJson") == true)
-            #expect(reused.object.string("title") != nil && reused.object.string("detail") != nil && reused.object.int("status") != nil)
+            #expect(reused.object.jsonString("hint") == "Token has been revoked")
+            #expect(reused.object.jsonString("type")?.hasSuffix("OAuthProblemJson") == true)
+            #expect(reused.object.jsonString("title") != nil && reused.object.jsonString("detail") != nil && reused.object.jsonInt("status") != nil)
             #expect(try await client.get("/api/v4/leads?limit=1", token: access).status == 200, "a failed refresh kills nothing")
 
             let unknown = try await client.send(.POST, "/oauth2/access_token", json: Self.refreshBody("def50200nonsense", simulator.configuration.oauth), token: nil)
@@ -60,11 +60,11 @@ struct AmoCRMOAuthTests {
             let expired = try await client.get("/api/v4/leads?limit=1")
             #expect(expired.status == 401)
             #expect(expired.contentType == "application/problem+json")
-            #expect(expired.object.string("title") == "Unauthorized")
+            #expect(expired.object.jsonString("title") == "Unauthorized")
             #expect(expired.header("X-Request-Id") != nil)
             let refreshed = try await client.send(.POST, "/oauth2/access_token", json: Self.refreshBody(Amo.refreshToken, simulator.configuration.oauth), token: nil)
-            #expect(refreshed.object.int("expires_in") == 3600)
-            #expect(try await client.get("/api/v4/leads?limit=1", token: refreshed.object.string("access_token")).status == 200)
+            #expect(refreshed.object.jsonInt("expires_in") == 3600)
+            #expect(try await client.get("/api/v4/leads?limit=1", token: refreshed.object.jsonString("access_token")).status == 200)
         }
     }
 
@@ -79,15 +79,15 @@ struct AmoCRMOAuthTests {
             #expect(try await client.get("/api/v4/leads?limit=1", token: "long-lived-1").status == 401)
             let refresh = try await client.send(.POST, "/oauth2/access_token", json: Self.refreshBody(Amo.refreshToken, simulator.configuration.oauth), token: nil)
             #expect(refresh.status == 400)
-            #expect(refresh.object.string("hint") == "Token has been revoked")
+            #expect(refresh.object.jsonString("hint") == "Token has been revoked")
 
-            let code = try #require(try await client.send(.POST, "/_sim/oauth/authorize", token: nil).object.string("code"))
+            let code = try #require(try await client.send(.POST, "/_sim/oauth/authorize", token: nil).object.jsonString("code"))
             let exchange = try await client.send(.POST, "/oauth2/access_token", json: """
                 {"client_id":"\(simulator.configuration.oauth.clientID)","client_secret":"\(simulator.configuration.oauth.clientSecret)",\
                 "grant_type":"authorization_code","code":"\(code)","redirect_uri":"\(simulator.configuration.oauth.redirectURI)"}
                 """, token: nil)
             #expect(exchange.status == 200)
-            #expect(try await client.get("/api/v4/leads?limit=1", token: exchange.object.string("access_token")).status == 200)
+            #expect(try await client.get("/api/v4/leads?limit=1", token: exchange.object.jsonString("access_token")).status == 200)
             let reused = try await client.send(.POST, "/oauth2/access_token", json: """
                 {"client_id":"\(simulator.configuration.oauth.clientID)","client_secret":"\(simulator.configuration.oauth.clientSecret)",\
                 "grant_type":"authorization_code","code":"\(code)","redirect_uri":"\(simulator.configuration.oauth.redirectURI)"}
@@ -103,7 +103,7 @@ struct AmoCRMOAuthTests {
         try await Amo.withSimulator { _, client in
             let reply = try await client.send(.POST, "/oauth2/access_token", json: Self.refreshBody(Amo.refreshToken, oauth), token: nil)
             #expect(reply.status == 401)
-            #expect(reply.object.string("hint") != nil)
+            #expect(reply.object.jsonString("hint") != nil)
             // The refresh token was not spent by the failed attempt.
             let good = try await client.send(.POST, "/oauth2/access_token", json: Self.refreshBody(Amo.refreshToken, Amo.configuration().oauth), token: nil)
             #expect(good.status == 200)

@@ -14,9 +14,9 @@ struct AmoCRMWebhookDeliveryTests {
 
     static func withHooked<T: Sendable>(
         scale: Double = scale, timeout: Duration = .seconds(2), seed: UInt64 = 7,
-        _ body: @Sendable (AmoCRMSimulator, AmoClient, WebhookReceiver) async throws -> T
+        _ body: @Sendable (AmoCRMSimulator, AmoClient, AmoWebhookReceiver) async throws -> T
     ) async throws -> T {
-        let receiver = WebhookReceiver()
+        let receiver = AmoWebhookReceiver()
         return try await receiver.withRunning { receiverBase in
             var configuration = Amo.configuration(seed: seed)
             configuration.webhooks = [receiverBase + "/hooks/main"]
@@ -32,7 +32,7 @@ struct AmoCRMWebhookDeliveryTests {
         try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(price: price))
     }
 
-    static func gaps(_ received: [WebhookReceiver.Received]) -> [Duration] {
+    static func gaps(_ received: [AmoWebhookReceiver.Received]) -> [Duration] {
         zip(received.dropFirst(), received).map { $0.at - $1.at }
     }
 
@@ -40,7 +40,7 @@ struct AmoCRMWebhookDeliveryTests {
         try await Self.withHooked { simulator, _, receiver in
             receiver.respond(status: 400)
             try Self.touch(simulator)
-            try await eventually("three attempts") { receiver.received.count == 3 }
+            try await amoEventually("three attempts") { receiver.received.count == 3 }
             let gaps = Self.gaps(receiver.received)
             #expect(gaps[0] >= .milliseconds(50) && gaps[0] < .milliseconds(150))
             #expect(gaps[1] >= .milliseconds(150) && gaps[1] < .milliseconds(300))
@@ -57,7 +57,7 @@ struct AmoCRMWebhookDeliveryTests {
         try await Self.withHooked { simulator, _, receiver in
             receiver.respond(status: 503)
             try Self.touch(simulator)
-            try await eventually("five attempts") { receiver.received.count == 5 }
+            try await amoEventually("five attempts") { receiver.received.count == 5 }
             let gaps = Self.gaps(receiver.received)
             let expected: [Duration] = [.milliseconds(50), .milliseconds(150), .milliseconds(150), .milliseconds(600)]
             for (gap, minimum) in zip(gaps, expected) {
@@ -73,11 +73,11 @@ struct AmoCRMWebhookDeliveryTests {
         try await Self.withHooked(timeout: .milliseconds(200)) { simulator, _, receiver in
             receiver.respond(status: 200, delay: .milliseconds(500))
             try Self.touch(simulator)
-            try await eventually("the first attempt recorded") { !simulator.webhookHistory.isEmpty }
+            try await amoEventually("the first attempt recorded") { !simulator.webhookHistory.isEmpty }
             let first = simulator.webhookHistory[0]
             #expect(first.status == nil && !first.succeeded)
             receiver.respond(status: 200)
-            try await eventually("the retry succeeding") { simulator.webhookHistory.contains { $0.succeeded } }
+            try await amoEventually("the retry succeeding") { simulator.webhookHistory.contains { $0.succeeded } }
             #expect(simulator.webhookHistory.last?.attempt == 2)
             #expect(simulator.webhookHistory[0].requestID != simulator.webhookHistory[1].requestID)
         }
@@ -89,13 +89,13 @@ struct AmoCRMWebhookDeliveryTests {
         try await Self.withHooked(scale: 1.0 / 4000) { simulator, client, receiver in
             receiver.respond(status: 500)
             for price in 1...26 { try Self.touch(simulator, price: price) }
-            try await eventually(timeout: .seconds(4), "the hook disabled") { simulator.webhookSubscriptions.first?.disabled == true }
-            try await eventually("retries settled") { simulator.pendingWebhooks == 0 }
+            try await amoEventually(timeout: .seconds(4), "the hook disabled") { simulator.webhookSubscriptions.first?.disabled == true }
+            try await amoEventually("retries settled") { simulator.pendingWebhooks == 0 }
             let sent = receiver.received.count
             #expect(sent >= 101 && sent <= 104, "attempts after the 101st failure are dropped, sent \(sent)")
             #expect(simulator.stats.hooksDisabled == 1)
             #expect(simulator.stats.webhooksLost >= 26)
-            let listed = try await client.get("/api/v4/webhooks").object.object("_embedded").array("webhooks")
+            let listed = try await client.get("/api/v4/webhooks").object.jsonObject("_embedded").jsonArray("webhooks")
             #expect(listed.first?["disabled"] as? Bool == true)
 
             receiver.respond(status: 200)
@@ -105,7 +105,7 @@ struct AmoCRMWebhookDeliveryTests {
 
             #expect(try await client.send(.POST, "/_sim/hooks/enable", token: nil).status == 204)
             try Self.touch(simulator, price: 100)
-            try await eventually("delivery after re-enabling") { receiver.received.count == sent + 1 }
+            try await amoEventually("delivery after re-enabling") { receiver.received.count == sent + 1 }
             #expect(simulator.webhookSubscriptions.first?.disabled == false)
         }
     }
@@ -119,16 +119,16 @@ struct AmoCRMWebhookDeliveryTests {
             #expect(simulator.stats.webhooksLost == 1)
             #expect(try await client.send(.POST, "/_sim/webhooks/resume", token: nil).status == 204)
             try Self.touch(simulator, price: 11)
-            try await eventually("the delivery after resuming") { receiver.received.count == 1 }
+            try await amoEventually("the delivery after resuming") { receiver.received.count == 1 }
             try await Task.sleep(for: .milliseconds(100))
             #expect(receiver.received.count == 1, "what happened during the pause never arrives")
-            let update = try PHPForm.parse(receiver.received[0].body).leads("update").first
-            #expect(update?.text("price") == "11")
+            let update = try PHPForm.parse(receiver.received[0].body).amoLeads("update").first
+            #expect(update?.amoText("price") == "11")
         }
     }
 
     @Test func subscriptionsByAPIChooseTheActions() async throws {
-        let receiver = WebhookReceiver()
+        let receiver = AmoWebhookReceiver()
         try await receiver.withRunning { receiverBase in
             try await Amo.withSimulator { simulator, client in
                 #expect(try await client.get("/api/v4/webhooks").status == 204)
@@ -137,12 +137,12 @@ struct AmoCRMWebhookDeliveryTests {
                     """)
                 #expect(created.status == 201)
                 #expect(created.object["disabled"] as? Bool == false)
-                #expect(try await client.get("/api/v4/webhooks").object.int("_total_items") == 1)
+                #expect(try await client.get("/api/v4/webhooks").object.jsonInt("_total_items") == 1)
 
                 let lead = try #require(simulator.allLeads().first { $0.statusID == Default.newRequest })
                 try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(price: 5))
                 try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(statusID: Default.booked))
-                try await eventually("the status webhook") { receiver.received.count == 1 }
+                try await amoEventually("the status webhook") { receiver.received.count == 1 }
                 try await Task.sleep(for: .milliseconds(100))
                 let form = try PHPForm.parse(try #require(receiver.received.last).body)
                 #expect(form["leads"]?.map?.keys == ["status"], "only the subscribed action is sent")
@@ -159,7 +159,7 @@ struct AmoCRMWebhookDeliveryTests {
         @Sendable func bodies(seed: UInt64) async throws -> [String] {
             try await Self.withHooked(seed: seed) { simulator, _, receiver in
                 for price in 1...6 { try Self.touch(simulator, price: price) }
-                try await eventually("six deliveries") { simulator.webhookHistory.count == 6 }
+                try await amoEventually("six deliveries") { simulator.webhookHistory.count == 6 }
                 return simulator.webhookHistory.sorted { $0.deliveryID < $1.deliveryID }.map(\.body)
             }
         }

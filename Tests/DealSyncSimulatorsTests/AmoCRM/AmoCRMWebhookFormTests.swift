@@ -10,9 +10,9 @@ struct AmoCRMWebhookFormTests {
 
     /// A simulator subscribed (to every lead event) to a receiver; the test gets both.
     static func withHooked<T: Sendable>(
-        seed: UInt64 = 7, _ body: @Sendable (AmoCRMSimulator, AmoClient, WebhookReceiver, String) async throws -> T
+        seed: UInt64 = 7, _ body: @Sendable (AmoCRMSimulator, AmoClient, AmoWebhookReceiver, String) async throws -> T
     ) async throws -> T {
-        let receiver = WebhookReceiver()
+        let receiver = AmoWebhookReceiver()
         return try await receiver.withRunning { receiverBase in
             var configuration = Amo.configuration(seed: seed)
             configuration.webhooks = [receiverBase + "/hooks/main"]
@@ -23,7 +23,7 @@ struct AmoCRMWebhookFormTests {
         }
     }
 
-    static func form(_ received: WebhookReceiver.Received) throws -> PHPForm.Map {
+    static func form(_ received: AmoWebhookReceiver.Received) throws -> PHPForm.Map {
         try PHPForm.parse(received.body)
     }
 
@@ -35,8 +35,8 @@ struct AmoCRMWebhookFormTests {
                   {"field_id":\(Default.destinationField),"values":[{"value":"Египет"}]},
                   {"field_id":\(Default.travellersField),"values":[{"value":2}]}]}]
                 """)
-            let id = try #require(reply.object.object("_embedded").array("leads").first?.int("id"))
-            try await eventually("the add webhook") { receiver.received.count == 1 }
+            let id = try #require(reply.object.jsonObject("_embedded").jsonArray("leads").first?.jsonInt("id"))
+            try await amoEventually("the add webhook") { receiver.received.count == 1 }
             let received = receiver.received[0]
             #expect(received.contentType == "application/x-www-form-urlencoded")
             #expect(received.userAgent == "amoCRM-Webhooks/3.0")
@@ -44,31 +44,31 @@ struct AmoCRMWebhookFormTests {
             #expect(received.body.contains("leads%5Badd%5D%5B0%5D%5Bid%5D="), "PHP http_build_query escapes brackets")
 
             let form = try Self.form(received)
-            let add = try #require(form.leads("add").first)
+            let add = try #require(form.amoLeads("add").first)
             let lead = try #require(simulator.lead(id: id))
-            #expect(add.text("id") == String(id))
-            #expect(add.text("name") == "Эхо")
-            #expect(add.text("price") == "5000")
-            #expect(add.text("status_id") == String(lead.statusID))
-            #expect(add.text("pipeline_id") == String(Default.toursPipeline))
-            #expect(add.text("responsible_user_id") == String(Default.admin))
-            #expect(add.text("modified_user_id") == "0", "updated_by: 0 comes back as a robot's change")
-            #expect(add.text("created_user_id") == String(Default.admin))
-            #expect(add.text("last_modified") == String(lead.updatedAt))
-            #expect(add.text("date_create") == String(lead.createdAt))
-            #expect(add.text("created_at") == String(lead.createdAt))
-            #expect(add.text("updated_at") == String(lead.updatedAt))
-            #expect(add.text("account_id") == "31415926")
+            #expect(add.amoText("id") == String(id))
+            #expect(add.amoText("name") == "Эхо")
+            #expect(add.amoText("price") == "5000")
+            #expect(add.amoText("status_id") == String(lead.statusID))
+            #expect(add.amoText("pipeline_id") == String(Default.toursPipeline))
+            #expect(add.amoText("responsible_user_id") == String(Default.admin))
+            #expect(add.amoText("modified_user_id") == "0", "updated_by: 0 comes back as a robot's change")
+            #expect(add.amoText("created_user_id") == String(Default.admin))
+            #expect(add.amoText("last_modified") == String(lead.updatedAt))
+            #expect(add.amoText("date_create") == String(lead.createdAt))
+            #expect(add.amoText("created_at") == String(lead.createdAt))
+            #expect(add.amoText("updated_at") == String(lead.updatedAt))
+            #expect(add.amoText("account_id") == "31415926")
             #expect(add["custom_fields_values"] == nil)
 
             let fields = add["custom_fields"]?.map?.indexed.compactMap(\.map) ?? []
-            let date = try #require(fields.first { $0.text("id") == String(Default.departureDateField) })
+            let date = try #require(fields.first { $0.amoText("id") == String(Default.departureDateField) })
             #expect(date["values"]?["0"]?.string == "1790000000", "a date arrives as a bare [values][0]")
-            let select = try #require(fields.first { $0.text("id") == String(Default.destinationField) })
-            #expect(select.text("name") == "Направление")
+            let select = try #require(fields.first { $0.amoText("id") == String(Default.destinationField) })
+            #expect(select.amoText("name") == "Направление")
             #expect(select["values"]?["0"]?["value"]?.string == "Египет")
             #expect(select["values"]?["0"]?["enum"]?.string == String(Default.destinationEgypt))
-            let numeric = try #require(fields.first { $0.text("id") == String(Default.travellersField) })
+            let numeric = try #require(fields.first { $0.amoText("id") == String(Default.travellersField) })
             #expect(numeric["values"]?["0"]?["value"]?.string == "2")
 
             #expect(form["account"]?["subdomain"]?.string == "sunrisetours")
@@ -83,17 +83,17 @@ struct AmoCRMWebhookFormTests {
             _ = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
                 {"status_id":\(Default.booked),"responsible_user_id":\(Default.salesAnna)}
                 """)
-            try await eventually("the update webhook") { receiver.received.count == 1 }
+            try await amoEventually("the update webhook") { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
-            #expect(form.leads("update").count == 1)
-            let status = try #require(form.leads("status").first)
-            #expect(status.text("status_id") == String(Default.booked))
-            #expect(status.text("old_status_id") == String(Default.newRequest))
-            #expect(status.text("old_pipeline_id") == nil, "the pipeline did not change")
-            let responsible = try #require(form.leads("responsible").first)
-            #expect(responsible.text("responsible_user_id") == String(Default.salesAnna))
-            #expect(responsible.text("old_responsible_user_id") == String(lead.responsibleUserID))
-            #expect(form.leads("update").first?.text("modified_user_id") == String(Default.admin), "the token's user")
+            #expect(form.amoLeads("update").count == 1)
+            let status = try #require(form.amoLeads("status").first)
+            #expect(status.amoText("status_id") == String(Default.booked))
+            #expect(status.amoText("old_status_id") == String(Default.newRequest))
+            #expect(status.amoText("old_pipeline_id") == nil, "the pipeline did not change")
+            let responsible = try #require(form.amoLeads("responsible").first)
+            #expect(responsible.amoText("responsible_user_id") == String(Default.salesAnna))
+            #expect(responsible.amoText("old_responsible_user_id") == String(lead.responsibleUserID))
+            #expect(form.amoLeads("update").first?.amoText("modified_user_id") == String(Default.admin), "the token's user")
         }
     }
 
@@ -102,12 +102,12 @@ struct AmoCRMWebhookFormTests {
             let ids = simulator.allLeads().prefix(3).map(\.id)
             let body = ids.map { #"{"id":\#($0),"price":777,"updated_by":0}"# }.joined(separator: ",")
             #expect(try await client.send(.PATCH, "/api/v4/leads", json: "[\(body)]").status == 200)
-            try await eventually("the batch webhook") { receiver.received.count == 1 }
+            try await amoEventually("the batch webhook") { receiver.received.count == 1 }
             try await Task.sleep(for: .milliseconds(100))
             #expect(receiver.received.count == 1, "one POST for the whole batch")
-            let updates = try Self.form(receiver.received[0]).leads("update")
-            #expect(updates.compactMap { $0.text("id") } == ids.map(String.init))
-            #expect(updates.allSatisfy { $0.text("price") == "777" && $0.text("modified_user_id") == "0" })
+            let updates = try Self.form(receiver.received[0]).amoLeads("update")
+            #expect(updates.compactMap { $0.amoText("id") } == ids.map(String.init))
+            #expect(updates.allSatisfy { $0.amoText("price") == "777" && $0.amoText("modified_user_id") == "0" })
         }
     }
 
@@ -115,17 +115,17 @@ struct AmoCRMWebhookFormTests {
         try await Self.withHooked { simulator, client, receiver, _ in
             let lead = try #require(simulator.allLeads().first)
             #expect(try await client.send(.DELETE, "/_sim/leads/\(lead.id)?user_id=\(Default.salesBoris)", token: nil).status == 204)
-            try await eventually("the delete webhook") { receiver.received.count == 1 }
-            let delete = try #require(try Self.form(receiver.received[0]).leads("delete").first)
+            try await amoEventually("the delete webhook") { receiver.received.count == 1 }
+            let delete = try #require(try Self.form(receiver.received[0]).amoLeads("delete").first)
             #expect(Set(delete.keys) == ["id", "status_id", "pipeline_id"])
-            #expect(delete.text("id") == String(lead.id))
+            #expect(delete.amoText("id") == String(lead.id))
 
             #expect(try await client.send(.POST, "/_sim/leads/\(lead.id)/restore?user_id=\(Default.salesBoris)", token: nil).status == 204)
-            try await eventually("the restore webhook") { receiver.received.count == 2 }
-            let restore = try #require(try Self.form(receiver.received[1]).leads("restore").first)
-            #expect(restore.text("id") == String(lead.id))
-            #expect(restore.text("modified_user_id") == String(Default.salesBoris))
-            #expect(restore.text("name") == lead.name)
+            try await amoEventually("the restore webhook") { receiver.received.count == 2 }
+            let restore = try #require(try Self.form(receiver.received[1]).amoLeads("restore").first)
+            #expect(restore.amoText("id") == String(lead.id))
+            #expect(restore.amoText("modified_user_id") == String(Default.salesBoris))
+            #expect(restore.amoText("name") == lead.name)
             #expect(try await client.get("/api/v4/leads/\(lead.id)").status == 200)
         }
     }
@@ -137,10 +137,10 @@ struct AmoCRMWebhookFormTests {
                 {"user_id":\(Default.salesBoris),"name":"Петров, Шарм","status_id":142}
                 """, token: nil)
             #expect(reply.status == 200)
-            try await eventually("the webhook") { receiver.received.count == 1 }
+            try await amoEventually("the webhook") { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
-            #expect(form.leads("update").first?.text("modified_user_id") == String(Default.salesBoris))
-            #expect(form.leads("status").first?.text("status_id") == "142")
+            #expect(form.amoLeads("update").first?.amoText("modified_user_id") == String(Default.salesBoris))
+            #expect(form.amoLeads("status").first?.amoText("status_id") == "142")
             #expect(simulator.lead(id: lead.id)?.closedAt != nil)
             let invalid = try await client.send(.PATCH, "/_sim/leads/\(lead.id)", json: #"{"status_id":1}"#, token: nil)
             #expect(invalid.status == 400)
@@ -153,12 +153,12 @@ struct AmoCRMWebhookFormTests {
             #expect(try await client.send(.POST, "/_sim/automation", json: """
                 {"lead_id":\(lead.id),"old_status_id":\(Default.newRequest)}
                 """, token: nil).status == 204)
-            try await eventually("the automation webhook") { receiver.received.count == 1 }
+            try await amoEventually("the automation webhook") { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
-            let status = try #require(form.leads("status").first)
+            let status = try #require(form.amoLeads("status").first)
             #expect(Set(status.keys) == ["id", "status_id", "pipeline_id", "old_status_id", "old_pipeline_id"])
-            #expect(status.text("old_status_id") == String(Default.newRequest))
-            #expect(status.text("status_id") == String(Default.offerSent))
+            #expect(status.amoText("old_status_id") == String(Default.newRequest))
+            #expect(status.amoText("status_id") == String(Default.offerSent))
             #expect(Set(form["account"]?.map?.keys ?? []) == ["id", "subdomain"])
         }
     }

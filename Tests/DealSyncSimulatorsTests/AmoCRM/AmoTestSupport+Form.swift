@@ -3,9 +3,9 @@ import DealSyncCore
 /// Reading legacy webhook forms in tests.
 extension PHPForm.Map {
     /// `leads[<action>]` entries in index order, each as a map.
-    func leads(_ action: String) -> [PHPForm.Map] {
+    func amoLeads(_ action: String) -> [PHPForm.Map] {
         self["leads"]?[action]?.map?.indexed.compactMap(\.map) ?? []
     }
 
-    func text(_ key: String) -> String? { self[key]?.string }
+    func amoText(_ key: String) -> String? { self[key]?.string }
 }

@@ -78,7 +78,7 @@ struct AmoClient: Sendable {
 }
 
 /// Receives webhooks on loopback and answers with a status the test chooses.
-final class WebhookReceiver: Sendable {
+final class AmoWebhookReceiver: Sendable {
     struct Received: Sendable {
         var path: String
         var body: String
@@ -129,7 +129,7 @@ final class WebhookReceiver: Sendable {
 }
 
 /// Polls until `condition` holds, failing after `timeout`.
-func eventually(timeout: Duration = .seconds(3), _ what: String = "condition",
+func amoEventually(timeout: Duration = .seconds(3), _ what: String = "condition",
                 _ condition: @Sendable () -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
@@ -139,8 +139,8 @@ func eventually(timeout: Duration = .seconds(3), _ what: String = "condition",
 }
 
 extension Dictionary where Key == String, Value == Any {
-    func object(_ key: String) -> [String: Any] { self[key] as? [String: Any] ?? [:] }
-    func array(_ key: String) -> [[String: Any]] { self[key] as? [[String: Any]] ?? [] }
-    func int(_ key: String) -> Int? { self[key] as? Int }
-    func string(_ key: String) -> String? { self[key] as? String }
+    func jsonObject(_ key: String) -> [String: Any] { self[key] as? [String: Any] ?? [:] }
+    func jsonArray(_ key: String) -> [[String: Any]] { self[key] as? [[String: Any]] ?? [] }
+    func jsonInt(_ key: String) -> Int? { self[key] as? Int }
+    func jsonString(_ key: String) -> String? { self[key] as? String }
 }
