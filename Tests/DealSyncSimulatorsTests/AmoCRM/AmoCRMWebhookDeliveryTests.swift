@@ -1,0 +1,178 @@
+import DealSyncCore
+import DealSyncSimulators
+import Foundation
+import NIOHTTP1
+import Testing
+
+/// Delivery rules: amoCRM's retry schedule (scaled), timeouts, disabling a failing hook, pausing,
+/// subscriptions by API and key order that varies but replays under a seed.
+struct AmoCRMWebhookDeliveryTests {
+    typealias Default = Amo.Default
+
+    /// 5 minutes become 50 ms.
+    static let scale = 1.0 / 6000
+
+    static func withHooked<T: Sendable>(
+        scale: Double = scale, timeout: Duration = .seconds(2), seed: UInt64 = 7,
+        _ body: @Sendable (AmoCRMSimulator, AmoClient, AmoWebhookReceiver) async throws -> T
+    ) async throws -> T {
+        let receiver = AmoWebhookReceiver()
+        return try await receiver.withRunning { receiverBase in
+            var configuration = Amo.configuration(seed: seed)
+            configuration.webhooks = [receiverBase + "/hooks/main"]
+            configuration.webhookTimeScale = scale
+            configuration.webhookTimeout = timeout
+            let ready = configuration
+            return try await Amo.withSimulator(ready) { simulator, client in try await body(simulator, client, receiver) }
+        }
+    }
+
+    static func touch(_ simulator: AmoCRMSimulator, price: Int = 1) throws {
+        let lead = try #require(simulator.allLeads(includingDeleted: false).first)
+        try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(price: price))
+    }
+
+    static func gaps(_ received: [AmoWebhookReceiver.Received]) -> [Duration] {
+        zip(received.dropFirst(), received).map { $0.at - $1.at }
+    }
+
+    @Test func aClientErrorIsRetriedAfter5And15MinutesOnly() async throws {
+        try await Self.withHooked { simulator, _, receiver in
+            receiver.respond(status: 400)
+            try Self.touch(simulator)
+            try await amoEventually("three attempts") { receiver.received.count == 3 }
+            let gaps = Self.gaps(receiver.received)
+            #expect(gaps[0] >= .milliseconds(50) && gaps[0] < .milliseconds(150))
+            #expect(gaps[1] >= .milliseconds(150) && gaps[1] < .milliseconds(300))
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(receiver.received.count == 3, "no 15 min / 1 h retries after a 4xx")
+            #expect(simulator.webhookHistory.map(\.attempt) == [1, 2, 3])
+            #expect(simulator.webhookHistory.allSatisfy { $0.status == 400 && !$0.succeeded })
+            #expect(Set(receiver.received.map(\.body)).count == 1, "every retry carries the same body")
+            #expect(simulator.pendingWebhooks == 0)
+        }
+    }
+
+    @Test func aServerErrorIsRetriedFourTimesOnTheFullSchedule() async throws {
+        try await Self.withHooked { simulator, _, receiver in
+            receiver.respond(status: 503)
+            try Self.touch(simulator)
+            try await amoEventually("five attempts") { receiver.received.count == 5 }
+            let gaps = Self.gaps(receiver.received)
+            let expected: [Duration] = [.milliseconds(50), .milliseconds(150), .milliseconds(150), .milliseconds(600)]
+            for (gap, minimum) in zip(gaps, expected) {
+                #expect(gap >= minimum && gap < minimum + .milliseconds(150), "gap \(gap) for \(minimum)")
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(receiver.received.count == 5)
+            #expect(simulator.stats.webhooksFailed == 5)
+        }
+    }
+
+    @Test func aReceiverSlowerThanTheTimeoutHasFailed() async throws {
+        try await Self.withHooked(timeout: .milliseconds(200)) { simulator, _, receiver in
+            receiver.respond(status: 200, delay: .milliseconds(500))
+            try Self.touch(simulator)
+            try await amoEventually("the first attempt recorded") { !simulator.webhookHistory.isEmpty }
+            let first = simulator.webhookHistory[0]
+            #expect(first.status == nil && !first.succeeded)
+            receiver.respond(status: 200)
+            try await amoEventually("the retry succeeding") { simulator.webhookHistory.contains { $0.succeeded } }
+            #expect(simulator.webhookHistory.last?.attempt == 2)
+            #expect(simulator.webhookHistory[0].requestID != simulator.webhookHistory[1].requestID)
+        }
+    }
+
+    @Test func aHookIsDisabledAfterMoreThan100FailuresWithinTwoHours() async throws {
+        // 5 min → 75 ms, so the 2 h window is 1.8 s. 26 deliveries fail 104 times in their first four attempts
+        // (within 0.6 s): the 101st failure disables the hook and the fifth attempts (1 h later) are never sent.
+        try await Self.withHooked(scale: 1.0 / 4000) { simulator, client, receiver in
+            receiver.respond(status: 500)
+            for price in 1...26 { try Self.touch(simulator, price: price) }
+            try await amoEventually(timeout: .seconds(4), "the hook disabled") { simulator.webhookSubscriptions.first?.disabled == true }
+            try await amoEventually("retries settled") { simulator.pendingWebhooks == 0 }
+            let sent = receiver.received.count
+            #expect(sent >= 101 && sent <= 104, "attempts after the 101st failure are dropped, sent \(sent)")
+            #expect(simulator.stats.hooksDisabled == 1)
+            #expect(simulator.stats.webhooksLost >= 26)
+            let listed = try await client.get("/api/v4/webhooks").object.jsonObject("_embedded").jsonArray("webhooks")
+            #expect(listed.first?["disabled"] as? Bool == true)
+
+            receiver.respond(status: 200)
+            try Self.touch(simulator, price: 99)
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(receiver.received.count == sent, "a disabled hook receives nothing")
+
+            #expect(try await client.send(.POST, "/_sim/hooks/enable", token: nil).status == 204)
+            try Self.touch(simulator, price: 100)
+            try await amoEventually("delivery after re-enabling") { receiver.received.count == sent + 1 }
+            #expect(simulator.webhookSubscriptions.first?.disabled == false)
+        }
+    }
+
+    @Test func pausedDeliveryLosesWebhooksAndResumeDeliversNewOnes() async throws {
+        try await Self.withHooked { simulator, client, receiver in
+            #expect(try await client.send(.POST, "/_sim/webhooks/pause", token: nil).status == 204)
+            try Self.touch(simulator, price: 10)
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(receiver.received.isEmpty)
+            #expect(simulator.stats.webhooksLost == 1)
+            #expect(try await client.send(.POST, "/_sim/webhooks/resume", token: nil).status == 204)
+            try Self.touch(simulator, price: 11)
+            try await amoEventually("the delivery after resuming") { receiver.received.count == 1 }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(receiver.received.count == 1, "what happened during the pause never arrives")
+            let update = try PHPForm.parse(receiver.received[0].body).amoLeads("update").first
+            #expect(update?.amoText("price") == "11")
+        }
+    }
+
+    @Test func subscriptionsByAPIChooseTheActions() async throws {
+        let receiver = AmoWebhookReceiver()
+        try await receiver.withRunning { receiverBase in
+            try await Amo.withSimulator { simulator, client in
+                #expect(try await client.get("/api/v4/webhooks").status == 204)
+                let created = try await client.send(.POST, "/api/v4/webhooks", json: """
+                    {"destination":"\(receiverBase)/hooks/status-only","settings":["status_lead"]}
+                    """)
+                #expect(created.status == 201)
+                #expect(created.object["disabled"] as? Bool == false)
+                #expect(try await client.get("/api/v4/webhooks").object.jsonInt("_total_items") == 1)
+
+                let lead = try #require(simulator.allLeads().first { $0.statusID == Default.newRequest })
+                try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(price: 5))
+                try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(statusID: Default.booked))
+                try await amoEventually("the status webhook") { receiver.received.count == 1 }
+                try await Task.sleep(for: .milliseconds(100))
+                let form = try PHPForm.parse(try #require(receiver.received.last).body)
+                #expect(form["leads"]?.map?.keys == ["status"], "only the subscribed action is sent")
+
+                let bad = try await client.send(.POST, "/api/v4/webhooks", json: #"{"destination":"\#(receiverBase)/x","settings":["nope"]}"#)
+                #expect(bad.status == 400)
+                #expect(try await client.send(.DELETE, "/api/v4/webhooks", json: #"{"destination":"\#(receiverBase)/hooks/status-only"}"#).status == 204)
+                #expect(try await client.get("/api/v4/webhooks").status == 204)
+            }
+        }
+    }
+
+    @Test func keyOrderVariesBetweenDeliveriesAndReplaysUnderTheSameSeed() async throws {
+        @Sendable func bodies(seed: UInt64) async throws -> [String] {
+            try await Self.withHooked(seed: seed) { simulator, _, receiver in
+                for price in 1...6 { try Self.touch(simulator, price: price) }
+                try await amoEventually("six deliveries") { simulator.webhookHistory.count == 6 }
+                return simulator.webhookHistory.sorted { $0.deliveryID < $1.deliveryID }.map(\.body)
+            }
+        }
+        func keys(_ body: String) -> [String] {
+            body.split(separator: "&").map { String($0.split(separator: "=")[0]).replacingOccurrences(of: "%5D", with: "") }
+                .map { $0.replacingOccurrences(of: "%5B", with: "[") }
+        }
+        let first = try await bodies(seed: 11)
+        let again = try await bodies(seed: 11)
+        let other = try await bodies(seed: 12)
+        #expect(Set(first.map(keys)).count > 1, "the order varies between deliveries")
+        #expect(first.map(keys) == again.map(keys), "the same seed replays the same orders")
+        #expect(first.map(keys) != other.map(keys))
+        #expect(first.allSatisfy { Set(keys($0)) == Set(keys(first[0])) }, "only the order varies, not the fields")
+    }
+}

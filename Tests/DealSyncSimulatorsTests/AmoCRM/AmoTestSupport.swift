@@ -1,0 +1,146 @@
+import AsyncHTTPClient
+import DealSyncSimulators
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Shared pieces of the amoCRM simulator tests: a configuration fit for tests, an HTTP client, JSON access.
+enum Amo {
+    typealias Default = AmoCRMSimulator.Configuration.Default
+
+    static let accessToken = "test-access-token"
+    static let refreshToken = "test-refresh-token"
+
+    /// The default tour agency with a known access token and a limit high enough not to interfere.
+    static func configuration(seed: UInt64 = 42) -> AmoCRMSimulator.Configuration {
+        var configuration = AmoCRMSimulator.Configuration()
+        configuration.oauth.accessToken = accessToken
+        configuration.oauth.refreshToken = refreshToken
+        configuration.requestsPerSecond = 10_000
+        configuration.blockAfterViolations = nil
+        configuration.seed = seed
+        return configuration
+    }
+
+    /// Runs a simulator and gives the test the simulator, its base URL and a client.
+    static func withSimulator<T: Sendable>(
+        _ configuration: AmoCRMSimulator.Configuration = configuration(),
+        _ body: @Sendable (AmoCRMSimulator, AmoClient) async throws -> T
+    ) async throws -> T {
+        let simulator = AmoCRMSimulator(configuration: configuration)
+        return try await simulator.withRunning { base in
+            try await body(simulator, AmoClient(base: base))
+        }
+    }
+}
+
+/// A response as the test saw it on the wire.
+struct AmoReply: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: String
+
+    var contentType: String? { headers.first(name: "content-type") }
+    func header(_ name: String) -> String? { headers.first(name: name) }
+
+    /// The body as JSON (`[String: Any]`, `[Any]`...), or nil.
+    var json: Any? { body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
+    var object: [String: Any] { json as? [String: Any] ?? [:] }
+}
+
+/// A minimal client speaking to the simulator over loopback.
+struct AmoClient: Sendable {
+    let base: String
+
+    func send(_ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil,
+              token: String? = Amo.accessToken) async throws -> AmoReply {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        } else if let form {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: form))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return AmoReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+    }
+
+    func get(_ path: String, token: String? = Amo.accessToken) async throws -> AmoReply {
+        try await send(.GET, path, token: token)
+    }
+}
+
+/// Receives webhooks on loopback and answers with a status the test chooses.
+final class AmoWebhookReceiver: Sendable {
+    struct Received: Sendable {
+        var path: String
+        var body: String
+        var contentType: String?
+        var userAgent: String?
+        var requestID: String?
+        var at: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var received: [Received] = []
+        var status = 200
+        var delay: Duration = .zero
+    }
+
+    private let state = Mutex(State())
+
+    var received: [Received] { state.withLock { $0.received } }
+
+    func respond(status: Int, delay: Duration = .zero) {
+        state.withLock {
+            $0.status = status
+            $0.delay = delay
+        }
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/hooks/:name") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let (status, delay) = self.state.withLock { state in
+                state.received.append(Received(
+                    path: request.uri.path, body: String(buffer: body), contentType: request.headers[.contentType],
+                    userAgent: request.headers[.userAgent], requestID: request.headers[HTTPField.Name("X-Amocrm-Requestid")!],
+                    at: .now))
+                return (state.status, state.delay)
+            }
+            if delay > .zero { try await Task.sleep(for: delay) }
+            return Response(status: .init(code: status))
+        }
+        return router
+    }
+
+    /// Runs the receiver and gives `body` its base URL (`<base>/hooks/<name>` receives).
+    func withRunning<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+        try await SimulatorHost.withRunning(router: router(), body)
+    }
+}
+
+/// Polls until `condition` holds, failing after `timeout`.
+func amoEventually(timeout: Duration = .seconds(3), _ what: String = "condition",
+                _ condition: @Sendable () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw SimulatorError("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+extension Dictionary where Key == String, Value == Any {
+    func jsonObject(_ key: String) -> [String: Any] { self[key] as? [String: Any] ?? [:] }
+    func jsonArray(_ key: String) -> [[String: Any]] { self[key] as? [[String: Any]] ?? [] }
+    func jsonInt(_ key: String) -> Int? { self[key] as? Int }
+    func jsonString(_ key: String) -> String? { self[key] as? String }
+}
