@@ -116,6 +116,38 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "DealSyncTestSupport",
+            dependencies: [
+                "DealSyncCore",
+                "DealSyncStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DealSyncStoreTests",
+            dependencies: [
+                "DealSyncCore",
+                "DealSyncStore",
+                "DealSyncTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DealSyncCLITests",
+            dependencies: [
+                "dealsync",
+                "DealSyncCore",
+                "DealSyncStore",
+                "DealSyncTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DealSyncCoreTests",
             dependencies: [

@@ -151,6 +151,7 @@ final class YAMLMappingReader {
 /// Typed readers for single scalars.
 enum YAMLScalar {
     static func string(_ node: YAMLValue, path: String, sink: DiagnosticSink) -> String? {
+        if node.isUnresolved { return nil }
         guard case .scalar(let text, _) = node.content else {
             sink.report(node.location, "\(path): expected a string, found \(node.kindName)")
             return nil
@@ -159,6 +160,7 @@ enum YAMLScalar {
     }
 
     static func int(_ node: YAMLValue, path: String, sink: DiagnosticSink, range: ClosedRange<Int>? = nil) -> Int? {
+        if node.isUnresolved { return nil }
         guard case .scalar(let text, _) = node.content, let value = Int(text) else {
             sink.report(node.location, "\(path): expected an integer, found \(node.quotedForMessage)")
             return nil
@@ -171,6 +173,7 @@ enum YAMLScalar {
     }
 
     static func double(_ node: YAMLValue, path: String, sink: DiagnosticSink, minimum: Double? = nil) -> Double? {
+        if node.isUnresolved { return nil }
         guard case .scalar(let text, _) = node.content, let value = Double(text), value.isFinite else {
             sink.report(node.location, "\(path): expected a number, found \(node.quotedForMessage)")
             return nil
@@ -183,6 +186,7 @@ enum YAMLScalar {
     }
 
     static func bool(_ node: YAMLValue, path: String, sink: DiagnosticSink) -> Bool? {
+        if node.isUnresolved { return nil }
         guard case .scalar(let text, _) = node.content, text == "true" || text == "false" else {
             sink.report(node.location, "\(path): expected true or false, found \(node.quotedForMessage)")
             return nil
@@ -192,6 +196,7 @@ enum YAMLScalar {
 
     /// Durations are written `500ms`, `30s`, `5m`, `2h` or `1d`.
     static func duration(_ node: YAMLValue, path: String, sink: DiagnosticSink) -> Duration? {
+        if node.isUnresolved { return nil }
         guard case .scalar(let text, _) = node.content, let value = parseDuration(text) else {
             sink.report(node.location, "\(path): expected a duration such as 500ms, 30s, 5m, 2h or 1d, found \(node.quotedForMessage)")
             return nil
@@ -212,6 +217,7 @@ enum YAMLScalar {
     static func choice<T: RawRepresentable & CaseIterable>(
         _ node: YAMLValue, _ type: T.Type, path: String, sink: DiagnosticSink
     ) -> T? where T.RawValue == String {
+        if node.isUnresolved { return nil }
         guard case .scalar(let text, _) = node.content, let value = T(rawValue: text) else {
             let options = T.allCases.map(\.rawValue).joined(separator: ", ")
             sink.report(node.location, "\(path): expected one of \(options), found \(node.quotedForMessage)")

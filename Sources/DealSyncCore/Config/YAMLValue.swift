@@ -16,6 +16,8 @@ struct YAMLValue {
     var location: SourceLocation
     /// True when the scalar came (partly) from an environment variable: its text must never be printed.
     var isSubstituted: Bool = false
+    /// True when an environment reference could not be resolved (already reported): readers skip the value.
+    var isUnresolved: Bool = false
 
     var kindName: String {
         switch content {
@@ -71,9 +73,13 @@ struct YAMLParser {
 
     private func report(_ error: YamlError) {
         switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
-            .composer(_, let problem, let mark, _):
-            sink.report(location(mark), "YAML syntax error: \(problem)")
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            var message = "YAML syntax error: \(problem)"
+            if let context {
+                message += " (\(context.text) started at line \(context.mark.line), column \(context.mark.column))"
+            }
+            sink.report(location(mark), message)
         case .reader(let problem, _, _, _):
             sink.report(SourceLocation(file: file, line: 1, column: 1), "cannot read the file as UTF-8 text: \(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
@@ -93,8 +99,10 @@ struct YAMLParser {
             let loc = location(scalar.mark)
             let plain = scalar.style == .plain || scalar.style == .any
             let (text, substituted) = substitute(scalar.string, at: loc)
-            var value = YAMLValue(content: .scalar(text, plain: plain && !substituted), location: loc)
-            value.isSubstituted = substituted
+            // A failed substitution keeps the reference text, so the key still counts as given (one error, not two).
+            var value = YAMLValue(content: .scalar(text ?? scalar.string, plain: plain && !substituted), location: loc)
+            value.isSubstituted = substituted || text == nil
+            value.isUnresolved = text == nil
             return value
         case .mapping(let mapping):
             var pairs: [(key: YAMLValue, value: YAMLValue)] = []
@@ -120,10 +128,12 @@ struct YAMLParser {
     }
 
     /// Replaces `${NAME}` / `${NAME:-default}`; `$$` stands for a literal `$`.
-    private func substitute(_ text: String, at loc: SourceLocation) -> (String, Bool) {
+    /// Returns `nil` text when a reference could not be resolved (already reported).
+    private func substitute(_ text: String, at loc: SourceLocation) -> (String?, Bool) {
         guard text.contains("$") else { return (text, false) }
         var result = ""
         var substituted = false
+        var failed = false
         var index = text.startIndex
         while index < text.endIndex {
             let char = text[index]
@@ -142,6 +152,7 @@ struct YAMLParser {
                 let varLoc = SourceLocation(file: loc.file, line: loc.line, column: column)
                 if !isValidVariableName(name) {
                     sink.report(varLoc, "'${\(body)}' is not a valid environment reference (use ${NAME} or ${NAME:-default})")
+                    failed = true
                 } else if let value = environment[name], !value.isEmpty {
                     result += value
                     substituted = true
@@ -149,6 +160,7 @@ struct YAMLParser {
                     result += fallback
                 } else {
                     sink.report(varLoc, "environment variable \(name) is not set")
+                    failed = true
                 }
                 index = text.index(after: close)
                 continue
@@ -156,7 +168,7 @@ struct YAMLParser {
             result.append(char)
             index = next
         }
-        return (result, substituted)
+        return (failed ? nil : result, substituted)
     }
 
     private func splitDefault(_ body: String) -> (String, String?) {

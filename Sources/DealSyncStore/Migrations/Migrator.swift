@@ -75,10 +75,10 @@ public struct Migrator: Sendable {
 
     /// The schema version the database is at, or 0 before the first migration (used by `/readyz`).
     public static func currentVersion(_ database: Database, logger: Logger) async throws -> Int {
-        let rows = try await database.client.query(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations WHERE to_regclass('schema_migrations') IS NOT NULL",
-            logger: logger)
-        for try await (version) in rows.decode(Int.self) { return version }
+        let exists = try await database.client.query("SELECT to_regclass('schema_migrations') IS NOT NULL", logger: logger)
+        for try await present in exists.decode(Bool.self) where !present { return 0 }
+        let rows = try await database.client.query("SELECT coalesce(max(version), 0) FROM schema_migrations", logger: logger)
+        for try await version in rows.decode(Int.self) { return version }
         return 0
     }
 }

@@ -1,0 +1,92 @@
+import DealSyncTestSupport
+import Foundation
+import Testing
+
+struct ValidateCommandTests {
+    let root = Repository.root()
+
+    @Test func theShippedExamplesAreValid() async throws {
+        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate"], directory: root)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("ok: 3 connectors"))
+    }
+
+    @Test func aBrokenCopyListsEveryProblemWithItsPosition() async throws {
+        let copy = try ConfigCopy(from: root)
+        defer { copy.remove() }
+        try copy.edit("connectors/tour-amocrm.yaml") { $0.replacingOccurrences(of: "poll:\n  interval: 60s", with: "pol:\n  interval: 60s") }
+        try copy.edit("mappings/tour-agency.yaml") {
+            $0.replacingOccurrences(of: "    direction: master_to_crm         # SLA is set by MasterDeal only", with: "    direction: sideways")
+              .replacingOccurrences(of: "  won:\n    - {status: 7001006, name: Продажа}", with: "  won: []")
+        }
+        try copy.edit("connectors/fitness-bitrix24.yaml") { $0.replacingOccurrences(of: "mapping: fitness-coaching", with: "mapping: fitness") }
+        try copy.write("connectors/duplicate.yaml", contents(of: "connectors/masterdeal.yaml"))
+
+        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate", copy.path])
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        let expected = [
+            "\(copy.path)/connectors/masterdeal.yaml:3:1: connector id 'masterdeal' is already used in \(copy.path)/connectors/duplicate.yaml",
+            "\(copy.path)/connectors/fitness-bitrix24.yaml:6:1: mapping 'fitness' does not exist (defined: fitness-coaching, tour-agency)",
+            "\(copy.path)/connectors/tour-amocrm.yaml:16:1: unknown key 'pol' (did you mean 'poll'?)",
+            "\(copy.path)/mappings/tour-agency.yaml:47:16: fields.sla_due_at.direction: expected one of both, master_to_crm, crm_to_master, found \"sideways\"",
+            "\(copy.path)/mappings/tour-agency.yaml:71:3: canonical stage 'won' has no CRM stage to write (field 'stage' flows master → crm)",
+        ]
+        for line in expected {
+            #expect(lines.contains(line), "missing: \(line)\n\(result.stderr)")
+        }
+        #expect(lines.last == "\(expected.count) problem(s) found", "\(result.stderr)")
+    }
+
+    @Test func aMissingVariableIsNamedWithFileAndLine() async throws {
+        let copy = try ConfigCopy(from: root)
+        defer { copy.remove() }
+        try FileManager.default.removeItem(atPath: copy.path + "/dealsync.env")
+        let result = try await ChildProgram.run(
+            try Repository.dealsyncBinary(), ["validate", copy.path],
+            environment: ["MASTERDEAL_TOKEN": "", "MASTERDEAL_EVENT_SECRET": "", "TOUR_AMOCRM_CLIENT_ID": ""])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(copy.path)/connectors/masterdeal.yaml:7:17: environment variable MASTERDEAL_TOKEN is not set"), "\(result.stderr)")
+        #expect(result.stderr.contains("connectors/tour-amocrm.yaml:10:16: environment variable TOUR_AMOCRM_CLIENT_ID is not set"), "\(result.stderr)")
+    }
+
+    @Test func helpListsOnlyWorkingCommandsEachWithASentence() async throws {
+        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["--help"])
+        #expect(result.status == 0)
+        for command in ["validate", "migrate", "version"] {
+            #expect(result.stdout.contains("  \(command) "), "\(command) missing from --help")
+        }
+    }
+
+    private func contents(of path: String) throws -> String {
+        try String(contentsOfFile: "\(root)/\(path)", encoding: .utf8)
+    }
+}
+
+/// A throwaway copy of the shipped configuration.
+struct ConfigCopy {
+    let path: String
+
+    init(from root: String) throws {
+        path = NSTemporaryDirectory() + "dealsync-config-\(UUID().uuidString)"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
+        for item in ["connectors", "mappings", "dealsync.env"] {
+            try fm.copyItem(atPath: "\(root)/\(item)", toPath: "\(path)/\(item)")
+        }
+    }
+
+    func edit(_ file: String, _ change: (String) -> String) throws {
+        let full = "\(path)/\(file)"
+        let before = try String(contentsOfFile: full, encoding: .utf8)
+        let after = change(before)
+        guard after != before else { throw ChildProgramError("edit of \(file) changed nothing") }
+        try after.write(toFile: full, atomically: true, encoding: .utf8)
+    }
+
+    func write(_ file: String, _ text: String) throws {
+        try text.write(toFile: "\(path)/\(file)", atomically: true, encoding: .utf8)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}

@@ -1,3 +1,0 @@
-import Testing
-import PropertyBased
-@Test func placeholder() {}

@@ -1,0 +1,81 @@
+import DealSyncStore
+import DealSyncTestSupport
+import Logging
+import PostgresNIO
+import Testing
+
+struct MigratorTests {
+    let logger = TestPostgres.logger
+
+    @Test func migrateCreatesEveryTableAndIsIdempotent() async throws {
+        try await TestPostgres.withDatabase(migrated: false) { database in
+            let first = try await Migrator(logger: logger).migrate(database)
+            #expect(first.applied == Migration.all.map(\.version))
+            #expect(first.currentVersion == Migration.latestVersion)
+            let second = try await Migrator(logger: logger).migrate(database)
+            #expect(second.applied.isEmpty)
+            #expect(second.currentVersion == Migration.latestVersion)
+
+            let rows = try await database.client.query(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", logger: logger)
+            var tables: [String] = []
+            for try await name in rows.decode(String.self) { tables.append(name) }
+            #expect(tables == [
+                "audit_log", "connector_status", "dead_letters", "divergence_log", "field_state", "inbox", "links",
+                "oauth_tokens", "outbox", "poll_cursors", "schema_migrations",
+            ])
+        }
+    }
+
+    @Test func accessPathsHaveIndexes() async throws {
+        try await TestPostgres.withDatabase { database in
+            let rows = try await database.client.query(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'", logger: logger)
+            var indexes: Set<String> = []
+            for try await name in rows.decode(String.self) { indexes.insert(name) }
+            for expected in [
+                "outbox_due", "outbox_open", "dead_letters_by_connector", "divergence_by_deal", "divergence_by_time",
+                "links_by_master", "links_by_record", "inbox_pending",
+            ] {
+                #expect(indexes.contains(expected), "missing index \(expected)")
+            }
+        }
+    }
+
+    @Test func twoMigratorsStartingTogetherApplyEachMigrationOnce() async throws {
+        let url = try await TestPostgres.freshDatabaseURL(migrated: false)
+        let reports = try await withThrowingTaskGroup(of: Migrator.Report.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await Database.withDatabase(url, logger: logger, maximumConnections: 2) { database in
+                        try await Migrator(logger: logger).migrate(database)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(reports.flatMap(\.applied).sorted() == Migration.all.map(\.version))
+        #expect(reports.allSatisfy { $0.currentVersion == Migration.latestVersion })
+        try await Database.withDatabase(url, logger: logger) { database in
+            let version = try await Migrator.currentVersion(database, logger: logger)
+            #expect(version == Migration.latestVersion)
+        }
+    }
+
+    @Test func currentVersionIsZeroBeforeTheFirstMigration() async throws {
+        try await TestPostgres.withDatabase(migrated: false) { database in
+            let version = try await Migrator.currentVersion(database, logger: logger)
+            #expect(version == 0)
+        }
+    }
+
+    @Test func unreachableDatabaseGivesAOneLineErrorWithoutThePassword() async throws {
+        let url = try DatabaseURL(parsing: "postgres://sync:hunter2secret@127.0.0.1:1/dealsync")
+        await #expect {
+            try await Database.checkReachable(url, logger: logger)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("127.0.0.1:1") && !text.contains("hunter2secret") && !text.contains("\n")
+        }
+    }
+}

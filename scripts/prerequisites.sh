@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what dealsync's demo and tests need on a fresh Debian/Ubuntu machine, when it is missing:
+# the PostgreSQL server programs (initdb, pg_ctl) and the Python modules the contract tests use.
+set -euo pipefail
+
+have_postgres() {
+  command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! have_postgres; then
+  echo "prerequisites: installing PostgreSQL (apt-get install postgresql)" >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+fi
+
+if [ "${1:-}" = "--tests" ]; then
+  if ! python3 -c "import jsonschema, openapi_spec_validator, yaml" >/dev/null 2>&1; then
+    echo "prerequisites: installing Python modules for the contract tests" >&2
+    python3 -m pip install -q jsonschema openapi-spec-validator PyYAML
+  fi
+  if ! command -v promtool >/dev/null 2>&1; then
+    echo "prerequisites: installing promtool (apt-get install prometheus)" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+fi
