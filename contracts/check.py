@@ -6,6 +6,7 @@ Usage:
   check.py openapi FILE COMPONENT INSTANCE.json…  validate instances against #/components/schemas/COMPONENT
   check.py schema SCHEMA.json INSTANCE.json…      validate instances against a JSON Schema (relative $refs
                                                   resolve to files beside it)
+  check.py events DIR EVENT.json…                 validate event bodies, each against DIR/<its type>.schema.json
   check.py signature HEADER BODY_FILE             verify an X-Signature header over a raw event body with the
                                                   secret in $MASTERDEAL_EVENT_SECRET (or the previous one in
                                                   $MASTERDEAL_EVENT_SECRET_PREVIOUS), tolerance 300 s
@@ -21,18 +22,26 @@ import sys
 import time
 from pathlib import Path
 
-REQUIRED = [("jsonschema", "jsonschema"), ("referencing", "jsonschema"),
-            ("openapi_spec_validator", "openapi-spec-validator"), ("yaml", "PyYAML")]
+PACKAGES = {"jsonschema": "jsonschema", "referencing": "jsonschema",
+            "openapi_spec_validator": "openapi-spec-validator", "yaml": "PyYAML"}
+NEEDS = {"spec": ["jsonschema", "referencing", "openapi_spec_validator", "yaml"],
+         "openapi": ["jsonschema", "referencing", "yaml"],
+         "schema": ["jsonschema", "referencing"],
+         "events": ["jsonschema", "referencing"],
+         "signature": []}
 TOLERANCE_SECONDS = 300
 
 
-def require_modules():
+def require_modules(command):
+    import importlib.util
     missing = []
-    for module, package in REQUIRED:
+    for module in NEEDS[command]:
         try:
-            __import__(module)
-        except ImportError:
-            missing.append((module, package))
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append((module, PACKAGES[module]))
     if missing:
         for module, package in missing:
             print(f"check.py: the Python module '{module}' is missing; install it with: pip install {package}",
@@ -212,33 +221,61 @@ def command_openapi(args):
     return 1 if validate_instances(validator, args[2:]) else 0
 
 
-def command_schema(args):
-    if len(args) < 2:
-        usage("schema takes SCHEMA.json INSTANCE.json…")
+def schema_validator(path):
+    """A validator for the JSON Schema at `path` whose relative $refs resolve to files beside it, or None."""
     from jsonschema import exceptions, validators
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
-    path = Path(args[0]).resolve()
     schema = load_json(path)
     if schema is None:
-        return 1
+        return None
     cls = validators.validator_for(schema, default=validators.Draft202012Validator)
     try:
         cls.check_schema(schema)
     except exceptions.SchemaError as e:
         print(f"FAIL {path}: not a valid JSON Schema: {e.message}")
-        return 1
+        return None
     resources = []
     for sibling in sorted(path.parent.glob("*.json")):
-        contents = json.loads(sibling.read_text(encoding="utf-8"))
+        try:
+            contents = json.loads(sibling.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            continue
         resource = Resource.from_contents(contents, default_specification=DRAFT202012)
         resources.append((sibling.as_uri(), resource))
         if isinstance(contents, dict) and "$id" in contents:
             resources.append((contents["$id"], resource))
     registry = Registry(retrieve=file_retriever(path.parent)).with_resources(resources)
     root = schema if "$id" in schema else {**schema, "$id": path.as_uri()}
-    validator = cls(root, registry=registry, format_checker=cls.FORMAT_CHECKER)
+    return cls(root, registry=registry, format_checker=cls.FORMAT_CHECKER)
+
+
+def command_schema(args):
+    if len(args) < 2:
+        usage("schema takes SCHEMA.json INSTANCE.json…")
+    validator = schema_validator(Path(args[0]).resolve())
+    if validator is None:
+        return 1
     return 1 if validate_instances(validator, args[1:]) else 0
+
+
+def command_events(args):
+    if len(args) < 2:
+        usage("events takes DIR EVENT.json…")
+    directory = Path(args[0]).resolve()
+    failures = 0
+    for instance_path in args[1:]:
+        event = load_json(instance_path)
+        kind = event.get("type") if isinstance(event, dict) else None
+        schema_path = directory / f"{kind}.schema.json"
+        if not isinstance(kind, str) or not kind.isalnum() or not schema_path.is_file():
+            print(f"FAIL {instance_path}: no event schema for type {kind!r} in {directory}")
+            failures += 1
+            continue
+        validator = schema_validator(schema_path)
+        if validator is None or validate_instances(validator, [instance_path]):
+            failures += 1
+    return 1 if failures else 0
 
 
 def command_signature(args):
@@ -271,12 +308,17 @@ def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         usage("a command is required")
     commands = {"spec": command_spec, "openapi": command_openapi, "schema": command_schema,
-                "signature": command_signature}
+                "events": command_events, "signature": command_signature}
     if argv[1] not in commands:
         usage(f"unknown command '{argv[1]}'")
-    if argv[1] != "signature":
-        require_modules()
-    return commands[argv[1]](argv[2:])
+    require_modules(argv[1])
+    try:
+        return commands[argv[1]](argv[2:])
+    except ImportError as e:  # present but broken (a missing dependency of a dependency)
+        name = (e.name or "").split(".")[0]
+        print(f"check.py: a Python module cannot be imported ({e}); reinstall with: pip install "
+              f"{PACKAGES.get(name, 'jsonschema openapi-spec-validator PyYAML')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
