@@ -146,6 +146,7 @@ extension MasterDealSimulator {
     ) async throws -> Response {
         guard let key = request.headers[HTTP.idempotencyKey]?.trimmingCharacters(in: .whitespaces), !key.isEmpty
         else { throw Problem.missingIdempotencyKey() }
+        guard key.count <= 255 else { throw Problem.invalidIdempotencyKey() }
         let body = try await HTTP.body(of: request)
         let fingerprint = IdempotencyStore.Fingerprint(method: request.method.rawValue, path: request.uri.path, body: body)
         let now = self.now

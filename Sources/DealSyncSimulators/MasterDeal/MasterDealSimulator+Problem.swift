@@ -76,6 +76,11 @@ extension MasterDealSimulator {
                     detail: "Every write needs an Idempotency-Key header.")
         }
 
+        static func invalidIdempotencyKey() -> Problem {
+            Problem(slug: "idempotency-key-invalid", title: "Invalid Idempotency-Key", status: 400,
+                    detail: "An Idempotency-Key is at most 255 characters.")
+        }
+
         static func idempotencyKeyReuse() -> Problem {
             Problem(slug: "idempotency-key-reuse", title: "Idempotency-Key reused", status: 422,
                     detail: "This Idempotency-Key was used for a different request.")

@@ -73,6 +73,10 @@ struct MasterDealIdempotencyTests {
                                                  body: #"{"account_id":"a","opportunity_name":"n","stage":"lead"}"#)
             #expect(response.status == 400)
             #expect(response.problemSlug == "idempotency-key-missing")
+            let long = try await client.write(.POST, "/v1/deals", #"{"account_id":"a","opportunity_name":"n","stage":"lead"}"#,
+                                              key: String(repeating: "k", count: 256))
+            #expect(long.status == 400)
+            #expect(long.problemSlug == "idempotency-key-invalid")
             #expect(simulator.allDeals().isEmpty)
         }
     }

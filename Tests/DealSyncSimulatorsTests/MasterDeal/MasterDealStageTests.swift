@@ -102,8 +102,8 @@ struct MasterDealStageTests {
         let simulator = MasterDealSimulator(configuration: masterDealTestConfiguration())
         try await simulator.withRunning { baseURL in
             let client = MasterDealTestClient(baseURL: baseURL)
-            let id = try #require(try await client.create(
-                extra: #","amount":"150000.00","currency":"RUB","sla_due_at":"2026-11-30T18:00:00+03:00","attributes":{"a":1}"#)["id"]?.stringValue)
+            let extra = #","amount":"150000.00","currency":"RUB","sla_due_at":"2026-11-30T18:00:00+03:00","attributes":{"a":1}"#
+            let id = try #require(try await client.create(extra: extra)["id"]?.stringValue)
             let before = try #require(simulator.deal(id: id))
             // The same values in other spellings: "150000" is 150000.00, 15:00Z is 18:00+03:00, removing an absent key.
             let response = try await client.write(.PATCH, "/v1/deals/\(id)", """
