@@ -119,7 +119,7 @@ extension MasterDealSimulator {
     /// A write to an existing deal: parses the body into a patch, honours `If-Match`, answers the deal.
     private func updateDeal(
         _ request: Request, _ context: BasicRequestContext, tokens: [String: String],
-        patch makePatch: @escaping (JSONValue) throws -> (DealPatch, reason: String?)
+        patch makePatch: (JSONValue) throws -> (DealPatch, reason: String?)
     ) async throws -> Response {
         let client = try HTTP.client(of: request, tokens: tokens)
         let id = context.parameters.get("id") ?? ""
