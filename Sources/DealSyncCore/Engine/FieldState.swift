@@ -54,7 +54,7 @@ public struct SideState: Sendable, Codable, Equatable {
     /// What the side will hold once our pending writes land.
     public var projected: FieldValue? { pending.last?.value ?? known }
 
-    static let writtenMemory = 8
+    static let writtenMemory = 32
 
     mutating func remember(written value: FieldValue) {
         written.removeAll { $0 == value }

@@ -1,0 +1,252 @@
+/// The conflict rules for one field, as an I/O-free state machine over ``FieldState``.
+///
+/// Implements the semantics of ARCHITECTURE.md ("Conflict semantics"): stale and duplicate observations are
+/// dropped, echoes of our own writes are consumed, real changes are decided (sequential, or concurrent by the
+/// field's rule), and every side whose projected value differs from the decided value gets a write.
+public struct FieldEngine: Sendable {
+    public let transformer: FieldTransformer
+
+    public init(transformer: FieldTransformer) {
+        self.transformer = transformer
+    }
+
+    var field: FieldMapping { transformer.field }
+
+    /// What processing one input did to a field.
+    public struct Outcome: Sendable, Equatable {
+        /// Values to write, per side, in that side's representation.
+        public var writes: [Side: FieldValue] = [:]
+        public var entries: [DivergenceEntry] = []
+        /// Why the state did what it did, for `dealsync explain`.
+        public var explanation: String = ""
+    }
+
+    // MARK: Observations
+
+    /// Processes one side's value of this field at `stamp`.
+    public func observe(_ value: FieldValue, from side: Side, at stamp: SourceStamp, state: inout FieldState) -> Outcome {
+        var outcome = Outcome()
+        var current = state[side]
+
+        // 1. Stale or duplicate: we know a state of this side at least as new.
+        if let knownAt = current.knownAt, stamp < knownAt || (stamp == knownAt && value == current.known) {
+            let overwrittenEdit = stamp < knownAt && current.knownIsOurs
+                && current.lastEditAt.map { stamp > $0 } ?? true && !current.written.contains(value)
+            guard overwrittenEdit else {
+                outcome.explanation = stamp == knownAt ? "duplicate of the newest known state: ignored" : "older than the newest known state: ignored"
+                return outcome
+            }
+            // A real edit our in-flight write then overwrote: concurrent with the decided value, not lost.
+            current.lastEditAt = stamp
+            state[side] = current
+            decide(value, from: side, at: stamp, sequential: false, state: &state, outcome: &outcome)
+            outcome.explanation = "an edit our own write overwrote: decided as a concurrent change. " + outcome.explanation
+            return outcome
+        }
+
+        // A state at the same stamp as the newest known one, with another value: the side's clock cannot order
+        // them (amoCRM and Bitrix24 count seconds). Whatever is decided, write it there again so the side ends in
+        // a state that is definitely newer.
+        let tie = current.knownAt.map { $0 == stamp } ?? false
+        if tie, current.written.contains(value), !current.knownIsOurs {
+            // Our own write tied with a real edit: the edit stands, and the side is made definite.
+            forceWrite(on: side, state: state, outcome: &outcome)
+            outcome.explanation = "our write and an edit share one timestamp: the edit stands and is written again"
+            return outcome
+        }
+        defer { if tie { forceWrite(on: side, state: state, outcome: &outcome) } }
+
+        // 2. Echo: one of our pending writes came back; it and every earlier pending write are behind us.
+        if let index = current.pending.firstIndex(where: { $0.value == value }) {
+            let landed = current.pending[index].landedAt ?? stamp
+            current.pending.removeFirst(index + 1)
+            current.known = value
+            current.knownAt = stamp
+            current.knownIsOurs = true
+            if let decided = state.decided, current.heldSince == nil, transformer.agrees(value, on: side, with: decided) {
+                current.heldSince = landed
+            }
+            state[side] = current
+            outcome.explanation = "echo of our own write: nothing to propagate"
+            return outcome
+        }
+
+        // 3. The same value at a newer time (records carry every field): no change, unless a write of ours
+        //    landed in between and the side is back at this value.
+        if let known = current.known, known == value {
+            let overtaken = current.pending.contains { $0.landedAt.map { $0 < stamp } ?? false }
+            current.knownAt = stamp
+            if !overtaken {
+                state[side] = current
+                outcome.explanation = "unchanged on \(side)"
+                return outcome
+            }
+        }
+
+        // 4. A real change.
+        current.known = value
+        current.knownAt = stamp
+        current.knownIsOurs = false
+        current.lastEditAt = stamp
+        current.pending.removeAll { $0.landedAt.map { $0 < stamp } ?? false }
+        state[side] = current
+        guard let decided = state.decided, !transformer.agrees(value, on: side, with: decided) else {
+            if state.decided == nil {
+                decide(value, from: side, at: stamp, sequential: true, state: &state, outcome: &outcome)
+            } else {
+                outcome.explanation = "changed on \(side) to the decided value: converged"
+            }
+            return outcome
+        }
+        let sequential = state.decidedBy == nil || state.decidedBy == side
+            || (current.heldSince.map { $0 < stamp } ?? false)
+        decide(value, from: side, at: stamp, sequential: sequential, state: &state, outcome: &outcome)
+        return outcome
+    }
+
+    /// Seeds a side's known state without deciding anything (a record adopted through its link field).
+    public func seed(_ value: FieldValue, on side: Side, at stamp: SourceStamp?, state: inout FieldState) {
+        state[side].known = value
+        state[side].knownAt = stamp
+    }
+
+    // MARK: Deciding
+
+    private func decide(_ value: FieldValue, from side: Side, at stamp: SourceStamp, sequential: Bool,
+                        state: inout FieldState, outcome: inout Outcome) {
+        if !field.direction.accepts(changeFrom: side) {
+            if let decided = state.decided {
+                outcome.entries.append(entry(.oneWayViolation, side: side, value: value, stamp: stamp, state: state,
+                                             rule: "direction:\(field.direction.rawValue)", winner: side.other,
+                                             outcome: "kept the \(side.other) value and wrote it back to \(side)",
+                                             decided: decided))
+                outcome.explanation = "\(side) may not change a \(field.direction.rawValue) field: the decided value is written back"
+            } else {
+                outcome.explanation = "\(side) may not change a \(field.direction.rawValue) field; no decided value to write back yet"
+            }
+            converge(&state, outcome: &outcome)
+            return
+        }
+        let canonical: FieldValue
+        switch transformer.canonical(value, from: side) {
+        case .success(let c): canonical = c
+        case .failure(let unmapped):
+            outcome.entries.append(DivergenceEntry(
+                kind: .unmappedValue, field: field.name,
+                masterValue: side == .master ? value : state.decided, crmValue: side == .crm ? value : state.crm.known,
+                masterAt: side == .master ? stamp : state.master.knownAt, crmAt: side == .crm ? stamp : state.crm.knownAt,
+                rule: field.transform.name, outcome: "not synced: \(unmapped.description)"))
+            outcome.explanation = "no canonical value: \(unmapped.description)"
+            return
+        }
+        if sequential {
+            adopt(canonical, from: side, at: stamp, state: &state)
+            outcome.explanation = "\(side) changed it after seeing the decided value: \(side)'s value is decided"
+        } else if let decided = state.decided, let decidedBy = state.decidedBy {
+            let wins: Bool
+            switch field.conflict {
+            case .priority(let owner):
+                wins = owner == side
+            case .lww:
+                let other = state.decidedAt?.millis ?? .min
+                wins = stamp.millis > other || (stamp.millis == other && side == .master)
+            }
+            let winner = wins ? side : decidedBy
+            outcome.entries.append(entry(.conflict, side: side, value: value, stamp: stamp, state: state,
+                                         rule: field.conflict.description, winner: winner,
+                                         outcome: "kept the \(winner) value", decided: decided))
+            if wins { adopt(canonical, from: side, at: stamp, state: &state) }
+            outcome.explanation = "concurrent with \(decidedBy)'s change; \(field.conflict) keeps the \(winner) value"
+        }
+        converge(&state, outcome: &outcome)
+    }
+
+    private func adopt(_ canonical: FieldValue, from side: Side, at stamp: SourceStamp, state: inout FieldState) {
+        state.decided = canonical
+        state.decidedBy = side
+        state.decidedAt = stamp
+        state.master.heldSince = nil
+        state.crm.heldSince = nil
+    }
+
+    private func entry(_ kind: DivergenceEntry.Kind, side: Side, value: FieldValue, stamp: SourceStamp, state: FieldState,
+                       rule: String, winner: Side, outcome: String, decided: FieldValue) -> DivergenceEntry {
+        let otherValue: FieldValue? =
+            side == .crm ? decided : (try? transformer.toCRM(decided).get()) ?? state.crm.known
+        let otherStamp = state.decidedBy == side.other ? state.decidedAt : state[side.other].knownAt
+        return DivergenceEntry(
+            kind: kind, field: field.name,
+            masterValue: side == .master ? value : otherValue, crmValue: side == .crm ? value : otherValue,
+            masterAt: side == .master ? stamp : otherStamp, crmAt: side == .crm ? stamp : otherStamp,
+            rule: rule, winner: winner, outcome: outcome)
+    }
+
+    // MARK: Converging
+
+    /// Enqueues the decided value for every side whose projected value differs from it.
+    public func converge(_ state: inout FieldState, outcome: inout Outcome) {
+        guard let decided = state.decided else { return }
+        for side in Side.allCases where field.direction.accepts(changeFrom: side.other) {
+            if let projected = state[side].projected, transformer.agrees(projected, on: side, with: decided) { continue }
+            switch transformer.project(decided, to: side) {
+            case .success(let value):
+                outcome.writes[side] = value
+            case .failure(let unmapped):
+                outcome.entries.append(DivergenceEntry(
+                    kind: .unmappedValue, field: field.name, masterValue: decided, crmValue: state.crm.known,
+                    masterAt: state.decidedAt, crmAt: state.crm.knownAt, rule: field.transform.name,
+                    outcome: "not written to \(side): \(unmapped.description)"))
+            }
+        }
+    }
+
+    private func forceWrite(on side: Side, state: FieldState, outcome: inout Outcome) {
+        guard field.direction.accepts(changeFrom: side.other), let decided = state.decided,
+            case .success(let value) = transformer.project(decided, to: side)
+        else { return }
+        outcome.writes[side] = value
+    }
+
+    /// Records that a write is on its way (called once the outbox row exists).
+    public func enqueued(_ value: FieldValue, to side: Side, key: String, state: inout FieldState) {
+        state[side].pending.append(PendingWrite(value: value, key: key))
+        state[side].remember(written: value)
+    }
+
+    // MARK: Delivery results
+
+    /// The target confirmed the write with `key`; `landedAt` is its new stamp when the target said.
+    ///
+    /// Returns writes when the confirmation shows a newer state already overtook our write.
+    public func confirmed(key: String, on side: Side, landedAt: SourceStamp?, state: inout FieldState) -> Outcome {
+        var outcome = Outcome()
+        var current = state[side]
+        guard let index = current.pending.firstIndex(where: { $0.key == key }) else { return outcome }
+        let value = current.pending[index].value
+        guard let landedAt else {
+            return outcome
+        }
+        current.pending[index].landedAt = landedAt
+        if let knownAt = current.knownAt, landedAt < knownAt {
+            // A newer state of the side is already known: this write can never come back.
+            current.pending.remove(at: index)
+            state[side] = current
+            converge(&state, outcome: &outcome)
+            return outcome
+        }
+        current.pending.removeFirst(index + 1)
+        current.known = value
+        current.knownAt = landedAt
+        current.knownIsOurs = true
+        if let decided = state.decided, current.heldSince == nil, transformer.agrees(value, on: side, with: decided) {
+            current.heldSince = landedAt
+        }
+        state[side] = current
+        return outcome
+    }
+
+    /// The write with `key` will never land (dead-lettered or superseded): forget it.
+    public func abandoned(key: String, on side: Side, state: inout FieldState) {
+        state[side].pending.removeAll { $0.key == key }
+    }
+}

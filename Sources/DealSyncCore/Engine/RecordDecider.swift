@@ -1,0 +1,130 @@
+/// Applies a mapping's field rules to one observation of one linked record.
+///
+/// Pure: given the observation and the link's stored state it returns the new state, the writes (with their
+/// idempotency keys), the divergence entries and any change to the link. The store commits all of it in one
+/// transaction.
+public struct RecordDecider: Sendable {
+    public let mapping: Mapping
+    /// The CRM connector id and the MasterDeal connector id: the targets of writes.
+    public let crmConnector: String
+    public let masterConnector: String
+    let engines: [FieldEngine]
+
+    public init(mapping: Mapping, crmConnector: String, masterConnector: String) {
+        self.mapping = mapping
+        self.crmConnector = crmConnector
+        self.masterConnector = masterConnector
+        self.engines = mapping.fields.map { FieldEngine(transformer: FieldTransformer(field: $0, mapping: mapping)) }
+    }
+
+    func target(_ side: Side) -> String { side == .master ? masterConnector : crmConnector }
+
+    // MARK: Observations of linked records
+
+    /// Decides an observation of a record that is linked (or whose link is being created).
+    ///
+    /// `cause` identifies the observation (inbox row and index): it makes the idempotency keys deterministic.
+    public func decide(_ observation: Observation, link: LinkSnapshot, cause: String) -> RecordDecision {
+        var decision = RecordDecision(fields: link.fields)
+        if observation.action == .delete {
+            return decideDelete(observation, link: link, decision: decision, cause: cause)
+        }
+        if !link.isActive {
+            guard observation.action == .restore, observation.side == .crm else {
+                decision.explanations["*"] = "the link has ended: nothing is synced"
+                return decision
+            }
+            decision.linkChange = .relink
+            decision.entries.append(DivergenceEntry(kind: .delete, rule: "on_delete", outcome: "restored in the CRM: sync resumed"))
+        }
+        guard let stamp = observation.stamp else {
+            decision.explanations["*"] = "the observation carries no timestamp: it cannot be ordered"
+            return decision
+        }
+        var outcomes: [String: FieldEngine.Outcome] = [:]
+        for engine in engines {
+            let transformer = engine.transformer
+            let value = observation.side == .master ? transformer.masterValue(in: observation.fields)
+                : transformer.crmValue(in: observation.fields)
+            guard let value else { continue }
+            var state = decision.fields[engine.field.name] ?? FieldState()
+            outcomes[engine.field.name] = engine.observe(value, from: observation.side, at: stamp, state: &state)
+            decision.fields[engine.field.name] = state
+        }
+        collect(outcomes, into: &decision, link: link, operation: .update, cause: cause)
+        return decision
+    }
+
+    /// Re-decides a link without a new observation: enqueues whatever the decided values still need.
+    public func converge(link: LinkSnapshot, cause: String) -> RecordDecision {
+        var decision = RecordDecision(fields: link.fields)
+        guard link.isActive else { return decision }
+        var outcomes: [String: FieldEngine.Outcome] = [:]
+        for engine in engines {
+            guard var state = decision.fields[engine.field.name] else { continue }
+            var outcome = FieldEngine.Outcome()
+            engine.converge(&state, outcome: &outcome)
+            outcomes[engine.field.name] = outcome
+            decision.fields[engine.field.name] = state
+        }
+        collect(outcomes, into: &decision, link: link, operation: .update, cause: cause)
+        return decision
+    }
+
+    /// A target confirmed the write with `key` (at `landedAt` in its clock, when it said).
+    public func confirmed(key: String, on side: Side, landedAt: SourceStamp?, link: LinkSnapshot, cause: String) -> RecordDecision {
+        var decision = RecordDecision(fields: link.fields)
+        var outcomes: [String: FieldEngine.Outcome] = [:]
+        for engine in engines {
+            guard var state = decision.fields[engine.field.name] else { continue }
+            outcomes[engine.field.name] = engine.confirmed(key: key, on: side, landedAt: landedAt, state: &state)
+            decision.fields[engine.field.name] = state
+        }
+        if link.isActive { collect(outcomes, into: &decision, link: link, operation: .update, cause: cause) }
+        return decision
+    }
+
+    /// The write with `key` will never land: forget its pending values (no new writes are made).
+    public func abandoned(key: String, on side: Side, link: LinkSnapshot) -> [String: FieldState] {
+        var fields = link.fields
+        for engine in engines {
+            guard var state = fields[engine.field.name] else { continue }
+            engine.abandoned(key: key, on: side, state: &state)
+            fields[engine.field.name] = state
+        }
+        return fields
+    }
+
+    // MARK: Collecting writes
+
+    /// Groups the per-field writes into one outbox row per side, with keys, and records them as pending.
+    func collect(_ outcomes: [String: FieldEngine.Outcome], into decision: inout RecordDecision, link: LinkSnapshot,
+                 operation: RecordDecision.Operation, cause: String, extra: [Side: [String: FieldValue]] = [:]) {
+        for engine in engines {
+            guard let outcome = outcomes[engine.field.name] else { continue }
+            let entries = engine.field.pii ? outcome.entries.map { $0.masked() } : outcome.entries
+            decision.entries += entries
+            if !outcome.explanation.isEmpty { decision.explanations[engine.field.name] = outcome.explanation }
+        }
+        for side in Side.allCases {
+            var values = extra[side] ?? [:]
+            var fieldValues: [String: FieldValue] = [:]
+            for engine in engines {
+                guard let value = outcomes[engine.field.name]?.writes[side] else { continue }
+                values[engine.transformer.key(on: side)] = value
+                fieldValues[engine.field.name] = value
+            }
+            guard !values.isEmpty else { continue }
+            let recordKey = link.recordKey(for: side)
+            let key = IdempotencyKey.make(target: target(side), record: recordKey, operation: operation.rawValue,
+                                          values: values, cause: cause)
+            decision.writes.append(.init(side: side, operation: operation, values: values, fields: fieldValues,
+                                         recordKey: recordKey, idempotencyKey: key))
+            for engine in engines {
+                guard let value = fieldValues[engine.field.name], var state = decision.fields[engine.field.name] else { continue }
+                engine.enqueued(value, to: side, key: key, state: &state)
+                decision.fields[engine.field.name] = state
+            }
+        }
+    }
+}
