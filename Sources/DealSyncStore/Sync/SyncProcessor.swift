@@ -1,0 +1,150 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Turns inbox rows into decisions, one transaction per row.
+///
+/// In that transaction it claims the row (`FOR UPDATE SKIP LOCKED`), locks every link the row touches, runs the
+/// decision engine, writes the field state, the outbox rows and the divergence entries, and marks the row
+/// processed. A failure anywhere rolls all of it back and the row is retried later.
+public final class SyncProcessor: Sendable {
+    let database: Database
+    let setup: SyncSetup
+    let logger: Logger
+    /// Test hook: called at named points inside the transaction; throwing there simulates a crash.
+    let checkpoint: (@Sendable (String) throws -> Void)?
+
+    public init(database: Database, setup: SyncSetup, logger: Logger, checkpoint: (@Sendable (String) throws -> Void)? = nil) {
+        self.database = database
+        self.setup = setup
+        self.logger = logger
+        self.checkpoint = checkpoint
+    }
+
+    public typealias Decoder = @Sendable (InboxRow) throws -> DecodeOutcome
+
+    /// What one call to ``processNext(decode:)`` did.
+    public enum Step: Sendable, Equatable {
+        case idle
+        case processed(inboxID: Int64, writes: Int, entries: Int)
+        case ignored(inboxID: Int64, reason: String)
+        /// The row waits until its records are fetched; call ``completeFetch(inboxID:fetched:)``.
+        case fetch(inboxID: Int64, requests: [FetchRequest], lineage: UUID)
+        case failed(inboxID: Int64, error: String)
+        case deferred(inboxID: Int64)
+    }
+
+    /// How long a row that asked for a fetch stays claimed before it is tried again.
+    static let fetchLease: Double = 60
+    static let maxAttempts = 12
+
+    /// Processes the oldest due inbox row.
+    public func processNext(decode: Decoder) async throws -> Step {
+        do {
+            return try await database.client.withTransaction(logger: logger) { tx -> Step in
+                guard let row = try await Self.claim(on: tx, logger: logger) else { return .idle }
+                let outcome: DecodeOutcome
+                do {
+                    outcome = row.item.source == .refetch
+                        ? .fetch([try StoreJSON.decode(FetchRequest.self, from: String(decoding: row.item.body, as: UTF8.self))])
+                        : try decode(row)
+                } catch {
+                    try await Self.finish(row.id, status: "failed", error: "cannot decode: \(error)", on: tx, logger: logger)
+                    return .failed(inboxID: row.id, error: "\(error)")
+                }
+                switch outcome {
+                case .ignore(let reason):
+                    try await Self.finish(row.id, status: "ignored", error: reason, on: tx, logger: logger)
+                    return .ignored(inboxID: row.id, reason: reason)
+                case .fetch(let requests):
+                    try await tx.query(
+                        "UPDATE inbox SET next_attempt_at = now() + make_interval(secs => \(Self.fetchLease)), attempts = attempts + 1 WHERE id = \(row.id)",
+                        logger: logger)
+                    return .fetch(inboxID: row.id, requests: requests, lineage: row.item.lineageID)
+                case .observations(let observations):
+                    var totals = (writes: 0, entries: 0)
+                    for (index, observation) in observations.enumerated() {
+                        let context = ObservationContext(
+                            tx: tx, inboxID: row.id, cause: "inbox:\(row.id):\(index)", lineage: row.item.lineageID,
+                            attempts: row.attempts)
+                        let result = try await process(observation, context)
+                        totals.writes += result.writes
+                        totals.entries += result.entries
+                    }
+                    try checkpoint?("before-commit")
+                    try await Self.finish(row.id, status: "processed", error: nil, on: tx, logger: logger)
+                    return .processed(inboxID: row.id, writes: totals.writes, entries: totals.entries)
+                }
+            }
+        } catch let error as RetryLater {
+            try await retry(error.inboxID, error: "waiting for the link of a deal dealsync created", delaySeconds: error.delay)
+            return .deferred(inboxID: error.inboxID)
+        } catch let error as PostgresTransactionError {
+            if let retry = error.closureError as? RetryLater {
+                try await self.retry(retry.inboxID, error: "waiting for the link of a deal dealsync created", delaySeconds: retry.delay)
+                return .deferred(inboxID: retry.inboxID)
+            }
+            throw error
+        }
+    }
+
+    /// Stores the records a row asked for and marks the row processed, in one transaction.
+    public func completeFetch(inboxID: Int64, fetched: [InboxItem]) async throws {
+        try await database.client.withTransaction(logger: logger) { tx in
+            _ = try await InboxStore.insert(fetched, on: tx, logger: logger)
+            try await Self.finish(inboxID, status: "processed", error: nil, on: tx, logger: logger)
+        }
+    }
+
+    /// Puts a row back for a later attempt (a failed fetch, a transient database error).
+    public func retry(_ inboxID: Int64, error: String, delaySeconds: Double? = nil) async throws {
+        try await database.client.query(
+            """
+            UPDATE inbox SET attempts = attempts + 1, error = \(String(error.prefix(500))),
+                next_attempt_at = now() + make_interval(secs => \(delaySeconds ?? 1) * least(60, power(2, attempts)::float8)),
+                status = CASE WHEN attempts + 1 >= \(Self.maxAttempts * 2) THEN 'failed' ELSE status END
+            WHERE id = \(inboxID) AND status = 'pending'
+            """, logger: logger)
+    }
+
+    static func claim(on tx: PostgresConnection, logger: Logger) async throws -> InboxRow? {
+        let rows = try await tx.query(
+            """
+            SELECT id, connector, dedupe_key, source, headers::text, content_type, body, lineage_id, attempts, received_at
+            FROM inbox WHERE status = 'pending' AND next_attempt_at <= now()
+            ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+            """, logger: logger)
+        for try await (id, connector, key, source, headers, contentType, body, lineage, attempts, received) in rows.decode(
+            (Int64, String, String, String, String, String?, Data, UUID, Int, Date).self)
+        {
+            let item = InboxItem(
+                connector: connector, dedupeKey: key, source: InboxItem.Source(rawValue: source) ?? .webhook,
+                headers: (try? StoreJSON.decode([String: String].self, from: headers)) ?? [:], contentType: contentType,
+                body: body, lineageID: lineage)
+            return InboxRow(id: id, item: item, attempts: attempts, receivedAt: received)
+        }
+        return nil
+    }
+
+    static func finish(_ id: Int64, status: String, error: String?, on tx: PostgresConnection, logger: Logger) async throws {
+        try await tx.query(
+            "UPDATE inbox SET status = \(status), processed_at = now(), error = \(error.map { String($0.prefix(500)) }) WHERE id = \(id)",
+            logger: logger)
+    }
+}
+
+/// Where an observation comes from, inside its row's transaction.
+struct ObservationContext {
+    var tx: PostgresConnection
+    var inboxID: Int64
+    var cause: String
+    var lineage: UUID
+    var attempts: Int
+}
+
+/// The observation cannot be decided yet; its row is retried after `delay` seconds.
+struct RetryLater: Error {
+    var inboxID: Int64
+    var delay: Double
+}

@@ -1,0 +1,65 @@
+import DealSyncCore
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A tour-agency setup and helpers that store observations as JSON inbox rows.
+enum StoreFixtures {
+    static let mapping = Mapping(
+        name: "tour", crm: .amocrm, pipeline: 700, linkField: "custom_fields.900001",
+        fields: [
+            FieldMapping(name: "title", master: "opportunity_name", crm: "name", conflict: .lww),
+            FieldMapping(name: "stage", master: "stage", crm: "status", transform: .stage, conflict: .priority(.master)),
+        ],
+        stages: StageMatrix(entries: [
+            .init(canonical: "lead", crm: [.init(key: "700:1")]),
+            .init(canonical: "won", crm: [.init(key: "700:142")]),
+        ]),
+        owners: OwnerDirectory(entries: []))
+
+    static let setup = SyncSetup(masterConnector: "masterdeal", lanes: [
+        .init(connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
+              masterAccount: "acc-tour")
+    ])
+
+    /// The test decoder: inbox bodies are JSON arrays of observations.
+    static let decode: SyncProcessor.Decoder = { row in
+        .observations(try JSONDecoder().decode([Observation].self, from: row.item.body))
+    }
+
+    static func item(_ observations: [Observation], key: String, connector: String? = nil) throws -> InboxItem {
+        InboxItem(connector: connector ?? observations[0].connector, dedupeKey: key, source: .webhook,
+                  contentType: "application/json", body: try JSONEncoder().encode(observations))
+    }
+
+    static func deal(_ id: String = "md-1", title: String, stage: String = "lead", at seconds: Int64, version: Int64) -> Observation {
+        Observation(connector: "masterdeal", side: .master, recordID: id,
+                    fields: ["opportunity_name": .text(title), "stage": .text(stage)],
+                    stamp: SourceStamp(seconds: seconds, version: version), account: "acc-tour")
+    }
+
+    static func lead(_ id: String = "9001", title: String, status: Int64 = 1, at seconds: Int64, master: String? = "md-1") -> Observation {
+        Observation(connector: "tour", side: .crm, recordID: id,
+                    fields: ["name": .text(title), "status": .text("700:\(status)")],
+                    stamp: SourceStamp(seconds: seconds), linkedMasterID: master)
+    }
+
+    /// Processes every due row.
+    @discardableResult
+    static func drain(_ processor: SyncProcessor) async throws -> [SyncProcessor.Step] {
+        var steps: [SyncProcessor.Step] = []
+        while true {
+            let step = try await processor.processNext(decode: decode)
+            if step == .idle { return steps }
+            steps.append(step)
+        }
+    }
+
+    static func count(_ table: String, where condition: String = "true", in database: Database) async throws -> Int {
+        let rows = try await database.client.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(table) WHERE \(condition)"))
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+}

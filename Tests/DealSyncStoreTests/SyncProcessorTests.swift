@@ -1,0 +1,124 @@
+import DealSyncCore
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+struct SyncProcessorTests {
+    typealias F = StoreFixtures
+    let logger = TestPostgres.logger
+
+    @Test func aNewDealCreatesALinkAndOneCreateInTheOutboxAtomically() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            #expect(try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1")) == .stored(id: 1))
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let steps = try await F.drain(processor)
+            #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0)])
+            #expect(try await F.count("links", where: "connector = 'tour' AND master_deal_id = 'md-1' AND record_id IS NULL", in: database) == 1)
+            #expect(try await F.count("outbox", where: "target = 'tour' AND operation = 'create' AND record_key LIKE 'link:%'", in: database) == 1)
+            #expect(try await F.count("field_state", in: database) == 2)
+            #expect(try await F.count("inbox", where: "status = 'processed'", in: database) == 1)
+            let rows = try await database.client.query("SELECT payload::text, idempotency_key FROM outbox")
+            for try await (payload, key) in rows.decode((String, String).self) {
+                let decoded = try JSONDecoder().decode(OutboxPayload.self, from: Data(payload.utf8))
+                #expect(decoded.values == ["custom_fields.900001": .text("md-1"), "name": .text("Сочи"), "status": .text("700:1")])
+                #expect(key.hasPrefix("ds1-"))
+            }
+        }
+    }
+
+    @Test func theSameDeliveryTwiceIsStoredOnce() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let item = try F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1")
+            #expect(try await inbox.record(item) == .stored(id: 1))
+            #expect(try await inbox.record(item) == .duplicate)
+            #expect(try await F.count("inbox", in: database) == 1)
+        }
+    }
+
+    @Test func theSameObservationRedeliveredUnderAnotherKeyCreatesNothingNew() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "event"))
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "poll"))
+            let steps = try await F.drain(processor)
+            #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0), .processed(inboxID: 2, writes: 0, entries: 0)])
+            #expect(try await F.count("outbox", in: database) == 1)
+            #expect(try await F.count("links", in: database) == 1)
+        }
+    }
+
+    @Test(arguments: ["after-state", "after-outbox", "before-commit"])
+    func aFailureMidTransactionLeavesNothingHalfWritten(point: String) async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
+            let failing = SyncProcessor(database: database, setup: F.setup, logger: logger) { name in
+                if name == point { throw CrashForTest() }
+            }
+            await #expect(throws: (any Error).self) { try await failing.processNext(decode: F.decode) }
+            for table in ["links", "field_state", "outbox", "divergence_log"] {
+                #expect(try await F.count(table, in: database) == 0, "\(table) was written")
+            }
+            #expect(try await F.count("inbox", where: "status = 'pending'", in: database) == 1)
+            // The row is still there to process for real.
+            let steps = try await F.drain(SyncProcessor(database: database, setup: F.setup, logger: logger))
+            #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0)])
+            #expect(try await F.count("outbox", in: database) == 1)
+        }
+    }
+
+    @Test func theEchoOfOurCreateLinksTheRecordAndChangesNothing() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
+            _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1001)], key: "hook-1"))
+            let steps = try await F.drain(processor)
+            #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0), .processed(inboxID: 2, writes: 0, entries: 0)])
+            #expect(try await F.count("links", where: "master_deal_id = 'md-1' AND record_id = '9001'", in: database) == 1)
+        }
+    }
+
+    @Test func concurrentEditsAreLoggedWithBothValuesAndTheRule() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
+            _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1001)], key: "hook-1"))
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", stage: "won", at: 1100, version: 2)], key: "evt-2"))
+            _ = try await inbox.record(F.item([F.lead(title: "Сочи", status: 1, at: 1101)], key: "hook-2"))
+            _ = try await inbox.record(F.item([F.lead(title: "Сочи-2", status: 1, at: 1102)], key: "hook-3"))
+            try await F.drain(processor)
+            let rows = try await database.client.query(
+                "SELECT kind, field, master_value::text, crm_value::text, rule, winner, lineage_id IS NOT NULL FROM divergence_log ORDER BY id")
+            var entries: [(String, String?, String?, String?, String?, String?, Bool)] = []
+            for try await row in rows.decode((String, String?, String?, String?, String?, String?, Bool).self) { entries.append(row) }
+            #expect(entries.count == 0, "a CRM state equal to the one it had is not an edit: \(entries)")
+            #expect(try await F.count("outbox", where: "target = 'masterdeal' AND payload::text LIKE '%Сочи-2%'", in: database) == 1)
+        }
+    }
+
+    @Test func aRealConflictIsLogged() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
+            _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1001)], key: "hook-1"))
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", stage: "won", at: 1100, version: 2)], key: "evt-2"))
+            _ = try await inbox.record(F.item([F.lead(title: "Сочи", status: 143, at: 1101)], key: "hook-2"))
+            try await F.drain(processor)
+            let rows = try await database.client.query(
+                "SELECT kind, field, master_value::text, crm_value::text, rule, winner FROM divergence_log ORDER BY id")
+            var entries: [(String, String?, String?, String?, String?, String?)] = []
+            for try await row in rows.decode((String, String?, String?, String?, String?, String?).self) { entries.append(row) }
+            #expect(entries.map(\.0) == ["unmapped_value"], "143 is not in this small matrix: \(entries)")
+        }
+    }
+}
+
+struct CrashForTest: Error {}
