@@ -7,6 +7,7 @@ struct DealSync: AsyncParsableCommand {
         abstract: "Keeps deals consistent in both directions between MasterDeal and amoCRM / Bitrix24.",
         version: DealSyncVersionText.value,
         subcommands: [
+            ServeCommand.self,
             ValidateCommand.self,
             MigrateCommand.self,
             VersionCommand.self,

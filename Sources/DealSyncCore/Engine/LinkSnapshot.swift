@@ -39,6 +39,16 @@ public struct RecordDecision: Sendable, Equatable {
         public var fields: [String: FieldValue]
         public var recordKey: String
         public var idempotencyKey: String
+
+        public init(side: Side, operation: Operation, values: [String: FieldValue], fields: [String: FieldValue], recordKey: String,
+                    idempotencyKey: String) {
+            self.side = side
+            self.operation = operation
+            self.values = values
+            self.fields = fields
+            self.recordKey = recordKey
+            self.idempotencyKey = idempotencyKey
+        }
     }
 
     public var fields: [String: FieldState]

@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 
 /// JSON for jsonb columns: sorted keys so equal values store equal text.

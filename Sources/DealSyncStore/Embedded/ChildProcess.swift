@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 
 /// Runs the PostgreSQL programs, as the `postgres` system user when dealsync runs as root.

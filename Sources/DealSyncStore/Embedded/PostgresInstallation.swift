@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 
 /// Where the PostgreSQL server programs (`initdb`, `pg_ctl`) are.

@@ -1,3 +1,4 @@
+import DealSyncCore
 /// One forward-only schema change, embedded in the binary.
 public struct Migration: Sendable {
     public var version: Int

@@ -1,3 +1,4 @@
+import DealSyncCore
 import Logging
 import PostgresNIO
 

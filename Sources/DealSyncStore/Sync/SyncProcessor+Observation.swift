@@ -107,7 +107,7 @@ extension SyncProcessor {
     // MARK: Committing a decision
 
     func commit(_ decision: RecordDecision, lane: SyncSetup.Lane, row: LinkRecords.Row, previous: [String: FieldState],
-                _ context: ObservationContext) async throws -> Totals {
+                _ context: ObservationContext, inboxID: Int64?? = .none) async throws -> Totals {
         let tx = context.tx
         var row = row
         switch decision.linkChange {
@@ -126,7 +126,7 @@ extension SyncProcessor {
             let target = write.side == .master ? setup.masterConnector : lane.connector
             try await OutboxRecords.insert(
                 write, target: target, link: row.id, masterDealID: row.masterDealID, lineage: context.lineage,
-                inboxID: context.inboxID, on: tx, logger: logger)
+                inboxID: inboxID ?? (context.inboxID == 0 ? nil : context.inboxID), on: tx, logger: logger)
         }
         try checkpoint?("after-outbox")
         for entry in decision.entries {

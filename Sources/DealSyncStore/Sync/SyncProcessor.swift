@@ -41,9 +41,11 @@ public final class SyncProcessor: Sendable {
 
     /// Processes the oldest due inbox row.
     public func processNext(decode: Decoder) async throws -> Step {
+        var claimed: Int64?
         do {
             return try await database.client.withTransaction(logger: logger) { tx -> Step in
                 guard let row = try await Self.claim(on: tx, logger: logger) else { return .idle }
+                claimed = row.id
                 let outcome: DecodeOutcome
                 do {
                     outcome = row.item.source == .refetch
@@ -85,7 +87,11 @@ public final class SyncProcessor: Sendable {
                 try await self.retry(retry.inboxID, error: "waiting for the link of a deal dealsync created", delaySeconds: retry.delay)
                 return .deferred(inboxID: retry.inboxID)
             }
-            throw error
+            guard let claimed else { throw error }
+            // The transaction rolled back (a deadlock, a lost connection, a bug): the row waits and is tried again.
+            let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
+            try? await retry(claimed, error: reason)
+            return .failed(inboxID: claimed, error: reason)
         }
     }
 
@@ -102,7 +108,7 @@ public final class SyncProcessor: Sendable {
         try await database.client.query(
             """
             UPDATE inbox SET attempts = attempts + 1, error = \(String(error.prefix(500))),
-                next_attempt_at = now() + make_interval(secs => \(delaySeconds ?? 1) * least(60, power(2, attempts)::float8)),
+                next_attempt_at = now() + make_interval(secs => \(delaySeconds ?? 1) * least(60, power(2, attempts)::float8 - 1)),
                 status = CASE WHEN attempts + 1 >= \(Self.maxAttempts * 2) THEN 'failed' ELSE status END
             WHERE id = \(inboxID) AND status = 'pending'
             """, logger: logger)

@@ -30,6 +30,27 @@ struct DatabaseOptions: ParsableArguments {
     }
 }
 
+extension DatabaseOptions {
+    /// For `serve`: the client runs as the first service of the group the body starts, so it stops last.
+    func withServeDatabase(logger: Logger, _ body: @Sendable (Database) async throws -> Void) async throws {
+        if let text = resolvedURL {
+            let url: DatabaseURL
+            do { url = try DatabaseURL(parsing: text) } catch { throw CLIError(error.description) }
+            do {
+                try await Database.withDatabase(url, logger: logger, maximumConnections: 30, body)
+            } catch let error as DatabaseError {
+                throw CLIError(error.description)
+            }
+            return
+        }
+        let cluster = try EmbeddedPostgres.start()
+        defer { cluster.stop() }
+        logger.warning("no database URL given: using a private PostgreSQL that is removed on exit",
+                       metadata: ["host": "\(cluster.url.host)", "port": "\(cluster.url.port)"])
+        try await Database.withDatabase(cluster.url, logger: logger, maximumConnections: 30, body)
+    }
+}
+
 extension Logger {
     /// A logger for one-shot commands: warnings and errors on standard error.
     static func cli(_ label: String = "dealsync") -> Logger {

@@ -1,4 +1,4 @@
-import DealSyncCore
+
 
 /// What a connector's decoder made of an inbox row.
 public enum DecodeOutcome: Sendable {

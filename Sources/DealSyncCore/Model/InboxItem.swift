@@ -33,4 +33,11 @@ public struct InboxRow: Sendable, Equatable {
     public var item: InboxItem
     public var attempts: Int
     public var receivedAt: Date
+
+    public init(id: Int64, item: InboxItem, attempts: Int = 0, receivedAt: Date = Date()) {
+        self.id = id
+        self.item = item
+        self.attempts = attempts
+        self.receivedAt = receivedAt
+    }
 }

@@ -1,0 +1,150 @@
+import DealSyncCore
+import Foundation
+import NIOHTTP1
+import Logging
+
+extension AmoCRMConnector {
+    /// Updates go out as batch `PATCH /api/v4/leads` (up to the configured batch size); creates one by one as
+    /// `POST /api/v4/leads` with `master_deal_id` in the link field, each preceded — after an uncertain
+    /// failure — by a look-up, so a lead is never created twice.
+    public func deliver(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: deliveries.count)
+        let updates = deliveries.indices.filter { deliveries[$0].operation == .update }
+        for index in deliveries.indices where deliveries[index].operation == .create {
+            outcomes[index] = await create(deliveries[index])
+        }
+        for chunk in stride(from: 0, to: updates.count, by: config.delivery.batchSize) {
+            let batch = Array(updates[chunk..<min(chunk + config.delivery.batchSize, updates.count)])
+            let results = await update(batch.map { deliveries[$0] })
+            for (index, outcome) in zip(batch, results) { outcomes[index] = outcome }
+        }
+        return outcomes.map { $0 ?? .retryable(.serverError, status: nil, detail: "not attempted", retryAfter: nil) }
+    }
+
+    // MARK: Updates
+
+    func update(_ batch: [Delivery]) async -> [DeliveryOutcome] {
+        var pending = Array(batch.indices)
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
+        for index in batch.indices where batch[index].recordID.flatMap(Int64.init) == nil {
+            outcomes[index] = .permanent(.validation, status: nil, detail: "no amoCRM lead id to update")
+            pending.removeAll { $0 == index }
+        }
+        while !pending.isEmpty {
+            let body = JSONValue.array(pending.map {
+                var element = AmoLeadJSON.body(for: batch[$0].values, mapping: mapping, id: Int64(batch[$0].recordID!))
+                if case .object(var object) = element {
+                    object["request_id"] = .string(String($0))
+                    element = .object(object)
+                }
+                return element
+            })
+            let response: HTTPResponse
+            do {
+                response = try await request(.PATCH, "/api/v4/leads", body: body, lineage: batch[pending[0]].lineageID)
+            } catch {
+                for index in pending { outcomes[index] = failure(error) }
+                break
+            }
+            switch response.status {
+            case 200:
+                let leads = JSONValue.parse(response.body)?["_embedded"]?["leads"]?.array ?? []
+                var stamps: [String: Int64] = [:]
+                for lead in leads { if let id = lead["id"]?.int64 { stamps[String(id)] = lead["updated_at"]?.int64 } }
+                for index in pending {
+                    let id = batch[index].recordID!
+                    outcomes[index] = .delivered(recordID: id, landedAt: stamps[id].map { SourceStamp(seconds: $0) })
+                }
+                pending = []
+            case 400:
+                // All or nothing: the elements named in validation-errors fail for good, the rest go again.
+                let rejected = Self.rejectedRequestIDs(response)
+                let failing = pending.filter { rejected.contains(String($0)) }
+                guard !failing.isEmpty else {
+                    for index in pending { outcomes[index] = .permanent(.validation, status: 400, detail: response.excerpt(redacting: staticSecrets)) }
+                    pending = []
+                    break
+                }
+                for index in failing { outcomes[index] = .permanent(.validation, status: 400, detail: response.excerpt(redacting: staticSecrets)) }
+                pending.removeAll { failing.contains($0) }
+            case 504 where pending.count > 1:
+                // The batch was too big for amoCRM: send halves.
+                let half = pending.count / 2
+                let first = await update(pending.prefix(half).map { batch[$0] })
+                let second = await update(pending.dropFirst(half).map { batch[$0] })
+                for (index, outcome) in zip(pending, first + second) { outcomes[index] = outcome }
+                pending = []
+            default:
+                for index in pending { outcomes[index] = classify(response) }
+                pending = []
+            }
+        }
+        return outcomes.map { $0 ?? .retryable(.serverError, status: nil, detail: "not attempted", retryAfter: nil) }
+    }
+
+    static func rejectedRequestIDs(_ response: HTTPResponse) -> Set<String> {
+        let groups = JSONValue.parse(response.body)?["validation-errors"]?.array ?? []
+        return Set(groups.compactMap { $0["request_id"]?.text })
+    }
+
+    // MARK: Creates
+
+    func create(_ delivery: Delivery) async -> DeliveryOutcome {
+        do {
+            if delivery.attempt > 0, let masterID = delivery.masterDealID,
+                let existing = try await lookup(masterDealID: masterID, lineage: delivery.lineageID)
+            {
+                // An earlier attempt did create it; its answer was lost.
+                logger.info("lead found by master_deal_id; not created again", metadata: [
+                    "lead": "\(existing)", "lineage_id": "\(delivery.lineageID.uuidString.lowercased())",
+                ])
+                return .delivered(recordID: existing, landedAt: nil)
+            }
+            var values = delivery.values
+            if values["status"] == nil, let first = mapping.stages.entries.first?.crm.first?.key { values["status"] = .text(first) }
+            var element = AmoLeadJSON.body(for: values, mapping: mapping, id: nil)
+            if case .object(var object) = element {
+                object["request_id"] = .string(delivery.idempotencyKey)
+                if object["pipeline_id"] == nil { object["pipeline_id"] = .number(String(mapping.pipeline)) }
+                object["created_by"] = .number("0")
+                element = .object(object)
+            }
+            let response = try await request(.POST, "/api/v4/leads", body: .array([element]), lineage: delivery.lineageID)
+            guard response.status == 200 else { return classify(response) }
+            guard let id = JSONValue.parse(response.body)?["_embedded"]?["leads"]?[0]?["id"]?.int64 else {
+                return .retryable(.serverError, status: 200, detail: "a create answer without a lead id", retryAfter: nil)
+            }
+            return .delivered(recordID: String(id), landedAt: nil)
+        } catch {
+            return failure(error)
+        }
+    }
+
+    // MARK: Classifying
+
+    func classify(_ response: HTTPResponse) -> DeliveryOutcome {
+        let detail = response.excerpt(redacting: staticSecrets)
+        switch response.status {
+        case 400, 422: return .permanent(.validation, status: response.status, detail: detail)
+        case 404: return .permanent(.notFound, status: 404, detail: detail)
+        case 401: return .paused(.auth, status: 401, reason: "amoCRM refused the access token after a refresh")
+        case 402: return .paused(.paymentRequired, status: 402, reason: "the amoCRM subscription has expired")
+        case 403: return .paused(.blocked, status: 403, reason: "amoCRM blocked the account (HTTP 403); ask amoCRM support to lift it")
+        case 429: return .retryable(.rateLimited, status: 429, detail: "amoCRM rate limit (7 requests/s)", retryAfter: nil)
+        default: return .retryable(.serverError, status: response.status, detail: detail, retryAfter: nil)
+        }
+    }
+
+    func failure(_ error: any Error) -> DeliveryOutcome {
+        switch error {
+        case let error as TransportError:
+            return .retryable(error.errorClass, status: nil, detail: error.description, retryAfter: nil)
+        case let error as OAuthGrantLost:
+            return .paused(.auth, status: nil, reason: error.description)
+        case is CancellationError:
+            return .retryable(.timeout, status: nil, detail: "cancelled", retryAfter: nil)
+        default:
+            return .retryable(.serverError, status: nil, detail: Redaction.redact("\(error)", secrets: staticSecrets), retryAfter: nil)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Crypto
+import DealSyncCore
+import Foundation
+import Logging
+import NIOHTTP1
+
+/// amoCRM (API v4): form-encoded v2 webhooks with the secret in the URL, incremental polling, batch writes,
+/// OAuth2 with single-use refresh tokens or a long-lived token, and the 7 requests/s limit.
+public final class AmoCRMConnector: Connector {
+    public let config: ConnectorConfig
+    public let mapping: Mapping
+    let transport: HTTPTransport
+    public let limiter: RateLimiter
+    let logger: Logger
+    let decoder: AmoWebhookDecoder
+    let linkFieldID: Int64?
+    let auth: Authorization
+
+    enum Authorization: Sendable {
+        case longLived(Secret)
+        case oauth(OAuthSession, ConnectorConfig.OAuth)
+    }
+
+    public init(config: ConnectorConfig, mapping: Mapping, client: HTTPClient, credentials: (any CredentialStore)?,
+                limiter: RateLimiter? = nil, logger: Logger, oauthCheckpoint: (@Sendable (String) throws -> Void)? = nil) {
+        self.config = config
+        self.mapping = mapping
+        self.transport = HTTPTransport(client: client, logger: logger)
+        self.limiter = limiter ?? RateLimiter(config.rateLimit)
+        self.logger = logger
+        self.linkFieldID = MappingFieldKey.amoCustomFieldID(mapping.linkField)
+        self.decoder = AmoWebhookDecoder(connector: config.id, linkFieldID: linkFieldID)
+        switch config.auth {
+        case .oauth(let oauth):
+            let transport = self.transport
+            let baseURL = config.baseURL
+            let timeout = config.delivery.requestTimeout
+            let session = OAuthSession(
+                connector: config.id, store: credentials ?? MemoryCredentialStore(), initialRefreshToken: oauth.initialRefreshToken,
+                refresher: { refresh in
+                    try await Self.refresh(refresh, oauth: oauth, baseURL: baseURL, transport: transport, timeout: timeout)
+                }, checkpoint: oauthCheckpoint)
+            self.auth = .oauth(session, oauth)
+        case .bearer(let token):
+            self.auth = .longLived(token)
+        case .inboundWebhook:
+            self.auth = .longLived(Secret(""))
+        }
+    }
+
+    var webhookSecret: String {
+        if case .pathSecret(let secret) = config.webhook { return secret.reveal() }
+        return ""
+    }
+
+    var staticSecrets: [String] {
+        var secrets = [webhookSecret]
+        if case .oauth(_, let oauth) = auth { secrets.append(oauth.clientSecret.reveal()) }
+        if case .longLived(let token) = auth { secrets.append(token.reveal()) }
+        return secrets
+    }
+
+    // MARK: Webhooks
+
+    public func accept(_ webhook: WebhookRequest) throws(WebhookRejection) -> InboxItem {
+        guard let secret = webhook.pathSecret, ConstantTime.equals(secret, webhookSecret) else {
+            throw WebhookRejection(.notFound, "wrong webhook secret")
+        }
+        let text = String(decoding: webhook.body, as: UTF8.self)
+        let form: PHPForm.Map
+        do {
+            form = try PHPForm.parse(text)
+        } catch {
+            throw WebhookRejection(.malformed, "not a form body: \(error.description)")
+        }
+        let decoded: AmoWebhookDecoder.Decoded
+        do {
+            decoded = try decoder.decode(form)
+        } catch {
+            throw WebhookRejection(.malformed, error.description)
+        }
+        let key: String
+        if let requestID = webhook.headers["x-amocrm-requestid"], !requestID.isEmpty {
+            key = "request:\(requestID)"
+        } else {
+            let parts = decoded.observations.map { "\($0.action.rawValue):\($0.recordID):\($0.stamp?.millis ?? 0)" }
+                + decoded.fetch.map { "fetch:\($0)" }
+            let digest = SHA256.hash(data: Data(("\(decoded.accountID ?? "-")|" + parts.joined(separator: "|")).utf8))
+            key = "hook:" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        }
+        return InboxItem(connector: config.id, dedupeKey: key, source: .webhook,
+                         headers: ["user-agent": webhook.headers["user-agent"] ?? ""],
+                         contentType: "application/x-www-form-urlencoded", body: webhook.body)
+    }
+
+    // MARK: Decoding
+
+    public func decode(_ row: InboxRow) throws -> DecodeOutcome {
+        switch row.item.source {
+        case .webhook:
+            let decoded = try decoder.decode(try PHPForm.parse(String(decoding: row.item.body, as: UTF8.self)))
+            if !decoded.fetch.isEmpty && decoded.observations.isEmpty {
+                return .fetch(decoded.fetch.map { FetchRequest(connector: config.id, recordID: $0) })
+            }
+            // Leads named by id only are read in a separate row; the others are decided now.
+            return .observations(decoded.observations)
+        case .poll, .fetch, .refetch, .replay:
+            guard let json = JSONValue.parse(row.item.body), let lead = AmoLeadJSON.parse(json, linkFieldID: linkFieldID) else {
+                throw DecodeError("not an amoCRM lead")
+            }
+            return .observations([observation(lead)])
+        }
+    }
+
+    func observation(_ lead: AmoLeadJSON.Parsed) -> Observation {
+        Observation(connector: config.id, side: .crm, recordID: lead.id, action: lead.isDeleted ? .delete : .upsert,
+                    fields: lead.fields, stamp: lead.updatedAt.map { SourceStamp(seconds: $0) },
+                    linkedMasterID: lead.linkedMasterID, byIntegration: lead.modifiedByIntegration)
+    }
+
+    func item(for lead: JSONValue, source: InboxItem.Source, lineage: UUID) -> InboxItem? {
+        guard let id = lead["id"]?.int64 else { return nil }
+        let updated = lead["updated_at"]?.int64 ?? 0
+        return InboxItem(connector: config.id, dedupeKey: "lead:\(id):\(updated)", source: source,
+                         contentType: "application/json", body: lead.data(), lineageID: lineage)
+    }
+}

@@ -1,0 +1,51 @@
+import Crypto
+import Foundation
+import NIOHTTP1
+import Logging
+
+/// MasterDeal's event signature: `X-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+///
+/// Two secrets are accepted while a rotation is under way; the timestamp must be within the tolerance.
+public enum MasterDealSignature {
+    public static func sign(body: Data, secret: String, timestamp: Int64) -> String {
+        "t=\(timestamp),v1=\(hex(body: body, secret: secret, timestamp: timestamp))"
+    }
+
+    static func hex(body: Data, secret: String, timestamp: Int64) -> String {
+        var message = Data("\(timestamp).".utf8)
+        message.append(body)
+        let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secret.utf8)))
+        return mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    public enum Verdict: Equatable, Sendable {
+        case valid
+        case missing
+        case malformed
+        case stale
+        case invalid
+    }
+
+    public static func verify(header: String?, body: Data, secrets: [String], now: Date, tolerance: Duration) -> Verdict {
+        guard let header, !header.isEmpty else { return .missing }
+        var timestamp: Int64?
+        var signatures: [String] = []
+        for part in header.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2 else { return .malformed }
+            switch pair[0] {
+            case "t": timestamp = Int64(pair[1])
+            case "v1": signatures.append(pair[1].lowercased())
+            default: continue
+            }
+        }
+        guard let timestamp, !signatures.isEmpty else { return .malformed }
+        let skew = abs(Int64(now.timeIntervalSince1970) - timestamp)
+        guard skew <= tolerance.components.seconds else { return .stale }
+        for secret in secrets {
+            let expected = hex(body: body, secret: secret, timestamp: timestamp)
+            if signatures.contains(where: { ConstantTime.equals($0, expected) }) { return .valid }
+        }
+        return .invalid
+    }
+}

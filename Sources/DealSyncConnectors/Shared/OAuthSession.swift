@@ -1,0 +1,118 @@
+import DealSyncCore
+import Foundation
+
+/// An OAuth token pair as dealsync stores it.
+public struct OAuthTokens: Sendable, Equatable {
+    public var accessToken: Secret?
+    public var refreshToken: Secret?
+    public var accessExpiresAt: Date?
+    /// Increases with every stored refresh, so two processes never overwrite a newer pair with an older one.
+    public var generation: Int64
+
+    public init(accessToken: Secret?, refreshToken: Secret?, accessExpiresAt: Date?, generation: Int64 = 0) {
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.accessExpiresAt = accessExpiresAt
+        self.generation = generation
+    }
+}
+
+/// Where OAuth tokens live durably (PostgreSQL in `serve`).
+public protocol CredentialStore: Sendable {
+    func load(connector: String) async throws -> OAuthTokens?
+    /// Commits `tokens` (whose generation is one above the pair they replace); returns only once durable.
+    /// Returns false when another process stored a newer pair meanwhile.
+    func save(connector: String, tokens: OAuthTokens) async throws -> Bool
+}
+
+/// Why a connector cannot authenticate until a person re-authorises it.
+public struct OAuthGrantLost: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public var description: String { "OAuth grant lost: \(reason)" }
+}
+
+/// Keeps one connector's access token fresh with single-use refresh tokens.
+///
+/// Every refresh returns a new refresh token and invalidates the old one, so the new pair is committed to the
+/// credential store before the new access token is used or the refresh token spent again: a crash after the
+/// commit resumes with the new pair. Refreshes are serialised, and a 401 refreshes at most once per token.
+public actor OAuthSession {
+    public typealias Refresher = @Sendable (_ refreshToken: Secret) async throws -> OAuthTokens
+
+    let connector: String
+    let store: any CredentialStore
+    let initialRefreshToken: Secret?
+    let refresher: Refresher
+    /// Test hook: called with a step name; throwing there simulates a crash at that step.
+    let checkpoint: (@Sendable (String) throws -> Void)?
+    private var current: OAuthTokens?
+
+    public init(connector: String, store: any CredentialStore, initialRefreshToken: Secret?, refresher: @escaping Refresher,
+                checkpoint: (@Sendable (String) throws -> Void)? = nil) {
+        self.connector = connector
+        self.store = store
+        self.initialRefreshToken = initialRefreshToken
+        self.refresher = refresher
+        self.checkpoint = checkpoint
+    }
+
+    /// A usable access token, refreshing first when none is stored or it has expired.
+    public func accessToken() async throws -> Secret {
+        let tokens = try await loaded()
+        if let access = tokens.accessToken, !access.isEmpty, !(tokens.accessExpiresAt.map { $0 <= Date().addingTimeInterval(30) } ?? false) {
+            return access
+        }
+        return try await refresh(from: tokens)
+    }
+
+    /// The API refused `rejected`: refresh once, unless another caller already did.
+    public func renew(after rejected: Secret) async throws -> Secret {
+        let tokens = try await loaded(reload: true)
+        if let access = tokens.accessToken, access != rejected { return access }
+        return try await refresh(from: tokens)
+    }
+
+    private func loaded(reload: Bool = false) async throws -> OAuthTokens {
+        if !reload, let current { return current }
+        let stored = try await store.load(connector: connector)
+        let tokens = stored ?? OAuthTokens(accessToken: nil, refreshToken: initialRefreshToken, accessExpiresAt: nil, generation: 0)
+        current = tokens
+        return tokens
+    }
+
+    private func refresh(from tokens: OAuthTokens) async throws -> Secret {
+        guard let refreshToken = tokens.refreshToken, !refreshToken.isEmpty else {
+            throw OAuthGrantLost(reason: "no refresh token is stored; authorise the integration again")
+        }
+        try checkpoint?("before-refresh")
+        var fresh = try await refresher(refreshToken)
+        try checkpoint?("after-refresh")
+        fresh.generation = tokens.generation + 1
+        if fresh.refreshToken == nil { fresh.refreshToken = refreshToken }
+        guard try await store.save(connector: connector, tokens: fresh) else {
+            // Another process refreshed first; its pair is the valid one.
+            let newer = try await loaded(reload: true)
+            guard let access = newer.accessToken else { throw OAuthGrantLost(reason: "a concurrent refresh left no access token") }
+            return access
+        }
+        try checkpoint?("after-commit")
+        current = fresh
+        guard let access = fresh.accessToken else { throw OAuthGrantLost(reason: "the token endpoint returned no access token") }
+        return access
+    }
+}
+
+/// Credentials kept in memory (tests, and connectors run without a database).
+public actor MemoryCredentialStore: CredentialStore {
+    private var tokens: [String: OAuthTokens] = [:]
+
+    public init() {}
+
+    public func load(connector: String) async throws -> OAuthTokens? { tokens[connector] }
+
+    public func save(connector: String, tokens new: OAuthTokens) async throws -> Bool {
+        if let existing = tokens[connector], existing.generation >= new.generation { return false }
+        tokens[connector] = new
+        return true
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// One write the relay hands a connector: one outbox row, or several consecutive rows for one record
+/// coalesced into one request.
+public struct Delivery: Sendable, Equatable {
+    public var outboxIDs: [Int64]
+    public var idempotencyKey: String
+    public var operation: RecordDecision.Operation
+    /// The target record (a CRM record id, a MasterDeal deal id); `nil` for a create.
+    public var recordID: String?
+    /// The MasterDeal deal this write belongs to (a CRM create looks it up before creating again).
+    public var masterDealID: String?
+    /// The side's record keys and values in its representation.
+    public var values: [String: FieldValue]
+    public var lineageID: UUID
+    /// The deal version dealsync last saw (MasterDeal `If-Match`).
+    public var knownVersion: Int64?
+    /// Attempts already made (the relay's count before this one).
+    public var attempt: Int
+
+    public init(outboxIDs: [Int64], idempotencyKey: String, operation: RecordDecision.Operation, recordID: String?,
+                masterDealID: String?, values: [String: FieldValue], lineageID: UUID, knownVersion: Int64? = nil, attempt: Int = 0) {
+        self.outboxIDs = outboxIDs
+        self.idempotencyKey = idempotencyKey
+        self.operation = operation
+        self.recordID = recordID
+        self.masterDealID = masterDealID
+        self.values = values
+        self.lineageID = lineageID
+        self.knownVersion = knownVersion
+        self.attempt = attempt
+    }
+}
+
+/// Why a delivery failed, as support reads it in the dead-letter queue.
+public enum ErrorClass: String, Sendable, Codable, CaseIterable {
+    case network
+    case timeout
+    case serverError = "server_error"
+    case rateLimited = "rate_limited"
+    case auth
+    case validation
+    case notFound = "not_found"
+    case staleVersion = "stale_version"
+    case blocked
+    case paymentRequired = "payment_required"
+    case exhausted
+
+    /// Failures that say the target (not this record) is unwell: they count toward the circuit breaker.
+    public var isTargetLevel: Bool {
+        switch self {
+        case .network, .timeout, .serverError, .rateLimited, .blocked, .paymentRequired: true
+        case .auth, .validation, .notFound, .staleVersion, .exhausted: false
+        }
+    }
+}
+
+/// What became of one delivery.
+public enum DeliveryOutcome: Sendable, Equatable {
+    /// The target confirmed it. `recordID` is the record written (the new id for a create); `landedAt` is the
+    /// record's new stamp when the target says (amoCRM `updated_at`, MasterDeal version).
+    case delivered(recordID: String, landedAt: SourceStamp?)
+    /// Worth trying again later.
+    case retryable(ErrorClass, status: Int?, detail: String, retryAfter: Duration?)
+    /// Will never succeed as it is: dead-letter it.
+    case permanent(ErrorClass, status: Int?, detail: String)
+    /// The target changed since dealsync last read it (MasterDeal 412): re-read and re-decide; `refetched` is the
+    /// record as it is now, when the connector read it.
+    case stale(refetched: InboxItem?)
+    /// The connector cannot work until a person acts (blocked account, expired subscription, lost OAuth grant).
+    case paused(ErrorClass, status: Int?, reason: String)
+}

@@ -1,0 +1,110 @@
+import DealSyncConnectors
+import DealSyncCore
+import DealSyncStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The gateway's HTTP surface: webhook intake, health, readiness and metrics.
+struct GatewayRoutes: Sendable {
+    let registry: ConnectorRegistry
+    let inbox: InboxStore
+    let database: Database
+    let metrics: GatewayMetrics
+    let wakeup: Wakeup
+    let logger: Logger
+    /// Webhook bodies larger than this are refused with 413 (amoCRM batches stay far below it).
+    let bodyLimit: Int
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("/webhooks/:connector") { request, context in
+            try await self.webhook(request, connector: context.parameters.get("connector") ?? "", pathSecret: nil)
+        }
+        router.post("/webhooks/:connector/:secret") { request, context in
+            try await self.webhook(request, connector: context.parameters.get("connector") ?? "",
+                                   pathSecret: context.parameters.get("secret") ?? "")
+        }
+        router.get("/healthz") { _, _ in Self.json(.ok, ["status": "ok"]) }
+        router.get("/readyz") { _, _ in await self.readiness() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition())))
+        }
+    }
+
+    /// Store first, answer after: a webhook is acknowledged only once it is durable, and the work happens later.
+    func webhook(_ request: Request, connector id: String, pathSecret: String?) async throws -> Response {
+        let started = ContinuousClock.now
+        defer { metrics.webhookDuration(id, started.duration(to: .now)) }
+        guard let connector = registry.connector(id) else {
+            metrics.webhook("unknown", outcome: "not_found")
+            return Self.json(.notFound, ["error": "not found"])
+        }
+        let usesPathSecret = if case .pathSecret = connector.config.webhook { true } else { false }
+        guard usesPathSecret == (pathSecret != nil) else {
+            metrics.webhook(id, outcome: "not_found")
+            return Self.json(.notFound, ["error": "not found"])
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: bodyLimit)
+        } catch is NIOTooManyBytesError {
+            metrics.webhook(id, outcome: "too_large")
+            logger.warning("webhook body too large", metadata: ["connector": "\(id)", "limit": "\(bodyLimit)"])
+            return Self.json(.contentTooLarge, ["error": "body larger than \(bodyLimit) bytes"])
+        }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let webhook = WebhookRequest(pathSecret: pathSecret, headers: headers, body: Data(body.readableBytesView))
+        let item: InboxItem
+        do {
+            item = try connector.accept(webhook)
+        } catch {
+            metrics.webhook(id, outcome: "rejected_\(error.kind.rawValue)")
+            if error.kind != .malformed { metrics.authFailure(id) }
+            logger.warning("webhook rejected", metadata: ["connector": "\(id)", "reason": "\(error.reason)"])
+            if error.kind == .notFound { return Self.json(.notFound, ["error": "not found"]) }
+            return Self.json(HTTPResponse.Status(code: error.status), ["error": error.reason])
+        }
+        do {
+            switch try await inbox.record(item) {
+            case .stored(let inboxID):
+                metrics.webhook(id, outcome: "accepted")
+                logger.info("webhook stored", metadata: [
+                    "connector": "\(id)", "inbox_id": "\(inboxID)", "lineage_id": "\(item.lineageID.uuidString.lowercased())",
+                ])
+                wakeup.signal()
+                return Self.json(.ok, ["status": "accepted", "lineage_id": item.lineageID.uuidString.lowercased()])
+            case .duplicate:
+                metrics.webhook(id, outcome: "duplicate")
+                return Self.json(.ok, ["status": "duplicate"])
+            }
+        } catch {
+            metrics.webhook(id, outcome: "store_failed")
+            logger.error("webhook could not be stored", metadata: ["connector": "\(id)", "error": "\(String(reflecting: type(of: error)))"])
+            return Self.json(.serviceUnavailable, ["error": "not stored; retry later"])
+        }
+    }
+
+    /// Ready when the database answers and its schema is the one this build needs.
+    func readiness() async -> Response {
+        do {
+            let version = try await Migrator.currentVersion(database, logger: logger)
+            guard version == Migration.latestVersion else {
+                return Self.json(.serviceUnavailable, ["status": "not ready", "reason": "schema version \(version), need \(Migration.latestVersion)"])
+            }
+            return Self.json(.ok, ["status": "ready", "schema_version": "\(version)"])
+        } catch {
+            return Self.json(.serviceUnavailable, ["status": "not ready", "reason": "database unreachable"])
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: Array(data))))
+    }
+}

@@ -1,0 +1,104 @@
+import CoreMetrics
+import Metrics
+import Prometheus
+
+/// Every metric the gateway exports, in Prometheus names, created from one factory so several gateways can
+/// live in one process (tests) without a global bootstrap.
+public final class GatewayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        self.factory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    /// The text exposition for `/metrics`.
+    public func exposition() -> String { registry.emitToString() }
+
+    func counter(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Counter {
+        CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
+    }
+
+    func gauge(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Gauge {
+        CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory)
+    }
+
+    func timer(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Timer {
+        CoreMetrics.Timer(label: label, dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory)
+    }
+
+    // MARK: Intake
+
+    func webhook(_ connector: String, outcome: String) {
+        counter("dealsync_webhooks_total", [("connector", connector), ("outcome", outcome)]).increment()
+    }
+
+    func webhookDuration(_ connector: String, _ duration: Duration) {
+        timer("dealsync_webhook_duration_seconds", [("connector", connector)]).recordNanoseconds(Self.nanos(duration))
+    }
+
+    func inbox(_ connector: String, result: String) {
+        counter("dealsync_inbox_processed_total", [("connector", connector), ("result", result)]).increment()
+    }
+
+    func poll(_ connector: String, result: String, items: Int = 0) {
+        counter("dealsync_polls_total", [("connector", connector), ("result", result)]).increment()
+        if items > 0 { counter("dealsync_poll_items_total", [("connector", connector)]).increment(by: items) }
+    }
+
+    func divergence(_ connector: String, kind: String, count: Int = 1) {
+        counter("dealsync_divergence_total", [("connector", connector), ("kind", kind)]).increment(by: count)
+    }
+
+    // MARK: Delivery
+
+    func delivery(_ target: String, outcome: String, count: Int = 1) {
+        counter("dealsync_deliveries_total", [("target", target), ("outcome", outcome)]).increment(by: count)
+    }
+
+    func retry(_ target: String, errorClass: String) {
+        counter("dealsync_retries_total", [("target", target), ("error_class", errorClass)]).increment()
+    }
+
+    func deadLetters(_ target: String, count: Int) {
+        counter("dealsync_dead_letters_total", [("target", target)]).increment(by: count)
+    }
+
+    func limiterWait(_ connector: String, _ duration: Duration) {
+        counter("dealsync_limiter_wait_seconds_total", [("connector", connector)]).increment(by: Int64(Self.nanos(duration) / 1_000_000_000))
+        timer("dealsync_limiter_wait_duration_seconds", [("connector", connector)]).recordNanoseconds(Self.nanos(duration))
+    }
+
+    func breaker(_ target: String, state: Int) {
+        gauge("dealsync_breaker_state", [("target", target)]).record(state)
+    }
+
+    func paused(_ connector: String, _ paused: Bool) {
+        gauge("dealsync_connector_paused", [("connector", connector)]).record(paused ? 1 : 0)
+    }
+
+    func authFailure(_ connector: String) {
+        counter("dealsync_auth_failures_total", [("connector", connector)]).increment()
+    }
+
+    // MARK: Gauges refreshed from the database
+
+    func outboxDepth(_ target: String, open: Int, oldestSeconds: Double) {
+        gauge("dealsync_outbox_depth", [("target", target)]).record(open)
+        gauge("dealsync_outbox_oldest_seconds", [("target", target)]).record(oldestSeconds)
+    }
+
+    func inboxBacklog(_ connector: String, pending: Int, oldestSeconds: Double) {
+        gauge("dealsync_inbox_pending", [("connector", connector)]).record(pending)
+        gauge("dealsync_inbox_oldest_seconds", [("connector", connector)]).record(oldestSeconds)
+    }
+
+    func openDeadLetters(_ target: String, count: Int) {
+        gauge("dealsync_dead_letters_open", [("target", target)]).record(count)
+    }
+
+    static func nanos(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,58 @@
+import DealSyncStore
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// Runs a connector's lane (its poller, and for a CRM its write lane) only in the process holding the
+/// connector's advisory lock. CRM rate limits are per account, so one lane per connector; a standby takes over
+/// within seconds when the holder dies and its connection — and with it the lock — goes away.
+final class ConnectorLease: Service {
+    let name: String
+    let database: Database
+    let services: [any Service]
+    let logger: Logger
+    let retry: Duration
+
+    init(name: String, database: Database, services: [any Service], logger: Logger, retry: Duration = .seconds(2)) {
+        self.name = name
+        self.database = database
+        self.services = services
+        self.logger = logger
+        self.retry = retry
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await database.client.withConnection { connection in
+                    let key = "lane:\(self.name)"
+                    let rows = try await connection.query("SELECT pg_try_advisory_lock(hashtextextended(\(key), 11))", logger: self.logger)
+                    var held = false
+                    for try await got in rows.decode(Bool.self) { held = got }
+                    guard held else { return }
+                    self.logger.info("connector lane started here", metadata: ["connector": "\(self.name)"])
+                    defer { self.logger.info("connector lane stopped here", metadata: ["connector": "\(self.name)"]) }
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for service in self.services {
+                            group.addTask { try await service.run() }
+                        }
+                        group.addTask {
+                            // Keep the lock's connection alive; losing it ends the lane here.
+                            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                                try await Task.sleep(for: .seconds(5))
+                                try await connection.query("SELECT 1", logger: self.logger)
+                            }
+                        }
+                        _ = try await group.next()
+                        group.cancelAll()
+                    }
+                    _ = try? await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(key), 11))", logger: self.logger)
+                }
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                logger.warning("connector lane interrupted", metadata: ["connector": "\(name)", "error": "\(String(describing: error).prefix(200))"])
+            }
+            try? await Task.sleep(for: retry)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import DealSyncConnectors
+import DealSyncCore
+import DealSyncStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Works through the inbox after the webhooks have been answered: decodes, fetches id-only records, and
+/// commits each row's decisions in one transaction.
+final class IntakeService: Service {
+    let processor: SyncProcessor
+    let registry: ConnectorRegistry
+    let metrics: GatewayMetrics
+    let inboxWakeup: Wakeup
+    let outboxWakeup: Wakeup
+    let workers: Int
+    let logger: Logger
+
+    init(processor: SyncProcessor, registry: ConnectorRegistry, metrics: GatewayMetrics, inboxWakeup: Wakeup,
+         outboxWakeup: Wakeup, workers: Int, logger: Logger) {
+        self.processor = processor
+        self.registry = registry
+        self.metrics = metrics
+        self.inboxWakeup = inboxWakeup
+        self.outboxWakeup = outboxWakeup
+        self.workers = workers
+        self.logger = logger
+    }
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<workers {
+                group.addTask { await self.loop() }
+            }
+        }
+    }
+
+    private func loop() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let idle = try await step()
+                if idle { await inboxWakeup.wait(timeout: .milliseconds(250)) }
+            } catch {
+                logger.error("intake step failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Processes one row; returns true when there was nothing to do.
+    func step() async throws -> Bool {
+        let registry = self.registry
+        let step = try await processor.processNext(decode: { try registry.decode($0) })
+        switch step {
+        case .idle:
+            return true
+        case .processed(let id, let writes, let entries):
+            metrics.inbox(connectorLabel(id), result: "processed")
+            if entries > 0 { metrics.divergence("all", kind: "any", count: entries) }
+            if writes > 0 { outboxWakeup.signal() }
+        case .ignored:
+            metrics.inbox("all", result: "ignored")
+        case .deferred:
+            metrics.inbox("all", result: "deferred")
+        case .failed(let id, let error):
+            metrics.inbox("all", result: "failed")
+            logger.warning("inbox row failed", metadata: ["inbox_id": "\(id)", "error": "\(error.prefix(200))"])
+        case .fetch(let id, let requests, let lineage):
+            await fetch(inboxID: id, requests: requests, lineage: lineage)
+        }
+        return false
+    }
+
+    private func fetch(inboxID: Int64, requests: [FetchRequest], lineage: UUID) async {
+        do {
+            var items: [InboxItem] = []
+            for (connectorID, group) in Dictionary(grouping: requests, by: \.connector) {
+                guard let connector = registry.connector(connectorID) else { continue }
+                items += try await connector.fetch(group.map(\.recordID), lineage: lineage)
+            }
+            try await processor.completeFetch(inboxID: inboxID, fetched: items)
+            metrics.inbox("all", result: "fetched")
+            inboxWakeup.signal()
+        } catch {
+            metrics.inbox("all", result: "fetch_failed")
+            logger.warning("fetch failed", metadata: [
+                "inbox_id": "\(inboxID)", "lineage_id": "\(lineage.uuidString.lowercased())", "error": "\(String(describing: error).prefix(200))",
+            ])
+            try? await processor.retry(inboxID, error: "fetch failed: \(error)", delaySeconds: 2)
+        }
+    }
+
+    private func connectorLabel(_ id: Int64) -> String { "all" }
+}

@@ -1,0 +1,156 @@
+import DealSyncConnectors
+import DealSyncCore
+import DealSyncStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Delivers one target's outbox: claims due writes (one in flight per record), coalesces them, sends them in
+/// the target's batch calls within its rate limit, and retries, dead-letters or re-decides by outcome. A
+/// circuit breaker stops it hammering a target that is down.
+final class OutboxRelay: Service {
+    struct Options: Sendable {
+        var batchSize: Int
+        var lease: Duration = .seconds(90)
+        var idlePoll: Duration = .seconds(1)
+        var pausedProbe: Duration = .seconds(30)
+    }
+
+    let connector: any Connector
+    let claims: OutboxClaims
+    let processor: SyncProcessor
+    let status: ConnectorStatusStore
+    let metrics: GatewayMetrics
+    let wakeup: Wakeup
+    let options: Options
+    let worker: String
+    let policy: RetryPolicy
+    let logger: Logger
+    private let breaker: Mutex<CircuitBreaker>
+
+    init(connector: any Connector, claims: OutboxClaims, processor: SyncProcessor, status: ConnectorStatusStore,
+         metrics: GatewayMetrics, wakeup: Wakeup, options: Options, worker: String, logger: Logger) {
+        self.connector = connector
+        self.claims = claims
+        self.processor = processor
+        self.status = status
+        self.metrics = metrics
+        self.wakeup = wakeup
+        self.options = options
+        self.worker = worker
+        self.logger = logger
+        let delivery = connector.config.delivery
+        self.policy = RetryPolicy(delivery)
+        self.breaker = Mutex(CircuitBreaker(threshold: delivery.breakerThreshold, cooldown: delivery.breakerCooldown))
+    }
+
+    var target: String { connector.config.id }
+
+    func run() async throws {
+        metrics.breaker(target, state: 0)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let worked = try await cycle()
+                if !worked { await wakeup.wait(timeout: options.idlePoll) }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("relay cycle failed", metadata: ["target": "\(target)", "error": "\(String(describing: error).prefix(200))"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// One claim-and-deliver round; returns whether there was work.
+    func cycle() async throws -> Bool {
+        let paused = try await status.paused()[target]
+        metrics.paused(target, paused != nil)
+        var limit = options.batchSize
+        if paused != nil {
+            // A paused connector sends one probe now and then; its success resumes it.
+            try await Task.sleep(for: options.pausedProbe)
+            limit = 1
+        }
+        let permission = breaker.withLock { $0.permission(at: .now) }
+        switch permission {
+        case .wait(let until):
+            metrics.breaker(target, state: 2)
+            try await Task.sleep(until: until, clock: .continuous)
+            return true
+        case .probe:
+            metrics.breaker(target, state: 1)
+            limit = 1
+        case .allowed:
+            break
+        }
+        let groups = try await claims.claim(target: target, limit: limit, worker: worker, lease: options.lease)
+        guard !groups.isEmpty else { return false }
+        let outcomes = await connector.deliver(groups.map(\.delivery))
+        for (group, outcome) in zip(groups, outcomes) {
+            try await apply(outcome, to: group, wasPaused: paused != nil)
+        }
+        metrics.breaker(target, state: breaker.withLock { $0.gaugeValue })
+        return true
+    }
+
+    private func apply(_ outcome: DeliveryOutcome, to group: WriteGroup, wasPaused: Bool) async throws {
+        let lineage = group.head.lineageID.uuidString.lowercased()
+        switch outcome {
+        case .delivered(let recordID, let landedAt):
+            breaker.withLock { $0.recordSuccess() }
+            if wasPaused { try await status.resume(target) }
+            try await processor.delivered(group, recordID: recordID, landedAt: landedAt,
+                                          attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
+            metrics.delivery(target, outcome: "delivered", count: group.writes.count)
+            logger.info("delivered", metadata: ["target": "\(target)", "record": "\(recordID)", "rows": "\(group.writes.count)",
+                                                "lineage_id": "\(lineage)"])
+        case .retryable(let errorClass, let status, let detail, let retryAfter):
+            if errorClass.isTargetLevel { breaker.withLock { $0.recordFailure(at: .now) } }
+            let attempts = group.head.attempts + 1
+            let age = Duration.seconds(Date().timeIntervalSince(group.createdAt))
+            let record = AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker)
+            if policy.isExhausted(attempts: attempts, age: age) {
+                try await processor.deadLetter(group, errorClass: errorClass, attempt: record)
+                metrics.deadLetters(target, count: group.writes.count)
+                metrics.delivery(target, outcome: "dead_lettered", count: group.writes.count)
+                logger.warning("dead-lettered after retries", metadata: [
+                    "target": "\(target)", "error_class": "\(errorClass.rawValue)", "attempts": "\(attempts)", "lineage_id": "\(lineage)",
+                ])
+            } else {
+                let delay = policy.delay(afterAttempt: attempts, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
+                try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record)
+                metrics.retry(target, errorClass: errorClass.rawValue)
+                metrics.delivery(target, outcome: "retried", count: group.writes.count)
+            }
+        case .permanent(let errorClass, let status, let detail):
+            try await processor.deadLetter(group, errorClass: errorClass,
+                                           attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker))
+            metrics.deadLetters(target, count: group.writes.count)
+            metrics.delivery(target, outcome: "dead_lettered", count: group.writes.count)
+            logger.warning("dead-lettered", metadata: [
+                "target": "\(target)", "error_class": "\(errorClass.rawValue)", "status": "\(status.map(String.init) ?? "-")", "lineage_id": "\(lineage)",
+            ])
+        case .stale(let refetched):
+            var observations: [Observation] = []
+            if let refetched, case .observations(let decoded)? = try? connector.decode(InboxRow(id: 0, item: refetched)) {
+                observations = decoded
+            }
+            try await processor.superseded(group, refetched: refetched, observations: observations)
+            metrics.delivery(target, outcome: "stale", count: group.writes.count)
+            wakeup.signal()
+        case .paused(let errorClass, let status, let reason):
+            try await self.status.pause(target, reason: reason)
+            metrics.paused(target, true)
+            if errorClass == .auth { metrics.authFailure(target) }
+            try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
+                                      attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
+            metrics.delivery(target, outcome: "paused", count: group.writes.count)
+            logger.error("connector paused", metadata: ["target": "\(target)", "reason": "\(reason)"])
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}

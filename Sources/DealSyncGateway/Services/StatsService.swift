@@ -1,0 +1,53 @@
+import DealSyncStore
+import Logging
+import ServiceLifecycle
+
+/// Refreshes the gauges that come from the database: outbox depth and age, inbox backlog, open dead letters.
+final class StatsService: Service {
+    let claims: OutboxClaims
+    let inbox: InboxStore
+    let deadLetters: DeadLetterStore
+    let metrics: GatewayMetrics
+    let targets: [String]
+    let interval: Duration
+    let logger: Logger
+
+    init(claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, metrics: GatewayMetrics, targets: [String],
+         interval: Duration, logger: Logger) {
+        self.claims = claims
+        self.inbox = inbox
+        self.deadLetters = deadLetters
+        self.metrics = metrics
+        self.targets = targets
+        self.interval = interval
+        self.logger = logger
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await refresh()
+            } catch {
+                logger.debug("stats refresh failed")
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    func refresh() async throws {
+        let depth = try await claims.depth()
+        for target in targets {
+            let row = depth.first { $0.target == target }
+            metrics.outboxDepth(target, open: row?.open ?? 0, oldestSeconds: row?.oldestSeconds ?? 0)
+        }
+        let backlog = try await inbox.backlog()
+        for target in targets {
+            let row = backlog.first { $0.connector == target }
+            metrics.inboxBacklog(target, pending: row?.pending ?? 0, oldestSeconds: row?.oldestSeconds ?? 0)
+        }
+        let open = try await deadLetters.openCounts()
+        for target in targets {
+            metrics.openDeadLetters(target, count: open[target] ?? 0)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Poll watermarks, stored with the polled records in one transaction so a crash never skips or loses a page.
+public struct PollStore: Sendable {
+    let database: Database
+    let logger: Logger
+
+    public init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    public func cursor(connector: String) async throws -> String? {
+        let rows = try await database.client.query("SELECT cursor::text FROM poll_cursors WHERE connector = \(connector)", logger: logger)
+        for try await text in rows.decode(String.self) { return text }
+        return nil
+    }
+
+    /// Stores a page of polled records and the cursor after it; returns how many records were new.
+    public func store(_ items: [InboxItem], cursor: String, connector: String) async throws -> Int {
+        try await database.client.withTransaction(logger: logger) { tx in
+            let stored = try await InboxStore.insert(items, on: tx, logger: logger)
+            try await tx.query(
+                """
+                INSERT INTO poll_cursors (connector, cursor) VALUES (\(connector), \(cursor)::jsonb)
+                ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, updated_at = now()
+                """, logger: logger)
+            return stored
+        }
+    }
+}
+
+/// Connectors paused by a blocked account, an expired subscription or a lost OAuth grant.
+public struct ConnectorStatusStore: Sendable {
+    let database: Database
+    let logger: Logger
+
+    public init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    public func pause(_ connector: String, reason: String) async throws {
+        try await database.client.query(
+            """
+            INSERT INTO connector_status (connector, paused, reason, since) VALUES (\(connector), true, \(reason), now())
+            ON CONFLICT (connector) DO UPDATE SET paused = true, reason = excluded.reason,
+                since = CASE WHEN connector_status.paused THEN connector_status.since ELSE now() END, updated_at = now()
+            """, logger: logger)
+    }
+
+    public func resume(_ connector: String) async throws {
+        try await database.client.query(
+            "UPDATE connector_status SET paused = false, reason = NULL, since = NULL, updated_at = now() WHERE connector = \(connector)",
+            logger: logger)
+    }
+
+    /// Paused connectors and why.
+    public func paused() async throws -> [String: String] {
+        let rows = try await database.client.query("SELECT connector, coalesce(reason, '') FROM connector_status WHERE paused", logger: logger)
+        var result: [String: String] = [:]
+        for try await (connector, reason) in rows.decode((String, String).self) { result[connector] = reason }
+        return result
+    }
+}

@@ -1,0 +1,54 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// OAuth tokens per connector. A save commits before it returns and never replaces a newer generation.
+public struct TokenStore: Sendable {
+    let database: Database
+    let logger: Logger
+
+    public init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    public struct Stored: Sendable, Equatable {
+        public var accessToken: String?
+        public var refreshToken: String?
+        public var accessExpiresAt: Date?
+        public var generation: Int64
+
+        public init(accessToken: String?, refreshToken: String?, accessExpiresAt: Date?, generation: Int64) {
+            self.accessToken = accessToken
+            self.refreshToken = refreshToken
+            self.accessExpiresAt = accessExpiresAt
+            self.generation = generation
+        }
+    }
+
+    public func load(connector: String) async throws -> Stored? {
+        let rows = try await database.client.query(
+            "SELECT access_token, refresh_token, access_expires_at, generation FROM oauth_tokens WHERE connector = \(connector)",
+            logger: logger)
+        for try await (access, refresh, expires, generation) in rows.decode((String?, String?, Date?, Int64).self) {
+            return Stored(accessToken: access, refreshToken: refresh, accessExpiresAt: expires, generation: generation)
+        }
+        return nil
+    }
+
+    /// Stores `tokens` if `generation` is newer than what is stored; returns whether it was stored.
+    public func save(connector: String, _ tokens: Stored) async throws -> Bool {
+        let rows = try await database.client.query(
+            """
+            INSERT INTO oauth_tokens (connector, access_token, refresh_token, access_expires_at, generation)
+            VALUES (\(connector), \(tokens.accessToken), \(tokens.refreshToken), \(tokens.accessExpiresAt), \(tokens.generation))
+            ON CONFLICT (connector) DO UPDATE SET access_token = excluded.access_token, refresh_token = excluded.refresh_token,
+                access_expires_at = excluded.access_expires_at, generation = excluded.generation, updated_at = now()
+            WHERE oauth_tokens.generation < excluded.generation
+            RETURNING generation
+            """, logger: logger)
+        for try await _ in rows.decode(Int64.self) { return true }
+        return false
+    }
+}

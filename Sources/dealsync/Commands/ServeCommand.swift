@@ -1,0 +1,55 @@
+import ArgumentParser
+import DealSyncCore
+import DealSyncGateway
+import DealSyncStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway: webhook routes, intake, pollers, outbox relays, /healthz, /readyz and /metrics.")
+
+    @OptionGroup var config: ConfigOptions
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Address to listen on.") var host = "0.0.0.0"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Concurrent inbox workers.") var intakeWorkers = 2
+    @Flag(help: "Do not poll connectors (webhooks and events only).") var noPolling = false
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        let logger = Logger(label: "dealsync")
+        let configuration: Configuration
+        do {
+            configuration = try config.load()
+        } catch let error as ConfigurationError {
+            for diagnostic in error.diagnostics { FileHandle.standardError.write(Data("\(diagnostic)\n".utf8)) }
+            throw ExitCode.failure
+        }
+        var options = Gateway.Options()
+        options.host = host
+        options.port = port
+        options.intakeWorkers = intakeWorkers
+        options.polling = !noPolling
+        let gatewayOptions = options
+        try await database.withServeDatabase(logger: logger) { db in
+            let report = try await Migrator(logger: logger).migrate(db)
+            logger.info("schema ready", metadata: ["version": "\(report.currentVersion)", "applied": "\(report.applied.count)"])
+            let gateway = Gateway(configuration: configuration, database: db, options: gatewayOptions, logger: logger)
+            let services = gateway.services { port in
+                logger.info("listening", metadata: ["host": "\(gatewayOptions.host)", "port": "\(port)"])
+            }
+            let group = ServiceGroup(configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+            try await group.run()
+            logger.info("stopped")
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import AsyncHTTPClient
+import DealSyncConnectors
+import DealSyncCore
+import DealSyncGateway
+import DealSyncSimulators
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// A whole system on loopback: the MasterDeal and amoCRM simulators, a gateway and a fresh database.
+struct SyncSystem: Sendable {
+    let masterDeal: MasterDealSimulator
+    let amo: AmoCRMSimulator
+    let masterURL: String
+    let amoURL: String
+    let gatewayURL: String
+    let database: Database
+    let gateway: Gateway
+    let configuration: Configuration
+
+    static let webhookSecret = "tour-webhook-secret-123456"
+    static let eventSecret = "md-event-secret"
+    static let token = "md-dev-token"
+
+    static let mappingYAML = """
+        name: tour
+        crm: amocrm
+        pipeline: 7001000
+        link_field: custom_fields.900001
+        fields:
+          title: {master: opportunity_name, crm: name, conflict: lww}
+          amount:
+            master: amount
+            crm: price
+            transform: {money: {currency: RUB}}
+            conflict: {priority: master}
+          stage: {master: stage, crm: status, transform: stage, conflict: {priority: master}}
+          owner: {master: owner_id, crm: responsible_user_id, transform: owner, conflict: lww}
+          tour_type:
+            master: attributes.tour_type
+            crm: custom_fields.900004
+            transform: {enum: {beach: "501", ski: "502"}}
+        stages:
+          lead: [{status: 7001001, name: Новый лид}]
+          qualified: [{status: 7001002, name: Квалификация}, {status: 7001003, name: Прогрев}]
+          proposal: [{status: 7001004, name: Предложение}]
+          won: [{status: 7001006, name: Продажа}]
+          active: [{status: 7001007, name: Сервис}]
+          closed: [142]
+          lost: [143]
+        owners:
+          - {master: u-olga, crm: 6001001, email: olga@example.com, name: Ольга}
+          - {master: u-ivan, crm: 6001002, email: ivan@example.com, name: Иван}
+        """
+
+    static func connectorsYAML(master: String, amo: String, amoExtra: String = "") -> [(String, String)] {
+        [
+            ("connectors/masterdeal.yaml", """
+                id: masterdeal
+                kind: masterdeal
+                base_url: \(master)
+                auth: {bearer_token: \(token)}
+                webhook: {secret: \(eventSecret)}
+                poll: {interval: 1s, overlap: 2s}
+                delivery: {backoff_base: 100ms, backoff_cap: 1s}
+                """),
+            ("connectors/tour.yaml", """
+                id: tour
+                kind: amocrm
+                base_url: \(amo)
+                mapping: tour
+                master_account: acc-tour
+                auth:
+                  oauth:
+                    client_id: 5f1c9a52-7d3e-4b8a-9c61-2e0d4f7b8a19
+                    client_secret: sim-client-secret-0f4e8d2c7b6a
+                    redirect_uri: https://dealsync.example/oauth/amocrm
+                    refresh_token: def50200-sim-initial-refresh-token
+                webhook: {secret: \(webhookSecret)}
+                poll: {interval: 1s, overlap: 2s}
+                \(amoExtra)
+                """),
+        ]
+    }
+
+    struct Options: Sendable {
+        var polling = true
+        var amo: @Sendable (inout AmoCRMSimulator.Configuration) -> Void = { _ in }
+        var amoExtraYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}"
+        var gateway: @Sendable (inout Gateway.Options) -> Void = { _ in }
+    }
+
+    /// Starts everything, runs `body`, stops everything.
+    static func run(_ options: Options = Options(), _ body: @Sendable (SyncSystem) async throws -> Void) async throws {
+        let logger = TestPostgres.logger
+        let mapping = try ConfigurationLoader(environment: [:])
+            .load(connectors: [], mappings: [.init(path: "m.yaml", text: mappingYAML)]).mappings["tour"]!
+        var amoConfiguration = AmoCRMSimulator.Configuration(matching: mapping)
+        amoConfiguration.webhookTimeScale = 0.001
+        amoConfiguration.seed = 7
+        options.amo(&amoConfiguration)
+        let amo = AmoCRMSimulator(configuration: amoConfiguration)
+        var mdConfiguration = MasterDealSimulator.Configuration()
+        mdConfiguration.tokens = [token: "dealsync"]
+        mdConfiguration.eventTimeScale = 0.01
+        let masterDeal = MasterDealSimulator(configuration: mdConfiguration)
+        let url = try await TestPostgres.freshDatabaseURL()
+        try await masterDeal.withRunning { masterURL in
+            try await amo.withRunning { amoURL in
+                let configuration = try ConfigurationLoader(environment: [:]).load(
+                    connectors: connectorsYAML(master: masterURL, amo: amoURL, amoExtra: options.amoExtraYAML).map { .init(path: $0.0, text: $0.1) },
+                    mappings: [.init(path: "mappings/tour.yaml", text: mappingYAML)])
+                try await Database.withDatabase(url, logger: logger, maximumConnections: 20) { database in
+                    var gatewayOptions = Gateway.Options()
+                    gatewayOptions.port = 0
+                    gatewayOptions.polling = options.polling
+                    gatewayOptions.relayIdlePoll = .milliseconds(200)
+                    gatewayOptions.statsInterval = .milliseconds(500)
+                    gatewayOptions.pausedProbe = .seconds(1)
+                    options.gateway(&gatewayOptions)
+                    let gateway = Gateway(configuration: configuration, database: database, options: gatewayOptions, logger: logger)
+                    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+                    let group = ServiceGroup(services: gateway.services { port in continuation.yield(port) }, logger: logger)
+                    try await withThrowingTaskGroup(of: Void.self) { tasks in
+                        tasks.addTask { try await group.run() }
+                        var iterator = ports.makeAsyncIterator()
+                        let port = await iterator.next() ?? 0
+                        let gatewayURL = "http://127.0.0.1:\(port)"
+                        masterDeal.setEventTargets([.init(url: "\(gatewayURL)/webhooks/masterdeal", secret: eventSecret)])
+                        try await HTTPClient.shared.post(amoURL + "/api/v4/webhooks", bearer: try await amoAccessToken(amoURL),
+                                                         json: #"{"destination":"\#(gatewayURL)/webhooks/tour/\#(webhookSecret)","settings":["add_lead","update_lead","status_lead","responsible_lead","delete_lead","restore_lead"]}"#)
+                        let system = SyncSystem(masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL, gatewayURL: gatewayURL,
+                                                database: database, gateway: gateway, configuration: configuration)
+                        do {
+                            try await body(system)
+                        } catch {
+                            await group.triggerGracefulShutdown()
+                            try? await tasks.waitForAll()
+                            throw error
+                        }
+                        await group.triggerGracefulShutdown()
+                        try await tasks.waitForAll()
+                    }
+                }
+            }
+        }
+    }
+
+    /// A token for test-side API calls (the webhook subscription), from an authorization code.
+    static func amoAccessToken(_ amoURL: String) async throws -> String {
+        let code = try await HTTPClient.shared.postJSON(amoURL + "/_sim/oauth/authorize", json: "{}")["code"]?.string ?? ""
+        let tokens = try await HTTPClient.shared.postJSON(amoURL + "/oauth2/access_token", json: """
+            {"client_id":"5f1c9a52-7d3e-4b8a-9c61-2e0d4f7b8a19","client_secret":"sim-client-secret-0f4e8d2c7b6a",
+             "grant_type":"authorization_code","code":"\(code)","redirect_uri":"https://dealsync.example/oauth/amocrm"}
+            """)
+        return tokens["access_token"]?.string ?? ""
+    }
+
+    /// Waits until `condition` holds, checking every 100 ms, for at most `timeout`.
+    func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ChildProgramError("timed out waiting until \(what)")
+    }
+}
+
+extension HTTPClient {
+    @discardableResult
+    func post(_ url: String, bearer: String? = nil, json: String) async throws -> (Int, String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        request.body = .bytes(ByteBuffer(string: json))
+        let response = try await execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 22)
+        return (Int(response.status.code), String(buffer: body))
+    }
+
+    func postJSON(_ url: String, json: String) async throws -> JSONValue {
+        let (_, body) = try await post(url, json: json)
+        return JSONValue.parse(Data(body.utf8)) ?? .null
+    }
+
+    func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil) async throws -> (Int, String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await execute(request, timeout: .seconds(10))
+        let data = try await response.body.collect(upTo: 1 << 22)
+        return (Int(response.status.code), String(buffer: data))
+    }
+}
