@@ -54,6 +54,8 @@ struct Bitrix24MetadataTests {
             let inactive = try await client.call("user.get", json: #"{"FILTER":{"ACTIVE":false}}"#)
             #expect(inactive.object.bitrixInt("total") == 30)
             #expect(try await client.call("user.current", json: "{}").resultObject.bitrixString("ID") == "1")
+            let profile = try await client.call("profile").resultObject
+            #expect(profile.bitrixString("ID") == "1" && profile["ADMIN"] as? Bool == true)
         }
     }
 

@@ -95,6 +95,16 @@ extension Bitrix24Simulator {
         return BitrixOutcome(userJSON(user), rows: 1)
     }
 
+    /// `profile`: who the webhook or token acts as (a common connectivity check).
+    func profile(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
+        guard let user = portal.user(call.caller.userID) else { throw .noAuth }
+        return BitrixOutcome(.object([
+            ("ID", .string(String(user.id))), ("ADMIN", .bool(user.id == configuration.oauth.userID)), ("NAME", .string(user.name)),
+            ("LAST_NAME", .string(user.lastName)), ("PERSONAL_GENDER", .string("")), ("TIME_ZONE", .string("")),
+            ("TIME_ZONE_OFFSET", .int(configuration.timeZoneOffsetSeconds)),
+        ]), rows: 1)
+    }
+
     private static let userFilterKeys: Set<String> = ["ID", "ACTIVE", "EMAIL", "NAME", "LAST_NAME", "WORK_POSITION"]
 
     private func userJSON(_ user: BitrixPortal.User) -> BitrixJSON {

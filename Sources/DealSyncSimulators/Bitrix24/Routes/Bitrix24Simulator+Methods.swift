@@ -4,7 +4,7 @@ import DealSyncCore
 extension Bitrix24Simulator {
     static let methodNames: Set<String> = [
         "crm.deal.get", "crm.deal.list", "crm.deal.add", "crm.deal.update", "crm.deal.delete", "crm.deal.fields",
-        "crm.deal.userfield.list", "crm.category.list", "crm.status.list", "user.get", "user.current",
+        "crm.deal.userfield.list", "crm.category.list", "crm.status.list", "user.get", "user.current", "profile",
         "event.bind", "event.unbind", "event.get", "batch",
     ]
 
@@ -22,6 +22,7 @@ extension Bitrix24Simulator {
         case "crm.status.list": return try listStatuses(call)
         case "user.get": return listUsers(call)
         case "user.current": return try currentUser(call)
+        case "profile": return try profile(call)
         case "event.bind": return try bindEvent(call)
         case "event.unbind": return try unbindEvent(call)
         case "event.get": return try listEventHandlers(call)

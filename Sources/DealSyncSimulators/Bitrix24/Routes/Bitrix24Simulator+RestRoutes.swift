@@ -20,8 +20,9 @@ extension Bitrix24Simulator {
 
     private func handleRest(_ request: Request) async -> Response {
         let arrived = preciseNow
-        var method = "unknown"
-        let response = await respond(request, arrived: arrived, method: &method)
+        let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let method = segments.count > 1 ? BitrixCall.methodName(segments[segments.count - 1]) : ""
+        let response = await respond(request, segments: segments, method: method, arrived: arrived)
         requestStats.withLock { stats in
             stats.requestsTotal += 1
             stats.requestsByMethod[method, default: 0] += 1
@@ -30,28 +31,22 @@ extension Bitrix24Simulator {
         return response
     }
 
-    private func respond(_ request: Request, arrived: Double, method: inout String) async -> Response {
+    private func respond(_ request: Request, segments: [String], method: String, arrived: Double) async -> Response {
         if let moved = movedTo {
             requestStats.withLock { $0.redirects += 1 }
             let query = request.uri.query.map { "?" + $0 } ?? ""
             return BitrixResponse.moved(to: moved.trimmingSuffix("/") + request.uri.path + query)
         }
         if let faulted = await playFault() { return faulted }
-        let admitted = bucket.withLock { bucket in
-            let admitted = bucket.admit(at: .now)
-            return (admitted, bucket.peak)
-        }
-        requestStats.withLock { $0.bucketLevelMax = max($0.bucketLevelMax, admitted.1) }
-        guard admitted.0 else {
+        let (admitted, peak) = bucket.withLock { bucket in (bucket.admit(at: .now), bucket.peak) }
+        requestStats.withLock { $0.bucketLevelMax = max($0.bucketLevelMax, peak) }
+        guard admitted else {
             requestStats.withLock { $0.queryLimitExceeded += 1 }
             return BitrixError.queryLimitExceeded.rendered
         }
-        let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        guard segments.first == "rest", segments.count == 2 || segments.count == 4 else {
+        guard segments.first == "rest", segments.count == 2 || segments.count == 4, Self.methodNames.contains(method) else {
             return BitrixError.methodNotFound.rendered
         }
-        method = BitrixCall.methodName(segments[segments.count - 1])
-        guard Self.methodNames.contains(method) else { return BitrixError.methodNotFound.rendered }
         let body: String
         do {
             body = String(buffer: try await request.body.collect(upTo: Self.maxBodyBytes))

@@ -85,7 +85,8 @@ public final class Bitrix24Simulator: Sendable {
         return frozen.map(Double.init) ?? Date().timeIntervalSince1970 + Double(offset)
     }
 
-    /// Moves the portal's clock forward: `DATE_MODIFY`, token expiry and event `ts` follow it.
+    /// Moves the portal's clock forward: `DATE_MODIFY`, token expiry and event `ts` follow it. The limits keep
+    /// real time (the operating window scaled by ``Limits/timeScale``).
     public func advanceClock(bySeconds seconds: Int) {
         flags.withLock { flags in
             flags.clockOffset += seconds
