@@ -1,0 +1,119 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// A faithful simulator of one Bitrix24 portal: the REST methods dealsync uses (`crm.deal.*`, funnels, stages,
+/// users, user fields, `batch`, `event.*`), inbound webhooks and OAuth with single-use refresh tokens, the leaky
+/// bucket (503 `QUERY_LIMIT_EXCEEDED`) and the per-method operating limit (429 `OPERATION_TIME_LIMIT`), and
+/// id-only outbound events that are never retried.
+///
+/// Run it with ``withRunning(port:_:)`` (tests) or put ``makeRouter()`` and ``services`` in a server (CLI).
+/// Control routes under `/_sim/` play the salesperson, the administrator and the outages.
+public final class Bitrix24Simulator: Sendable {
+    public let configuration: Configuration
+    /// Fault knobs (also `GET/PUT /_sim/faults`).
+    public let faults: FaultInjector
+
+    let portal: BitrixPortal
+    let book: Mutex<BitrixDealBook>
+    let oauth: Mutex<BitrixOAuth>
+    let bucket: Mutex<BitrixLeakyBucket>
+    let operating: Mutex<BitrixOperatingLimiter>
+    let requestStats = Mutex(BitrixStats())
+    let hub: BitrixEventHub
+    let sender: BitrixEventSender
+    let logger: Logger
+    private let flags: Mutex<Flags>
+
+    struct Flags {
+        var clockOffset = 0
+        var frozenAt: Int?
+        var movedTo: String?
+    }
+
+    public init(configuration: Configuration = Configuration(),
+                logger: Logger = Logger(label: "bitrix24-simulator", factory: { _ in SwiftLogNoOpLogHandler() })) {
+        self.configuration = configuration
+        self.logger = logger
+        let portal = BitrixPortal(configuration)
+        let now = Int(Date().timeIntervalSince1970)
+        let limits = configuration.limits
+        self.portal = portal
+        faults = FaultInjector(configuration.faults)
+        book = Mutex(BitrixDealBook(portal: portal, firstID: configuration.firstDealID))
+        oauth = Mutex(BitrixOAuth(configuration.oauth, now: now))
+        bucket = Mutex(BitrixLeakyBucket(capacity: limits.bucketCapacity, drainPerSecond: limits.drainPerSecond))
+        operating = Mutex(BitrixOperatingLimiter(budget: limits.operatingBudgetSeconds,
+                                                 window: limits.operatingWindow * limits.timeScale))
+        hub = BitrixEventHub(handlers: configuration.eventHandlers)
+        sender = BitrixEventSender(hub: hub, delivery: configuration.eventDelivery, logger: logger)
+        flags = Mutex(Flags(movedTo: configuration.movedTo))
+        book.withLock { book in
+            for seed in configuration.seedDeals {
+                book.seed(BitrixDealWrite(plain: seed.fields), actor: seed.createdBy, at: now - seed.ageSeconds)
+            }
+        }
+    }
+
+    /// The event sender; run it next to the HTTP server.
+    public var services: [any Service] { [sender] }
+
+    /// The REST routes, the OAuth server and the `/_sim/` control routes.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        addControlRoutes(to: router)
+        addOAuthRoutes(to: router)
+        addRestRoutes(to: router)
+        return router
+    }
+
+    /// Runs the simulator on loopback with its event sender, gives `body` the base URL, then stops.
+    public func withRunning<T: Sendable>(port: Int = 0, _ body: @Sendable (String) async throws -> T) async throws -> T {
+        try await SimulatorHost.withRunning(router: makeRouter(), services: services, port: port, body)
+    }
+
+    // MARK: Clock
+
+    /// The portal's unix time in seconds: the wall clock, moved by ``advanceClock(bySeconds:)``, or frozen.
+    public var now: Int { Int(preciseNow) }
+
+    /// The portal's time with microseconds (`time.start`).
+    var preciseNow: Double {
+        let (offset, frozen) = flags.withLock { ($0.clockOffset, $0.frozenAt) }
+        return frozen.map(Double.init) ?? Date().timeIntervalSince1970 + Double(offset)
+    }
+
+    /// Moves the portal's clock forward: `DATE_MODIFY`, token expiry and event `ts` follow it. The limits keep
+    /// real time (the operating window scaled by ``Limits/timeScale``).
+    public func advanceClock(bySeconds seconds: Int) {
+        flags.withLock { flags in
+            flags.clockOffset += seconds
+            if let frozen = flags.frozenAt { flags.frozenAt = frozen + seconds }
+        }
+    }
+
+    /// Stops the clock (at `time`, or now) so that every write lands in the same second; ``unfreezeClock()`` lets
+    /// it run again from where it stood.
+    public func freezeClock(at time: Int? = nil) {
+        let current = now
+        flags.withLock { $0.frozenAt = time ?? current }
+    }
+
+    public func unfreezeClock() {
+        let current = now
+        flags.withLock { flags in
+            flags.frozenAt = nil
+            flags.clockOffset = current - Int(Date().timeIntervalSince1970)
+        }
+    }
+
+    // MARK: Moved portal
+
+    /// While set, every `/rest/` call answers 302 to the same path on `location` (`PUT /_sim/faults {moved_to}`).
+    public var movedTo: String? {
+        get { flags.withLock { $0.movedTo } }
+        set { flags.withLock { $0.movedTo = newValue } }
+    }
+}

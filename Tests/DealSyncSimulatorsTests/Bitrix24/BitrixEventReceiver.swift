@@ -1,0 +1,61 @@
+import DealSyncCore
+import DealSyncSimulators
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// Receives Bitrix24 events on loopback and answers with a status the test chooses.
+final class BitrixEventReceiver: Sendable {
+    struct Received: Sendable {
+        var path: String
+        var body: String
+        var contentType: String?
+        var at: ContinuousClock.Instant
+
+        /// The form, parsed as PHP would.
+        var form: PHPForm.Map { (try? PHPForm.parse(body)) ?? PHPForm.Map() }
+        var event: String? { form["event"]?.string }
+        var dealID: String? { form["data"]?["FIELDS"]?["ID"]?.string }
+        func auth(_ key: String) -> String? { form["auth"]?[key]?.string }
+    }
+
+    private struct State {
+        var received: [Received] = []
+        var status = 200
+        var delay: Duration = .zero
+    }
+
+    private let state = Mutex(State())
+
+    var received: [Received] { state.withLock { $0.received } }
+
+    func events(_ name: String) -> [Received] { received.filter { $0.event == name } }
+
+    func respond(status: Int, delay: Duration = .zero) {
+        state.withLock {
+            $0.status = status
+            $0.delay = delay
+        }
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/events/:name") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let (status, delay) = self.state.withLock { state in
+                state.received.append(Received(path: request.uri.path, body: String(buffer: body),
+                                               contentType: request.headers[.contentType], at: .now))
+                return (state.status, state.delay)
+            }
+            if delay > .zero { try await Task.sleep(for: delay) }
+            return Response(status: .init(code: status))
+        }
+        return router
+    }
+
+    /// Runs the receiver and gives `body` its base URL (`<base>/events/<name>` receives).
+    func withRunning<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+        try await SimulatorHost.withRunning(router: router(), body)
+    }
+}

@@ -1,0 +1,118 @@
+import AsyncHTTPClient
+import DealSyncCore
+import DealSyncSimulators
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Shared pieces of the Bitrix24 simulator tests: a configuration fit for tests, an HTTP client, JSON access.
+enum BitrixTest {
+    typealias Default = Bitrix24Simulator.Configuration.Default
+
+    static let accessToken = "test-b24-access-token"
+    static let refreshToken = "test-b24-refresh-token"
+    /// The integration user's inbound webhook.
+    static let hook = "/rest/\(Default.integrationUser)/\(Default.webhookCode)"
+
+    /// The default fitness portal with a known access token and limits that never interfere.
+    static func configuration() -> Bitrix24Simulator.Configuration {
+        var configuration = Bitrix24Simulator.Configuration()
+        configuration.oauth.accessToken = accessToken
+        configuration.oauth.refreshToken = refreshToken
+        configuration.limits = .unlimited
+        return configuration
+    }
+
+    /// Runs a simulator and gives the test the simulator and a client.
+    static func withSimulator<T: Sendable>(
+        _ configuration: Bitrix24Simulator.Configuration = configuration(),
+        _ body: @Sendable (Bitrix24Simulator, BitrixClient) async throws -> T
+    ) async throws -> T {
+        let simulator = Bitrix24Simulator(configuration: configuration)
+        return try await simulator.withRunning { base in try await body(simulator, BitrixClient(base: base)) }
+    }
+}
+
+/// A response as the test saw it on the wire.
+struct BitrixReply: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: String
+
+    var contentType: String? { headers.first(name: "content-type") }
+    func header(_ name: String) -> String? { headers.first(name: name) }
+
+    var json: Any? { body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
+    var object: [String: Any] { json as? [String: Any] ?? [:] }
+    /// `result` as an object, a list of objects, or whatever it is.
+    var result: Any? { object["result"] }
+    var resultObject: [String: Any] { result as? [String: Any] ?? [:] }
+    var resultList: [[String: Any]] { result as? [[String: Any]] ?? [] }
+    var error: String? { object["error"] as? String }
+    var errorDescription: String? { object["error_description"] as? String }
+    var time: [String: Any] { object.bitrixObject("time") }
+}
+
+/// A minimal client speaking to the simulator over loopback.
+struct BitrixClient: Sendable {
+    let base: String
+
+    /// POSTs a JSON body to the integration user's webhook.
+    func call(_ method: String, json: String = "{}", prefix: String = BitrixTest.hook) async throws -> BitrixReply {
+        try await send(.POST, "\(prefix)/\(method)", json: json)
+    }
+
+    /// POSTs a form body to the webhook.
+    func call(_ method: String, form: String, prefix: String = BitrixTest.hook) async throws -> BitrixReply {
+        try await send(.POST, "\(prefix)/\(method)", form: form)
+    }
+
+    /// GETs with a query string from the webhook.
+    func call(_ method: String, query: String, prefix: String = BitrixTest.hook) async throws -> BitrixReply {
+        try await send(.GET, "\(prefix)/\(method)?\(query)")
+    }
+
+    /// Calls as the OAuth application: `/rest/<method>` with `auth` in the JSON body.
+    func app(_ method: String, json: String = "{}", token: String = BitrixTest.accessToken) async throws -> BitrixReply {
+        let body = json.trimmingCharacters(in: .whitespaces) == "{}" ? "{\"auth\":\"\(token)\"}"
+            : "{\"auth\":\"\(token)\"," + json.trimmingCharacters(in: .whitespaces).dropFirst()
+        return try await send(.POST, "/rest/\(method)", json: body)
+    }
+
+    func send(_ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil) async throws -> BitrixReply {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        } else if let form {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: form))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        return BitrixReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+    }
+
+    func get(_ path: String) async throws -> BitrixReply { try await send(.GET, path) }
+}
+
+/// Polls until `condition` holds, failing after `timeout`.
+func bitrixEventually(timeout: Duration = .seconds(3), _ what: String = "condition",
+                     _ condition: @Sendable () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw SimulatorError("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+extension Dictionary where Key == String, Value == Any {
+    func bitrixObject(_ key: String) -> [String: Any] { self[key] as? [String: Any] ?? [:] }
+    func bitrixList(_ key: String) -> [[String: Any]] { self[key] as? [[String: Any]] ?? [] }
+    func bitrixString(_ key: String) -> String? { self[key] as? String }
+    func bitrixInt(_ key: String) -> Int? { self[key] as? Int }
+}
