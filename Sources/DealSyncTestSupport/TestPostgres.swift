@@ -13,7 +13,7 @@ public enum TestPostgres {
 
     public static let logger: Logger = {
         var logger = Logger(label: "test", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = .error
+        logger.logLevel = ProcessInfo.processInfo.environment["DEALSYNC_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .error
         return logger
     }()
 

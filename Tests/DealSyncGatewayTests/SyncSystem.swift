@@ -10,6 +10,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import PostgresNIO
 
 /// A whole system on loopback: the MasterDeal and amoCRM simulators, a gateway and a fresh database.
 struct SyncSystem: Sendable {
@@ -197,5 +198,23 @@ extension HTTPClient {
         let response = try await execute(request, timeout: .seconds(10))
         let data = try await response.body.collect(upTo: 1 << 22)
         return (Int(response.status.code), String(buffer: data))
+    }
+}
+
+extension SyncSystem {
+    /// Field state, divergence log and outbox, for a failing test's output.
+    func dump() async throws -> String {
+        var lines: [String] = []
+        for query in [
+            "SELECT field || ' ' || state::text FROM field_state ORDER BY link_id, field",
+            "SELECT kind || ' ' || coalesce(field,'') || ' ' || coalesce(master_value::text,'') || ' ' || coalesce(crm_value::text,'') || ' ' || outcome FROM divergence_log ORDER BY id",
+            "SELECT id || ' ' || target || ' ' || status || ' ' || payload::text || ' ' || attempt_log::text FROM outbox ORDER BY id",
+            "SELECT id || ' ' || connector || ' ' || source || ' ' || status || ' ' || coalesce(error,'') || ' ' || convert_from(body, 'UTF8') FROM inbox ORDER BY id",
+        ] {
+            let rows = try await database.client.query(PostgresQuery(unsafeSQL: query))
+            for try await line in rows.decode(String.self) { lines.append(line) }
+            lines.append("--")
+        }
+        return lines.joined(separator: "\n")
     }
 }

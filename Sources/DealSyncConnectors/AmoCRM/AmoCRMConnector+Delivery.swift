@@ -98,7 +98,7 @@ extension AmoCRMConnector {
                 logger.info("lead found by master_deal_id; not created again", metadata: [
                     "lead": "\(existing)", "lineage_id": "\(delivery.lineageID.uuidString.lowercased())",
                 ])
-                return .delivered(recordID: existing, landedAt: nil)
+                return .delivered(recordID: existing, landedAt: try? await updatedAt(of: Int64(existing) ?? 0, lineage: delivery.lineageID))
             }
             var values = delivery.values
             if values["status"] == nil, let first = mapping.stages.entries.first?.crm.first?.key { values["status"] = .text(first) }
@@ -114,10 +114,17 @@ extension AmoCRMConnector {
             guard let id = JSONValue.parse(response.body)?["_embedded"]?["leads"]?[0]?["id"]?.int64 else {
                 return .retryable(.serverError, status: 200, detail: "a create answer without a lead id", retryAfter: nil)
             }
-            return .delivered(recordID: String(id), landedAt: nil)
+            // amoCRM's create answer has no updated_at; read the lead so the engine knows when the write landed.
+            return .delivered(recordID: String(id), landedAt: try? await updatedAt(of: id, lineage: delivery.lineageID))
         } catch {
             return failure(error)
         }
+    }
+
+    func updatedAt(of id: Int64, lineage: UUID) async throws -> SourceStamp? {
+        let response = try await request(.GET, "/api/v4/leads/\(id)", lineage: lineage)
+        guard response.status == 200 else { return nil }
+        return JSONValue.parse(response.body)?["updated_at"]?.int64.map { SourceStamp(seconds: $0) }
     }
 
     // MARK: Classifying

@@ -98,8 +98,10 @@ public struct FieldEngine: Sendable {
             }
             return outcome
         }
+        // Sequential when the side already held the decided value at the time of the edit. Stamps of amoCRM and
+        // Bitrix24 count seconds: an edit in the same second our write landed, seen after it, was made on top of it.
         let sequential = state.decidedBy == nil || state.decidedBy == side
-            || (current.heldSince.map { $0 < stamp } ?? false)
+            || (current.heldSince.map { $0 <= stamp } ?? false)
         decide(value, from: side, at: stamp, sequential: sequential, state: &state, outcome: &outcome)
         return outcome
     }

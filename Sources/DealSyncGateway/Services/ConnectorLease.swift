@@ -39,7 +39,8 @@ final class ConnectorLease: Service {
                         group.addTask {
                             // Keep the lock's connection alive; losing it ends the lane here.
                             while !Task.isShuttingDownGracefully && !Task.isCancelled {
-                                try await Task.sleep(for: .seconds(5))
+                                await pause(.seconds(5))
+                                if Task.isShuttingDownGracefully || Task.isCancelled { return }
                                 try await connection.query("SELECT 1", logger: self.logger)
                             }
                         }
@@ -52,7 +53,7 @@ final class ConnectorLease: Service {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
                 logger.warning("connector lane interrupted", metadata: ["connector": "\(name)", "error": "\(String(describing: error).prefix(200))"])
             }
-            try? await Task.sleep(for: retry)
+            await pause(retry)
         }
     }
 }

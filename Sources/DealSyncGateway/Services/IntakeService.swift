@@ -42,7 +42,7 @@ final class IntakeService: Service {
                 if idle { await inboxWakeup.wait(timeout: .milliseconds(250)) }
             } catch {
                 logger.error("intake step failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
-                try? await Task.sleep(for: .seconds(1))
+                await pause(.seconds(1))
             }
         }
     }

@@ -30,7 +30,7 @@ final class OutboxNotifications: Service {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
                 logger.debug("outbox listener reconnecting")
             }
-            try? await Task.sleep(for: .seconds(1))
+            await pause(.seconds(1))
         }
     }
 }

@@ -57,7 +57,7 @@ final class OutboxRelay: Service {
                 return
             } catch {
                 logger.error("relay cycle failed", metadata: ["target": "\(target)", "error": "\(String(describing: error).prefix(200))"])
-                try? await Task.sleep(for: .seconds(1))
+                await pause(.seconds(1))
             }
         }
     }
@@ -69,14 +69,14 @@ final class OutboxRelay: Service {
         var limit = options.batchSize
         if paused != nil {
             // A paused connector sends one probe now and then; its success resumes it.
-            try await Task.sleep(for: options.pausedProbe)
+            await pause(options.pausedProbe)
             limit = 1
         }
         let permission = breaker.withLock { $0.permission(at: .now) }
         switch permission {
         case .wait(let until):
             metrics.breaker(target, state: 2)
-            try await Task.sleep(until: until, clock: .continuous)
+            await pause(ContinuousClock.now.duration(to: until))
             return true
         case .probe:
             metrics.breaker(target, state: 1)

@@ -38,7 +38,7 @@ final class PollerService: Service {
                 metrics.poll(id, result: "failed")
                 logger.warning("poll failed", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
             }
-            try? await Task.sleep(for: connector.config.poll.interval)
+            await pause(connector.config.poll.interval)
         }
     }
 

@@ -30,7 +30,7 @@ final class StatsService: Service {
             } catch {
                 logger.debug("stats refresh failed")
             }
-            try? await Task.sleep(for: interval)
+            await pause(interval)
         }
     }
 

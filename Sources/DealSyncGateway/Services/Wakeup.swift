@@ -25,7 +25,7 @@ public final class Wakeup: Sendable {
         }) { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                await pause(timeout)
             }
             group.addTask {
                 await withCheckedContinuation { continuation in

@@ -63,7 +63,7 @@ extension SyncProcessor {
         if let masterID = observation.linkedMasterID, !masterID.isEmpty {
             try await LinkRecords.lock("deal:\(masterID)", on: tx, logger: logger)
             if var row = try await LinkRecords.byMaster(masterID, connector: lane.connector, on: tx, logger: logger) {
-                guard row.recordID == nil else {
+                guard row.recordID == nil || row.recordID == observation.recordID else {
                     // Another record already carries this deal: never link two records to one deal.
                     let entry = DivergenceEntry(
                         kind: .unmappedValue, field: lane.mapping.linkField, masterValue: .text(masterID),
@@ -73,7 +73,7 @@ extension SyncProcessor {
                                                        recordID: observation.recordID, lineage: context.lineage, on: tx, logger: logger)
                     return Totals(writes: 0, entries: 1)
                 }
-                // The echo of our own create, arriving before its confirmation.
+                // The echo of our own create, arriving before (or while) its confirmation commits.
                 row.recordID = observation.recordID
                 let snapshot = try await LinkRecords.snapshot(row, on: tx, logger: logger)
                 let decision = lane.decider.decide(observation, link: snapshot, cause: context.cause)
