@@ -109,21 +109,42 @@ struct AmoCRMLeadReadTests {
     }
 
     @Test func aNewLeadIsFoundByQueryOnlyAfterTheSearchIndexCatchesUp() async throws {
+        // Polls `query` and judges each answer by when it was sent and received, so that a slow machine can delay
+        // the answers but not fail the test: a query answered before the lag had passed must miss the lead, one
+        // sent after it had passed must find it.
+        let lag = Duration.milliseconds(1000)
         var configuration = Amo.configuration()
-        configuration.searchIndexLag = .milliseconds(400)
+        configuration.searchIndexLag = lag
         try await Amo.withSimulator(configuration) { simulator, client in
+            let beforeCreate = ContinuousClock.now
             let created = try await client.send(.POST, "/_sim/leads", json: """
                 {"user_id":\(Amo.Default.salesBoris),"name":"Лаг","custom_fields_values":[
                  {"field_id":\(Amo.Default.masterDealIDField),"values":[{"value":"md-lag-1"}]}]}
                 """, token: nil)
+            let afterCreate = ContinuousClock.now
             #expect(created.status == 201)
             let id = try #require(created.object.jsonInt("id"))
             #expect(simulator.lead(id: id)?.createdBy == Amo.Default.salesBoris)
             #expect(try await client.get("/api/v4/leads/\(id)").status == 200, "reads by id see it at once")
-            #expect(try await client.get("/api/v4/leads?query=md-lag-1").status == 204, "search does not yet")
-            try await Task.sleep(for: .milliseconds(450))
-            let found = try await client.get("/api/v4/leads?query=md-lag-1")
-            #expect(found.object.jsonObject("_embedded").jsonArray("leads").compactMap { $0.jsonInt("id") } == [id])
+            var lateMiss: Duration?  // a query sent after the lag had passed that still missed the lead
+            while true {
+                let sent = ContinuousClock.now
+                let reply = try await client.get("/api/v4/leads?query=md-lag-1")
+                let answered = ContinuousClock.now
+                if reply.status == 204 {
+                    if sent >= afterCreate + lag, lateMiss == nil { lateMiss = sent - afterCreate }
+                } else {
+                    #expect(answered >= beforeCreate + lag, "found \(answered - beforeCreate) after the create")
+                    #expect(reply.object.jsonObject("_embedded").jsonArray("leads").compactMap { $0.jsonInt("id") } == [id])
+                    break
+                }
+                guard ContinuousClock.now < afterCreate + lag + .seconds(5) else {
+                    Issue.record("never found")
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(lateMiss == nil, "still not found \(lateMiss ?? .zero) after the create")
         }
     }
 

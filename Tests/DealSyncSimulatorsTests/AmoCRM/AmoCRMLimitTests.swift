@@ -12,8 +12,10 @@ struct AmoCRMLimitTests {
         return configuration
     }
 
+    /// The limiter's clock is frozen: the ten requests arrive within one second however slowly they are sent.
     @Test func theEighthRequestWithinASecondGetsAnHTML429WithoutRetryAfter() async throws {
         try await Amo.withSimulator(Self.limited()) { simulator, client in
+            simulator.freezeLimitClock()
             var statuses: [Int] = []
             var tooMany: AmoReply?
             for _ in 0..<10 {
@@ -29,11 +31,20 @@ struct AmoCRMLimitTests {
             #expect(page.header("Retry-After") == nil)
             #expect(page.header("X-Request-Id") != nil)
             #expect(simulator.stats.rateLimited == 3)
-            #expect(simulator.stats.maxRequestsInOneSecond >= 10)
+            #expect(simulator.stats.maxRequestsInOneSecond == 10)
 
             // Control routes are never limited.
             #expect(try await client.get("/_sim/stats", token: nil).status == 200)
-            // The window slides: a second later the integration may call again.
+            // The window slides: a second later the integration may call again, not a millisecond earlier.
+            simulator.advanceLimitClock(by: .milliseconds(999))
+            #expect(try await client.get("/api/v4/leads?limit=1").status == 429)
+            simulator.advanceLimitClock(by: .milliseconds(1))
+            #expect(try await client.get("/api/v4/leads?limit=1").status == 200)
+            for _ in 0..<5 { #expect(try await client.get("/api/v4/leads?limit=1").status == 200) }
+            #expect(try await client.get("/api/v4/leads?limit=1").status == 429, "refused ones count: the window is full")
+            #expect(simulator.stats.rateLimited == 5)
+            // Once the clock runs again, real time slides the window too.
+            simulator.unfreezeLimitClock()
             try await Task.sleep(for: .milliseconds(1050))
             #expect(try await client.get("/api/v4/leads?limit=1").status == 200)
         }
@@ -52,6 +63,7 @@ struct AmoCRMLimitTests {
 
     @Test func repeatedViolationsBlockTheAccountUntilLifted() async throws {
         try await Amo.withSimulator(Self.limited(blockAfter: 3)) { simulator, client in
+            simulator.freezeLimitClock()
             var statuses: [Int] = []
             for _ in 0..<12 { statuses.append(try await client.get("/api/v4/leads?limit=1").status) }
             #expect(statuses == Array(repeating: 200, count: 7) + [429, 429, 429, 403, 403])
@@ -60,7 +72,7 @@ struct AmoCRMLimitTests {
             #expect(blocked.body.contains("403 Forbidden") && blocked.body.contains("nginx"))
             #expect(blocked.contentType?.hasPrefix("text/html") == true)
 
-            try await Task.sleep(for: .milliseconds(1050))
+            simulator.advanceLimitClock(by: .seconds(3600))
             #expect(try await client.get("/api/v4/leads?limit=1").status == 403, "time does not lift a block")
             #expect(try await client.send(.POST, "/_sim/unblock", token: nil).status == 204)
             #expect(try await client.get("/api/v4/leads?limit=1").status == 200)

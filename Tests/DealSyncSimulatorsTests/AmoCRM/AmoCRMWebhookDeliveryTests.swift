@@ -12,8 +12,10 @@ struct AmoCRMWebhookDeliveryTests {
     /// 5 minutes become 50 ms.
     static let scale = 1.0 / 6000
 
+    /// The retry schedule is checked on a ``ManualClock``: the test reads how long the sender chose to wait and lets
+    /// that time pass at once, so neither the check nor the test's length depends on how busy the machine is.
     static func withHooked<T: Sendable>(
-        scale: Double = scale, timeout: Duration = .seconds(2), seed: UInt64 = 7,
+        scale: Double = scale, timeout: Duration = .seconds(2), seed: UInt64 = 7, retryClock: ManualClock? = nil,
         _ body: @Sendable (AmoCRMSimulator, AmoClient, AmoWebhookReceiver) async throws -> T
     ) async throws -> T {
         let receiver = AmoWebhookReceiver()
@@ -22,6 +24,7 @@ struct AmoCRMWebhookDeliveryTests {
             configuration.webhooks = [receiverBase + "/hooks/main"]
             configuration.webhookTimeScale = scale
             configuration.webhookTimeout = timeout
+            if let retryClock { configuration.webhookRetryClock = retryClock }
             let ready = configuration
             return try await Amo.withSimulator(ready) { simulator, client in try await body(simulator, client, receiver) }
         }
@@ -32,51 +35,76 @@ struct AmoCRMWebhookDeliveryTests {
         try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(price: price))
     }
 
-    static func gaps(_ received: [AmoWebhookReceiver.Received]) -> [Duration] {
-        zip(received.dropFirst(), received).map { $0.at - $1.at }
+    /// Waits until `count` deliveries sleep before their next retry, and returns how long each still has to wait.
+    static func retriesWaiting(_ count: Int, on clock: ManualClock) async throws -> [Duration] {
+        try await amoEventually("\(count) retries waiting") { clock.pendingDelays.count == count }
+        return clock.pendingDelays
+    }
+
+    static func isAbout(_ duration: Duration, _ expected: Duration) -> Bool {
+        abs((duration - expected) / .microseconds(1)) < 1
     }
 
     @Test func aClientErrorIsRetriedAfter5And15MinutesOnly() async throws {
-        try await Self.withHooked { simulator, _, receiver in
+        let clock = ManualClock()
+        try await Self.withHooked(scale: 1, retryClock: clock) { simulator, _, receiver in
             receiver.respond(status: 400)
             try Self.touch(simulator)
-            try await amoEventually("three attempts") { receiver.received.count == 3 }
-            let gaps = Self.gaps(receiver.received)
-            #expect(gaps[0] >= .milliseconds(50) && gaps[0] < .milliseconds(150))
-            #expect(gaps[1] >= .milliseconds(150) && gaps[1] < .milliseconds(300))
-            try await Task.sleep(for: .milliseconds(400))
-            #expect(receiver.received.count == 3, "no 15 min / 1 h retries after a 4xx")
+            try await amoEventually("the first attempt") { receiver.received.count == 1 }
+            let afterFirst = try await Self.retriesWaiting(1, on: clock)
+            #expect(Self.isAbout(afterFirst[0], .seconds(300)), "5 minutes after the first failure, not \(afterFirst[0])")
+            clock.advance(by: afterFirst[0] - .seconds(1))
+            #expect(clock.pendingDelays.count == 1 && receiver.received.count == 1, "not a second early")
+            clock.advance(by: .seconds(1))
+            try await amoEventually("the second attempt") { receiver.received.count == 2 }
+            let afterSecond = try await Self.retriesWaiting(1, on: clock)
+            #expect(Self.isAbout(afterSecond[0], .seconds(900)), "15 minutes after the second, not \(afterSecond[0])")
+            clock.advance(by: afterSecond[0])
+            try await amoEventually("the third attempt") { receiver.received.count == 3 }
+            try await amoEventually("the delivery finished") { simulator.pendingWebhooks == 0 }
+            #expect(clock.pendingDelays.isEmpty, "no 15 min / 1 h retries after a 4xx")
+            #expect(receiver.received.count == 3)
             #expect(simulator.webhookHistory.map(\.attempt) == [1, 2, 3])
             #expect(simulator.webhookHistory.allSatisfy { $0.status == 400 && !$0.succeeded })
             #expect(Set(receiver.received.map(\.body)).count == 1, "every retry carries the same body")
-            #expect(simulator.pendingWebhooks == 0)
         }
     }
 
     @Test func aServerErrorIsRetriedFourTimesOnTheFullSchedule() async throws {
-        try await Self.withHooked { simulator, _, receiver in
+        // 5 min, 15 min, 15 min, 1 h, scaled: 50, 150, 150, 600 ms of the manual clock.
+        let clock = ManualClock()
+        try await Self.withHooked(retryClock: clock) { simulator, _, receiver in
             receiver.respond(status: 503)
             try Self.touch(simulator)
-            try await amoEventually("five attempts") { receiver.received.count == 5 }
-            let gaps = Self.gaps(receiver.received)
             let expected: [Duration] = [.milliseconds(50), .milliseconds(150), .milliseconds(150), .milliseconds(600)]
-            for (gap, minimum) in zip(gaps, expected) {
-                #expect(gap >= minimum && gap < minimum + .milliseconds(150), "gap \(gap) for \(minimum)")
+            for (index, delay) in expected.enumerated() {
+                try await amoEventually("attempt \(index + 1)") { receiver.received.count == index + 1 }
+                let waiting = try await Self.retriesWaiting(1, on: clock)
+                #expect(Self.isAbout(waiting[0], delay), "retry \(index + 1) waits \(waiting[0]), not \(delay)")
+                clock.advance(by: waiting[0] - .milliseconds(1))
+                #expect(receiver.received.count == index + 1 && clock.pendingDelays.count == 1, "not early")
+                clock.advance(by: .milliseconds(1))
             }
-            try await Task.sleep(for: .milliseconds(200))
+            try await amoEventually("five attempts") { receiver.received.count == 5 }
+            try await amoEventually("the delivery given up") { simulator.pendingWebhooks == 0 }
+            #expect(clock.pendingDelays.isEmpty, "no sixth attempt")
             #expect(receiver.received.count == 5)
             #expect(simulator.stats.webhooksFailed == 5)
+            #expect(simulator.webhookHistory.map(\.status) == [503, 503, 503, 503, 503])
         }
     }
 
     @Test func aReceiverSlowerThanTheTimeoutHasFailed() async throws {
-        try await Self.withHooked(timeout: .milliseconds(200)) { simulator, _, receiver in
-            receiver.respond(status: 200, delay: .milliseconds(500))
+        let clock = ManualClock()
+        try await Self.withHooked(timeout: .seconds(1), retryClock: clock) { simulator, _, receiver in
+            receiver.respond(status: 200, delay: .seconds(5))
             try Self.touch(simulator)
-            try await amoEventually("the first attempt recorded") { !simulator.webhookHistory.isEmpty }
+            try await amoEventually(timeout: .seconds(5), "the first attempt recorded") { !simulator.webhookHistory.isEmpty }
             let first = simulator.webhookHistory[0]
             #expect(first.status == nil && !first.succeeded)
             receiver.respond(status: 200)
+            let waiting = try await Self.retriesWaiting(1, on: clock)
+            clock.advance(by: waiting[0])
             try await amoEventually("the retry succeeding") { simulator.webhookHistory.contains { $0.succeeded } }
             #expect(simulator.webhookHistory.last?.attempt == 2)
             #expect(simulator.webhookHistory[0].requestID != simulator.webhookHistory[1].requestID)
@@ -84,17 +112,34 @@ struct AmoCRMWebhookDeliveryTests {
     }
 
     @Test func aHookIsDisabledAfterMoreThan100FailuresWithinTwoHours() async throws {
-        // 5 min → 75 ms, so the 2 h window is 1.8 s. 26 deliveries fail 104 times in their first four attempts
-        // (within 0.6 s): the 101st failure disables the hook and the fifth attempts (1 h later) are never sent.
-        try await Self.withHooked(scale: 1.0 / 4000) { simulator, client, receiver in
+        // 26 deliveries fail 104 times in their first four attempts: the 101st failure disables the hook and the
+        // fifth attempts (1 h later) are never sent. Retries wait on the manual clock; the 2 h failure window keeps
+        // real time, scaled to 7.2 s, far longer than the four rounds take.
+        let clock = ManualClock()
+        let scale = 1.0 / 1000
+        try await Self.withHooked(scale: scale, retryClock: clock) { simulator, client, receiver in
             receiver.respond(status: 500)
             for price in 1...26 { try Self.touch(simulator, price: price) }
-            try await amoEventually(timeout: .seconds(4), "the hook disabled") { simulator.webhookSubscriptions.first?.disabled == true }
-            try await amoEventually("retries settled") { simulator.pendingWebhooks == 0 }
+            for (round, delay) in [Duration.seconds(300), .seconds(900), .seconds(900)].enumerated() {
+                let waiting = try await Self.retriesWaiting(26, on: clock)
+                #expect(waiting.allSatisfy { Self.isAbout($0, delay * scale) }, "round \(round + 1): \(waiting)")
+                clock.advance(by: delay * scale)
+            }
+            try await amoEventually("the hook disabled") { simulator.webhookSubscriptions.first?.disabled == true }
+            // Settled: every delivery still under way waits for its fifth attempt, every attempt sent is recorded.
+            try await amoEventually("the fourth round settled") {
+                clock.pendingDelays.count == simulator.pendingWebhooks && simulator.webhookHistory.count == receiver.received.count
+            }
             let sent = receiver.received.count
             #expect(sent >= 101 && sent <= 104, "attempts after the 101st failure are dropped, sent \(sent)")
+            let hourLater = clock.pendingDelays
+            #expect(hourLater.count == sent - 78)
+            #expect(hourLater.allSatisfy { Self.isAbout($0, .seconds(3600) * scale) }, "\(hourLater)")
+            clock.advance(by: .seconds(3600) * scale)
+            try await amoEventually("retries settled") { simulator.pendingWebhooks == 0 }
+            #expect(receiver.received.count == sent, "the fifth attempts go nowhere")
             #expect(simulator.stats.hooksDisabled == 1)
-            #expect(simulator.stats.webhooksLost >= 26)
+            #expect(simulator.stats.webhooksLost == 26, "each delivery ends with one attempt refused")
             let listed = try await client.get("/api/v4/webhooks").object.jsonObject("_embedded").jsonArray("webhooks")
             #expect(listed.first?["disabled"] as? Bool == true)
 

@@ -13,24 +13,38 @@ struct Bitrix24LimitTests {
         return configuration
     }
 
+    /// A concurrent burst of 60 against the standard bucket (50, draining 2 a second), on the limits' frozen clock: the
+    /// burst takes no time for the bucket however slowly the machine sends it.
     @Test func aBurstAbove50GetsQueryLimitExceeded() async throws {
         try await BitrixTest.withSimulator(Self.limited(Bitrix24Simulator.Limits(operatingBudgetSeconds: nil))) { simulator, client in
-            var statuses: [Int] = []
-            var refused: BitrixReply?
-            for _ in 0..<60 {
-                let reply = try await client.call("crm.deal.get", json: #"{"id":101}"#)
-                statuses.append(reply.status)
-                if reply.status == 503 { refused = reply }
+            simulator.freezeLimitClock()
+            let replies = try await withThrowingTaskGroup(of: BitrixReply.self) { group in
+                for _ in 0..<60 { group.addTask { try await client.call("crm.deal.get", json: #"{"id":101}"#) } }
+                return try await group.reduce(into: [BitrixReply]()) { $0.append($1) }
             }
-            #expect(statuses.prefix(50).allSatisfy { $0 == 200 }, "50 fit in the bucket")
-            let limited = statuses.filter { $0 == 503 }.count
-            #expect(limited >= 7, "the bucket drains only 2 a second: \(statuses.suffix(10))")
-            let reply = try #require(refused)
+            let statuses = replies.map(\.status)
+            #expect(statuses.filter { $0 == 200 }.count == 50, "50 fit in the bucket")
+            #expect(statuses.filter { $0 == 503 }.count == 10, "the rest are refused: \(statuses)")
+            let reply = try #require(replies.first { $0.status == 503 })
             #expect(reply.body == #"{"error":"QUERY_LIMIT_EXCEEDED","error_description":"Too many requests"}"#)
-            #expect(simulator.stats.queryLimitExceeded == limited)
-            #expect(simulator.stats.bucketLevelMax > 49)
+            #expect(simulator.stats.queryLimitExceeded == 10)
+            #expect(simulator.stats.bucketLevelMax == 50)
+            #expect(simulator.bucketLevel == 50, "refused requests are not counted")
             #expect(try await client.get("/_sim/stats").status == 200, "control routes are never limited")
-            try await Task.sleep(for: .milliseconds(1100))
+
+            // It drains 2 a second: one more request fits after half a second, not a millisecond earlier.
+            simulator.advanceLimitClock(by: .milliseconds(499))
+            #expect(try await client.call("crm.deal.get", json: #"{"id":101}"#).status == 503)
+            simulator.advanceLimitClock(by: .milliseconds(1))
+            #expect(abs(simulator.bucketLevel - 49) < 1e-9)
+            #expect(try await client.call("crm.deal.get", json: #"{"id":101}"#).status == 200, "it drains")
+            #expect(try await client.call("crm.deal.get", json: #"{"id":101}"#).status == 503)
+            #expect(simulator.stats.queryLimitExceeded == 12)
+
+            // Once the clock runs again, it drains in real time.
+            simulator.unfreezeLimitClock()
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(simulator.bucketLevel <= 50 - 1.2 + 1e-9)
             #expect(try await client.call("crm.deal.get", json: #"{"id":101}"#).status == 200, "it drains")
         }
     }
@@ -63,21 +77,23 @@ struct Bitrix24LimitTests {
     }
 
     /// Budget 1 s, 0.4 s a call, ten minutes scaled to 1.5 s: the third call crosses the budget and completes, the
-    /// fourth is refused until the oldest bucket leaves; other methods and other callers are not affected.
+    /// fourth is refused until the oldest bucket leaves; other methods and other callers are not affected. The limits'
+    /// clock is frozen and moved by hand, and the portal's clock frozen, so the window is exact however slow the calls.
     @Test func operationTimeLimitBlocksOneMethodForOneCallerUntilReset() async throws {
         var limits = Bitrix24Simulator.Limits.unlimited
         limits.operatingBudgetSeconds = 1.0
         limits.timeScale = 1.5 / 600
         limits.cost = Bitrix24Simulator.OperatingCost(perCall: 0.4, perRow: 0, perCountedRow: 0)
         try await BitrixTest.withSimulator(Self.limited(limits)) { simulator, client in
-            let started = Date().timeIntervalSince1970
+            simulator.freezeLimitClock()
+            let portalNow = simulator.now
+            simulator.freezeClock(at: portalNow)
             var operating: [Double] = []
             for _ in 0..<3 {
                 let reply = try await client.call("crm.deal.get", json: #"{"id":101}"#)
                 #expect(reply.status == 200)
                 operating.append(reply.time["operating"] as? Double ?? -1)
-                let reset = try #require(reply.time.bitrixInt("operating_reset_at"))
-                #expect(Double(reset) >= started.rounded(.down) && Double(reset) <= started + 3)
+                #expect(reply.time.bitrixInt("operating_reset_at") == portalNow + 2, "1.5 s later, in whole seconds")
             }
             #expect(zip(operating, [0.4, 0.8, 1.2]).allSatisfy { abs($0 - $1) < 1e-9 }, "\(operating)")
             let blocked = try await client.call("crm.deal.get", json: #"{"id":101}"#)
@@ -90,10 +106,14 @@ struct Bitrix24LimitTests {
             #expect(inBatch.status == 200)
             #expect(inBatch.resultObject.bitrixObject("result_error").bitrixObject("a").bitrixString("error") == "OPERATION_TIME_LIMIT")
             #expect(simulator.stats.operationTimeLimited == 2)
-            try await bitrixEventually(timeout: .seconds(3), "the oldest bucket to leave") {
-                Date().timeIntervalSince1970 > started + 2.0
-            }
-            #expect(try await client.call("crm.deal.get", json: #"{"id":101}"#).status == 200)
+
+            simulator.advanceLimitClock(by: .milliseconds(1499))
+            #expect(try await client.call("crm.deal.get", json: #"{"id":101}"#).status == 429, "not a millisecond early")
+            simulator.advanceLimitClock(by: .milliseconds(1))
+            let released = try await client.call("crm.deal.get", json: #"{"id":101}"#)
+            #expect(released.status == 200, "the oldest bucket has left")
+            #expect(abs((released.time["operating"] as? Double ?? -1) - 0.4) < 1e-9, "a new account starts")
+            #expect(simulator.stats.operationTimeLimited == 3)
         }
     }
 

@@ -24,6 +24,8 @@ final class BitrixEventReceiver: Sendable {
         var received: [Received] = []
         var status = 200
         var delay: Duration = .zero
+        /// Set when the test is over: answers still held back by a delay go out at once.
+        var finished = false
     }
 
     private let state = Mutex(State())
@@ -48,7 +50,7 @@ final class BitrixEventReceiver: Sendable {
                                                contentType: request.headers[.contentType], at: .now))
                 return (state.status, state.delay)
             }
-            if delay > .zero { try await Task.sleep(for: delay) }
+            if delay > .zero { try await self.hold(for: delay) }
             return Response(status: .init(code: status))
         }
         return router
@@ -56,6 +58,18 @@ final class BitrixEventReceiver: Sendable {
 
     /// Runs the receiver and gives `body` its base URL (`<base>/events/<name>` receives).
     func withRunning<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
-        try await SimulatorHost.withRunning(router: router(), body)
+        try await SimulatorHost.withRunning(router: router()) { base in
+            defer { state.withLock { $0.finished = true } }
+            return try await body(base)
+        }
+    }
+
+    /// Waits `delay` before answering, or until the test is over, so that a long delay does not hold up the
+    /// receiver's shutdown.
+    private func hold(for delay: Duration) async throws {
+        let deadline = ContinuousClock.now + delay
+        while ContinuousClock.now < deadline, !state.withLock({ $0.finished }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 }

@@ -33,6 +33,9 @@ extension AmoCRMSimulator {
 
         /// Multiplies amoCRM's webhook retry delays (5 min, 15 min, 15 min, 1 h) and the 2 h failure window.
         public var webhookTimeScale: Double
+        /// The clock the webhook sender waits on between retries; tests pass one they move by hand, to check the
+        /// schedule without waiting for it. The 2 h failure window and the timeout keep real time.
+        public var webhookRetryClock: any Clock<Duration>
         /// How long a receiver may take before the delivery counts as failed (2 s at amoCRM).
         public var webhookTimeout: Duration
         /// A hook is disabled after more than this many failed deliveries within the (scaled) 2 h window.
@@ -64,6 +67,7 @@ extension AmoCRMSimulator {
             searchIndexLag = .zero
             subscriptionExpired = false
             webhookTimeScale = 1
+            webhookRetryClock = ContinuousClock()
             webhookTimeout = .seconds(2)
             hookDisableThreshold = 100
             webhooks = []

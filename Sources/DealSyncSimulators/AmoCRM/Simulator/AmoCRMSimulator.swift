@@ -18,6 +18,8 @@ public final class AmoCRMSimulator: Sendable {
     let book: Mutex<AmoLeadBook>
     let oauth: Mutex<AmoOAuth>
     let limiter: Mutex<AmoRateLimiter>
+    /// The time the rate limiter reads.
+    let limitClock = LimitClock()
     let requestStats = Mutex(AmoStats())
     let hub: AmoWebhookHub
     let sender: AmoWebhookSender
@@ -44,7 +46,8 @@ public final class AmoCRMSimulator: Sendable {
                                        violationWindow: configuration.violationWindow))
         hub = AmoWebhookHub(catalog: catalog, destinations: configuration.webhooks, disableThreshold: configuration.hookDisableThreshold,
                             timeScale: configuration.webhookTimeScale, seed: seed &+ 1, now: now)
-        sender = AmoWebhookSender(hub: hub, timeout: configuration.webhookTimeout, timeScale: configuration.webhookTimeScale)
+        sender = AmoWebhookSender(hub: hub, timeout: configuration.webhookTimeout, timeScale: configuration.webhookTimeScale,
+                                  clock: configuration.webhookRetryClock)
         mint = AmoTokenMint(clientID: configuration.oauth.clientID, accountID: configuration.accountID,
                             userID: configuration.oauth.userID, subdomain: configuration.subdomain)
         flags = Mutex(Flags(subscriptionExpired: configuration.subscriptionExpired))
@@ -80,9 +83,22 @@ public final class AmoCRMSimulator: Sendable {
         flags.withLock { $0.clockOffset += seconds }
     }
 
+    /// Stops the time the rate limiter reads (real time otherwise, whatever ``advanceClock(bySeconds:)`` did): every
+    /// request then arrives within the same second, however slowly it is sent.
+    public func freezeLimitClock() { limitClock.freeze() }
+
+    /// Lets the rate limiter's time run again from where it stood.
+    public func unfreezeLimitClock() { limitClock.unfreeze() }
+
+    /// Moves the rate limiter's time forward (its one-second window slides) without waiting for it.
+    public func advanceLimitClock(by duration: Duration) { limitClock.advance(by: duration) }
+
     // MARK: Edge
 
-    func admit() -> AmoRateLimiter.Verdict { limiter.withLock { $0.admit(at: .now) } }
+    func admit() -> AmoRateLimiter.Verdict {
+        let limitNow = limitClock.now
+        return limiter.withLock { $0.admit(at: limitNow) }
+    }
 
     func countRequest(method: String, path: String, status: Int, blockedAccount: Bool) {
         let route = AmoStats.routeKey(method: method, path: path)

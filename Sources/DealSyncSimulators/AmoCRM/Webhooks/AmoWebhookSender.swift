@@ -17,16 +17,19 @@ final class AmoWebhookSender: Service, Sendable {
     private let hub: AmoWebhookHub
     private let timeout: Duration
     private let timeScale: Double
+    /// What retries wait on (`ContinuousClock` but in tests).
+    private let clock: any Clock<Duration>
     private let stream: AsyncStream<AmoWebhookDelivery>
     private let continuation: AsyncStream<AmoWebhookDelivery>.Continuation
     private let inFlight = Mutex(0)
     private let logger: Logger
 
-    init(hub: AmoWebhookHub, timeout: Duration, timeScale: Double,
+    init(hub: AmoWebhookHub, timeout: Duration, timeScale: Double, clock: any Clock<Duration> = ContinuousClock(),
          logger: Logger = Logger(label: "amocrm-webhooks", factory: { _ in SwiftLogNoOpLogHandler() })) {
         self.hub = hub
         self.timeout = timeout
         self.timeScale = timeScale
+        self.clock = clock
         self.logger = logger
         (stream, continuation) = AsyncStream.makeStream(of: AmoWebhookDelivery.self)
     }
@@ -77,7 +80,7 @@ final class AmoWebhookSender: Service, Sendable {
             let retryIndex = attempt - 1
             guard Self.shouldRetry(retryIndex, status: status) else { return }
             do {
-                try await Task.sleep(for: Self.delays[retryIndex] * timeScale)
+                try await clock.sleep(for: Self.delays[retryIndex] * timeScale)
             } catch {
                 return
             }

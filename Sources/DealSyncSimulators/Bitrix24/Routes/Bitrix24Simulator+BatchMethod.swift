@@ -45,7 +45,8 @@ extension Bitrix24Simulator {
             ("result_next", .phpArray(nexts)), ("result_time", .phpArray(times)),
         ])
         let key = BitrixOperatingLimiter.Key(caller: call.caller.limiterKey, method: "batch")
-        let usage = operating.withLock { $0.usage(key, at: .now) }
+        let limitNow = limitClock.now
+        let usage = operating.withLock { $0.usage(key, at: limitNow) }
         return .success((BitrixOutcome(body), timeBlock(arrived: arrived, processing: ContinuousClock.now - started, usage: usage)))
     }
 

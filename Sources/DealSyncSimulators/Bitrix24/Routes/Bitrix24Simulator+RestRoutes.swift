@@ -38,7 +38,8 @@ extension Bitrix24Simulator {
             return BitrixResponse.moved(to: moved.trimmingSuffix("/") + request.uri.path + query)
         }
         if let faulted = await playFault() { return faulted }
-        let (admitted, peak) = bucket.withLock { bucket in (bucket.admit(at: .now), bucket.peak) }
+        let limitNow = limitClock.now
+        let (admitted, peak) = bucket.withLock { bucket in (bucket.admit(at: limitNow), bucket.peak) }
         requestStats.withLock { $0.bucketLevelMax = max($0.bucketLevelMax, peak) }
         guard admitted else {
             requestStats.withLock { $0.queryLimitExceeded += 1 }
@@ -109,7 +110,8 @@ extension Bitrix24Simulator {
     /// to the method's account, and `time` reports the account.
     func execute(_ call: BitrixCall, arrived: Double) -> Result<(BitrixOutcome, BitrixTimeBlock), BitrixError> {
         let key = BitrixOperatingLimiter.Key(caller: call.caller.limiterKey, method: call.method)
-        guard !operating.withLock({ $0.isBlocked(key, at: .now) }) else {
+        let limitNow = limitClock.now
+        guard !operating.withLock({ $0.isBlocked(key, at: limitNow) }) else {
             requestStats.withLock { $0.operationTimeLimited += 1 }
             return .failure(.operationTimeLimit)
         }
@@ -123,8 +125,8 @@ extension Bitrix24Simulator {
         let cost = configuration.limits.cost
         let seconds = cost.perCall + cost.perRow * Double(outcome.rows) + cost.perCountedRow * Double(outcome.countedRows)
         let usage = operating.withLock { limiter in
-            limiter.register(key, seconds: seconds, at: .now)
-            return limiter.usage(key, at: .now)
+            limiter.register(key, seconds: seconds, at: limitClock.now)
+            return limiter.usage(key, at: limitClock.now)
         }
         let elapsed = ContinuousClock.now - started
         return .success((outcome, timeBlock(arrived: arrived, processing: elapsed, usage: usage)))

@@ -69,5 +69,8 @@ extension Bitrix24Simulator {
     }
 
     /// The leaky bucket's level now.
-    public var bucketLevel: Double { bucket.withLock { $0.current(at: .now) } }
+    public var bucketLevel: Double {
+        let limitNow = limitClock.now
+        return bucket.withLock { $0.current(at: limitNow) }
+    }
 }

@@ -21,6 +21,8 @@ public final class Bitrix24Simulator: Sendable {
     let oauth: Mutex<BitrixOAuth>
     let bucket: Mutex<BitrixLeakyBucket>
     let operating: Mutex<BitrixOperatingLimiter>
+    /// The time the leaky bucket and the operating limit read.
+    let limitClock = LimitClock()
     let requestStats = Mutex(BitrixStats())
     let hub: BitrixEventHub
     let sender: BitrixEventSender
@@ -86,7 +88,7 @@ public final class Bitrix24Simulator: Sendable {
     }
 
     /// Moves the portal's clock forward: `DATE_MODIFY`, token expiry and event `ts` follow it. The limits keep
-    /// real time (the operating window scaled by ``Limits/timeScale``).
+    /// real time (the operating window scaled by ``Limits/timeScale``); ``advanceLimitClock(by:)`` moves theirs.
     public func advanceClock(bySeconds seconds: Int) {
         flags.withLock { flags in
             flags.clockOffset += seconds
@@ -108,6 +110,16 @@ public final class Bitrix24Simulator: Sendable {
             flags.clockOffset = current - Int(Date().timeIntervalSince1970)
         }
     }
+
+    /// Stops the time the limits read (the leaky bucket and the operating limit), which is otherwise real time
+    /// whatever the portal's clock says: every request then arrives at the same instant, however slowly it is sent.
+    public func freezeLimitClock() { limitClock.freeze() }
+
+    /// Lets the limits' time run again from where it stood.
+    public func unfreezeLimitClock() { limitClock.unfreeze() }
+
+    /// Moves the limits' time forward (the bucket drains, operating buckets leave) without waiting for it.
+    public func advanceLimitClock(by duration: Duration) { limitClock.advance(by: duration) }
 
     // MARK: Moved portal
 
