@@ -7,6 +7,8 @@ Usage:
   check.py schema SCHEMA.json INSTANCE.json…      validate instances against a JSON Schema (relative $refs
                                                   resolve to files beside it)
   check.py events DIR EVENT.json…                 validate event bodies, each against DIR/<its type>.schema.json
+  check.py config SCHEMA.json FILE.yaml…           validate YAML configuration files (connectors/, mappings/)
+                                                  against a JSON Schema
   check.py signature HEADER BODY_FILE             verify an X-Signature header over a raw event body with the
                                                   secret in $MASTERDEAL_EVENT_SECRET (or the previous one in
                                                   $MASTERDEAL_EVENT_SECRET_PREVIOUS), tolerance 300 s
@@ -28,6 +30,7 @@ NEEDS = {"spec": ["jsonschema", "referencing", "openapi_spec_validator", "yaml"]
          "openapi": ["jsonschema", "referencing", "yaml"],
          "schema": ["jsonschema", "referencing"],
          "events": ["jsonschema", "referencing"],
+         "config": ["jsonschema", "referencing", "yaml"],
          "signature": []}
 TOLERANCE_SECONDS = 300
 
@@ -100,10 +103,10 @@ def file_retriever(directory):
     return retrieve
 
 
-def validate_instances(validator, instance_paths):
+def validate_instances(validator, instance_paths, loader=None):
     failures = 0
     for path in instance_paths:
-        instance = load_json(path)
+        instance = (loader or load_json)(path)
         if instance is None:
             failures += 1
             continue
@@ -259,6 +262,15 @@ def command_schema(args):
     return 1 if validate_instances(validator, args[1:]) else 0
 
 
+def command_config(args):
+    if len(args) < 2:
+        usage("config takes SCHEMA.json FILE.yaml…")
+    validator = schema_validator(Path(args[0]).resolve())
+    if validator is None:
+        return 1
+    return 1 if validate_instances(validator, args[1:], loader=lambda p: load_yaml(Path(p))) else 0
+
+
 def command_events(args):
     if len(args) < 2:
         usage("events takes DIR EVENT.json…")
@@ -308,7 +320,7 @@ def main(argv):
     if len(argv) < 2 or argv[1] in ("-h", "--help"):
         usage("a command is required")
     commands = {"spec": command_spec, "openapi": command_openapi, "schema": command_schema,
-                "events": command_events, "signature": command_signature}
+                "events": command_events, "config": command_config, "signature": command_signature}
     if argv[1] not in commands:
         usage(f"unknown command '{argv[1]}'")
     require_modules(argv[1])

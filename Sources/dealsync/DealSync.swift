@@ -7,9 +7,13 @@ struct DealSync: AsyncParsableCommand {
         abstract: "Keeps deals consistent in both directions between MasterDeal and amoCRM / Bitrix24.",
         version: DealSyncVersionText.value,
         subcommands: [
+            DemoCommand.self,
             ServeCommand.self,
             ValidateCommand.self,
+            ExplainCommand.self,
             MigrateCommand.self,
+            DLQCommand.self,
+            SimulateCommand.self,
             VersionCommand.self,
         ]
     )

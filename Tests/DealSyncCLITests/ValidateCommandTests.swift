@@ -26,11 +26,11 @@ struct ValidateCommandTests {
         #expect(result.status == 1)
         let lines = result.stderr.split(separator: "\n").map(String.init)
         let expected = [
-            "\(copy.path)/connectors/masterdeal.yaml:3:1: connector id 'masterdeal' is already used in \(copy.path)/connectors/duplicate.yaml",
-            "\(copy.path)/connectors/fitness-bitrix24.yaml:6:1: mapping 'fitness' does not exist (defined: fitness-coaching, tour-agency)",
-            "\(copy.path)/connectors/tour-amocrm.yaml:16:1: unknown key 'pol' (did you mean 'poll'?)",
-            "\(copy.path)/mappings/tour-agency.yaml:47:16: fields.sla_due_at.direction: expected one of both, master_to_crm, crm_to_master, found \"sideways\"",
-            "\(copy.path)/mappings/tour-agency.yaml:71:3: canonical stage 'won' has no CRM stage to write (field 'stage' flows master → crm)",
+            "\(copy.path)/connectors/masterdeal.yaml:4:1: connector id 'masterdeal' is already used in \(copy.path)/connectors/duplicate.yaml",
+            "\(copy.path)/connectors/fitness-bitrix24.yaml:7:1: mapping 'fitness' does not exist (defined: fitness-coaching, tour-agency)",
+            "\(copy.path)/connectors/tour-amocrm.yaml:17:1: unknown key 'pol' (did you mean 'poll'?)",
+            "\(copy.path)/mappings/tour-agency.yaml:48:16: fields.sla_due_at.direction: expected one of both, master_to_crm, crm_to_master, found \"sideways\"",
+            "\(copy.path)/mappings/tour-agency.yaml:72:3: canonical stage 'won' has no CRM stage to write (field 'stage' flows master → crm)",
         ]
         for line in expected {
             #expect(lines.contains(line), "missing: \(line)\n\(result.stderr)")
@@ -46,8 +46,8 @@ struct ValidateCommandTests {
             try Repository.dealsyncBinary(), ["validate", copy.path],
             environment: ["MASTERDEAL_TOKEN": "", "MASTERDEAL_EVENT_SECRET": "", "TOUR_AMOCRM_CLIENT_ID": ""])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("\(copy.path)/connectors/masterdeal.yaml:7:17: environment variable MASTERDEAL_TOKEN is not set"), "\(result.stderr)")
-        #expect(result.stderr.contains("connectors/tour-amocrm.yaml:10:16: environment variable TOUR_AMOCRM_CLIENT_ID is not set"), "\(result.stderr)")
+        #expect(result.stderr.contains("\(copy.path)/connectors/masterdeal.yaml:8:17: environment variable MASTERDEAL_TOKEN is not set"), "\(result.stderr)")
+        #expect(result.stderr.contains("connectors/tour-amocrm.yaml:11:16: environment variable TOUR_AMOCRM_CLIENT_ID is not set"), "\(result.stderr)")
     }
 
     @Test func helpListsOnlyWorkingCommandsEachWithASentence() async throws {
@@ -89,4 +89,36 @@ struct ConfigCopy {
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+struct ConfigSchemaTests {
+    let root = Repository.root()
+
+    func check(_ schema: String, _ files: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await ChildProgram.run("/usr/bin/env", ["python3", "contracts/check.py", "config", schema] + files, directory: root)
+    }
+
+    @Test func everyShippedExampleMatchesTheEditorSchemas() async throws {
+        let fm = FileManager.default
+        let mappings = try fm.contentsOfDirectory(atPath: "\(root)/mappings").filter { $0.hasSuffix(".yaml") }.map { "mappings/\($0)" }
+        let connectors = try fm.contentsOfDirectory(atPath: "\(root)/connectors").filter { $0.hasSuffix(".yaml") }.map { "connectors/\($0)" }
+        #expect(!mappings.isEmpty && !connectors.isEmpty)
+        let mappingResult = try await check("contracts/config/mapping.schema.json", mappings)
+        #expect(mappingResult.status == 0, "\(mappingResult.stdout)\(mappingResult.stderr)")
+        let connectorResult = try await check("contracts/config/connector.schema.json", connectors)
+        #expect(connectorResult.status == 0, "\(connectorResult.stdout)\(connectorResult.stderr)")
+    }
+
+    @Test func theSchemasRejectWhatValidateRejects() async throws {
+        let copy = try ConfigCopy(from: root)
+        defer { copy.remove() }
+        try copy.edit("mappings/tour-agency.yaml") { $0.replacingOccurrences(of: "    conflict: lww                    # non-critical: last write wins", with: "    conflict: newest") }
+        try copy.edit("connectors/tour-amocrm.yaml") { $0.replacingOccurrences(of: "poll:\n  interval: 60s", with: "poll:\n  intervall: 60s") }
+        let mapping = try await check("contracts/config/mapping.schema.json", ["\(copy.path)/mappings/tour-agency.yaml"])
+        #expect(mapping.status == 1)
+        #expect(mapping.stdout.contains("/fields/title/conflict"), "\(mapping.stdout)")
+        let connector = try await check("contracts/config/connector.schema.json", ["\(copy.path)/connectors/tour-amocrm.yaml"])
+        #expect(connector.status == 1)
+        #expect(connector.stdout.contains("intervall"), "\(connector.stdout)")
+    }
 }

@@ -116,7 +116,7 @@ public final class AmoCRMConnector: Connector {
     func observation(_ lead: AmoLeadJSON.Parsed) -> Observation {
         Observation(connector: config.id, side: .crm, recordID: lead.id, action: lead.isDeleted ? .delete : .upsert,
                     fields: lead.fields, stamp: lead.updatedAt.map { SourceStamp(seconds: $0) },
-                    linkedMasterID: lead.linkedMasterID, byIntegration: lead.modifiedByIntegration)
+                    linkedMasterID: lead.linkedMasterID, byIntegration: lead.modifiedByIntegration, isComplete: !lead.isDeleted)
     }
 
     func item(for lead: JSONValue, source: InboxItem.Source, lineage: UUID) -> InboxItem? {

@@ -56,7 +56,7 @@ public struct AmoWebhookDecoder: Sendable {
                 observations.append(Observation(
                     connector: connector, side: .crm, recordID: id, action: action, fields: fields,
                     stamp: SourceStamp(seconds: seconds), linkedMasterID: link?.isEmpty == false ? link : nil,
-                    byIntegration: lead["modified_user_id"]?.string == "0"))
+                    byIntegration: lead["modified_user_id"]?.string == "0", isComplete: true))
             }
         }
         if observations.isEmpty && fetch.isEmpty { throw DecodeError("leads[...] holds no known action") }

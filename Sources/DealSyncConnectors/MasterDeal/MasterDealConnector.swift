@@ -66,7 +66,7 @@ public final class MasterDealConnector: Connector {
         let source = json["source"]?.string
         return .observations([Observation(
             connector: config.id, side: .master, recordID: parsed.id, action: .upsert, fields: parsed.fields,
-            stamp: parsed.stamp, account: parsed.account, byIntegration: source == clientName)])
+            stamp: parsed.stamp, account: parsed.account, byIntegration: source == clientName, isComplete: true)])
     }
 
     // MARK: Reading

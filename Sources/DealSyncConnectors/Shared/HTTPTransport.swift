@@ -23,7 +23,12 @@ public struct HTTPResponse: Sendable {
 
     /// A short excerpt of the body for the dead-letter history, with secrets removed.
     public func excerpt(redacting secrets: [String] = []) -> String {
-        Redaction.redact(String(decoding: body.prefix(400), as: UTF8.self), secrets: secrets)
+        let text = String(decoding: body.prefix(2000), as: UTF8.self)
+        // An HTML error page (amoCRM's nginx) says what it is in its title.
+        if let start = text.range(of: "<title>"), let end = text.range(of: "</title>", range: start.upperBound..<text.endIndex) {
+            return "HTML page: " + text[start.upperBound..<end.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return Redaction.redact(String(text.prefix(400)), secrets: secrets)
     }
 }
 

@@ -8,7 +8,7 @@ extension RecordDecider {
         let stamp = observation.stamp ?? SourceStamp(millis: 0)
         var outcomes: [String: FieldEngine.Outcome] = [:]
         for engine in engines {
-            guard let value = engine.transformer.masterValue(in: observation.fields) else { continue }
+            guard let value = Self.value(of: engine.transformer, in: observation) else { continue }
             var state = FieldState()
             outcomes[engine.field.name] = engine.observe(value, from: .master, at: stamp, state: &state)
             decision.fields[engine.field.name] = state
@@ -35,7 +35,7 @@ extension RecordDecider {
         let stamp = observation.stamp ?? SourceStamp(millis: 0)
         var outcomes: [String: FieldEngine.Outcome] = [:]
         for engine in engines {
-            guard let value = engine.transformer.crmValue(in: observation.fields) else { continue }
+            guard let value = Self.value(of: engine.transformer, in: observation) else { continue }
             var state = FieldState()
             outcomes[engine.field.name] = engine.observe(value, from: .crm, at: stamp, state: &state)
             decision.fields[engine.field.name] = state
@@ -59,7 +59,7 @@ extension RecordDecider {
     public func adopt(_ observation: Observation, link: LinkSnapshot) -> RecordDecision {
         var decision = RecordDecision(fields: link.fields)
         for engine in engines {
-            guard let value = engine.transformer.crmValue(in: observation.fields) else { continue }
+            guard let value = Self.value(of: engine.transformer, in: observation) else { continue }
             var state = decision.fields[engine.field.name] ?? FieldState()
             engine.seed(value, on: .crm, at: observation.stamp, state: &state)
             decision.fields[engine.field.name] = state

@@ -44,9 +44,7 @@ public struct RecordDecider: Sendable {
         var outcomes: [String: FieldEngine.Outcome] = [:]
         for engine in engines {
             let transformer = engine.transformer
-            let value = observation.side == .master ? transformer.masterValue(in: observation.fields)
-                : transformer.crmValue(in: observation.fields)
-            guard let value else { continue }
+            guard let value = Self.value(of: transformer, in: observation) else { continue }
             var state = decision.fields[engine.field.name] ?? FieldState()
             outcomes[engine.field.name] = engine.observe(value, from: observation.side, at: stamp, state: &state)
             decision.fields[engine.field.name] = state
@@ -93,6 +91,13 @@ public struct RecordDecider: Sendable {
             fields[engine.field.name] = state
         }
         return fields
+    }
+
+    /// The field's value in an observation: absent from a complete record means empty.
+    static func value(of transformer: FieldTransformer, in observation: Observation) -> FieldValue? {
+        let value = observation.side == .master ? transformer.masterValue(in: observation.fields)
+            : transformer.crmValue(in: observation.fields)
+        return value ?? (observation.isComplete ? .null : nil)
     }
 
     // MARK: Collecting writes

@@ -105,9 +105,11 @@ public enum FieldValue: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
-    // MARK: Codable — a tagged JSON form: {"text":"x"}, {"money":{"amount":"1.5","currency":"RUB"}}, null.
+    // MARK: Codable — a tagged JSON form: {"text":"x"}, {"money":{"amount":"1.5","currency":"RUB"}}, {"null":true}.
+    // An explicit null is tagged so that `FieldValue?` keeps "known to be empty" apart from "unknown"; a bare JSON
+    // null still decodes as `.null` where a value is required.
 
-    private enum CodingKeys: String, CodingKey { case text, integer, decimal, bool, money, time }
+    private enum CodingKeys: String, CodingKey { case null, text, integer, decimal, bool, money, time }
 
     public init(from decoder: any Decoder) throws {
         if let single = try? decoder.singleValueContainer(), single.decodeNil() {
@@ -119,6 +121,7 @@ public enum FieldValue: Sendable, Hashable, Codable, CustomStringConvertible {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "empty value"))
         }
         switch key {
+        case .null: self = .null
         case .text: self = .text(try container.decode(String.self, forKey: key))
         case .integer: self = .integer(try container.decode(Int64.self, forKey: key))
         case .decimal:
@@ -134,14 +137,9 @@ public enum FieldValue: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        if case .null = self {
-            var single = encoder.singleValueContainer()
-            try single.encodeNil()
-            return
-        }
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
-        case .null: break
+        case .null: try container.encode(true, forKey: .null)
         case .text(let v): try container.encode(v, forKey: .text)
         case .integer(let v): try container.encode(v, forKey: .integer)
         case .decimal(let v): try container.encode(DecimalText.format(v), forKey: .decimal)

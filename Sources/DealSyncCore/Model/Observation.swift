@@ -29,11 +29,34 @@ public struct Observation: Sendable, Codable, Equatable {
     public var linkedMasterID: String?
     /// A hint that our own integration made this change (amoCRM `modified_user_id=0`, MasterDeal `source`).
     public var byIntegration: Bool
+    /// The record is whole: a mapped field it leaves out is empty, not unknown (amoCRM omits empty custom
+    /// fields, MasterDeal omits unset attributes).
+    public var isComplete: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case connector, side, recordID, action, fields, stamp, account, linkedMasterID, byIntegration, isComplete
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        connector = try c.decode(String.self, forKey: .connector)
+        side = try c.decode(Side.self, forKey: .side)
+        recordID = try c.decode(String.self, forKey: .recordID)
+        action = try c.decode(Action.self, forKey: .action)
+        fields = try c.decodeIfPresent([String: FieldValue].self, forKey: .fields) ?? [:]
+        stamp = try c.decodeIfPresent(SourceStamp.self, forKey: .stamp)
+        account = try c.decodeIfPresent(String.self, forKey: .account)
+        linkedMasterID = try c.decodeIfPresent(String.self, forKey: .linkedMasterID)
+        byIntegration = try c.decodeIfPresent(Bool.self, forKey: .byIntegration) ?? false
+        isComplete = try c.decodeIfPresent(Bool.self, forKey: .isComplete) ?? false
+    }
 
     public init(
         connector: String, side: Side, recordID: String, action: Action = .upsert, fields: [String: FieldValue] = [:],
-        stamp: SourceStamp? = nil, account: String? = nil, linkedMasterID: String? = nil, byIntegration: Bool = false
+        stamp: SourceStamp? = nil, account: String? = nil, linkedMasterID: String? = nil, byIntegration: Bool = false,
+        isComplete: Bool = false
     ) {
+        self.isComplete = isComplete
         self.connector = connector
         self.side = side
         self.recordID = recordID

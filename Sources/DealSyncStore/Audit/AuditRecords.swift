@@ -32,12 +32,13 @@ public struct AuditStore: Sendable {
     }
 
     public func list(limit: Int = 200, action: String? = nil) async throws -> [AuditEntry] {
-        let rows = try await database.client.query(
-            """
-            SELECT id, at, actor, action, target, reason, details::text FROM audit_log
-            WHERE \(action) IS NULL OR action LIKE \(action.map { $0 + "%" })
-            ORDER BY id DESC LIMIT \(limit)
-            """, logger: logger)
+        let query: PostgresQuery =
+            if let action {
+                "SELECT id, at, actor, action, target, reason, details::text FROM audit_log WHERE action LIKE \(action + "%") ORDER BY id DESC LIMIT \(limit)"
+            } else {
+                "SELECT id, at, actor, action, target, reason, details::text FROM audit_log ORDER BY id DESC LIMIT \(limit)"
+            }
+        let rows = try await database.client.query(query, logger: logger)
         var entries: [AuditEntry] = []
         for try await (id, at, actor, action, target, reason, details) in rows.decode((Int64, Date, String, String, String?, String?, String).self) {
             entries.append(AuditEntry(id: id, at: at, actor: actor, action: action, target: target, reason: reason,

@@ -32,6 +32,13 @@ extension SyncProcessor {
             }
             if group.head.operation == .create, side == .master {
                 try await Self.retargetMasterWrites(link: row.id, masterID: recordID, on: tx, logger: logger)
+                // The CRM record learns its deal: master_deal_id goes into the mapping's link field.
+                let values: [String: FieldValue] = [lane.mapping.linkField: .text(recordID)]
+                let recordKey = snapshot.recordKey(for: .crm)
+                combined.writes.append(.init(
+                    side: .crm, operation: .update, values: values, fields: [:], recordKey: recordKey,
+                    idempotencyKey: IdempotencyKey.make(target: lane.connector, record: recordKey, operation: "update",
+                                                        values: values, cause: "link:\(row.id)")))
             }
             let context = ObservationContext(tx: tx, inboxID: 0, cause: "confirm:\(group.head.id)", lineage: group.head.lineageID, attempts: 0)
             _ = try await commit(combined, lane: lane, row: row, previous: previous, context, inboxID: nil)

@@ -29,6 +29,16 @@ struct ConfigOptions: ParsableArguments {
     func load() throws -> Configuration {
         try ConfigurationLoader(environment: environment()).load(directory: directory)
     }
+
+    /// Loads, or prints every problem and exits 1.
+    func loadOrExit() throws -> Configuration {
+        do {
+            return try load()
+        } catch let error as ConfigurationError {
+            for diagnostic in error.diagnostics { FileHandle.standardError.write(Data("\(diagnostic)\n".utf8)) }
+            throw ExitCode.failure
+        }
+    }
 }
 
 /// A message for the user; printed as `dealsync: <message>` with exit status 1.

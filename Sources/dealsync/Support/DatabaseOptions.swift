@@ -2,6 +2,7 @@ import ArgumentParser
 import DealSyncStore
 import Foundation
 import Logging
+import PostgresNIO
 
 /// Which database a command uses: `--database-url`, else `DATABASE_URL`, else a private embedded cluster.
 struct DatabaseOptions: ParsableArguments {
@@ -57,5 +58,28 @@ extension Logger {
         var logger = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = .warning
         return logger
+    }
+}
+
+/// For commands that read an existing dealsync database (a private, empty one would show nothing).
+struct RequiredDatabaseOptions: ParsableArguments {
+    @Option(help: "postgres://user:password@host:port/database (default: $DATABASE_URL).")
+    var databaseURL: String?
+
+    func withDatabase<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
+        guard let text = databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"], !text.isEmpty else {
+            throw CLIError("this command reads dealsync's database: pass --database-url or set DATABASE_URL")
+        }
+        let url: DatabaseURL
+        do { url = try DatabaseURL(parsing: text) } catch { throw CLIError(error.description) }
+        var logger = Logger.cli()
+        logger.logLevel = .error
+        do {
+            return try await Database.withDatabase(url, logger: logger, maximumConnections: 4, body)
+        } catch let error as DatabaseError {
+            throw CLIError(error.description)
+        } catch let error as PSQLError {
+            throw CLIError("the database refused the request: \(error.serverInfo?[.message] ?? "\(error.code)")")
+        }
     }
 }

@@ -1,0 +1,110 @@
+import DealSyncConnectors
+import DealSyncCore
+import DealSyncGateway
+import DealSyncSimulators
+import DealSyncStore
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `dealsync demo`: a private PostgreSQL, the MasterDeal and amoCRM simulators and the gateway, configured from
+/// the shipped `connectors/` and `mappings/`, playing a scenario that shows each capability and checking the end
+/// state itself.
+public struct DemoRunner: Sendable {
+    public struct Options: Sendable {
+        public var configDirectory = "."
+        public var keepRunning = false
+        public var gatewayPort = 0
+        public init() {}
+    }
+
+    let options: Options
+    let timeline: Timeline
+    let logger: Logger
+
+    public init(options: Options, timeline: Timeline) {
+        self.options = options
+        self.timeline = timeline
+        var logger = Logger(label: "demo")
+        logger.logLevel = .critical
+        self.logger = logger
+    }
+
+    /// Runs the whole demo; returns whether every check passed.
+    public func run() async throws -> Bool {
+        timeline.chapter("Starting a private PostgreSQL, the MasterDeal and amoCRM simulators and the gateway")
+        let cluster = try EmbeddedPostgres.start()
+        defer { cluster.stop() }
+        timeline.event("postgres", "private cluster at \(cluster.url.host):\(cluster.url.port) (removed on exit)")
+        let environment = try DemoEnvironment(directory: options.configDirectory, gatewayPort: options.gatewayPort)
+        let mapping = try environment.mapping("tour-agency")
+        let masterDeal = MasterDealSimulator(configuration: environment.masterDealConfiguration())
+        let amo = AmoCRMSimulator(configuration: environment.amoConfiguration(mapping: mapping))
+        return try await masterDeal.withRunning(port: 0) { masterURL in
+            try await amo.withRunning(port: 0) { amoURL in
+                timeline.event("masterdeal", "simulator at \(masterURL)")
+                timeline.event("amocrm", "simulator at \(amoURL) (pipeline «\(mapping.name)», 7 requests/s)")
+                let configuration = try environment.configuration(masterURL: masterURL, amoURL: amoURL)
+                return try await Database.withDatabase(cluster.url, logger: logger, maximumConnections: 20) { database in
+                    _ = try await Migrator(logger: logger).migrate(database)
+                    return try await runGateway(configuration: configuration, database: database, environment: environment,
+                                                system: DemoSystem(masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL,
+                                                                   database: database, mapping: mapping, cluster: cluster.url))
+                }
+            }
+        }
+    }
+
+    private func runGateway(configuration: Configuration, database: Database, environment: DemoEnvironment, system: DemoSystem) async throws -> Bool {
+        var gatewayOptions = Gateway.Options()
+        gatewayOptions.port = environment.gatewayPort
+        gatewayOptions.relayIdlePoll = .milliseconds(200)
+        gatewayOptions.statsInterval = .seconds(1)
+        gatewayOptions.pausedProbe = .seconds(2)
+        let gateway = Gateway(configuration: configuration, database: database, options: gatewayOptions, logger: logger)
+        let signals: [UnixSignal] = options.keepRunning ? [.sigterm, .sigint] : []
+        let group = ServiceGroup(configuration: .init(services: gateway.services().map { .init(service: $0) },
+                                                      gracefulShutdownSignals: signals, logger: logger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let gatewayURL = "http://127.0.0.1:\(environment.gatewayPort)"
+            try await DemoWaiting.until("the gateway answers", timeout: .seconds(20)) { await DemoHTTP.status("\(gatewayURL)/readyz") == 200 }
+            timeline.event("dealsync", "gateway at \(gatewayURL): webhooks, /healthz, /readyz, /metrics")
+            let scenario = DemoScenario(system: system, timeline: timeline, processor: gateway.processor, gatewayURL: gatewayURL)
+            do {
+                try await scenario.play()
+            } catch {
+                timeline.check("the scenario ran to its end", false, detail: "\(error)")
+            }
+            if options.keepRunning {
+                printNextSteps(gatewayURL: gatewayURL, system: system)
+                try await tasks.waitForAll()
+            } else {
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+            return timeline.failed.isEmpty
+        }
+    }
+
+    private func printNextSteps(gatewayURL: String, system: DemoSystem) {
+        let database = system.cluster.revealedURLString()
+        timeline.write("""
+
+            Everything stays up until Ctrl-C:
+              gateway      \(gatewayURL)   (/metrics, /readyz)
+              MasterDeal   \(system.masterURL)   (GET /_sim/deals)
+              amoCRM       \(system.amoURL)   (GET /_sim/leads)
+              database     \(database)
+
+            Try:
+              export DATABASE_URL='\(database)'
+              .build/debug/dealsync dlq list --status all
+              .build/debug/dealsync dlq show 1
+              .build/debug/dealsync dlq audit
+              curl -s \(gatewayURL)/metrics | grep dealsync_
+              curl -s -X PATCH \(system.amoURL)/_sim/leads/<id> -d '{"user_id":6001002,"name":"Новое имя"}'
+            """)
+    }
+}

@@ -1,0 +1,84 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Read-only access to links and their field state (`dealsync explain`, `drift show`, tests).
+public struct LinkReader: Sendable {
+    let database: Database
+    let logger: Logger
+
+    public init(database: Database, logger: Logger) {
+        self.database = database
+        self.logger = logger
+    }
+
+    public struct Link: Sendable, Equatable {
+        public var id: Int64
+        public var connector: String
+        public var masterDealID: String?
+        public var recordID: String?
+        public var active: Bool
+        public var masterVersion: Int64?
+    }
+
+    public func link(connector: String, recordID: String) async throws -> LinkSnapshot? {
+        try await snapshot(where: "connector = $1 AND record_id = $2", connector, recordID)
+    }
+
+    public func link(connector: String, masterDealID: String) async throws -> LinkSnapshot? {
+        try await snapshot(where: "connector = $1 AND master_deal_id = $2", connector, masterDealID)
+    }
+
+    public func links(masterDealID: String) async throws -> [Link] {
+        try await rows(PostgresQuery(unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links WHERE master_deal_id = $1 ORDER BY id",
+                                     binds: Self.binds(masterDealID)))
+    }
+
+    public func all(connector: String? = nil, activeOnly: Bool = true) async throws -> [Link] {
+        var sql = "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links WHERE true"
+        var binds = PostgresBindings()
+        if let connector {
+            binds.append(connector)
+            sql += " AND connector = $1"
+        }
+        if activeOnly { sql += " AND state = 'active'" }
+        return try await rows(PostgresQuery(unsafeSQL: sql + " ORDER BY id", binds: binds))
+    }
+
+    public func fieldStates(link: Int64) async throws -> [String: FieldState] {
+        let rows = try await database.client.query("SELECT field, state::text FROM field_state WHERE link_id = \(link)", logger: logger)
+        var states: [String: FieldState] = [:]
+        for try await (field, json) in rows.decode((String, String).self) {
+            states[field] = try StoreJSON.decode(FieldState.self, from: json)
+        }
+        return states
+    }
+
+    private func snapshot(where condition: String, _ a: String, _ b: String) async throws -> LinkSnapshot? {
+        var binds = PostgresBindings()
+        binds.append(a)
+        binds.append(b)
+        guard let link = try await rows(PostgresQuery(
+            unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links WHERE \(condition)",
+            binds: binds)).first
+        else { return nil }
+        return LinkSnapshot(linkID: link.id, masterDealID: link.masterDealID, recordID: link.recordID, isActive: link.active,
+                            fields: try await fieldStates(link: link.id))
+    }
+
+    private func rows(_ query: PostgresQuery) async throws -> [Link] {
+        let rows = try await database.client.query(query, logger: logger)
+        var links: [Link] = []
+        for try await (id, connector, master, record, active, version) in rows.decode((Int64, String, String?, String?, Bool, Int64?).self) {
+            links.append(Link(id: id, connector: connector, masterDealID: master, recordID: record, active: active, masterVersion: version))
+        }
+        return links
+    }
+
+    static func binds(_ values: String...) -> PostgresBindings {
+        var binds = PostgresBindings()
+        for value in values { binds.append(value) }
+        return binds
+    }
+}

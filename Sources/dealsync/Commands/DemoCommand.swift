@@ -1,0 +1,34 @@
+import ArgumentParser
+import DealSyncDemo
+import Foundation
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run dealsync end to end on a private PostgreSQL with the built-in simulators, narrating and checking each step.",
+        discussion: "Ends with `demo: N checks passed, M failed`; exits 0 only when nothing failed.")
+
+    @Option(name: .customLong("config"), help: "Directory holding connectors/ and mappings/.") var directory = "."
+    @Flag(help: "Leave everything running afterwards and print the URLs and commands to try next.") var keepRunning = false
+    @Option(help: "The gateway's port (0 picks a free one).") var port = 0
+
+    func run() async throws {
+        var options = DemoRunner.Options()
+        options.configDirectory = directory
+        options.keepRunning = keepRunning
+        options.gatewayPort = port
+        // Written straight through, so the timeline is read as it happens, also through a pipe or a file.
+        let timeline = Timeline { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        let passed: Bool
+        do {
+            passed = try await DemoRunner(options: options, timeline: timeline).run()
+        } catch {
+            timeline.write("demo: could not run: \(error)")
+            timeline.write(timeline.summary)
+            throw ExitCode.failure
+        }
+        timeline.write("")
+        timeline.write(timeline.summary)
+        if !passed { throw ExitCode.failure }
+    }
+}
