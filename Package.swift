@@ -159,6 +159,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DealSyncConnectorsTests",
+            dependencies: [
+                "DealSyncCore",
+                "DealSyncConnectors",
+                "DealSyncSimulators",
+                "DealSyncStore",
+                "DealSyncTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DealSyncGatewayTests",
             dependencies: [
                 "DealSyncCore",
