@@ -34,13 +34,21 @@ struct DemoEnvironment: Sendable {
         return mapping
     }
 
-    func configuration(masterURL: String, amoURL: String) throws -> Configuration {
+    func configuration(masterURL: String, amoURL: String, bitrixURL: String) throws -> Configuration {
         var values = self.values
         values["MASTERDEAL_URL"] = masterURL
         values["TOUR_AMOCRM_URL"] = amoURL
-        var configuration = try ConfigurationLoader(environment: values).load(directory: directory)
-        // The demo plays MasterDeal and amoCRM; the Bitrix24 connector has its own demo chapter once supported.
-        configuration.connectors.removeAll { $0.kind == .bitrix24 }
+        values["FITNESS_BITRIX24_URL"] = bitrixURL
+        return try ConfigurationLoader(environment: values).load(directory: directory)
+    }
+
+    func bitrixConfiguration() -> Bitrix24Simulator.Configuration {
+        var configuration = Bitrix24Simulator.Configuration()
+        configuration.seedDeals = []
+        configuration.applicationToken = value("FITNESS_BITRIX24_APP_TOKEN")
+        configuration.webhooks = [.init(userID: 1, code: value("FITNESS_BITRIX24_WEBHOOK_CODE"))]
+        configuration.eventHandlers = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE", "ONCRMDEALMOVETOCATEGORY"]
+            .map { .init(event: $0, url: "http://127.0.0.1:\(gatewayPort)/webhooks/fitness-bitrix24") }
         return configuration
     }
 

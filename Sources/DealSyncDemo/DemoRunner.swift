@@ -41,18 +41,23 @@ public struct DemoRunner: Sendable {
         let mapping = try environment.mapping("tour-agency")
         let masterDeal = MasterDealSimulator(configuration: environment.masterDealConfiguration())
         let amo = AmoCRMSimulator(configuration: environment.amoConfiguration(mapping: mapping))
+        let bitrix = Bitrix24Simulator(configuration: environment.bitrixConfiguration())
         return try await masterDeal.withRunning(port: 0) { masterURL in
+          try await bitrix.withRunning(port: 0) { bitrixURL in
             try await amo.withRunning(port: 0) { amoURL in
                 timeline.event("masterdeal", "simulator at \(masterURL)")
                 timeline.event("amocrm", "simulator at \(amoURL) (pipeline «\(mapping.name)», 7 requests/s)")
-                let configuration = try environment.configuration(masterURL: masterURL, amoURL: amoURL)
+                timeline.event("bitrix24", "simulator at \(bitrixURL) (funnel «Клиенты», leaky bucket 2/s of 50)")
+                let configuration = try environment.configuration(masterURL: masterURL, amoURL: amoURL, bitrixURL: bitrixURL)
                 return try await Database.withDatabase(cluster.url, logger: logger, maximumConnections: 20) { database in
                     _ = try await Migrator(logger: logger).migrate(database)
                     return try await runGateway(configuration: configuration, database: database, environment: environment,
-                                                system: DemoSystem(masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL,
-                                                                   database: database, mapping: mapping, cluster: cluster.url))
+                                                system: DemoSystem(masterDeal: masterDeal, amo: amo, bitrix: bitrix, masterURL: masterURL,
+                                                                   amoURL: amoURL, bitrixURL: bitrixURL, database: database, mapping: mapping,
+                                                                   cluster: cluster.url))
                 }
             }
+          }
         }
     }
 
@@ -96,6 +101,7 @@ public struct DemoRunner: Sendable {
               gateway      \(gatewayURL)   (/metrics, /readyz)
               MasterDeal   \(system.masterURL)   (GET /_sim/deals)
               amoCRM       \(system.amoURL)   (GET /_sim/leads)
+              Bitrix24     \(system.bitrixURL)   (GET /_sim/deals)
               database     \(database)
 
             Try:

@@ -22,7 +22,8 @@ struct DemoScenario: Sendable {
         let second = try await leadCreatedInAmoCRM()
         try await simultaneousEdits(dealID)
         try await outageAndReplay(dealID)
-        try await nothingDuplicated(expected: [dealID, second])
+        let fitness = try await fitnessFunnel()
+        try await nothingDuplicated(expected: [dealID, second], fitness: fitness)
     }
 
     // MARK: 1
@@ -166,10 +167,36 @@ struct DemoScenario: Sendable {
         return try await OutboxInspection(database: system.database).attempts(target: "tour-amocrm")
     }
 
+    // MARK: 7
+
+    func fitnessFunnel() async throws -> String {
+        timeline.chapter("6. The fitness coach's Bitrix24 funnel")
+        let bitrix = system.bitrix
+        let deal = try masterDeal.createAsUser(.object([
+            "account_id": .string("acc-fitness"), "opportunity_name": .string("Персональные тренировки, 12 занятий"),
+            "stage": .string("lead"), "amount": .string("24000.00"), "currency": .string("RUB"), "owner_id": .string("u-maria"),
+            "attributes": .object(["program": .string("personal"), "sessions": .number(12)]),
+        ]))
+        timeline.event("masterdeal", "deal \(deal.id) created in account acc-fitness: 24 000.00 RUB, owner u-maria")
+        try await DemoWaiting.until("the deal appears in Bitrix24", timeout: .seconds(20)) { bitrix.allDeals().contains { $0.originID == deal.id } }
+        let created = bitrix.allDeals().first { $0.originID == deal.id }!
+        timeline.event("bitrix24", "deal \(created.id) «\(created.title)» in «Первичный контакт» (\(created.stageID)), OPPORTUNITY \(created.opportunity) \(created.currencyID), "
+            + "ORIGINATOR_ID \(created.originatorID ?? "-"), ORIGIN_ID \(created.originID ?? "-")")
+        timeline.check("the Bitrix24 deal is marked as dealsync's and carries the master_deal_id",
+                       created.originatorID == "dealsync" && created.originID == deal.id && created.stageID == "C2:NEW")
+        _ = bitrix.editAsSalesperson(dealID: created.id, userID: 15, fields: ["STAGE_ID": "C2:PREPAYMENT_INVOICE"])
+        timeline.event("bitrix24", "a coach moves it to «Принимают решение»; Bitrix24 sends only the id (ONCRMDEALUPDATE)")
+        try await DemoWaiting.until("MasterDeal reaches proposal", timeout: .seconds(20)) { masterDeal.deal(id: deal.id)?.stage == "proposal" }
+        timeline.event("masterdeal", "deal \(deal.id) stage → proposal (dealsync read the deal with crm.deal.get first)")
+        timeline.check("the coach's stage change reached MasterDeal", masterDeal.deal(id: deal.id)?.stage == "proposal")
+        timeline.check("Bitrix24 never refused a call (leaky bucket respected)", bitrix.stats.queryLimitExceeded == 0)
+        return deal.id
+    }
+
     // MARK: 6
 
-    func nothingDuplicated(expected: [String]) async throws {
-        timeline.chapter("6. Nothing is duplicated")
+    func nothingDuplicated(expected: [String], fitness: String) async throws {
+        timeline.chapter("7. Nothing is duplicated")
         try await DemoWaiting.until("every write is delivered", timeout: .seconds(20)) { try await system.openWrites() == 0 }
         let leads = amo.allLeads(includingDeleted: true)
         let deals = masterDeal.allDeals().filter { $0.accountID == "acc-tour" }
@@ -177,6 +204,8 @@ struct DemoScenario: Sendable {
         timeline.check("one lead per deal and one deal per lead", leads.count == expected.count && deals.count == expected.count)
         let linked = Set(leads.compactMap { $0.values(ofField: 900_001)?.first })
         timeline.check("every lead carries its own deal's master_deal_id", linked == Set(expected))
+        let bitrixDeals = system.bitrix.allDeals()
+        timeline.check("one Bitrix24 deal for the fitness deal", bitrixDeals.count == 1 && bitrixDeals.first?.originID == fitness)
         let open = try await system.deadLetters()
         timeline.check("no dead letters left open", open.isEmpty)
     }

@@ -10,8 +10,10 @@ import Foundation
 struct DemoSystem: Sendable {
     let masterDeal: MasterDealSimulator
     let amo: AmoCRMSimulator
+    let bitrix: Bitrix24Simulator
     let masterURL: String
     let amoURL: String
+    let bitrixURL: String
     let database: Database
     let mapping: Mapping
     let cluster: DatabaseURL

@@ -1,3 +1,4 @@
+import DealSyncStore
 import Foundation
 import Synchronization
 
@@ -108,4 +109,9 @@ public enum Repository {
         }
         throw ChildProgramError("the dealsync binary was not built next to the tests (\(bundle.path)); run `swift build` first")
     }
+}
+
+/// A free loopback port, for a server whose address others must know before it starts.
+public enum FreePort {
+    public static func pick() throws -> Int { try EmbeddedPostgres.freePort() }
 }

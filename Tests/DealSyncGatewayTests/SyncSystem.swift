@@ -16,6 +16,8 @@ import PostgresNIO
 struct SyncSystem: Sendable {
     let masterDeal: MasterDealSimulator
     let amo: AmoCRMSimulator
+    let bitrix: Bitrix24Simulator
+    let bitrixURL: String
     let masterURL: String
     let amoURL: String
     let gatewayURL: String
@@ -24,6 +26,36 @@ struct SyncSystem: Sendable {
     let configuration: Configuration
 
     static let webhookSecret = "tour-webhook-secret-123456"
+    static let applicationToken = "q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5"
+
+    static let fitnessMappingYAML = """
+        name: fitness
+        crm: bitrix24
+        pipeline: 2
+        link_field: ORIGIN_ID
+        originator: dealsync
+        on_delete: {policy: propagate, master_stage: lost}
+        fields:
+          title: {master: opportunity_name, crm: TITLE, conflict: lww}
+          amount: {master: amount, crm: OPPORTUNITY, transform: money, conflict: {priority: master}}
+          stage: {master: stage, crm: STAGE_ID, transform: stage, conflict: {priority: master}}
+          owner: {master: owner_id, crm: ASSIGNED_BY_ID, transform: owner, conflict: lww}
+          program:
+            master: attributes.program
+            crm: UF_CRM_PROGRAM
+            transform: {enum: {personal: "41", group: "42", online: "43"}}
+        stages:
+          lead: ["C2:NEW"]
+          qualified: ["C2:PREPARATION"]
+          proposal: ["C2:PREPAYMENT_INVOICE"]
+          won: ["C2:EXECUTING"]
+          active: ["C2:FINAL_INVOICE"]
+          closed: ["C2:WON"]
+          lost: ["C2:LOSE"]
+        owners:
+          - {master: u-maria, crm: 12}
+          - {master: u-igor, crm: 15}
+        """
     static let eventSecret = "md-event-secret"
     static let token = "md-dev-token"
 
@@ -58,8 +90,20 @@ struct SyncSystem: Sendable {
           - {master: u-ivan, crm: 6001002, email: ivan@example.com, name: Иван}
         """
 
-    static func connectorsYAML(master: String, amo: String, amoExtra: String = "") -> [(String, String)] {
+    static func connectorsYAML(master: String, amo: String, bitrix: String, amoExtra: String = "") -> [(String, String)] {
         [
+            ("connectors/fitness.yaml", """
+                id: fitness
+                kind: bitrix24
+                base_url: \(bitrix)
+                mapping: fitness
+                master_account: acc-fitness
+                auth:
+                  webhook: {user_id: 1, code: x7k2m9q4w1e8r5t3}
+                webhook: {application_token: \(applicationToken), domain: fitcoach.bitrix24.ru}
+                poll: {interval: 1s, overlap: 2s}
+                delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}
+                """),
             ("connectors/masterdeal.yaml", """
                 id: masterdeal
                 kind: masterdeal
@@ -91,6 +135,7 @@ struct SyncSystem: Sendable {
     struct Options: Sendable {
         var polling = true
         var amo: @Sendable (inout AmoCRMSimulator.Configuration) -> Void = { _ in }
+        var bitrix: @Sendable (inout Bitrix24Simulator.Configuration) -> Void = { _ in }
         var amoExtraYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}"
         var gateway: @Sendable (inout Gateway.Options) -> Void = { _ in }
     }
@@ -110,14 +155,24 @@ struct SyncSystem: Sendable {
         mdConfiguration.eventTimeScale = 0.01
         let masterDeal = MasterDealSimulator(configuration: mdConfiguration)
         let url = try await TestPostgres.freshDatabaseURL()
+        let port = try FreePort.pick()
+        let gatewayURL = "http://127.0.0.1:\(port)"
+        var bitrixConfiguration = Bitrix24Simulator.Configuration()
+        bitrixConfiguration.seedDeals = []
+        bitrixConfiguration.eventHandlers = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE", "ONCRMDEALMOVETOCATEGORY"]
+            .map { .init(event: $0, url: "\(gatewayURL)/webhooks/fitness") }
+        options.bitrix(&bitrixConfiguration)
+        let bitrix = Bitrix24Simulator(configuration: bitrixConfiguration)
         try await masterDeal.withRunning { masterURL in
+          try await bitrix.withRunning { bitrixURL in
             try await amo.withRunning { amoURL in
                 let configuration = try ConfigurationLoader(environment: [:]).load(
-                    connectors: connectorsYAML(master: masterURL, amo: amoURL, amoExtra: options.amoExtraYAML).map { .init(path: $0.0, text: $0.1) },
-                    mappings: [.init(path: "mappings/tour.yaml", text: mappingYAML)])
+                    connectors: connectorsYAML(master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML)
+                        .map { .init(path: $0.0, text: $0.1) },
+                    mappings: [.init(path: "mappings/tour.yaml", text: mappingYAML), .init(path: "mappings/fitness.yaml", text: fitnessMappingYAML)])
                 try await Database.withDatabase(url, logger: logger, maximumConnections: 20) { database in
                     var gatewayOptions = Gateway.Options()
-                    gatewayOptions.port = 0
+                    gatewayOptions.port = port
                     gatewayOptions.polling = options.polling
                     gatewayOptions.relayIdlePoll = .milliseconds(200)
                     gatewayOptions.statsInterval = .milliseconds(500)
@@ -129,13 +184,13 @@ struct SyncSystem: Sendable {
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         tasks.addTask { try await group.run() }
                         var iterator = ports.makeAsyncIterator()
-                        let port = await iterator.next() ?? 0
-                        let gatewayURL = "http://127.0.0.1:\(port)"
+                        _ = await iterator.next()
                         masterDeal.setEventTargets([.init(url: "\(gatewayURL)/webhooks/masterdeal", secret: eventSecret)])
                         try await HTTPClient.shared.post(amoURL + "/api/v4/webhooks", bearer: try await amoAccessToken(amoURL),
                                                          json: #"{"destination":"\#(gatewayURL)/webhooks/tour/\#(webhookSecret)","settings":["add_lead","update_lead","status_lead","responsible_lead","delete_lead","restore_lead"]}"#)
-                        let system = SyncSystem(masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL, gatewayURL: gatewayURL,
-                                                database: database, gateway: gateway, configuration: configuration)
+                        let system = SyncSystem(masterDeal: masterDeal, amo: amo, bitrix: bitrix, bitrixURL: bitrixURL, masterURL: masterURL,
+                                                amoURL: amoURL, gatewayURL: gatewayURL, database: database, gateway: gateway,
+                                                configuration: configuration)
                         do {
                             try await body(system)
                         } catch {
@@ -148,6 +203,7 @@ struct SyncSystem: Sendable {
                     }
                 }
             }
+          }
         }
     }
 

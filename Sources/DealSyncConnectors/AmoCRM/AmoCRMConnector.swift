@@ -122,7 +122,7 @@ public final class AmoCRMConnector: Connector {
     func item(for lead: JSONValue, source: InboxItem.Source, lineage: UUID) -> InboxItem? {
         guard let id = lead["id"]?.int64 else { return nil }
         let updated = lead["updated_at"]?.int64 ?? 0
-        return InboxItem(connector: config.id, dedupeKey: "lead:\(id):\(updated)", source: source,
-                         contentType: "application/json", body: lead.data(), lineageID: lineage)
+        return InboxItem(connector: config.id, dedupeKey: ContentKey.record("lead", id: String(id), stamp: String(updated), body: lead),
+                         source: source, contentType: "application/json", body: lead.data(), lineageID: lineage)
     }
 }

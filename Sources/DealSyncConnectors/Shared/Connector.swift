@@ -52,6 +52,8 @@ public struct WebhookRejection: Error, Sendable, Equatable, CustomStringConverti
         case stale
         /// A body that cannot be what the connector sends: 400.
         case malformed
+        /// Authentic, but nothing dealsync syncs (another Bitrix24 event): acknowledged with 200, not stored.
+        case ignored
     }
 
     public var kind: Kind
@@ -67,6 +69,7 @@ public struct WebhookRejection: Error, Sendable, Equatable, CustomStringConverti
         case .notFound: 404
         case .unauthorized, .stale: 401
         case .malformed: 400
+        case .ignored: 200
         }
     }
 

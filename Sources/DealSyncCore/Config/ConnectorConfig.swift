@@ -97,7 +97,7 @@ public struct ConnectorConfig: Sendable {
     /// The client-side limiter: a token bucket (`requests_per_second`, `burst`).
     ///
     /// amoCRM allows 7 requests/s per integration; Bitrix24 drains 2 requests/s with a bucket of 50
-    /// (Enterprise 5/s and 250).
+    /// (Enterprise 5/s and 250) shared by every caller of the portal, so dealsync's default bucket is 40.
     public struct RateLimit: Sendable {
         public var requestsPerSecond: Double
         public var burst: Int
@@ -110,7 +110,7 @@ public struct ConnectorConfig: Sendable {
         public static func defaults(for kind: ConnectorKind) -> RateLimit {
             switch kind {
             case .amocrm: RateLimit(requestsPerSecond: 7, burst: 7)
-            case .bitrix24: RateLimit(requestsPerSecond: 2, burst: 50)
+            case .bitrix24: RateLimit(requestsPerSecond: 2, burst: 40)
             case .masterdeal: RateLimit(requestsPerSecond: 50, burst: 50)
             }
         }

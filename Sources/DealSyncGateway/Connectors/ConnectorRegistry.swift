@@ -28,7 +28,9 @@ public final class ConnectorRegistry: Sendable {
                 built.append(AmoCRMConnector(config: config, mapping: mapping, client: client, credentials: credentials,
                                              logger: connectorLogger))
             case .bitrix24:
-                connectorLogger.warning("bitrix24 connectors are not supported by this build yet; skipped")
+                guard let mapping = configuration.mapping(for: config) else { continue }
+                built.append(Bitrix24Connector(config: config, mapping: mapping, client: client, credentials: credentials,
+                                               logger: connectorLogger))
             }
         }
         self.init(connectors: built)

@@ -62,6 +62,9 @@ struct GatewayRoutes: Sendable {
         let item: InboxItem
         do {
             item = try connector.accept(webhook)
+        } catch where error.kind == .ignored {
+            metrics.webhook(id, outcome: "ignored")
+            return Self.json(.ok, ["status": "ignored"])
         } catch {
             metrics.webhook(id, outcome: "rejected_\(error.kind.rawValue)")
             if error.kind != .malformed { metrics.authFailure(id) }

@@ -127,7 +127,7 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     /// Asks the kernel for a free loopback port.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw EmbeddedPostgresError.commandFailed("socket", status: errno, output: "") }
         defer { close(fd) }

@@ -85,6 +85,10 @@ extension SyncProcessor {
             try await requestRefetch(connector: setup.masterConnector, recordID: masterID, context)
             return try await commit(decision, lane: lane, row: row, previous: [:], context)
         }
+        if observation.action == .delete, context.attempts < Self.maxAttempts {
+            // Possibly a record dealsync just created, whose confirmation has not committed yet: look again later.
+            throw RetryLater(inboxID: context.inboxID, delay: 1)
+        }
         guard observation.action == .upsert, lane.mapping.create.inMaster, let account = lane.masterAccount else {
             return Totals()
         }

@@ -1,0 +1,84 @@
+import DealSyncConnectors
+import DealSyncCore
+import Foundation
+import Testing
+
+/// Bitrix24 events: id-only form bodies checked by application token, member id and domain.
+struct Bitrix24EventTests {
+    typealias F = BitrixConnectorFixture
+
+    static func body(event: String = "ONCRMDEALUPDATE", id: String = "134806", token: String = F.token,
+                     member: String = "6a1f0e3c9b27d84f5e2a7c19d03b8e64", domain: String = "fitcoach.bitrix24.ru") -> Data {
+        // Written the way Bitrix24 posts it: form-urlencoded, brackets escaped, keys in its order.
+        let pairs = [
+            ("event", event), ("event_handler_id", "58"), ("data[FIELDS][ID]", id), ("ts", "1727018926"),
+            ("auth[domain]", domain), ("auth[client_endpoint]", "https://\(domain)/rest/"),
+            ("auth[server_endpoint]", "https://oauth.bitrix.info/rest/"), ("auth[member_id]", member),
+            ("auth[application_token]", token),
+        ]
+        return Data(PHPForm.encode(pairs).utf8)
+    }
+
+    @Test func aGenuineDealEventIsStoredAndDecodesToAFetch() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        let item = try connector.accept(WebhookRequest(headers: ["content-type": "application/x-www-form-urlencoded"], body: Self.body()))
+        #expect(item.dedupeKey == "event:ONCRMDEALUPDATE:134806:1727018926")
+        #expect(item.source == .webhook)
+        let outcome = try connector.decode(InboxRow(id: 1, item: item))
+        guard case .fetch(let requests) = outcome else {
+            Issue.record("an id-only event must ask for a fetch, got \(outcome)")
+            return
+        }
+        #expect(requests == [FetchRequest(connector: "fitness", recordID: "134806")])
+    }
+
+    @Test(arguments: ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALMOVETOCATEGORY"])
+    func everyRecordedEventAsksForTheDeal(event: String) throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        let item = try connector.accept(WebhookRequest(headers: [:], body: Self.body(event: event)))
+        guard case .fetch = try connector.decode(InboxRow(id: 1, item: item)) else {
+            Issue.record("\(event) must ask for a fetch")
+            return
+        }
+    }
+
+    @Test func aDeleteNeedsNoFetch() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        let item = try connector.accept(WebhookRequest(headers: [:], body: Self.body(event: "ONCRMDEALDELETE")))
+        guard case .observations(let observations) = try connector.decode(InboxRow(id: 1, item: item)) else {
+            Issue.record("a delete decodes to an observation")
+            return
+        }
+        #expect(observations.map(\.action) == [.delete])
+        #expect(observations.first?.recordID == "134806")
+        #expect(observations.first?.stamp == SourceStamp(seconds: 1_727_018_926))
+    }
+
+    @Test func otherEventsAreAcknowledgedButNotStored() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        #expect(throws: WebhookRejection(.ignored, "event ONCRMCONTACTADD is not synced")) {
+            try connector.accept(WebhookRequest(headers: [:], body: Self.body(event: "ONCRMCONTACTADD")))
+        }
+    }
+
+    @Test func aWrongTokenMemberOrDomainIsUnauthorized() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        for body in [Self.body(token: "forged-token"), Self.body(token: String(F.token.dropLast())), Self.body(member: "0"),
+                     Self.body(domain: "evil.bitrix24.ru")] {
+            let rejection = #expect(throws: WebhookRejection.self) { try connector.accept(WebhookRequest(headers: [:], body: body)) }
+            #expect(rejection?.kind == .unauthorized)
+        }
+        let missing = Data("event=ONCRMDEALUPDATE&data[FIELDS][ID]=1".utf8)
+        #expect(throws: WebhookRejection.self) { try connector.accept(WebhookRequest(headers: [:], body: missing)) }
+    }
+
+    @Test func malformedBodiesAreRejected() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        let noID = Data(PHPForm.encode([("event", "ONCRMDEALUPDATE"), ("auth[application_token]", F.token),
+                                        ("auth[member_id]", "6a1f0e3c9b27d84f5e2a7c19d03b8e64"), ("auth[domain]", "fitcoach.bitrix24.ru")]).utf8)
+        #expect(throws: WebhookRejection(.malformed, "no numeric data[FIELDS][ID]")) {
+            try connector.accept(WebhookRequest(headers: [:], body: noID))
+        }
+        #expect(throws: WebhookRejection.self) { try connector.accept(WebhookRequest(headers: [:], body: Data("a=%zz".utf8))) }
+    }
+}
