@@ -50,7 +50,10 @@ public final class Gateway: Sendable {
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let credentials = DatabaseCredentialStore(tokens: TokenStore(database: database, logger: logger))
         self.registry = ConnectorRegistry(configuration: configuration, client: httpClient, credentials: credentials, logger: logger)
-        self.processor = SyncProcessor(database: database, setup: SyncSetup(configuration: configuration), logger: logger)
+        self.processor = SyncProcessor(
+            database: database, setup: SyncSetup(configuration: configuration), logger: logger,
+            observer: .init(processed: { [metrics] connector, result in metrics.inbox(connector, result: result) },
+                            divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
     }
 
     /// The services to run after the database client, in start order (they stop in reverse).
@@ -63,7 +66,8 @@ public final class Gateway: Sendable {
             ClientShutdown(client: httpClient),
             OutboxNotifications(database: database, wakeup: outboxWakeup, logger: logger),
             StatsService(claims: claims, inbox: inbox, deadLetters: DeadLetterStore(database: database, logger: logger),
-                         metrics: metrics, targets: registry.order, interval: options.statsInterval, logger: logger),
+                         metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) }, interval: options.statsInterval,
+                         logger: logger),
             IntakeService(processor: processor, registry: registry, metrics: metrics, inboxWakeup: inboxWakeup,
                           outboxWakeup: outboxWakeup, workers: options.intakeWorkers, logger: logger),
         ]

@@ -8,6 +8,9 @@ import Foundation
 public protocol Connector: Sendable {
     var config: ConnectorConfig { get }
 
+    /// The client-side rate limiter every call to this connector's API waits on.
+    var limiter: RateLimiter { get }
+
     /// Checks a webhook's authenticity and turns it into the item to store. Pure: nothing is stored here.
     func accept(_ webhook: WebhookRequest) throws(WebhookRejection) -> InboxItem
 

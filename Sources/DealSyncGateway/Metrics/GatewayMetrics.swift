@@ -66,8 +66,8 @@ public final class GatewayMetrics: Sendable {
     }
 
     func limiterWait(_ connector: String, _ duration: Duration) {
-        counter("dealsync_limiter_wait_seconds_total", [("connector", connector)]).increment(by: Int64(Self.nanos(duration) / 1_000_000_000))
-        timer("dealsync_limiter_wait_duration_seconds", [("connector", connector)]).recordNanoseconds(Self.nanos(duration))
+        FloatingPointCounter(label: "dealsync_limiter_wait_seconds_total", dimensions: [("connector", connector)], factory: factory)
+            .increment(by: Double(Self.nanos(duration)) / 1e9)
     }
 
     func breaker(_ target: String, state: Int) {

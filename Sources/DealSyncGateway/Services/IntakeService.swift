@@ -54,16 +54,11 @@ final class IntakeService: Service {
         switch step {
         case .idle:
             return true
-        case .processed(let id, let writes, let entries):
-            metrics.inbox(connectorLabel(id), result: "processed")
-            if entries > 0 { metrics.divergence("all", kind: "any", count: entries) }
+        case .processed(_, let writes, _):
             if writes > 0 { outboxWakeup.signal() }
-        case .ignored:
-            metrics.inbox("all", result: "ignored")
-        case .deferred:
-            metrics.inbox("all", result: "deferred")
+        case .ignored, .deferred:
+            break
         case .failed(let id, let error):
-            metrics.inbox("all", result: "failed")
             logger.warning("inbox row failed", metadata: ["inbox_id": "\(id)", "error": "\(error.prefix(200))"])
         case .fetch(let id, let requests, let lineage):
             await fetch(inboxID: id, requests: requests, lineage: lineage)
@@ -79,16 +74,13 @@ final class IntakeService: Service {
                 items += try await connector.fetch(group.map(\.recordID), lineage: lineage)
             }
             try await processor.completeFetch(inboxID: inboxID, fetched: items)
-            metrics.inbox("all", result: "fetched")
             inboxWakeup.signal()
         } catch {
-            metrics.inbox("all", result: "fetch_failed")
+            for connector in Set(requests.map(\.connector)) { metrics.inbox(connector, result: "fetch_failed") }
             logger.warning("fetch failed", metadata: [
                 "inbox_id": "\(inboxID)", "lineage_id": "\(lineage.uuidString.lowercased())", "error": "\(String(describing: error).prefix(200))",
             ])
             try? await processor.retry(inboxID, error: "fetch failed: \(error)", delaySeconds: 2)
         }
     }
-
-    private func connectorLabel(_ id: Int64) -> String { "all" }
 }

@@ -1,4 +1,6 @@
+import DealSyncConnectors
 import DealSyncStore
+import Synchronization
 import Logging
 import ServiceLifecycle
 
@@ -8,17 +10,20 @@ final class StatsService: Service {
     let inbox: InboxStore
     let deadLetters: DeadLetterStore
     let metrics: GatewayMetrics
-    let targets: [String]
+    let limiters: [(connector: String, limiter: RateLimiter)]
     let interval: Duration
     let logger: Logger
+    private let reportedWait = Mutex<[String: Duration]>([:])
 
-    init(claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, metrics: GatewayMetrics, targets: [String],
-         interval: Duration, logger: Logger) {
+    var targets: [String] { limiters.map(\.connector) }
+
+    init(claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, metrics: GatewayMetrics,
+         limiters: [(connector: String, limiter: RateLimiter)], interval: Duration, logger: Logger) {
         self.claims = claims
         self.inbox = inbox
         self.deadLetters = deadLetters
         self.metrics = metrics
-        self.targets = targets
+        self.limiters = limiters
         self.interval = interval
         self.logger = logger
     }
@@ -48,6 +53,14 @@ final class StatsService: Service {
         let open = try await deadLetters.openCounts()
         for target in targets {
             metrics.openDeadLetters(target, count: open[target] ?? 0)
+        }
+        for (connector, limiter) in limiters {
+            let total = limiter.statistics.waited
+            let previous = reportedWait.withLock { reported in
+                defer { reported[connector] = total }
+                return reported[connector] ?? .zero
+            }
+            if total > previous { metrics.limiterWait(connector, total - previous) }
         }
     }
 }

@@ -7,6 +7,7 @@ extension SyncProcessor {
     struct Totals {
         var writes = 0
         var entries = 0
+        var kinds: [(String, DivergenceEntry.Kind)] = []
     }
 
     func process(_ observation: Observation, _ context: ObservationContext) async throws -> Totals {
@@ -71,7 +72,7 @@ extension SyncProcessor {
                         outcome: "not linked: deal \(masterID) is already linked to record \(row.recordID ?? "?")")
                     try await DivergenceRecords.insert(entry, connector: lane.connector, masterDealID: masterID,
                                                        recordID: observation.recordID, lineage: context.lineage, on: tx, logger: logger)
-                    return Totals(writes: 0, entries: 1)
+                    return Totals(writes: 0, entries: 1, kinds: [(lane.connector, .unmappedValue)])
                 }
                 // The echo of our own create, arriving before (or while) its confirmation commits.
                 row.recordID = observation.recordID
@@ -140,7 +141,8 @@ extension SyncProcessor {
         if decision.needsMasterFetch == false, !decision.writes.isEmpty {
             try await tx.query("SELECT pg_notify('dealsync_outbox', '')", logger: logger)
         }
-        return Totals(writes: decision.writes.count, entries: decision.entries.count)
+        return Totals(writes: decision.writes.count, entries: decision.entries.count,
+                      kinds: decision.entries.map { (lane.connector, $0.kind) })
     }
 }
 
@@ -148,5 +150,6 @@ extension SyncProcessor.Totals {
     static func += (lhs: inout Self, rhs: Self) {
         lhs.writes += rhs.writes
         lhs.entries += rhs.entries
+        lhs.kinds += rhs.kinds
     }
 }

@@ -14,12 +14,28 @@ public final class SyncProcessor: Sendable {
     let logger: Logger
     /// Test hook: called at named points inside the transaction; throwing there simulates a crash.
     let checkpoint: (@Sendable (String) throws -> Void)?
+    /// Told about every committed row and divergence entry (metrics).
+    let observer: Observer?
 
-    public init(database: Database, setup: SyncSetup, logger: Logger, checkpoint: (@Sendable (String) throws -> Void)? = nil) {
+    /// Callbacks for metrics; called after the work they report is committed.
+    public struct Observer: Sendable {
+        public var processed: @Sendable (_ connector: String, _ result: String) -> Void
+        public var divergence: @Sendable (_ connector: String, _ kind: DivergenceEntry.Kind) -> Void
+
+        public init(processed: @escaping @Sendable (String, String) -> Void,
+                    divergence: @escaping @Sendable (String, DivergenceEntry.Kind) -> Void) {
+            self.processed = processed
+            self.divergence = divergence
+        }
+    }
+
+    public init(database: Database, setup: SyncSetup, logger: Logger, checkpoint: (@Sendable (String) throws -> Void)? = nil,
+                observer: Observer? = nil) {
         self.database = database
         self.setup = setup
         self.logger = logger
         self.checkpoint = checkpoint
+        self.observer = observer
     }
 
     public typealias Decoder = @Sendable (InboxRow) throws -> DecodeOutcome
@@ -42,10 +58,13 @@ public final class SyncProcessor: Sendable {
     /// Processes the oldest due inbox row.
     public func processNext(decode: Decoder) async throws -> Step {
         var claimed: Int64?
+        var connector = ""
+        var entries: [(String, DivergenceEntry.Kind)] = []
         do {
-            return try await database.client.withTransaction(logger: logger) { tx -> Step in
+            let step = try await database.client.withTransaction(logger: logger) { tx -> Step in
                 guard let row = try await Self.claim(on: tx, logger: logger) else { return .idle }
                 claimed = row.id
+                connector = row.item.connector
                 let outcome: DecodeOutcome
                 do {
                     outcome = row.item.source == .refetch
@@ -73,12 +92,24 @@ public final class SyncProcessor: Sendable {
                         let result = try await process(observation, context)
                         totals.writes += result.writes
                         totals.entries += result.entries
+                        entries += result.kinds
                     }
                     try checkpoint?("before-commit")
                     try await Self.finish(row.id, status: "processed", error: nil, on: tx, logger: logger)
                     return .processed(inboxID: row.id, writes: totals.writes, entries: totals.entries)
                 }
             }
+            if let observer {
+                switch step {
+                case .processed: observer.processed(connector, "processed")
+                case .ignored: observer.processed(connector, "ignored")
+                case .failed: observer.processed(connector, "failed")
+                case .fetch: observer.processed(connector, "fetch")
+                case .idle, .deferred: break
+                }
+                for (entryConnector, kind) in entries { observer.divergence(entryConnector, kind) }
+            }
+            return step
         } catch let error as RetryLater {
             try await retry(error.inboxID, error: "waiting for the link of a deal dealsync created", delaySeconds: error.delay)
             return .deferred(inboxID: error.inboxID)
