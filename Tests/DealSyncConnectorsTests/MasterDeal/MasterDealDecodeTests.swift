@@ -11,8 +11,9 @@ struct MasterDealDecodeTests {
         let event = try #require(simulator.eventHistory.last?.event)
         let body = event.json.text
         let now = Date()
-        let signature = MasterDealSimulator.signature(secret: MasterDealFixture.secret, body: body,
-                                                      timestamp: Int64(now.timeIntervalSince1970))
+        let signature = MasterDealSimulator.signature(
+            secret: MasterDealFixture.secret, body: body,
+            timestamp: Int64(now.timeIntervalSince1970))
         return try connector.accept(WebhookRequest(headers: ["X-Signature": signature], body: Data(body.utf8), receivedAt: now))
     }
 
@@ -80,13 +81,17 @@ struct MasterDealDecodeTests {
             }
             #expect(try lastEvent() == ("masterdeal-ui", false))
 
-            let ours = await connector.deliver([MasterDealFixture.delivery(.update, recordID: deal.id, values: ["stage": .text("qualified")])])
+            let ours = await connector.deliver([
+                MasterDealFixture.delivery(.update, recordID: deal.id, values: ["stage": .text("qualified")])
+            ])
             #expect(Self.isDelivered(ours))
             #expect(try lastEvent() == (MasterDealFixture.clientName, true))
             // The same state read by polling carries no source: not known to be ours.
             #expect(try MasterDealFixture.observation(connector, try await Self.polled(connector, id: deal.id)).byIntegration == false)
 
-            let theirs = await other.deliver([MasterDealFixture.delivery(.update, recordID: deal.id, values: ["owner_id": .text("u-ivan")])])
+            let theirs = await other.deliver([
+                MasterDealFixture.delivery(.update, recordID: deal.id, values: ["owner_id": .text("u-ivan")])
+            ])
             #expect(Self.isDelivered(theirs))
             #expect(try lastEvent() == ("billing", false))
         }

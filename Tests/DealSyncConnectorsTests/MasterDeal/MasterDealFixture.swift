@@ -53,8 +53,9 @@ enum MasterDealFixture {
     }
 
     static func connector(baseURL: String, _ options: Options = Options()) throws -> MasterDealConnector {
-        MasterDealConnector(config: try config(baseURL: baseURL, options), client: .shared, logger: logger,
-                            clientName: clientName)
+        MasterDealConnector(
+            config: try config(baseURL: baseURL, options), client: .shared, logger: logger,
+            clientName: clientName)
     }
 
     /// A connector for tests that never reach the network (signatures, decoding).
@@ -102,18 +103,25 @@ enum MasterDealFixture {
         _ operation: RecordDecision.Operation, recordID: String? = nil, key: String = UUID().uuidString.lowercased(),
         values: [String: FieldValue], knownVersion: Int64? = nil
     ) -> Delivery {
-        Delivery(outboxIDs: [1], idempotencyKey: key, operation: operation, recordID: recordID, masterDealID: recordID,
-                 values: values, lineageID: UUID(), knownVersion: knownVersion)
+        Delivery(
+            outboxIDs: [1], idempotencyKey: key, operation: operation, recordID: recordID, masterDealID: recordID,
+            values: values, lineageID: UUID(), knownVersion: knownVersion)
     }
 
     /// The single observation a row decodes to.
     static func observation(_ connector: MasterDealConnector, _ item: InboxItem) throws -> Observation {
         guard case .observations(let observations) = try connector.decode(InboxRow(id: 1, item: item)) else {
-            throw ChildProgramError("the row did not decode to observations")
+            throw FixtureFailure("the row did not decode to observations")
         }
         try #require(observations.count == 1)
         return observations[0]
     }
+}
+
+/// A test precondition that did not hold.
+struct FixtureFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// A clock tests set and move by hand, so many deals share one `updated_at` millisecond.
@@ -135,9 +143,7 @@ final class ManualClock: Sendable {
 enum ContractCheck {
     static let contracts = Repository.root(from: #filePath) + "/contracts"
 
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws
-        -> (status: Int32, output: String)
-    {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         let result = try await ChildProgram.run(
             "/usr/bin/env", ["python3", contracts + "/check.py"] + arguments, environment: environment)
         return (result.status, result.stdout + result.stderr)
@@ -176,7 +182,8 @@ final class RequestRecorder: Sendable {
 
     var requests: [Recorded] { recorded.withLock { $0 } }
 
-    static let answer = Data("""
+    static let answer = Data(
+        """
         {"id":"md-7f3a9c21","account_id":"acc-1","opportunity_name":"Tour","stage":"lead","amount":null,
          "currency":null,"owner_id":null,"sla_due_at":null,"created_at":"2026-11-23T10:00:00.123Z",
          "updated_at":"2026-11-23T10:00:00.123Z","version":4,"attributes":{}}
@@ -190,11 +197,14 @@ final class RequestRecorder: Sendable {
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             self.recorded.withLock {
-                $0.append(Recorded(method: request.method.rawValue, path: request.uri.path, headers: headers,
-                                   body: Data(bytes.readableBytesView)))
+                $0.append(
+                    Recorded(
+                        method: request.method.rawValue, path: request.uri.path, headers: headers,
+                        body: Data(bytes.readableBytesView)))
             }
-            return Response(status: request.method == .post ? .created : .ok,
-                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.answer)))
+            return Response(
+                status: request.method == .post ? .created : .ok,
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: Self.answer)))
         }
         router.post("/v1/deals", use: handler)
         router.patch("/v1/deals/:id", use: handler)

@@ -14,8 +14,10 @@ struct MasterDealIdempotencyTests {
             let deal = try simulator.createAsUser(MasterDealFixture.fullDeal)
             let delivery = MasterDealFixture.delivery(
                 .update, recordID: deal.id, key: "outbox-41",
-                values: ["opportunity_name": .text("Tour to Sochi, 3 pax"), "amount": .money(Money(amount: 180_000, currency: "RUB")),
-                         "attributes.pax": .integer(3)],
+                values: [
+                    "opportunity_name": .text("Tour to Sochi, 3 pax"), "amount": .money(Money(amount: 180_000, currency: "RUB")),
+                    "attributes.pax": .integer(3),
+                ],
                 knownVersion: 1)
 
             let outcomes = await connector.deliver(Array(repeating: delivery, count: 5))
@@ -70,8 +72,12 @@ struct MasterDealIdempotencyTests {
             let connector = try MasterDealFixture.connector(baseURL: baseURL)
             let deal = try simulator.createAsUser(MasterDealFixture.fullDeal)
             // Someone in MasterDeal changes the deal after dealsync read version 1.
-            let current = try simulator.editAsUser(id: deal.id, changes: ["opportunity_name": "Renamed in MasterDeal",
-                                                                          "stage": "qualified"])
+            let current = try simulator.editAsUser(
+                id: deal.id,
+                changes: [
+                    "opportunity_name": "Renamed in MasterDeal",
+                    "stage": "qualified",
+                ])
             #expect(current.version == 2)
 
             let delivery = MasterDealFixture.delivery(

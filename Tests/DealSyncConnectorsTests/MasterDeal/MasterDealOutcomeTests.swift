@@ -97,9 +97,9 @@ struct MasterDealOutcomeTests {
     @Test func aReceiverThatHangsPastTheRequestTimeoutIsARetryableTimeout() async throws {
         var faults = FaultSettings()
         faults.timeoutRate = 1
-        faults.hangMillis = 1_200
+        faults.hangMillis = 900
         let outcome = try await Self.outcome(faults: faults, options: .init(requestTimeout: "300ms"))
-        // Had the connector waited for the hang, the answer would be the simulator's 500 after 1.2 s.
+        // Had the connector waited for the hang, the answer would be the simulator's 500 after 0.9 s.
         guard case .retryable(.timeout, let status, _, _) = outcome else {
             Issue.record("expected a retryable timeout, got \(outcome)")
             return

@@ -31,7 +31,7 @@ struct MasterDealPollTests {
             sweep.pages += 1
             if !result.hasMore { return sweep }
         }
-        throw ChildProgramError("the sweep did not end")
+        throw FixtureFailure("the sweep did not end")
     }
 
     /// One sweep without a database: the cursor is carried by hand.
@@ -43,7 +43,7 @@ struct MasterDealPollTests {
             cursor = result.cursor
             if !result.hasMore { return keys }
         }
-        throw ChildProgramError("the sweep did not end")
+        throw FixtureFailure("the sweep did not end")
     }
 
     static func key(_ deal: MasterDealSimulator.Deal) -> String { "deal:\(deal.id):v\(deal.version)" }
@@ -87,8 +87,9 @@ struct MasterDealPollTests {
                 #expect(Set(second.keys).isSuperset(of: edited))
                 let stored = try await inbox.rows(connector: "masterdeal", limit: 10_000)
                 #expect(stored.count == 450 + edited.count)
-                #expect(Set(stored.map(\.dedupeKey)).subtracting(rows.map(\.dedupeKey)) == edited,
-                        "exactly the edited versions are new")
+                #expect(
+                    Set(stored.map(\.dedupeKey)).subtracting(rows.map(\.dedupeKey)) == edited,
+                    "exactly the edited versions are new")
             }
         }
     }

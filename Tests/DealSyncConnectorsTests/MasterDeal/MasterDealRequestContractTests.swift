@@ -44,7 +44,8 @@ struct MasterDealRequestContractTests {
 
         let requests = recorder.requests
         try #require(requests.count == 3)
-        #expect(requests.map { "\($0.method) \($0.path)" }
+        #expect(
+            requests.map { "\($0.method) \($0.path)" }
                 == ["POST /v1/deals", "PATCH /v1/deals/md-7f3a9c21", "PATCH /v1/deals/md-7f3a9c21"])
         for (request, delivery) in zip(requests, [create, patch, clear]) {
             #expect(request.headers["idempotency-key"] == delivery.idempotencyKey)
@@ -67,8 +68,12 @@ struct MasterDealRequestContractTests {
         #expect(patched["currency"] == .string("EUR"))
         #expect(patched["account_id"] == nil)
         let cleared = try #require(JSONValue.parse(requests[2].body))
-        #expect(cleared == .object(["amount": .null, "owner_id": .null, "sla_due_at": .null,
-                                    "attributes": .object(["pax": .null, "note": .null])]))
+        #expect(
+            cleared
+                == .object([
+                    "amount": .null, "owner_id": .null, "sla_due_at": .null,
+                    "attributes": .object(["pax": .null, "note": .null]),
+                ]))
 
         let directory = try ContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -1,7 +1,6 @@
 import DealSyncConnectors
 import DealSyncCore
 import DealSyncSimulators
-import DealSyncTestSupport
 import Foundation
 import Hummingbird
 import Synchronization
@@ -27,8 +26,10 @@ struct MasterDealSignatureTests {
         return (event.json.text, event)
     }
 
-    static func webhook(_ body: String, signature: String?, at receivedAt: Date = receivedAt,
-                        event: MasterDealSimulator.Event? = nil) -> WebhookRequest {
+    static func webhook(
+        _ body: String, signature: String?, at receivedAt: Date = receivedAt,
+        event: MasterDealSimulator.Event? = nil
+    ) -> WebhookRequest {
         var headers = ["Content-Type": "application/json"]
         if let signature { headers["X-Signature"] = signature }
         if let event {
@@ -202,8 +203,9 @@ struct MasterDealSignatureTests {
             }
         }
         try await SimulatorHost.withRunning(router: router) { receiverURL in
-            let target = MasterDealSimulator.EventTarget(url: receiverURL + "/webhooks/masterdeal",
-                                                         secret: MasterDealFixture.secret)
+            let target = MasterDealSimulator.EventTarget(
+                url: receiverURL + "/webhooks/masterdeal",
+                secret: MasterDealFixture.secret)
             let simulator = MasterDealSimulator(configuration: MasterDealFixture.simulatorConfiguration(eventTargets: [target]))
             try await simulator.withRunning { _ in
                 let deal = try simulator.createAsUser(MasterDealFixture.fullDeal)
