@@ -37,7 +37,8 @@ extension MasterDealConnector {
         let next = list["next_cursor"]?.string
         cursor.page = next
         if next == nil, let newest = cursor.newest {
-            let overlapMillis = config.poll.overlap.components.seconds * 1000
+            let (seconds, attoseconds) = config.poll.overlap.components
+            let overlapMillis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
             cursor.since = Timestamp.iso8601(millis: newest - overlapMillis)
         }
         let text = String(decoding: (try? JSONEncoder().encode(cursor)) ?? Data("{}".utf8), as: UTF8.self)

@@ -34,18 +34,25 @@ public enum MasterDealSignature {
             let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard pair.count == 2 else { return .malformed }
             switch pair[0] {
-            case "t": timestamp = Int64(pair[1])
+            case "t": timestamp = Self.unixSeconds(pair[1])
             case "v1": signatures.append(pair[1].lowercased())
             default: continue
             }
         }
         guard let timestamp, !signatures.isEmpty else { return .malformed }
-        let skew = abs(Int64(now.timeIntervalSince1970) - timestamp)
-        guard skew <= tolerance.components.seconds else { return .stale }
+        // The header comes before any proof of origin: no `t`, however large, may trap.
+        let (skew, overflow) = Int64(now.timeIntervalSince1970).subtractingReportingOverflow(timestamp)
+        guard !overflow, skew.magnitude <= UInt64(max(0, tolerance.components.seconds)) else { return .stale }
         for secret in secrets {
             let expected = hex(body: body, secret: secret, timestamp: timestamp)
             if signatures.contains(where: { ConstantTime.equals($0, expected) }) { return .valid }
         }
         return .invalid
+    }
+
+    /// `t` as the contract writes it: unsigned decimal digits only (no sign, no spaces).
+    static func unixSeconds(_ text: String) -> Int64? {
+        guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int64(text)
     }
 }
