@@ -101,6 +101,10 @@ extension AmoCRMConnector {
                 return .delivered(recordID: existing, landedAt: try? await updatedAt(of: Int64(existing) ?? 0, lineage: delivery.lineageID))
             }
             var values = delivery.values
+            // The look-up above finds a lead only by the deal in its link field: it must be written with it.
+            if let masterID = delivery.masterDealID, linkFieldID != nil, values[mapping.linkField] == nil {
+                values[mapping.linkField] = .text(masterID)
+            }
             if values["status"] == nil, let first = mapping.stages.entries.first?.crm.first?.key { values["status"] = .text(first) }
             var element = AmoLeadJSON.body(for: values, mapping: mapping, id: nil)
             if case .object(var object) = element {

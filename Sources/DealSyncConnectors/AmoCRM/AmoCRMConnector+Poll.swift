@@ -71,7 +71,8 @@ extension AmoCRMConnector {
 
     /// Finds the lead carrying `masterDealID` in the link field (after an uncertain create).
     func lookup(masterDealID: String, lineage: UUID) async throws -> String? {
-        let response = try await request(.GET, Self.encoded("/api/v4/leads?query=\(masterDealID)&limit=50"), lineage: lineage)
+        let query = masterDealID.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? masterDealID
+        let response = try await request(.GET, Self.encoded("/api/v4/leads?query=\(query)&limit=50"), lineage: lineage)
         guard response.status == 200, let leads = JSONValue.parse(response.body)?["_embedded"]?["leads"]?.array else {
             if response.status == 204 { return nil }
             throw ConnectorError(status: response.status, "GET /api/v4/leads?query")
@@ -83,6 +84,9 @@ extension AmoCRMConnector {
         }
         return nil
     }
+
+    /// What a query value may hold unescaped (RFC 3986 unreserved, ASCII only).
+    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
     /// Percent-encodes the brackets amoCRM expects in query keys.
     static func encoded(_ path: String) -> String {

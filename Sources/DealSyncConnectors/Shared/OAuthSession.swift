@@ -35,7 +35,9 @@ public struct OAuthGrantLost: Error, Sendable, CustomStringConvertible {
 ///
 /// Every refresh returns a new refresh token and invalidates the old one, so the new pair is committed to the
 /// credential store before the new access token is used or the refresh token spent again: a crash after the
-/// commit resumes with the new pair. Refreshes are serialised, and a 401 refreshes at most once per token.
+/// commit resumes with the new pair. Refreshes are serialised — callers that need a token while one is being
+/// refreshed wait for that refresh instead of spending the same refresh token again — and a 401 refreshes at most
+/// once per token.
 public actor OAuthSession {
     public typealias Refresher = @Sendable (_ refreshToken: Secret) async throws -> OAuthTokens
 
@@ -46,6 +48,9 @@ public actor OAuthSession {
     /// Test hook: called with a step name; throwing there simulates a crash at that step.
     let checkpoint: (@Sendable (String) throws -> Void)?
     private var current: OAuthTokens?
+    /// The refresh under way. The actor is re-entrant at every `await`, so without it concurrent callers would
+    /// each send the same single-use refresh token, and all but the first would lose the grant.
+    private var inFlight: Task<Secret, any Error>?
 
     public init(connector: String, store: any CredentialStore, initialRefreshToken: Secret?, refresher: @escaping Refresher,
                 checkpoint: (@Sendable (String) throws -> Void)? = nil) {
@@ -62,22 +67,37 @@ public actor OAuthSession {
         if let access = tokens.accessToken, !access.isEmpty, !(tokens.accessExpiresAt.map { $0 <= Date().addingTimeInterval(30) } ?? false) {
             return access
         }
-        return try await refresh(from: tokens)
+        return try await refreshOnce(from: tokens)
     }
 
     /// The API refused `rejected`: refresh once, unless another caller already did.
     public func renew(after rejected: Secret) async throws -> Secret {
         let tokens = try await loaded(reload: true)
         if let access = tokens.accessToken, access != rejected { return access }
-        return try await refresh(from: tokens)
+        return try await refreshOnce(from: tokens)
     }
 
     private func loaded(reload: Bool = false) async throws -> OAuthTokens {
         if !reload, let current { return current }
         let stored = try await store.load(connector: connector)
         let tokens = stored ?? OAuthTokens(accessToken: nil, refreshToken: initialRefreshToken, accessExpiresAt: nil, generation: 0)
+        // A refresh may have finished while the store was read: never step back to an older (spent) pair.
+        if let current, current.generation > tokens.generation { return current }
         current = tokens
         return tokens
+    }
+
+    /// Joins the refresh under way, or starts one from `tokens` unless a newer pair arrived meanwhile.
+    private func refreshOnce(from tokens: OAuthTokens) async throws -> Secret {
+        if let inFlight { return try await inFlight.value }
+        if let current, current.generation > tokens.generation, let access = current.accessToken { return access }
+        // Not cancelled with the caller that started it: a refresh stopped halfway could lose the grant.
+        let task = Task {
+            defer { self.inFlight = nil }
+            return try await self.refresh(from: tokens)
+        }
+        inFlight = task
+        return try await task.value
     }
 
     private func refresh(from tokens: OAuthTokens) async throws -> Secret {
