@@ -56,6 +56,21 @@ public final class Gateway: Sendable {
                             divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
     }
 
+    /// Releases the HTTP client when the gateway's services were never run (CLI commands).
+    public func shutdown() async {
+        try? await httpClient.shutdown()
+    }
+
+    /// The reconciler of a CRM connector (comparing it with MasterDeal), or `nil` for MasterDeal itself.
+    public func reconciler(for id: String, settings: ConnectorConfig.Reconcile? = nil) -> Reconciler? {
+        guard let crm = registry.connector(id), crm.config.kind != .masterdeal, let mapping = configuration.mapping(for: crm.config),
+            let master = configuration.masterDeal.flatMap({ registry.connector($0.id) })
+        else { return nil }
+        return Reconciler(crm: crm, master: master, mapping: mapping, processor: processor,
+                          links: LinkReader(database: database, logger: logger), drift: DriftStore(database: database, logger: logger),
+                          metrics: metrics, logger: logger, settings: settings)
+    }
+
     /// The services to run after the database client, in start order (they stop in reverse).
     public func services(onHTTPRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let inbox = InboxStore(database: database, logger: logger)
@@ -66,6 +81,7 @@ public final class Gateway: Sendable {
             ClientShutdown(client: httpClient),
             OutboxNotifications(database: database, wakeup: outboxWakeup, logger: logger),
             StatsService(claims: claims, inbox: inbox, deadLetters: DeadLetterStore(database: database, logger: logger),
+                         drift: DriftStore(database: database, logger: logger),
                          metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) }, interval: options.statsInterval,
                          logger: logger),
             IntakeService(processor: processor, registry: registry, metrics: metrics, inboxWakeup: inboxWakeup,
@@ -87,6 +103,7 @@ public final class Gateway: Sendable {
                 services.append(relay)
                 if !lane.isEmpty { services.append(ConnectorLease(name: connector.config.id, database: database, services: lane, logger: logger)) }
             } else {
+                if let reconciler = reconciler(for: connector.config.id) { lane.append(reconciler) }
                 services.append(ConnectorLease(name: connector.config.id, database: database, services: lane + [relay], logger: logger))
             }
         }

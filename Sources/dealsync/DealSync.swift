@@ -13,6 +13,7 @@ struct DealSync: AsyncParsableCommand {
             ExplainCommand.self,
             MigrateCommand.self,
             DLQCommand.self,
+            DriftCommand.self,
             SimulateCommand.self,
             VersionCommand.self,
         ]

@@ -71,7 +71,7 @@ struct SyncSystem: Sendable {
             crm: price
             transform: {money: {currency: RUB}}
             conflict: {priority: master}
-          stage: {master: stage, crm: status, transform: stage, conflict: {priority: master}}
+          stage: {master: stage, crm: status, transform: stage, conflict: {priority: master}, repair: auto}
           owner: {master: owner_id, crm: responsible_user_id, transform: owner, conflict: lww}
           tour_type:
             master: attributes.tour_type

@@ -14,6 +14,7 @@ public struct ConnectorConfig: Sendable {
     public var poll: Poll
     public var rateLimit: RateLimit
     public var delivery: Delivery
+    public var reconcile: Reconcile
     /// The file this came from and where its keys are, for cross-file diagnostics.
     public var file: String
     public var locations: [String: SourceLocation]
@@ -21,8 +22,9 @@ public struct ConnectorConfig: Sendable {
     public init(
         id: String, kind: ConnectorKind, baseURL: String, mapping: String? = nil, masterAccount: String? = nil,
         auth: Auth, webhook: WebhookAuth, poll: Poll = Poll(), rateLimit: RateLimit, delivery: Delivery? = nil,
-        file: String = "<memory>", locations: [String: SourceLocation] = [:]
+        reconcile: Reconcile = Reconcile(), file: String = "<memory>", locations: [String: SourceLocation] = [:]
     ) {
+        self.reconcile = reconcile
         self.id = id
         self.kind = kind
         self.baseURL = baseURL
@@ -94,6 +96,23 @@ public struct ConnectorConfig: Sendable {
         }
     }
 
+    /// How the reconciler compares this CRM with MasterDeal to find drift.
+    public struct Reconcile: Sendable {
+        public var enabled = true
+        /// A difference must last this long, unexplained by work in flight, before it is drift.
+        public var grace: Duration = .seconds(120)
+        /// How often recently changed records are compared again.
+        public var recheck: Duration = .seconds(30)
+        /// How long after dealsync last touched a record it keeps being rechecked.
+        public var recentWindow: Duration = .seconds(900)
+        /// How often every linked record is compared.
+        public var sweepInterval: Duration = .seconds(6 * 3600)
+        /// The share of the CRM's request budget the reconciler may spend.
+        public var budgetShare = 0.2
+
+        public init() {}
+    }
+
     /// The client-side limiter: a token bucket (`requests_per_second`, `burst`).
     ///
     /// amoCRM allows 7 requests/s per integration; Bitrix24 drains 2 requests/s with a bucket of 50
@@ -109,7 +128,7 @@ public struct ConnectorConfig: Sendable {
 
         public static func defaults(for kind: ConnectorKind) -> RateLimit {
             switch kind {
-            case .amocrm: RateLimit(requestsPerSecond: 7, burst: 7)
+            case .amocrm: RateLimit(requestsPerSecond: 7, burst: 1)
             case .bitrix24: RateLimit(requestsPerSecond: 2, burst: 40)
             case .masterdeal: RateLimit(requestsPerSecond: 50, burst: 50)
             }

@@ -39,13 +39,14 @@ struct ConnectorConfigReader {
         let poll = readPoll(doc)
         let rateLimit = readRateLimit(doc, kind: kind)
         let delivery = readDelivery(doc, kind: kind)
+        let reconcile = readReconcile(doc, kind: kind)
         doc.finish()
 
         guard let id, let kind, let baseURL, let auth, let webhook, let poll, let rateLimit, let delivery else { return nil }
         return ConnectorConfig(
             id: id, kind: kind, baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
             mapping: mapping, masterAccount: masterAccount, auth: auth, webhook: webhook, poll: poll,
-            rateLimit: rateLimit, delivery: delivery, file: file, locations: locations)
+            rateLimit: rateLimit, delivery: delivery, reconcile: reconcile ?? .init(), file: file, locations: locations)
     }
 
     static func isURLSafe(_ id: String) -> Bool {
@@ -170,6 +171,25 @@ struct ConnectorConfigReader {
         var result = defaults
         if let rps = limit.double("requests_per_second", required: false, minimum: 0.01) { result.requestsPerSecond = rps }
         if let burst = limit.int("burst", required: false, range: 1...10_000) { result.burst = burst }
+        return result
+    }
+
+    private func readReconcile(_ doc: YAMLMappingReader, kind: ConnectorKind?) -> ConnectorConfig.Reconcile? {
+        guard let node = doc.mapping("reconcile", required: false) else { return ConnectorConfig.Reconcile() }
+        defer { node.finish() }
+        if kind == .masterdeal {
+            sink.report(node.location, "reconcile: set it on the CRM connectors (they compare themselves with MasterDeal)")
+        }
+        var result = ConnectorConfig.Reconcile()
+        if let v = node.bool("enabled", required: false) { result.enabled = v }
+        if let v = node.duration("grace", required: false) { result.grace = v }
+        if let v = node.duration("recheck", required: false) { result.recheck = v }
+        if let v = node.duration("recent_window", required: false) { result.recentWindow = v }
+        if let v = node.duration("sweep_interval", required: false) { result.sweepInterval = v }
+        if let v = node.double("budget_share", required: false, minimum: 0.01) {
+            if v > 1, let n = node.node("budget_share") { sink.report(n.location, "reconcile.budget_share: a share between 0.01 and 1") }
+            result.budgetShare = min(v, 1)
+        }
         return result
     }
 

@@ -45,9 +45,15 @@ public struct DriftCheck: Sendable {
             guard case .success = transformer.toMaster(crmValue) else { continue }
             let state = states[field.name]
             let inFlight = !(state?.master.pending.isEmpty ?? true) || !(state?.crm.pending.isEmpty ?? true)
+            // The side whose value moved away from what dealsync last knew of it changed last; when both did
+            // (or nothing is known), the record stamps decide.
+            let masterMoved = state?.master.known.map { $0 != masterValue } ?? false
+            let crmMoved = state?.crm.known.map { $0 != crmValue } ?? false
             let lastChanged: Side? =
-                switch (master.stamp, crm.stamp) {
-                case (let m?, let c?): m.millis > c.millis ? .master : (c.millis > m.millis ? .crm : nil)
+                switch (masterMoved, crmMoved, master.stamp, crm.stamp) {
+                case (true, false, _, _): .master
+                case (false, true, _, _): .crm
+                case (_, _, let m?, let c?): m.millis > c.millis ? .master : (c.millis > m.millis ? .crm : nil)
                 default: nil
                 }
             differences.append(Difference(

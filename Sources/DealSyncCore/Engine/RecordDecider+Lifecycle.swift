@@ -102,3 +102,32 @@ extension RecordDecider {
         return decision
     }
 }
+
+extension RecordDecider {
+    // MARK: Drift repair
+
+    /// Writes the decided value of `fields` to every side whose freshly read record disagrees with it, even when
+    /// the field state believes the side already holds it (drift: a change the state never saw).
+    public func repair(fields names: [String], fresh: [Side: Observation], link: LinkSnapshot, cause: String) -> RecordDecision {
+        var decision = RecordDecision(fields: link.fields)
+        guard link.isActive else { return decision }
+        var outcomes: [String: FieldEngine.Outcome] = [:]
+        for engine in engines where names.contains(engine.field.name) {
+            guard let state = decision.fields[engine.field.name], let decided = state.decided else { continue }
+            var outcome = FieldEngine.Outcome()
+            for side in Side.allCases where engine.field.direction.accepts(changeFrom: side.other) {
+                guard let observation = fresh[side], let value = Self.value(of: engine.transformer, in: observation),
+                    !engine.transformer.agrees(value, on: side, with: decided),
+                    case .success(let projected) = engine.transformer.project(decided, to: side)
+                else { continue }
+                outcome.writes[side] = projected
+            }
+            if !outcome.writes.isEmpty {
+                outcome.explanation = "drift repaired: the decided value is written where the side differs"
+                outcomes[engine.field.name] = outcome
+            }
+        }
+        collect(outcomes, into: &decision, link: link, operation: .update, cause: cause)
+        return decision
+    }
+}

@@ -1,4 +1,5 @@
 import CoreMetrics
+import Foundation
 import Metrics
 import Prometheus
 
@@ -80,6 +81,38 @@ public final class GatewayMetrics: Sendable {
 
     func authFailure(_ connector: String) {
         counter("dealsync_auth_failures_total", [("connector", connector)]).increment()
+    }
+
+    // MARK: Drift
+
+    func driftDetected(_ connector: String, field: String) {
+        counter("dealsync_drift_detected_total", [("connector", connector), ("field", field)]).increment()
+        divergence(connector, kind: "drift")
+    }
+
+    func driftRepaired(_ connector: String, field: String) {
+        counter("dealsync_drift_repaired_total", [("connector", connector), ("field", field)]).increment()
+    }
+
+    func driftOpen(_ connector: String, field: String, count: Int) {
+        gauge("dealsync_drift_open", [("connector", connector), ("field", field)]).record(count)
+    }
+
+    func driftOldest(_ connector: String, seconds: Double) {
+        gauge("dealsync_drift_oldest_open_seconds", [("connector", connector)]).record(seconds)
+    }
+
+    func sweepProgress(_ connector: String, _ ratio: Double) {
+        gauge("dealsync_sweep_progress_ratio", [("connector", connector)]).record(ratio)
+    }
+
+    func sweepCompleted(_ connector: String, duration: Duration) {
+        gauge("dealsync_sweep_duration_seconds", [("connector", connector)]).record(Double(Self.nanos(duration)) / 1e9)
+        gauge("dealsync_sweep_last_completed_timestamp_seconds", [("connector", connector)]).record(Date().timeIntervalSince1970)
+    }
+
+    func recordsCompared(_ connector: String, count: Int) {
+        counter("dealsync_records_compared_total", [("connector", connector)]).increment(by: count)
     }
 
     // MARK: Gauges refreshed from the database

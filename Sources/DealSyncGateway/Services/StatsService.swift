@@ -9,6 +9,7 @@ final class StatsService: Service {
     let claims: OutboxClaims
     let inbox: InboxStore
     let deadLetters: DeadLetterStore
+    let drift: DriftStore
     let metrics: GatewayMetrics
     let limiters: [(connector: String, limiter: RateLimiter)]
     let interval: Duration
@@ -17,11 +18,12 @@ final class StatsService: Service {
 
     var targets: [String] { limiters.map(\.connector) }
 
-    init(claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, metrics: GatewayMetrics,
+    init(claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, drift: DriftStore, metrics: GatewayMetrics,
          limiters: [(connector: String, limiter: RateLimiter)], interval: Duration, logger: Logger) {
         self.claims = claims
         self.inbox = inbox
         self.deadLetters = deadLetters
+        self.drift = drift
         self.metrics = metrics
         self.limiters = limiters
         self.interval = interval
@@ -53,6 +55,13 @@ final class StatsService: Service {
         let open = try await deadLetters.openCounts()
         for target in targets {
             metrics.openDeadLetters(target, count: open[target] ?? 0)
+        }
+        let (openDrift, oldest) = try await drift.openCounts()
+        for (connector, field) in try await drift.knownFields() {
+            metrics.driftOpen(connector, field: field, count: openDrift.first { $0.connector == connector && $0.field == field }?.count ?? 0)
+        }
+        for target in targets {
+            metrics.driftOldest(target, seconds: oldest[target] ?? 0)
         }
         for (connector, limiter) in limiters {
             let total = limiter.statistics.waited

@@ -20,6 +20,8 @@ public struct LinkReader: Sendable {
         public var recordID: String?
         public var active: Bool
         public var masterVersion: Int64?
+        public var lastLineageID: UUID?
+        public var updatedAt: Date
     }
 
     public func link(connector: String, recordID: String) async throws -> LinkSnapshot? {
@@ -31,12 +33,12 @@ public struct LinkReader: Sendable {
     }
 
     public func links(masterDealID: String) async throws -> [Link] {
-        try await rows(PostgresQuery(unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links WHERE master_deal_id = $1 ORDER BY id",
+        try await rows(PostgresQuery(unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE master_deal_id = $1 ORDER BY id",
                                      binds: Self.binds(masterDealID)))
     }
 
     public func all(connector: String? = nil, activeOnly: Bool = true) async throws -> [Link] {
-        var sql = "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links WHERE true"
+        var sql = "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE true"
         var binds = PostgresBindings()
         if let connector {
             binds.append(connector)
@@ -44,6 +46,24 @@ public struct LinkReader: Sendable {
         }
         if activeOnly { sql += " AND state = 'active'" }
         return try await rows(PostgresQuery(unsafeSQL: sql + " ORDER BY id", binds: binds))
+    }
+
+    /// Active links of a connector that dealsync touched within `window` (the reconciler's recent rhythm).
+    public func recentlyChanged(connector: String, within window: Duration) async throws -> [Link] {
+        var binds = PostgresBindings()
+        binds.append(connector)
+        binds.append(Double(window.components.seconds))
+        return try await rows(PostgresQuery(
+            unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE connector = $1 AND state = 'active' AND updated_at > now() - make_interval(secs => $2) ORDER BY id",
+            binds: binds))
+    }
+
+    public func link(id: Int64) async throws -> Link? {
+        var binds = PostgresBindings()
+        binds.append(id)
+        return try await rows(PostgresQuery(
+            unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE id = $1",
+            binds: binds)).first
     }
 
     public func fieldStates(link: Int64) async throws -> [String: FieldState] {
@@ -60,7 +80,7 @@ public struct LinkReader: Sendable {
         binds.append(a)
         binds.append(b)
         guard let link = try await rows(PostgresQuery(
-            unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links WHERE \(condition)",
+            unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE \(condition)",
             binds: binds)).first
         else { return nil }
         return LinkSnapshot(linkID: link.id, masterDealID: link.masterDealID, recordID: link.recordID, isActive: link.active,
@@ -70,8 +90,11 @@ public struct LinkReader: Sendable {
     private func rows(_ query: PostgresQuery) async throws -> [Link] {
         let rows = try await database.client.query(query, logger: logger)
         var links: [Link] = []
-        for try await (id, connector, master, record, active, version) in rows.decode((Int64, String, String?, String?, Bool, Int64?).self) {
-            links.append(Link(id: id, connector: connector, masterDealID: master, recordID: record, active: active, masterVersion: version))
+        for try await (id, connector, master, record, active, version, lineage, updated) in rows.decode(
+            (Int64, String, String?, String?, Bool, Int64?, UUID?, Date).self)
+        {
+            links.append(Link(id: id, connector: connector, masterDealID: master, recordID: record, active: active, masterVersion: version,
+                              lastLineageID: lineage, updatedAt: updated))
         }
         return links
     }

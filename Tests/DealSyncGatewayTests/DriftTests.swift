@@ -1,0 +1,119 @@
+import AsyncHTTPClient
+import DealSyncCore
+import DealSyncGateway
+import DealSyncSimulators
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import NIOHTTP1
+import Testing
+
+@Suite(.serialized)
+struct DriftTests {
+    static func options() -> SyncSystem.Options {
+        var options = SyncSystem.Options()
+        options.polling = false
+        options.amoExtraYAML = """
+            delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 50, breaker_cooldown: 1s}
+            reconcile: {grace: 1s, recheck: 300ms, sweep_interval: 1s, budget_share: 0.5}
+            """
+        return options
+    }
+
+    func newLead(_ system: SyncSystem, title: String) async throws -> (deal: String, lead: Int) {
+        let deal = try system.masterDeal.createAsUser(.object([
+            "account_id": .string("acc-tour"), "opportunity_name": .string(title), "stage": .string("lead"), "owner_id": .string("u-olga"),
+        ]))
+        try await system.eventually("the lead exists") { system.amo.allLeads(includingDeleted: false).contains { $0.name == title } }
+        let lead = system.amo.allLeads(includingDeleted: false).first { $0.name == title }!
+        try await system.eventually("everything is delivered") {
+            try await OutboxClaims(database: system.database, logger: TestPostgres.logger).depth().allSatisfy { $0.open == 0 }
+        }
+        return (deal.id, lead.id)
+    }
+
+    func drift(_ system: SyncSystem, field: String? = nil) async throws -> [DivergenceRecord] {
+        try await DivergenceStore(database: system.database, logger: TestPostgres.logger).list(.init(kinds: ["drift"]))
+            .filter { field == nil || $0.field == field }
+    }
+
+    @Test func aChangeWhileWebhooksAreOffBecomesDriftAndIsRepairedOrReported() async throws {
+        try await SyncSystem.run(Self.options()) { system in
+            let (dealID, leadID) = try await newLead(system, title: "Сочи")
+            system.amo.pauseWebhooks()
+            _ = try system.amo.editAsSalesperson(leadID: leadID, userID: 6_001_002,
+                                                 AmoLeadFields(name: "Сочи, без вебхука", statusID: 7_001_004, pipelineID: 7_001_000))
+            // stage says repair: auto — the reconciler re-decides it by the rule: the salesperson's edit came after
+            // dealsync's write, so MasterDeal follows; the drift closes once both sides agree.
+            try await system.eventually("stage drift is found and repaired", timeout: .seconds(20)) {
+                system.masterDeal.deal(id: dealID)?.stage == "proposal"
+            }
+            try await system.eventually("the stage drift closes", timeout: .seconds(20)) {
+                let entries = try await drift(system, field: "stage")
+                return !entries.isEmpty && entries.allSatisfy { !$0.open }
+            }
+            // title says repair: alert — it stays open and visible in the metrics.
+            try await system.eventually("title drift is open", timeout: .seconds(20)) {
+                try await drift(system, field: "title").contains { $0.open }
+            }
+            let open = try #require(try await drift(system, field: "title").first { $0.open })
+            #expect(open.masterValue == .text("Сочи") && open.crmValue == .text("Сочи, без вебхука"))
+            #expect(open.detail["last_changed"] == "crm")
+            #expect(system.masterDeal.deal(id: dealID)?.opportunityName == "Сочи", "alert-only fields are not repaired")
+            try await system.eventually("/metrics shows the open drift", timeout: .seconds(10)) {
+                let (_, text) = try await HTTPClient.shared.send(.GET, system.gatewayURL + "/metrics")
+                return text.contains(#"dealsync_drift_open{connector="tour",field="title"} 1"#)
+            }
+            // A person repairs it: the salesperson's later edit wins by lww, MasterDeal follows, the drift closes.
+            let reconciler = try #require(system.gateway.reconciler(for: "tour"))
+            let result = try await reconciler.repair(open, dryRun: false)
+            guard case .enqueued = result else {
+                Issue.record("the repair must enqueue writes: \(result)")
+                return
+            }
+            try await system.eventually("MasterDeal takes the CRM's title", timeout: .seconds(20)) {
+                system.masterDeal.deal(id: dealID)?.opportunityName == "Сочи, без вебхука"
+            }
+            try await system.eventually("the title drift closes", timeout: .seconds(20)) {
+                try await drift(system, field: "title").allSatisfy { !$0.open }
+            }
+            #expect(system.amo.allLeads(includingDeleted: true).count == 1)
+        }
+    }
+
+    @Test func aChangeNobodyToldDealsyncAboutIsDrift() async throws {
+        try await SyncSystem.run(Self.options()) { system in
+            let (dealID, _) = try await newLead(system, title: "Эльбрус")
+            // MasterDeal sends no event for a title change, and polling is off here: only the reconciler can see it.
+            _ = try system.masterDeal.editAsUser(id: dealID, changes: .object(["opportunity_name": .string("Эльбрус, 7 ночей")]))
+            try await system.eventually("the title drift is found", timeout: .seconds(20)) {
+                try await drift(system, field: "title").contains { $0.open && $0.detail["last_changed"] == "master" }
+            }
+        }
+    }
+
+    @Test func workInFlightIsNeverReportedAsDrift() async throws {
+        try await SyncSystem.run(Self.options()) { system in
+            let (dealID, _) = try await newLead(system, title: "Домбай")
+            var down = FaultSettings()
+            down.down = true
+            system.amo.faults.update(down)
+            _ = try system.masterDeal.editAsUser(id: dealID, changes: .object(["stage": .string("qualified")]))
+            // MasterDeal's StageChanged event arrives; amoCRM is down, so the write to it is retried while the
+            // reconciler sees the two sides differ.
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await drift(system).isEmpty, "a pending write explains the difference")
+            system.amo.faults.update(FaultSettings())
+            do {
+                try await system.eventually("the write lands", timeout: .seconds(20)) {
+                    system.amo.allLeads(includingDeleted: false).first?.statusID == 7_001_002
+                }
+            } catch {
+                print(try await system.dump())
+                throw error
+            }
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await drift(system).isEmpty)
+        }
+    }
+}
