@@ -36,11 +36,16 @@ public struct FieldEngine: Sendable {
                 outcome.explanation = stamp == knownAt ? "duplicate of the newest known state: ignored" : "older than the newest known state: ignored"
                 return outcome
             }
-            // A real edit our in-flight write then overwrote: concurrent with the decided value, not lost.
+            // A real edit our in-flight write then overwrote: not lost. Made after this side's own decided edit, it
+            // follows that edit; otherwise it is concurrent with the decided value.
+            if state.decidedBy == side, let decidedAt = state.decidedAt, stamp <= decidedAt {
+                outcome.explanation = "older than this side's decided edit: ignored"
+                return outcome
+            }
             current.lastEditAt = stamp
             state[side] = current
-            decide(value, from: side, at: stamp, sequential: false, state: &state, outcome: &outcome)
-            outcome.explanation = "an edit our own write overwrote: decided as a concurrent change. " + outcome.explanation
+            decide(value, from: side, at: stamp, sequential: state.decidedBy == side, state: &state, outcome: &outcome)
+            outcome.explanation = "an edit our own write overwrote: decided, not lost. " + outcome.explanation
             return outcome
         }
 
@@ -217,13 +222,18 @@ public struct FieldEngine: Sendable {
 
     // MARK: Delivery results
 
-    /// The target confirmed the write with `key`; `landedAt` is its new stamp when the target said.
+    /// The target confirmed the write with `key`; `landedAt` is its new stamp when the target said, and `value`
+    /// this field's value in the write (nil when the write did not carry the field).
     ///
     /// Returns writes when the confirmation shows a newer state already overtook our write.
-    public func confirmed(key: String, on side: Side, landedAt: SourceStamp?, state: inout FieldState) -> Outcome {
+    public func confirmed(key: String, on side: Side, landedAt: SourceStamp?, value written: FieldValue? = nil,
+                          state: inout FieldState) -> Outcome {
         var outcome = Outcome()
         var current = state[side]
-        guard let index = current.pending.firstIndex(where: { $0.key == key }) else { return outcome }
+        guard let index = current.pending.firstIndex(where: { $0.key == key }) else {
+            if let written, let landedAt { settleForgotten(written, on: side, landedAt: landedAt, state: &state, outcome: &outcome) }
+            return outcome
+        }
         let value = current.pending[index].value
         guard let landedAt else {
             return outcome
@@ -245,6 +255,25 @@ public struct FieldEngine: Sendable {
         }
         state[side] = current
         return outcome
+    }
+
+    /// A confirmed write no longer pending: its echo came first, or an observation carrying the same value was
+    /// taken for its echo and the writes before it were dropped with it. The side still held `value` at
+    /// `landedAt`; when that is the newest state known, it is recorded as ours, so the write's own echo is not
+    /// mistaken later for a real edit made at the time the write landed.
+    private func settleForgotten(_ value: FieldValue, on side: Side, landedAt: SourceStamp, state: inout FieldState,
+                                 outcome: inout Outcome) {
+        var current = state[side]
+        if let knownAt = current.knownAt, landedAt < knownAt || (landedAt == knownAt && !current.knownIsOurs) { return }
+        current.known = value
+        current.knownAt = landedAt
+        current.knownIsOurs = true
+        current.remember(written: value)
+        if let decided = state.decided, current.heldSince == nil, transformer.agrees(value, on: side, with: decided) {
+            current.heldSince = landedAt
+        }
+        state[side] = current
+        converge(&state, outcome: &outcome)
     }
 
     /// The write with `key` will never land (dead-lettered or superseded): forget it.

@@ -70,12 +70,17 @@ public struct RecordDecider: Sendable {
     }
 
     /// A target confirmed the write with `key` (at `landedAt` in its clock, when it said).
-    public func confirmed(key: String, on side: Side, landedAt: SourceStamp?, link: LinkSnapshot, cause: String) -> RecordDecision {
+    ///
+    /// `values` are the write's values in the target's representation: a field whose write is no longer pending
+    /// (its echo came first) still learns what the target held when.
+    public func confirmed(key: String, on side: Side, landedAt: SourceStamp?, values: [String: FieldValue] = [:],
+                          link: LinkSnapshot, cause: String) -> RecordDecision {
         var decision = RecordDecision(fields: link.fields)
         var outcomes: [String: FieldEngine.Outcome] = [:]
         for engine in engines {
             guard var state = decision.fields[engine.field.name] else { continue }
-            outcomes[engine.field.name] = engine.confirmed(key: key, on: side, landedAt: landedAt, state: &state)
+            let written = side == .master ? engine.transformer.masterValue(in: values) : engine.transformer.crmValue(in: values)
+            outcomes[engine.field.name] = engine.confirmed(key: key, on: side, landedAt: landedAt, value: written, state: &state)
             decision.fields[engine.field.name] = state
         }
         if link.isActive { collect(outcomes, into: &decision, link: link, operation: .update, cause: cause) }

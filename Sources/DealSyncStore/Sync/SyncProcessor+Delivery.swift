@@ -23,7 +23,7 @@ extension SyncProcessor {
             let previous = snapshot.fields
             var combined = RecordDecision(fields: snapshot.fields)
             for write in group.writes {
-                let decision = lane.decider.confirmed(key: write.idempotencyKey, on: side, landedAt: landedAt, link: snapshot,
+                let decision = lane.decider.confirmed(key: write.idempotencyKey, on: side, landedAt: landedAt, values: write.values, link: snapshot,
                                                       cause: "confirm:\(write.id)")
                 snapshot.fields = decision.fields
                 combined.fields = decision.fields

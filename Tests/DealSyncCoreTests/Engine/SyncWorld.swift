@@ -22,7 +22,7 @@ struct SyncWorld {
         case edit(Side, String)
         case observe(Side, String, SourceStamp)
         case apply(Side, String, key: String)
-        case confirm(Side, key: String, landedAt: SourceStamp)
+        case confirm(Side, String, key: String, landedAt: SourceStamp)
         case poll(Side)
     }
 
@@ -92,9 +92,9 @@ struct SyncWorld {
         case .apply(let side, let value, let key):
             change(side, to: value)
             emit(side)
-            schedule(at: now + random.uniform(0.001, 0.3), .confirm(side, key: key, landedAt: stamps[side]!))
-        case .confirm(let side, let key, let landedAt):
-            let outcome = engine.confirmed(key: key, on: side, landedAt: landedAt, state: &state)
+            schedule(at: now + random.uniform(0.001, 0.3), .confirm(side, value, key: key, landedAt: stamps[side]!))
+        case .confirm(let side, let value, let key, let landedAt):
+            let outcome = engine.confirmed(key: key, on: side, landedAt: landedAt, value: .text(value), state: &state)
             enqueue(outcome.writes)
         case .poll(let side):
             schedule(at: now + random.uniform(0.01, 0.5), .observe(side, values[side]!, stamps[side]!))
