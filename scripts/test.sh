@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/prerequisites.sh --tests
 swift build --build-tests
+# Many tests run real servers, simulators and PostgreSQL sessions and assert on timing-sensitive behaviour
+# (rate limits, webhook deadlines): two at a time keeps a small CI machine from starving them.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-2}"
 swift test --skip-build

@@ -55,11 +55,16 @@ public final class AmoCRMConnector: Connector {
     /// amoCRM counts requests in a sliding one-second window and answers the one past `requests_per_second`
     /// with 429 (repeated, the account is blocked). A token bucket lets `burst + rate` requests into one such
     /// window — 14 with a burst of 7 at 7/s — so the connector paces at one request fewer than the limit per
-    /// second with a burst of 1: never more than `requests_per_second` in any second, with a sixth of a second
-    /// to spare for the network bunching requests up.
+    /// second with a burst of 1, and also caps actual departures at that many in any 1.2 s: a caller that
+    /// overslept on a busy host cannot leave right behind one that did not, and the network has a fifth of
+    /// a second to bunch requests up before amoCRM could count one too many. The price is about 5 requests/s
+    /// at the default limit of 7.
     static func makeLimiter(_ limit: ConnectorConfig.RateLimit) -> RateLimiter {
         let allowed = limit.requestsPerSecond
-        return RateLimiter(requestsPerSecond: max(allowed - 1, allowed / 2), burst: 1)
+        let paced = max(allowed - 1, allowed / 2)
+        return RateLimiter(
+            requestsPerSecond: paced, burst: 1,
+            window: .init(count: max(Int(paced.rounded(.down)), 1), length: .milliseconds(1_200)))
     }
 
     var webhookSecret: String {

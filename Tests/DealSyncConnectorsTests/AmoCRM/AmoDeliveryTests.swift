@@ -272,11 +272,12 @@ struct AmoDeliveryTests {
     }
 
     @Test func timeoutsAreRetryable() async throws {
-        try await AmoHarness.run(connectorYAML: "delivery: {request_timeout: 250ms}") { amo in
+        // Generous enough that the warm-up's token refresh and fetch finish on a busy host.
+        try await AmoHarness.run(connectorYAML: "delivery: {request_timeout: 1s}") { amo in
             try await Self.withWarmConnector(amo) { connector, id in
                 var faults = FaultSettings()
                 faults.timeoutRate = 1
-                faults.hangMillis = 400
+                faults.hangMillis = 2_500
                 amo.simulator.faults.update(faults)
                 let slow = await connector.deliver([Self.update(id, ["price": .integer(5)]), Self.create("md-slow", ["name": .text("x")])])
                 for outcome in slow {
