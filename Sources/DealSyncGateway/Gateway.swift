@@ -54,6 +54,7 @@ public final class Gateway: Sendable {
             database: database, setup: SyncSetup(configuration: configuration), logger: logger,
             observer: .init(processed: { [metrics] connector, result in metrics.inbox(connector, result: result) },
                             divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
+        metrics.register(connectors: configuration.connectors.map { ($0.id, $0.kind) })
     }
 
     /// Releases the HTTP client when the gateway's services were never run (CLI commands).

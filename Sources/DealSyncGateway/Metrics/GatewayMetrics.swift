@@ -1,4 +1,5 @@
 import CoreMetrics
+import DealSyncCore
 import Foundation
 import Metrics
 import Prometheus
@@ -11,8 +12,40 @@ public final class GatewayMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        self.factory = PrometheusMetricsFactory(registry: registry)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // amoCRM gives a webhook 2 s: buckets around that edge tell on-call how close answers come to it.
+        factory.durationHistogramBuckets["dealsync_webhook_duration_seconds"] = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(1500), .seconds(2), .seconds(5),
+        ]
+        self.factory = factory
     }
+
+    /// Creates every counter a connector can have at zero, and `dealsync_connector_info`, so the first event
+    /// of each kind shows up in `increase()` and alert rules can tell connectors' kinds apart.
+    public func register(connectors: [(id: String, kind: ConnectorKind)]) {
+        for (id, kind) in connectors {
+            gauge("dealsync_connector_info", [("connector", id), ("kind", kind.rawValue)]).record(1)
+            for outcome in Self.webhookOutcomes where kind != .masterdeal || outcome != "ignored" {
+                _ = counter("dealsync_webhooks_total", [("connector", id), ("outcome", outcome)])
+            }
+            for result in ["ok", "failed"] { _ = counter("dealsync_polls_total", [("connector", id), ("result", result)]) }
+            for kind in DivergenceEntry.Kind.allCases {
+                _ = counter("dealsync_divergence_total", [("connector", id), ("kind", kind.rawValue)])
+            }
+            for outcome in ["delivered", "retried", "dead_lettered", "stale", "paused"] {
+                _ = counter("dealsync_deliveries_total", [("target", id), ("outcome", outcome)])
+            }
+            _ = counter("dealsync_dead_letters_total", [("target", id)])
+            _ = counter("dealsync_auth_failures_total", [("connector", id)])
+            gauge("dealsync_connector_paused", [("connector", id)]).record(0)
+        }
+    }
+
+    static let webhookOutcomes = [
+        "accepted", "duplicate", "ignored", "not_found", "too_large", "store_failed",
+        "rejected_unauthorized", "rejected_stale", "rejected_malformed",
+    ]
 
     /// The text exposition for `/metrics`.
     public func exposition() -> String { registry.emitToString() }

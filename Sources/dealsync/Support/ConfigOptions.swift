@@ -15,9 +15,13 @@ struct ConfigOptions: ParsableArguments {
         var values: [String: String] = [:]
         let path = envFile ?? (directory == "." ? "dealsync.env" : "\(directory)/dealsync.env")
         if FileManager.default.fileExists(atPath: path) {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw CLIError("cannot read \(path)")
+            // Read through a handle: special files such as /dev/null (no environment file) have no size to trust.
+            guard let handle = FileHandle(forReadingAtPath: path), let data = try? handle.readToEnd() ?? Data(),
+                let text = String(data: data, encoding: .utf8)
+            else {
+                throw CLIError("cannot read \(path) as UTF-8 text")
             }
+            try? handle.close()
             values = EnvironmentFile.parse(text)
         } else if envFile != nil {
             throw CLIError("\(path): file not found")
