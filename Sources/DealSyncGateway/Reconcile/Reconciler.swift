@@ -55,7 +55,7 @@ public final class Reconciler: Service, Sendable {
                 } else {
                     try await checkRecent()
                 }
-            } catch is CancellationError {
+            } catch where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return
             } catch {
                 logger.warning("reconciliation failed", metadata: ["connector": "\(connector)", "error": "\(String(describing: error).prefix(200))"])

@@ -53,7 +53,7 @@ final class OutboxRelay: Service {
             do {
                 let worked = try await cycle()
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
-            } catch is CancellationError {
+            } catch where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return
             } catch {
                 logger.error("relay cycle failed", metadata: ["target": "\(target)", "error": "\(String(describing: error).prefix(200))"])

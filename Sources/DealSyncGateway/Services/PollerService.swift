@@ -32,7 +32,7 @@ final class PollerService: Service {
                 if try await status.paused()[id] == nil {
                     try await sweep()
                 }
-            } catch is CancellationError {
+            } catch where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return
             } catch {
                 metrics.poll(id, result: "failed")
