@@ -1,5 +1,6 @@
 import DealSyncCore
 import DealSyncSimulators
+import DealSyncStore
 import Foundation
 
 /// The shipped configuration with the simulators' URLs put in, and simulators shaped to match it.
@@ -10,7 +11,7 @@ struct DemoEnvironment: Sendable {
 
     init(directory: String, gatewayPort: Int) throws {
         self.directory = directory
-        self.gatewayPort = gatewayPort == 0 ? try FreePort.pick() : gatewayPort
+        self.gatewayPort = gatewayPort == 0 ? try EmbeddedPostgres.freePort() : gatewayPort
         var values: [String: String] = [:]
         let file = directory == "." ? "dealsync.env" : "\(directory)/dealsync.env"
         if let text = try? String(contentsOfFile: file, encoding: .utf8) { values = EnvironmentFile.parse(text) }
@@ -75,25 +76,4 @@ struct DemoEnvironment: Sendable {
 struct DemoError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Picks a free loopback port for the gateway, so the simulators can be told where to send webhooks first.
-enum FreePort {
-    static func pick() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw DemoError("cannot open a socket") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0 else { throw DemoError("cannot bind a loopback port") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }
