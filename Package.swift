@@ -13,6 +13,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "dealsync", targets: ["dealsync"]),
+        .executable(name: "dealsync-bench", targets: ["DealSyncBench"]),
         .library(name: "DealSyncCore", targets: ["DealSyncCore"]),
     ],
     dependencies: [
@@ -134,6 +135,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "DealSyncBench",
+            dependencies: [
+                "DealSyncCore",
+                "DealSyncStore",
+                "DealSyncGateway",
+                "DealSyncSimulators",
+                "DealSyncDemo",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -3,13 +3,14 @@ import DealSyncSimulators
 import DealSyncStore
 import Foundation
 
-/// The shipped configuration with the simulators' URLs put in, and simulators shaped to match it.
-struct DemoEnvironment: Sendable {
-    let directory: String
-    let values: [String: String]
-    let gatewayPort: Int
+/// The shipped configuration with the simulators' URLs put in, and simulators shaped to match it (the demo and
+/// the benchmark).
+public struct DemoEnvironment: Sendable {
+    public let directory: String
+    public let values: [String: String]
+    public let gatewayPort: Int
 
-    init(directory: String, gatewayPort: Int) throws {
+    public init(directory: String, gatewayPort: Int) throws {
         self.directory = directory
         self.gatewayPort = gatewayPort == 0 ? try EmbeddedPostgres.freePort() : gatewayPort
         var values: [String: String] = [:]
@@ -25,17 +26,17 @@ struct DemoEnvironment: Sendable {
         self.values = values
     }
 
-    func value(_ name: String) -> String { values[name] ?? "" }
+    public func value(_ name: String) -> String { values[name] ?? "" }
 
-    var amoWebhookSecret: String { value("TOUR_AMOCRM_WEBHOOK_SECRET") }
+    public var amoWebhookSecret: String { value("TOUR_AMOCRM_WEBHOOK_SECRET") }
 
-    func mapping(_ name: String) throws -> Mapping {
+    public func mapping(_ name: String) throws -> Mapping {
         let configuration = try ConfigurationLoader(environment: values).load(directory: directory)
         guard let mapping = configuration.mappings[name] else { throw DemoError("the demo needs mappings/\(name).yaml") }
         return mapping
     }
 
-    func configuration(masterURL: String, amoURL: String, bitrixURL: String) throws -> Configuration {
+    public func configuration(masterURL: String, amoURL: String, bitrixURL: String) throws -> Configuration {
         var values = self.values
         values["MASTERDEAL_URL"] = masterURL
         values["TOUR_AMOCRM_URL"] = amoURL
@@ -43,7 +44,7 @@ struct DemoEnvironment: Sendable {
         return try ConfigurationLoader(environment: values).load(directory: directory)
     }
 
-    func bitrixConfiguration() -> Bitrix24Simulator.Configuration {
+    public func bitrixConfiguration() -> Bitrix24Simulator.Configuration {
         var configuration = Bitrix24Simulator.Configuration()
         configuration.seedDeals = []
         configuration.applicationToken = value("FITNESS_BITRIX24_APP_TOKEN")
@@ -53,7 +54,7 @@ struct DemoEnvironment: Sendable {
         return configuration
     }
 
-    func masterDealConfiguration() -> MasterDealSimulator.Configuration {
+    public func masterDealConfiguration() -> MasterDealSimulator.Configuration {
         var configuration = MasterDealSimulator.Configuration()
         configuration.tokens = [value("MASTERDEAL_TOKEN"): "dealsync"]
         configuration.eventTargets = [.init(url: "http://127.0.0.1:\(gatewayPort)/webhooks/masterdeal", secret: value("MASTERDEAL_EVENT_SECRET"))]
@@ -61,7 +62,7 @@ struct DemoEnvironment: Sendable {
         return configuration
     }
 
-    func amoConfiguration(mapping: Mapping) -> AmoCRMSimulator.Configuration {
+    public func amoConfiguration(mapping: Mapping) -> AmoCRMSimulator.Configuration {
         let oauth = AmoCRMSimulator.OAuth(
             clientID: value("TOUR_AMOCRM_CLIENT_ID"), clientSecret: value("TOUR_AMOCRM_CLIENT_SECRET"),
             redirectURI: "https://dealsync.example/oauth/amocrm", refreshToken: value("TOUR_AMOCRM_REFRESH_TOKEN"))

@@ -43,6 +43,14 @@ extension AmoCRMSimulator {
         return true
     }
 
+    /// The `add` webhook body amoCRM sends for a live lead, without sending it: for load generators that
+    /// deliver webhooks themselves (the benchmark).
+    public func addWebhookBody(leadID: Int) -> String? {
+        guard let lead = book.withLock({ $0.live(leadID) }) else { return nil }
+        var random = SplitMix64(seed: UInt64(leadID))
+        return AmoWebhookForm.body(for: [.added(lead)], settings: ["add_lead"], catalog: catalog, random: &random)
+    }
+
     /// Sends the Digital Pipeline's short form for a lead, to `destination` or to every enabled hook.
     @discardableResult
     public func sendAutomationWebhook(leadID: Int, oldStatusID: Int? = nil, oldPipelineID: Int? = nil,
