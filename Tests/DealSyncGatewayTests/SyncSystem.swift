@@ -22,8 +22,14 @@ struct SyncSystem: Sendable {
     let amoURL: String
     let gatewayURL: String
     let database: Database
+    /// The database's URL with its password, for `dealsync` CLI runs against it.
+    let databaseURL: String
     let gateway: Gateway
+    /// Further gateways on the same database (``Options/extraGateways``).
+    let others: [Gateway]
     let configuration: Configuration
+    /// A directory holding the same connectors/ and mappings/ the gateways run with, for CLI runs.
+    let configDirectory: String
 
     static let webhookSecret = "tour-webhook-secret-123456"
     static let applicationToken = "q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5"
@@ -138,6 +144,9 @@ struct SyncSystem: Sendable {
         var bitrix: @Sendable (inout Bitrix24Simulator.Configuration) -> Void = { _ in }
         var amoExtraYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}"
         var gateway: @Sendable (inout Gateway.Options) -> Void = { _ in }
+        /// More gateways on the same database, as several `dealsync serve` processes would run; webhooks and
+        /// events go to the first.
+        var extraGateways = 0
     }
 
     /// Starts everything, runs `body`, stops everything.
@@ -166,10 +175,18 @@ struct SyncSystem: Sendable {
         try await masterDeal.withRunning { masterURL in
           try await bitrix.withRunning { bitrixURL in
             try await amo.withRunning { amoURL in
+                let connectorFiles = connectorsYAML(master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML)
+                let mappingFiles = [("mappings/tour.yaml", mappingYAML), ("mappings/fitness.yaml", fitnessMappingYAML)]
                 let configuration = try ConfigurationLoader(environment: [:]).load(
-                    connectors: connectorsYAML(master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML)
-                        .map { .init(path: $0.0, text: $0.1) },
-                    mappings: [.init(path: "mappings/tour.yaml", text: mappingYAML), .init(path: "mappings/fitness.yaml", text: fitnessMappingYAML)])
+                    connectors: connectorFiles.map { .init(path: $0.0, text: $0.1) },
+                    mappings: mappingFiles.map { .init(path: $0.0, text: $0.1) })
+                let configDirectory = NSTemporaryDirectory() + "dealsync-sync-\(UUID().uuidString)"
+                defer { try? FileManager.default.removeItem(atPath: configDirectory) }
+                for (path, text) in connectorFiles + mappingFiles {
+                    let file = URL(fileURLWithPath: configDirectory).appendingPathComponent(path)
+                    try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try text.write(to: file, atomically: true, encoding: .utf8)
+                }
                 try await Database.withDatabase(url, logger: logger, maximumConnections: 20) { database in
                     var gatewayOptions = Gateway.Options()
                     gatewayOptions.port = port
@@ -177,10 +194,20 @@ struct SyncSystem: Sendable {
                     gatewayOptions.relayIdlePoll = .milliseconds(200)
                     gatewayOptions.statsInterval = .milliseconds(500)
                     gatewayOptions.pausedProbe = .seconds(1)
+                    gatewayOptions.worker = "gateway-1"
                     options.gateway(&gatewayOptions)
                     let gateway = Gateway(configuration: configuration, database: database, options: gatewayOptions, logger: logger)
+                    var others: [Gateway] = []
+                    for index in 0..<options.extraGateways {
+                        var otherOptions = gatewayOptions
+                        otherOptions.port = try FreePort.pick()
+                        otherOptions.worker = "gateway-\(index + 2)"
+                        others.append(Gateway(configuration: configuration, database: database, options: otherOptions, logger: logger))
+                    }
                     let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-                    let group = ServiceGroup(services: gateway.services { port in continuation.yield(port) }, logger: logger)
+                    var services = gateway.services { port in continuation.yield(port) }
+                    for other in others { services += other.services() }
+                    let group = ServiceGroup(services: services, logger: logger)
                     try await withThrowingTaskGroup(of: Void.self) { tasks in
                         tasks.addTask { try await group.run() }
                         var iterator = ports.makeAsyncIterator()
@@ -189,8 +216,9 @@ struct SyncSystem: Sendable {
                         try await HTTPClient.shared.post(amoURL + "/api/v4/webhooks", bearer: try await amoAccessToken(amoURL),
                                                          json: #"{"destination":"\#(gatewayURL)/webhooks/tour/\#(webhookSecret)","settings":["add_lead","update_lead","status_lead","responsible_lead","delete_lead","restore_lead"]}"#)
                         let system = SyncSystem(masterDeal: masterDeal, amo: amo, bitrix: bitrix, bitrixURL: bitrixURL, masterURL: masterURL,
-                                                amoURL: amoURL, gatewayURL: gatewayURL, database: database, gateway: gateway,
-                                                configuration: configuration)
+                                                amoURL: amoURL, gatewayURL: gatewayURL, database: database,
+                                                databaseURL: url.revealedURLString(), gateway: gateway, others: others,
+                                                configuration: configuration, configDirectory: configDirectory)
                         do {
                             try await body(system)
                         } catch {

@@ -152,6 +152,10 @@ extension AmoCRMConnector {
             return .retryable(error.errorClass, status: nil, detail: error.description, retryAfter: nil)
         case let error as OAuthGrantLost:
             return .paused(.auth, status: nil, reason: error.description)
+        case let error as ConnectorError:
+            // An unexpected answer on the way (the token endpoint failing): keep its status for support.
+            return .retryable(error.status == 429 ? .rateLimited : .serverError, status: error.status,
+                              detail: Redaction.redact(error.description, secrets: staticSecrets), retryAfter: nil)
         case is CancellationError:
             return .retryable(.timeout, status: nil, detail: "cancelled", retryAfter: nil)
         default:
