@@ -217,6 +217,7 @@ let package = Package(
                 "dealsync",
                 "DealSyncCore",
                 "DealSyncStore",
+                "DealSyncSimulators",
                 "DealSyncTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,17 +2,19 @@ import DealSyncConnectors
 import DealSyncCore
 import DealSyncStore
 
-/// OAuth tokens in PostgreSQL, for the connectors.
-struct DatabaseCredentialStore: CredentialStore {
+/// OAuth tokens in PostgreSQL, for the connectors (the gateway's, and the CLI's when it calls an account).
+public struct DatabaseCredentialStore: CredentialStore {
     let tokens: TokenStore
 
-    func load(connector: String) async throws -> OAuthTokens? {
+    public init(tokens: TokenStore) { self.tokens = tokens }
+
+    public func load(connector: String) async throws -> OAuthTokens? {
         guard let stored = try await tokens.load(connector: connector) else { return nil }
         return OAuthTokens(accessToken: stored.accessToken.map(Secret.init), refreshToken: stored.refreshToken.map(Secret.init),
                            accessExpiresAt: stored.accessExpiresAt, generation: stored.generation)
     }
 
-    func save(connector: String, tokens new: OAuthTokens) async throws -> Bool {
+    public func save(connector: String, tokens new: OAuthTokens) async throws -> Bool {
         try await tokens.save(connector: connector, .init(
             accessToken: new.accessToken?.reveal(), refreshToken: new.refreshToken?.reveal(),
             accessExpiresAt: new.accessExpiresAt, generation: new.generation))
