@@ -219,6 +219,9 @@ let package = Package(
                 "DealSyncStore",
                 "DealSyncSimulators",
                 "DealSyncTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

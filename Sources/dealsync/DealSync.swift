@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
 
 @main
 struct DealSync: AsyncParsableCommand {
@@ -18,4 +21,20 @@ struct DealSync: AsyncParsableCommand {
             VersionCommand.self,
         ]
     )
+
+    /// Standard output is line-buffered even into a file or a pipe, so a long-running command's announcements
+    /// (a simulator's URL, the demo's timeline) reach a log as they happen, not at exit.
+    static func main() async {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

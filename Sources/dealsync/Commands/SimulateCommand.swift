@@ -7,8 +7,8 @@ import Logging
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Run a faithful MasterDeal or amoCRM simulator on loopback (for trying dealsync out, tests and benchmarks).",
-        subcommands: [MasterDeal.self, AmoCRM.self])
+        abstract: "Run a faithful MasterDeal, amoCRM or Bitrix24 simulator on loopback (for trying dealsync out, tests and benchmarks).",
+        subcommands: [MasterDeal.self, AmoCRM.self, Bitrix24.self])
 
     struct Common: ParsableArguments {
         @Option(help: "Address to listen on.") var host = "127.0.0.1"
@@ -63,6 +63,31 @@ struct SimulateCommand: AsyncParsableCommand {
             try await SimulatorHost.runForever(router: simulator.makeRouter(), services: simulator.services, host: common.host,
                                                port: common.port, logger: Logger(label: "amocrm-simulator")) { url in
                 print("amoCRM simulator listening on \(url) (control routes under \(url)/_sim/)")
+            }
+        }
+    }
+
+    struct Bitrix24: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bitrix24",
+            abstract: "Bitrix24 REST (crm.deal.*, batch, user.get, metadata) with the leaky-bucket and operating-time limits and id-only events.")
+        @OptionGroup var common: Common
+        @Option(help: "Send the deal events (ONCRMDEALADD, …UPDATE, …DELETE, …MOVETOCATEGORY) to this URL (e.g. http://127.0.0.1:8080/webhooks/fitness-bitrix24).")
+        var eventURL: String?
+        @Option(help: "The application token events carry (auth[application_token]).") var applicationToken: String?
+        @Option(help: "The inbound-webhook code accepted for user 1 (/rest/1/<code>/).") var webhookCode: String?
+        @Flag(help: "Start with an empty portal instead of the sample deals.") var empty = false
+
+        func run() async throws {
+            var configuration = Bitrix24Simulator.Configuration()
+            if let applicationToken { configuration.applicationToken = applicationToken }
+            if let webhookCode { configuration.webhooks = [.init(userID: 1, code: webhookCode)] }
+            if let eventURL { configuration.eventHandlers = Bitrix24Simulator.Configuration.EventHandler.dealEvents(to: eventURL) }
+            if empty { configuration.seedDeals = [] }
+            let simulator = Bitrix24Simulator(configuration: configuration)
+            try await SimulatorHost.runForever(router: simulator.makeRouter(), services: simulator.services, host: common.host,
+                                               port: common.port, logger: Logger(label: "bitrix24-simulator")) { url in
+                print("Bitrix24 simulator listening on \(url) (REST under \(url)/rest/, control routes under \(url)/_sim/)")
             }
         }
     }
