@@ -341,8 +341,7 @@ struct DeliveryFaultTests {
     }
 
     static func cli(_ system: SyncSystem, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        try await ChildProgram.run(try Repository.dealsyncBinary(), arguments + ["--database-url", system.databaseURL]
-            + (arguments.starts(with: ["dlq", "replay"]) ? ["--config", system.configDirectory] : []))
+        try await system.cli(arguments)
     }
 
     static func json(_ text: String) throws -> [String: Any] {

@@ -64,13 +64,21 @@ struct DriftTests {
                 let (_, text) = try await HTTPClient.shared.send(.GET, system.gatewayURL + "/metrics")
                 return text.contains(#"dealsync_drift_open{connector="tour",field="title"} 1"#)
             }
-            // A person repairs it: the salesperson's later edit wins by lww, MasterDeal follows, the drift closes.
-            let reconciler = try #require(system.gateway.reconciler(for: "tour"))
-            let result = try await reconciler.repair(open, dryRun: false)
-            guard case .enqueued = result else {
-                Issue.record("the repair must enqueue writes: \(result)")
-                return
-            }
+            // On-call finds it from the CLI, looks at it, dry-runs the repair (nothing changes), then repairs it:
+            // the salesperson's later edit wins by lww, MasterDeal follows, the drift closes.
+            let listed = try await system.cli(["drift", "list", "--open", "--connector", "tour", "--json"])
+            #expect(listed.status == 0, "\(listed.stderr)")
+            let entries = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["drift"] as? [[String: Any]] ?? []
+            #expect(entries.contains { ($0["id"] as? Int).map(Int64.init) == open.id && $0["field"] as? String == "title" }, "\(listed.stdout)")
+            let shown = try await system.cli(["drift", "show", String(open.id)])
+            #expect(shown.status == 0 && shown.stdout.contains("Сочи, без вебхука") && shown.stdout.contains("lww"), "\(shown.stdout)\(shown.stderr)")
+            let dry = try await system.cli(["drift", "repair", String(open.id), "--dry-run"])
+            #expect(dry.status == 0 && dry.stdout.contains("would re-decide and write"), "\(dry.stdout)\(dry.stderr)")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(system.masterDeal.deal(id: dealID)?.opportunityName == "Сочи", "a dry run changes nothing")
+            #expect(try await drift(system, field: "title").contains { $0.open })
+            let repaired = try await system.cli(["drift", "repair", String(open.id), "--actor", "oncall-petr"])
+            #expect(repaired.status == 0 && repaired.stdout.contains("repair enqueued"), "\(repaired.stdout)\(repaired.stderr)")
             try await system.eventually("MasterDeal takes the CRM's title", timeout: .seconds(20)) {
                 system.masterDeal.deal(id: dealID)?.opportunityName == "Сочи, без вебхука"
             }
@@ -78,6 +86,8 @@ struct DriftTests {
                 try await drift(system, field: "title").allSatisfy { !$0.open }
             }
             #expect(system.amo.allLeads(includingDeleted: true).count == 1)
+            let audit = try await system.cli(["dlq", "audit"])
+            #expect(audit.stdout.contains("oncall-petr") && audit.stdout.contains("drift.repair"), "the repair is audited: \(audit.stdout)")
         }
     }
 
