@@ -66,6 +66,8 @@ struct ForgedWebhookTests {
             #expect(value("masterdeal", "rejected_stale") == 1)
             #expect(value("masterdeal", "too_large") == 1)
             #expect(value("tour", "too_large") == 1)
+            #expect(value("tour", "rejected_unauthorized") == 2, "a wrong URL secret is a forgery, as the runbook says")
+            #expect(!metrics.contains(#"outcome="rejected_not_found""#), "no outcome outside the registered set")
             #expect(value("tour", "accepted") == 0 && value("masterdeal", "accepted") == 0)
 
             // The same routes take the genuine article: a signed event is stored (for an account nobody syncs, so
