@@ -38,6 +38,9 @@ struct CrashRecoveryTests {
                 try await Task.sleep(for: .milliseconds(40))
             }
             // Mid-way, while webhooks are being answered and writes are queued and in flight: SIGKILL.
+            try await eventually("writes are in flight", timeout: .seconds(10)) {
+                try await scenario.count("SELECT count(*) FROM outbox WHERE status = 'in_flight'") >= 3
+            }
             let openAtKill = try await scenario.openWork()
             await scenario.killGateway()
             let inFlightAtKill = try await scenario.count("SELECT count(*) FROM outbox WHERE status = 'in_flight'")
