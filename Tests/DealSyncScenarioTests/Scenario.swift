@@ -64,6 +64,8 @@ final class Scenario: Sendable {
         var polling = true
         /// Multiplies amoCRM's webhook retry delays (5 min, 15 min, ...).
         var amoWebhookTimeScale = 0.001
+        /// The `delivery:` settings of the amoCRM connector.
+        var amoDeliveryYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s}"
     }
 
     let options: Options
@@ -123,7 +125,7 @@ final class Scenario: Sendable {
             amoConfiguration.webhooks = [options.amoWebhooksToGateway ? "\(gatewayURL)/webhooks/tour/\(webhookSecret)" : "\(masterURL)/nobody-here"]
             let amo = AmoCRMSimulator(configuration: amoConfiguration)
             try await amo.withRunning { amoURL in
-                try writeConfiguration(to: directory, masterURL: masterURL, amoURL: amoURL)
+                try writeConfiguration(to: directory, masterURL: masterURL, amoURL: amoURL, amoDelivery: options.amoDeliveryYAML)
                 let scenario = Scenario(options: options, directory: directory, databaseURL: databaseURL, gatewayPort: gatewayPort,
                                         masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL, binary: binary)
                 do {
@@ -138,7 +140,7 @@ final class Scenario: Sendable {
         }
     }
 
-    static func writeConfiguration(to directory: String, masterURL: String, amoURL: String) throws {
+    static func writeConfiguration(to directory: String, masterURL: String, amoURL: String, amoDelivery: String) throws {
         let files = [
             ("connectors/masterdeal.yaml", """
                 id: masterdeal
@@ -163,7 +165,7 @@ final class Scenario: Sendable {
                     refresh_token: def50200-sim-initial-refresh-token
                 webhook: {secret: \(webhookSecret)}
                 poll: {interval: 1s, overlap: 2s}
-                delivery: {backoff_base: 100ms, backoff_cap: 1s}
+                \(amoDelivery)
                 """),
             ("mappings/tour.yaml", mappingYAML),
         ]
@@ -217,6 +219,12 @@ final class Scenario: Sendable {
 
     func stopGateway() async {
         if await terminateGateway(timeout: .seconds(10)) == nil { await killGateway() }
+    }
+
+    /// Runs another `dealsync` command against the scenario's database (and configuration, with `config`).
+    func dealsync(_ arguments: [String], config: Bool = false) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let configuration = config ? ["--config", directory, "--env-file", "/dev/null"] : []
+        return try await ChildProgram.run(binary, arguments + configuration + ["--database-url", databaseURL.revealedURLString()])
     }
 
     func gatewayLogs() -> String {
