@@ -227,6 +227,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DealSyncScenarioTests",
+            dependencies: [
+                "dealsync",
+                "DealSyncCore",
+                "DealSyncStore",
+                "DealSyncSimulators",
+                "DealSyncTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DealSyncCoreTests",
             dependencies: [
                 "DealSyncCore",

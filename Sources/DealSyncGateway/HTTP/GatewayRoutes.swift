@@ -66,8 +66,11 @@ struct GatewayRoutes: Sendable {
             metrics.webhook(id, outcome: "ignored")
             return Self.json(.ok, ["status": "ignored"])
         } catch {
-            metrics.webhook(id, outcome: "rejected_\(error.kind.rawValue)")
-            if error.kind != .malformed { metrics.authFailure(id) }
+            // A wrong URL secret is answered like an unknown address, but it is a failed authentication and is
+            // counted with the others, where the rejection alerts look.
+            let kind: WebhookRejection.Kind = error.kind == .notFound && pathSecret != nil ? .unauthorized : error.kind
+            metrics.webhook(id, outcome: kind == .notFound ? "not_found" : "rejected_\(kind.rawValue)")
+            if kind != .malformed && kind != .notFound { metrics.authFailure(id) }
             logger.warning("webhook rejected", metadata: ["connector": "\(id)", "reason": "\(error.reason)"])
             if error.kind == .notFound { return Self.json(.notFound, ["error": "not found"]) }
             return Self.json(HTTPResponse.Status(code: error.status), ["error": error.reason])

@@ -51,6 +51,21 @@ final class OutboxRelay: Service {
         metrics.breaker(target, state: 0)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
+                // Claims are made only while this process is present, so that another one can tell them from
+                // the claims of a process that died, and take those over at once.
+                try await claims.whilePresent(worker: worker) { [self] in await deliverWhilePresent() }
+            } catch where Task.isCancelled || error is CancellationError {
+                return
+            } catch {
+                logger.error("relay lost its database session", metadata: ["target": "\(target)", "error": "\(String(describing: error).prefix(200))"])
+                await pause(.seconds(1))
+            }
+        }
+    }
+
+    private func deliverWhilePresent() async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
                 let worked = try await cycle()
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
             } catch where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error

@@ -17,28 +17,39 @@ public struct OutboxClaims: Sendable {
     ///
     /// Only the oldest open write of a record can be claimed, and not while an earlier claim of that record is
     /// in flight, so writes reach a target in order per record; a record whose head is failing waits alone.
-    /// Consecutive pending updates after a claimed update head are claimed with it (coalesced). Rows claimed by
-    /// a process that died become claimable again when their lease runs out.
+    /// Consecutive pending updates after a claimed update head are claimed with it (coalesced).
+    ///
+    /// Call it inside ``whilePresent(worker:keepAlive:_:)`` for the same worker. A write claimed by a worker
+    /// that is no longer present (its process died) is claimed again at once, and one whose lease ran out is
+    /// too; either comes back as one more attempt, because the earlier one may have landed: a create then
+    /// looks for the record before making it again.
     public func claim(target: String, limit: Int, worker: String, lease: Duration, coalesce: Int = 20) async throws -> [WriteGroup] {
         let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let abandoned = try StoreJSON.encode(AttemptRecord(
+            status: nil, errorClass: "interrupted", detail: "claimed by a worker that stopped (or outlived its lease) before recording an outcome"))
         return try await database.client.withTransaction(logger: logger) { tx in
             let heads = try await Self.read(
                 """
-                WITH heads AS (
-                    SELECT DISTINCT ON (record_key) id, status, next_attempt_at, claimed_until
+                WITH present AS MATERIALIZED (\(unescaped: Self.presentWorkers)),
+                heads AS (
+                    SELECT DISTINCT ON (record_key) id, status, next_attempt_at, claimed_until, claimed_by
                     FROM outbox WHERE target = \(target) AND status IN ('pending', 'in_flight')
                     ORDER BY record_key, id
                 ), due AS (
                     SELECT o.id FROM outbox o JOIN heads h ON h.id = o.id
                     WHERE (h.status = 'pending' AND h.next_attempt_at <= now())
-                       OR (h.status = 'in_flight' AND h.claimed_until < now())
+                       OR (h.status = 'in_flight' AND \(unescaped: Self.abandoned("h")))
                     ORDER BY o.id LIMIT \(limit)
                     FOR UPDATE OF o SKIP LOCKED
                 )
                 UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker),
-                    claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
+                    claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now(),
+                    attempts = o.attempts + CASE WHEN o.status = 'in_flight' THEN 1 ELSE 0 END,
+                    attempt_log = CASE WHEN o.status = 'in_flight'
+                        THEN o.attempt_log || jsonb_build_array(\(abandoned)::jsonb || jsonb_build_object('worker', o.claimed_by))
+                        ELSE o.attempt_log END
                 FROM due WHERE o.id = due.id
-                  AND ((o.status = 'pending' AND o.next_attempt_at <= now()) OR (o.status = 'in_flight' AND o.claimed_until < now()))
+                  AND ((o.status = 'pending' AND o.next_attempt_at <= now()) OR (o.status = 'in_flight' AND \(unescaped: Self.abandoned("o"))))
                 RETURNING \(unescaped: Self.columns("o"))
                 """, on: tx)
             var groups: [WriteGroup] = []
@@ -64,6 +75,51 @@ public struct OutboxClaims: Sendable {
                 groups.append(group)
             }
             return groups
+        }
+    }
+
+    // MARK: Presence
+
+    /// The advisory-lock namespace of relay presence; the second key is the hash of the worker's name.
+    static let presenceNamespace: Int32 = 0x4453_5052
+
+    /// The workers present in this database now (hashes of their names, as `pg_locks` shows them).
+    static let presentWorkers = """
+        SELECT l.objid FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.classid = \(presenceNamespace)::oid
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        """
+
+    /// Whether the in-flight claim of the row `alias` is abandoned: its lease ran out or its worker is gone.
+    static func abandoned(_ alias: String) -> String {
+        "(\(alias).claimed_until < now() OR \(alias).claimed_by IS NULL OR hashtext(\(alias).claimed_by)::oid NOT IN (SELECT objid FROM present))"
+    }
+
+    /// Runs `body` while `worker` is present: a shared advisory lock held on a connection of its own, checked
+    /// every `keepAlive`. When the process dies its session ends and the lock with it, so another process
+    /// claims the writes it left in flight at once rather than after their lease. Losing the connection
+    /// cancels `body` and throws.
+    public func whilePresent(worker: String, keepAlive: Duration = .seconds(5), _ body: @escaping @Sendable () async throws -> Void) async throws {
+        let logger = self.logger
+        try await database.client.withConnection { connection in
+            try await connection.query("SELECT pg_advisory_lock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await body() }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: keepAlive)
+                            try await connection.query("SELECT 1", logger: logger)
+                        }
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+                throw error
+            }
+            _ = try? await connection.query("SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
         }
     }
 

@@ -1,0 +1,52 @@
+import DealSyncTestSupport
+import Foundation
+import Testing
+
+/// `dealsync serve` as an orchestrator sees it: probes, metrics, and a clean stop on SIGTERM.
+struct ServeLifecycleTests {
+    @Test func serveAnswersHealthReadinessAndMetricsAndStopsOnSIGTERM() async throws {
+        try await Scenario.run { scenario in
+            let serve = try await scenario.startGateway()
+
+            let health = try await scenario.get("/healthz")
+            #expect(health.status == 200)
+            #expect(health.body.contains(#""status":"ok""#), "\(health.body)")
+
+            // serve migrated the empty database itself; ready means reachable and at the latest schema.
+            let ready = try await scenario.get("/readyz")
+            #expect(ready.status == 200)
+            #expect(ready.body.contains(#""status":"ready""#), "\(ready.body)")
+            #expect(try await scenario.count("SELECT count(*) FROM schema_migrations") >= 1)
+
+            let metrics = try await scenario.get("/metrics")
+            #expect(metrics.status == 200)
+            for connector in ["masterdeal", "tour"] {
+                #expect(metrics.body.contains(#"dealsync_connector_info{"#) && metrics.body.contains(#"connector="\#(connector)""#),
+                        "no dealsync_connector_info for \(connector)")
+                #expect(Self.metricLines(metrics.body, "dealsync_webhooks_total", connector: connector, outcome: "accepted").count == 1,
+                        "the accepted webhook counter of \(connector) is registered at zero")
+            }
+            #expect(metrics.body.contains(#"kind="amocrm""#) && metrics.body.contains(#"kind="masterdeal""#))
+
+            let status = await scenario.terminateGateway(timeout: .seconds(15))
+            #expect(status == 0, "SIGTERM ends serve with status 0 within 15 s (got \(status.map(String.init) ?? "no exit"))")
+            #expect(serve.stderr.contains(#""msg":"stopped""#), "the last words are the log line «stopped»:\n\(serve.stderr.suffix(2_000))")
+            #expect(!serve.stderr.contains(#""level":"error""#), "no error logged on the way down:\n\(serve.stderr.suffix(4_000))")
+            // Nothing listens any more.
+            #expect(!Scenario.accepts(port: scenario.gatewayPort), "nothing listens on the port any more")
+        }
+    }
+
+    /// The exposition lines of `name` for a connector and outcome.
+    static func metricLines(_ exposition: String, _ name: String, connector: String, outcome: String) -> [Substring] {
+        exposition.split(separator: "\n").filter {
+            $0.hasPrefix(name + "{") && $0.contains(#"connector="\#(connector)""#) && $0.contains(#"outcome="\#(outcome)""#)
+        }
+    }
+
+    /// The value of one counter sample (0 when absent).
+    static func metricValue(_ exposition: String, _ name: String, connector: String, outcome: String) -> Double {
+        metricLines(exposition, name, connector: connector, outcome: outcome).first
+            .flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } ?? 0
+    }
+}
