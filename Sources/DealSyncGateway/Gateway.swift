@@ -21,8 +21,9 @@ public final class Gateway: Sendable {
         public var relayIdlePoll: Duration = .seconds(1)
         public var relayLease: Duration = .seconds(90)
         public var pausedProbe: Duration = .seconds(30)
-        /// Identifies this process in outbox claims.
-        public var worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
+        /// Identifies this process in outbox claims: host, pid and a random part, because a restarted container
+        /// often gets the same host name and pid, and its predecessor's claims must not look alive.
+        public var worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID().uuidString.prefix(8).lowercased())"
 
         public init() {}
     }
