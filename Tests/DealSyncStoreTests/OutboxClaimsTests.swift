@@ -52,12 +52,13 @@ struct OutboxClaimsTests {
             try await enqueueCreate(database)
             let claims = OutboxClaims(database: database, logger: logger)
             try await claims.whilePresent(worker: "host:101") {
-                let claimed = try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .milliseconds(500))
+                let claimed = try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90))
                 #expect(claimed.count == 1)
                 try await claims.whilePresent(worker: "host:202") {
                     let meanwhile = try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90))
                     #expect(meanwhile.isEmpty, "a live worker keeps its claim")
-                    try await Task.sleep(for: .milliseconds(700))
+                    // The lease runs out (set directly, so a slow machine cannot make it run out early).
+                    _ = try await database.client.query("UPDATE outbox SET claimed_until = now() - interval '1 second'")
                     let expired = try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90))
                     #expect(expired.map(\.delivery.attempt) == [1], "a lease that ran out frees the write, as a retry")
                 }

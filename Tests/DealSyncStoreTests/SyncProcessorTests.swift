@@ -76,6 +76,25 @@ struct SyncProcessorTests {
         }
     }
 
+    @Test func aDealDealsyncMadeThatNeverGetsLinkedIsNotCreatedInTheCRMAgain() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            var ours = F.deal(title: "Сочи", at: 1000, version: 1)
+            ours.byIntegration = true  // the event of a create dealsync made for a CRM record
+            _ = try await inbox.record(F.item([ours], key: "evt-ours"))
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            #expect(try await processor.processNext(decode: F.decode) == .deferred(inboxID: 1), "it waits for the create's confirmation")
+            // The confirmation never comes (the create is late or dead-lettered): after the last wait the deal
+            // must not get a second CRM record; the case is logged for a person.
+            _ = try await database.client.query("UPDATE inbox SET attempts = 12, next_attempt_at = now() WHERE id = 1")
+            #expect(try await processor.processNext(decode: F.decode) == .processed(inboxID: 1, writes: 0, entries: 1))
+            #expect(try await F.count("outbox", in: database) == 0)
+            #expect(try await F.count("links", in: database) == 0)
+            #expect(try await F.count("divergence_log", where: "kind = 'unmapped_value' AND master_deal_id = 'md-1' AND outcome LIKE 'not created in tour:%'",
+                                      in: database) == 1)
+        }
+    }
+
     @Test func theEchoOfOurCreateLinksTheRecordAndChangesNothing() async throws {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)

@@ -34,9 +34,18 @@ extension SyncProcessor {
                 continue
             }
             guard observation.action == .upsert, lane.mapping.create.inCRM, lane.carries(account: observation.account) else { continue }
-            if observation.byIntegration, context.attempts < Self.maxAttempts {
+            if observation.byIntegration {
                 // dealsync created this deal for a CRM record; its link appears once the create is confirmed.
-                throw RetryLater(inboxID: context.inboxID, delay: 1)
+                if context.attempts < Self.maxAttempts { throw RetryLater(inboxID: context.inboxID, delay: 1) }
+                // Still unlinked: the confirmation is late or lost (the create may be a dead letter). The CRM record
+                // it was made for exists, so another would be a duplicate; the confirmation or a replay links them.
+                let entry = DivergenceEntry(
+                    kind: .unmappedValue, field: lane.mapping.linkField, masterValue: .text(dealID), crmValue: nil, rule: "link",
+                    outcome: "not created in \(lane.connector): dealsync made this deal for a record there and its create is not confirmed yet")
+                try await DivergenceRecords.insert(entry, connector: lane.connector, masterDealID: dealID, recordID: nil,
+                                                   lineage: context.lineage, on: tx, logger: logger)
+                totals += Totals(writes: 0, entries: 1, kinds: [(lane.connector, .unmappedValue)])
+                continue
             }
             var row = try await LinkRecords.insert(connector: lane.connector, masterID: dealID, recordID: nil,
                                                    lineage: context.lineage, on: tx, logger: logger)
