@@ -66,6 +66,8 @@ final class Scenario: Sendable {
         var amoWebhookTimeScale = 0.001
         /// The `delivery:` settings of the amoCRM connector.
         var amoDeliveryYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s}"
+        /// `serve --log-level`.
+        var logLevel = "info"
     }
 
     let options: Options
@@ -182,7 +184,7 @@ final class Scenario: Sendable {
     @discardableResult
     func startGateway() async throws -> ChildProgram {
         var arguments = ["serve", "--config", directory, "--env-file", "/dev/null", "--database-url", databaseURL.revealedURLString(),
-                         "--host", "127.0.0.1", "--port", String(gatewayPort), "--log-level", "info"]
+                         "--host", "127.0.0.1", "--port", String(gatewayPort), "--log-level", options.logLevel]
         if !options.polling { arguments.append("--no-polling") }
         let program = try ChildProgram(binary, arguments)
         current.withLock { $0 = program }
@@ -277,6 +279,16 @@ final class Scenario: Sendable {
     }
 
     // MARK: The database
+
+    /// Every value of the first column of `sql`, as text.
+    func texts(_ sql: String) async throws -> [String] {
+        try await Database.withDatabase(databaseURL, logger: TestPostgres.logger, maximumConnections: 1) { database in
+            let rows = try await database.client.query(PostgresQuery(unsafeSQL: sql))
+            var values: [String] = []
+            for try await value in rows.decode(String?.self) { if let value { values.append(value) } }
+            return values
+        }
+    }
 
     /// The first column of the first row of `sql`, as an integer (counts).
     func count(_ sql: String) async throws -> Int {

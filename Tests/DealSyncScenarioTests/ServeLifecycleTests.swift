@@ -1,3 +1,5 @@
+import DealSyncCore
+import DealSyncSimulators
 import DealSyncTestSupport
 import Foundation
 import Testing
@@ -34,6 +36,41 @@ struct ServeLifecycleTests {
             #expect(!serve.stderr.contains(#""level":"error""#), "no error logged on the way down:\n\(serve.stderr.suffix(4_000))")
             // Nothing listens any more.
             #expect(!Scenario.accepts(port: scenario.gatewayPort), "nothing listens on the port any more")
+        }
+    }
+
+    @Test func logsAreJSONLinesWithLineageIDsAndNeverASecret() async throws {
+        var options = Scenario.Options()
+        options.logLevel = "debug"  // the chattiest level must not leak either
+        try await Scenario.run(options) { scenario in
+            let serve = try await scenario.startGateway()
+            let deal = try scenario.masterDeal.createAsUser(.object([
+                "account_id": .string(Scenario.account), "opportunity_name": .string("Логи"), "stage": .string("lead"),
+                "owner_id": .string("u-olga"),
+            ]))
+            try await eventually("the lead exists", timeout: .seconds(20)) {
+                scenario.amo.allLeads(includingDeleted: false).contains { $0.values(ofField: Scenario.linkField) == [deal.id] }
+            }
+            _ = try await scenario.postAmoWebhook("leads%5Bdelete%5D%5B0%5D%5Bid%5D=1", secret: "guessed-secret-0000")
+            // The tokens amoCRM issued during the run (the refresh token is single-use and was replaced).
+            let tokens = try await scenario.texts("SELECT access_token FROM oauth_tokens UNION ALL SELECT refresh_token FROM oauth_tokens")
+            #expect(!tokens.isEmpty, "serve refreshed amoCRM's token and stored the pair")
+            #expect(await scenario.terminateGateway() == 0)
+
+            let secrets = [Scenario.webhookSecret, Scenario.eventSecret, Scenario.token, "sim-client-secret-0f4e8d2c7b6a",
+                           "def50200-sim-initial-refresh-token"] + tokens
+            let log = serve.stderr
+            let lines = log.split(separator: "\n").filter { !$0.isEmpty }
+            #expect(lines.count > 10, "\(log)")
+            for line in lines {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                #expect(object?["msg"] is String && object?["level"] is String, "not a JSON log line: \(line)")
+            }
+            for secret in secrets where !secret.isEmpty {
+                #expect(!log.contains(secret), "a secret reached the log: \(secret.prefix(6))…")
+            }
+            #expect(lines.contains { $0.contains(#""lineage_id":""#) }, "writes are logged with their lineage id")
+            #expect(!serve.stdout.contains(Scenario.webhookSecret))
         }
     }
 
