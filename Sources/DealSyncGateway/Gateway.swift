@@ -105,7 +105,7 @@ public final class Gateway: Sendable {
                 services.append(relay)
                 if !lane.isEmpty { services.append(ConnectorLease(name: connector.config.id, database: database, services: lane, logger: logger)) }
             } else {
-                if let reconciler = reconciler(for: connector.config.id) { lane.append(reconciler) }
+                if connector.config.reconcile.enabled, let reconciler = reconciler(for: connector.config.id) { lane.append(reconciler) }
                 services.append(ConnectorLease(name: connector.config.id, database: database, services: lane + [relay], logger: logger))
             }
         }

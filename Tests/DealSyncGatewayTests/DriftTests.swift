@@ -6,6 +6,7 @@ import DealSyncStore
 import DealSyncTestSupport
 import Foundation
 import NIOHTTP1
+import Synchronization
 import Testing
 
 @Suite(.serialized)
@@ -98,6 +99,49 @@ struct DriftTests {
             _ = try system.masterDeal.editAsUser(id: dealID, changes: .object(["opportunity_name": .string("Эльбрус, 7 ночей")]))
             try await system.eventually("the title drift is found", timeout: .seconds(20)) {
                 try await drift(system, field: "title").contains { $0.open && $0.detail["last_changed"] == "master" }
+            }
+        }
+    }
+
+    @Test func aSweepReadsTheCRMWithinItsShareOfTheRateBudget() async throws {
+        var options = SyncSystem.Options()
+        options.polling = false
+        // The background reconciler is off, so every CRM read of the leads list below is the sweep's own.
+        options.amoExtraYAML = """
+            delivery: {backoff_base: 100ms, backoff_cap: 1s}
+            reconcile: {enabled: false, budget_share: 0.05}
+            """
+        try await SyncSystem.run(options) { system in
+            for index in 0..<60 {
+                _ = try system.amo.createAsSalesperson(userID: 6_001_001, AmoLeadFields(name: "Бюджет \(index)", price: 1_000 + index,
+                                                                                    responsibleUserID: 6_001_001))
+            }
+            try await system.eventually("every lead has its deal and link", timeout: .seconds(30)) {
+                system.masterDeal.allDeals().count == 60
+                    && system.amo.allLeads(includingDeleted: false).allSatisfy { $0.values(ofField: 900_001)?.first?.isEmpty == false }
+            }
+            try await system.eventually("everything is delivered") { try await DeliveryFaultTests.openOutbox(system) == 0 }
+            let reconciler = try #require(system.gateway.reconciler(for: "tour"))
+            // Watch when the leads list is read while the sweep runs.
+            let reads = Mutex<[ContinuousClock.Instant]>([])
+            let watcher = Task {
+                var seen = system.amo.stats.requestsByRoute["GET /api/v4/leads", default: 0]
+                while !Task.isCancelled {
+                    let now = system.amo.stats.requestsByRoute["GET /api/v4/leads", default: 0]
+                    if now > seen { reads.withLock { $0.append(contentsOf: Array(repeating: ContinuousClock.now, count: now - seen)) } }
+                    seen = now
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            let report = try await reconciler.sweep { _, _ in }
+            try await Task.sleep(for: .milliseconds(50))
+            watcher.cancel()
+            #expect(report.compared == 60)
+            let instants = reads.withLock { $0 }
+            #expect(instants.count == 2, "one CRM read per chunk of 50: \(instants.count)")
+            // 5% of amoCRM's 7 requests/s is one request per 2.86 s.
+            for (earlier, later) in zip(instants, instants.dropFirst()) {
+                #expect(earlier.duration(to: later) >= .milliseconds(2_700), "reads \(earlier.duration(to: later)) apart")
             }
         }
     }

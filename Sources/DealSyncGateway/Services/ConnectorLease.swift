@@ -44,8 +44,9 @@ final class ConnectorLease: Service {
                                 try await connection.query("SELECT 1", logger: self.logger)
                             }
                         }
-                        _ = try await group.next()
-                        group.cancelAll()
+                        // A service that ends (one with nothing to do, such as a disabled reconciler) leaves the
+                        // others running; a failure, or losing the lock's connection, ends the whole lane.
+                        try await group.waitForAll()
                     }
                     _ = try? await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(key), 11))", logger: self.logger)
                 }
