@@ -43,6 +43,7 @@ public struct FieldEngine: Sendable {
                 return outcome
             }
             current.lastEditAt = stamp
+            current.lastEdit = value
             state[side] = current
             decide(value, from: side, at: stamp, sequential: state.decidedBy == side, state: &state, outcome: &outcome)
             outcome.explanation = "an edit our own write overwrote: decided, not lost. " + outcome.explanation
@@ -61,8 +62,11 @@ public struct FieldEngine: Sendable {
         }
         defer { if tie { forceWrite(on: side, state: state, outcome: &outcome) } }
 
-        // 2. Echo: one of our pending writes came back; it and every earlier pending write are behind us.
-        if let index = current.pending.firstIndex(where: { $0.value == value }) {
+        // 2. Echo: one of our pending writes came back; it and every earlier pending write are behind us. Not when
+        //    this is a repeat of the side's newest real edit (a webhook delivered twice, after a write of ours was
+        //    confirmed at that same stamp): a write of ours with that value may still be queued behind others.
+        let repeatsLastEdit = current.lastEditAt == stamp && current.lastEdit == value
+        if !repeatsLastEdit, let index = current.pending.firstIndex(where: { $0.value == value }) {
             let landed = current.pending[index].landedAt ?? stamp
             current.pending.removeFirst(index + 1)
             current.known = value
@@ -93,6 +97,7 @@ public struct FieldEngine: Sendable {
         current.knownAt = stamp
         current.knownIsOurs = false
         current.lastEditAt = stamp
+        current.lastEdit = value
         current.pending.removeAll { $0.landedAt.map { $0 < stamp } ?? false }
         state[side] = current
         guard let decided = state.decided, !transformer.agrees(value, on: side, with: decided) else {

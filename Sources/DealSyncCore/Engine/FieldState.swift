@@ -37,8 +37,9 @@ public struct SideState: Sendable, Codable, Equatable {
     public var knownAt: SourceStamp?
     /// Whether that newest known state is our own write coming back.
     public var knownIsOurs: Bool = false
-    /// The newest real (not ours) edit seen on this side.
+    /// The newest real (not ours) edit seen on this side, and its value.
     public var lastEditAt: SourceStamp?
+    public var lastEdit: FieldValue?
     /// Our writes to this side that have not come back yet, oldest first.
     public var pending: [PendingWrite] = []
     /// When our write of the current decided value landed here (this side's clock).
@@ -63,7 +64,7 @@ public struct SideState: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case known, knownAt = "known_at", knownIsOurs = "known_is_ours", lastEditAt = "last_edit_at", pending,
+        case known, knownAt = "known_at", knownIsOurs = "known_is_ours", lastEditAt = "last_edit_at", lastEdit = "last_edit", pending,
             heldSince = "held_since", written
     }
 
@@ -73,6 +74,7 @@ public struct SideState: Sendable, Codable, Equatable {
         knownAt = try c.decodeIfPresent(SourceStamp.self, forKey: .knownAt)
         knownIsOurs = try c.decodeIfPresent(Bool.self, forKey: .knownIsOurs) ?? false
         lastEditAt = try c.decodeIfPresent(SourceStamp.self, forKey: .lastEditAt)
+        lastEdit = try c.decodeIfPresent(FieldValue.self, forKey: .lastEdit)
         pending = try c.decodeIfPresent([PendingWrite].self, forKey: .pending) ?? []
         heldSince = try c.decodeIfPresent(SourceStamp.self, forKey: .heldSince)
         written = try c.decodeIfPresent([FieldValue].self, forKey: .written) ?? []

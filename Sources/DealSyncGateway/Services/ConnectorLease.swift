@@ -45,8 +45,14 @@ final class ConnectorLease: Service {
                             }
                         }
                         // A service that ends (one with nothing to do, such as a disabled reconciler) leaves the
-                        // others running; a failure, or losing the lock's connection, ends the whole lane.
-                        try await group.waitForAll()
+                        // others running. A failure, or losing the lock's connection, ends the whole lane at once
+                        // (the error leaves the group, which cancels the rest), and so does shutting down.
+                        while try await group.next() != nil {
+                            if Task.isShuttingDownGracefully || Task.isCancelled {
+                                group.cancelAll()
+                                break
+                            }
+                        }
                     }
                     _ = try? await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(key), 11))", logger: self.logger)
                 }

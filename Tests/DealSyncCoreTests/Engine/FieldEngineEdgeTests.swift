@@ -72,8 +72,31 @@ struct FieldEngineEdgeTests {
         #expect(late.entries.isEmpty, "no conflict: the CRM changed its own value")
     }
 
-    /// The two seeds that found these cases replay to the rules' winners.
-    @Test(arguments: [(UInt64(588_920_603_887_052_811), 0, "v29"), (UInt64(838_524_847_975_230_535), 1, "v29")])
+    /// A webhook delivered twice, the second time after a write of ours was confirmed at the same stamp as the
+    /// edit it reports: a repeat of that edit, not the echo of a write of ours with the same value still queued
+    /// behind others (taking it for one forgot those writes, and one of them later passed for a fresh edit).
+    @Test func aRepeatedEditIsNotTakenForTheEchoOfAQueuedWriteOfTheSameValue() {
+        let engine = Self.engine(.priority(.crm))
+        var state = FieldState(decided: .text("a"), decidedBy: .master, decidedAt: SourceStamp(millis: 500, version: 2))
+        state.master = SideState(known: .text("a"), knownAt: SourceStamp(millis: 500, version: 2))
+        state.crm = SideState(known: .text("a"), knownAt: Self.at(600))
+        // Writes of ours are queued for the CRM when a salesperson's edit "b" arrives; "b" is decided and queued last.
+        engine.enqueued(.text("x"), to: .crm, key: "w1", state: &state)
+        let edit = engine.observe(.text("b"), from: .crm, at: Self.at(1_000), state: &state)
+        #expect(state.decided == .text("b"))
+        for (side, value) in edit.writes { engine.enqueued(value, to: side, key: "w2-\(side)", state: &state) }
+        #expect(state.crm.pending.map(\.key) == ["w1", "w2-crm"])
+        // w1 is confirmed as landing at the very stamp of the edit; then the edit's webhook arrives again.
+        _ = engine.confirmed(key: "w1", on: .crm, landedAt: Self.at(1_000), value: .text("x"), state: &state)
+        let repeated = engine.observe(.text("b"), from: .crm, at: Self.at(1_000), state: &state)
+        #expect(repeated.writes[.master] == nil, "nothing new for MasterDeal")
+        #expect(state.decided == .text("b"))
+        #expect(state.crm.pending.map(\.key) == ["w2-crm"], "the queued write of the same value is still expected back")
+    }
+
+    /// The seeds that found these cases replay to the rules' winners.
+    @Test(arguments: [(UInt64(588_920_603_887_052_811), 0, "v29"), (UInt64(838_524_847_975_230_535), 1, "v29"),
+                      (UInt64(3_900_833_030_838_823_862), 2, "v28")])
     func theSeedsThatFoundThemConverge(seed: UInt64, rule: Int, winner: String) {
         var world = SyncWorld(.init(seed: seed, rule: ConvergencePropertyTests.rules[rule], loseRate: 0))
         world.run()
