@@ -111,14 +111,22 @@ struct DriftTests {
             delivery: {backoff_base: 100ms, backoff_cap: 1s}
             reconcile: {enabled: false, budget_share: 0.05}
             """
+        // Polling is off, so the leads reach dealsync only by webhook: a busy machine must not get the hook disabled.
+        options.amo = { $0.hookDisableThreshold = 100_000 }
         try await SyncSystem.run(options) { system in
             for index in 0..<60 {
                 _ = try system.amo.createAsSalesperson(userID: 6_001_001, AmoLeadFields(name: "Бюджет \(index)", price: 1_000 + index,
                                                                                     responsibleUserID: 6_001_001))
             }
-            try await system.eventually("every lead has its deal and link", timeout: .seconds(30)) {
-                system.masterDeal.allDeals().count == 60
-                    && system.amo.allLeads(includingDeleted: false).allSatisfy { $0.values(ofField: 900_001)?.first?.isEmpty == false }
+            do {
+                try await system.eventually("every lead has its deal and link", timeout: .seconds(60)) {
+                    system.masterDeal.allDeals().count == 60
+                        && system.amo.allLeads(includingDeleted: false).allSatisfy { $0.values(ofField: 900_001)?.first?.isEmpty == false }
+                }
+            } catch {
+                let linked = system.amo.allLeads(includingDeleted: false).filter { $0.values(ofField: 900_001)?.first?.isEmpty == false }.count
+                print("deals \(system.masterDeal.allDeals().count), linked \(linked), amoCRM \(system.amo.stats)")
+                throw error
             }
             try await system.eventually("everything is delivered") { try await DeliveryFaultTests.openOutbox(system) == 0 }
             let reconciler = try #require(system.gateway.reconciler(for: "tour"))
