@@ -52,7 +52,7 @@ struct PipelineBench {
                             tasks.addTask { try await group.run() }
                             defer { tasks.cancelAll() }
                             let gatewayURL = "http://127.0.0.1:\(environment.gatewayPort)"
-                            try await Self.until(timeout: .seconds(30)) { await Self.status("\(gatewayURL)/readyz") == 200 }
+                            try await DemoWaiting.until("the gateway is ready", timeout: .seconds(30)) { await DemoHTTP.status("\(gatewayURL)/readyz") == 200 }
                             let result = try await load(amo: amo, masterDeal: masterDeal, mapping: mapping,
                                                         hook: "\(gatewayURL)/webhooks/tour-amocrm/\(environment.amoWebhookSecret)", log: log)
                             await group.triggerGracefulShutdown()
@@ -112,7 +112,7 @@ struct PipelineBench {
             let linked = amo.allLeads(includingDeleted: false).filter { $0.values(ofField: linkField)?.first?.isEmpty == false }.count
             return (deals, linked)
         }
-        try await Self.until(timeout: .seconds(Double(leads) / 2 + 120)) {
+        try await DemoWaiting.until("every lead has its deal and link", timeout: .seconds(Double(leads) / 2 + 120)) {
             let now = counts()
             return now.deals >= leads && now.linked >= leads
         }
@@ -131,21 +131,6 @@ struct PipelineBench {
 
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-    }
-
-    static func until(timeout: Duration, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw BenchError("timed out after \(timeout)")
-    }
-
-    static func status(_ url: String) async -> Int? {
-        guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(2)) else { return nil }
-        _ = try? await response.body.collect(upTo: 1 << 20)
-        return Int(response.status.code)
     }
 }
 

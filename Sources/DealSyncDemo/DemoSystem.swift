@@ -50,9 +50,10 @@ struct DemoSystem: Sendable {
 
 import Logging
 
-enum DemoWaiting {
+/// Waiting and probing helpers the demo and the benchmark share.
+public enum DemoWaiting {
     /// Polls `condition` every 100 ms until it holds or `timeout` passes (then throws).
-    static func until(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
+    public static func until(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }
@@ -62,8 +63,8 @@ enum DemoWaiting {
     }
 }
 
-enum DemoHTTP {
-    static func status(_ url: String) async -> Int? {
+public enum DemoHTTP {
+    public static func status(_ url: String) async -> Int? {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
         guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)) else { return nil }

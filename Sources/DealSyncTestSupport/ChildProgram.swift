@@ -115,3 +115,23 @@ public enum Repository {
 public enum FreePort {
     public static func pick() throws -> Int { try EmbeddedPostgres.freePort() }
 }
+
+/// Waits until `condition` holds, checking every 100 ms, for at most `timeout`; the error names what was awaited.
+public func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    throw ChildProgramError("timed out after \(timeout) waiting until \(what)")
+}
+
+/// Writes `files` (path relative to `directory`, text) into `directory`, creating folders as needed: a test's own
+/// `connectors/` and `mappings/`.
+public func writeFiles(_ files: [(path: String, text: String)], into directory: String) throws {
+    for (path, text) in files {
+        let url = URL(fileURLWithPath: directory).appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data((text + "\n").utf8).write(to: url)
+    }
+}

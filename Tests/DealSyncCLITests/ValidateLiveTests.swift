@@ -116,11 +116,7 @@ struct ValidateLiveTests {
                 var files = connectors(amo: amoURL, bitrix: bitrixURL, amoAuth: amoAuth)
                 files["mappings/tour.yaml"] = tour
                 files["mappings/fitness.yaml"] = fitness
-                for (path, text) in files {
-                    let url = URL(fileURLWithPath: directory).appendingPathComponent(path)
-                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try text.write(to: url, atomically: true, encoding: .utf8)
-                }
+                try writeFiles(files.map { ($0.key, $0.value) }, into: directory)
                 let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate", directory, "--live"],
                                                         environment: ["DATABASE_URL": ""])
                 try check(result.status, result.stdout, result.stderr.replacingOccurrences(of: directory + "/", with: ""), amo, bitrix)

@@ -182,11 +182,7 @@ struct SyncSystem: Sendable {
                     mappings: mappingFiles.map { .init(path: $0.0, text: $0.1) })
                 let configDirectory = NSTemporaryDirectory() + "dealsync-sync-\(UUID().uuidString)"
                 defer { try? FileManager.default.removeItem(atPath: configDirectory) }
-                for (path, text) in connectorFiles + mappingFiles {
-                    let file = URL(fileURLWithPath: configDirectory).appendingPathComponent(path)
-                    try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try text.write(to: file, atomically: true, encoding: .utf8)
-                }
+                try writeFiles(connectorFiles + mappingFiles, into: configDirectory)
                 try await Database.withDatabase(url, logger: logger, maximumConnections: 20) { database in
                     var gatewayOptions = Gateway.Options()
                     gatewayOptions.port = port
@@ -247,12 +243,7 @@ struct SyncSystem: Sendable {
 
     /// Waits until `condition` holds, checking every 100 ms, for at most `timeout`.
     func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw ChildProgramError("timed out waiting until \(what)")
+        try await DealSyncTestSupport.eventually(what, timeout: timeout, condition)
     }
 }
 

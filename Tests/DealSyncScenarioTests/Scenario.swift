@@ -171,11 +171,7 @@ final class Scenario: Sendable {
                 """),
             ("mappings/tour.yaml", mappingYAML),
         ]
-        for (path, text) in files {
-            let url = URL(fileURLWithPath: directory).appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data((text + "\n").utf8).write(to: url)
-        }
+        try writeFiles(files, into: directory)
     }
 
     // MARK: The gateway
@@ -385,12 +381,3 @@ final class Scenario: Sendable {
     }
 }
 
-/// Waits until `condition` holds, checking every 100 ms, for at most `timeout`; the error names what was awaited.
-func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    throw ChildProgramError("timed out after \(timeout) waiting until \(what)")
-}

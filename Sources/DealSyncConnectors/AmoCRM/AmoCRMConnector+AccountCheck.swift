@@ -89,25 +89,26 @@ extension AmoCRMConnector: AccountChecking {
 
     private func customFields() async throws -> [Int64: KnownField] {
         var result: [Int64: KnownField] = [:]
-        for page in 1...50 {
-            let items = try await read("/api/v4/leads/custom_fields?limit=250&page=\(page)")?["_embedded"]?["custom_fields"]?.array ?? []
-            for field in items {
-                guard let id = field["id"]?.int64 else { continue }
-                result[id] = KnownField(type: field["type"]?.string ?? "?", enums: field["enums"]?.array.map { Set($0.compactMap { $0["id"]?.int64 }) })
-            }
-            if items.count < 250 { break }
+        for field in try await allPages("/api/v4/leads/custom_fields", of: "custom_fields") {
+            guard let id = field["id"]?.int64 else { continue }
+            result[id] = KnownField(type: field["type"]?.string ?? "?", enums: field["enums"]?.array.map { Set($0.compactMap { $0["id"]?.int64 }) })
         }
         return result
     }
 
     private func userIDs() async throws -> Set<Int64> {
-        var result: Set<Int64> = []
+        Set(try await allPages("/api/v4/users", of: "users").compactMap { $0["id"]?.int64 })
+    }
+
+    /// Every item of a paged list (`_embedded.<key>`), 250 a page, up to 50 pages.
+    private func allPages(_ path: String, of key: String) async throws -> [JSONValue] {
+        var items: [JSONValue] = []
         for page in 1...50 {
-            let items = try await read("/api/v4/users?limit=250&page=\(page)")?["_embedded"]?["users"]?.array ?? []
-            result.formUnion(items.compactMap { $0["id"]?.int64 })
-            if items.count < 250 { break }
+            let batch = try await read("\(path)?limit=250&page=\(page)")?["_embedded"]?[key]?.array ?? []
+            items += batch
+            if batch.count < 250 { break }
         }
-        return result
+        return items
     }
 
     /// A GET whose 204 (nothing there) is `nil`; any other answer than 200 is an error naming the path.

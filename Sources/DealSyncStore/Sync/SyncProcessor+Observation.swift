@@ -39,12 +39,9 @@ extension SyncProcessor {
                 if context.attempts < Self.maxAttempts { throw RetryLater(inboxID: context.inboxID, delay: 1) }
                 // Still unlinked: the confirmation is late or lost (the create may be a dead letter). The CRM record
                 // it was made for exists, so another would be a duplicate; the confirmation or a replay links them.
-                let entry = DivergenceEntry(
-                    kind: .unmappedValue, field: lane.mapping.linkField, masterValue: .text(dealID), crmValue: nil, rule: "link",
-                    outcome: "not created in \(lane.connector): dealsync made this deal for a record there and its create is not confirmed yet")
-                try await DivergenceRecords.insert(entry, connector: lane.connector, masterDealID: dealID, recordID: nil,
-                                                   lineage: context.lineage, on: tx, logger: logger)
-                totals += Totals(writes: 0, entries: 1, kinds: [(lane.connector, .unmappedValue)])
+                totals += try await linkProblem(
+                    "not created in \(lane.connector): dealsync made this deal for a record there and its create is not confirmed yet",
+                    lane: lane, masterID: dealID, recordID: nil, context)
                 continue
             }
             var row = try await LinkRecords.insert(connector: lane.connector, masterID: dealID, recordID: nil,
@@ -55,6 +52,16 @@ extension SyncProcessor {
             totals += try await commit(decision, lane: lane, row: row, previous: [:], context)
         }
         return totals
+    }
+
+    /// Logs why a deal and a CRM record were not linked (or created), as an `unmapped_value` entry on the link field.
+    private func linkProblem(_ outcome: String, lane: SyncSetup.Lane, masterID: String, recordID: String?,
+                             _ context: ObservationContext) async throws -> Totals {
+        let entry = DivergenceEntry(kind: .unmappedValue, field: lane.mapping.linkField, masterValue: .text(masterID),
+                                    crmValue: recordID.map(FieldValue.text), rule: "link", outcome: outcome)
+        try await DivergenceRecords.insert(entry, connector: lane.connector, masterDealID: masterID, recordID: recordID,
+                                           lineage: context.lineage, on: context.tx, logger: logger)
+        return Totals(writes: 0, entries: 1, kinds: [(lane.connector, .unmappedValue)])
     }
 
     // MARK: CRM
@@ -75,13 +82,9 @@ extension SyncProcessor {
             if var row = try await LinkRecords.byMaster(masterID, connector: lane.connector, on: tx, logger: logger) {
                 guard row.recordID == nil || row.recordID == observation.recordID else {
                     // Another record already carries this deal: never link two records to one deal.
-                    let entry = DivergenceEntry(
-                        kind: .unmappedValue, field: lane.mapping.linkField, masterValue: .text(masterID),
-                        crmValue: .text(observation.recordID), rule: "link",
-                        outcome: "not linked: deal \(masterID) is already linked to record \(row.recordID ?? "?")")
-                    try await DivergenceRecords.insert(entry, connector: lane.connector, masterDealID: masterID,
-                                                       recordID: observation.recordID, lineage: context.lineage, on: tx, logger: logger)
-                    return Totals(writes: 0, entries: 1, kinds: [(lane.connector, .unmappedValue)])
+                    return try await linkProblem(
+                        "not linked: deal \(masterID) is already linked to record \(row.recordID ?? "?")",
+                        lane: lane, masterID: masterID, recordID: observation.recordID, context)
                 }
                 // The echo of our own create, arriving before (or while) its confirmation commits.
                 row.recordID = observation.recordID
