@@ -2,8 +2,17 @@ import Synchronization
 
 /// A hint that work may be waiting: wakes a sleeping loop early. Loops still poll on their own, so a lost
 /// hint (or one sent from another process) only costs latency, never work.
+///
+/// A waiter always comes back: on a signal, on its timeout, or when its task is cancelled — which is how every
+/// loop is told the gateway is shutting down — however those race each other.
 public final class Wakeup: Sendable {
-    private let state = Mutex<(pending: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct State {
+        var pending = false
+        var nextID = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
@@ -11,48 +20,46 @@ public final class Wakeup: Sendable {
     public func signal() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             if s.waiters.isEmpty { s.pending = true }
-            defer { s.waiters = [] }
-            return s.waiters
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Returns on a signal or after `timeout`, whichever comes first.
+    /// Returns on a signal, after `timeout`, or when the task is cancelled, whichever comes first.
     public func wait(timeout: Duration) async {
-        if state.withLock({ s in
-            defer { s.pending = false }
-            return s.pending
-        }) { return }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await pause(timeout)
-            }
-            group.addTask {
-                await withCheckedContinuation { continuation in
-                    let resumeNow = self.state.withLock { s -> Bool in
-                        if s.pending {
-                            s.pending = false
-                            return true
-                        }
-                        s.waiters.append(continuation)
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            }
+            group.addTask { await pause(timeout) }
+            group.addTask { await self.waitForSignal() }
             await group.next()
             group.cancelAll()
-            // Release a waiter left behind by the timeout.
-            self.signalStale()
-            await group.waitForAll()
         }
     }
 
-    private func signalStale() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            defer { s.waiters = [] }
-            return s.waiters
+    /// Waits for a signal until the task is cancelled. The continuation is registered and removed under the
+    /// lock, and a task cancelled before it registers never registers, so no continuation is left behind.
+    private func waitForSignal() async {
+        let id = state.withLock { s -> Int in
+            s.nextID += 1
+            return s.nextID
         }
-        for waiter in waiters { waiter.resume() }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.pending {
+                        s.pending = false
+                        return true
+                    }
+                    // The cancellation flag is set before the handler runs: if the handler has already looked
+                    // for this waiter (and found nothing), the flag is seen here.
+                    if Task.isCancelled { return true }
+                    s.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { s in s.waiters.removeValue(forKey: id) }?.resume()
+        }
     }
 }
