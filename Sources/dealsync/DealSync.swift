@@ -17,6 +17,7 @@ struct DealSync: AsyncParsableCommand {
             MigrateCommand.self,
             DLQCommand.self,
             DriftCommand.self,
+            ConnectorCommand.self,
             SimulateCommand.self,
             VersionCommand.self,
         ]

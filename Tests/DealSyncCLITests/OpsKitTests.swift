@@ -152,6 +152,35 @@ struct OpsKitTests {
             }
         }
     }
+
+    /// Every `ds <command> [<subcommand>]` a runbook tells on-call to run is a command the binary has.
+    @Test func everyCommandARunbookUsesExists() async throws {
+        let directory = root + "/ops/runbooks"
+        var used: [String: Set<String>] = [:]
+        let pattern = try Regex(#"\bds ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?"#)
+        for file in try FileManager.default.contentsOfDirectory(atPath: directory) where file.hasSuffix(".md") {
+            let text = try String(contentsOfFile: directory + "/" + file, encoding: .utf8)
+            for match in text.matches(of: pattern) {
+                guard let command = match.output[1].substring.map(String.init) else { continue }
+                used[command, default: []].formUnion(match.output[2].substring.map { [String($0)] } ?? [])
+            }
+        }
+        #expect(used.keys.contains("connector") && used.keys.contains("dlq"), "the runbooks were read: \(used.keys.sorted())")
+        for (command, words) in used {
+            let help = try await ChildProgram.run(try Repository.dealsyncBinary(), [command, "--help"])
+            #expect(help.status == 0, "the runbooks use `ds \(command)`, which dealsync does not have: \(help.stderr)")
+            guard let section = help.stdout.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { continue }
+            let subcommands = Set(section.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("  "), !line.hasPrefix("   "), let word = line.split(separator: " ").first,
+                    word.allSatisfy({ $0.isLowercase || $0 == "-" })
+                else { return nil }
+                return String(word)
+            })
+            for word in words {
+                #expect(subcommands.contains(word), "the runbooks use `ds \(command) \(word)`; its subcommands are \(subcommands.sorted())")
+            }
+        }
+    }
 }
 
 /// Where the kit is, what dealsync exports, and the tools the checks need.

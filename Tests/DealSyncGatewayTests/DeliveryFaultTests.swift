@@ -138,6 +138,9 @@ struct DeliveryFaultTests {
             #expect(system.amo.allLeads(includingDeleted: true).count == 1, "replayed once")
             let resolved = try #require(try await Self.deadLetters(system, status: nil).first)
             #expect(resolved.status == "replayed" && resolved.resolvedBy == "support-anna" && resolved.replayCount == 1)
+            let listed = try await Self.cli(system, ["dlq", "list", "--status", "all"])
+            let line = listed.stdout.split(separator: "\n").first { $0.hasPrefix("\(letter.id) ") }
+            #expect(line?.contains(" 1/5 ") == true, "the table shows the replays used of the loop breaker's 5: \(listed.stdout)")
         }
     }
 

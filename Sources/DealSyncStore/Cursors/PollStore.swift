@@ -32,37 +32,3 @@ public struct PollStore: Sendable {
         }
     }
 }
-
-/// Connectors paused by a blocked account, an expired subscription or a lost OAuth grant.
-public struct ConnectorStatusStore: Sendable {
-    let database: Database
-    let logger: Logger
-
-    public init(database: Database, logger: Logger) {
-        self.database = database
-        self.logger = logger
-    }
-
-    public func pause(_ connector: String, reason: String) async throws {
-        try await database.client.query(
-            """
-            INSERT INTO connector_status (connector, paused, reason, since) VALUES (\(connector), true, \(reason), now())
-            ON CONFLICT (connector) DO UPDATE SET paused = true, reason = excluded.reason,
-                since = CASE WHEN connector_status.paused THEN connector_status.since ELSE now() END, updated_at = now()
-            """, logger: logger)
-    }
-
-    public func resume(_ connector: String) async throws {
-        try await database.client.query(
-            "UPDATE connector_status SET paused = false, reason = NULL, since = NULL, updated_at = now() WHERE connector = \(connector)",
-            logger: logger)
-    }
-
-    /// Paused connectors and why.
-    public func paused() async throws -> [String: String] {
-        let rows = try await database.client.query("SELECT connector, coalesce(reason, '') FROM connector_status WHERE paused", logger: logger)
-        var result: [String: String] = [:]
-        for try await (connector, reason) in rows.decode((String, String).self) { result[connector] = reason }
-        return result
-    }
-}

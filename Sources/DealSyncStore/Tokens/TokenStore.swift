@@ -52,3 +52,46 @@ public struct TokenStore: Sendable {
         return false
     }
 }
+
+extension TokenStore {
+    /// What is stored for a connector, without the tokens themselves.
+    public struct Summary: Sendable, Equatable, Codable {
+        public var connector: String
+        public var generation: Int64
+        public var hasRefreshToken: Bool
+        public var accessExpiresAt: Date?
+        public var updatedAt: Date
+    }
+
+    /// The stored pairs of every connector, as summaries.
+    public func summaries() async throws -> [String: Summary] {
+        let rows = try await database.client.query(
+            "SELECT connector, generation, refresh_token IS NOT NULL, access_expires_at, updated_at FROM oauth_tokens", logger: logger)
+        var result: [String: Summary] = [:]
+        for try await row in rows.decode((String, Int64, Bool, Date?, Date).self) {
+            result[row.0] = Summary(connector: row.0, generation: row.1, hasRefreshToken: row.2, accessExpiresAt: row.3, updatedAt: row.4)
+        }
+        return result
+    }
+
+    /// Deletes the connector's stored pair, so the next process to start uses the refresh token from its
+    /// configuration, and records who did it in the audit log. Returns what was forgotten, or nil when nothing
+    /// was stored (then nothing is recorded).
+    public func forget(connector: String, actor: String, reason: String) async throws -> Summary? {
+        try await database.client.withTransaction(logger: logger) { tx in
+            let rows = try await tx.query(
+                """
+                DELETE FROM oauth_tokens WHERE connector = \(connector)
+                RETURNING connector, generation, refresh_token IS NOT NULL, access_expires_at, updated_at
+                """, logger: logger)
+            var forgotten: Summary?
+            for try await row in rows.decode((String, Int64, Bool, Date?, Date).self) {
+                forgotten = Summary(connector: row.0, generation: row.1, hasRefreshToken: row.2, accessExpiresAt: row.3, updatedAt: row.4)
+            }
+            guard let forgotten else { return nil }
+            try await AuditRecords.insert(actor: actor, action: "connector.forget_tokens", target: "connector:\(connector)", reason: reason,
+                                          details: ["generation": String(forgotten.generation)], on: tx, logger: logger)
+            return forgotten
+        }
+    }
+}

@@ -41,10 +41,12 @@ struct DLQCommand: AsyncParsableCommand {
                 try await DeadLetterStore(database: db, logger: .cli()).list(filter)
             }
             if json { return try JSONOutput.print(["dead_letters": letters]) }
-            var table = Table("ID", "CONNECTOR", "DEAL", "OPERATION", "ERROR CLASS", "ATTEMPTS", "AGE", "STATUS", "LAST ERROR")
+            // REPLAYS counts this write's replays against the loop breaker's limit.
+            var table = Table("ID", "CONNECTOR", "DEAL", "OPERATION", "ERROR CLASS", "ATTEMPTS", "REPLAYS", "AGE", "STATUS", "LAST ERROR")
             for letter in letters {
                 table.add(String(letter.id), letter.connector, letter.masterDealID ?? "-", letter.operation, letter.errorClass,
-                          String(letter.attempts.count), Age.format(since: letter.createdAt), letter.status,
+                          String(letter.attempts.count), "\(letter.replayCount)/\(SyncProcessor.maxReplays)",
+                          Age.format(since: letter.createdAt), letter.status,
                           String((letter.lastError ?? "").replacingOccurrences(of: "\n", with: " ").prefix(80)))
             }
             print(table.render())
