@@ -82,4 +82,43 @@ struct OutboxClaimsTests {
             }
         }
     }
+
+    /// A process that outlives its lease (a long GC pause, a stalled network) comes back with an outcome for
+    /// writes another worker has taken over: it is not recorded, whatever it is; the new claim's outcome is.
+    @Test func anOutcomeFromAClaimThatWasTakenOverIsNotRecorded() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await enqueueCreate(database)
+            let claims = OutboxClaims(database: database, logger: logger)
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            try await claims.whilePresent(worker: "host:101") {
+                let slow = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
+                try await claims.whilePresent(worker: "host:202") {
+                    _ = try await database.client.query("UPDATE outbox SET claimed_until = now() - interval '1 second'")
+                    let fresh = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90)).first)
+                    #expect(fresh.head.claimedBy == "host:202" && fresh.head.attempts == 1)
+
+                    // The slow worker's outcomes, of every kind, change nothing.
+                    let late = AttemptRecord(status: 500, errorClass: "server_error", detail: "late", worker: "host:101")
+                    #expect(try await processor.retry(slow, at: Date(), attempt: late) == false)
+                    #expect(try await processor.deadLetter(slow, errorClass: .serverError, attempt: late) == false)
+                    #expect(try await processor.superseded(slow, refetched: nil, observations: []) == false)
+                    #expect(try await processor.delivered(slow, recordID: "24189999", landedAt: nil,
+                                                          attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")) == false)
+                    #expect(try await F.count("outbox", where: "status = 'in_flight' AND claimed_by = 'host:202'", in: database) == 1)
+                    #expect(try await F.count("dead_letters", where: "true", in: database) == 0)
+                    #expect(try await F.count("links", where: "record_id IS NOT NULL", in: database) == 0, "the late create's lead is not linked")
+
+                    // The claim that holds the writes records its outcome.
+                    #expect(try await processor.delivered(fresh, recordID: "24180001", landedAt: nil,
+                                                          attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:202")))
+                    #expect(try await F.count("outbox", where: "status = 'done'", in: database) == 1)
+                    #expect(try await F.count("links", where: "record_id = '24180001'", in: database) == 1)
+                    #expect(try await processor.retry(slow, at: Date(), attempt: late) == false, "nor after the write is done")
+                }
+            }
+            let log = try await attemptLog(database)
+            #expect(log.map(\.errorClass) == ["interrupted", "delivered"], "\(log)")
+            #expect(log.map(\.worker) == ["host:101", "host:202"])
+        }
+    }
 }

@@ -115,8 +115,9 @@ final class OutboxRelay: Service {
         case .delivered(let recordID, let landedAt):
             breaker.withLock { $0.recordSuccess() }
             if wasPaused { try await status.resume(target) }
-            try await processor.delivered(group, recordID: recordID, landedAt: landedAt,
-                                          attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
+            guard try await processor.delivered(group, recordID: recordID, landedAt: landedAt,
+                                                attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
+            else { return takenOver(group) }
             metrics.delivery(target, outcome: "delivered", count: group.writes.count)
             logger.info("delivered", metadata: ["target": "\(target)", "record": "\(recordID)", "rows": "\(group.writes.count)",
                                                 "lineage_id": "\(lineage)"])
@@ -126,7 +127,7 @@ final class OutboxRelay: Service {
             let age = Duration.seconds(Date().timeIntervalSince(group.createdAt))
             let record = AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker)
             if policy.isExhausted(attempts: attempts, age: age) {
-                try await processor.deadLetter(group, errorClass: errorClass, attempt: record)
+                guard try await processor.deadLetter(group, errorClass: errorClass, attempt: record) else { return takenOver(group) }
                 metrics.deadLetters(target, count: group.writes.count)
                 metrics.delivery(target, outcome: "dead_lettered", count: group.writes.count)
                 logger.warning("dead-lettered after retries", metadata: [
@@ -134,13 +135,16 @@ final class OutboxRelay: Service {
                 ])
             } else {
                 let delay = policy.delay(afterAttempt: attempts, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
-                try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record)
+                guard try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record) else {
+                    return takenOver(group)
+                }
                 metrics.retry(target, errorClass: errorClass.rawValue)
                 metrics.delivery(target, outcome: "retried", count: group.writes.count)
             }
         case .permanent(let errorClass, let status, let detail):
-            try await processor.deadLetter(group, errorClass: errorClass,
-                                           attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker))
+            guard try await processor.deadLetter(group, errorClass: errorClass,
+                                                 attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker))
+            else { return takenOver(group) }
             metrics.deadLetters(target, count: group.writes.count)
             metrics.delivery(target, outcome: "dead_lettered", count: group.writes.count)
             logger.warning("dead-lettered", metadata: [
@@ -151,18 +155,24 @@ final class OutboxRelay: Service {
             if let refetched, case .observations(let decoded)? = try? connector.decode(InboxRow(id: 0, item: refetched)) {
                 observations = decoded
             }
-            try await processor.superseded(group, refetched: refetched, observations: observations)
+            guard try await processor.superseded(group, refetched: refetched, observations: observations) else { return takenOver(group) }
             metrics.delivery(target, outcome: "stale", count: group.writes.count)
             wakeup.signal()
         case .paused(let errorClass, let status, let reason):
             try await self.status.pause(target, reason: reason)
             metrics.paused(target, true)
             if errorClass == .auth { metrics.authFailure(target) }
-            try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
-                                      attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
+            guard try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
+                                            attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
+            else { return takenOver(group) }
             metrics.delivery(target, outcome: "paused", count: group.writes.count)
             logger.error("connector paused", metadata: ["target": "\(target)", "reason": "\(reason)"])
         }
+    }
+
+    /// This claim's lease ran out and another claim took the writes over: its outcome is that claim's to record.
+    private func takenOver(_ group: WriteGroup) {
+        metrics.delivery(target, outcome: "taken_over", count: group.writes.count)
     }
 
     static func seconds(_ duration: Duration) -> Double {

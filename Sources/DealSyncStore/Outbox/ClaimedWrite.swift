@@ -18,6 +18,8 @@ public struct ClaimedWrite: Sendable, Equatable {
     public var recordID: String?
     /// The MasterDeal version dealsync last saw for this link.
     public var knownVersion: Int64?
+    /// The worker that claimed it. With ``attempts`` it identifies the claim: a takeover counts one more attempt.
+    public var claimedBy: String?
 }
 
 /// Consecutive claimed writes for one record, sent as one delivery.

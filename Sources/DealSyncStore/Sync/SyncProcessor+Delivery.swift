@@ -7,12 +7,17 @@ import PostgresNIO
 extension SyncProcessor {
     /// The target confirmed a group: the rows are done, a create's new id joins the link, the field state learns
     /// the write landed (and when), and whatever that implies is enqueued.
-    public func delivered(_ group: WriteGroup, recordID: String, landedAt: SourceStamp?, attempt: AttemptRecord) async throws {
+    ///
+    /// Every outcome is recorded only while the group is still the relay's claim (see ``stillClaimed(_:on:)``);
+    /// each returns whether it was.
+    @discardableResult
+    public func delivered(_ group: WriteGroup, recordID: String, landedAt: SourceStamp?, attempt: AttemptRecord) async throws -> Bool {
         try await database.client.withTransaction(logger: logger) { tx in
+            guard try await stillClaimed(group, on: tx) else { return false }
             try await Self.markDone(group.ids, attempt: attempt, on: tx, logger: logger)
             guard let linkID = group.head.linkID, var row = try await LinkRecords.byID(linkID, on: tx, logger: logger),
                 let lane = setup.lane(row.connector)
-            else { return }
+            else { return true }
             let side: Side = group.head.target == setup.masterConnector ? .master : .crm
             if group.head.operation == .create {
                 if side == .crm, row.recordID == nil { row.recordID = recordID }
@@ -42,25 +47,33 @@ extension SyncProcessor {
             }
             let context = ObservationContext(tx: tx, inboxID: 0, cause: "confirm:\(group.head.id)", lineage: group.head.lineageID, attempts: 0)
             _ = try await commit(combined, lane: lane, row: row, previous: previous, context, inboxID: nil)
+            return true
         }
     }
 
     /// A failure worth retrying: the rows go back to pending until `nextAttempt`.
-    public func retry(_ group: WriteGroup, at nextAttempt: Date, attempt: AttemptRecord) async throws {
+    @discardableResult
+    public func retry(_ group: WriteGroup, at nextAttempt: Date, attempt: AttemptRecord) async throws -> Bool {
         let entry = try StoreJSON.encode([attempt])
-        try await database.client.query(
-            """
-            UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt_at = \(nextAttempt),
-                claimed_by = NULL, claimed_until = NULL, attempt_log = attempt_log || \(entry)::jsonb, updated_at = now()
-            WHERE id = ANY(\(group.ids)) AND status = 'in_flight'
-            """, logger: logger)
+        return try await database.client.withTransaction(logger: logger) { tx in
+            guard try await stillClaimed(group, on: tx) else { return false }
+            try await tx.query(
+                """
+                UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt_at = \(nextAttempt),
+                    claimed_by = NULL, claimed_until = NULL, attempt_log = attempt_log || \(entry)::jsonb, updated_at = now()
+                WHERE id = ANY(\(group.ids))
+                """, logger: logger)
+            return true
+        }
     }
 
     /// A failure for good (or out of attempts): each row moves to the dead letters with its whole history, and
     /// the field state forgets the writes that will never land.
-    public func deadLetter(_ group: WriteGroup, errorClass: ErrorClass, attempt: AttemptRecord) async throws {
+    @discardableResult
+    public func deadLetter(_ group: WriteGroup, errorClass: ErrorClass, attempt: AttemptRecord) async throws -> Bool {
         let entry = try StoreJSON.encode([attempt])
-        try await database.client.withTransaction(logger: logger) { tx in
+        return try await database.client.withTransaction(logger: logger) { tx in
+            guard try await stillClaimed(group, on: tx) else { return false }
             try await tx.query(
                 """
                 UPDATE outbox SET status = 'dead', attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL,
@@ -76,13 +89,16 @@ extension SyncProcessor {
                 FROM outbox WHERE id = ANY(\(group.ids))
                 """, logger: logger)
             try await abandon(group, on: tx)
+            return true
         }
     }
 
     /// MasterDeal answered 412: the rows are superseded, and the deal as it is now is decided at once, so the
     /// newer state is weighed by the field rules instead of being overwritten.
-    public func superseded(_ group: WriteGroup, refetched: InboxItem?, observations: [Observation]) async throws {
+    @discardableResult
+    public func superseded(_ group: WriteGroup, refetched: InboxItem?, observations: [Observation]) async throws -> Bool {
         try await database.client.withTransaction(logger: logger) { tx in
+            guard try await stillClaimed(group, on: tx) else { return false }
             try await tx.query(
                 "UPDATE outbox SET status = 'superseded', claimed_by = NULL, claimed_until = NULL, updated_at = now() WHERE id = ANY(\(group.ids))",
                 logger: logger)
@@ -111,7 +127,29 @@ extension SyncProcessor {
                 let context = ObservationContext(tx: tx, inboxID: 0, cause: "stale:\(group.head.id)", lineage: group.head.lineageID, attempts: 0)
                 _ = try await commit(decision, lane: lane, row: row, previous: snapshot.fields, context, inboxID: nil)
             }
+            return true
         }
+    }
+
+    /// Locks the group's rows and tells whether they are still the claim the relay made: in flight, claimed by
+    /// the same worker, at the same attempt (a takeover counts one more). A process that outlived its lease
+    /// finds its writes taken over, and its outcome is not recorded: the new claim's will be.
+    func stillClaimed(_ group: WriteGroup, on tx: PostgresConnection) async throws -> Bool {
+        let rows = try await tx.query(
+            "SELECT id, attempts, claimed_by FROM outbox WHERE id = ANY(\(group.ids)) AND status = 'in_flight' ORDER BY id FOR UPDATE",
+            logger: logger)
+        var current: [Int64: (attempts: Int, worker: String?)] = [:]
+        for try await (id, attempts, worker) in rows.decode((Int64, Int, String?).self) { current[id] = (attempts, worker) }
+        let held = group.writes.allSatisfy { write in
+            current[write.id].map { $0.attempts == write.attempts && $0.worker == write.claimedBy } ?? false
+        }
+        if !held {
+            logger.warning("outcome not recorded: the writes were taken over after this claim's lease ran out", metadata: [
+                "target": "\(group.head.target)", "outbox_ids": "\(group.ids)", "worker": "\(group.head.claimedBy ?? "-")",
+                "lineage_id": "\(group.head.lineageID.uuidString.lowercased())",
+            ])
+        }
+        return held
     }
 
     func abandon(_ group: WriteGroup, on tx: PostgresConnection) async throws {
