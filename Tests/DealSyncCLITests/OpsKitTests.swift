@@ -194,7 +194,7 @@ enum OpsKit {
         "dealsync_inbox_oldest_seconds", "dealsync_polls_total", "dealsync_poll_items_total", "dealsync_divergence_total",
         "dealsync_deliveries_total", "dealsync_retries_total", "dealsync_dead_letters_total", "dealsync_dead_letters_open",
         "dealsync_outbox_depth", "dealsync_outbox_oldest_seconds", "dealsync_limiter_wait_seconds_total", "dealsync_breaker_state",
-        "dealsync_connector_paused", "dealsync_auth_failures_total", "dealsync_drift_open", "dealsync_drift_oldest_open_seconds",
+        "dealsync_connector_paused", "dealsync_rate_limit_share", "dealsync_auth_failures_total", "dealsync_drift_open", "dealsync_drift_oldest_open_seconds",
         "dealsync_drift_detected_total", "dealsync_drift_repaired_total", "dealsync_sweep_progress_ratio",
         "dealsync_sweep_duration_seconds", "dealsync_sweep_last_completed_timestamp_seconds", "dealsync_records_compared_total",
     ]

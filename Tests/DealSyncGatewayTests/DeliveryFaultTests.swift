@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DealSyncConnectors
 import DealSyncCore
 import DealSyncGateway
 import DealSyncSimulators
@@ -260,6 +261,13 @@ struct DeliveryFaultTests {
             try await system.eventually("the outbox is empty", timeout: .seconds(30)) { try await Self.openOutbox(system) == 0 }
             #expect(system.amo.allLeads(includingDeleted: true).count == 2 * count, "no duplicate leads")
             #expect(system.masterDeal.allDeals().count == 2 * count, "no duplicate deals")
+            // MasterDeal's limit is shared: each of the two processes takes half of its rate.
+            for gateway in [system.gateway] + system.others {
+                try await system.eventually("\(gateway.options.worker) takes half of MasterDeal's rate") {
+                    gateway.registry.connector("masterdeal")?.limiter.share == 0.5
+                }
+                #expect(gateway.metrics.exposition().contains(#"dealsync_rate_limit_share{connector="masterdeal"} 0.5"#))
+            }
             let toAmo = try await Self.outbox(system, target: "tour")
             let toMaster = try await Self.outbox(system, target: "masterdeal")
             #expect(toMaster.count >= count)

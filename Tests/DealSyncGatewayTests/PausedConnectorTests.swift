@@ -1,3 +1,5 @@
+import DealSyncConnectors
+import DealSyncGateway
 import DealSyncSimulators
 import DealSyncStore
 import DealSyncTestSupport
@@ -17,6 +19,8 @@ import Testing
             try await system.eventually("the lead exists", timeout: .seconds(20)) { DeliveryFaultTests.lead(system, of: deal) != nil }
             try await system.eventually("the outbox is empty") { try await DeliveryFaultTests.openOutbox(system) == 0 }
             let lead = try #require(DeliveryFaultTests.lead(system, of: deal)).id
+            #expect(system.gateway.registry.connector("masterdeal")?.limiter.share == 1, "alone, a process uses MasterDeal's whole rate")
+            try await DeliveryFaultTests.eventuallyMetric(system, "dealsync_rate_limit_share", #"connector="masterdeal""#, equals: 1)
 
             system.amo.block()
             try system.masterDeal.editAsUser(id: deal, changes: .object(["stage": .string("qualified")]))

@@ -26,6 +26,7 @@ public final class RateLimiter: Sendable {
         var waited: Duration = .zero
         var acquired = 0
         var departures: [ContinuousClock.Instant] = []
+        var share = 1.0
     }
 
     public let rate: Double
@@ -38,6 +39,19 @@ public final class RateLimiter: Sendable {
         self.burst = Double(max(burst, 1))
         self.window = window
         self.state = Mutex(State(tokens: Double(max(burst, 1)), updated: .now))
+    }
+
+    /// The part of the configured rate and burst this process may use: 1 alone, 1/N when N processes call the
+    /// same API with a limit they share (MasterDeal's writes are delivered from every process).
+    public var share: Double {
+        get { state.withLock { $0.share } }
+        set {
+            let share = min(max(newValue, 0.01), 1)
+            state.withLock { s in
+                s.tokens = min(s.tokens, max(burst * share, 1))
+                s.share = share
+            }
+        }
     }
 
     public convenience init(_ limit: ConnectorConfig.RateLimit) {
@@ -86,7 +100,8 @@ public final class RateLimiter: Sendable {
             let now = ContinuousClock.now
             let elapsed = s.updated.duration(to: now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            s.tokens = min(burst, s.tokens + seconds * rate)
+            let rate = rate * s.share
+            s.tokens = min(max(burst * s.share, 1), s.tokens + seconds * rate)
             s.updated = now
             s.tokens -= cost
             s.acquired += 1
@@ -100,7 +115,7 @@ public final class RateLimiter: Sendable {
         state.withLock { s in
             let elapsed = s.updated.duration(to: .now)
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            return min(burst, s.tokens + seconds * rate)
+            return min(max(burst * s.share, 1), s.tokens + seconds * rate * s.share)
         }
     }
 

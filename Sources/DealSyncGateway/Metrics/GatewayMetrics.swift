@@ -33,7 +33,7 @@ public final class GatewayMetrics: Sendable {
             for kind in DivergenceEntry.Kind.allCases {
                 _ = counter("dealsync_divergence_total", [("connector", id), ("kind", kind.rawValue)])
             }
-            for outcome in ["delivered", "retried", "dead_lettered", "stale", "paused"] {
+            for outcome in ["delivered", "retried", "dead_lettered", "stale", "paused", "taken_over"] {
                 _ = counter("dealsync_deliveries_total", [("target", id), ("outcome", outcome)])
             }
             _ = counter("dealsync_dead_letters_total", [("target", id)])
@@ -106,6 +106,11 @@ public final class GatewayMetrics: Sendable {
 
     func breaker(_ target: String, state: Int) {
         gauge("dealsync_breaker_state", [("target", target)]).record(state)
+    }
+
+    /// The part of a shared rate limit this process uses (1/N with N processes).
+    func rateShare(_ connector: String, _ share: Double) {
+        gauge("dealsync_rate_limit_share", [("connector", connector)]).record(share)
     }
 
     func paused(_ connector: String, _ paused: Bool) {

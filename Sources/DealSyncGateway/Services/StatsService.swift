@@ -5,6 +5,8 @@ import Logging
 import ServiceLifecycle
 
 /// Refreshes the gauges that come from the database: outbox depth and age, inbox backlog, open dead letters.
+/// It also divides a shared rate limit among the processes present: MasterDeal's writes are delivered from
+/// every process, so each takes 1/N of its configured rate.
 final class StatsService: Service {
     let claims: OutboxClaims
     let inbox: InboxStore
@@ -12,6 +14,8 @@ final class StatsService: Service {
     let drift: DriftStore
     let metrics: GatewayMetrics
     let limiters: [(connector: String, limiter: RateLimiter)]
+    /// Limiters every process uses at once for one API (MasterDeal), shared out by the processes present.
+    let shared: [(connector: String, limiter: RateLimiter)]
     let interval: Duration
     let logger: Logger
     private let reportedWait = Mutex<[String: Duration]>([:])
@@ -19,13 +23,15 @@ final class StatsService: Service {
     var targets: [String] { limiters.map(\.connector) }
 
     init(claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, drift: DriftStore, metrics: GatewayMetrics,
-         limiters: [(connector: String, limiter: RateLimiter)], interval: Duration, logger: Logger) {
+         limiters: [(connector: String, limiter: RateLimiter)], shared: [(connector: String, limiter: RateLimiter)], interval: Duration,
+         logger: Logger) {
         self.claims = claims
         self.inbox = inbox
         self.deadLetters = deadLetters
         self.drift = drift
         self.metrics = metrics
         self.limiters = limiters
+        self.shared = shared
         self.interval = interval
         self.logger = logger
     }
@@ -42,6 +48,14 @@ final class StatsService: Service {
     }
 
     func refresh() async throws {
+        if !shared.isEmpty {
+            // This process counts itself even before its relays are present.
+            let processes = max(try await claims.presentWorkers(), 1)
+            for (connector, limiter) in shared {
+                limiter.share = 1 / Double(processes)
+                metrics.rateShare(connector, limiter.share)
+            }
+        }
         let depth = try await claims.depth()
         for target in targets {
             let row = depth.first { $0.target == target }

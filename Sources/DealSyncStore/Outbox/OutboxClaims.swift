@@ -90,6 +90,14 @@ public struct OutboxClaims: Sendable {
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         """
 
+    /// How many workers (one per `dealsync serve` process) are present in this database now.
+    public func presentWorkers() async throws -> Int {
+        let rows = try await database.client.query(PostgresQuery(unsafeSQL: "SELECT count(DISTINCT objid)::int8 FROM (\(Self.presentWorkers)) p"),
+                                                   logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
     /// Whether the in-flight claim of the row `alias` is abandoned: its lease ran out or its worker is gone.
     static func abandoned(_ alias: String) -> String {
         "(\(alias).claimed_until < now() OR \(alias).claimed_by IS NULL OR hashtext(\(alias).claimed_by)::oid NOT IN (SELECT objid FROM present))"

@@ -44,4 +44,23 @@ struct RateLimiterTests {
         await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(limiter.available > -0.1, "its reservation went back to the bucket")
     }
+
+    /// Two processes sharing MasterDeal's limit each take half of its rate and burst.
+    @Test func aShareScalesTheRateAndTheBurst() async throws {
+        let limiter = RateLimiter(requestsPerSecond: 20, burst: 4)
+        limiter.share = 0.5
+        #expect(limiter.share == 0.5)
+        #expect(limiter.available <= 2, "the burst is halved at once")
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<12 { group.addTask { try await limiter.acquire() } }
+            try await group.waitForAll()
+        }
+        // Two go at once (half the burst), the other ten at 10 a second (half the rate): at least a second.
+        #expect(started.duration(to: .now) >= .milliseconds(950))
+        limiter.share = 0
+        #expect(limiter.share == 0.01, "a share is never zero: the process still makes progress")
+        limiter.share = 3
+        #expect(limiter.share == 1, "nor more than the whole limit")
+    }
 }
