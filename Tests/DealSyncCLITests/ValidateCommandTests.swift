@@ -30,7 +30,7 @@ struct ValidateCommandTests {
             "\(copy.path)/connectors/fitness-bitrix24.yaml:7:1: mapping 'fitness' does not exist (defined: fitness-coaching, tour-agency)",
             "\(copy.path)/connectors/tour-amocrm.yaml:17:1: unknown key 'pol' (did you mean 'poll'?)",
             "\(copy.path)/mappings/tour-agency.yaml:48:16: fields.sla_due_at.direction: expected one of both, master_to_crm, crm_to_master, found \"sideways\"",
-            "\(copy.path)/mappings/tour-agency.yaml:72:3: canonical stage 'won' has no CRM stage to write (field 'stage' flows master → crm)",
+            "\(copy.path)/mappings/tour-agency.yaml:78:3: canonical stage 'won' has no CRM stage to write (field 'stage' flows master → crm)",
         ]
         for line in expected {
             #expect(lines.contains(line), "missing: \(line)\n\(result.stderr)")

@@ -99,10 +99,11 @@ struct ValidateLiveTests {
 
     /// Runs `dealsync validate --live` over the given files against simulators shaped like the good mappings.
     static func validate(tour: String = tourMapping(), fitness: String = fitnessMapping(), amoAuth: String? = nil,
+                         accountShape: String = tourMapping(),
                          _ check: @Sendable (_ status: Int32, _ stdout: String, _ stderr: String, _ amo: AmoCRMSimulator,
                                              _ bitrix: Bitrix24Simulator) throws -> Void) async throws {
         let shape = try ConfigurationLoader(environment: [:])
-            .load(connectors: [], mappings: [.init(path: "m.yaml", text: tourMapping())]).mappings["tour"]!
+            .load(connectors: [], mappings: [.init(path: "m.yaml", text: accountShape)]).mappings["tour"]!
         var amoConfiguration = AmoCRMSimulator.Configuration(matching: shape)
         amoConfiguration.longLivedTokens = [amoToken]
         let amo = AmoCRMSimulator(configuration: amoConfiguration)
@@ -164,6 +165,28 @@ struct ValidateLiveTests {
             #expect(stderr.contains("8 problem(s) found in the live accounts"), "\(stderr)")
             #expect(amo.stats.requestsByRoute.keys.allSatisfy { $0.hasPrefix("GET ") }, "reads only: \(amo.stats.requestsByRoute)")
             #expect(bitrix.allDeals().isEmpty, "nothing written to Bitrix24")
+        }
+    }
+
+    /// A yes/no field must be an amoCRM checkbox or a Bitrix24 boolean user field.
+    @Test func aYesNoFieldOnAFieldOfAnotherTypeIsReported() async throws {
+        try await Self.validate(
+            tour: Self.tourMapping(extraField: "  insured: {master: attributes.insured, crm: custom_fields.900005, transform: boolean}"),
+            fitness: Self.fitnessMapping(extraField: "  sessions: {master: attributes.sessions, crm: UF_CRM_SESSIONS, transform: boolean}"),
+            accountShape: Self.tourMapping(extraField: "  insured: {master: attributes.insured, crm: custom_fields.900005}")
+        ) { status, stdout, stderr, _, _ in
+            #expect(status == 1, "\(stdout)\(stderr)")
+            #expect(stderr.contains("mappings/tour.yaml:") && stderr.contains("field insured: custom field 900005 is a text field, not a checkbox"), "\(stderr)")
+            #expect(stderr.contains("mappings/fitness.yaml:") && stderr.contains("field sessions: user field UF_CRM_SESSIONS is a double field, not a yes/no (boolean) one"),
+                    "\(stderr)")
+            #expect(stderr.contains("2 problem(s) found in the live accounts"), "\(stderr)")
+        }
+        // The same fields as a checkbox and a boolean user field are fine.
+        try await Self.validate(
+            tour: Self.tourMapping(extraField: "  insured: {master: attributes.insured, crm: custom_fields.900005, transform: boolean}"),
+            accountShape: Self.tourMapping(extraField: "  insured: {master: attributes.insured, crm: custom_fields.900005, transform: boolean}")
+        ) { status, stdout, stderr, _, _ in
+            #expect(status == 0, "\(stdout)\(stderr)")
         }
     }
 

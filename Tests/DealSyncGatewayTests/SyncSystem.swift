@@ -34,7 +34,12 @@ struct SyncSystem: Sendable {
     static let webhookSecret = "tour-webhook-secret-123456"
     static let applicationToken = "q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5"
 
-    static let fitnessMappingYAML = """
+    /// The fitness mapping, with `extraFields` (YAML lines indented by two spaces) added to its fields.
+    static func fitnessMappingYAML(extraFields: String = "") -> String {
+        fitnessTemplate.replacingOccurrences(of: "%EXTRA%", with: extraFields)
+    }
+
+    static let fitnessTemplate = """
         name: fitness
         crm: bitrix24
         pipeline: 2
@@ -50,7 +55,7 @@ struct SyncSystem: Sendable {
             master: attributes.program
             crm: UF_CRM_PROGRAM
             transform: {enum: {personal: "41", group: "42", online: "43"}}
-        stages:
+        %EXTRA%stages:
           lead: ["C2:NEW"]
           qualified: ["C2:PREPARATION"]
           proposal: ["C2:PREPAYMENT_INVOICE"]
@@ -65,7 +70,12 @@ struct SyncSystem: Sendable {
     static let eventSecret = "md-event-secret"
     static let token = "md-dev-token"
 
-    static let mappingYAML = """
+    /// The tour mapping, with `extraFields` (YAML lines indented by two spaces) added to its fields.
+    static func mappingYAML(extraFields: String = "") -> String {
+        mappingTemplate.replacingOccurrences(of: "%EXTRA%", with: extraFields)
+    }
+
+    static let mappingTemplate = """
         name: tour
         crm: amocrm
         pipeline: 7001000
@@ -83,7 +93,7 @@ struct SyncSystem: Sendable {
             master: attributes.tour_type
             crm: custom_fields.900004
             transform: {enum: {beach: "501", ski: "502"}}
-        stages:
+        %EXTRA%stages:
           lead: [{status: 7001001, name: Новый лид}]
           qualified: [{status: 7001002, name: Квалификация}, {status: 7001003, name: Прогрев}]
           proposal: [{status: 7001004, name: Предложение}]
@@ -147,13 +157,17 @@ struct SyncSystem: Sendable {
         /// More gateways on the same database, as several `dealsync serve` processes would run; webhooks and
         /// events go to the first.
         var extraGateways = 0
+        /// More fields for the tour mapping (YAML, indented two spaces), on the simulator's account as well.
+        var tourExtraFields = ""
+        /// More fields for the fitness mapping (the portal's user fields come from ``bitrix``).
+        var fitnessExtraFields = ""
     }
 
     /// Starts everything, runs `body`, stops everything.
     static func run(_ options: Options = Options(), _ body: @Sendable (SyncSystem) async throws -> Void) async throws {
         let logger = TestPostgres.logger
         let mapping = try ConfigurationLoader(environment: [:])
-            .load(connectors: [], mappings: [.init(path: "m.yaml", text: mappingYAML)]).mappings["tour"]!
+            .load(connectors: [], mappings: [.init(path: "m.yaml", text: mappingYAML(extraFields: options.tourExtraFields))]).mappings["tour"]!
         var amoConfiguration = AmoCRMSimulator.Configuration(matching: mapping)
         amoConfiguration.webhookTimeScale = 0.001
         amoConfiguration.seed = 7
@@ -176,7 +190,7 @@ struct SyncSystem: Sendable {
           try await bitrix.withRunning { bitrixURL in
             try await amo.withRunning { amoURL in
                 let connectorFiles = connectorsYAML(master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML)
-                let mappingFiles = [("mappings/tour.yaml", mappingYAML), ("mappings/fitness.yaml", fitnessMappingYAML)]
+                let mappingFiles = [("mappings/tour.yaml", mappingYAML(extraFields: options.tourExtraFields)), ("mappings/fitness.yaml", fitnessMappingYAML(extraFields: options.fitnessExtraFields))]
                 let configuration = try ConfigurationLoader(environment: [:]).load(
                     connectors: connectorFiles.map { .init(path: $0.0, text: $0.1) },
                     mappings: mappingFiles.map { .init(path: $0.0, text: $0.1) })

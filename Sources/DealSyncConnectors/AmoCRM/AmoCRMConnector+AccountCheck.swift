@@ -46,6 +46,9 @@ extension AmoCRMConnector: AccountChecking {
                 problems.append(AccountProblem(field.location, "field \(field.name): custom field \(id) does not exist on leads"))
                 continue
             }
+            if field.transform == .boolean, known.type != "checkbox" {
+                problems.append(AccountProblem(field.location, "field \(field.name): custom field \(id) is a \(known.type) field, not a checkbox"))
+            }
             if case .enumeration(let values) = field.transform {
                 guard let enums = known.enums else {
                     problems.append(AccountProblem(field.location, "field \(field.name): custom field \(id) is a \(known.type) field without a list of values"))

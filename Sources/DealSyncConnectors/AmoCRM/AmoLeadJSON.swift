@@ -32,6 +32,8 @@ public enum AmoLeadJSON {
             let value: FieldValue
             if let enumID = first?["enum_id"]?.int64 {
                 value = .text(String(enumID))
+            } else if case .bool(let checked)? = first?["value"] {
+                value = .bool(checked)
             } else if let text = first?["value"]?.text {
                 value = .text(text)
             } else {
@@ -91,6 +93,8 @@ public enum AmoLeadJSON {
             values = .null
         case (.enumeration?, let v):
             values = .array([.object(["enum_id": .number(v.plainText ?? "0")])])
+        case (_, .bool(let checked)):
+            values = .array([.object(["value": .bool(checked)])])
         case (_, .time(let seconds)):
             values = .array([.object(["value": .number(String(seconds))])])
         case (_, .decimal(let d)):

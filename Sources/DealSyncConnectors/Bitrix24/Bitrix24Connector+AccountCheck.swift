@@ -26,6 +26,9 @@ extension Bitrix24Connector: AccountChecking {
                 problems.append(AccountProblem(field.location, "field \(field.name): user field \(field.crm) does not exist on deals"))
                 continue
             }
+            if field.transform == .boolean, let type = known.userFieldTypes[field.crm], type != "boolean" {
+                problems.append(AccountProblem(field.location, "field \(field.name): user field \(field.crm) is a \(type) field, not a yes/no (boolean) one"))
+            }
             if case .enumeration(let values) = field.transform {
                 guard let items else {
                     problems.append(AccountProblem(field.location, "field \(field.name): user field \(field.crm) is not a list"))

@@ -64,6 +64,9 @@ enum Bitrix24Deal {
                 pairs.append(("fields[\(key)]", Timestamp.iso8601(seconds: seconds)))
             case .null:
                 pairs.append(("fields[\(key)]", ""))
+            case .bool(let yes):
+                // A boolean user field stores 1 or 0.
+                pairs.append(("fields[\(key)]", yes ? "1" : "0"))
             default:
                 pairs.append(("fields[\(key)]", value.plainText ?? ""))
             }

@@ -8,6 +8,8 @@ import Synchronization
 struct Bitrix24Metadata: Sendable {
     var stages: Set<String>
     var userFields: [String: Set<String>?]
+    /// Each user field's `USER_TYPE_ID` (`string`, `enumeration`, `boolean`, ...).
+    var userFieldTypes: [String: String] = [:]
     var users: [String: String?]
 
     static func load(client: Bitrix24Client, category: Int) async throws -> Bitrix24Metadata {
@@ -20,8 +22,10 @@ struct Bitrix24Metadata: Sendable {
         let fields = try await client.call("crm.deal.userfield.list", .object([:]))
         guard fields.status == 200, let list = fields.result?.array else { throw ConnectorError(status: fields.status, "crm.deal.userfield.list") }
         var userFields: [String: Set<String>?] = [:]
+        var types: [String: String] = [:]
         for field in list {
             guard let name = field["FIELD_NAME"]?.text else { continue }
+            types[name] = field["USER_TYPE_ID"]?.text ?? "?"
             if field["USER_TYPE_ID"]?.text == "enumeration" {
                 userFields[name] = Set((field["LIST"]?.array ?? []).compactMap { $0["ID"]?.text })
             } else {
@@ -37,7 +41,7 @@ struct Bitrix24Metadata: Sendable {
             guard let next = page.json["next"]?.int64 else { break }
             start = Int(next)
         } while start < 10_000
-        return Bitrix24Metadata(stages: stages, userFields: userFields, users: users)
+        return Bitrix24Metadata(stages: stages, userFields: userFields, userFieldTypes: types, users: users)
     }
 
     /// Why a write would be dropped by Bitrix24, if it would.

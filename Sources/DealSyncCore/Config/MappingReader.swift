@@ -219,7 +219,7 @@ struct MappingReader {
     }
 
     private enum DirectionName: String, CaseIterable { case both, master_to_crm, crm_to_master }
-    private enum SimpleTransform: String, CaseIterable { case text, number, money, timestamp, stage, owner }
+    private enum SimpleTransform: String, CaseIterable { case text, number, money, timestamp, stage, owner, boolean }
 
     private func readField(_ reader: YAMLMappingReader, name: String, location: SourceLocation, crm: ConnectorKind?,
                            linkField: String?) -> FieldMapping? {
@@ -287,6 +287,7 @@ struct MappingReader {
             case .timestamp: return .timestamp
             case .stage: return .stage
             case .owner: return .owner
+            case .boolean: return .boolean
             }
         }
         guard let t = YAMLMappingReader(node, path: path, sink: sink) else { return nil }
@@ -367,7 +368,7 @@ struct MappingReader {
             } else if kind == .bitrix24 && fixed != nil {
                 sink.report(location, "\(path): Bitrix24 carries the currency in CURRENCY_ID: write transform: money")
             }
-        case .text, .number, .timestamp, .enumeration:
+        case .text, .number, .timestamp, .enumeration, .boolean:
             if master == "stage" || master == "owner_id" || master == "amount" {
                 let needed = master == "stage" ? "stage" : master == "owner_id" ? "owner" : "money"
                 sink.report(location, "\(path): master '\(master)' needs transform \(needed)")

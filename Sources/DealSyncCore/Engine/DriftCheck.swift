@@ -37,8 +37,8 @@ public struct DriftCheck: Sendable {
         var differences: [Difference] = []
         for field in mapping.fields {
             let transformer = FieldTransformer(field: field, mapping: mapping)
-            let masterValue = transformer.masterValue(in: master.fields) ?? (master.isComplete ? .null : nil)
-            let crmValue = transformer.crmValue(in: crm.fields) ?? (crm.isComplete ? .null : nil)
+            let masterValue = transformer.masterValue(in: master.fields) ?? (master.isComplete ? transformer.absent(on: .master) : nil)
+            let crmValue = transformer.crmValue(in: crm.fields) ?? (crm.isComplete ? transformer.absent(on: .crm) : nil)
             guard let masterValue, let crmValue else { continue }
             if transformer.agrees(crmValue, on: .crm, with: masterValue) { continue }
             // Values that cannot be mapped are reported as unmapped values when they arrive, not as drift.

@@ -102,7 +102,7 @@ public struct RecordDecider: Sendable {
     static func value(of transformer: FieldTransformer, in observation: Observation) -> FieldValue? {
         let value = observation.side == .master ? transformer.masterValue(in: observation.fields)
             : transformer.crmValue(in: observation.fields)
-        return value ?? (observation.isComplete ? .null : nil)
+        return value ?? (observation.isComplete ? transformer.absent(on: observation.side) : nil)
     }
 
     // MARK: Collecting writes

@@ -32,8 +32,14 @@ public struct FieldTransformer: Sendable {
         record[field.crm].map(normaliseCRM)
     }
 
+    /// The value of this field when a complete record on `side` does not carry it.
+    public func absent(on side: Side) -> FieldValue {
+        side == .master ? normaliseMaster(.null) : normaliseCRM(.null)
+    }
+
     func normaliseMaster(_ value: FieldValue) -> FieldValue {
         switch (field.transform, value) {
+        case (.boolean, _): Self.boolean(value) ?? value
         case (_, .null): .null
         case (.number, .integer(let i)): .decimal(Decimal(i))
         case (.number, .text(let t)): DecimalText.parse(t).map(FieldValue.decimal) ?? value
@@ -47,6 +53,7 @@ public struct FieldTransformer: Sendable {
 
     func normaliseCRM(_ value: FieldValue) -> FieldValue {
         switch (field.transform, value) {
+        case (.boolean, _): return Self.boolean(value) ?? value
         case (_, .null): return .null
         case (.text, .text("")): return .null
         case (.number, .text(let t)): return t.isEmpty ? .null : DecimalText.parse(t).map(FieldValue.decimal) ?? value
@@ -69,16 +76,34 @@ public struct FieldTransformer: Sendable {
         }
     }
 
+    /// A yes/no in any of the forms the systems use: JSON booleans, amoCRM webhook `"1"`/`"0"`, Bitrix24
+    /// `"1"`/`"0"` and `"Y"`/`"N"`; unset and empty are `false`. Anything else is left as it is (and does not fit).
+    static func boolean(_ value: FieldValue) -> FieldValue? {
+        switch value {
+        case .null: return .bool(false)
+        case .bool: return value
+        case .integer(let i) where i == 0 || i == 1: return .bool(i == 1)
+        case .text(let t):
+            switch t.lowercased() {
+            case "1", "y", "true", "yes": return .bool(true)
+            case "0", "n", "false", "no", "": return .bool(false)
+            default: return nil
+            }
+        default: return nil
+        }
+    }
+
     // MARK: Transforms
 
     /// The CRM value for a canonical value.
     public func toCRM(_ canonical: FieldValue) -> Result<FieldValue, Unmapped> {
         if canonical == .null {
             if case .money(fixedCurrency: _?) = field.transform { return .success(.integer(0)) }
+            if case .boolean = field.transform { return .success(.bool(false)) }
             return .success(.null)
         }
         switch (field.transform, canonical) {
-        case (.text, .text), (.number, .decimal), (.timestamp, .time):
+        case (.text, .text), (.number, .decimal), (.timestamp, .time), (.boolean, .bool):
             return .success(canonical)
         case (.money(let fixed?), .money(let money)):
             guard money.currency == fixed else {
@@ -109,9 +134,9 @@ public struct FieldTransformer: Sendable {
 
     /// The canonical value for a CRM value.
     public func toMaster(_ crm: FieldValue) -> Result<FieldValue, Unmapped> {
-        if crm == .null { return .success(.null) }
+        if crm == .null { return .success(field.transform == .boolean ? .bool(false) : .null) }
         switch (field.transform, crm) {
-        case (.text, .text), (.number, .decimal), (.timestamp, .time), (.money(nil), .money):
+        case (.text, .text), (.number, .decimal), (.timestamp, .time), (.money(nil), .money), (.boolean, .bool):
             return .success(crm)
         case (.money(let fixed?), .integer(let amount)):
             return .success(.money(Money(amount: Decimal(amount), currency: fixed)))

@@ -146,6 +146,9 @@ public enum Transform: Sendable, Hashable {
     case stage
     /// The owner directory.
     case owner
+    /// Yes/no: a JSON boolean (MasterDeal) ↔ an amoCRM checkbox ↔ a Bitrix24 boolean user field (`"1"`/`"0"`).
+    /// An unset value is `false` on every side, as the CRMs show an unticked box.
+    case boolean
 
     public var name: String {
         switch self {
@@ -156,6 +159,7 @@ public enum Transform: Sendable, Hashable {
         case .enumeration: "enum"
         case .stage: "stage"
         case .owner: "owner"
+        case .boolean: "boolean"
         }
     }
 }

@@ -51,6 +51,18 @@ struct ConfigurationLoaderTests {
         #expect(errors == ["mappings/tour.yaml:9:5: unknown key 'diretion' in fields.title (did you mean 'direction'?)"])
     }
 
+    @Test func aYesNoFieldLoadsAndAMisspeltTransformListsTheChoices() throws {
+        let field = "\n  insured: {master: attributes.insured, crm: custom_fields.900007, transform: %@}\nstages:"
+        let good = ConfigFixtures.tourMapping.replacingOccurrences(of: "\nstages:", with: field.replacingOccurrences(of: "%@", with: "boolean"))
+        let loaded = try ConfigurationLoader(environment: [:]).load(connectors: [], mappings: [.init(path: "mappings/tour.yaml", text: good)])
+        #expect(loaded.mappings["tour"]?.field(named: "insured")?.transform == .boolean)
+
+        let broken = ConfigFixtures.tourMapping.replacingOccurrences(of: "\nstages:", with: field.replacingOccurrences(of: "%@", with: "bool"))
+        let errors = ConfigFixtures.diagnostics(mappings: [("mappings/tour.yaml", broken)])
+        #expect(errors.count == 1 && errors[0].hasPrefix("mappings/tour.yaml:18:"), "\(errors)")
+        #expect(errors.first?.contains("boolean") == true && errors.first?.contains("\"bool\"") == true, "\(errors)")
+    }
+
     @Test func missingKeyIsReportedAtItsMapping() {
         let broken = ConfigFixtures.replacing(line: 2, with: "", in: ConfigFixtures.tourMapping)
         let errors = ConfigFixtures.diagnostics(mappings: [("mappings/tour.yaml", broken)])

@@ -57,6 +57,29 @@ struct FieldTransformerTests {
         #expect(t.crmValue(in: ["UF_CRM_SESSIONS": .text("")]) == .null)
     }
 
+    @Test func yesNoIsReadInEveryFormTheSystemsUseAndUnsetIsNo() {
+        let t = FieldTransformer(
+            field: FieldMapping(name: "insured", master: "attributes.insured", crm: "custom_fields.900007", transform: .boolean),
+            mapping: F.mapping)
+        #expect(t.masterValue(in: ["attributes.insured": .bool(true)]) == .bool(true))
+        #expect(t.masterValue(in: ["attributes.insured": .null]) == .bool(false))
+        #expect(t.crmValue(in: ["custom_fields.900007": .bool(true)]) == .bool(true), "amoCRM API v4")
+        #expect(t.crmValue(in: ["custom_fields.900007": .text("0")]) == .bool(false), "amoCRM webhook")
+        #expect(t.crmValue(in: ["custom_fields.900007": .text("1")]) == .bool(true), "amoCRM webhook, Bitrix24")
+        #expect(t.crmValue(in: ["custom_fields.900007": .text("Y")]) == .bool(true), "Bitrix24")
+        #expect(t.crmValue(in: ["custom_fields.900007": .text("")]) == .bool(false))
+        #expect(t.absent(on: .crm) == .bool(false) && t.absent(on: .master) == .bool(false), "an unticked box left out of a record")
+        #expect(t.toCRM(.bool(true)) == .success(.bool(true)))
+        #expect(t.toCRM(.null) == .success(.bool(false)))
+        #expect(t.toMaster(.null) == .success(.bool(false)))
+        #expect(t.agrees(.bool(false), on: .crm, with: .bool(false)))
+        #expect(!t.agrees(.bool(true), on: .crm, with: .bool(false)))
+        // Anything else does not fit, and is reported rather than guessed.
+        #expect(t.crmValue(in: ["custom_fields.900007": .text("maybe")]) == .text("maybe"))
+        #expect((try? t.toMaster(.text("maybe")).get()) == nil)
+        #expect((try? t.toCRM(.text("yes please")).get()) == nil)
+    }
+
     @Test func enumValuesMapBothWaysAndUnknownOnesAreReported() {
         let t = transformer("tour_type")
         #expect(t.toCRM(.text("ski")) == .success(.text("502")))

@@ -44,6 +44,8 @@ extension AmoCRMSimulator.Configuration {
                 fields.append(.init(id: id, name: field.name, type: .dateTime))
             case .number:
                 fields.append(.init(id: id, name: field.name, type: .numeric))
+            case .boolean:
+                fields.append(.init(id: id, name: field.name, type: .checkbox))
             case .enumeration(let map):
                 let enums = map.compactMap { code, value in Int(value).map { AmoCRMSimulator.CustomField.Enum(id: $0, value: code) } }
                 fields.append(.init(id: id, name: field.name, type: .select, enums: enums.sorted { $0.id < $1.id }))
