@@ -86,7 +86,7 @@ public final class Gateway: Sendable {
                          drift: DriftStore(database: database, logger: logger),
                          metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) },
                          shared: registry.all.filter { $0.config.kind == .masterdeal }.map { ($0.config.id, $0.limiter) },
-                         interval: options.statsInterval,
+                         interval: options.statsInterval, worker: options.worker,
                          logger: logger),
             IntakeService(processor: processor, registry: registry, metrics: metrics, inboxWakeup: inboxWakeup,
                           outboxWakeup: outboxWakeup, workers: options.intakeWorkers, logger: logger),

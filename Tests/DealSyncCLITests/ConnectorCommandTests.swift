@@ -1,6 +1,7 @@
 import DealSyncStore
 import DealSyncTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// `dealsync connector status | resume | forget-tokens` against the shipped example configuration and a real
@@ -79,12 +80,25 @@ struct ConnectorCommandTests {
         let unknown = try await cli(["connector", "forget-tokens", "tour", "--reason", "x"], url)
         #expect(unknown.status == 3 && unknown.stderr.contains("no connector 'tour'"), "\(unknown.stderr)")
 
+        // While a dealsync serve process is connected (its relays hold their presence), nothing is forgotten: it
+        // would store the old pair it holds in memory again.
+        let refused = try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 2) { db in
+            let result = Mutex<(status: Int32, stdout: String, stderr: String)?>(nil)
+            try await OutboxClaims(database: db, logger: TestPostgres.logger).whilePresent(worker: "host:4242:serve") {
+                let output = try await cli(["connector", "forget-tokens", "tour-amocrm", "--reason", "too early"], url)
+                result.withLock { $0 = output }
+            }
+            return try #require(result.withLock { $0 })
+        }
+        #expect(refused.status == 1 && refused.stderr.contains("a dealsync serve process is still connected"), "\(refused.stderr)")
+
         let forgot = try await cli(["connector", "forget-tokens", "tour-amocrm", "--reason", "integration re-authorised", "--actor", "admin-olga"], url)
         #expect(forgot.status == 0, "\(forgot.stderr)")
-        #expect(forgot.stdout.contains("forgot the stored token pair of tour-amocrm (generation 3)") && forgot.stdout.contains("restart"), "\(forgot.stdout)")
+        #expect(forgot.stdout.contains("forgot the stored token pair of tour-amocrm (generation 3)") && forgot.stdout.contains("start dealsync serve again"),
+                "\(forgot.stdout)")
         let twice = try await cli(["connector", "forget-tokens", "tour-amocrm", "--reason", "again"], url)
         #expect(twice.status == 0 && twice.stdout.contains("no stored tokens for tour-amocrm; nothing changed"), "\(twice.stdout)")
-        for output in [status, table, notOAuth, unknown, forgot, twice] {
+        for output in [status, table, notOAuth, unknown, refused, forgot, twice] {
             #expect(!(output.stdout + output.stderr).contains(access) && !(output.stdout + output.stderr).contains(refresh), "no token is printed")
         }
 

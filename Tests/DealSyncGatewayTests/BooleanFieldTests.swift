@@ -33,8 +33,13 @@ import Testing
             try await system.eventually("MasterDeal has insured = false", timeout: .seconds(20)) {
                 Self.insured(system, deal) == .bool(false)
             }
-            // Cleared altogether in amoCRM (the field is gone from the lead): still false, nothing else happens.
-            _ = try system.amo.editAsSalesperson(leadID: lead, userID: 6_001_001, AmoLeadFields(customFields: [Self.field: nil]))
+            // Cleared altogether in amoCRM (the field is gone from the lead): still false, nothing is written.
+            let cleared = try system.amo.editAsSalesperson(leadID: lead, userID: 6_001_001, AmoLeadFields(customFields: [Self.field: nil]))
+            try await system.eventually("dealsync has seen the cleared lead", timeout: .seconds(20)) {
+                try await Self.crmKnownAt(system) >= Int64(cleared.updatedAt) * 1000
+            }
+            #expect(try await DeliveryFaultTests.openOutbox(system) == 0, "a cleared box says what an unticked one says")
+            #expect(Self.insured(system, deal) == .bool(false))
             // MasterDeal ticks it again: the box is ticked in amoCRM.
             try system.masterDeal.editAsUser(id: deal, changes: .object(["attributes": .object(["insured": .bool(true)])]))
             try await system.eventually("the box is ticked again", timeout: .seconds(20)) {
@@ -58,6 +63,14 @@ import Testing
             let conflicts = try await system.database.client.query("SELECT count(*)::int8 FROM divergence_log WHERE field = 'insured' AND kind = 'conflict'")
             for try await count in conflicts.decode(Int.self) { #expect(count == 0, "one-sided changes are not conflicts") }
         }
+    }
+
+    /// When the newest amoCRM value of `insured` that dealsync knows was made (the test's only link).
+    static func crmKnownAt(_ system: SyncSystem) async throws -> Int64 {
+        let rows = try await system.database.client.query(
+            "SELECT coalesce(max((state->'crm'->'known_at'->>'millis')::int8), 0) FROM field_state WHERE field = 'insured'")
+        for try await millis in rows.decode(Int64.self) { return millis }
+        return 0
     }
 
     static func insured(_ system: SyncSystem, _ deal: String) -> MasterDealSimulator.JSONValue? {

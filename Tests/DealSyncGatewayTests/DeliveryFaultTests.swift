@@ -266,7 +266,9 @@ struct DeliveryFaultTests {
                 try await system.eventually("\(gateway.options.worker) takes half of MasterDeal's rate") {
                     gateway.registry.connector("masterdeal")?.limiter.share == 0.5
                 }
-                #expect(gateway.metrics.exposition().contains(#"dealsync_rate_limit_share{connector="masterdeal"} 0.5"#))
+                try await system.eventually("\(gateway.options.worker) exports its share") {
+                    gateway.metrics.exposition().contains(#"dealsync_rate_limit_share{connector="masterdeal"} 0.5"#)
+                }
             }
             let toAmo = try await Self.outbox(system, target: "tour")
             let toMaster = try await Self.outbox(system, target: "masterdeal")

@@ -121,4 +121,62 @@ struct OutboxClaimsTests {
             #expect(log.map(\.worker) == ["host:101", "host:202"])
         }
     }
+
+    /// Writes coalesced into a claim that outlived its lease stay behind that claim: the takeover sends the head
+    /// alone, and a newer update never overtakes the older one still in flight.
+    @Test func aTakeoverDoesNotCoalescePastAWriteStillInFlightUnderTheLateClaim() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await enqueueCreate(database)
+            let claims = OutboxClaims(database: database, logger: logger)
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let inbox = InboxStore(database: database, logger: logger)
+            try await claims.whilePresent(worker: "host:101") {
+                let create = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
+                #expect(try await processor.delivered(create, recordID: "9001", landedAt: SourceStamp(seconds: 1001),
+                                                      attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")))
+                for (index, title) in ["Сочи 2", "Сочи 3"].enumerated() {
+                    _ = try await inbox.record(F.item([F.deal(title: title, at: 2000 + Int64(index), version: 2 + Int64(index))], key: "evt-u\(index)"))
+                    _ = try await F.drain(processor)
+                }
+                let slow = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
+                #expect(slow.writes.count == 2, "two updates coalesced: \(slow.ids)")
+
+                try await claims.whilePresent(worker: "host:202") {
+                    _ = try await database.client.query("UPDATE outbox SET claimed_until = now() - interval '1 second' WHERE status = 'in_flight'")
+                    _ = try await inbox.record(F.item([F.deal(title: "Сочи 4", at: 2010, version: 4)], key: "evt-u9"))
+                    _ = try await F.drain(processor)
+                    let taken = try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90))
+                    #expect(taken.map(\.ids) == [[slow.ids[0]]], "the head alone; the follower still in flight and the newer update wait")
+                    let head = try #require(taken.first)
+                    #expect(try await processor.delivered(head, recordID: "9001", landedAt: nil,
+                                                          attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:202")))
+                    // Next the old follower is taken over, and the newer update rides behind it.
+                    let next = try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90))
+                    #expect(next.first?.ids.first == slow.ids[1] && next.first?.writes.count == 2, "\(next.map(\.ids))")
+                    #expect(next.first?.delivery.values["name"] == .text("Сочи 4"), "the newest value is what lands")
+                }
+            }
+        }
+    }
+
+    /// The processes sharing MasterDeal's rate: the workers present, and a starting one counts itself.
+    @Test func presentWorkersCountsEachProcessOnce() async throws {
+        try await TestPostgres.withDatabase { database in
+            let claims = OutboxClaims(database: database, logger: logger)
+            #expect(try await claims.presentWorkers() == 0)
+            #expect(try await claims.presentWorkers(counting: "host:101") == 1)
+            try await claims.whilePresent(worker: "host:101") {
+                // A process's relays share one worker name: three presences are one process.
+                try await claims.whilePresent(worker: "host:101") {
+                    try await claims.whilePresent(worker: "host:101") {
+                        let alone = try await claims.presentWorkers()
+                        let itself = try await claims.presentWorkers(counting: "host:101")
+                        let another = try await claims.presentWorkers(counting: "host:202")
+                        #expect(alone == 1 && itself == 1 && another == 2, "\(alone) \(itself) \(another)")
+                    }
+                }
+            }
+            #expect(try await claims.presentWorkers() == 0, "a process that stopped is no longer counted")
+        }
+    }
 }

@@ -48,6 +48,12 @@ public final class RateLimiter: Sendable {
         set {
             let share = min(max(newValue, 0.01), 1)
             state.withLock { s in
+                // Tokens earned so far are earned at the old share.
+                let now = ContinuousClock.now
+                let elapsed = s.updated.duration(to: now)
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                s.tokens = min(max(burst * s.share, 1), s.tokens + seconds * rate * s.share)
+                s.updated = now
                 s.tokens = min(s.tokens, max(burst * share, 1))
                 s.share = share
             }

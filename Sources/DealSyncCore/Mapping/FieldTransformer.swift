@@ -72,6 +72,7 @@ public struct FieldTransformer: Sendable {
         case (.enumeration, .integer(let i)), (.owner, .integer(let i)), (.text, .integer(let i)): return .text(String(i))
         case (.enumeration, .text("")), (.owner, .text("")), (.owner, .text("0")), (.stage, .text("")): return .null
         case (.text, .decimal(let d)): return .text(DecimalText.format(d))
+        case (.text, .bool(let b)): return .text(String(b))  // a checkbox mapped as text reads as before
         default: return value
         }
     }

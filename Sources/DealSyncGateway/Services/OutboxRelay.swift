@@ -114,10 +114,11 @@ final class OutboxRelay: Service {
         switch outcome {
         case .delivered(let recordID, let landedAt):
             breaker.withLock { $0.recordSuccess() }
-            if wasPaused { try await status.resume(target) }
+            // What a late claim learnt is not acted on: only the claim that holds the writes resumes the connector.
             guard try await processor.delivered(group, recordID: recordID, landedAt: landedAt,
                                                 attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
             else { return takenOver(group) }
+            if wasPaused { try await status.resume(target) }
             metrics.delivery(target, outcome: "delivered", count: group.writes.count)
             logger.info("delivered", metadata: ["target": "\(target)", "record": "\(recordID)", "rows": "\(group.writes.count)",
                                                 "lineage_id": "\(lineage)"])
@@ -159,12 +160,12 @@ final class OutboxRelay: Service {
             metrics.delivery(target, outcome: "stale", count: group.writes.count)
             wakeup.signal()
         case .paused(let errorClass, let status, let reason):
-            try await self.status.pause(target, reason: reason)
-            metrics.paused(target, true)
-            if errorClass == .auth { metrics.authFailure(target) }
             guard try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
                                             attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
             else { return takenOver(group) }
+            try await self.status.pause(target, reason: reason)
+            metrics.paused(target, true)
+            if errorClass == .auth { metrics.authFailure(target) }
             metrics.delivery(target, outcome: "paused", count: group.writes.count)
             logger.error("connector paused", metadata: ["target": "\(target)", "reason": "\(reason)"])
         }

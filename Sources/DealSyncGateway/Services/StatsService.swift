@@ -17,6 +17,8 @@ final class StatsService: Service {
     /// Limiters every process uses at once for one API (MasterDeal), shared out by the processes present.
     let shared: [(connector: String, limiter: RateLimiter)]
     let interval: Duration
+    /// This process's worker name (its relays' presence).
+    let worker: String
     let logger: Logger
     private let reportedWait = Mutex<[String: Duration]>([:])
 
@@ -24,7 +26,7 @@ final class StatsService: Service {
 
     init(claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, drift: DriftStore, metrics: GatewayMetrics,
          limiters: [(connector: String, limiter: RateLimiter)], shared: [(connector: String, limiter: RateLimiter)], interval: Duration,
-         logger: Logger) {
+         worker: String, logger: Logger) {
         self.claims = claims
         self.inbox = inbox
         self.deadLetters = deadLetters
@@ -33,6 +35,7 @@ final class StatsService: Service {
         self.limiters = limiters
         self.shared = shared
         self.interval = interval
+        self.worker = worker
         self.logger = logger
     }
 
@@ -50,7 +53,7 @@ final class StatsService: Service {
     func refresh() async throws {
         if !shared.isEmpty {
             // This process counts itself even before its relays are present.
-            let processes = max(try await claims.presentWorkers(), 1)
+            let processes = max(try await claims.presentWorkers(counting: worker), 1)
             for (connector, limiter) in shared {
                 limiter.share = 1 / Double(processes)
                 metrics.rateShare(connector, limiter.share)

@@ -56,21 +56,34 @@ public struct OutboxClaims: Sendable {
             for head in heads.sorted(by: { $0.id < $1.id }) {
                 var group = WriteGroup(writes: [head])
                 if head.operation == .update, coalesce > 1 {
-                    let followers = try await Self.read(
+                    // Only the pending updates right after the head: a write still in flight under an earlier
+                    // claim (one that outlived its lease) or a create ends the run, so nothing overtakes it.
+                    let open = try await tx.query(
                         """
-                        WITH next AS (
-                            SELECT id FROM outbox
-                            WHERE target = \(target) AND record_key = \(head.recordKey) AND id > \(head.id)
-                              AND status = 'pending' AND operation = 'update'
-                            ORDER BY id LIMIT \(coalesce - 1)
-                            FOR UPDATE SKIP LOCKED
-                        )
-                        UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker),
-                            claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
-                        FROM next WHERE o.id = next.id
-                        RETURNING \(unescaped: Self.columns("o"))
-                        """, on: tx)
-                    group.writes += followers.sorted { $0.id < $1.id }
+                        SELECT id, status, operation FROM outbox
+                        WHERE target = \(target) AND record_key = \(head.recordKey) AND id > \(head.id)
+                          AND status IN ('pending', 'in_flight')
+                        ORDER BY id LIMIT \(coalesce - 1)
+                        """, logger: logger)
+                    var run: [Int64] = []
+                    var ended = false
+                    for try await (id, status, operation) in open.decode((Int64, String, String).self) {
+                        if ended || status != "pending" || operation != "update" {
+                            ended = true
+                            continue
+                        }
+                        run.append(id)
+                    }
+                    if !run.isEmpty {
+                        let followers = try await Self.read(
+                            """
+                            UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker),
+                                claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
+                            WHERE o.id = ANY(\(run)) AND o.status = 'pending'
+                            RETURNING \(unescaped: Self.columns("o"))
+                            """, on: tx)
+                        group.writes += followers.sorted { $0.id < $1.id }
+                    }
                 }
                 groups.append(group)
             }
@@ -90,10 +103,15 @@ public struct OutboxClaims: Sendable {
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         """
 
-    /// How many workers (one per `dealsync serve` process) are present in this database now.
-    public func presentWorkers() async throws -> Int {
-        let rows = try await database.client.query(PostgresQuery(unsafeSQL: "SELECT count(DISTINCT objid)::int8 FROM (\(Self.presentWorkers)) p"),
-                                                   logger: logger)
+    /// How many workers (one per `dealsync serve` process) are present in this database now; with `counting`,
+    /// that worker is counted even before it is present (a process starting up counts itself at once).
+    public func presentWorkers(counting worker: String? = nil) async throws -> Int {
+        let rows = try await database.client.query(
+            """
+            WITH present AS MATERIALIZED (\(unescaped: Self.presentWorkers))
+            SELECT (SELECT count(DISTINCT objid) FROM present)
+                 + CASE WHEN \(worker)::text IS NULL OR hashtext(\(worker))::oid IN (SELECT objid FROM present) THEN 0 ELSE 1 END
+            """, logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
     }

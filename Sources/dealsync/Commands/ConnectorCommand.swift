@@ -70,7 +70,7 @@ struct ConnectorCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "forget-tokens",
             abstract: "Delete a connector's stored OAuth token pair, so dealsync starts again from the refresh token in its configuration.",
-            discussion: "For re-authorising after a lost grant: put the new refresh token into the configuration's environment first, run this, then restart every dealsync serve process so none keeps the old pair in memory. Recorded in the audit log; no token is ever printed.")
+            discussion: "For re-authorising after a lost grant: put the new refresh token into the configuration's environment, stop every dealsync serve process (a running one keeps the old pair in memory and would store it again), run this, then start them. It refuses while a dealsync serve process is connected to the database. Recorded in the audit log; no token is ever printed.")
         @OptionGroup var config: ConfigOptions
         @OptionGroup var database: RequiredDatabaseOptions
         @Argument(help: "The connector's id.") var connector: String
@@ -86,14 +86,19 @@ struct ConnectorCommand: AsyncParsableCommand {
             let actor = Actor.resolve(self.actor)
             let connector = self.connector
             let reason = self.reason
-            let forgotten = try await database.withDatabase { db in
-                try await TokenStore(database: db, logger: .cli()).forget(connector: connector, actor: actor, reason: reason)
+            let forgotten = try await database.withDatabase { db -> TokenStore.Summary?? in
+                let running = try await OutboxClaims(database: db, logger: .cli()).presentWorkers()
+                guard running == 0 else { return .none }
+                return .some(try await TokenStore(database: db, logger: .cli()).forget(connector: connector, actor: actor, reason: reason))
+            }
+            guard let forgotten else {
+                throw CLIError("a dealsync serve process is still connected to this database; stop every one first (a running process keeps the old token pair in memory and would store it again), then run this and start them")
             }
             guard let forgotten else {
                 print("no stored tokens for \(connector); nothing changed")
                 return
             }
-            print("forgot the stored token pair of \(connector) (generation \(forgotten.generation)); restart every dealsync serve process now")
+            print("forgot the stored token pair of \(connector) (generation \(forgotten.generation)); start dealsync serve again to use the configured refresh token")
         }
     }
 
