@@ -16,6 +16,8 @@ struct ConnectorCommandTests {
             try await ConnectorStatusStore(database: db, logger: TestPostgres.logger)
                 .pause("tour-amocrm", reason: "amoCRM blocked the account (HTTP 403); ask amoCRM support to lift it")
             try await ConnectorStatusStore(database: db, logger: TestPostgres.logger).pause("old-crm", reason: "gone")
+            // A poll of Bitrix24 that found nothing new still stores its cursor: that is the last poll.
+            _ = try await PollStore(database: db, logger: TestPostgres.logger).store([], cursor: "{}", connector: "fitness-bitrix24")
         }
         let status = try await cli(["connector", "status", "--json"], url)
         #expect(status.status == 0, "\(status.stderr)")
@@ -27,12 +29,16 @@ struct ConnectorCommandTests {
         #expect(tour["kind"] as? String == "amocrm" && tour["auth"] as? String == "oauth")
         let fitness = try #require(connectors.first { $0["id"] as? String == "fitness-bitrix24" })
         #expect(fitness["paused"] as? Bool == false && fitness["reason"] == nil)
+        #expect(fitness["last_poll_at"] is String && tour["last_poll_at"] == nil, "\(fitness) \(tour)")
         let leftover = try #require(connectors.first { $0["id"] as? String == "old-crm" }, "a connector no longer configured is still shown")
         #expect(leftover["kind"] == nil && leftover["paused"] as? Bool == true)
 
         let table = try await cli(["connector", "status"], url)
         let tourLine = try #require(table.stdout.split(separator: "\n").first { $0.hasPrefix("tour-amocrm ") }, "\(table.stdout)")
         #expect(tourLine.contains("paused") && tourLine.contains("none stored") && tourLine.contains("blocked the account"), "\(tourLine)")
+        #expect(tourLine.contains(" never "), "never polled: \(tourLine)")
+        let fitnessLine = try #require(table.stdout.split(separator: "\n").first { $0.hasPrefix("fitness-bitrix24 ") }, "\(table.stdout)")
+        #expect(fitnessLine.contains("s ago"), "\(fitnessLine)")
         #expect(table.stdout.contains("(not configured)"))
         let one = try await cli(["connector", "status", "--connector", "fitness-bitrix24", "--json"], url)
         #expect((try json(one.stdout)["connectors"] as? [[String: Any]])?.count == 1)

@@ -19,6 +19,14 @@ public struct PollStore: Sendable {
         return nil
     }
 
+    /// When each connector's last poll page was stored (every successful poll stores its cursor).
+    public func lastPolled() async throws -> [String: Date] {
+        let rows = try await database.client.query("SELECT connector, updated_at FROM poll_cursors", logger: logger)
+        var result: [String: Date] = [:]
+        for try await (connector, at) in rows.decode((String, Date).self) { result[connector] = at }
+        return result
+    }
+
     /// Stores a page of polled records and the cursor after it; returns how many records were new.
     public func store(_ items: [InboxItem], cursor: String, connector: String) async throws -> Int {
         try await database.client.withTransaction(logger: logger) { tx in

@@ -12,7 +12,7 @@ struct ConnectorCommand: AsyncParsableCommand {
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show every connector: paused or active and why, writes waiting, open dead letters, stored OAuth tokens.",
+            abstract: "Show every connector: paused or active and why, its last poll, writes waiting, open dead letters, stored OAuth tokens.",
             discussion: "Connectors found in the database but no longer configured are listed too, so writes left for them are not forgotten.")
         @OptionGroup var config: ConfigOptions
         @OptionGroup var database: RequiredDatabaseOptions
@@ -26,10 +26,11 @@ struct ConnectorCommand: AsyncParsableCommand {
                 try await ConnectorStatusView.gather(configuration: configuration, database: db)
             }.filter { connector == nil || $0.id == connector }
             if json { return try JSONOutput.print(["connectors": views]) }
-            var table = Table("CONNECTOR", "KIND", "STATE", "SINCE", "WAITING", "OLDEST", "DEAD LETTERS", "OAUTH TOKENS", "REASON")
+            var table = Table("CONNECTOR", "KIND", "STATE", "SINCE", "LAST POLL", "WAITING", "OLDEST", "DEAD LETTERS", "OAUTH TOKENS", "REASON")
             for view in views {
                 table.add(view.id, view.kind ?? "(not configured)", view.paused ? "paused" : "active",
                           view.pausedSince.map { Age.format(since: $0) + " ago" } ?? "-",
+                          view.lastPollAt.map { Age.format(since: $0) + " ago" } ?? "never",
                           String(view.outboxOpen), view.outboxOpen > 0 ? "\(Int(view.outboxOldestSeconds))s" : "-",
                           String(view.deadLettersOpen), view.oauthTokens?.text ?? (view.auth == "oauth" ? "none stored" : "-"),
                           view.reason ?? "")
@@ -136,13 +137,15 @@ struct ConnectorStatusView: Encodable {
     var paused: Bool
     var reason: String?
     var pausedSince: Date?
+    /// When a poll last succeeded (in whichever process held the connector's lane).
+    var lastPollAt: Date?
     var outboxOpen: Int
     var outboxOldestSeconds: Double
     var deadLettersOpen: Int
     var oauthTokens: Tokens?
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, auth, paused, reason, pausedSince = "paused_since", outboxOpen = "outbox_open",
+        case id, kind, auth, paused, reason, pausedSince = "paused_since", lastPollAt = "last_poll_at", outboxOpen = "outbox_open",
              outboxOldestSeconds = "outbox_oldest_seconds", deadLettersOpen = "dead_letters_open", oauthTokens = "oauth_tokens"
     }
 
@@ -161,6 +164,7 @@ struct ConnectorStatusView: Encodable {
         let depth = try await OutboxClaims(database: database, logger: logger).depth()
         let dead = try await DeadLetterStore(database: database, logger: logger).openCounts()
         let tokens = try await TokenStore(database: database, logger: logger).summaries()
+        let polled = try await PollStore(database: database, logger: logger).lastPolled()
         var ids = configuration.connectors.map(\.id)
         let configured = Set(ids)
         let known = Set(states.keys).union(depth.map(\.target)).union(dead.keys).union(tokens.keys)
@@ -172,6 +176,7 @@ struct ConnectorStatusView: Encodable {
             return ConnectorStatusView(
                 id: id, kind: config?.kind.rawValue, auth: config.map { authName($0.auth) }, paused: state?.paused ?? false,
                 reason: state?.paused == true ? state?.reason : nil, pausedSince: state?.paused == true ? state?.since : nil,
+                lastPollAt: polled[id],
                 outboxOpen: waiting?.open ?? 0, outboxOldestSeconds: waiting?.oldestSeconds ?? 0, deadLettersOpen: dead[id] ?? 0,
                 oauthTokens: tokens[id].map { Tokens(generation: $0.generation, hasRefreshToken: $0.hasRefreshToken,
                                                      accessExpiresAt: $0.accessExpiresAt, updatedAt: $0.updatedAt) })
