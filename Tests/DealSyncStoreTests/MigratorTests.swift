@@ -27,6 +27,27 @@ struct MigratorTests {
         }
     }
 
+    /// A database made by an earlier release, with writes waiting, is brought up to date and keeps working.
+    @Test func aDatabaseFromTheFirstReleaseIsUpgradedWithItsWritesWaiting() async throws {
+        try await TestPostgres.withDatabase(migrated: false) { database in
+            let first = try await Migrator(migrations: [Migration.all[0]], logger: logger).migrate(database)
+            #expect(first.currentVersion == 1)
+            let inbox = InboxStore(database: database, logger: logger)
+            _ = try await inbox.record(StoreFixtures.item([StoreFixtures.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
+            _ = try await StoreFixtures.drain(SyncProcessor(database: database, setup: StoreFixtures.setup, logger: logger))
+            #expect(try await StoreFixtures.count("outbox", where: "status = 'pending'", in: database) == 1)
+
+            let upgrade = try await Migrator(logger: logger).migrate(database)
+            #expect(upgrade.applied == Array(Migration.all.map(\.version).dropFirst()))
+            #expect(upgrade.currentVersion == Migration.latestVersion)
+            let claims = OutboxClaims(database: database, logger: logger)
+            try await claims.whilePresent(worker: "host:1") {
+                let claimed = try await claims.claim(target: "tour", limit: 10, worker: "host:1", lease: .seconds(90))
+                #expect(claimed.map(\.head.claimSequence) == [1], "the waiting write is claimed under the new schema")
+            }
+        }
+    }
+
     @Test func accessPathsHaveIndexes() async throws {
         try await TestPostgres.withDatabase { database in
             let rows = try await database.client.query(

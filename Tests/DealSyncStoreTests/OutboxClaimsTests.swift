@@ -179,4 +179,34 @@ struct OutboxClaimsTests {
             #expect(try await claims.presentWorkers() == 0, "a process that stopped is no longer counted")
         }
     }
+
+    /// A replay starts the attempts again, but not the claims: an outcome from a claim made before the write was
+    /// dead-lettered and replayed is still refused, even from the same worker at the same attempt number.
+    @Test func anOutcomeFromAClaimBeforeAReplayIsNotRecorded() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await enqueueCreate(database)
+            let claims = OutboxClaims(database: database, logger: logger)
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let failed = AttemptRecord(status: 400, errorClass: "validation", detail: "rejected", worker: "host:101")
+            try await claims.whilePresent(worker: "host:101") {
+                let first = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
+                _ = try await database.client.query("UPDATE outbox SET claimed_until = now() - interval '1 second'")
+                let second = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
+                #expect(try await processor.deadLetter(second, errorClass: .validation, attempt: failed))
+                let letter = try #require(try await DeadLetterStore(database: database, logger: logger)
+                    .list(DeadLetterFilter(connector: "tour", since: nil, errorClass: nil, deal: nil, status: "open")).first)
+                _ = try await processor.replay(letter.id, actor: "support", dryRun: false)
+                let third = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
+                #expect(third.head.attempts == first.head.attempts && third.head.claimedBy == first.head.claimedBy,
+                        "the same worker at the same attempt number")
+                #expect(third.head.claimSequence > second.head.claimSequence && second.head.claimSequence > first.head.claimSequence)
+
+                #expect(try await processor.delivered(first, recordID: "9001", landedAt: nil,
+                                                      attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")) == false)
+                #expect(try await F.count("outbox", where: "status = 'in_flight'", in: database) == 1, "the replayed write waits for its own claim")
+                #expect(try await processor.delivered(third, recordID: "9001", landedAt: nil,
+                                                      attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")))
+            }
+        }
+    }
 }

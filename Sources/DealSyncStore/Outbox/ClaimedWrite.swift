@@ -18,8 +18,10 @@ public struct ClaimedWrite: Sendable, Equatable {
     public var recordID: String?
     /// The MasterDeal version dealsync last saw for this link.
     public var knownVersion: Int64?
-    /// The worker that claimed it. With ``attempts`` it identifies the claim: a takeover counts one more attempt.
+    /// The worker that claimed it.
     public var claimedBy: String?
+    /// Which claim of the row this is: every claim increases it and nothing resets it.
+    public var claimSequence: Int64 = 0
 }
 
 /// Consecutive claimed writes for one record, sent as one delivery.

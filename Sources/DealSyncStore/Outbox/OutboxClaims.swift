@@ -42,7 +42,7 @@ public struct OutboxClaims: Sendable {
                     ORDER BY o.id LIMIT \(limit)
                     FOR UPDATE OF o SKIP LOCKED
                 )
-                UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker),
+                UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker), claim_seq = o.claim_seq + 1,
                     claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now(),
                     attempts = o.attempts + CASE WHEN o.status = 'in_flight' THEN 1 ELSE 0 END,
                     attempt_log = CASE WHEN o.status = 'in_flight'
@@ -77,7 +77,7 @@ public struct OutboxClaims: Sendable {
                     if !run.isEmpty {
                         let followers = try await Self.read(
                             """
-                            UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker),
+                            UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker), claim_seq = o.claim_seq + 1,
                                 claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
                             WHERE o.id = ANY(\(run)) AND o.status = 'pending'
                             RETURNING \(unescaped: Self.columns("o"))
@@ -154,22 +154,22 @@ public struct OutboxClaims: Sendable {
         \(alias).id, \(alias).target, \(alias).record_key, \(alias).link_id, \(alias).master_deal_id, \(alias).operation,
         \(alias).payload::text, \(alias).idempotency_key, \(alias).lineage_id, \(alias).attempts, \(alias).created_at,
         (SELECT CASE WHEN l.connector = \(alias).target THEN l.record_id ELSE l.master_deal_id END FROM links l WHERE l.id = \(alias).link_id),
-        (SELECT l.master_version FROM links l WHERE l.id = \(alias).link_id), \(alias).claimed_by
+        (SELECT l.master_version FROM links l WHERE l.id = \(alias).link_id), \(alias).claimed_by, \(alias).claim_seq
         """
     }
 
     static func read(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger = Logger(label: "outbox")) async throws -> [ClaimedWrite] {
         let rows = try await connection.query(query, logger: logger)
         var result: [ClaimedWrite] = []
-        for try await (id, target, recordKey, link, master, operation, payload, key, lineage, attempts, created, record, version, claimedBy)
-            in rows.decode((Int64, String, String, Int64?, String?, String, String, String, UUID, Int, Date, String?, Int64?, String?).self)
+        for try await (id, target, recordKey, link, master, operation, payload, key, lineage, attempts, created, record, version, claimedBy, sequence)
+            in rows.decode((Int64, String, String, Int64?, String?, String, String, String, UUID, Int, Date, String?, Int64?, String?, Int64).self)
         {
             let values = try StoreJSON.decode(OutboxPayload.self, from: payload).values
             result.append(ClaimedWrite(
                 id: id, target: target, recordKey: recordKey, linkID: link, masterDealID: master,
                 operation: RecordDecision.Operation(rawValue: operation) ?? .update, values: values, idempotencyKey: key,
                 lineageID: lineage, attempts: attempts, createdAt: created, recordID: record,
-                knownVersion: version, claimedBy: claimedBy))
+                knownVersion: version, claimedBy: claimedBy, claimSequence: sequence))
         }
         return result
     }

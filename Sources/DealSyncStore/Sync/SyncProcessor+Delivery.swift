@@ -132,16 +132,16 @@ extension SyncProcessor {
     }
 
     /// Locks the group's rows and tells whether they are still the claim the relay made: in flight, claimed by
-    /// the same worker, at the same attempt (a takeover counts one more). A process that outlived its lease
+    /// the same worker, in the same claim (every claim increases `claim_seq`). A process that outlived its lease
     /// finds its writes taken over, and its outcome is not recorded: the new claim's will be.
     func stillClaimed(_ group: WriteGroup, on tx: PostgresConnection) async throws -> Bool {
         let rows = try await tx.query(
-            "SELECT id, attempts, claimed_by FROM outbox WHERE id = ANY(\(group.ids)) AND status = 'in_flight' ORDER BY id FOR UPDATE",
+            "SELECT id, claim_seq, claimed_by FROM outbox WHERE id = ANY(\(group.ids)) AND status = 'in_flight' ORDER BY id FOR UPDATE",
             logger: logger)
-        var current: [Int64: (attempts: Int, worker: String?)] = [:]
-        for try await (id, attempts, worker) in rows.decode((Int64, Int, String?).self) { current[id] = (attempts, worker) }
+        var current: [Int64: (sequence: Int64, worker: String?)] = [:]
+        for try await (id, sequence, worker) in rows.decode((Int64, Int64, String?).self) { current[id] = (sequence, worker) }
         let held = group.writes.allSatisfy { write in
-            current[write.id].map { $0.attempts == write.attempts && $0.worker == write.claimedBy } ?? false
+            current[write.id].map { $0.sequence == write.claimSequence && $0.worker == write.claimedBy } ?? false
         }
         if !held {
             logger.warning("outcome not recorded: the writes were taken over after this claim's lease ran out", metadata: [
