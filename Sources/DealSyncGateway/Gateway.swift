@@ -89,7 +89,7 @@ public final class Gateway: Sendable {
                          interval: options.statsInterval, worker: options.worker,
                          logger: logger),
             IntakeService(processor: processor, registry: registry, metrics: metrics, inboxWakeup: inboxWakeup,
-                          outboxWakeup: outboxWakeup, workers: options.intakeWorkers, logger: logger),
+                          outboxWakeup: outboxWakeup, workers: options.intakeWorkers, worker: options.worker, logger: logger),
         ]
         for connector in registry.all {
             let relay = OutboxRelay(

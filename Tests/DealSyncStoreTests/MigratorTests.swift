@@ -27,17 +27,18 @@ struct MigratorTests {
         }
     }
 
-    /// A database made by an earlier release, with writes waiting, is brought up to date and keeps working.
-    @Test func aDatabaseFromTheFirstReleaseIsUpgradedWithItsWritesWaiting() async throws {
+    /// A database made by the first release, with changes waiting in its inbox, is brought up to date and the
+    /// waiting work goes on.
+    @Test func aDatabaseFromTheFirstReleaseIsUpgradedWithItsWorkWaiting() async throws {
         try await TestPostgres.withDatabase(migrated: false) { database in
             let first = try await Migrator(migrations: [Migration.all[0]], logger: logger).migrate(database)
             #expect(first.currentVersion == 1)
             let inbox = InboxStore(database: database, logger: logger)
             _ = try await inbox.record(StoreFixtures.item([StoreFixtures.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
-            _ = try await StoreFixtures.drain(SyncProcessor(database: database, setup: StoreFixtures.setup, logger: logger))
-            #expect(try await StoreFixtures.count("outbox", where: "status = 'pending'", in: database) == 1)
 
             let upgrade = try await Migrator(logger: logger).migrate(database)
+            _ = try await StoreFixtures.drain(SyncProcessor(database: database, setup: StoreFixtures.setup, logger: logger))
+            #expect(try await StoreFixtures.count("outbox", where: "status = 'pending'", in: database) == 1)
             #expect(upgrade.applied == Array(Migration.all.map(\.version).dropFirst()))
             #expect(upgrade.currentVersion == Migration.latestVersion)
             let claims = OutboxClaims(database: database, logger: logger)

@@ -14,16 +14,19 @@ final class IntakeService: Service {
     let inboxWakeup: Wakeup
     let outboxWakeup: Wakeup
     let workers: Int
+    /// The process's worker name (its relays' presence), recorded on the fetches it starts.
+    let worker: String
     let logger: Logger
 
     init(processor: SyncProcessor, registry: ConnectorRegistry, metrics: GatewayMetrics, inboxWakeup: Wakeup,
-         outboxWakeup: Wakeup, workers: Int, logger: Logger) {
+         outboxWakeup: Wakeup, workers: Int, worker: String, logger: Logger) {
         self.processor = processor
         self.registry = registry
         self.metrics = metrics
         self.inboxWakeup = inboxWakeup
         self.outboxWakeup = outboxWakeup
         self.workers = workers
+        self.worker = worker
         self.logger = logger
     }
 
@@ -50,7 +53,7 @@ final class IntakeService: Service {
     /// Processes one row; returns true when there was nothing to do.
     func step() async throws -> Bool {
         let registry = self.registry
-        let step = try await processor.processNext(decode: { try registry.decode($0) })
+        let step = try await processor.processNext(decode: { try registry.decode($0) }, worker: worker)
         switch step {
         case .idle:
             return true

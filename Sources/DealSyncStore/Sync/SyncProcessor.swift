@@ -53,10 +53,13 @@ public final class SyncProcessor: Sendable {
 
     /// How long a row that asked for a fetch stays claimed before it is tried again.
     static let fetchLease: Double = 60
+    /// How soon a fetch whose worker is no longer present (its process died) is taken over.
+    static let fetchTakeover: Double = 5
     static let maxAttempts = 12
 
-    /// Processes the oldest due inbox row.
-    public func processNext(decode: Decoder) async throws -> Step {
+    /// Processes the oldest due inbox row. `worker` names the process's relays' presence: a fetch it starts is
+    /// taken over by another process soon after this one dies, instead of after the whole fetch lease.
+    public func processNext(decode: Decoder, worker: String? = nil) async throws -> Step {
         var claimed: Int64?
         var connector = ""
         var entries: [(String, DivergenceEntry.Kind)] = []
@@ -80,7 +83,10 @@ public final class SyncProcessor: Sendable {
                     return .ignored(inboxID: row.id, reason: reason)
                 case .fetch(let requests):
                     try await tx.query(
-                        "UPDATE inbox SET next_attempt_at = now() + make_interval(secs => \(Self.fetchLease)), attempts = attempts + 1 WHERE id = \(row.id)",
+                        """
+                        UPDATE inbox SET next_attempt_at = now() + make_interval(secs => \(Self.fetchLease)), attempts = attempts + 1,
+                            fetched_by = \(worker) WHERE id = \(row.id)
+                        """,
                         logger: logger)
                     return .fetch(inboxID: row.id, requests: requests, lineage: row.item.lineageID)
                 case .observations(let observations):
@@ -138,7 +144,7 @@ public final class SyncProcessor: Sendable {
     public func retry(_ inboxID: Int64, error: String, delaySeconds: Double? = nil) async throws {
         try await database.client.query(
             """
-            UPDATE inbox SET attempts = attempts + 1, error = \(String(error.prefix(500))),
+            UPDATE inbox SET attempts = attempts + 1, error = \(String(error.prefix(500))), fetched_by = NULL,
                 next_attempt_at = now() + make_interval(secs => \(delaySeconds ?? 1) * least(60, power(2, attempts)::float8 - 1)),
                 status = CASE WHEN attempts + 1 >= \(Self.maxAttempts * 2) THEN 'failed' ELSE status END
             WHERE id = \(inboxID) AND status = 'pending'
@@ -149,7 +155,9 @@ public final class SyncProcessor: Sendable {
         let rows = try await tx.query(
             """
             SELECT id, connector, dedupe_key, source, headers::text, content_type, body, lineage_id, attempts, received_at
-            FROM inbox WHERE status = 'pending' AND next_attempt_at <= now()
+            FROM inbox WHERE status = 'pending' AND (next_attempt_at <= now()
+                OR (fetched_by IS NOT NULL AND next_attempt_at <= now() + make_interval(secs => \(fetchLease - fetchTakeover))
+                    AND hashtext(fetched_by)::oid NOT IN (\(unescaped: OutboxClaims.presentWorkers))))
             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
             """, logger: logger)
         for try await (id, connector, key, source, headers, contentType, body, lineage, attempts, received) in rows.decode(

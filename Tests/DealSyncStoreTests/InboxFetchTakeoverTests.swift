@@ -1,0 +1,60 @@
+import DealSyncCore
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+/// An inbox row waiting for its records to be fetched (a Bitrix24 id-only event, an amoCRM automation hook) stays
+/// with the process fetching it while that process is present; when the process dies it is taken over within
+/// seconds, not after the whole 60 s fetch lease.
+struct InboxFetchTakeoverTests {
+    typealias F = StoreFixtures
+    let logger = TestPostgres.logger
+
+    @Test func aFetchWhoseProcessDiedIsTakenOverSoonAndALiveOneIsLeftAlone() async throws {
+        try await TestPostgres.withDatabase { database in
+            let body = try JSONEncoder().encode(FetchRequest(connector: "tour", recordID: "9001"))
+            _ = try await InboxStore(database: database, logger: logger)
+                .record(InboxItem(connector: "tour", dedupeKey: "refetch:9001", source: .refetch, body: body))
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let claims = OutboxClaims(database: database, logger: logger)
+
+            try await claims.whilePresent(worker: "host:1") {
+                let started = try await processor.processNext(decode: F.decode, worker: "host:1")
+                guard case .fetch(let id, let requests, _) = started else {
+                    Issue.record("expected a fetch, got \(started)")
+                    return
+                }
+                #expect(id == 1 && requests == [FetchRequest(connector: "tour", recordID: "9001")])
+                // Ten seconds into the fetch (set directly, so a slow machine changes nothing): its process is
+                // present, so nobody else takes the row.
+                _ = try await database.client.query("UPDATE inbox SET next_attempt_at = now() + interval '50 seconds'")
+                let meanwhile = try await processor.processNext(decode: F.decode, worker: "host:2")
+                #expect(meanwhile == .idle, "a live fetch stays with its process")
+            }
+
+            // Its process is gone: another takes the fetch over at once, as one more attempt.
+            let taken = try await processor.processNext(decode: F.decode, worker: "host:2")
+            guard case .fetch(1, _, _) = taken else {
+                Issue.record("expected the fetch to be taken over, got \(taken)")
+                return
+            }
+            let rows = try await database.client.query("SELECT attempts, fetched_by FROM inbox WHERE id = 1")
+            for try await (attempts, worker) in rows.decode((Int, String?).self) {
+                #expect(attempts == 2 && worker == "host:2")
+            }
+            // A fetch that has only just started is not taken over, even before its worker shows up as present.
+            let early = try await processor.processNext(decode: F.decode, worker: "host:3")
+            #expect(early == .idle, "the first seconds of a fetch are its own")
+
+            // A fetch that fails is retried with backoff like any row, by whoever comes first.
+            try await processor.retry(1, error: "fetch failed: timeout", delaySeconds: 0)
+            let retried = try await processor.processNext(decode: F.decode, worker: "host:3")
+            guard case .fetch(1, _, _) = retried else {
+                Issue.record("expected the failed fetch again, got \(retried)")
+                return
+            }
+        }
+    }
+}
