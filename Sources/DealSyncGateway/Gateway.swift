@@ -88,7 +88,7 @@ public final class Gateway: Sendable {
                          shared: registry.all.filter { $0.config.kind == .masterdeal }.map { ($0.config.id, $0.limiter) },
                          interval: options.statsInterval, worker: options.worker,
                          logger: logger),
-            IntakeService(processor: processor, registry: registry, metrics: metrics, inboxWakeup: inboxWakeup,
+            IntakeService(processor: processor, claims: claims, registry: registry, metrics: metrics, inboxWakeup: inboxWakeup,
                           outboxWakeup: outboxWakeup, workers: options.intakeWorkers, worker: options.worker, logger: logger),
         ]
         for connector in registry.all {

@@ -44,17 +44,48 @@ struct InboxFetchTakeoverTests {
             for try await (attempts, worker) in rows.decode((Int, String?).self) {
                 #expect(attempts == 2 && worker == "host:2")
             }
-            // A fetch that has only just started is not taken over, even before its worker shows up as present.
+            // A fetch that has only just started (one second ago, set directly) is not taken over, even before its
+            // worker shows up as present.
+            _ = try await database.client.query("UPDATE inbox SET next_attempt_at = now() + interval '59 seconds'")
             let early = try await processor.processNext(decode: F.decode, worker: "host:3")
             #expect(early == .idle, "the first seconds of a fetch are its own")
 
-            // A fetch that fails is retried with backoff like any row, by whoever comes first.
-            try await processor.retry(1, error: "fetch failed: timeout", delaySeconds: 0)
+            // The first process comes back late: its result and its failure change nothing; the new fetch counts.
+            let late = InboxItem(connector: "tour", dedupeKey: "lead:9001:1000", source: .fetch, body: Data("{}".utf8))
+            #expect(try await processor.completeFetch(inboxID: 1, fetched: [late], worker: "host:1") == false)
+            try await processor.retryFetch(1, worker: "host:1", error: "fetch failed: timeout", delaySeconds: 0)
+            #expect(try await F.count("inbox", in: database) == 1, "the late result is not stored")
+            #expect(try await F.count("inbox", where: "id = 1 AND status = 'pending' AND fetched_by = 'host:2' AND attempts = 2", in: database) == 1)
+
+            // The fetch that holds the row fails: it is retried with backoff like any row, by whoever comes first.
+            try await processor.retryFetch(1, worker: "host:2", error: "fetch failed: timeout", delaySeconds: 0)
             let retried = try await processor.processNext(decode: F.decode, worker: "host:3")
             guard case .fetch(1, _, _) = retried else {
                 Issue.record("expected the failed fetch again, got \(retried)")
                 return
             }
+            let fresh = InboxItem(connector: "tour", dedupeKey: "lead:9001:1001", source: .fetch, body: Data("{}".utf8))
+            #expect(try await processor.completeFetch(inboxID: 1, fetched: [fresh], worker: "host:3"))
+            #expect(try await F.count("inbox", where: "id = 1 AND status = 'processed'", in: database) == 1)
+            #expect(try await F.count("inbox", where: "dedupe_key = 'lead:9001:1001'", in: database) == 1)
+        }
+    }
+
+    /// A fetch that keeps being started and never completes (each crash or takeover counts) is given up on.
+    @Test func aFetchStartedTooOftenIsGivenUp() async throws {
+        try await TestPostgres.withDatabase { database in
+            let body = try JSONEncoder().encode(FetchRequest(connector: "tour", recordID: "9001"))
+            _ = try await InboxStore(database: database, logger: logger)
+                .record(InboxItem(connector: "tour", dedupeKey: "refetch:9001", source: .refetch, body: body))
+            _ = try await database.client.query("UPDATE inbox SET attempts = 23")
+            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let step = try await processor.processNext(decode: F.decode, worker: "host:1")
+            guard case .failed(1, let reason) = step else {
+                Issue.record("expected the row to be given up, got \(step)")
+                return
+            }
+            #expect(reason.contains("asked for 24 times"), "\(reason)")
+            #expect(try await F.count("inbox", where: "status = 'failed'", in: database) == 1)
         }
     }
 }

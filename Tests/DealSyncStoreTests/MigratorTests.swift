@@ -1,5 +1,7 @@
+import DealSyncCore
 import DealSyncStore
 import DealSyncTestSupport
+import Foundation
 import Logging
 import PostgresNIO
 import Testing
@@ -35,16 +37,31 @@ struct MigratorTests {
             #expect(first.currentVersion == 1)
             let inbox = InboxStore(database: database, logger: logger)
             _ = try await inbox.record(StoreFixtures.item([StoreFixtures.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
+            // The first release was fetching another row's records, and had a write waiting.
+            let body = try JSONEncoder().encode(FetchRequest(connector: "tour", recordID: "9001"))
+            _ = try await inbox.record(InboxItem(connector: "tour", dedupeKey: "refetch:9001", source: .refetch, body: body))
+            _ = try await database.client.query("UPDATE inbox SET attempts = 1, next_attempt_at = now() + interval '60 seconds' WHERE id = 2")
+            _ = try await database.client.query("""
+                INSERT INTO outbox (target, record_key, operation, payload, idempotency_key, lineage_id)
+                VALUES ('tour', 'record:9000', 'update', '{"values": {"name": {"text": "Анапа"}}}', 'ds1-first-release', gen_random_uuid())
+                """)
 
             let upgrade = try await Migrator(logger: logger).migrate(database)
-            _ = try await StoreFixtures.drain(SyncProcessor(database: database, setup: StoreFixtures.setup, logger: logger))
+            let claims = OutboxClaims(database: database, logger: logger)
+            try await claims.whilePresent(worker: "host:1") {
+                let waiting = try await claims.claim(target: "tour", limit: 10, worker: "host:1", lease: .seconds(90))
+                #expect(waiting.map(\.head.idempotencyKey) == ["ds1-first-release"] && waiting.first?.head.claimSequence == 1)
+                #expect(waiting.first?.delivery.values["name"] == .text("Анапа"))
+            }
+            let steps = try await StoreFixtures.drain(SyncProcessor(database: database, setup: StoreFixtures.setup, logger: logger))
+            #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0)], "the first release's fetch keeps its lease: \(steps)")
+            #expect(try await StoreFixtures.count("inbox", where: "id = 2 AND status = 'pending' AND fetched_by IS NULL", in: database) == 1)
             #expect(try await StoreFixtures.count("outbox", where: "status = 'pending'", in: database) == 1)
             #expect(upgrade.applied == Array(Migration.all.map(\.version).dropFirst()))
             #expect(upgrade.currentVersion == Migration.latestVersion)
-            let claims = OutboxClaims(database: database, logger: logger)
             try await claims.whilePresent(worker: "host:1") {
                 let claimed = try await claims.claim(target: "tour", limit: 10, worker: "host:1", lease: .seconds(90))
-                #expect(claimed.map(\.head.claimSequence) == [1], "the waiting write is claimed under the new schema")
+                #expect(claimed.map(\.head.claimSequence) == [1], "the new write is claimed under the new schema")
             }
         }
     }

@@ -9,6 +9,7 @@ import ServiceLifecycle
 /// commits each row's decisions in one transaction.
 final class IntakeService: Service {
     let processor: SyncProcessor
+    let claims: OutboxClaims
     let registry: ConnectorRegistry
     let metrics: GatewayMetrics
     let inboxWakeup: Wakeup
@@ -18,9 +19,10 @@ final class IntakeService: Service {
     let worker: String
     let logger: Logger
 
-    init(processor: SyncProcessor, registry: ConnectorRegistry, metrics: GatewayMetrics, inboxWakeup: Wakeup,
+    init(processor: SyncProcessor, claims: OutboxClaims, registry: ConnectorRegistry, metrics: GatewayMetrics, inboxWakeup: Wakeup,
          outboxWakeup: Wakeup, workers: Int, worker: String, logger: Logger) {
         self.processor = processor
+        self.claims = claims
         self.registry = registry
         self.metrics = metrics
         self.inboxWakeup = inboxWakeup
@@ -31,9 +33,23 @@ final class IntakeService: Service {
     }
 
     func run() async throws {
-        await withDiscardingTaskGroup { group in
-            for _ in 0..<workers {
-                group.addTask { await self.loop() }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                // The workers run while this process is present, so that a fetch it started is left to it while it
+                // lives, and taken over soon after it dies. Presence is held until the workers have stopped.
+                try await claims.whilePresent(worker: worker) { [self] in
+                    await withDiscardingTaskGroup { group in
+                        for _ in 0..<workers {
+                            group.addTask { await self.loop() }
+                        }
+                    }
+                }
+                return
+            } catch where Task.isCancelled || error is CancellationError {
+                return
+            } catch {
+                logger.error("intake lost its database session", metadata: ["error": "\(String(describing: error).prefix(200))"])
+                await pause(.seconds(1))
             }
         }
     }
@@ -76,14 +92,17 @@ final class IntakeService: Service {
                 guard let connector = registry.connector(connectorID) else { continue }
                 items += try await connector.fetch(group.map(\.recordID), lineage: lineage)
             }
-            try await processor.completeFetch(inboxID: inboxID, fetched: items)
-            inboxWakeup.signal()
+            if try await processor.completeFetch(inboxID: inboxID, fetched: items, worker: worker) {
+                inboxWakeup.signal()
+            } else {
+                logger.info("fetch taken over by another process; its result is the one kept", metadata: ["inbox_id": "\(inboxID)"])
+            }
         } catch {
             for connector in Set(requests.map(\.connector)) { metrics.inbox(connector, result: "fetch_failed") }
             logger.warning("fetch failed", metadata: [
                 "inbox_id": "\(inboxID)", "lineage_id": "\(lineage.uuidString.lowercased())", "error": "\(String(describing: error).prefix(200))",
             ])
-            try? await processor.retry(inboxID, error: "fetch failed: \(error)", delaySeconds: 2)
+            try? await processor.retryFetch(inboxID, worker: worker, error: "fetch failed: \(error)", delaySeconds: 2)
         }
     }
 }

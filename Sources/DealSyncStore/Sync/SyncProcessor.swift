@@ -82,6 +82,12 @@ public final class SyncProcessor: Sendable {
                     try await Self.finish(row.id, status: "ignored", error: reason, on: tx, logger: logger)
                     return .ignored(inboxID: row.id, reason: reason)
                 case .fetch(let requests):
+                    // A fetch started this often never completed (each crash or takeover counts one): give up.
+                    if row.attempts + 1 >= Self.maxAttempts * 2 {
+                        let reason = "gave up: its records were asked for \(row.attempts + 1) times and never arrived"
+                        try await Self.finish(row.id, status: "failed", error: reason, on: tx, logger: logger)
+                        return .failed(inboxID: row.id, error: reason)
+                    }
                     try await tx.query(
                         """
                         UPDATE inbox SET next_attempt_at = now() + make_interval(secs => \(Self.fetchLease)), attempts = attempts + 1,
@@ -132,15 +138,20 @@ public final class SyncProcessor: Sendable {
         }
     }
 
-    /// Stores the records a row asked for and marks the row processed, in one transaction.
-    public func completeFetch(inboxID: Int64, fetched: [InboxItem]) async throws {
+    /// Stores the records a row asked for and marks the row processed, in one transaction, if the fetch is still
+    /// `worker`'s (the one ``processNext(decode:worker:)`` was given). Returns false, storing nothing, when another
+    /// process took the fetch over: its newer fetch is the one that counts.
+    @discardableResult
+    public func completeFetch(inboxID: Int64, fetched: [InboxItem], worker: String? = nil) async throws -> Bool {
         try await database.client.withTransaction(logger: logger) { tx in
+            guard try await Self.fetchIsOwned(inboxID, by: worker, on: tx, logger: logger) else { return false }
             _ = try await InboxStore.insert(fetched, on: tx, logger: logger)
             try await Self.finish(inboxID, status: "processed", error: nil, on: tx, logger: logger)
+            return true
         }
     }
 
-    /// Puts a row back for a later attempt (a failed fetch, a transient database error).
+    /// Puts a row back for a later attempt (a transient database error, a decision that must wait).
     public func retry(_ inboxID: Int64, error: String, delaySeconds: Double? = nil) async throws {
         try await database.client.query(
             """
@@ -149,6 +160,25 @@ public final class SyncProcessor: Sendable {
                 status = CASE WHEN attempts + 1 >= \(Self.maxAttempts * 2) THEN 'failed' ELSE status END
             WHERE id = \(inboxID) AND status = 'pending'
             """, logger: logger)
+    }
+
+    /// Puts a row whose fetch failed back for a later attempt, if the fetch is still `worker`'s: a late failure
+    /// from a process whose fetch was taken over changes nothing.
+    public func retryFetch(_ inboxID: Int64, worker: String?, error: String, delaySeconds: Double) async throws {
+        try await database.client.query(
+            """
+            UPDATE inbox SET attempts = attempts + 1, error = \(String(error.prefix(500))), fetched_by = NULL,
+                next_attempt_at = now() + make_interval(secs => \(delaySeconds) * least(60, power(2, attempts)::float8 - 1)),
+                status = CASE WHEN attempts + 1 >= \(Self.maxAttempts * 2) THEN 'failed' ELSE status END
+            WHERE id = \(inboxID) AND status = 'pending' AND fetched_by IS NOT DISTINCT FROM \(worker)
+            """, logger: logger)
+    }
+
+    static func fetchIsOwned(_ inboxID: Int64, by worker: String?, on tx: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await tx.query(
+            "SELECT fetched_by FROM inbox WHERE id = \(inboxID) AND status = 'pending' FOR UPDATE", logger: logger)
+        for try await owner in rows.decode(String?.self) { return owner == worker }
+        return false
     }
 
     static func claim(on tx: PostgresConnection, logger: Logger) async throws -> InboxRow? {
