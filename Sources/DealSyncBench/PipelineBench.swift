@@ -32,34 +32,22 @@ struct PipelineBench {
         let cluster = try EmbeddedPostgres.start()
         defer { cluster.stop() }
         let environment = try DemoEnvironment(directory: directory, gatewayPort: 0)
-        let mapping = try environment.mapping("tour-agency")
-        let masterDeal = MasterDealSimulator(configuration: environment.masterDealConfiguration())
-        let amo = AmoCRMSimulator(configuration: environment.amoConfiguration(mapping: mapping))
-        let bitrix = Bitrix24Simulator(configuration: environment.bitrixConfiguration())
-        return try await masterDeal.withRunning(port: 0) { masterURL in
-            try await bitrix.withRunning(port: 0) { bitrixURL in
-                try await amo.withRunning(port: 0) { amoURL in
-                    let configuration = try environment.configuration(masterURL: masterURL, amoURL: amoURL, bitrixURL: bitrixURL)
-                    return try await Database.withDatabase(cluster.url, logger: logger, maximumConnections: 20) { database in
-                        _ = try await Migrator(logger: logger).migrate(database)
-                        var options = Gateway.Options()
-                        options.port = environment.gatewayPort
-                        options.polling = false  // only the webhooks under test bring changes in
-                        options.relayIdlePoll = .milliseconds(200)
-                        let gateway = Gateway(configuration: configuration, database: database, options: options, logger: logger)
-                        let group = ServiceGroup(configuration: .init(services: gateway.services().map { .init(service: $0) }, logger: logger))
-                        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-                            tasks.addTask { try await group.run() }
-                            defer { tasks.cancelAll() }
-                            let gatewayURL = "http://127.0.0.1:\(environment.gatewayPort)"
-                            try await DemoWaiting.until("the gateway is ready", timeout: .seconds(30)) { await DemoHTTP.status("\(gatewayURL)/readyz") == 200 }
-                            let result = try await load(amo: amo, masterDeal: masterDeal, mapping: mapping,
-                                                        hook: "\(gatewayURL)/webhooks/tour-amocrm/\(environment.amoWebhookSecret)", log: log)
-                            await group.triggerGracefulShutdown()
-                            return result
-                        }
-                    }
-                }
+        return try await environment.withStage(cluster: cluster.url, logger: logger) { stage in
+            var options = Gateway.Options()
+            options.port = environment.gatewayPort
+            options.polling = false  // only the webhooks under test bring changes in
+            options.relayIdlePoll = .milliseconds(200)
+            let gateway = Gateway(configuration: stage.configuration, database: stage.database, options: options, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: gateway.services().map { .init(service: $0) }, logger: logger))
+            return try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                defer { tasks.cancelAll() }
+                let gatewayURL = "http://127.0.0.1:\(environment.gatewayPort)"
+                try await DemoWaiting.until("the gateway is ready", timeout: .seconds(30)) { await DemoHTTP.status("\(gatewayURL)/readyz") == 200 }
+                let result = try await load(amo: stage.amo, masterDeal: stage.masterDeal, mapping: stage.mapping,
+                                            hook: "\(gatewayURL)/webhooks/tour-amocrm/\(environment.amoWebhookSecret)", log: log)
+                await group.triggerGracefulShutdown()
+                return result
             }
         }
     }

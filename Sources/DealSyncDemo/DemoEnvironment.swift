@@ -2,6 +2,7 @@ import DealSyncCore
 import DealSyncSimulators
 import DealSyncStore
 import Foundation
+import Logging
 
 /// The shipped configuration with the simulators' URLs put in, and simulators shaped to match it (the demo and
 /// the benchmark).
@@ -71,6 +72,42 @@ public struct DemoEnvironment: Sendable {
         configuration.webhookTimeScale = 0.01
         configuration.seed = 2026
         return configuration
+    }
+}
+
+extension DemoEnvironment {
+    /// The three simulators shaped by the shipped configuration, running on loopback, the configuration pointed at
+    /// them, and a migrated database on `cluster`: the stage the demo and the benchmark both play on.
+    public struct Stage: Sendable {
+        public let masterDeal: MasterDealSimulator
+        public let amo: AmoCRMSimulator
+        public let bitrix: Bitrix24Simulator
+        public let masterURL: String
+        public let amoURL: String
+        public let bitrixURL: String
+        /// The tour agency's mapping (the amoCRM simulator's account is shaped after it).
+        public let mapping: Mapping
+        public let configuration: Configuration
+        public let database: Database
+    }
+
+    public func withStage<T: Sendable>(cluster: DatabaseURL, logger: Logger, _ body: @Sendable (Stage) async throws -> T) async throws -> T {
+        let tour = try mapping("tour-agency")
+        let masterDeal = MasterDealSimulator(configuration: masterDealConfiguration())
+        let amo = AmoCRMSimulator(configuration: amoConfiguration(mapping: tour))
+        let bitrix = Bitrix24Simulator(configuration: bitrixConfiguration())
+        return try await masterDeal.withRunning(port: 0) { masterURL in
+            try await bitrix.withRunning(port: 0) { bitrixURL in
+                try await amo.withRunning(port: 0) { amoURL in
+                    let configuration = try self.configuration(masterURL: masterURL, amoURL: amoURL, bitrixURL: bitrixURL)
+                    return try await Database.withDatabase(cluster, logger: logger, maximumConnections: 20) { database in
+                        _ = try await Migrator(logger: logger).migrate(database)
+                        return try await body(Stage(masterDeal: masterDeal, amo: amo, bitrix: bitrix, masterURL: masterURL, amoURL: amoURL,
+                                                    bitrixURL: bitrixURL, mapping: tour, configuration: configuration, database: database))
+                    }
+                }
+            }
+        }
     }
 }
 

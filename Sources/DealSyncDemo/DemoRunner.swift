@@ -38,26 +38,14 @@ public struct DemoRunner: Sendable {
         defer { cluster.stop() }
         timeline.event("postgres", "private cluster at \(cluster.url.host):\(cluster.url.port) (removed on exit)")
         let environment = try DemoEnvironment(directory: options.configDirectory, gatewayPort: options.gatewayPort)
-        let mapping = try environment.mapping("tour-agency")
-        let masterDeal = MasterDealSimulator(configuration: environment.masterDealConfiguration())
-        let amo = AmoCRMSimulator(configuration: environment.amoConfiguration(mapping: mapping))
-        let bitrix = Bitrix24Simulator(configuration: environment.bitrixConfiguration())
-        return try await masterDeal.withRunning(port: 0) { masterURL in
-          try await bitrix.withRunning(port: 0) { bitrixURL in
-            try await amo.withRunning(port: 0) { amoURL in
-                timeline.event("masterdeal", "simulator at \(masterURL)")
-                timeline.event("amocrm", "simulator at \(amoURL) (pipeline «\(mapping.name)», 7 requests/s)")
-                timeline.event("bitrix24", "simulator at \(bitrixURL) (funnel «Клиенты», leaky bucket 2/s of 50)")
-                let configuration = try environment.configuration(masterURL: masterURL, amoURL: amoURL, bitrixURL: bitrixURL)
-                return try await Database.withDatabase(cluster.url, logger: logger, maximumConnections: 20) { database in
-                    _ = try await Migrator(logger: logger).migrate(database)
-                    return try await runGateway(configuration: configuration, database: database, environment: environment,
-                                                system: DemoSystem(masterDeal: masterDeal, amo: amo, bitrix: bitrix, masterURL: masterURL,
-                                                                   amoURL: amoURL, bitrixURL: bitrixURL, database: database, mapping: mapping,
-                                                                   cluster: cluster.url))
-                }
-            }
-          }
+        return try await environment.withStage(cluster: cluster.url, logger: logger) { stage in
+            timeline.event("masterdeal", "simulator at \(stage.masterURL)")
+            timeline.event("amocrm", "simulator at \(stage.amoURL) (pipeline «\(stage.mapping.name)», 7 requests/s)")
+            timeline.event("bitrix24", "simulator at \(stage.bitrixURL) (funnel «Клиенты», leaky bucket 2/s of 50)")
+            return try await runGateway(configuration: stage.configuration, database: stage.database, environment: environment,
+                                        system: DemoSystem(masterDeal: stage.masterDeal, amo: stage.amo, bitrix: stage.bitrix,
+                                                           masterURL: stage.masterURL, amoURL: stage.amoURL, bitrixURL: stage.bitrixURL,
+                                                           database: stage.database, mapping: stage.mapping, cluster: cluster.url))
         }
     }
 

@@ -1,18 +1,9 @@
 import DealSyncCore
 
 /// Where a mapping does not fit the CRM account it is meant for: a stage, field, list value or user the
-/// account does not have. Found by reading the account's reference data (`dealsync validate --live`).
-public struct AccountProblem: Sendable, Equatable, CustomStringConvertible {
-    public var location: SourceLocation
-    public var message: String
-
-    public init(_ location: SourceLocation, _ message: String) {
-        self.location = location
-        self.message = message
-    }
-
-    public var description: String { "\(location): \(message)" }
-}
+/// account does not have. Found by reading the account's reference data (`dealsync validate --live`), and
+/// reported like any configuration problem, as `file:line:column: message`.
+public typealias AccountProblem = Diagnostic
 
 /// What an account check read and found.
 public struct AccountReport: Sendable, Equatable {

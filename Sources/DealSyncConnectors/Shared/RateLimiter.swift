@@ -50,11 +50,9 @@ public final class RateLimiter: Sendable {
             state.withLock { s in
                 // Tokens earned so far are earned at the old share.
                 let now = ContinuousClock.now
-                let elapsed = s.updated.duration(to: now)
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                s.tokens = min(max(burst * s.share, 1), s.tokens + seconds * rate * s.share)
+                s.tokens = tokens(in: s, at: now)
                 s.updated = now
-                s.tokens = min(s.tokens, max(burst * share, 1))
+                s.tokens = min(s.tokens, capacity(share))
                 s.share = share
             }
         }
@@ -104,25 +102,28 @@ public final class RateLimiter: Sendable {
     private func reserve(_ cost: Double) -> Duration {
         state.withLock { s in
             let now = ContinuousClock.now
-            let elapsed = s.updated.duration(to: now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let rate = rate * s.share
-            s.tokens = min(max(burst * s.share, 1), s.tokens + seconds * rate)
+            s.tokens = tokens(in: s, at: now)
             s.updated = now
             s.tokens -= cost
             s.acquired += 1
             guard s.tokens < 0 else { return .zero }
-            return .nanoseconds(Int64((-s.tokens / rate) * 1e9))
+            return .nanoseconds(Int64((-s.tokens / (rate * s.share)) * 1e9))
         }
+    }
+
+    /// The bucket's size at `share` (never below one request, or nothing could ever go).
+    private func capacity(_ share: Double) -> Double { max(burst * share, 1) }
+
+    /// The tokens in the bucket at `now`: those left at the last update plus those earned since at the share's rate.
+    private func tokens(in s: State, at now: ContinuousClock.Instant) -> Double {
+        let elapsed = s.updated.duration(to: now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return min(capacity(s.share), s.tokens + seconds * rate * s.share)
     }
 
     /// Tokens in the bucket now; negative while callers are waiting on it.
     public var available: Double {
-        state.withLock { s in
-            let elapsed = s.updated.duration(to: .now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            return min(max(burst * s.share, 1), s.tokens + seconds * rate * s.share)
-        }
+        state.withLock { tokens(in: $0, at: .now) }
     }
 
     /// Total time callers spent waiting, and acquisitions, since start (metrics).

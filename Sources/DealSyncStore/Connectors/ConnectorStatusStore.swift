@@ -9,6 +9,16 @@ public struct ConnectorState: Sendable, Equatable, Codable {
     public var reason: String?
     public var since: Date?
     public var updatedAt: Date
+
+    static let columns = "connector, paused, reason, since, updated_at"
+
+    static func read(_ rows: PostgresRowSequence) async throws -> [ConnectorState] {
+        var result: [ConnectorState] = []
+        for try await row in rows.decode((String, Bool, String?, Date?, Date).self) {
+            result.append(ConnectorState(connector: row.0, paused: row.1, reason: row.2, since: row.3, updatedAt: row.4))
+        }
+        return result
+    }
 }
 
 /// Connectors paused by a blocked account, an expired subscription or a lost OAuth grant.
@@ -32,9 +42,11 @@ public struct ConnectorStatusStore: Sendable {
 
     /// Resumes the connector (a probe write succeeded).
     public func resume(_ connector: String) async throws {
-        try await database.client.query(
-            "UPDATE connector_status SET paused = false, reason = NULL, since = NULL, updated_at = now() WHERE connector = \(connector)",
-            logger: logger)
+        try await database.client.query(Self.resumeStatement(connector), logger: logger)
+    }
+
+    static func resumeStatement(_ connector: String) -> PostgresQuery {
+        "UPDATE connector_status SET paused = false, reason = NULL, since = NULL, updated_at = now() WHERE connector = \(connector)"
     }
 
     /// Resumes a paused connector by hand, recorded in the audit log; returns the state it was in, or nil when it
@@ -42,18 +54,10 @@ public struct ConnectorStatusStore: Sendable {
     public func resume(_ connector: String, actor: String, reason: String?) async throws -> ConnectorState? {
         try await database.client.withTransaction(logger: logger) { tx in
             let rows = try await tx.query(
-                """
-                SELECT connector, paused, reason, since, updated_at FROM connector_status
-                WHERE connector = \(connector) AND paused FOR UPDATE
-                """, logger: logger)
-            var found: ConnectorState?
-            for try await row in rows.decode((String, Bool, String?, Date?, Date).self) {
-                found = ConnectorState(connector: row.0, paused: row.1, reason: row.2, since: row.3, updatedAt: row.4)
-            }
-            guard let found else { return nil }
-            try await tx.query(
-                "UPDATE connector_status SET paused = false, reason = NULL, since = NULL, updated_at = now() WHERE connector = \(connector)",
+                "SELECT \(unescaped: ConnectorState.columns) FROM connector_status WHERE connector = \(connector) AND paused FOR UPDATE",
                 logger: logger)
+            guard let found = try await ConnectorState.read(rows).first else { return nil }
+            try await tx.query(Self.resumeStatement(connector), logger: logger)
             var details = ["paused_reason": found.reason ?? ""]
             if let since = found.since { details["paused_since"] = ISO8601DateFormatter().string(from: since) }
             try await AuditRecords.insert(actor: actor, action: "connector.resume", target: "connector:\(connector)", reason: reason,
@@ -72,12 +76,7 @@ public struct ConnectorStatusStore: Sendable {
 
     /// Every connector that has a status row, paused or not.
     public func states() async throws -> [String: ConnectorState] {
-        let rows = try await database.client.query(
-            "SELECT connector, paused, reason, since, updated_at FROM connector_status", logger: logger)
-        var result: [String: ConnectorState] = [:]
-        for try await row in rows.decode((String, Bool, String?, Date?, Date).self) {
-            result[row.0] = ConnectorState(connector: row.0, paused: row.1, reason: row.2, since: row.3, updatedAt: row.4)
-        }
-        return result
+        let rows = try await database.client.query("SELECT \(unescaped: ConnectorState.columns) FROM connector_status", logger: logger)
+        return Dictionary(uniqueKeysWithValues: try await ConnectorState.read(rows).map { ($0.connector, $0) })
     }
 }

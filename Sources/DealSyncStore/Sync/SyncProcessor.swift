@@ -153,24 +153,24 @@ public final class SyncProcessor: Sendable {
 
     /// Puts a row back for a later attempt (a transient database error, a decision that must wait).
     public func retry(_ inboxID: Int64, error: String, delaySeconds: Double? = nil) async throws {
-        try await database.client.query(
-            """
-            UPDATE inbox SET attempts = attempts + 1, error = \(String(error.prefix(500))), fetched_by = NULL,
-                next_attempt_at = now() + make_interval(secs => \(delaySeconds ?? 1) * least(60, power(2, attempts)::float8 - 1)),
-                status = CASE WHEN attempts + 1 >= \(Self.maxAttempts * 2) THEN 'failed' ELSE status END
-            WHERE id = \(inboxID) AND status = 'pending'
-            """, logger: logger)
+        try await reschedule(inboxID, error: error, delaySeconds: delaySeconds ?? 1, onlyIfFetchedBy: nil)
     }
 
     /// Puts a row whose fetch failed back for a later attempt, if the fetch is still `worker`'s: a late failure
     /// from a process whose fetch was taken over changes nothing.
     public func retryFetch(_ inboxID: Int64, worker: String?, error: String, delaySeconds: Double) async throws {
+        try await reschedule(inboxID, error: error, delaySeconds: delaySeconds, onlyIfFetchedBy: .some(worker))
+    }
+
+    /// Backs a pending row off exponentially, failing it after too many attempts; with `onlyIfFetchedBy`, only
+    /// while its fetch is that worker's.
+    private func reschedule(_ inboxID: Int64, error: String, delaySeconds: Double, onlyIfFetchedBy owner: String??) async throws {
         try await database.client.query(
             """
             UPDATE inbox SET attempts = attempts + 1, error = \(String(error.prefix(500))), fetched_by = NULL,
                 next_attempt_at = now() + make_interval(secs => \(delaySeconds) * least(60, power(2, attempts)::float8 - 1)),
                 status = CASE WHEN attempts + 1 >= \(Self.maxAttempts * 2) THEN 'failed' ELSE status END
-            WHERE id = \(inboxID) AND status = 'pending' AND fetched_by IS NOT DISTINCT FROM \(worker)
+            WHERE id = \(inboxID) AND status = 'pending' AND (NOT \(owner != nil) OR fetched_by IS NOT DISTINCT FROM \(owner ?? nil))
             """, logger: logger)
     }
 

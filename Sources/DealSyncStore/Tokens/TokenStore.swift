@@ -61,17 +61,27 @@ extension TokenStore {
         public var hasRefreshToken: Bool
         public var accessExpiresAt: Date?
         public var updatedAt: Date
+
+        enum CodingKeys: String, CodingKey {
+            case connector, generation, hasRefreshToken = "has_refresh_token", accessExpiresAt = "access_expires_at", updatedAt = "updated_at"
+        }
+
+        /// The columns a summary is read from, in ``read(_:)``'s order.
+        static let columns = "connector, generation, refresh_token IS NOT NULL, access_expires_at, updated_at"
+
+        static func read(_ rows: PostgresRowSequence) async throws -> [Summary] {
+            var result: [Summary] = []
+            for try await row in rows.decode((String, Int64, Bool, Date?, Date).self) {
+                result.append(Summary(connector: row.0, generation: row.1, hasRefreshToken: row.2, accessExpiresAt: row.3, updatedAt: row.4))
+            }
+            return result
+        }
     }
 
     /// The stored pairs of every connector, as summaries.
     public func summaries() async throws -> [String: Summary] {
-        let rows = try await database.client.query(
-            "SELECT connector, generation, refresh_token IS NOT NULL, access_expires_at, updated_at FROM oauth_tokens", logger: logger)
-        var result: [String: Summary] = [:]
-        for try await row in rows.decode((String, Int64, Bool, Date?, Date).self) {
-            result[row.0] = Summary(connector: row.0, generation: row.1, hasRefreshToken: row.2, accessExpiresAt: row.3, updatedAt: row.4)
-        }
-        return result
+        let rows = try await database.client.query("SELECT \(unescaped: Summary.columns) FROM oauth_tokens", logger: logger)
+        return Dictionary(uniqueKeysWithValues: try await Summary.read(rows).map { ($0.connector, $0) })
     }
 
     /// Deletes the connector's stored pair, so the next process to start uses the refresh token from its
@@ -80,15 +90,8 @@ extension TokenStore {
     public func forget(connector: String, actor: String, reason: String) async throws -> Summary? {
         try await database.client.withTransaction(logger: logger) { tx in
             let rows = try await tx.query(
-                """
-                DELETE FROM oauth_tokens WHERE connector = \(connector)
-                RETURNING connector, generation, refresh_token IS NOT NULL, access_expires_at, updated_at
-                """, logger: logger)
-            var forgotten: Summary?
-            for try await row in rows.decode((String, Int64, Bool, Date?, Date).self) {
-                forgotten = Summary(connector: row.0, generation: row.1, hasRefreshToken: row.2, accessExpiresAt: row.3, updatedAt: row.4)
-            }
-            guard let forgotten else { return nil }
+                "DELETE FROM oauth_tokens WHERE connector = \(connector) RETURNING \(unescaped: Summary.columns)", logger: logger)
+            guard let forgotten = try await Summary.read(rows).first else { return nil }
             try await AuditRecords.insert(actor: actor, action: "connector.forget_tokens", target: "connector:\(connector)", reason: reason,
                                           details: ["generation": String(forgotten.generation)], on: tx, logger: logger)
             return forgotten

@@ -106,7 +106,7 @@ struct ConnectorCommand: AsyncParsableCommand {
     /// The connector's configuration, or exit 3 naming the connectors that are configured.
     @discardableResult
     static func requireConfigured(_ id: String, in configuration: Configuration, directory: String) throws -> ConnectorConfig {
-        if let found = configuration.connectors.first(where: { $0.id == id }) { return found }
+        if let found = configuration.connector(id) { return found }
         let known = configuration.connectors.map(\.id).sorted().joined(separator: ", ")
         FileHandle.standardError.write(Data("dealsync: no connector '\(id)' in \(directory)/connectors (configured: \(known))\n".utf8))
         throw ExitCode(ExitStatus.notFound)
@@ -115,22 +115,6 @@ struct ConnectorCommand: AsyncParsableCommand {
 
 /// One connector as `connector status` shows it.
 struct ConnectorStatusView: Encodable {
-    struct Tokens: Encodable {
-        var generation: Int64
-        var hasRefreshToken: Bool
-        var accessExpiresAt: Date?
-        var updatedAt: Date
-
-        enum CodingKeys: String, CodingKey {
-            case generation, hasRefreshToken = "has_refresh_token", accessExpiresAt = "access_expires_at", updatedAt = "updated_at"
-        }
-
-        var text: String {
-            let expiry = accessExpiresAt.map { $0 > Date() ? ", access valid \(Int($0.timeIntervalSinceNow / 60))m" : ", access expired" } ?? ""
-            return "generation \(generation)\(expiry)\(hasRefreshToken ? "" : ", no refresh token")"
-        }
-    }
-
     var id: String
     var kind: String?
     var auth: String?
@@ -142,7 +126,7 @@ struct ConnectorStatusView: Encodable {
     var outboxOpen: Int
     var outboxOldestSeconds: Double
     var deadLettersOpen: Int
-    var oauthTokens: Tokens?
+    var oauthTokens: TokenStore.Summary?
 
     enum CodingKeys: String, CodingKey {
         case id, kind, auth, paused, reason, pausedSince = "paused_since", lastPollAt = "last_poll_at", outboxOpen = "outbox_open",
@@ -170,7 +154,7 @@ struct ConnectorStatusView: Encodable {
         let known = Set(states.keys).union(depth.map(\.target)).union(dead.keys).union(tokens.keys)
         ids += known.subtracting(configured).sorted()
         return ids.map { id in
-            let config = configuration.connectors.first { $0.id == id }
+            let config = configuration.connector(id)
             let state = states[id]
             let waiting = depth.first { $0.target == id }
             return ConnectorStatusView(
@@ -178,8 +162,15 @@ struct ConnectorStatusView: Encodable {
                 reason: state?.paused == true ? state?.reason : nil, pausedSince: state?.paused == true ? state?.since : nil,
                 lastPollAt: polled[id],
                 outboxOpen: waiting?.open ?? 0, outboxOldestSeconds: waiting?.oldestSeconds ?? 0, deadLettersOpen: dead[id] ?? 0,
-                oauthTokens: tokens[id].map { Tokens(generation: $0.generation, hasRefreshToken: $0.hasRefreshToken,
-                                                     accessExpiresAt: $0.accessExpiresAt, updatedAt: $0.updatedAt) })
+                oauthTokens: tokens[id])
         }
+    }
+}
+
+extension TokenStore.Summary {
+    /// The table's OAUTH TOKENS cell.
+    var text: String {
+        let expiry = accessExpiresAt.map { $0 > Date() ? ", access valid \(Int($0.timeIntervalSinceNow / 60))m" : ", access expired" } ?? ""
+        return "generation \(generation)\(expiry)\(hasRefreshToken ? "" : ", no refresh token")"
     }
 }
