@@ -41,6 +41,18 @@ public struct CircuitBreaker: Sendable, Equatable {
         }
     }
 
+    /// Records what the target did in one round of deliveries. A success closes the circuit. Otherwise a round
+    /// with a target-level failure counts as one failure, however many records it carried: a batch call answered
+    /// with one 429 is one failure of the target, not one per record (which opened the circuit, and kept doubling
+    /// its cooldown, on a single rate-limited batch).
+    public mutating func record(round outcomes: [DeliveryOutcome], at now: ContinuousClock.Instant) {
+        if outcomes.contains(where: { if case .delivered = $0 { true } else { false } }) {
+            recordSuccess()
+        } else if outcomes.contains(where: { if case .retryable(let errorClass, _, _, _) = $0 { errorClass.isTargetLevel } else { false } }) {
+            recordFailure(at: now)
+        }
+    }
+
     public mutating func recordSuccess() {
         state = .closed(failures: 0)
     }

@@ -102,6 +102,7 @@ final class OutboxRelay: Service {
         let groups = try await claims.claim(target: target, limit: limit, worker: worker, lease: options.lease)
         guard !groups.isEmpty else { return false }
         let outcomes = await connector.deliver(groups.map(\.delivery))
+        breaker.withLock { $0.record(round: outcomes, at: .now) }
         for (group, outcome) in zip(groups, outcomes) {
             try await apply(outcome, to: group, wasPaused: paused != nil)
         }
@@ -113,7 +114,6 @@ final class OutboxRelay: Service {
         let lineage = group.head.lineageID.uuidString.lowercased()
         switch outcome {
         case .delivered(let recordID, let landedAt):
-            breaker.withLock { $0.recordSuccess() }
             // What a late claim learnt is not acted on: only the claim that holds the writes resumes the connector.
             guard try await processor.delivered(group, recordID: recordID, landedAt: landedAt,
                                                 attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
@@ -123,7 +123,6 @@ final class OutboxRelay: Service {
             logger.info("delivered", metadata: ["target": "\(target)", "record": "\(recordID)", "rows": "\(group.writes.count)",
                                                 "lineage_id": "\(lineage)"])
         case .retryable(let errorClass, let status, let detail, let retryAfter):
-            if errorClass.isTargetLevel { breaker.withLock { $0.recordFailure(at: .now) } }
             let attempts = group.head.attempts + 1
             let age = Duration.seconds(Date().timeIntervalSince(group.createdAt))
             let record = AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker)
