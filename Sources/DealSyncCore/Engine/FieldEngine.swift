@@ -30,8 +30,12 @@ public struct FieldEngine: Sendable {
 
         // 1. Stale or duplicate: we know a state of this side at least as new.
         if let knownAt = current.knownAt, stamp < knownAt || (stamp == knownAt && value == current.known) {
-            let overwrittenEdit = stamp < knownAt && current.knownIsOurs
+            // A record's stamp moves when any of its fields changes: a state newer than the side's last real edit
+            // that still holds that edit's value is the same edit, seen in a later state of the record.
+            let overwrittenEdit = stamp < knownAt && current.knownIsOurs && stamp < (current.oursSince ?? knownAt)
+                && current.beforeOursAt.map { stamp > $0 } ?? true && !current.undoneBySide(stamp)
                 && current.lastEditAt.map { stamp > $0 } ?? true && !current.written.contains(value)
+                && (current.lastEditAt == nil || value != current.lastEdit)
             guard overwrittenEdit else {
                 outcome.explanation = stamp == knownAt ? "duplicate of the newest known state: ignored" : "older than the newest known state: ignored"
                 return outcome
@@ -60,6 +64,18 @@ public struct FieldEngine: Sendable {
             outcome.explanation = "our write and an edit share one timestamp: the edit stands and is written again"
             return outcome
         }
+        if tie, current.knownIsOurs, !current.pending.contains(where: { $0.value == value }),
+            current.written.contains(value) || (current.lastEditAt.map { $0 < stamp } ?? false && value == current.lastEdit)
+        {
+            // Our write landed in the same tick as a state that still holds the side's last edit, or an earlier
+            // write of ours (not one still on its way: that is its echo): most likely the record as it was just
+            // before that write (another field changed in
+            // that tick), not an edit undoing it. The decided value stands and is written again, so the side ends
+            // in a definite state.
+            forceWrite(on: side, state: state, outcome: &outcome)
+            outcome.explanation = "a state from the tick our write landed, holding what the side held before it: taken for the state before our write"
+            return outcome
+        }
         defer { if tie { forceWrite(on: side, state: state, outcome: &outcome) } }
 
         // 2. Echo: one of our pending writes came back; it and every earlier pending write are behind us. Not when
@@ -69,9 +85,7 @@ public struct FieldEngine: Sendable {
         if !repeatsLastEdit, let index = current.pending.firstIndex(where: { $0.value == value }) {
             let landed = current.pending[index].landedAt ?? stamp
             current.pending.removeFirst(index + 1)
-            current.known = value
-            current.knownAt = stamp
-            current.knownIsOurs = true
+            current.holdOurs(value, knownAt: stamp, landedAt: landed)
             if let decided = state.decided, current.heldSince == nil, transformer.agrees(value, on: side, with: decided) {
                 current.heldSince = landed
             }
@@ -85,6 +99,7 @@ public struct FieldEngine: Sendable {
         if let known = current.known, known == value {
             let overtaken = current.pending.contains { $0.landedAt.map { $0 < stamp } ?? false }
             current.knownAt = stamp
+            current.reportOurs(at: stamp)
             if !overtaken {
                 state[side] = current
                 outcome.explanation = "unchanged on \(side)"
@@ -93,11 +108,15 @@ public struct FieldEngine: Sendable {
         }
 
         // 4. A real change.
-        current.known = value
-        current.knownAt = stamp
-        current.knownIsOurs = false
-        current.lastEditAt = stamp
-        current.lastEdit = value
+        recordEdit(value, from: side, at: stamp, state: &state, outcome: &outcome)
+        return outcome
+    }
+
+    /// Records a real edit of `side` and decides it.
+    private func recordEdit(_ value: FieldValue, from side: Side, at stamp: SourceStamp, state: inout FieldState,
+                            outcome: inout Outcome) {
+        var current = state[side]
+        current.edited(value, at: stamp)
         current.pending.removeAll { $0.landedAt.map { $0 < stamp } ?? false }
         state[side] = current
         guard let decided = state.decided, !transformer.agrees(value, on: side, with: decided) else {
@@ -106,14 +125,13 @@ public struct FieldEngine: Sendable {
             } else {
                 outcome.explanation = "changed on \(side) to the decided value: converged"
             }
-            return outcome
+            return
         }
         // Sequential when the side already held the decided value at the time of the edit. Stamps of amoCRM and
         // Bitrix24 count seconds: an edit in the same second our write landed, seen after it, was made on top of it.
         let sequential = state.decidedBy == nil || state.decidedBy == side
             || (current.heldSince.map { $0 <= stamp } ?? false)
         decide(value, from: side, at: stamp, sequential: sequential, state: &state, outcome: &outcome)
-        return outcome
     }
 
     /// Seeds a side's known state without deciding anything (a record adopted through its link field).
@@ -248,13 +266,21 @@ public struct FieldEngine: Sendable {
             // A newer state of the side is already known: this write can never come back.
             current.pending.remove(at: index)
             state[side] = current
+            if let known = current.known, known != value, current.lastEditAt.map({ $0 < knownAt }) ?? true {
+                // That newer state holds another value, so the side changed after our write landed: an edit made
+                // on top of ours, reported before this confirmation (it then looked like the value known before
+                // our write, unchanged). It is decided now, as made when that state was.
+                if let decided = state.decided, state[side].heldSince == nil, transformer.agrees(value, on: side, with: decided) {
+                    state[side].heldSince = landedAt
+                }
+                recordEdit(known, from: side, at: knownAt, state: &state, outcome: &outcome)
+                outcome.explanation = "the side changed after our write landed: " + outcome.explanation
+            }
             converge(&state, outcome: &outcome)
             return outcome
         }
         current.pending.removeFirst(index + 1)
-        current.known = value
-        current.knownAt = landedAt
-        current.knownIsOurs = true
+        current.holdOurs(value, knownAt: landedAt, landedAt: landedAt)
         if let decided = state.decided, current.heldSince == nil, transformer.agrees(value, on: side, with: decided) {
             current.heldSince = landedAt
         }
@@ -270,9 +296,7 @@ public struct FieldEngine: Sendable {
                                  outcome: inout Outcome) {
         var current = state[side]
         if let knownAt = current.knownAt, landedAt < knownAt || (landedAt == knownAt && !current.knownIsOurs) { return }
-        current.known = value
-        current.knownAt = landedAt
-        current.knownIsOurs = true
+        current.holdOurs(value, knownAt: landedAt, landedAt: landedAt)
         current.remember(written: value)
         if let decided = state.decided, current.heldSince == nil, transformer.agrees(value, on: side, with: decided) {
             current.heldSince = landedAt

@@ -37,6 +37,17 @@ public struct SideState: Sendable, Codable, Equatable {
     public var knownAt: SourceStamp?
     /// Whether that newest known state is our own write coming back.
     public var knownIsOurs: Bool = false
+    /// When that write of ours landed (this side's clock). A record's stamp moves on when any of its fields
+    /// changes, so the known state can be newer than the landing; only an edit older than the landing can have
+    /// been overwritten by it. `nil` in states stored before it was kept: the known stamp stands in.
+    public var oursSince: SourceStamp?
+    /// The stamp of the side's own state known last before our writes took over (the newest known state that
+    /// was not ours): an edit older than it was followed by the side's own later state, not overwritten by us.
+    public var beforeOursAt: SourceStamp?
+    /// Spans from the landing of a write of ours to the newest report of the side still holding its value (a
+    /// record's stamp moves when other fields change): an edit inside one was undone by the side itself, not
+    /// overwritten by us. Newest last, a few at most.
+    public var oursReported: [StampSpan] = []
     /// The newest real (not ours) edit seen on this side, and its value.
     public var lastEditAt: SourceStamp?
     public var lastEdit: FieldValue?
@@ -55,6 +66,47 @@ public struct SideState: Sendable, Codable, Equatable {
     /// What the side will hold once our pending writes land.
     public var projected: FieldValue? { pending.last?.value ?? known }
 
+    /// Records that the side holds `value`, put there by our write that landed at `landedAt`, as of `knownAt`.
+    mutating func holdOurs(_ value: FieldValue, knownAt stamp: SourceStamp, landedAt: SourceStamp) {
+        if let previous = knownAt, !knownIsOurs, previous < landedAt { beforeOursAt = previous }
+        known = value
+        knownAt = stamp
+        knownIsOurs = true
+        oursSince = landedAt
+        reportOurs(at: stamp)
+    }
+
+    /// The side reported, at `stamp`, that it still holds the value of ours it holds now.
+    mutating func reportOurs(at stamp: SourceStamp) {
+        guard knownIsOurs, let since = oursSince, since < stamp else { return }
+        if let last = oursReported.last, last.from == since {
+            oursReported[oursReported.count - 1].to = max(last.to, stamp)
+        } else {
+            oursReported.append(StampSpan(from: since, to: stamp))
+            if oursReported.count > Self.reportMemory { oursReported.removeFirst(oursReported.count - Self.reportMemory) }
+        }
+    }
+
+    /// Whether an edit made at `stamp` was undone by the side itself: a value of ours that had landed before it
+    /// was reported again after it.
+    func undoneBySide(_ stamp: SourceStamp) -> Bool {
+        oursReported.contains { $0.from < stamp && stamp < $0.to }
+    }
+
+    /// Forgets what is known about our writes: the side made a real edit.
+    mutating func edited(_ value: FieldValue, at stamp: SourceStamp) {
+        known = value
+        knownAt = stamp
+        knownIsOurs = false
+        oursSince = nil
+        beforeOursAt = nil
+        oursReported = []
+        lastEditAt = stamp
+        lastEdit = value
+    }
+
+    static let reportMemory = 8
+
     static let writtenMemory = 32
 
     mutating func remember(written value: FieldValue) {
@@ -64,7 +116,7 @@ public struct SideState: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case known, knownAt = "known_at", knownIsOurs = "known_is_ours", lastEditAt = "last_edit_at", lastEdit = "last_edit", pending,
+        case known, knownAt = "known_at", knownIsOurs = "known_is_ours", oursSince = "ours_since", beforeOursAt = "before_ours_at", oursReported = "ours_reported", lastEditAt = "last_edit_at", lastEdit = "last_edit", pending,
             heldSince = "held_since", written
     }
 
@@ -73,6 +125,9 @@ public struct SideState: Sendable, Codable, Equatable {
         known = try c.decodeIfPresent(FieldValue.self, forKey: .known)
         knownAt = try c.decodeIfPresent(SourceStamp.self, forKey: .knownAt)
         knownIsOurs = try c.decodeIfPresent(Bool.self, forKey: .knownIsOurs) ?? false
+        oursSince = try c.decodeIfPresent(SourceStamp.self, forKey: .oursSince)
+        beforeOursAt = try c.decodeIfPresent(SourceStamp.self, forKey: .beforeOursAt)
+        oursReported = try c.decodeIfPresent([StampSpan].self, forKey: .oursReported) ?? []
         lastEditAt = try c.decodeIfPresent(SourceStamp.self, forKey: .lastEditAt)
         lastEdit = try c.decodeIfPresent(FieldValue.self, forKey: .lastEdit)
         pending = try c.decodeIfPresent([PendingWrite].self, forKey: .pending) ?? []
@@ -96,4 +151,10 @@ public struct PendingWrite: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey { case value, key, landedAt = "landed_at" }
+}
+
+/// A span of one side's clock.
+public struct StampSpan: Sendable, Codable, Equatable {
+    public var from: SourceStamp
+    public var to: SourceStamp
 }

@@ -138,3 +138,44 @@ public struct RecordDecider: Sendable {
         }
     }
 }
+
+extension RecordDecider {
+    // MARK: Writes refused because the record moved on
+
+    /// `side` refused our writes `keys` because its record changed after the version they were based on
+    /// (MasterDeal answers 412 to an `If-Match` on an older version).
+    ///
+    /// The refused writes are forgotten; `current`, the record as the side holds it now, is weighed like any
+    /// observation (a field the side really changed meets the field's rule); then every field is converged, not
+    /// only the ones `current` changed: a refused write carried decided values the side never received, and a
+    /// field the side did not touch reads as "unchanged" there, so without this its decided value would never be
+    /// written again.
+    public func refused(keys: [String], on side: Side, current: Observation?, link: LinkSnapshot, cause: String) -> RecordDecision {
+        var refusedLink = link
+        for key in keys { refusedLink.fields = abandoned(key: key, on: side, link: refusedLink) }
+        var decision = RecordDecision(fields: refusedLink.fields)
+        guard link.isActive else {
+            decision.explanations["*"] = "our write was refused and the link has ended: nothing is synced"
+            return decision
+        }
+        let observed = current.flatMap { $0.action == .upsert && $0.side == side ? $0 : nil }
+        var outcomes: [String: FieldEngine.Outcome] = [:]
+        for engine in engines {
+            var state = decision.fields[engine.field.name] ?? FieldState()
+            var outcome = FieldEngine.Outcome()
+            if let observed, let stamp = observed.stamp, let value = Self.value(of: engine.transformer, in: observed) {
+                outcome = engine.observe(value, from: side, at: stamp, state: &state)
+            }
+            let before = outcome.writes
+            engine.converge(&state, outcome: &outcome)
+            if outcome.writes != before {
+                outcome.explanation = "our write was refused (the record had moved on): the decided value is written again"
+            }
+            guard state != FieldState() else { continue }
+            outcomes[engine.field.name] = outcome
+            decision.fields[engine.field.name] = state
+        }
+        collect(outcomes, into: &decision, link: link, operation: .update, cause: cause)
+        return decision
+    }
+}

@@ -27,9 +27,11 @@ extension SyncProcessor {
             var snapshot = try await LinkRecords.snapshot(row, on: tx, logger: logger)
             let previous = snapshot.fields
             var combined = RecordDecision(fields: snapshot.fields)
+            // Coalesced writes went as one request: the side holds the merged values, later writes winning.
+            let landedValues = group.delivery.values
             for write in group.writes {
-                let decision = lane.decider.confirmed(key: write.idempotencyKey, on: side, landedAt: landedAt, values: write.values, link: snapshot,
-                                                      cause: "confirm:\(write.id)")
+                let decision = lane.decider.confirmed(key: write.idempotencyKey, on: side, landedAt: landedAt, values: landedValues,
+                                                      link: snapshot, cause: "confirm:\(write.id)")
                 snapshot.fields = decision.fields
                 combined.fields = decision.fields
                 combined.writes += decision.writes
@@ -93,8 +95,10 @@ extension SyncProcessor {
         }
     }
 
-    /// MasterDeal answered 412: the rows are superseded, and the deal as it is now is decided at once, so the
-    /// newer state is weighed by the field rules instead of being overwritten.
+    /// MasterDeal answered 412: the record moved on after the version the writes were based on. The rows are
+    /// superseded, and the deal as it is now is decided at once by ``RecordDecider/refused(keys:on:current:link:cause:)``:
+    /// what MasterDeal really changed is weighed by the field rules instead of being overwritten, and every decided
+    /// value the refused writes carried is written again, on the new version.
     @discardableResult
     public func superseded(_ group: WriteGroup, refetched: InboxItem?, observations: [Observation]) async throws -> Bool {
         try await database.client.withTransaction(logger: logger) { tx in
@@ -102,7 +106,11 @@ extension SyncProcessor {
             try await tx.query(
                 "UPDATE outbox SET status = 'superseded', claimed_by = NULL, claimed_until = NULL, updated_at = now() WHERE id = ANY(\(group.ids))",
                 logger: logger)
-            try await abandon(group, on: tx)
+            guard let linkID = group.head.linkID, let row = try await LinkRecords.byID(linkID, on: tx, logger: logger),
+                let lane = setup.lane(row.connector)
+            else { return true }
+            let side: Side = group.head.target == setup.masterConnector ? .master : .crm
+            let refusal = Refusal(linkID: linkID, side: side, keys: group.writes.map(\.idempotencyKey))
             var inboxID: Int64 = 0
             if let refetched {
                 let rows = try await tx.query(
@@ -114,16 +122,19 @@ extension SyncProcessor {
                     """, logger: logger)
                 for try await id in rows.decode(Int64.self) { inboxID = id }
             }
-            for (index, observation) in observations.enumerated() {
-                let context = ObservationContext(tx: tx, inboxID: inboxID, cause: "stale:\(group.head.id):\(index)",
+            // The record as it is now, for this link and every other link of the same deal.
+            let current = observations.filter { side == .master && $0.side == .master && $0.recordID == row.masterDealID }
+            for (index, observation) in current.enumerated() {
+                var context = ObservationContext(tx: tx, inboxID: inboxID, cause: "stale:\(group.head.id):\(index)",
                                                  lineage: group.head.lineageID, attempts: Self.maxAttempts)
+                context.refusal = refusal
                 _ = try await process(observation, context)
             }
-            if observations.isEmpty, let linkID = group.head.linkID, let row = try await LinkRecords.byID(linkID, on: tx, logger: logger),
-                let lane = setup.lane(row.connector)
-            {
+            if current.isEmpty {
+                // The deal could not be read again: forget the refused writes and write the decided values again.
                 let snapshot = try await LinkRecords.snapshot(row, on: tx, logger: logger)
-                let decision = lane.decider.converge(link: snapshot, cause: "stale:\(group.head.id)")
+                let decision = lane.decider.refused(keys: refusal.keys, on: side, current: nil, link: snapshot,
+                                                    cause: "stale:\(group.head.id)")
                 let context = ObservationContext(tx: tx, inboxID: 0, cause: "stale:\(group.head.id)", lineage: group.head.lineageID, attempts: 0)
                 _ = try await commit(decision, lane: lane, row: row, previous: snapshot.fields, context, inboxID: nil)
             }

@@ -28,7 +28,13 @@ extension SyncProcessor {
         for lane in setup.lanes {
             if var row = links.first(where: { $0.connector == lane.connector }) {
                 let snapshot = try await LinkRecords.snapshot(row, on: tx, logger: logger)
-                let decision = lane.decider.decide(observation, link: snapshot, cause: context.cause)
+                let decision: RecordDecision
+                if let refusal = context.refusal, refusal.linkID == row.id {
+                    decision = lane.decider.refused(keys: refusal.keys, on: refusal.side, current: observation, link: snapshot,
+                                                    cause: context.cause)
+                } else {
+                    decision = lane.decider.decide(observation, link: snapshot, cause: context.cause)
+                }
                 if let version = observation.stamp?.version, version > (row.masterVersion ?? 0) { row.masterVersion = version }
                 totals += try await commit(decision, lane: lane, row: row, previous: snapshot.fields, context)
                 continue

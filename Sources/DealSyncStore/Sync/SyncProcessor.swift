@@ -216,6 +216,15 @@ struct ObservationContext {
     var cause: String
     var lineage: UUID
     var attempts: Int
+    /// Set while re-deciding after a target refused writes of this link because its record moved on.
+    var refusal: Refusal? = nil
+}
+
+/// Writes of one link that their target refused because the record had changed since (MasterDeal's 412).
+struct Refusal {
+    var linkID: Int64
+    var side: Side
+    var keys: [String]
 }
 
 /// The observation cannot be decided yet; its row is retried after `delay` seconds.

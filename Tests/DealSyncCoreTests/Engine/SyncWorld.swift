@@ -27,8 +27,7 @@ struct SyncWorld {
     }
 
     private(set) var now = 0.0
-    private var queue = EventHeap()
-    private var seq = 0
+    private var queue = EventQueue<Event>()
     private var random: SplitMix
     let options: Options
     let engine: FieldEngine
@@ -138,41 +137,7 @@ struct SyncWorld {
     }
 
     private mutating func schedule(at time: Double, _ event: Event) {
-        seq += 1
-        queue.push((time, seq, event))
-    }
-}
-
-/// A binary min-heap of events by (time, sequence).
-struct EventHeap {
-    private var items: [(time: Double, seq: Int, event: SyncWorld.Event)] = []
-
-    private func less(_ a: Int, _ b: Int) -> Bool { (items[a].time, items[a].seq) < (items[b].time, items[b].seq) }
-
-    mutating func push(_ item: (time: Double, seq: Int, event: SyncWorld.Event)) {
-        items.append(item)
-        var child = items.count - 1
-        while child > 0, less(child, (child - 1) / 2) {
-            items.swapAt(child, (child - 1) / 2)
-            child = (child - 1) / 2
-        }
-    }
-
-    mutating func pop() -> (time: Double, seq: Int, event: SyncWorld.Event)? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let top = items.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1, right = left + 1
-            var smallest = parent
-            if left < items.count, less(left, smallest) { smallest = left }
-            if right < items.count, less(right, smallest) { smallest = right }
-            if smallest == parent { break }
-            items.swapAt(parent, smallest)
-            parent = smallest
-        }
-        return top
+        queue.push(at: time, event)
     }
 }
 
