@@ -64,7 +64,7 @@ public struct DemoRunner: Sendable {
             let gatewayURL = "http://127.0.0.1:\(environment.gatewayPort)"
             try await DemoWaiting.until("the gateway answers", timeout: .seconds(20)) { await DemoHTTP.status("\(gatewayURL)/readyz") == 200 }
             timeline.event("dealsync", "gateway at \(gatewayURL): webhooks, /healthz, /readyz, /metrics")
-            let scenario = DemoScenario(system: system, timeline: timeline, processor: gateway.processor, gatewayURL: gatewayURL)
+            let scenario = DemoScenario(system: system, timeline: timeline, replay: gateway.replay, gatewayURL: gatewayURL)
             do {
                 try await scenario.play()
             } catch {

@@ -7,7 +7,7 @@ import Foundation
 struct DemoScenario: Sendable {
     let system: DemoSystem
     let timeline: Timeline
-    let processor: SyncProcessor
+    let replay: DeadLetterReplay
     let gatewayURL: String
 
     var masterDeal: MasterDealSimulator { system.masterDeal }
@@ -145,7 +145,7 @@ struct DemoScenario: Sendable {
         timeline.check("the write ended in the dead-letter queue with its attempt history", letter.attempts.count == 4)
         amo.faults.update(FaultSettings())
         timeline.event("amocrm", "back up")
-        let result = try await processor.replay(letter.id, actor: "demo", dryRun: false)
+        let result = try await replay.replay(letter.id, actor: "demo", dryRun: false)
         let said: String =
             switch result {
             case .requeued(let outbox): "re-enqueued as outbox \(outbox) under its original idempotency key"

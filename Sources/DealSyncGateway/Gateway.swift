@@ -8,13 +8,17 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The connector host: webhook routes, the intake processor, pollers and outbox relays over one database,
-/// as services for one `ServiceGroup` (`dealsync serve`, the demo and the end-to-end tests).
+/// The connector host: webhook routes with group-committed intake, one inbox lane per connector, pollers and
+/// outbox relays over one database, as services for one `ServiceGroup` (`dealsync serve`, the demo and the
+/// end-to-end tests).
 public final class Gateway: Sendable {
     public struct Options: Sendable {
         public var host = "127.0.0.1"
         public var port = 8080
-        public var intakeWorkers = 2
+        /// Inbox rows decided per transaction by each connector's lane.
+        public var inboxBatchSize = 200
+        /// Group commit at intake: the most webhooks stored per transaction, and how many transactions at once.
+        public var intake = InboxWriter.Options()
         public var bodyLimit = 1 << 20
         public var polling = true
         public var statsInterval: Duration = .seconds(5)
@@ -33,10 +37,17 @@ public final class Gateway: Sendable {
     public let options: Options
     public let metrics: GatewayMetrics
     public let registry: ConnectorRegistry
-    public let processor: SyncProcessor
+    /// The sync store: decisions, delivery outcomes, replays and repairs share its engines and hooks.
+    public let sync: SyncContext
+    public var inbox: InboxProcessor { InboxProcessor(context: sync) }
+    public var outcomes: DeliveryOutcomes { DeliveryOutcomes(context: sync) }
+    public var replay: DeadLetterReplay { DeadLetterReplay(context: sync) }
+    public var repairs: DriftRepair { DriftRepair(context: sync) }
+    /// Intake's group commit.
+    public let writer: InboxWriter
     let httpClient: HTTPClient
     let logger: Logger
-    let inboxWakeup = Wakeup()
+    let laneWakeups = LaneWakeups()
     let outboxWakeup = Wakeup()
 
     public init(configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
@@ -51,10 +62,11 @@ public final class Gateway: Sendable {
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let credentials = DatabaseCredentialStore(tokens: TokenStore(database: database, logger: logger))
         self.registry = ConnectorRegistry(configuration: configuration, client: httpClient, credentials: credentials, logger: logger)
-        self.processor = SyncProcessor(
+        self.sync = SyncContext(
             database: database, setup: SyncSetup(configuration: configuration), logger: logger,
             observer: .init(processed: { [metrics] connector, result in metrics.inbox(connector, result: result) },
                             divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
+        self.writer = InboxWriter(database: database, logger: logger, options: options.intake)
         metrics.register(connectors: configuration.connectors.map { ($0.id, $0.kind) })
     }
 
@@ -68,51 +80,62 @@ public final class Gateway: Sendable {
         guard let crm = registry.connector(id), crm.config.kind != .masterdeal, let mapping = configuration.mapping(for: crm.config),
             let master = configuration.masterDeal.flatMap({ registry.connector($0.id) })
         else { return nil }
-        return Reconciler(crm: crm, master: master, mapping: mapping, processor: processor,
+        return Reconciler(crm: crm, master: master, mapping: mapping, repairs: repairs,
                           links: LinkReader(database: database, logger: logger), drift: DriftStore(database: database, logger: logger),
                           metrics: metrics, logger: logger, settings: settings)
     }
 
-    /// The services to run after the database client, in start order (they stop in reverse).
+    /// The services to run after the database client, in start order (they stop in reverse: the HTTP server first,
+    /// then intake's group commit once every answered webhook is stored, then relays and lanes, then presence).
     public func services(onHTTPRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
-        let inbox = InboxStore(database: database, logger: logger)
+        let inboxStore = InboxStore(database: database, logger: logger)
         let claims = OutboxClaims(database: database, logger: logger)
         let status = ConnectorStatusStore(database: database, logger: logger)
         let polls = PollStore(database: database, logger: logger)
+        let presence = Presence(claims: claims, worker: options.worker, logger: logger)
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
+            presence,
             OutboxNotifications(database: database, wakeup: outboxWakeup, logger: logger),
-            StatsService(claims: claims, inbox: inbox, deadLetters: DeadLetterStore(database: database, logger: logger),
+            InboxNotifications(database: database, wakeups: laneWakeups, logger: logger),
+            StatsService(claims: claims, inbox: inboxStore, deadLetters: DeadLetterStore(database: database, logger: logger),
                          drift: DriftStore(database: database, logger: logger),
                          metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) },
                          shared: registry.all.filter { $0.config.kind == .masterdeal }.map { ($0.config.id, $0.limiter) },
                          interval: options.statsInterval, worker: options.worker,
                          logger: logger),
-            IntakeService(processor: processor, claims: claims, registry: registry, metrics: metrics, inboxWakeup: inboxWakeup,
-                          outboxWakeup: outboxWakeup, workers: options.intakeWorkers, worker: options.worker, logger: logger),
         ]
         for connector in registry.all {
+            let id = connector.config.id
             let relay = OutboxRelay(
-                connector: connector, claims: claims, processor: processor, status: status, metrics: metrics, wakeup: outboxWakeup,
+                connector: connector, claims: claims, outcomes: outcomes, presence: presence, status: status, metrics: metrics,
+                wakeup: outboxWakeup,
                 options: .init(batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
                                idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
+                worker: options.worker, logger: logger)
+            let inboxLane = InboxLane(
+                connector: connector, registry: registry, inbox: inbox, presence: presence, metrics: metrics,
+                wakeup: laneWakeups.lane(id), outboxWakeup: outboxWakeup, options: .init(batchSize: options.inboxBatchSize),
                 worker: options.worker, logger: logger)
             var lane: [any Service] = []
             if options.polling, connector.config.poll.enabled {
                 lane.append(PollerService(connector: connector, polls: polls, status: status, metrics: metrics,
-                                          inboxWakeup: inboxWakeup, logger: logger))
+                                          inboxWakeup: laneWakeups.lane(id), logger: logger))
             }
             if connector.config.kind == .masterdeal {
-                // MasterDeal takes writes from every process; one process polls it.
-                services.append(relay)
-                if !lane.isEmpty { services.append(ConnectorLease(name: connector.config.id, database: database, services: lane, logger: logger)) }
+                // MasterDeal's inbox and writes are shared by every process; one process polls it.
+                services += [inboxLane, relay]
+                if !lane.isEmpty { services.append(ConnectorLease(name: id, database: database, services: lane, logger: logger)) }
             } else {
-                if connector.config.reconcile.enabled, let reconciler = reconciler(for: connector.config.id) { lane.append(reconciler) }
-                services.append(ConnectorLease(name: connector.config.id, database: database, services: lane + [relay], logger: logger))
+                // A CRM's lane (its inbox, fetches, poller, reconciler and writes) runs in one process: its rate
+                // limits are per account.
+                if connector.config.reconcile.enabled, let reconciler = reconciler(for: id) { lane.append(reconciler) }
+                services.append(ConnectorLease(name: id, database: database, services: [inboxLane] + lane + [relay], logger: logger))
             }
         }
+        services.append(writer)
         let router = Router()
-        GatewayRoutes(registry: registry, inbox: inbox, database: database, metrics: metrics, wakeup: inboxWakeup, logger: logger,
+        GatewayRoutes(registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
                       bodyLimit: options.bodyLimit).register(on: router)
         let app = Application(
             router: router,

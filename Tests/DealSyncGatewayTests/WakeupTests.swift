@@ -1,3 +1,4 @@
+import DealSyncStore
 import DealSyncGateway
 import Foundation
 import Synchronization

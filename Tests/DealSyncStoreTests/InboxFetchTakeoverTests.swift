@@ -17,7 +17,7 @@ struct InboxFetchTakeoverTests {
             let body = try JSONEncoder().encode(FetchRequest(connector: "tour", recordID: "9001"))
             _ = try await InboxStore(database: database, logger: logger)
                 .record(InboxItem(connector: "tour", dedupeKey: "refetch:9001", source: .refetch, body: body))
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             let claims = OutboxClaims(database: database, logger: logger)
 
             try await claims.whilePresent(worker: "host:1") {
@@ -78,7 +78,7 @@ struct InboxFetchTakeoverTests {
             _ = try await InboxStore(database: database, logger: logger)
                 .record(InboxItem(connector: "tour", dedupeKey: "refetch:9001", source: .refetch, body: body))
             _ = try await database.client.query("UPDATE inbox SET attempts = 23")
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             let step = try await processor.processNext(decode: F.decode, worker: "host:1")
             guard case .failed(1, let reason) = step else {
                 Issue.record("expected the row to be given up, got \(step)")

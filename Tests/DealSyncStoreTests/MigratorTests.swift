@@ -53,7 +53,7 @@ struct MigratorTests {
                 #expect(waiting.map(\.head.idempotencyKey) == ["ds1-first-release"] && waiting.first?.head.claimSequence == 1)
                 #expect(waiting.first?.delivery.values["name"] == .text("Анапа"))
             }
-            let steps = try await StoreFixtures.drain(SyncProcessor(database: database, setup: StoreFixtures.setup, logger: logger))
+            let steps = try await StoreFixtures.drain(InboxProcessor(database: database, setup: StoreFixtures.setup, logger: logger))
             #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0)], "the first release's fetch keeps its lease: \(steps)")
             #expect(try await StoreFixtures.count("inbox", where: "id = 2 AND status = 'pending' AND fetched_by IS NULL", in: database) == 1)
             #expect(try await StoreFixtures.count("outbox", where: "status = 'pending'", in: database) == 1)

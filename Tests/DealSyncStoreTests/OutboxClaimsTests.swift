@@ -14,7 +14,7 @@ struct OutboxClaimsTests {
     func enqueueCreate(_ database: Database) async throws {
         let inbox = InboxStore(database: database, logger: logger)
         _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
-        try await F.drain(SyncProcessor(database: database, setup: F.setup, logger: logger))
+        try await F.drain(InboxProcessor(database: database, setup: F.setup, logger: logger))
         #expect(try await F.count("outbox", where: "target = 'tour' AND operation = 'create' AND status = 'pending'", in: database) == 1)
     }
 
@@ -89,7 +89,7 @@ struct OutboxClaimsTests {
         try await TestPostgres.withDatabase { database in
             try await enqueueCreate(database)
             let claims = OutboxClaims(database: database, logger: logger)
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = DeliveryOutcomes(context: SyncContext(database: database, setup: F.setup, logger: logger))
             try await claims.whilePresent(worker: "host:101") {
                 let slow = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
                 try await claims.whilePresent(worker: "host:202") {
@@ -128,7 +128,7 @@ struct OutboxClaimsTests {
         try await TestPostgres.withDatabase { database in
             try await enqueueCreate(database)
             let claims = OutboxClaims(database: database, logger: logger)
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = DeliveryOutcomes(context: SyncContext(database: database, setup: F.setup, logger: logger))
             let inbox = InboxStore(database: database, logger: logger)
             try await claims.whilePresent(worker: "host:101") {
                 let create = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
@@ -136,7 +136,7 @@ struct OutboxClaimsTests {
                                                       attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")))
                 for (index, title) in ["Сочи 2", "Сочи 3"].enumerated() {
                     _ = try await inbox.record(F.item([F.deal(title: title, at: 2000 + Int64(index), version: 2 + Int64(index))], key: "evt-u\(index)"))
-                    _ = try await F.drain(processor)
+                    _ = try await F.drain(InboxProcessor(context: processor.context))
                 }
                 let slow = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
                 #expect(slow.writes.count == 2, "two updates coalesced: \(slow.ids)")
@@ -144,7 +144,7 @@ struct OutboxClaimsTests {
                 try await claims.whilePresent(worker: "host:202") {
                     _ = try await database.client.query("UPDATE outbox SET claimed_until = now() - interval '1 second' WHERE status = 'in_flight'")
                     _ = try await inbox.record(F.item([F.deal(title: "Сочи 4", at: 2010, version: 4)], key: "evt-u9"))
-                    _ = try await F.drain(processor)
+                    _ = try await F.drain(InboxProcessor(context: processor.context))
                     let taken = try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90))
                     #expect(taken.map(\.ids) == [[slow.ids[0]]], "the head alone; the follower still in flight and the newer update wait")
                     let head = try #require(taken.first)
@@ -186,7 +186,7 @@ struct OutboxClaimsTests {
         try await TestPostgres.withDatabase { database in
             try await enqueueCreate(database)
             let claims = OutboxClaims(database: database, logger: logger)
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = DeliveryOutcomes(context: SyncContext(database: database, setup: F.setup, logger: logger))
             let failed = AttemptRecord(status: 400, errorClass: "validation", detail: "rejected", worker: "host:101")
             try await claims.whilePresent(worker: "host:101") {
                 let first = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
@@ -195,7 +195,7 @@ struct OutboxClaimsTests {
                 #expect(try await processor.deadLetter(second, errorClass: .validation, attempt: failed))
                 let letter = try #require(try await DeadLetterStore(database: database, logger: logger)
                     .list(DeadLetterFilter(connector: "tour", since: nil, errorClass: nil, deal: nil, status: "open")).first)
-                _ = try await processor.replay(letter.id, actor: "support", dryRun: false)
+                _ = try await DeadLetterReplay(context: processor.context).replay(letter.id, actor: "support", dryRun: false)
                 let third = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
                 #expect(third.head.attempts == first.head.attempts && third.head.claimedBy == first.head.claimedBy,
                         "the same worker at the same attempt number")

@@ -25,7 +25,7 @@ enum StoreFixtures {
     ])
 
     /// The test decoder: inbox bodies are JSON arrays of observations.
-    static let decode: SyncProcessor.Decoder = { row in
+    static let decode: InboxProcessor.Decoder = { row in
         .observations(try JSONDecoder().decode([Observation].self, from: row.item.body))
     }
 
@@ -48,8 +48,8 @@ enum StoreFixtures {
 
     /// Processes every due row.
     @discardableResult
-    static func drain(_ processor: SyncProcessor) async throws -> [SyncProcessor.Step] {
-        var steps: [SyncProcessor.Step] = []
+    static func drain(_ processor: InboxProcessor) async throws -> [InboxProcessor.Step] {
+        var steps: [InboxProcessor.Step] = []
         while true {
             let step = try await processor.processNext(decode: decode)
             if step == .idle { return steps }

@@ -10,10 +10,11 @@ import NIOCore
 /// The gateway's HTTP surface: webhook intake, health, readiness and metrics.
 struct GatewayRoutes: Sendable {
     let registry: ConnectorRegistry
-    let inbox: InboxStore
+    /// Intake's group commit: a webhook is answered once the commit holding its row has completed.
+    let writer: InboxWriter
     let database: Database
     let metrics: GatewayMetrics
-    let wakeup: Wakeup
+    let wakeups: LaneWakeups
     let logger: Logger
     /// Webhook bodies larger than this are refused with 413 (amoCRM batches stay far below it).
     let bodyLimit: Int
@@ -76,21 +77,23 @@ struct GatewayRoutes: Sendable {
             return Self.json(HTTPResponse.Status(code: error.status), ["error": error.reason])
         }
         do {
-            switch try await inbox.record(item) {
+            switch try await writer.record(item) {
             case .stored(let inboxID):
                 metrics.webhook(id, outcome: "accepted")
-                logger.info("webhook stored", metadata: [
+                logger.debug("webhook stored", metadata: [
                     "connector": "\(id)", "inbox_id": "\(inboxID)", "lineage_id": "\(item.lineageID.uuidString.lowercased())",
                 ])
-                wakeup.signal()
+                wakeups.signal(id)
                 return Self.json(.ok, ["status": "accepted", "lineage_id": item.lineageID.uuidString.lowercased()])
             case .duplicate:
                 metrics.webhook(id, outcome: "duplicate")
                 return Self.json(.ok, ["status": "duplicate"])
             }
         } catch {
+            // Not stored (the database is away or refused the row): the sender is told to try again, within the
+            // writer's deadline and never after a long hang.
             metrics.webhook(id, outcome: "store_failed")
-            logger.error("webhook could not be stored", metadata: ["connector": "\(id)", "error": "\(String(reflecting: type(of: error)))"])
+            logger.error("webhook could not be stored", metadata: ["connector": "\(id)", "error": "\(error)"])
             return Self.json(.serviceUnavailable, ["error": "not stored; retry later"])
         }
     }

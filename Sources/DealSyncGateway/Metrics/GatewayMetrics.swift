@@ -38,6 +38,7 @@ public final class GatewayMetrics: Sendable {
             }
             _ = counter("dealsync_dead_letters_total", [("target", id)])
             _ = counter("dealsync_auth_failures_total", [("connector", id)])
+            _ = counter("dealsync_lane_rows_total", [("connector", id)])
             gauge("dealsync_connector_paused", [("connector", id)]).record(0)
         }
     }
@@ -72,8 +73,14 @@ public final class GatewayMetrics: Sendable {
         timer("dealsync_webhook_duration_seconds", [("connector", connector)]).recordNanoseconds(Self.nanos(duration))
     }
 
-    func inbox(_ connector: String, result: String) {
-        counter("dealsync_inbox_processed_total", [("connector", connector), ("result", result)]).increment()
+    func inbox(_ connector: String, result: String, count: Int = 1) {
+        counter("dealsync_inbox_processed_total", [("connector", connector), ("result", result)]).increment(by: count)
+    }
+
+    /// One batch of a connector's inbox lane: how many rows it decided and how long its transaction took.
+    func laneBatch(_ connector: String, rows: Int, seconds: Double) {
+        counter("dealsync_lane_rows_total", [("connector", connector)]).increment(by: rows)
+        timer("dealsync_lane_batch_seconds", [("connector", connector)]).recordNanoseconds(Int64(seconds * 1e9))
     }
 
     func poll(_ connector: String, result: String, items: Int = 0) {

@@ -17,7 +17,7 @@ public final class Reconciler: Service, Sendable {
     let crm: any Connector
     let master: any Connector
     let mapping: Mapping
-    let processor: SyncProcessor
+    let repairs: DriftRepair
     let links: LinkReader
     let drift: DriftStore
     let metrics: GatewayMetrics
@@ -28,12 +28,12 @@ public final class Reconciler: Service, Sendable {
     private let candidates = Mutex<[String: ContinuousClock.Instant]>([:])
     private let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(crm: any Connector, master: any Connector, mapping: Mapping, processor: SyncProcessor, links: LinkReader, drift: DriftStore,
+    init(crm: any Connector, master: any Connector, mapping: Mapping, repairs: DriftRepair, links: LinkReader, drift: DriftStore,
          metrics: GatewayMetrics, logger: Logger, settings: ConnectorConfig.Reconcile? = nil) {
         self.crm = crm
         self.master = master
         self.mapping = mapping
-        self.processor = processor
+        self.repairs = repairs
         self.links = links
         self.drift = drift
         self.metrics = metrics
@@ -158,7 +158,7 @@ public final class Reconciler: Service, Sendable {
             forget(link: link.id, except: differing)
             let settled = differences.filter { !$0.inFlight }
             guard !settled.isEmpty else { return report }
-            if try await processor.hasWorkInFlight(linkID: link.id, connector: connector, recordID: recordID, masterDealID: masterID) {
+            if try await repairs.hasWorkInFlight(linkID: link.id, connector: connector, recordID: recordID, masterDealID: masterID) {
                 return report
             }
             var repair: [String] = []
@@ -181,7 +181,7 @@ public final class Reconciler: Service, Sendable {
                 if difference.repair == .auto { repair.append(difference.field) }
             }
             if !repair.isEmpty {
-                let writes = try await processor.repairDrift(linkID: link.id, fields: repair, fresh: fresh, lineage: UUID(),
+                let writes = try await repairs.repairDrift(linkID: link.id, fields: repair, fresh: fresh, lineage: UUID(),
                                                              cause: "drift:\(link.id):\(Date().timeIntervalSince1970)")
                 report.repaired += repair.count
                 for field in repair { metrics.driftRepaired(connector, field: field) }
@@ -242,7 +242,7 @@ extension Reconciler {
                 return .closed
             }
             if dryRun { return .enqueued(writes: fields.count) }
-            let writes = try await processor.repairDrift(linkID: snapshot.linkID, fields: fields,
+            let writes = try await repairs.repairDrift(linkID: snapshot.linkID, fields: fields,
                                                          fresh: [masterObservation, crmObservation].compactMap { $0 }, lineage: lineage,
                                                          cause: "drift-repair:\(entry.id):\(Date().timeIntervalSince1970)")
             for field in fields { metrics.driftRepaired(connector, field: field) }

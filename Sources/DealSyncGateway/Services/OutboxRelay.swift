@@ -19,7 +19,8 @@ final class OutboxRelay: Service {
 
     let connector: any Connector
     let claims: OutboxClaims
-    let processor: SyncProcessor
+    let outcomes: DeliveryOutcomes
+    let presence: Presence
     let status: ConnectorStatusStore
     let metrics: GatewayMetrics
     let wakeup: Wakeup
@@ -29,11 +30,12 @@ final class OutboxRelay: Service {
     let logger: Logger
     private let breaker: Mutex<CircuitBreaker>
 
-    init(connector: any Connector, claims: OutboxClaims, processor: SyncProcessor, status: ConnectorStatusStore,
+    init(connector: any Connector, claims: OutboxClaims, outcomes: DeliveryOutcomes, presence: Presence, status: ConnectorStatusStore,
          metrics: GatewayMetrics, wakeup: Wakeup, options: Options, worker: String, logger: Logger) {
         self.connector = connector
         self.claims = claims
-        self.processor = processor
+        self.outcomes = outcomes
+        self.presence = presence
         self.status = status
         self.metrics = metrics
         self.wakeup = wakeup
@@ -50,21 +52,9 @@ final class OutboxRelay: Service {
     func run() async throws {
         metrics.breaker(target, state: 0)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                // Claims are made only while this process is present, so that another one can tell them from
-                // the claims of a process that died, and take those over at once.
-                try await claims.whilePresent(worker: worker) { [self] in await deliverWhilePresent() }
-            } catch where Task.isCancelled || error is CancellationError {
-                return
-            } catch {
-                logger.error("relay lost its database session", metadata: ["target": "\(target)", "error": "\(String(describing: error).prefix(200))"])
-                await pause(.seconds(1))
-            }
-        }
-    }
-
-    private func deliverWhilePresent() async {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            // Claims are made only while this process is present, so that another one can tell them from the
+            // claims of a process that died, and take those over at once.
+            await presence.waitUntilHeld()
             do {
                 let worked = try await cycle()
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
@@ -115,7 +105,7 @@ final class OutboxRelay: Service {
         switch outcome {
         case .delivered(let recordID, let landedAt):
             // What a late claim learnt is not acted on: only the claim that holds the writes resumes the connector.
-            guard try await processor.delivered(group, recordID: recordID, landedAt: landedAt,
+            guard try await outcomes.delivered(group, recordID: recordID, landedAt: landedAt,
                                                 attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
             else { return takenOver(group) }
             if wasPaused { try await status.resume(target) }
@@ -127,7 +117,7 @@ final class OutboxRelay: Service {
             let age = Duration.seconds(Date().timeIntervalSince(group.createdAt))
             let record = AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker)
             if policy.isExhausted(attempts: attempts, age: age) {
-                guard try await processor.deadLetter(group, errorClass: errorClass, attempt: record) else { return takenOver(group) }
+                guard try await outcomes.deadLetter(group, errorClass: errorClass, attempt: record) else { return takenOver(group) }
                 metrics.deadLetters(target, count: group.writes.count)
                 metrics.delivery(target, outcome: "dead_lettered", count: group.writes.count)
                 logger.warning("dead-lettered after retries", metadata: [
@@ -135,14 +125,14 @@ final class OutboxRelay: Service {
                 ])
             } else {
                 let delay = policy.delay(afterAttempt: attempts, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
-                guard try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record) else {
+                guard try await outcomes.retry(group, at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record) else {
                     return takenOver(group)
                 }
                 metrics.retry(target, errorClass: errorClass.rawValue)
                 metrics.delivery(target, outcome: "retried", count: group.writes.count)
             }
         case .permanent(let errorClass, let status, let detail):
-            guard try await processor.deadLetter(group, errorClass: errorClass,
+            guard try await outcomes.deadLetter(group, errorClass: errorClass,
                                                  attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker))
             else { return takenOver(group) }
             metrics.deadLetters(target, count: group.writes.count)
@@ -155,11 +145,11 @@ final class OutboxRelay: Service {
             if let refetched, case .observations(let decoded)? = try? connector.decode(InboxRow(id: 0, item: refetched)) {
                 observations = decoded
             }
-            guard try await processor.superseded(group, refetched: refetched, observations: observations) else { return takenOver(group) }
+            guard try await outcomes.superseded(group, refetched: refetched, observations: observations) else { return takenOver(group) }
             metrics.delivery(target, outcome: "stale", count: group.writes.count)
             wakeup.signal()
         case .paused(let errorClass, let status, let reason):
-            guard try await processor.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
+            guard try await outcomes.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
                                             attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
             else { return takenOver(group) }
             try await self.status.pause(target, reason: reason)

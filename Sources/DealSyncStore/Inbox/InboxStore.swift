@@ -18,44 +18,21 @@ public struct InboxStore: Sendable {
         case duplicate
     }
 
-    /// Stores one payload; a second delivery with the same dedupe key is reported and stored nothing.
+    /// Stores one payload and returns once its transaction has committed; a second delivery with the same dedupe
+    /// key is reported and stores nothing.
     public func record(_ item: InboxItem) async throws -> RecordResult {
-        let headers = try StoreJSON.encode(item.headers)
-        let rows = try await database.client.query(
-            """
-            INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
-            VALUES (\(item.connector), \(item.dedupeKey), \(item.source.rawValue), \(headers)::jsonb, \(item.contentType),
-                    \(item.body), \(item.lineageID))
-            ON CONFLICT (connector, dedupe_key) DO NOTHING
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return .stored(id: id) }
-        return .duplicate
+        let ids = try await database.client.withTransaction(logger: logger) { tx in
+            try await InboxRecords.insert([item], on: tx, logger: logger)
+        }
+        return ids.first.flatMap { $0 }.map { .stored(id: $0) } ?? .duplicate
     }
 
     /// Stores many payloads in one transaction (a page of polled records); returns how many were new.
     public func record(_ items: [InboxItem]) async throws -> Int {
         guard !items.isEmpty else { return 0 }
         return try await database.client.withTransaction(logger: logger) { tx in
-            try await Self.insert(items, on: tx, logger: logger)
+            try await InboxRecords.insert(items, on: tx, logger: logger).count { $0 != nil }
         }
-    }
-
-    static func insert(_ items: [InboxItem], on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        var stored = 0
-        for item in items {
-            let headers = try StoreJSON.encode(item.headers)
-            let rows = try await connection.query(
-                """
-                INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
-                VALUES (\(item.connector), \(item.dedupeKey), \(item.source.rawValue), \(headers)::jsonb,
-                        \(item.contentType), \(item.body), \(item.lineageID))
-                ON CONFLICT (connector, dedupe_key) DO NOTHING
-                RETURNING id
-                """, logger: logger)
-            for try await _ in rows.decode(Int64.self) { stored += 1 }
-        }
-        return stored
     }
 
     /// Pending rows and the age of the oldest, per connector (for metrics and `/readyz`).

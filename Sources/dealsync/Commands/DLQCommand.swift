@@ -45,7 +45,7 @@ struct DLQCommand: AsyncParsableCommand {
             var table = Table("ID", "CONNECTOR", "DEAL", "OPERATION", "ERROR CLASS", "ATTEMPTS", "REPLAYS", "AGE", "STATUS", "LAST ERROR")
             for letter in letters {
                 table.add(String(letter.id), letter.connector, letter.masterDealID ?? "-", letter.operation, letter.errorClass,
-                          String(letter.attempts.count), "\(letter.replayCount)/\(SyncProcessor.maxReplays)",
+                          String(letter.attempts.count), "\(letter.replayCount)/\(DeadLetterReplay.maxReplays)",
                           Age.format(since: letter.createdAt), letter.status,
                           String((letter.lastError ?? "").replacingOccurrences(of: "\n", with: " ").prefix(80)))
             }
@@ -97,11 +97,11 @@ struct DLQCommand: AsyncParsableCommand {
                 let store = DeadLetterStore(database: db, logger: .cli())
                 let targets = all ? try await store.list(try filters.filter(status: "open")).map(\.id) : ids
                 guard !targets.isEmpty else { return (0, 0) }
-                let processor = SyncProcessor(database: db, setup: SyncSetup(configuration: configuration), logger: .cli())
+                let replay = DeadLetterReplay(context: SyncContext(database: db, setup: SyncSetup(configuration: configuration), logger: .cli()))
                 var done = 0
                 var refused = 0
                 for (index, id) in targets.enumerated() {
-                    let result = try await processor.replay(id, actor: actor, dryRun: dryRun)
+                    let result = try await replay.replay(id, actor: actor, dryRun: dryRun)
                     let progress = "[\(index + 1)/\(targets.count)] dead letter \(id): "
                     switch result {
                     case .requeued(let outbox):

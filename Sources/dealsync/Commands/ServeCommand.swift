@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "0.0.0.0"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
-    @Option(help: "Concurrent inbox workers.") var intakeWorkers = 2
+    @Option(help: "Inbox rows each connector's lane decides per transaction.") var inboxBatchSize = 200
     @Flag(help: "Do not poll connectors (webhooks and events only).") var noPolling = false
 
     func run() async throws {
@@ -35,7 +35,7 @@ struct ServeCommand: AsyncParsableCommand {
         var options = Gateway.Options()
         options.host = host
         options.port = port
-        options.intakeWorkers = intakeWorkers
+        options.inboxBatchSize = max(1, inboxBatchSize)
         options.polling = !noPolling
         let gatewayOptions = options
         try await database.withServeDatabase(logger: logger) { db in

@@ -5,7 +5,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-struct SyncProcessorTests {
+struct InboxProcessorTests {
     typealias F = StoreFixtures
     let logger = TestPostgres.logger
 
@@ -13,7 +13,7 @@ struct SyncProcessorTests {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
             #expect(try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1")) == .stored(id: 1))
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             let steps = try await F.drain(processor)
             #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0)])
             #expect(try await F.count("links", where: "connector = 'tour' AND master_deal_id = 'md-1' AND record_id IS NULL", in: database) == 1)
@@ -42,7 +42,7 @@ struct SyncProcessorTests {
     @Test func theSameObservationRedeliveredUnderAnotherKeyCreatesNothingNew() async throws {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "event"))
             _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "poll"))
             let steps = try await F.drain(processor)
@@ -57,7 +57,7 @@ struct SyncProcessorTests {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
             _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
-            let failing = SyncProcessor(database: database, setup: F.setup, logger: logger) { name in
+            let failing = InboxProcessor(database: database, setup: F.setup, logger: logger) { name in
                 if name == point { throw CrashForTest() }
             }
             let step = try await failing.processNext(decode: F.decode)
@@ -70,7 +70,7 @@ struct SyncProcessorTests {
             }
             #expect(try await F.count("inbox", where: "status = 'pending'", in: database) == 1)
             // The row is still there to process for real.
-            let steps = try await F.drain(SyncProcessor(database: database, setup: F.setup, logger: logger))
+            let steps = try await F.drain(InboxProcessor(database: database, setup: F.setup, logger: logger))
             #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0)])
             #expect(try await F.count("outbox", in: database) == 1)
         }
@@ -82,7 +82,7 @@ struct SyncProcessorTests {
             var ours = F.deal(title: "Сочи", at: 1000, version: 1)
             ours.byIntegration = true  // the event of a create dealsync made for a CRM record
             _ = try await inbox.record(F.item([ours], key: "evt-ours"))
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             #expect(try await processor.processNext(decode: F.decode) == .deferred(inboxID: 1), "it waits for the create's confirmation")
             // The confirmation never comes (the create is late or dead-lettered): after the last wait the deal
             // must not get a second CRM record; the case is logged for a person.
@@ -98,7 +98,7 @@ struct SyncProcessorTests {
     @Test func theEchoOfOurCreateLinksTheRecordAndChangesNothing() async throws {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
             _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1001)], key: "hook-1"))
             let steps = try await F.drain(processor)
@@ -110,7 +110,7 @@ struct SyncProcessorTests {
     @Test func concurrentEditsAreLoggedWithBothValuesAndTheRule() async throws {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
             _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1001)], key: "hook-1"))
             _ = try await inbox.record(F.item([F.deal(title: "Сочи", stage: "won", at: 1100, version: 2)], key: "evt-2"))
@@ -129,7 +129,7 @@ struct SyncProcessorTests {
     @Test func aRealConflictIsLogged() async throws {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
-            let processor = SyncProcessor(database: database, setup: F.setup, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "evt-1"))
             _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1001)], key: "hook-1"))
             _ = try await inbox.record(F.item([F.deal(title: "Сочи", stage: "won", at: 1100, version: 2)], key: "evt-2"))

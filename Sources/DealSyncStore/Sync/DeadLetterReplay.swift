@@ -3,7 +3,19 @@ import Foundation
 import Logging
 import PostgresNIO
 
-extension SyncProcessor {
+/// Support's replay of a dead letter: re-decided against the current state, so a stale value never overwrites a
+/// newer one, and recorded in the audit log.
+public struct DeadLetterReplay: Sendable {
+    public let context: SyncContext
+
+    public init(context: SyncContext) {
+        self.context = context
+    }
+
+    var database: Database { context.database }
+    var setup: SyncSetup { context.setup }
+    var logger: Logger { context.logger }
+
     /// What replaying one dead letter did (or, in a dry run, would do).
     public enum ReplayResult: Sendable, Equatable {
         /// Re-enqueued as it was, under its original idempotency key.

@@ -3,52 +3,57 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// Delivery results, each committed in one transaction with what it means for the link's state.
-extension SyncProcessor {
+/// Records what a target answered to a group of writes, each outcome in one transaction with what it means for
+/// the link: a confirmation teaches the field state when the write landed, a dead letter makes it forget the
+/// writes, a refusal (MasterDeal's 412) re-decides the link on the record as it is now.
+///
+/// Every outcome is recorded only while the group is still the relay's claim (see ``stillClaimed(_:on:)``); each
+/// returns whether it was.
+public struct DeliveryOutcomes: Sendable {
+    public let context: SyncContext
+
+    public init(context: SyncContext) {
+        self.context = context
+    }
+
+    var logger: Logger { context.logger }
+
     /// The target confirmed a group: the rows are done, a create's new id joins the link, the field state learns
     /// the write landed (and when), and whatever that implies is enqueued.
-    ///
-    /// Every outcome is recorded only while the group is still the relay's claim (see ``stillClaimed(_:on:)``);
-    /// each returns whether it was.
     @discardableResult
     public func delivered(_ group: WriteGroup, recordID: String, landedAt: SourceStamp?, attempt: AttemptRecord) async throws -> Bool {
-        try await database.client.withTransaction(logger: logger) { tx in
+        try await context.database.client.withTransaction(logger: logger) { tx in
             guard try await stillClaimed(group, on: tx) else { return false }
             try await Self.markDone(group.ids, attempt: attempt, on: tx, logger: logger)
-            guard let linkID = group.head.linkID, var row = try await LinkRecords.byID(linkID, on: tx, logger: logger),
-                let lane = setup.lane(row.connector)
+            guard let linkID = group.head.linkID, var session = try await open(link: linkID, on: tx),
+                let link = session.book[linkID], let lane = context.setup.lane(link.connector)
             else { return true }
-            let side: Side = group.head.target == setup.masterConnector ? .master : .crm
-            if group.head.operation == .create {
-                if side == .crm, row.recordID == nil { row.recordID = recordID }
-                if side == .master, row.masterDealID == nil { row.masterDealID = recordID }
+            let side = context.side(of: group.head.target)
+            let created = group.head.operation == .create
+            session.update(link: linkID) { link in
+                if created, side == .crm, link.recordID == nil { link.recordID = recordID }
+                if created, side == .master, link.masterDealID == nil { link.masterDealID = recordID }
+                if side == .master, let version = landedAt?.version, version > (link.masterVersion ?? 0) { link.masterVersion = version }
             }
-            if side == .master, let version = landedAt?.version, version > (row.masterVersion ?? 0) { row.masterVersion = version }
-            var snapshot = try await LinkRecords.snapshot(row, on: tx, logger: logger)
-            let previous = snapshot.fields
-            var combined = RecordDecision(fields: snapshot.fields)
             // Coalesced writes went as one request: the side holds the merged values, later writes winning.
             let landedValues = group.delivery.values
             for write in group.writes {
+                guard let snapshot = session.book[linkID]?.snapshot else { break }
                 let decision = lane.decider.confirmed(key: write.idempotencyKey, on: side, landedAt: landedAt, values: landedValues,
                                                       link: snapshot, cause: "confirm:\(write.id)")
-                snapshot.fields = decision.fields
-                combined.fields = decision.fields
-                combined.writes += decision.writes
-                combined.entries += decision.entries
+                _ = session.commit(decision, link: linkID, lineage: group.head.lineageID)
             }
-            if group.head.operation == .create, side == .master {
-                try await Self.retargetMasterWrites(link: row.id, masterID: recordID, on: tx, logger: logger)
+            if created, side == .master, let snapshot = session.book[linkID]?.snapshot {
+                try await Self.retargetMasterWrites(link: linkID, masterID: recordID, on: tx, logger: logger)
                 // The CRM record learns its deal: master_deal_id goes into the mapping's link field.
                 let values: [String: FieldValue] = [lane.mapping.linkField: .text(recordID)]
                 let recordKey = snapshot.recordKey(for: .crm)
-                combined.writes.append(.init(
-                    side: .crm, operation: .update, values: values, fields: [:], recordKey: recordKey,
-                    idempotencyKey: IdempotencyKey.make(target: lane.connector, record: recordKey, operation: "update",
-                                                        values: values, cause: "link:\(row.id)")))
+                session.add(.init(side: .crm, operation: .update, values: values, fields: [:], recordKey: recordKey,
+                                  idempotencyKey: IdempotencyKey.make(target: lane.connector, record: recordKey, operation: "update",
+                                                                      values: values, cause: "link:\(linkID)")),
+                            link: linkID, target: lane.connector, lineage: group.head.lineageID)
             }
-            let context = ObservationContext(tx: tx, inboxID: 0, cause: "confirm:\(group.head.id)", lineage: group.head.lineageID, attempts: 0)
-            _ = try await commit(combined, lane: lane, row: row, previous: previous, context, inboxID: nil)
+            try await session.save()
             return true
         }
     }
@@ -57,7 +62,7 @@ extension SyncProcessor {
     @discardableResult
     public func retry(_ group: WriteGroup, at nextAttempt: Date, attempt: AttemptRecord) async throws -> Bool {
         let entry = try StoreJSON.encode([attempt])
-        return try await database.client.withTransaction(logger: logger) { tx in
+        return try await context.database.client.withTransaction(logger: logger) { tx in
             guard try await stillClaimed(group, on: tx) else { return false }
             try await tx.query(
                 """
@@ -74,7 +79,7 @@ extension SyncProcessor {
     @discardableResult
     public func deadLetter(_ group: WriteGroup, errorClass: ErrorClass, attempt: AttemptRecord) async throws -> Bool {
         let entry = try StoreJSON.encode([attempt])
-        return try await database.client.withTransaction(logger: logger) { tx in
+        return try await context.database.client.withTransaction(logger: logger) { tx in
             guard try await stillClaimed(group, on: tx) else { return false }
             try await tx.query(
                 """
@@ -90,7 +95,17 @@ extension SyncProcessor {
                     \(errorClass.rawValue), \(attempt.detail), attempt_log, replay_count
                 FROM outbox WHERE id = ANY(\(group.ids))
                 """, logger: logger)
-            try await abandon(group, on: tx)
+            if let linkID = group.head.linkID, var session = try await open(link: linkID, on: tx),
+                let lane = session.book[linkID].flatMap({ context.setup.lane($0.connector) })
+            {
+                let side = context.side(of: group.head.target)
+                for write in group.writes {
+                    guard let snapshot = session.book[linkID]?.snapshot else { break }
+                    let fields = lane.decider.abandoned(key: write.idempotencyKey, on: side, link: snapshot)
+                    session.update(link: linkID) { $0.fields = fields }
+                }
+                try await session.save()
+            }
             return true
         }
     }
@@ -101,43 +116,35 @@ extension SyncProcessor {
     /// value the refused writes carried is written again, on the new version.
     @discardableResult
     public func superseded(_ group: WriteGroup, refetched: InboxItem?, observations: [Observation]) async throws -> Bool {
-        try await database.client.withTransaction(logger: logger) { tx in
+        try await context.database.client.withTransaction(logger: logger) { tx in
             guard try await stillClaimed(group, on: tx) else { return false }
             try await tx.query(
                 "UPDATE outbox SET status = 'superseded', claimed_by = NULL, claimed_until = NULL, updated_at = now() WHERE id = ANY(\(group.ids))",
                 logger: logger)
-            guard let linkID = group.head.linkID, let row = try await LinkRecords.byID(linkID, on: tx, logger: logger),
-                let lane = setup.lane(row.connector)
-            else { return true }
-            let side: Side = group.head.target == setup.masterConnector ? .master : .crm
-            let refusal = Refusal(linkID: linkID, side: side, keys: group.writes.map(\.idempotencyKey))
-            var inboxID: Int64 = 0
-            if let refetched {
-                let rows = try await tx.query(
-                    """
-                    INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id, status, processed_at)
-                    VALUES (\(refetched.connector), \(refetched.dedupeKey), 'refetch', '{}'::jsonb, \(refetched.contentType),
-                        \(refetched.body), \(group.head.lineageID), 'processed', now())
-                    ON CONFLICT (connector, dedupe_key) DO NOTHING RETURNING id
-                    """, logger: logger)
-                for try await id in rows.decode(Int64.self) { inboxID = id }
-            }
+            guard let linkID = group.head.linkID, let names = try await Self.names(ofLink: linkID, on: tx, logger: logger) else { return true }
+            let side = context.side(of: group.head.target)
+            let refusal = SyncPlanner.Refusal(linkID: linkID, side: side, keys: group.writes.map(\.idempotencyKey))
             // The record as it is now, for this link and every other link of the same deal.
-            let current = observations.filter { side == .master && $0.side == .master && $0.recordID == row.masterDealID }
-            for (index, observation) in current.enumerated() {
-                var context = ObservationContext(tx: tx, inboxID: inboxID, cause: "stale:\(group.head.id):\(index)",
-                                                 lineage: group.head.lineageID, attempts: Self.maxAttempts)
-                context.refusal = refusal
-                _ = try await process(observation, context)
+            let current = observations.filter { side == .master && $0.side == .master && $0.recordID == names.masterDealID }
+            var keys = names.keys
+            for observation in current { keys.add(observation) }
+            var session = try await DecisionSession.open(context, keys: keys, reserve: current.count * context.setup.lanes.count, on: tx)
+            var inboxID: Int64?
+            if let refetched {
+                inboxID = try await Self.storeRefetched(refetched, lineage: group.head.lineageID, on: tx, logger: logger)
             }
             if current.isEmpty {
                 // The deal could not be read again: forget the refused writes and write the decided values again.
-                let snapshot = try await LinkRecords.snapshot(row, on: tx, logger: logger)
-                let decision = lane.decider.refused(keys: refusal.keys, on: side, current: nil, link: snapshot,
-                                                    cause: "stale:\(group.head.id)")
-                let context = ObservationContext(tx: tx, inboxID: 0, cause: "stale:\(group.head.id)", lineage: group.head.lineageID, attempts: 0)
-                _ = try await commit(decision, lane: lane, row: row, previous: snapshot.fields, context, inboxID: nil)
+                if let link = session.book[linkID], let lane = context.setup.lane(link.connector) {
+                    let decision = lane.decider.refused(keys: refusal.keys, on: side, current: nil, link: link.snapshot,
+                                                        cause: "stale:\(group.head.id)")
+                    _ = session.commit(decision, link: linkID, lineage: group.head.lineageID)
+                }
+            } else {
+                _ = session.decide(current, cause: "stale:\(group.head.id)", lineage: group.head.lineageID, inboxID: inboxID,
+                                   attempts: SyncContext.maxAttempts, refusal: refusal)
             }
+            try await session.save()
             return true
         }
     }
@@ -163,17 +170,41 @@ extension SyncProcessor {
         return held
     }
 
-    func abandon(_ group: WriteGroup, on tx: PostgresConnection) async throws {
-        guard let linkID = group.head.linkID, let row = try await LinkRecords.byID(linkID, on: tx, logger: logger),
-            let lane = setup.lane(row.connector)
-        else { return }
-        let side: Side = group.head.target == setup.masterConnector ? .master : .crm
-        var snapshot = try await LinkRecords.snapshot(row, on: tx, logger: logger)
-        let previous = snapshot.fields
-        for write in group.writes {
-            snapshot.fields = lane.decider.abandoned(key: write.idempotencyKey, on: side, link: snapshot)
+    /// A link's deal and record, as the keys a decision session locks and loads.
+    struct LinkNames {
+        var keys: LinkBookRecords.Keys
+        var masterDealID: String?
+    }
+
+    static func names(ofLink id: Int64, on tx: PostgresConnection, logger: Logger) async throws -> LinkNames? {
+        let rows = try await tx.query("SELECT connector, master_deal_id, record_id FROM links WHERE id = \(id)", logger: logger)
+        for try await (connector, master, record) in rows.decode((String, String?, String?).self) {
+            var keys = LinkBookRecords.Keys()
+            keys.linkIDs.insert(id)
+            if let master { keys.deals.insert(master) }
+            if let record { keys.records.insert(.init(connector: connector, recordID: record)) }
+            return LinkNames(keys: keys, masterDealID: master)
         }
-        try await LinkRecords.saveFieldStates(link: row.id, snapshot.fields, previous: previous, on: tx, logger: logger)
+        return nil
+    }
+
+    /// Opens a decision session on one link (its deal and record locked first, like the inbox does).
+    private func open(link id: Int64, on tx: PostgresConnection) async throws -> DecisionSession? {
+        guard let names = try await Self.names(ofLink: id, on: tx, logger: logger) else { return nil }
+        return try await DecisionSession.open(context, keys: names.keys, reserve: 0, on: tx)
+    }
+
+    /// The refetched deal is kept in the inbox as processed (it is decided right here), for `explain` and history.
+    private static func storeRefetched(_ item: InboxItem, lineage: UUID, on tx: PostgresConnection, logger: Logger) async throws -> Int64? {
+        let rows = try await tx.query(
+            """
+            INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id, status, processed_at)
+            VALUES (\(item.connector), \(item.dedupeKey), 'refetch', '{}'::jsonb, \(item.contentType), \(item.body), \(lineage),
+                'processed', now())
+            ON CONFLICT (connector, dedupe_key) DO NOTHING RETURNING id
+            """, logger: logger)
+        for try await id in rows.decode(Int64.self) { return id }
+        return nil
     }
 
     static func markDone(_ ids: [Int64], attempt: AttemptRecord, on tx: PostgresConnection, logger: Logger) async throws {

@@ -1,0 +1,86 @@
+/// The links a batch of observations touches, with their field state, held in memory while the batch is
+/// decided: the store loads it in a few queries, the planner changes it, and the store writes back what changed.
+///
+/// Pure and a value type: a copy is a savepoint (an inbox row whose observations must wait is decided on a copy
+/// that is then dropped).
+public struct LinkBook: Sendable, Equatable {
+    /// One link: who is linked to whom, and the state of every field.
+    public struct Entry: Sendable, Equatable {
+        public var id: Int64
+        public var connector: String
+        public var masterDealID: String?
+        public var recordID: String?
+        public var isActive: Bool
+        /// The MasterDeal version last seen for the deal (sent in `If-Match`).
+        public var masterVersion: Int64?
+        public var fields: [String: FieldState]
+
+        public init(id: Int64, connector: String, masterDealID: String?, recordID: String?, isActive: Bool = true,
+                    masterVersion: Int64? = nil, fields: [String: FieldState] = [:]) {
+            self.id = id
+            self.connector = connector
+            self.masterDealID = masterDealID
+            self.recordID = recordID
+            self.isActive = isActive
+            self.masterVersion = masterVersion
+            self.fields = fields
+        }
+
+        public var snapshot: LinkSnapshot {
+            LinkSnapshot(linkID: id, masterDealID: masterDealID, recordID: recordID, isActive: isActive, fields: fields)
+        }
+    }
+
+    public private(set) var entries: [Int64: Entry] = [:]
+    /// Links created while deciding this batch (the store inserts them).
+    public private(set) var created: Set<Int64> = []
+    private var byRecord: [Key: Int64] = [:]
+    private var byMaster: [Key: Int64] = [:]
+    /// Ids reserved for links this batch may create, taken in order.
+    private var freeIDs: [Int64]
+
+    struct Key: Hashable {
+        var connector: String
+        var id: String
+    }
+
+    /// A book of the links the store found, with `reservedIDs` for the links the batch may create.
+    public init(links: [Entry] = [], reservedIDs: [Int64] = []) {
+        freeIDs = reservedIDs.reversed()
+        for link in links { index(link) }
+    }
+
+    private mutating func index(_ link: Entry) {
+        entries[link.id] = link
+        if let record = link.recordID { byRecord[Key(connector: link.connector, id: record)] = link.id }
+        if let master = link.masterDealID { byMaster[Key(connector: link.connector, id: master)] = link.id }
+    }
+
+    public func link(connector: String, recordID: String) -> Entry? {
+        byRecord[Key(connector: connector, id: recordID)].flatMap { entries[$0] }
+    }
+
+    public func link(connector: String, masterDealID: String) -> Entry? {
+        byMaster[Key(connector: connector, id: masterDealID)].flatMap { entries[$0] }
+    }
+
+    public subscript(id: Int64) -> Entry? { entries[id] }
+
+    /// Replaces a link's entry (its record id or deal id may have been learned).
+    public mutating func update(_ link: Entry) {
+        index(link)
+    }
+
+    /// Creates a link with the next reserved id; `nil` when none is left (the store reserves one per
+    /// observation that could create a link, so this does not happen).
+    public mutating func create(connector: String, masterDealID: String?, recordID: String?) -> Entry? {
+        guard let id = freeIDs.popLast() else { return nil }
+        let link = Entry(id: id, connector: connector, masterDealID: masterDealID, recordID: recordID)
+        created.insert(id)
+        index(link)
+        return link
+    }
+
+    /// How many reserved ids are still free.
+    public var reservedLeft: Int { freeIDs.count }
+}

@@ -1,0 +1,140 @@
+import DealSyncConnectors
+import DealSyncCore
+import DealSyncStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// One connector's inbox: decodes and decides its rows a batch at a time, and fetches the records of its id-only
+/// events in batches, within its own connector's rate limit.
+///
+/// Every connector has its own lane, so a burst, a slow CRM or a rate-limited portal delays only its own changes.
+/// A CRM connector's lane runs in the one process holding that connector's lease; MasterDeal's runs in every
+/// process, the processes sharing its rows through `FOR UPDATE SKIP LOCKED`.
+final class InboxLane: Service {
+    struct Options: Sendable {
+        /// Rows decided per transaction.
+        var batchSize = 200
+        /// How long an idle lane sleeps before looking again (a stored row wakes it at once).
+        var idlePoll: Duration = .seconds(1)
+    }
+
+    let connector: any Connector
+    let registry: ConnectorRegistry
+    let inbox: InboxProcessor
+    let presence: Presence
+    let metrics: GatewayMetrics
+    let wakeup: Wakeup
+    let outboxWakeup: Wakeup
+    let options: Options
+    let worker: String
+    let logger: Logger
+
+    init(connector: any Connector, registry: ConnectorRegistry, inbox: InboxProcessor, presence: Presence, metrics: GatewayMetrics,
+         wakeup: Wakeup, outboxWakeup: Wakeup, options: Options, worker: String, logger: Logger) {
+        self.connector = connector
+        self.registry = registry
+        self.inbox = inbox
+        self.presence = presence
+        self.metrics = metrics
+        self.wakeup = wakeup
+        self.outboxWakeup = outboxWakeup
+        self.options = options
+        self.worker = worker
+        self.logger = logger
+    }
+
+    var id: String { connector.config.id }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await presence.waitUntilHeld()
+            do {
+                let worked = try await cycle()
+                if !worked { await wakeup.wait(timeout: options.idlePoll) }
+            } catch where Task.isCancelled || error is CancellationError {
+                return
+            } catch {
+                logger.error("inbox lane cycle failed", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
+                await pause(.seconds(1))
+            }
+        }
+    }
+
+    /// Decides one batch, then fetches what its id-only rows asked for; returns whether there was work.
+    func cycle() async throws -> Bool {
+        let registry = self.registry
+        let started = ContinuousClock.now
+        let steps = try await inbox.processBatch(connector: id, limit: options.batchSize, decode: { try registry.decode($0) }, worker: worker)
+        guard !steps.isEmpty else { return false }
+        metrics.laneBatch(id, rows: steps.count, seconds: started.duration(to: .now).seconds)
+        var fetches: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)] = []
+        var wrote = false
+        for step in steps {
+            switch step {
+            case .processed(_, let writes, _): wrote = wrote || writes > 0
+            case .failed(let inboxID, let error):
+                logger.warning("inbox row failed", metadata: ["connector": "\(id)", "inbox_id": "\(inboxID)", "error": "\(error.prefix(200))"])
+            case .fetch(let inboxID, let requests, let lineage): fetches.append((inboxID, requests, lineage))
+            case .idle, .ignored, .deferred: break
+            }
+        }
+        if wrote { outboxWakeup.signal() }
+        if !fetches.isEmpty { await fetch(fetches) }
+        return true
+    }
+
+    /// Reads the records a batch's rows asked for, with as few calls as the connector's batch sizes allow (amoCRM
+    /// pages of 250, Bitrix24 `batch` of 50), and stores them as new rows of their lanes.
+    private func fetch(_ rows: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)]) async {
+        var byConnector: [String: [(inboxID: Int64, recordID: String, lineage: UUID)]] = [:]
+        for row in rows {
+            for request in row.requests { byConnector[request.connector, default: []].append((row.inboxID, request.recordID, row.lineage)) }
+        }
+        var fetched: [Int64: [InboxItem]] = Dictionary(uniqueKeysWithValues: rows.map { ($0.inboxID, []) })
+        var failed: Set<Int64> = []
+        for (connectorID, wanted) in byConnector.sorted(by: { $0.key < $1.key }) {
+            guard let connector = registry.connector(connectorID) else { continue }
+            let ids = Array(Set(wanted.map(\.recordID))).sorted()
+            do {
+                // One lineage per call: the first row's (each stored record keeps the lineage of a row that asked).
+                let items = try await connector.fetch(ids, lineage: wanted[0].lineage)
+                var byRecord: [String: [InboxItem]] = [:]
+                for item in items { byRecord[Self.recordID(of: item, connector: connector) ?? ids[0], default: []].append(item) }
+                for want in wanted {
+                    for var item in byRecord[want.recordID] ?? [] where !(fetched[want.inboxID]?.contains { $0.dedupeKey == item.dedupeKey } ?? false) {
+                        item.lineageID = want.lineage
+                        fetched[want.inboxID, default: []].append(item)
+                    }
+                }
+                metrics.inbox(connectorID, result: "fetched", count: items.count)
+            } catch {
+                failed.formUnion(wanted.map(\.inboxID))
+                metrics.inbox(connectorID, result: "fetch_failed", count: wanted.count)
+                logger.warning("fetch failed", metadata: ["connector": "\(connectorID)", "records": "\(ids.count)",
+                                                         "error": "\(String(describing: error).prefix(200))"])
+            }
+        }
+        do {
+            let completed = try await inbox.completeFetches(
+                fetched.filter { !failed.contains($0.key) }.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }, worker: worker)
+            if !completed.isEmpty { wakeup.signal() }
+            if !failed.isEmpty {
+                try await inbox.retryFetches(Array(failed), worker: worker, error: "fetch failed", delaySeconds: 2)
+            }
+        } catch {
+            logger.warning("fetched records could not be stored", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
+        }
+    }
+
+    /// The record a fetched item holds, as its connector decodes it.
+    static func recordID(of item: InboxItem, connector: any Connector) -> String? {
+        guard case .observations(let observations)? = try? connector.decode(InboxRow(id: 0, item: item)) else { return nil }
+        return observations.first?.recordID
+    }
+}
+
+extension Duration {
+    /// This duration in seconds, as a `Double`.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,140 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Claims due inbox rows and records what became of them, in the processing transaction.
+///
+/// A lane's claim reads the index `inbox_lane (connector, id) WHERE status = 'pending'` in order and stops
+/// after `limit` due rows: its cost depends on the batch, not on how many rows wait behind it.
+enum InboxClaims {
+    struct Row {
+        var id: Int64
+        var item: InboxItem
+        var attempts: Int
+        var receivedAt: Date
+    }
+
+    static let columns = "id, connector, dedupe_key, source, headers::text, content_type, body, lineage_id, attempts, received_at"
+
+    /// Claims up to `limit` due rows of `connector` (of every lane when `nil`), oldest first. A fetch whose process
+    /// is gone is made due first (see ``takeOverFetches(connector:on:logger:)``).
+    static func claim(connector: String?, limit: Int, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
+        try await takeOverFetches(connector: connector, on: tx, logger: logger)
+        if let connector {
+            return try await read(
+                """
+                SELECT \(unescaped: columns) FROM inbox
+                WHERE connector = \(connector) AND status = 'pending' AND next_attempt_at <= now()
+                ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                """, on: tx, logger: logger)
+        }
+        return try await read(
+            """
+            SELECT \(unescaped: columns) FROM inbox WHERE status = 'pending' AND next_attempt_at <= now()
+            ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """, on: tx, logger: logger)
+    }
+
+    /// Claims the rows `ids` that are still due.
+    static func claim(ids: [Int64], on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
+        try await read(
+            """
+            SELECT \(unescaped: columns) FROM inbox WHERE id = ANY(\(ids)) AND status = 'pending' AND next_attempt_at <= now()
+            ORDER BY id FOR UPDATE SKIP LOCKED
+            """, on: tx, logger: logger)
+    }
+
+    /// The ids of up to `limit` due rows, oldest first, without claiming them.
+    static func dueIDs(connector: String?, limit: Int, database: Database, logger: Logger) async throws -> [Int64] {
+        let rows = try await database.client.query(
+            """
+            SELECT id FROM inbox WHERE (\(connector)::text IS NULL OR connector = \(connector)) AND status = 'pending'
+              AND next_attempt_at <= now() ORDER BY id LIMIT \(limit)
+            """, logger: logger)
+        var ids: [Int64] = []
+        for try await id in rows.decode(Int64.self) { ids.append(id) }
+        return ids
+    }
+
+    /// Makes due at once every fetch of `connector` that began more than `fetchTakeover` seconds ago in a process
+    /// that is no longer present (it died): it is taken over within seconds, not after the whole fetch lease. A
+    /// live process keeps its fetch, and the first seconds of any fetch are its own.
+    static func takeOverFetches(connector: String?, on tx: PostgresConnection, logger: Logger) async throws {
+        try await tx.query(
+            """
+            UPDATE inbox SET next_attempt_at = now(), fetched_by = NULL
+            WHERE (\(connector)::text IS NULL OR connector = \(connector)) AND status = 'pending' AND fetched_by IS NOT NULL
+              AND next_attempt_at > now()
+              AND next_attempt_at <= now() + make_interval(secs => \(InboxProcessor.fetchLease - InboxProcessor.fetchTakeover))
+              AND hashtext(fetched_by)::oid NOT IN (\(unescaped: OutboxClaims.presentWorkers))
+            """, logger: logger)
+    }
+
+    private static func read(_ query: PostgresQuery, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
+        let rows = try await tx.query(query, logger: logger)
+        var result: [Row] = []
+        for try await (id, connector, key, source, headers, contentType, body, lineage, attempts, received) in rows.decode(
+            (Int64, String, String, String, String, String?, Data, UUID, Int, Date).self)
+        {
+            let item = InboxItem(
+                connector: connector, dedupeKey: key, source: InboxItem.Source(rawValue: source) ?? .webhook,
+                headers: (try? StoreJSON.decode([String: String].self, from: headers)) ?? [:], contentType: contentType,
+                body: body, lineageID: lineage)
+            result.append(Row(id: id, item: item, attempts: attempts, receivedAt: received))
+        }
+        return result
+    }
+
+    /// What became of a batch's rows, written with one statement per kind of outcome.
+    struct Statuses {
+        enum Final: String {
+            case processed, ignored, failed
+        }
+
+        var finished: (ids: [Int64], statuses: [String], errors: [String]) = ([], [], [])
+        var retried: (ids: [Int64], errors: [String], delays: [Double]) = ([], [], [])
+        /// Rows whose records are being fetched: leased to the worker for the fetch.
+        var fetching: [Int64] = []
+
+        mutating func finish(_ id: Int64, _ status: Final, error: String?) {
+            finished.ids.append(id)
+            finished.statuses.append(status.rawValue)
+            finished.errors.append(error.map { String($0.prefix(500)) } ?? "")
+        }
+
+        mutating func retry(_ id: Int64, error: String, delaySeconds: Double) {
+            retried.ids.append(id)
+            retried.errors.append(String(error.prefix(500)))
+            retried.delays.append(delaySeconds)
+        }
+
+        func write(fetchLease: Double, worker: String?, maxAttempts: Int, on tx: PostgresConnection, logger: Logger) async throws {
+            if !finished.ids.isEmpty {
+                try await tx.query(
+                    """
+                    UPDATE inbox i SET status = t.status, processed_at = now(), error = NULLIF(t.error, '')
+                    FROM unnest(\(finished.ids), \(finished.statuses), \(finished.errors)) AS t(id, status, error)
+                    WHERE i.id = t.id
+                    """, logger: logger)
+            }
+            if !retried.ids.isEmpty {
+                try await tx.query(
+                    """
+                    UPDATE inbox i SET attempts = i.attempts + 1, error = t.error, fetched_by = NULL,
+                        next_attempt_at = now() + make_interval(secs => t.delay * least(60, power(2, i.attempts)::float8 - 1)),
+                        status = CASE WHEN i.attempts + 1 >= \(maxAttempts) THEN 'failed' ELSE i.status END
+                    FROM unnest(\(retried.ids), \(retried.errors), \(retried.delays)) AS t(id, error, delay)
+                    WHERE i.id = t.id
+                    """, logger: logger)
+            }
+            if !fetching.isEmpty {
+                try await tx.query(
+                    """
+                    UPDATE inbox SET next_attempt_at = now() + make_interval(secs => \(fetchLease)), attempts = attempts + 1,
+                        fetched_by = \(worker) WHERE id = ANY(\(fetching))
+                    """, logger: logger)
+            }
+        }
+    }
+}

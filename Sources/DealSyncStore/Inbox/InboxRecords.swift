@@ -1,0 +1,39 @@
+import DealSyncCore
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// Inbox rows inside a transaction: many items in one statement.
+enum InboxRecords {
+    /// Inserts `items` with one statement; returns each item's new row id, or `nil` for a duplicate (a row with its
+    /// connector and dedupe key exists, or an earlier item of the same list has them).
+    static func insert(_ items: [InboxItem], on connection: PostgresConnection, logger: Logger) async throws -> [Int64?] {
+        guard !items.isEmpty else { return [] }
+        let rows = try await connection.query(
+            """
+            INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
+            SELECT connector, key, source, headers::jsonb, NULLIF(content_type, ''), body, lineage
+            FROM unnest(\(items.map(\.connector)), \(items.map(\.dedupeKey)), \(items.map(\.source.rawValue)),
+                        \(try items.map { try StoreJSON.encode($0.headers) }), \(items.map { $0.contentType ?? "" }),
+                        \(items.map { ByteBuffer(bytes: $0.body) }), \(items.map(\.lineageID)))
+                WITH ORDINALITY AS t(connector, key, source, headers, content_type, body, lineage, ordinality)
+            ORDER BY ordinality
+            ON CONFLICT (connector, dedupe_key) DO NOTHING
+            RETURNING id, connector, dedupe_key
+            """, logger: logger)
+        var stored: [Key: Int64] = [:]
+        for try await (id, connector, key) in rows.decode((Int64, String, String).self) { stored[Key(connector: connector, dedupeKey: key)] = id }
+        var result: [Int64?] = []
+        for item in items {
+            // The first item with a key takes the row; a later one with the same key is its duplicate.
+            result.append(stored.removeValue(forKey: Key(connector: item.connector, dedupeKey: item.dedupeKey)))
+        }
+        return result
+    }
+
+    private struct Key: Hashable {
+        var connector: String
+        var dedupeKey: String
+    }
+}

@@ -1,0 +1,190 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Group commit for intake: concurrent webhook requests share one multi-row `INSERT` and one commit, and each is
+/// answered only once the commit that holds its own row has completed.
+///
+/// Requests queue their item; a few flushers each take what is queued (up to `maxRows`), store it in one
+/// transaction and resume every request in it. Under load the queue fills while the other flushers commit, so
+/// groups grow with the load and the number of commits does not. A duplicate dedupe key is still reported as a
+/// duplicate; a row PostgreSQL refuses (bad data) fails only its own request; a failed commit fails every request
+/// of its group and stores nothing. A request that cannot be stored within `deadline` (the database is away)
+/// gets an error at once instead of hanging, and its item is dropped if no flusher has taken it yet.
+public final class InboxWriter: Service, Sendable {
+    public struct Options: Sendable {
+        public var maxRows = 500
+        public var flushers = 4
+        public var deadline: Duration = .seconds(2)
+
+        public init() {}
+    }
+
+    /// Why a request was not stored.
+    public struct NotStored: Error, Sendable, CustomStringConvertible {
+        public enum Reason: String, Sendable {
+            case timedOut = "timed_out"
+            case databaseError = "database_error"
+            case shuttingDown = "shutting_down"
+        }
+
+        public var reason: Reason
+        public var description: String { "not stored: \(reason.rawValue)" }
+    }
+
+    let database: Database
+    let logger: Logger
+    let options: Options
+    /// Test hook, called inside each group's transaction after its insert; throwing there fails the commit.
+    let beforeCommit: (@Sendable ([InboxItem]) throws -> Void)?
+
+    private struct Waiting {
+        var item: InboxItem
+        var continuation: CheckedContinuation<InboxStore.RecordResult, any Error>
+    }
+
+    private struct State {
+        var nextID = 0
+        var queue: [Int] = []
+        var waiting: [Int: Waiting] = [:]
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let queued = Wakeup()
+
+    public init(database: Database, logger: Logger, options: Options = Options(),
+                beforeCommit: (@Sendable ([InboxItem]) throws -> Void)? = nil) {
+        self.database = database
+        self.logger = logger
+        self.options = options
+        self.beforeCommit = beforeCommit
+    }
+
+    /// Stores `item` with the next group commit; returns once that commit has completed.
+    public func record(_ item: InboxItem) async throws -> InboxStore.RecordResult {
+        let id = state.withLock { s -> Int in
+            s.nextID += 1
+            return s.nextID
+        }
+        return try await withThrowingTaskGroup(of: InboxStore.RecordResult?.self) { group in
+            group.addTask {
+                try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { continuation in
+                        let accepted = self.state.withLock { s -> Bool in
+                            guard !s.stopped, !Task.isCancelled else { return false }
+                            s.waiting[id] = Waiting(item: item, continuation: continuation)
+                            s.queue.append(id)
+                            return true
+                        }
+                        if accepted {
+                            self.queued.signal()
+                        } else {
+                            continuation.resume(throwing: NotStored(reason: .shuttingDown))
+                        }
+                    }
+                } onCancel: {
+                    self.fail([id], NotStored(reason: .timedOut))
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: self.options.deadline)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let result = try await group.next() ?? nil else { throw NotStored(reason: .timedOut) }
+            return result
+        }
+    }
+
+    /// Resumes the requests `ids` that are still waiting with `error`, and drops their items from the queue.
+    private func fail(_ ids: [Int], _ error: any Error) {
+        let continuations = state.withLock { s in ids.compactMap { s.waiting.removeValue(forKey: $0)?.continuation } }
+        for continuation in continuations { continuation.resume(throwing: error) }
+    }
+
+    /// Runs the flushers until graceful shutdown (or ``stop()``), then stores what is queued and returns. The
+    /// gateway lists it before the HTTP server, so it stops after the server: every answered request was stored.
+    public func run() async {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for _ in 0..<max(1, options.flushers) {
+                    group.addTask { await self.flushLoop() }
+                }
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    /// Stops taking requests; the flushers store what is queued and end.
+    public func stop() {
+        state.withLock { $0.stopped = true }
+        queued.signal()
+    }
+
+    private func flushLoop() async {
+        while true {
+            let batch = state.withLock { s -> [(id: Int, item: InboxItem)] in
+                // Requests that gave up while queued are gone from `waiting`: their items are not stored.
+                var taken: [(Int, InboxItem)] = []
+                while taken.count < options.maxRows, !s.queue.isEmpty {
+                    let id = s.queue.removeFirst()
+                    if let waiting = s.waiting[id] { taken.append((id, waiting.item)) }
+                }
+                return taken
+            }
+            if batch.isEmpty {
+                if state.withLock({ $0.stopped && $0.queue.isEmpty }) { return }
+                await queued.wait(timeout: .milliseconds(100))
+                continue
+            }
+            await flush(batch)
+        }
+    }
+
+    private func flush(_ batch: [(id: Int, item: InboxItem)]) async {
+        do {
+            let ids = try await store(batch.map(\.item))
+            resume(batch, ids)
+        } catch where batch.count > 1 && Self.isBadData(error) {
+            // One row PostgreSQL refuses (bad data) must not fail the others' answers: each is stored alone.
+            for one in batch { await flush([one]) }
+        } catch {
+            logger.error("webhooks could not be stored", metadata: ["rows": "\(batch.count)", "error": "\(String(reflecting: type(of: error)))"])
+            fail(batch.map(\.id), NotStored(reason: .databaseError))
+        }
+    }
+
+    private func store(_ items: [InboxItem]) async throws -> [Int64?] {
+        try await database.client.withTransaction(logger: logger) { tx in
+            let ids = try await InboxRecords.insert(items, on: tx, logger: logger)
+            let lanes = Array(Set(zip(items, ids).compactMap { $1 == nil ? nil : $0.connector })).sorted()
+            if !lanes.isEmpty {
+                // Every process's lane of these connectors wakes once the rows are committed.
+                try await tx.query("SELECT count(pg_notify('dealsync_inbox', lane)) FROM unnest(\(lanes)::text[]) AS lane", logger: logger)
+            }
+            try beforeCommit?(items)
+            return ids
+        }
+    }
+
+    private func resume(_ batch: [(id: Int, item: InboxItem)], _ ids: [Int64?]) {
+        let continuations = state.withLock { s in
+            zip(batch, ids).compactMap { entry, id in s.waiting.removeValue(forKey: entry.id).map { ($0.continuation, id) } }
+        }
+        for (continuation, id) in continuations {
+            continuation.resume(returning: id.map { .stored(id: $0) } ?? .duplicate)
+        }
+    }
+
+    /// Whether the database refused the data itself (SQLSTATE class 22 or 23), not the connection or the commit.
+    static func isBadData(_ error: any Error) -> Bool {
+        let underlying = (error as? PostgresTransactionError)?.closureError ?? error
+        guard let psql = underlying as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23")
+    }
+}

@@ -1,0 +1,101 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One transaction's decisions: the links it touches are locked and loaded once, everything is decided in
+/// memory with the ``SyncPlanner``, and what changed is written back set-based by ``save()``.
+///
+/// The inbox decides a whole batch of rows in one session; a delivery outcome, a refused write and a drift
+/// repair each decide one link in one.
+struct DecisionSession {
+    let context: SyncContext
+    let tx: PostgresConnection
+    private(set) var book: LinkBook
+    private let before: LinkBook
+    private var caused: [SyncEffectsRecords.Caused] = []
+    private var lineages: [Int64: UUID] = [:]
+
+    /// Locks the advisory keys of `keys` (in a fixed order), then reads and row-locks their links.
+    static func open(_ context: SyncContext, keys: LinkBookRecords.Keys, reserve: Int, on tx: PostgresConnection) async throws -> DecisionSession {
+        try await LinkBookRecords.lock(keys.lockNames, on: tx, logger: context.logger)
+        let book = try await LinkBookRecords.load(keys, reserve: reserve, on: tx, logger: context.logger)
+        return DecisionSession(context: context, tx: tx, book: book, before: book)
+    }
+
+    private init(context: SyncContext, tx: PostgresConnection, book: LinkBook, before: LinkBook) {
+        self.context = context
+        self.tx = tx
+        self.book = book
+        self.before = before
+    }
+
+    /// What deciding one inbox row (or one set of observations) did.
+    enum Result {
+        case decided(writes: Int, entries: [(connector: String, kind: DivergenceEntry.Kind)])
+        /// Nothing was changed; the row is tried again later.
+        case waited(String)
+        /// The observations cannot be decided (a connector without a mapping); nothing was changed.
+        case failed(String)
+    }
+
+    /// Decides `observations` in order, as one unit: all of it is kept, or (when one must wait) none of it.
+    /// Observation `i` gets the cause `"\(cause):\(i)"`, which makes its idempotency keys deterministic.
+    mutating func decide(_ observations: [Observation], cause: String, lineage: UUID, inboxID: Int64?, attempts: Int,
+                         refusal: SyncPlanner.Refusal? = nil) -> Result {
+        var trial = book
+        var effects = SyncPlanner.Effects()
+        for (index, observation) in observations.enumerated() {
+            do {
+                switch try context.planner.apply(observation, cause: "\(cause):\(index)", attempts: attempts, refusal: refusal, book: &trial) {
+                case .applied(let more): effects.append(more)
+                case .wait(let reason): return .waited(reason)
+                }
+            } catch {
+                return .failed(error.description)
+            }
+        }
+        book = trial
+        return record(effects, lineage: lineage, inboxID: inboxID)
+    }
+
+    /// Applies a decision made outside the planner (a confirmation, a refusal with nothing read again, a
+    /// repair) to link `id`.
+    mutating func commit(_ decision: RecordDecision, link id: Int64, lineage: UUID) -> Result {
+        guard let link = book[id], let lane = context.setup.lane(link.connector) else { return .decided(writes: 0, entries: []) }
+        var effects = SyncPlanner.Effects()
+        context.planner.commit(decision, link: link, lane: lane, book: &book, effects: &effects)
+        return record(effects, lineage: lineage, inboxID: nil)
+    }
+
+    /// Adds a write of link `id` that no decision made (the link field written back after a create).
+    mutating func add(_ write: RecordDecision.Write, link id: Int64, target: String, lineage: UUID) {
+        var effects = SyncPlanner.Effects()
+        effects.writes.append(.init(linkID: id, target: target, write: write))
+        caused.append(.init(effects: effects, lineage: lineage, inboxID: nil))
+    }
+
+    /// Updates link `id` directly (a create's confirmation teaches it the new record's id or version).
+    mutating func update(link id: Int64, _ change: (inout LinkBook.Entry) -> Void) {
+        guard var link = book[id] else { return }
+        change(&link)
+        book.update(link)
+    }
+
+    private mutating func record(_ effects: SyncPlanner.Effects, lineage: UUID, inboxID: Int64?) -> Result {
+        for id in effects.touched { lineages[id] = lineage }
+        caused.append(.init(effects: effects, lineage: lineage, inboxID: inboxID))
+        return .decided(writes: effects.writes.count, entries: effects.entries.map { ($0.connector, $0.entry.kind) })
+    }
+
+    /// Writes back the links that changed and everything decided, with a handful of statements.
+    @discardableResult
+    func save() async throws -> Int {
+        try await LinkBookRecords.save(book, before: before, lineages: lineages, on: tx, logger: context.logger)
+        try context.check("after-state")
+        var deals: [Int64: String] = [:]
+        for (id, link) in book.entries { if let deal = link.masterDealID { deals[id] = deal } }
+        return try await SyncEffectsRecords.write(caused, masterConnector: context.setup.masterConnector, masterDealIDs: deals,
+                                                  checkpoint: context.check, on: tx, logger: context.logger)
+    }
+}

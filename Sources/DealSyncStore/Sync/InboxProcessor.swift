@@ -1,0 +1,183 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Turns inbox rows into decisions, a batch of rows per transaction.
+///
+/// One transaction claims up to `limit` due rows of a lane (`FOR UPDATE SKIP LOCKED`, oldest first), decodes
+/// them, locks and reads every link they touch at once, decides them in memory, and writes field state, outbox
+/// rows, divergence entries and every row's status set-based. A row that cannot be decoded or decided is marked
+/// on its own; a row that must wait is put back on its own. If the transaction itself fails (a lost connection,
+/// a deadlock, a bug), its rows are tried again one by one, so one poisonous row never holds the others back.
+public struct InboxProcessor: Sendable {
+    public let context: SyncContext
+
+    public init(context: SyncContext) {
+        self.context = context
+    }
+
+    public init(database: Database, setup: SyncSetup, logger: Logger, checkpoint: (@Sendable (String) throws -> Void)? = nil,
+                observer: SyncObserver? = nil) {
+        self.init(context: SyncContext(database: database, setup: setup, logger: logger, checkpoint: checkpoint, observer: observer))
+    }
+
+    public typealias Decoder = @Sendable (InboxRow) throws -> DecodeOutcome
+
+    /// What processing did to one row.
+    public enum Step: Sendable, Equatable {
+        case idle
+        case processed(inboxID: Int64, writes: Int, entries: Int)
+        case ignored(inboxID: Int64, reason: String)
+        /// The row waits until its records are fetched; call ``completeFetch(inboxID:fetched:worker:)``.
+        case fetch(inboxID: Int64, requests: [FetchRequest], lineage: UUID)
+        case failed(inboxID: Int64, error: String)
+        case deferred(inboxID: Int64)
+    }
+
+    /// How long a row that asked for a fetch stays claimed before it is tried again.
+    static let fetchLease: Double = 60
+    /// How soon a fetch whose worker is no longer present (its process died) is taken over.
+    static let fetchTakeover: Double = 5
+    static var maxAttempts: Int { SyncContext.maxAttempts }
+
+    var logger: Logger { context.logger }
+
+    /// Processes up to `limit` due rows of `connector`'s lane (every lane when `nil`) and returns what happened to
+    /// each, oldest first; empty when nothing was due. `worker` names the process's presence: a fetch it starts is
+    /// taken over by another process soon after this one dies, instead of after the whole fetch lease.
+    public func processBatch(connector: String?, limit: Int, decode: Decoder, worker: String? = nil) async throws -> [Step] {
+        do {
+            return try await context.database.client.withTransaction(logger: logger) { tx in
+                let rows = try await InboxClaims.claim(connector: connector, limit: limit, on: tx, logger: logger)
+                return try await process(rows, decode: decode, worker: worker, on: tx)
+            }.reported(to: context.observer)
+        } catch let error as PostgresTransactionError where error.closureError is CancellationError {
+            throw CancellationError()
+        } catch let error as PostgresTransactionError {
+            // The batch rolled back. Its rows are tried again one by one, so a row that breaks the transaction is
+            // found and put back alone while the others go through.
+            let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
+            logger.warning("inbox batch failed; trying its rows one by one", metadata: ["connector": "\(connector ?? "*")",
+                                                                                        "error": "\(reason.prefix(200))"])
+            return try await processOneByOne(connector: connector, limit: limit, decode: decode, worker: worker)
+        }
+    }
+
+    /// Processes the oldest due row of any lane (tests, and tools that go row by row).
+    public func processNext(decode: Decoder, worker: String? = nil) async throws -> Step {
+        try await processBatch(connector: nil, limit: 1, decode: decode, worker: worker).first ?? .idle
+    }
+
+    private func processOneByOne(connector: String?, limit: Int, decode: Decoder, worker: String?) async throws -> [Step] {
+        let ids = try await InboxClaims.dueIDs(connector: connector, limit: limit, database: context.database, logger: logger)
+        var steps: [Step] = []
+        for id in ids {
+            do {
+                steps += try await context.database.client.withTransaction(logger: logger) { tx in
+                    let rows = try await InboxClaims.claim(ids: [id], on: tx, logger: logger)
+                    return try await process(rows, decode: decode, worker: worker, on: tx)
+                }.reported(to: context.observer)
+            } catch let error as PostgresTransactionError {
+                let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
+                try? await retry(id, error: reason)
+                steps.append(.failed(inboxID: id, error: reason))
+            }
+        }
+        return steps
+    }
+
+    /// Decodes and decides `rows` in the transaction `tx`, and records every row's status.
+    private func process(_ rows: [InboxClaims.Row], decode: Decoder, worker: String?, on tx: PostgresConnection) async throws -> Reported {
+        guard !rows.isEmpty else { return Reported(steps: [], connectors: [], entries: []) }
+        var statuses = InboxClaims.Statuses()
+        var steps: [Int64: Step] = [:]
+        var decoded: [(row: InboxClaims.Row, observations: [Observation])] = []
+        for row in rows {
+            let outcome: DecodeOutcome
+            do {
+                outcome = row.item.source == .refetch
+                    ? .fetch([try StoreJSON.decode(FetchRequest.self, from: String(decoding: row.item.body, as: UTF8.self))])
+                    : try decode(InboxRow(id: row.id, item: row.item, attempts: row.attempts, receivedAt: row.receivedAt))
+            } catch {
+                statuses.finish(row.id, .failed, error: "cannot decode: \(error)")
+                steps[row.id] = .failed(inboxID: row.id, error: "\(error)")
+                continue
+            }
+            switch outcome {
+            case .ignore(let reason):
+                statuses.finish(row.id, .ignored, error: reason)
+                steps[row.id] = .ignored(inboxID: row.id, reason: reason)
+            case .fetch(let requests):
+                // A fetch started this often never completed (each crash or takeover counts one): give up.
+                if row.attempts + 1 >= Self.maxAttempts * 2 {
+                    let reason = "gave up: its records were asked for \(row.attempts + 1) times and never arrived"
+                    statuses.finish(row.id, .failed, error: reason)
+                    steps[row.id] = .failed(inboxID: row.id, error: reason)
+                } else {
+                    statuses.fetching.append(row.id)
+                    steps[row.id] = .fetch(inboxID: row.id, requests: requests, lineage: row.item.lineageID)
+                }
+            case .observations(let observations):
+                decoded.append((row, observations))
+            }
+        }
+        var entries: [(String, DivergenceEntry.Kind)] = []
+        if !decoded.isEmpty {
+            var keys = LinkBookRecords.Keys()
+            var reserve = 0
+            for (_, observations) in decoded {
+                for observation in observations {
+                    keys.add(observation)
+                    reserve += context.planner.policy.linksItMayCreate(observation)
+                }
+            }
+            var session = try await DecisionSession.open(context, keys: keys, reserve: reserve, on: tx)
+            for (row, observations) in decoded {
+                switch session.decide(observations, cause: "inbox:\(row.id)", lineage: row.item.lineageID, inboxID: row.id,
+                                      attempts: row.attempts) {
+                case .decided(let writes, let logged):
+                    statuses.finish(row.id, .processed, error: nil)
+                    steps[row.id] = .processed(inboxID: row.id, writes: writes, entries: logged.count)
+                    entries += logged.map { ($0.connector, $0.kind) }
+                case .waited(let reason):
+                    statuses.retry(row.id, error: reason, delaySeconds: 1)
+                    steps[row.id] = .deferred(inboxID: row.id)
+                case .failed(let reason):
+                    statuses.finish(row.id, .failed, error: reason)
+                    steps[row.id] = .failed(inboxID: row.id, error: reason)
+                }
+            }
+            try await session.save()
+        }
+        try context.check("before-commit")
+        try await statuses.write(fetchLease: Self.fetchLease, worker: worker, maxAttempts: Self.maxAttempts * 2, on: tx, logger: logger)
+        let ordered = rows.compactMap { steps[$0.id] }
+        return Reported(steps: ordered, connectors: rows.map(\.item.connector), entries: entries)
+    }
+
+    /// The steps of a committed transaction, told to the observer once the commit is done.
+    struct Reported {
+        var steps: [Step]
+        var connectors: [String]
+        var entries: [(String, DivergenceEntry.Kind)]
+    }
+}
+
+extension InboxProcessor.Reported {
+    func reported(to observer: SyncObserver?) -> [InboxProcessor.Step] {
+        if let observer {
+            for (step, connector) in zip(steps, connectors) {
+                switch step {
+                case .processed: observer.processed(connector, "processed")
+                case .ignored: observer.processed(connector, "ignored")
+                case .failed: observer.processed(connector, "failed")
+                case .fetch: observer.processed(connector, "fetch")
+                case .idle, .deferred: break
+                }
+            }
+            for (connector, kind) in entries { observer.divergence(connector, kind) }
+        }
+        return steps
+    }
+}

@@ -1,0 +1,146 @@
+import DealSyncCore
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Loads the links a batch touches into a ``LinkBook`` and writes back what deciding changed, set-based: a
+/// handful of statements per batch whatever its size.
+enum LinkBookRecords {
+    /// What to look up: deals (every connector's link to each), CRM records, and links by id.
+    struct Keys {
+        var deals: Set<String> = []
+        var records: Set<RecordKey> = []
+        var linkIDs: Set<Int64> = []
+
+        struct RecordKey: Hashable {
+            var connector: String
+            var recordID: String
+        }
+
+        /// Every key whose links an observation may read or create.
+        mutating func add(_ observation: Observation) {
+            switch observation.side {
+            case .master:
+                deals.insert(observation.recordID)
+            case .crm:
+                records.insert(RecordKey(connector: observation.connector, recordID: observation.recordID))
+                if let master = observation.linkedMasterID, !master.isEmpty { deals.insert(master) }
+            }
+        }
+
+        /// The advisory-lock names that serialise everything about these deals and records across transactions.
+        var lockNames: [String] {
+            deals.map { "deal:\($0)" } + records.map { "record:\($0.connector):\($0.recordID)" }
+        }
+    }
+
+    /// Takes the advisory locks of `names` in one statement, in a fixed order so two batches never deadlock.
+    static func lock(_ names: [String], on tx: PostgresConnection, logger: Logger) async throws {
+        guard !names.isEmpty else { return }
+        try await tx.query(
+            """
+            SELECT count(pg_advisory_xact_lock(key)) FROM (
+                SELECT DISTINCT hashtextextended(name, 7) AS key FROM unnest(\(names)::text[]) AS name ORDER BY 1
+            ) AS ordered
+            """, logger: logger)
+    }
+
+    /// Reads (and row-locks) every link of `keys` and their field state, and reserves `reserve` ids for links
+    /// the batch may create.
+    static func load(_ keys: Keys, reserve: Int, on tx: PostgresConnection, logger: Logger) async throws -> LinkBook {
+        var links: [Int64: LinkBook.Entry] = [:]
+        let deals = Array(keys.deals), connectors = keys.records.map(\.connector), records = keys.records.map(\.recordID)
+        let ids = Array(keys.linkIDs)
+        if !deals.isEmpty || !records.isEmpty || !ids.isEmpty {
+            let rows = try await tx.query(
+                """
+                SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links
+                WHERE id IN (
+                    SELECT id FROM links WHERE master_deal_id = ANY(\(deals))
+                    UNION ALL
+                    SELECT l.id FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
+                        JOIN links l ON l.connector = k.connector AND l.record_id = k.record
+                    UNION ALL
+                    SELECT id FROM links WHERE id = ANY(\(ids)))
+                ORDER BY id FOR UPDATE
+                """, logger: logger)
+            for try await (id, connector, master, record, active, version) in rows.decode((Int64, String, String?, String?, Bool, Int64?).self) {
+                links[id] = LinkBook.Entry(id: id, connector: connector, masterDealID: master, recordID: record, isActive: active,
+                                           masterVersion: version)
+            }
+        }
+        if !links.isEmpty {
+            let states = try await tx.query(
+                "SELECT link_id, field, state::text FROM field_state WHERE link_id = ANY(\(Array(links.keys)))", logger: logger)
+            let decoder = JSONDecoder()
+            for try await (link, field, json) in states.decode((Int64, String, String).self) {
+                links[link]?.fields[field] = try decoder.decode(FieldState.self, from: Data(json.utf8))
+            }
+        }
+        var reserved: [Int64] = []
+        if reserve > 0 {
+            let rows = try await tx.query(
+                "SELECT nextval('links_id_seq') FROM generate_series(1, \(reserve))", logger: logger)
+            for try await id in rows.decode(Int64.self) { reserved.append(id) }
+        }
+        return LinkBook(links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved)
+    }
+
+    /// Writes every link of `book` that differs from `before` (new links, learnt ids, versions, field state),
+    /// stamping `lineage` per link where given.
+    static func save(_ book: LinkBook, before: LinkBook, lineages: [Int64: UUID], on tx: PostgresConnection, logger: Logger) async throws {
+        var created: [LinkBook.Entry] = []
+        var changed: [LinkBook.Entry] = []
+        var states: (links: [Int64], fields: [String], json: [String]) = ([], [], [])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for (id, link) in book.entries.sorted(by: { $0.key < $1.key }) {
+            let old = before[id]
+            if book.created.contains(id) {
+                created.append(link)
+            } else if let old, old.masterDealID != link.masterDealID || old.recordID != link.recordID || old.isActive != link.isActive
+                || old.masterVersion != link.masterVersion || old.fields != link.fields
+            {
+                changed.append(link)
+            }
+            for (field, state) in link.fields.sorted(by: { $0.key < $1.key }) where old?.fields[field] != state {
+                states.links.append(id)
+                states.fields.append(field)
+                states.json.append(String(decoding: try encoder.encode(state), as: UTF8.self))
+            }
+        }
+        let noLineage = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+        if !created.isEmpty {
+            try await tx.query(
+                """
+                INSERT INTO links (id, connector, master_deal_id, record_id, state, master_version, last_lineage_id)
+                SELECT id, connector, NULLIF(master, ''), NULLIF(record, ''), CASE WHEN active THEN 'active' ELSE 'unlinked' END,
+                    NULLIF(version, -1), NULLIF(lineage, \(noLineage))
+                FROM unnest(\(created.map(\.id)), \(created.map(\.connector)), \(created.map { $0.masterDealID ?? "" }),
+                            \(created.map { $0.recordID ?? "" }), \(created.map(\.isActive)), \(created.map { $0.masterVersion ?? -1 }),
+                            \(created.map { lineages[$0.id] ?? noLineage }))
+                    AS t(id, connector, master, record, active, version, lineage)
+                """, logger: logger)
+        }
+        if !changed.isEmpty {
+            try await tx.query(
+                """
+                UPDATE links l SET master_deal_id = NULLIF(t.master, ''), record_id = NULLIF(t.record, ''),
+                    state = CASE WHEN t.active THEN 'active' ELSE 'unlinked' END, master_version = NULLIF(t.version, -1),
+                    last_lineage_id = coalesce(NULLIF(t.lineage, \(noLineage)), l.last_lineage_id), updated_at = now()
+                FROM unnest(\(changed.map(\.id)), \(changed.map { $0.masterDealID ?? "" }), \(changed.map { $0.recordID ?? "" }),
+                            \(changed.map(\.isActive)), \(changed.map { $0.masterVersion ?? -1 }), \(changed.map { lineages[$0.id] ?? noLineage }))
+                    AS t(id, master, record, active, version, lineage)
+                WHERE l.id = t.id
+                """, logger: logger)
+        }
+        if !states.links.isEmpty {
+            try await tx.query(
+                """
+                INSERT INTO field_state (link_id, field, state)
+                SELECT link, field, json::jsonb FROM unnest(\(states.links), \(states.fields), \(states.json)) AS t(link, field, json)
+                ON CONFLICT (link_id, field) DO UPDATE SET state = excluded.state, updated_at = now()
+                """, logger: logger)
+        }
+    }
+}
