@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what dealsync's demo and tests need on a fresh Debian/Ubuntu machine, when it is missing:
-# the PostgreSQL server programs (initdb, pg_ctl) and the Python modules the contract tests use.
+# Installs what dealsync's demo, tests and benchmark need on a fresh Debian/Ubuntu machine, when it is missing:
+# the PostgreSQL server programs (initdb, pg_ctl), the Python modules and promtool the tests use (--tests), and
+# wrk and pgbench the benchmark loads the gateway and PostgreSQL with (--bench).
 set -euo pipefail
 
 have_postgres() {
@@ -25,5 +26,14 @@ if [ "${1:-}" = "--tests" ]; then
     echo "prerequisites: installing promtool (apt-get install prometheus)" >&2
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+fi
+
+if [ "${1:-}" = "--bench" ]; then
+  # pgbench comes with the PostgreSQL server package installed above.
+  if ! command -v wrk >/dev/null 2>&1; then
+    echo "prerequisites: installing wrk (apt-get install wrk)" >&2
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends wrk >/dev/null
   fi
 fi

@@ -1,28 +1,25 @@
 import DealSyncCore
-import DealSyncDemo
 import Foundation
 
-/// `swift run -c release dealsync-bench [--quick]`: the engine's decision rate, webhook answer times under load
-/// and end-to-end settling on the embedded default, and the process's peak memory. Prints figures and whether
-/// each meets the target the README states; exits 1 when one does not.
-let arguments = CommandLine.arguments.dropFirst()
+/// `dealsync-bench [--quick] [repository]`: the engine's decision rate and the pipeline's figures (ingest against
+/// the HTTP ceiling and a naive durable insert, drain rate by backlog, freshness, isolation between connectors,
+/// peak memory), each printed with the target it is held to; exits 1 when one is missed.
+/// `dealsync-bench sims …` is the simulators' process of a run (started by the benchmark itself).
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "sims" {
+    do {
+        try await BenchSims.run(arguments: Array(arguments.dropFirst()))
+    } catch {
+        FileHandle.standardError.write(Data("simulators failed: \(error)\n".utf8))
+        exit(2)
+    }
+    exit(0)
+}
 let quick = arguments.contains("--quick")
-let directory = arguments.first { !$0.hasPrefix("--") } ?? FileManager.default.currentDirectoryPath
+let repository = arguments.first { !$0.hasPrefix("--") } ?? FileManager.default.currentDirectoryPath
+let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
 
 @Sendable func say(_ line: String) { print(line); fflush(nil) }
-/// The peak resident set size so far, from `VmHWM` in /proc/self/status (Linux).
-func rssMiB() -> Double {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
-    else { return .nan }
-    return kib / 1024
-}
-func percentile(_ sorted: [Duration], _ p: Double) -> Double {
-    guard !sorted.isEmpty else { return 0 }
-    let index = min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)
-    return PipelineBench.seconds(sorted[max(index, 0)]) * 1000
-}
 
 struct Target {
     let name: String
@@ -31,34 +28,42 @@ struct Target {
 }
 var targets: [Target] = []
 
-let environment = try DemoEnvironment(directory: directory, gatewayPort: 1)
-let configuration = try ConfigurationLoader(environment: environment.values).load(directory: directory)
-guard let mapping = configuration.mappings["tour-agency"] else { throw BenchError("mappings/tour-agency.yaml is missing") }
-
 say("dealsync benchmark (\(quick ? "quick" : "full") run)")
+let mapping = try BenchConfig.mapping(directory: repository, environment: [:])
 say("engine: decide → confirm → echo with the tour-agency mapping (pure core, one thread)")
 let engine = EngineBench(decider: RecordDecider(mapping: mapping, crmConnector: "tour-amocrm", masterConnector: "masterdeal"),
                          links: quick ? 500 : 2_000, rounds: quick ? 4 : 20).run()
 say(String(format: "  %d decisions (%d writes) in %.2f s: %.0f decisions/s", engine.decisions, engine.writes, engine.seconds, engine.perSecond))
 targets.append(Target(name: "engine ≥ 20,000 decisions/s", met: engine.perSecond >= 20_000, detail: String(format: "%.0f/s", engine.perSecond)))
 
-let leads = quick ? 200 : 1_000
-say("pipeline: \(leads) amoCRM add webhooks → MasterDeal deals → master_deal_id written back (embedded PostgreSQL, simulators)")
-let pipeline = try await PipelineBench(directory: directory, leads: leads, senders: 16).run(log: say)
-let sorted = pipeline.answers.sorted()
-let p50 = percentile(sorted, 0.50), p99 = percentile(sorted, 0.99), worst = percentile(sorted, 1.0)
-say(String(format: "  webhook answers: %d in %.2f s (%.0f/s); p50 %.1f ms, p99 %.1f ms, max %.1f ms; statuses %@",
-           sorted.count, pipeline.intakeSeconds, Double(sorted.count) / pipeline.intakeSeconds, p50, p99, worst,
-           pipeline.statuses.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")))
-say(String(format: "  settled: %d deals in MasterDeal, %d leads linked, %.1f s after the first webhook (%.1f deals/s end to end)",
-           pipeline.deals, pipeline.linkedLeads, pipeline.settleSeconds, Double(pipeline.deals) / pipeline.settleSeconds))
-targets.append(Target(name: "every webhook answered 200", met: pipeline.statuses[200] == leads, detail: "\(pipeline.statuses)"))
-targets.append(Target(name: "webhook p99 < 250 ms under 16 senders (amoCRM allows 2 s)", met: p99 < 250, detail: String(format: "%.1f ms", p99)))
-targets.append(Target(name: "exactly one deal per lead", met: pipeline.deals == leads && pipeline.linkedLeads == leads,
-                      detail: "\(pipeline.deals) deals, \(pipeline.linkedLeads) linked"))
-let rss = rssMiB()
-say(String(format: "memory: peak RSS of this process (gateway, simulators, client) %.0f MiB", rss))
-targets.append(Target(name: "peak RSS < 300 MiB", met: rss < 300, detail: String(format: "%.0f MiB", rss)))
+say("pipeline: dealsync serve, the simulators and the load as separate processes")
+let f: ServeBench.Figures
+do {
+    f = try await ServeBench(repository: repository, binaries: binaries, quick: quick, say: say).run()
+} catch {
+    say("benchmark failed: \(error)")
+    exit(2)
+}
+
+let ingestRatio = f.ingest.requestsPerSecond / f.naiveTPS
+targets.append(Target(name: "ingest ≥ 1.5× the naive per-request insert", met: ingestRatio >= 1.5,
+                      detail: String(format: "%.0f/s vs %.0f tx/s = %.2f×", f.ingest.requestsPerSecond, f.naiveTPS, ingestRatio)))
+targets.append(Target(name: "ingest p99 ≤ 50 ms at 32 connections", met: f.ingest.p99 <= 50, detail: String(format: "%.2f ms", f.ingest.p99)))
+targets.append(Target(name: "every ingest answer 2xx", met: f.ingest.non2xx == 0 && f.ingest.socketErrors == 0 && f.ingest.requests > 0,
+                      detail: "\(f.ingest.non2xx) not 2xx, \(f.ingest.socketErrors) socket errors of \(f.ingest.requests)"))
+if let smallest = f.drains.first, let largest = f.drains.last {
+    let flat = largest.perSecond / smallest.perSecond
+    targets.append(Target(name: "drain ≥ 2,000 observations/s", met: f.drains.allSatisfy { $0.perSecond >= 2_000 },
+                          detail: f.drains.map { String(format: "%d: %.0f/s", $0.backlog, $0.perSecond) }.joined(separator: ", ")))
+    targets.append(Target(name: "drain flat: largest backlog ≥ 0.8× smallest", met: flat >= 0.8, detail: String(format: "%.2f×", flat)))
+}
+targets.append(Target(name: "freshness p50 ≤ 50 ms at 500 changes/s", met: f.freshness.p50 <= 50, detail: String(format: "%.1f ms", f.freshness.p50)))
+targets.append(Target(name: "freshness p99 ≤ 250 ms at 500 changes/s", met: f.freshness.p99 <= 250 && f.freshness.count == f.freshness.expected,
+                      detail: String(format: "%.1f ms, %d of %d", f.freshness.p99, f.freshness.count, f.freshness.expected)))
+targets.append(Target(name: "isolation: B's freshness p99 ≤ 250 ms during A's burst",
+                      met: f.isolation.p99 <= 250 && f.isolation.count == f.isolation.expected,
+                      detail: String(format: "%.1f ms, %d of %d", f.isolation.p99, f.isolation.count, f.isolation.expected)))
+targets.append(Target(name: "gateway peak RSS ≤ 200 MB", met: f.peakRSS * 1.048576 <= 200, detail: String(format: "%.0f MiB", f.peakRSS)))
 
 say("targets:")
 for target in targets { say("  [\(target.met ? "met" : "MISSED")] \(target.name): \(target.detail)") }

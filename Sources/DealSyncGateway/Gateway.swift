@@ -15,6 +15,9 @@ public final class Gateway: Sendable {
     public struct Options: Sendable {
         public var host = "127.0.0.1"
         public var port = 8080
+        /// Only take webhooks in (no lanes, pollers or relays): front processes that store what CRMs send while
+        /// others do the work, and the benchmark's intake measurement.
+        public var intakeOnly = false
         /// Inbox rows decided per transaction by each connector's lane.
         public var inboxBatchSize = 200
         /// Group commit at intake: the most webhooks stored per transaction, and how many transactions at once.
@@ -93,6 +96,15 @@ public final class Gateway: Sendable {
         let status = ConnectorStatusStore(database: database, logger: logger)
         let polls = PollStore(database: database, logger: logger)
         let presence = Presence(claims: claims, worker: options.worker, logger: logger)
+        let router = Router()
+        GatewayRoutes(registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
+                      bodyLimit: options.bodyLimit).register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "dealsync"),
+            onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        if options.intakeOnly { return [ClientShutdown(client: httpClient), writer, app] }
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
             presence,
@@ -133,17 +145,7 @@ public final class Gateway: Sendable {
                 services.append(ConnectorLease(name: id, database: database, services: [inboxLane] + lane + [relay], logger: logger))
             }
         }
-        services.append(writer)
-        let router = Router()
-        GatewayRoutes(registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
-                      bodyLimit: options.bodyLimit).register(on: router)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "dealsync"),
-            onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        services.append(app)
-        return services
+        return services + [writer, app]
     }
 }
 

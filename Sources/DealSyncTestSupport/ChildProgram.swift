@@ -32,8 +32,21 @@ public final class ChildProgram: Sendable {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
+        // The child starts with no signal blocked and the usual dispositions: the Swift runtime's threads block
+        // signals, and a mask or an ignored signal survives exec (pgbench's -T, for one, ends on SIGALRM).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGALRM, SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, command[0], &fileActions, nil, argv, envp)
+        let result = posix_spawn(&pid, command[0], &fileActions, &attributes, argv, envp)
         guard result == 0 else { throw ChildProgramError("cannot start \(executable): \(String(cString: strerror(result)))") }
         self.pid = pid
     }

@@ -7,13 +7,48 @@ extension MasterDealConnector {
     /// Writes each delivery with its idempotency key: a create is `POST /v1/deals`, an update a merge-patch with
     /// `If-Match` on the version dealsync knows. A 412 means the deal changed meanwhile: it is read again and
     /// re-decided instead of overwritten.
+    ///
+    /// Writes to different deals go at once (up to ``concurrentDeliveries``), each within the rate limit; writes to
+    /// one deal go one after the other, in order. Outcomes come back in the order of `deliveries`.
     public func deliver(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
-        var outcomes: [DeliveryOutcome] = []
-        for delivery in deliveries {
-            outcomes.append(await deliver(delivery))
+        var queues: [[Int]] = []
+        var queueOfRecord: [String: Int] = [:]
+        for (index, delivery) in deliveries.enumerated() {
+            guard let record = delivery.recordID else {
+                queues.append([index])
+                continue
+            }
+            if let queue = queueOfRecord[record] {
+                queues[queue].append(index)
+            } else {
+                queueOfRecord[record] = queues.count
+                queues.append([index])
+            }
         }
-        return outcomes
+        return await withTaskGroup(of: [(Int, DeliveryOutcome)].self) { group in
+            var outcomes = [DeliveryOutcome?](repeating: nil, count: deliveries.count)
+            var next = 0
+            func start() {
+                guard next < queues.count else { return }
+                let queue = queues[next]
+                next += 1
+                group.addTask {
+                    var results: [(Int, DeliveryOutcome)] = []
+                    for index in queue { results.append((index, await self.deliver(deliveries[index]))) }
+                    return results
+                }
+            }
+            for _ in 0..<min(Self.concurrentDeliveries, queues.count) { start() }
+            while let results = await group.next() {
+                for (index, outcome) in results { outcomes[index] = outcome }
+                start()
+            }
+            return outcomes.map { $0 ?? .retryable(.serverError, status: nil, detail: "not sent", retryAfter: nil) }
+        }
     }
+
+    /// How many writes to MasterDeal one relay round sends at once.
+    static let concurrentDeliveries = 8
 
     func deliver(_ delivery: Delivery) async -> DeliveryOutcome {
         let body = MasterDealRecord.body(for: delivery.values).data()

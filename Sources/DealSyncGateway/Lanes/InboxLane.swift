@@ -11,18 +11,24 @@ import ServiceLifecycle
 /// Every connector has its own lane, so a burst, a slow CRM or a rate-limited portal delays only its own changes.
 /// A CRM connector's lane runs in the one process holding that connector's lease; MasterDeal's runs in every
 /// process, the processes sharing its rows through `FOR UPDATE SKIP LOCKED`.
-final class InboxLane: Service {
-    struct Options: Sendable {
+public final class InboxLane: Service {
+    public struct Options: Sendable {
         /// Rows decided per transaction.
-        var batchSize = 200
+        public var batchSize = 200
         /// How long an idle lane sleeps before looking again (a stored row wakes it at once).
-        var idlePoll: Duration = .seconds(1)
+        public var idlePoll: Duration = .seconds(1)
+
+        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(1)) {
+            self.batchSize = batchSize
+            self.idlePoll = idlePoll
+        }
     }
 
     let connector: any Connector
     let registry: ConnectorRegistry
     let inbox: InboxProcessor
-    let presence: Presence
+    /// Claims are made only while the process's presence is held (`nil`: a lane driven by hand, in tests).
+    let presence: Presence?
     let metrics: GatewayMetrics
     let wakeup: Wakeup
     let outboxWakeup: Wakeup
@@ -30,7 +36,7 @@ final class InboxLane: Service {
     let worker: String
     let logger: Logger
 
-    init(connector: any Connector, registry: ConnectorRegistry, inbox: InboxProcessor, presence: Presence, metrics: GatewayMetrics,
+    init(connector: any Connector, registry: ConnectorRegistry, inbox: InboxProcessor, presence: Presence?, metrics: GatewayMetrics,
          wakeup: Wakeup, outboxWakeup: Wakeup, options: Options, worker: String, logger: Logger) {
         self.connector = connector
         self.registry = registry
@@ -44,11 +50,19 @@ final class InboxLane: Service {
         self.logger = logger
     }
 
+    /// A lane of `gateway`'s connector `connector` that runs only when driven (``cycle()``): tests, and tools that
+    /// work a backlog by hand.
+    public convenience init?(of gateway: Gateway, connector id: String, options: Options = Options(), worker: String) {
+        guard let connector = gateway.registry.connector(id) else { return nil }
+        self.init(connector: connector, registry: gateway.registry, inbox: gateway.inbox, presence: nil, metrics: gateway.metrics,
+                  wakeup: Wakeup(), outboxWakeup: Wakeup(), options: options, worker: worker, logger: gateway.logger)
+    }
+
     var id: String { connector.config.id }
 
-    func run() async throws {
+    public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await presence.waitUntilHeld()
+            await presence?.waitUntilHeld()
             do {
                 let worked = try await cycle()
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
@@ -62,7 +76,8 @@ final class InboxLane: Service {
     }
 
     /// Decides one batch, then fetches what its id-only rows asked for; returns whether there was work.
-    func cycle() async throws -> Bool {
+    @discardableResult
+    public func cycle() async throws -> Bool {
         let registry = self.registry
         let started = ContinuousClock.now
         let steps = try await inbox.processBatch(connector: id, limit: options.batchSize, decode: { try registry.decode($0) }, worker: worker)

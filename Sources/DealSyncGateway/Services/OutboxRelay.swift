@@ -91,72 +91,80 @@ final class OutboxRelay: Service {
         }
         let groups = try await claims.claim(target: target, limit: limit, worker: worker, lease: options.lease)
         guard !groups.isEmpty else { return false }
-        let outcomes = await connector.deliver(groups.map(\.delivery))
-        breaker.withLock { $0.record(round: outcomes, at: .now) }
-        for (group, outcome) in zip(groups, outcomes) {
-            try await apply(outcome, to: group, wasPaused: paused != nil)
-        }
+        let answers = await connector.deliver(groups.map(\.delivery))
+        breaker.withLock { $0.record(round: answers, at: .now) }
+        try await apply(Array(zip(groups, answers)), wasPaused: paused != nil)
         metrics.breaker(target, state: breaker.withLock { $0.gaugeValue })
         return true
     }
 
-    private func apply(_ outcome: DeliveryOutcome, to group: WriteGroup, wasPaused: Bool) async throws {
-        let lineage = group.head.lineageID.uuidString.lowercased()
-        switch outcome {
-        case .delivered(let recordID, let landedAt):
+    /// Records a round: every confirmation, retry and dead letter in one transaction; a refusal (MasterDeal's 412)
+    /// or a paused connector on its own.
+    private func apply(_ round: [(group: WriteGroup, answer: DeliveryOutcome)], wasPaused: Bool) async throws {
+        var recorded: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)] = []
+        for (group, answer) in round {
+            switch answer {
+            case .delivered(let recordID, let landedAt):
+                recorded.append((group, .delivered(recordID: recordID, landedAt: landedAt,
+                                                   attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))))
+            case .retryable(let errorClass, let status, let detail, let retryAfter):
+                let attempts = group.head.attempts + 1
+                let age = Duration.seconds(Date().timeIntervalSince(group.createdAt))
+                let record = AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker)
+                if policy.isExhausted(attempts: attempts, age: age) {
+                    recorded.append((group, .deadLetter(errorClass, attempt: record)))
+                } else {
+                    let delay = policy.delay(afterAttempt: attempts, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
+                    recorded.append((group, .retry(at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record)))
+                }
+            case .permanent(let errorClass, let status, let detail):
+                recorded.append((group, .deadLetter(errorClass, attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue,
+                                                                                       detail: detail, worker: worker))))
+            case .stale(let refetched):
+                var observations: [Observation] = []
+                if let refetched, case .observations(let decoded)? = try? connector.decode(InboxRow(id: 0, item: refetched)) {
+                    observations = decoded
+                }
+                guard try await outcomes.superseded(group, refetched: refetched, observations: observations) else { takenOver(group); continue }
+                metrics.delivery(target, outcome: "stale", count: group.writes.count)
+                wakeup.signal()
+            case .paused(let errorClass, let status, let reason):
+                guard try await outcomes.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
+                                               attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
+                else { takenOver(group); continue }
+                try await self.status.pause(target, reason: reason)
+                metrics.paused(target, true)
+                if errorClass == .auth { metrics.authFailure(target) }
+                metrics.delivery(target, outcome: "paused", count: group.writes.count)
+                logger.error("connector paused", metadata: ["target": "\(target)", "reason": "\(reason)"])
+            }
+        }
+        let held = try await outcomes.record(recorded)
+        var resumed = false
+        for ((group, outcome), held) in zip(recorded, held) {
             // What a late claim learnt is not acted on: only the claim that holds the writes resumes the connector.
-            guard try await outcomes.delivered(group, recordID: recordID, landedAt: landedAt,
-                                                attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
-            else { return takenOver(group) }
-            if wasPaused { try await status.resume(target) }
-            metrics.delivery(target, outcome: "delivered", count: group.writes.count)
-            logger.info("delivered", metadata: ["target": "\(target)", "record": "\(recordID)", "rows": "\(group.writes.count)",
-                                                "lineage_id": "\(lineage)"])
-        case .retryable(let errorClass, let status, let detail, let retryAfter):
-            let attempts = group.head.attempts + 1
-            let age = Duration.seconds(Date().timeIntervalSince(group.createdAt))
-            let record = AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker)
-            if policy.isExhausted(attempts: attempts, age: age) {
-                guard try await outcomes.deadLetter(group, errorClass: errorClass, attempt: record) else { return takenOver(group) }
+            guard held else { takenOver(group); continue }
+            let lineage = group.head.lineageID.uuidString.lowercased()
+            switch outcome {
+            case .delivered(let recordID, _, _):
+                if wasPaused, !resumed {
+                    try await status.resume(target)
+                    resumed = true
+                }
+                metrics.delivery(target, outcome: "delivered", count: group.writes.count)
+                logger.debug("delivered", metadata: ["target": "\(target)", "record": "\(recordID)", "rows": "\(group.writes.count)",
+                                                     "lineage_id": "\(lineage)"])
+            case .retry(_, let attempt):
+                metrics.retry(target, errorClass: attempt.errorClass)
+                metrics.delivery(target, outcome: "retried", count: group.writes.count)
+            case .deadLetter(let errorClass, let attempt):
                 metrics.deadLetters(target, count: group.writes.count)
                 metrics.delivery(target, outcome: "dead_lettered", count: group.writes.count)
-                logger.warning("dead-lettered after retries", metadata: [
-                    "target": "\(target)", "error_class": "\(errorClass.rawValue)", "attempts": "\(attempts)", "lineage_id": "\(lineage)",
+                logger.warning("dead-lettered", metadata: [
+                    "target": "\(target)", "error_class": "\(errorClass.rawValue)", "status": "\(attempt.status.map(String.init) ?? "-")",
+                    "attempts": "\(group.head.attempts + 1)", "lineage_id": "\(lineage)",
                 ])
-            } else {
-                let delay = policy.delay(afterAttempt: attempts, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
-                guard try await outcomes.retry(group, at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record) else {
-                    return takenOver(group)
-                }
-                metrics.retry(target, errorClass: errorClass.rawValue)
-                metrics.delivery(target, outcome: "retried", count: group.writes.count)
             }
-        case .permanent(let errorClass, let status, let detail):
-            guard try await outcomes.deadLetter(group, errorClass: errorClass,
-                                                 attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker))
-            else { return takenOver(group) }
-            metrics.deadLetters(target, count: group.writes.count)
-            metrics.delivery(target, outcome: "dead_lettered", count: group.writes.count)
-            logger.warning("dead-lettered", metadata: [
-                "target": "\(target)", "error_class": "\(errorClass.rawValue)", "status": "\(status.map(String.init) ?? "-")", "lineage_id": "\(lineage)",
-            ])
-        case .stale(let refetched):
-            var observations: [Observation] = []
-            if let refetched, case .observations(let decoded)? = try? connector.decode(InboxRow(id: 0, item: refetched)) {
-                observations = decoded
-            }
-            guard try await outcomes.superseded(group, refetched: refetched, observations: observations) else { return takenOver(group) }
-            metrics.delivery(target, outcome: "stale", count: group.writes.count)
-            wakeup.signal()
-        case .paused(let errorClass, let status, let reason):
-            guard try await outcomes.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
-                                            attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
-            else { return takenOver(group) }
-            try await self.status.pause(target, reason: reason)
-            metrics.paused(target, true)
-            if errorClass == .auth { metrics.authFailure(target) }
-            metrics.delivery(target, outcome: "paused", count: group.writes.count)
-            logger.error("connector paused", metadata: ["target": "\(target)", "reason": "\(reason)"])
         }
     }
 

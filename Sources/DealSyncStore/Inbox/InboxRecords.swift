@@ -10,12 +10,15 @@ enum InboxRecords {
     /// connector and dedupe key exists, or an earlier item of the same list has them).
     static func insert(_ items: [InboxItem], on connection: PostgresConnection, logger: Logger) async throws -> [Int64?] {
         guard !items.isEmpty else { return [] }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let headers = try items.map { String(decoding: try encoder.encode($0.headers), as: UTF8.self) }
         let rows = try await connection.query(
             """
             INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
             SELECT connector, key, source, headers::jsonb, NULLIF(content_type, ''), body, lineage
             FROM unnest(\(items.map(\.connector)), \(items.map(\.dedupeKey)), \(items.map(\.source.rawValue)),
-                        \(try items.map { try StoreJSON.encode($0.headers) }), \(items.map { $0.contentType ?? "" }),
+                        \(headers), \(items.map { $0.contentType ?? "" }),
                         \(items.map { ByteBuffer(bytes: $0.body) }), \(items.map(\.lineageID)))
                 WITH ORDINALITY AS t(connector, key, source, headers, content_type, body, lineage, ordinality)
             ORDER BY ordinality

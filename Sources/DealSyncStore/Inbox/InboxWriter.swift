@@ -39,7 +39,7 @@ public final class InboxWriter: Service, Sendable {
     let logger: Logger
     let options: Options
     /// Test hook, called inside each group's transaction after its insert; throwing there fails the commit.
-    let beforeCommit: (@Sendable ([InboxItem]) throws -> Void)?
+    let beforeCommit: (@Sendable ([InboxItem]) async throws -> Void)?
 
     private struct Waiting {
         var item: InboxItem
@@ -57,12 +57,15 @@ public final class InboxWriter: Service, Sendable {
     private let queued = Wakeup()
 
     public init(database: Database, logger: Logger, options: Options = Options(),
-                beforeCommit: (@Sendable ([InboxItem]) throws -> Void)? = nil) {
+                beforeCommit: (@Sendable ([InboxItem]) async throws -> Void)? = nil) {
         self.database = database
         self.logger = logger
         self.options = options
         self.beforeCommit = beforeCommit
     }
+
+    /// How many requests are waiting for their commit (queued, or in a group being committed).
+    public var waiting: Int { state.withLock { $0.waiting.count } }
 
     /// Stores `item` with the next group commit; returns once that commit has completed.
     public func record(_ item: InboxItem) async throws -> InboxStore.RecordResult {
@@ -167,7 +170,7 @@ public final class InboxWriter: Service, Sendable {
                 // Every process's lane of these connectors wakes once the rows are committed.
                 try await tx.query("SELECT count(pg_notify('dealsync_inbox', lane)) FROM unnest(\(lanes)::text[]) AS lane", logger: logger)
             }
-            try beforeCommit?(items)
+            try await beforeCommit?(items)
             return ids
         }
     }

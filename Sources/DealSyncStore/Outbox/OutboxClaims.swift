@@ -19,6 +19,11 @@ public struct OutboxClaims: Sendable {
     /// in flight, so writes reach a target in order per record; a record whose head is failing waits alone.
     /// Consecutive pending updates after a claimed update head are claimed with it (coalesced).
     ///
+    /// The lanes whose changes caused the writes (the CRM connectors, for MasterDeal) are served in turn: each
+    /// gives its oldest due heads, and the claim takes them round-robin, so a burst in one lane never holds
+    /// another lane's writes back. Each lane's heads are read from an index of pending rows in id order, so the
+    /// claim's cost depends on `limit` and the number of lanes, not on how many writes wait.
+    ///
     /// Call it inside ``whilePresent(worker:keepAlive:_:)`` for the same worker. A write claimed by a worker
     /// that is no longer present (its process died) is claimed again at once, and one whose lease ran out is
     /// too; either comes back as one more attempt, because the earlier one may have landed: a create then
@@ -30,16 +35,29 @@ public struct OutboxClaims: Sendable {
         return try await database.client.withTransaction(logger: logger) { tx in
             let heads = try await Self.read(
                 """
-                WITH present AS MATERIALIZED (\(unescaped: Self.presentWorkers)),
-                heads AS (
-                    SELECT DISTINCT ON (record_key) id, status, next_attempt_at, claimed_until, claimed_by
-                    FROM outbox WHERE target = \(target) AND status IN ('pending', 'in_flight')
-                    ORDER BY record_key, id
+                WITH RECURSIVE present AS MATERIALIZED (\(unescaped: Self.presentWorkers)),
+                lanes AS (
+                    (SELECT lane FROM outbox WHERE target = \(target) AND status = 'pending' ORDER BY lane LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT o.lane FROM outbox o WHERE o.target = \(target) AND o.status = 'pending' AND o.lane > l.lane
+                            ORDER BY o.lane LIMIT 1)
+                    FROM lanes l WHERE l.lane IS NOT NULL
+                ), candidates AS (
+                    SELECT c.id, c.turn FROM lanes l CROSS JOIN LATERAL (
+                        SELECT o.id, row_number() OVER (ORDER BY o.id) AS turn FROM outbox o
+                        WHERE o.target = \(target) AND o.lane = l.lane AND o.status = 'pending' AND o.next_attempt_at <= now()
+                          AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.target = o.target AND e.record_key = o.record_key
+                                          AND e.status IN ('pending', 'in_flight') AND e.id < o.id)
+                        ORDER BY o.id LIMIT \(limit)
+                    ) c WHERE l.lane IS NOT NULL
+                    UNION ALL
+                    SELECT h.id, 0 FROM outbox h
+                    WHERE h.target = \(target) AND h.status = 'in_flight' AND \(unescaped: Self.abandoned("h"))
+                      AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.target = h.target AND e.record_key = h.record_key
+                                      AND e.status IN ('pending', 'in_flight') AND e.id < h.id)
                 ), due AS (
-                    SELECT o.id FROM outbox o JOIN heads h ON h.id = o.id
-                    WHERE (h.status = 'pending' AND h.next_attempt_at <= now())
-                       OR (h.status = 'in_flight' AND \(unescaped: Self.abandoned("h")))
-                    ORDER BY o.id LIMIT \(limit)
+                    SELECT o.id FROM outbox o JOIN candidates c ON c.id = o.id
+                    ORDER BY c.turn, o.id LIMIT \(limit)
                     FOR UPDATE OF o SKIP LOCKED
                 )
                 UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker), claim_seq = o.claim_seq + 1,

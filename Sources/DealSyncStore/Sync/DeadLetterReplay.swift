@@ -112,7 +112,7 @@ public struct DeadLetterReplay: Sendable {
             try await tx.query("UPDATE outbox SET status = 'superseded', updated_at = now() WHERE id = \(outboxID)", logger: logger)
             let write = RecordDecision.Write(side: side, operation: RecordDecision.Operation(rawValue: operation) ?? .update,
                                              values: current, fields: [:], recordKey: recordKey, idempotencyKey: newKey)
-            try await OutboxRecords.insert(write, target: target, link: row.id, masterDealID: row.masterDealID, lineage: lineage,
+            try await OutboxRecords.insert(write, target: target, lane: row.connector, link: row.id, masterDealID: row.masterDealID, lineage: lineage,
                                            inboxID: nil, on: tx, logger: logger)
             let inserted = try await tx.query("SELECT id FROM outbox WHERE idempotency_key = \(newKey)", logger: logger)
             newOutboxID = nil

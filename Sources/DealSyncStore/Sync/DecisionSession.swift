@@ -93,9 +93,7 @@ struct DecisionSession {
     func save() async throws -> Int {
         try await LinkBookRecords.save(book, before: before, lineages: lineages, on: tx, logger: context.logger)
         try context.check("after-state")
-        var deals: [Int64: String] = [:]
-        for (id, link) in book.entries { if let deal = link.masterDealID { deals[id] = deal } }
-        return try await SyncEffectsRecords.write(caused, masterConnector: context.setup.masterConnector, masterDealIDs: deals,
+        return try await SyncEffectsRecords.write(caused, masterConnector: context.setup.masterConnector, links: book.entries,
                                                   checkpoint: context.check, on: tx, logger: context.logger)
     }
 }

@@ -18,96 +18,101 @@ public struct DeliveryOutcomes: Sendable {
 
     var logger: Logger { context.logger }
 
-    /// The target confirmed a group: the rows are done, a create's new id joins the link, the field state learns
-    /// the write landed (and when), and whatever that implies is enqueued.
+    /// What a target answered to one group, as the relay records it.
+    public enum Outcome: Sendable {
+        /// Done: the record's id (a create's new one) and when the write landed, in the target's clock.
+        case delivered(recordID: String, landedAt: SourceStamp?, attempt: AttemptRecord)
+        /// Worth another try at `at`.
+        case retry(at: Date, attempt: AttemptRecord)
+        /// Failed for good (or out of attempts): a dead letter.
+        case deadLetter(ErrorClass, attempt: AttemptRecord)
+    }
+
+    /// Records a relay round's outcomes in one transaction, set-based: the rows' statuses and attempt logs, the
+    /// dead letters, and what each confirmation or dead letter means for its link's field state. Returns, per
+    /// group, whether it was still the relay's claim (only then is its outcome recorded).
+    public func record(_ round: [(group: WriteGroup, outcome: Outcome)]) async throws -> [Bool] {
+        guard !round.isEmpty else { return [] }
+        return try await context.database.client.withTransaction(logger: logger) { tx in
+            let held = try await stillClaimed(round.map(\.group), on: tx)
+            let kept = zip(round, held).filter(\.1).map(\.0)
+            try await DeliveryRecords.record(kept, on: tx, logger: logger)
+            let linkIDs = kept.compactMap { entry -> Int64? in
+                if case .retry = entry.outcome { return nil }
+                return entry.group.head.linkID
+            }
+            guard !linkIDs.isEmpty else { return held }
+            var session = try await DecisionSession.open(context, keys: try await Self.keys(ofLinks: linkIDs, on: tx, logger: logger),
+                                                         reserve: 0, on: tx)
+            var retargeted: [(link: Int64, master: String)] = []
+            for (group, outcome) in kept {
+                guard let linkID = group.head.linkID, let lane = session.book[linkID].flatMap({ context.setup.lane($0.connector) }) else { continue }
+                let side = context.side(of: group.head.target)
+                switch outcome {
+                case .delivered(let recordID, let landedAt, _):
+                    if confirm(group, recordID: recordID, landedAt: landedAt, lane: lane, side: side, in: &session) {
+                        retargeted.append((linkID, recordID))
+                    }
+                case .deadLetter:
+                    for write in group.writes {
+                        guard let snapshot = session.book[linkID]?.snapshot else { break }
+                        let fields = lane.decider.abandoned(key: write.idempotencyKey, on: side, link: snapshot)
+                        session.update(link: linkID) { $0.fields = fields }
+                    }
+                case .retry:
+                    break
+                }
+            }
+            try await Self.retargetMasterWrites(retargeted, on: tx, logger: logger)
+            try await session.save()
+            return held
+        }
+    }
+
+    /// The target confirmed `group`: a create's new id joins the link, the field state learns the write landed
+    /// (and when), and whatever that implies is enqueued. Returns whether the link learnt its MasterDeal deal (the
+    /// writes queued for it before must now follow the deal).
+    private func confirm(_ group: WriteGroup, recordID: String, landedAt: SourceStamp?, lane: SyncSetup.Lane, side: Side,
+                         in session: inout DecisionSession) -> Bool {
+        guard let linkID = group.head.linkID else { return false }
+        let created = group.head.operation == .create
+        session.update(link: linkID) { link in
+            if created, side == .crm, link.recordID == nil { link.recordID = recordID }
+            if created, side == .master, link.masterDealID == nil { link.masterDealID = recordID }
+            if side == .master, let version = landedAt?.version, version > (link.masterVersion ?? 0) { link.masterVersion = version }
+        }
+        // Coalesced writes went as one request: the side holds the merged values, later writes winning.
+        let landedValues = group.delivery.values
+        for write in group.writes {
+            guard let snapshot = session.book[linkID]?.snapshot else { break }
+            let decision = lane.decider.confirmed(key: write.idempotencyKey, on: side, landedAt: landedAt, values: landedValues,
+                                                  link: snapshot, cause: "confirm:\(write.id)")
+            _ = session.commit(decision, link: linkID, lineage: group.head.lineageID)
+        }
+        guard created, side == .master, let snapshot = session.book[linkID]?.snapshot else { return false }
+        // The CRM record learns its deal: master_deal_id goes into the mapping's link field.
+        let values: [String: FieldValue] = [lane.mapping.linkField: .text(recordID)]
+        let recordKey = snapshot.recordKey(for: .crm)
+        session.add(.init(side: .crm, operation: .update, values: values, fields: [:], recordKey: recordKey,
+                          idempotencyKey: IdempotencyKey.make(target: lane.connector, record: recordKey, operation: "update",
+                                                              values: values, cause: "link:\(linkID)")),
+                    link: linkID, target: lane.connector, lineage: group.head.lineageID)
+        return true
+    }
+
     @discardableResult
     public func delivered(_ group: WriteGroup, recordID: String, landedAt: SourceStamp?, attempt: AttemptRecord) async throws -> Bool {
-        try await context.database.client.withTransaction(logger: logger) { tx in
-            guard try await stillClaimed(group, on: tx) else { return false }
-            try await Self.markDone(group.ids, attempt: attempt, on: tx, logger: logger)
-            guard let linkID = group.head.linkID, var session = try await open(link: linkID, on: tx),
-                let link = session.book[linkID], let lane = context.setup.lane(link.connector)
-            else { return true }
-            let side = context.side(of: group.head.target)
-            let created = group.head.operation == .create
-            session.update(link: linkID) { link in
-                if created, side == .crm, link.recordID == nil { link.recordID = recordID }
-                if created, side == .master, link.masterDealID == nil { link.masterDealID = recordID }
-                if side == .master, let version = landedAt?.version, version > (link.masterVersion ?? 0) { link.masterVersion = version }
-            }
-            // Coalesced writes went as one request: the side holds the merged values, later writes winning.
-            let landedValues = group.delivery.values
-            for write in group.writes {
-                guard let snapshot = session.book[linkID]?.snapshot else { break }
-                let decision = lane.decider.confirmed(key: write.idempotencyKey, on: side, landedAt: landedAt, values: landedValues,
-                                                      link: snapshot, cause: "confirm:\(write.id)")
-                _ = session.commit(decision, link: linkID, lineage: group.head.lineageID)
-            }
-            if created, side == .master, let snapshot = session.book[linkID]?.snapshot {
-                try await Self.retargetMasterWrites(link: linkID, masterID: recordID, on: tx, logger: logger)
-                // The CRM record learns its deal: master_deal_id goes into the mapping's link field.
-                let values: [String: FieldValue] = [lane.mapping.linkField: .text(recordID)]
-                let recordKey = snapshot.recordKey(for: .crm)
-                session.add(.init(side: .crm, operation: .update, values: values, fields: [:], recordKey: recordKey,
-                                  idempotencyKey: IdempotencyKey.make(target: lane.connector, record: recordKey, operation: "update",
-                                                                      values: values, cause: "link:\(linkID)")),
-                            link: linkID, target: lane.connector, lineage: group.head.lineageID)
-            }
-            try await session.save()
-            return true
-        }
+        try await record([(group, .delivered(recordID: recordID, landedAt: landedAt, attempt: attempt))]).first ?? false
     }
 
-    /// A failure worth retrying: the rows go back to pending until `nextAttempt`.
     @discardableResult
     public func retry(_ group: WriteGroup, at nextAttempt: Date, attempt: AttemptRecord) async throws -> Bool {
-        let entry = try StoreJSON.encode([attempt])
-        return try await context.database.client.withTransaction(logger: logger) { tx in
-            guard try await stillClaimed(group, on: tx) else { return false }
-            try await tx.query(
-                """
-                UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt_at = \(nextAttempt),
-                    claimed_by = NULL, claimed_until = NULL, attempt_log = attempt_log || \(entry)::jsonb, updated_at = now()
-                WHERE id = ANY(\(group.ids))
-                """, logger: logger)
-            return true
-        }
+        try await record([(group, .retry(at: nextAttempt, attempt: attempt))]).first ?? false
     }
 
-    /// A failure for good (or out of attempts): each row moves to the dead letters with its whole history, and
-    /// the field state forgets the writes that will never land.
     @discardableResult
     public func deadLetter(_ group: WriteGroup, errorClass: ErrorClass, attempt: AttemptRecord) async throws -> Bool {
-        let entry = try StoreJSON.encode([attempt])
-        return try await context.database.client.withTransaction(logger: logger) { tx in
-            guard try await stillClaimed(group, on: tx) else { return false }
-            try await tx.query(
-                """
-                UPDATE outbox SET status = 'dead', attempts = attempts + 1, claimed_by = NULL, claimed_until = NULL,
-                    attempt_log = attempt_log || \(entry)::jsonb, updated_at = now()
-                WHERE id = ANY(\(group.ids))
-                """, logger: logger)
-            try await tx.query(
-                """
-                INSERT INTO dead_letters (outbox_id, connector, record_key, master_deal_id, operation, payload,
-                    idempotency_key, lineage_id, error_class, last_error, attempts, replay_count)
-                SELECT id, target, record_key, master_deal_id, operation, payload, idempotency_key, lineage_id,
-                    \(errorClass.rawValue), \(attempt.detail), attempt_log, replay_count
-                FROM outbox WHERE id = ANY(\(group.ids))
-                """, logger: logger)
-            if let linkID = group.head.linkID, var session = try await open(link: linkID, on: tx),
-                let lane = session.book[linkID].flatMap({ context.setup.lane($0.connector) })
-            {
-                let side = context.side(of: group.head.target)
-                for write in group.writes {
-                    guard let snapshot = session.book[linkID]?.snapshot else { break }
-                    let fields = lane.decider.abandoned(key: write.idempotencyKey, on: side, link: snapshot)
-                    session.update(link: linkID) { $0.fields = fields }
-                }
-                try await session.save()
-            }
-            return true
-        }
+        try await record([(group, .deadLetter(errorClass, attempt: attempt))]).first ?? false
     }
 
     /// MasterDeal answered 412: the record moved on after the version the writes were based on. The rows are
@@ -149,25 +154,31 @@ public struct DeliveryOutcomes: Sendable {
         }
     }
 
-    /// Locks the group's rows and tells whether they are still the claim the relay made: in flight, claimed by
-    /// the same worker, in the same claim (every claim increases `claim_seq`). A process that outlived its lease
-    /// finds its writes taken over, and its outcome is not recorded: the new claim's will be.
-    func stillClaimed(_ group: WriteGroup, on tx: PostgresConnection) async throws -> Bool {
+    /// Locks the groups' rows and tells, per group, whether they are still the claim the relay made: in flight,
+    /// claimed by the same worker, in the same claim (every claim increases `claim_seq`). A process that outlived
+    /// its lease finds its writes taken over, and its outcome is not recorded: the new claim's will be.
+    func stillClaimed(_ groups: [WriteGroup], on tx: PostgresConnection) async throws -> [Bool] {
         let rows = try await tx.query(
-            "SELECT id, claim_seq, claimed_by FROM outbox WHERE id = ANY(\(group.ids)) AND status = 'in_flight' ORDER BY id FOR UPDATE",
+            "SELECT id, claim_seq, claimed_by FROM outbox WHERE id = ANY(\(groups.flatMap(\.ids))) AND status = 'in_flight' ORDER BY id FOR UPDATE",
             logger: logger)
         var current: [Int64: (sequence: Int64, worker: String?)] = [:]
         for try await (id, sequence, worker) in rows.decode((Int64, Int64, String?).self) { current[id] = (sequence, worker) }
-        let held = group.writes.allSatisfy { write in
-            current[write.id].map { $0.sequence == write.claimSequence && $0.worker == write.claimedBy } ?? false
+        return groups.map { group in
+            let held = group.writes.allSatisfy { write in
+                current[write.id].map { $0.sequence == write.claimSequence && $0.worker == write.claimedBy } ?? false
+            }
+            if !held {
+                logger.warning("outcome not recorded: the writes were taken over after this claim's lease ran out", metadata: [
+                    "target": "\(group.head.target)", "outbox_ids": "\(group.ids)", "worker": "\(group.head.claimedBy ?? "-")",
+                    "lineage_id": "\(group.head.lineageID.uuidString.lowercased())",
+                ])
+            }
+            return held
         }
-        if !held {
-            logger.warning("outcome not recorded: the writes were taken over after this claim's lease ran out", metadata: [
-                "target": "\(group.head.target)", "outbox_ids": "\(group.ids)", "worker": "\(group.head.claimedBy ?? "-")",
-                "lineage_id": "\(group.head.lineageID.uuidString.lowercased())",
-            ])
-        }
-        return held
+    }
+
+    func stillClaimed(_ group: WriteGroup, on tx: PostgresConnection) async throws -> Bool {
+        try await stillClaimed([group], on: tx).first ?? false
     }
 
     /// A link's deal and record, as the keys a decision session locks and loads.
@@ -188,10 +199,16 @@ public struct DeliveryOutcomes: Sendable {
         return nil
     }
 
-    /// Opens a decision session on one link (its deal and record locked first, like the inbox does).
-    private func open(link id: Int64, on tx: PostgresConnection) async throws -> DecisionSession? {
-        guard let names = try await Self.names(ofLink: id, on: tx, logger: logger) else { return nil }
-        return try await DecisionSession.open(context, keys: names.keys, reserve: 0, on: tx)
+    /// The keys of many links (their deals and records), read in one query.
+    static func keys(ofLinks ids: [Int64], on tx: PostgresConnection, logger: Logger) async throws -> LinkBookRecords.Keys {
+        var keys = LinkBookRecords.Keys()
+        let rows = try await tx.query("SELECT id, connector, master_deal_id, record_id FROM links WHERE id = ANY(\(ids))", logger: logger)
+        for try await (id, connector, master, record) in rows.decode((Int64, String, String?, String?).self) {
+            keys.linkIDs.insert(id)
+            if let master { keys.deals.insert(master) }
+            if let record { keys.records.insert(.init(connector: connector, recordID: record)) }
+        }
+        return keys
     }
 
     /// The refetched deal is kept in the inbox as processed (it is decided right here), for `explain` and history.
@@ -207,20 +224,14 @@ public struct DeliveryOutcomes: Sendable {
         return nil
     }
 
-    static func markDone(_ ids: [Int64], attempt: AttemptRecord, on tx: PostgresConnection, logger: Logger) async throws {
-        let entry = try StoreJSON.encode([attempt])
+    /// Writes queued for MasterDeal deals before they existed were keyed by their link; now they follow the deal.
+    static func retargetMasterWrites(_ links: [(link: Int64, master: String)], on tx: PostgresConnection, logger: Logger) async throws {
+        guard !links.isEmpty else { return }
         try await tx.query(
             """
-            UPDATE outbox SET status = 'done', attempts = attempts + 1, done_at = now(), claimed_by = NULL,
-                claimed_until = NULL, attempt_log = attempt_log || \(entry)::jsonb, updated_at = now()
-            WHERE id = ANY(\(ids))
+            UPDATE outbox o SET master_deal_id = t.master
+            FROM unnest(\(links.map(\.link)), \(links.map(\.master))) AS t(link, master)
+            WHERE o.link_id = t.link AND o.master_deal_id IS NULL
             """, logger: logger)
-    }
-
-    /// Writes queued for a MasterDeal deal before it existed were keyed by the link; now they follow the deal.
-    static func retargetMasterWrites(link: Int64, masterID: String, on tx: PostgresConnection, logger: Logger) async throws {
-        try await tx.query(
-            "UPDATE outbox SET master_deal_id = \(masterID) WHERE link_id = \(link) AND master_deal_id IS NULL",
-            logger: logger)
     }
 }

@@ -15,10 +15,10 @@ enum SyncEffectsRecords {
     /// Writes everything in `caused` with a handful of statements; `masterDealIDs` gives each link's deal id as
     /// it is after the batch (a write is ordered under it). Returns how many outbox rows were written.
     @discardableResult
-    static func write(_ caused: [Caused], masterConnector: String, masterDealIDs: [Int64: String], checkpoint: (String) throws -> Void,
+    static func write(_ caused: [Caused], masterConnector: String, links: [Int64: LinkBook.Entry], checkpoint: (String) throws -> Void,
                       on tx: PostgresConnection, logger: Logger) async throws -> Int {
         try await cancel(caused.flatMap(\.effects.cancelled), on: tx, logger: logger)
-        let writes = try await insertWrites(caused, masterDealIDs: masterDealIDs, on: tx, logger: logger)
+        let writes = try await insertWrites(caused, links: links, on: tx, logger: logger)
         try checkpoint("after-outbox")
         try await insertEntries(caused, on: tx, logger: logger)
         try await insertRefetches(caused, masterConnector: masterConnector, on: tx, logger: logger)
@@ -37,16 +37,18 @@ enum SyncEffectsRecords {
             """, logger: logger)
     }
 
-    private static func insertWrites(_ caused: [Caused], masterDealIDs: [Int64: String], on tx: PostgresConnection,
+    private static func insertWrites(_ caused: [Caused], links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
                                      logger: Logger) async throws -> Int {
         var columns = (targets: [String](), recordKeys: [String](), links: [Int64](), deals: [String](), operations: [String](),
-                       payloads: [String](), keys: [String](), lineages: [UUID](), inboxIDs: [Int64]())
+                       payloads: [String](), keys: [String](), lineages: [UUID](), inboxIDs: [Int64](), lanes: [String]())
         for cause in caused {
             for write in cause.effects.writes {
                 columns.targets.append(write.target)
                 columns.recordKeys.append(write.write.recordKey)
                 columns.links.append(write.linkID)
-                columns.deals.append(masterDealIDs[write.linkID] ?? "")
+                columns.deals.append(links[write.linkID]?.masterDealID ?? "")
+                // The lane whose change caused the write: its link's CRM connector.
+                columns.lanes.append(links[write.linkID]?.connector ?? write.target)
                 columns.operations.append(write.write.operation.rawValue)
                 columns.payloads.append(try StoreJSON.encode(OutboxPayload(values: write.write.values)))
                 columns.keys.append(write.write.idempotencyKey)
@@ -57,11 +59,12 @@ enum SyncEffectsRecords {
         guard !columns.targets.isEmpty else { return 0 }
         try await tx.query(
             """
-            INSERT INTO outbox (target, record_key, link_id, master_deal_id, operation, payload, idempotency_key, lineage_id, inbox_id)
-            SELECT target, record_key, link, NULLIF(deal, ''), operation, payload::jsonb, key, lineage, NULLIF(inbox, 0)
+            INSERT INTO outbox (target, record_key, link_id, master_deal_id, operation, payload, idempotency_key, lineage_id, inbox_id,
+                lane)
+            SELECT target, record_key, link, NULLIF(deal, ''), operation, payload::jsonb, key, lineage, NULLIF(inbox, 0), lane
             FROM unnest(\(columns.targets), \(columns.recordKeys), \(columns.links), \(columns.deals), \(columns.operations),
-                        \(columns.payloads), \(columns.keys), \(columns.lineages), \(columns.inboxIDs))
-                WITH ORDINALITY AS t(target, record_key, link, deal, operation, payload, key, lineage, inbox, ordinality)
+                        \(columns.payloads), \(columns.keys), \(columns.lineages), \(columns.inboxIDs), \(columns.lanes))
+                WITH ORDINALITY AS t(target, record_key, link, deal, operation, payload, key, lineage, inbox, lane, ordinality)
             ORDER BY ordinality
             ON CONFLICT (idempotency_key) DO NOTHING
             """, logger: logger)

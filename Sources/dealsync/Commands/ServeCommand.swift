@@ -20,6 +20,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Option(help: "Inbox rows each connector's lane decides per transaction.") var inboxBatchSize = 200
     @Flag(help: "Do not poll connectors (webhooks and events only).") var noPolling = false
+    @Flag(help: "Only store webhooks (no inbox lanes, pollers or relays): a front process while others do the work.")
+    var intakeOnly = false
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -37,6 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.port = port
         options.inboxBatchSize = max(1, inboxBatchSize)
         options.polling = !noPolling
+        options.intakeOnly = intakeOnly
         let gatewayOptions = options
         try await database.withServeDatabase(logger: logger) { db in
             let report = try await Migrator(logger: logger).migrate(db)

@@ -1,0 +1,325 @@
+import AsyncHTTPClient
+import DealSyncCore
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+
+/// The pipeline benchmark: PostgreSQL with `fsync` on, `dealsync serve` as its own process, the simulators as
+/// another and the load from this one (and from `wrk` and `pgbench`), every figure measured side by side in one
+/// run.
+struct ServeBench {
+    let repository: String
+    let binaries: String
+    let quick: Bool
+    let say: @Sendable (String) -> Void
+
+    /// Every figure of a run.
+    struct Figures {
+        var ceiling = LoadTools.WrkResult()
+        var naiveTPS = 0.0
+        var ingest = LoadTools.WrkResult()
+        var drains: [(backlog: Int, perSecond: Double)] = []
+        var freshness = Freshness()
+        var isolation = Freshness()
+        var burst = 0.0
+        var peakRSS = 0.0
+    }
+
+    struct Freshness {
+        var p50 = Double.nan, p99 = Double.nan, max = Double.nan
+        var count = 0
+        var expected = 0
+        var answersOK = true
+    }
+
+    func run() async throws -> Figures {
+        var figures = Figures()
+        let cluster = try EmbeddedPostgres.start(options: .init(fsync: true))
+        defer { cluster.stop() }
+        let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let databaseURL = cluster.url.with(database: "dealsync")
+        try await Database.withDatabase(cluster.url, logger: logger) { admin in
+            _ = try await admin.client.query("CREATE DATABASE dealsync", logger: logger)
+            _ = try await admin.client.query("CREATE DATABASE naive", logger: logger)
+        }
+        try await Database.withDatabase(cluster.url.with(database: "naive"), logger: logger) { naive in
+            _ = try await naive.client.query(PostgresQuery(unsafeSQL: LoadTools.naiveTable), logger: logger)
+        }
+        say("PostgreSQL \(cluster.url.host):\(cluster.url.port) with fsync, synchronous_commit and full_page_writes on")
+
+        let directory = NSTemporaryDirectory() + "dealsync-bench-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try BenchConfig.write(into: directory, repository: repository, masterURL: "http://127.0.0.1:1", amoA: "http://127.0.0.1:1",
+                              amoB: "http://127.0.0.1:1")
+        let gatewayPort = try EmbeddedPostgres.freePort()
+        let plan = Plan(quick: quick)
+        let sims = try ChildProgram("\(binaries)/dealsync-bench", [
+            "sims", "--config", directory, "--gateway-port", "\(gatewayPort)", "--leads-a", "\(plan.leadsA)", "--leads-b", "\(plan.leadsB)",
+        ])
+        defer { sims.signal(SIGTERM) }
+        let ready = try await Self.awaitReady(sims)
+        try BenchConfig.write(into: directory, repository: repository, masterURL: ready.master, amoA: ready.amoA, amoB: ready.amoB)
+        say("simulators (their own process): MasterDeal \(ready.master), amoCRM A \(ready.amoA) (\(ready.leadsA.count) leads), B \(ready.amoB) (\(ready.leadsB.count) leads)")
+
+        let gateway = GatewayProcess(binary: "\(binaries)/dealsync", config: directory, database: databaseURL, port: gatewayPort)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(30))))
+        let measured = try await Database.withDatabase(databaseURL, logger: logger) { database in
+            try await measure(gateway: gateway, database: database, client: client, ready: ready, plan: plan, cluster: cluster.url,
+                              directory: directory, logger: logger)
+        }
+        try? await client.shutdown()
+        figures = measured
+        say(String(format: "gateway peak RSS (VmHWM of the serve processes): %.0f MiB", figures.peakRSS))
+        return figures
+    }
+
+    private func measure(gateway: GatewayProcess, database: Database, client: HTTPClient, ready: BenchSims.Ready, plan: Plan,
+                         cluster: DatabaseURL, directory: String, logger: Logger) async throws -> Figures {
+        var figures = Figures()
+        let hookA = "\(gateway.url)/webhooks/tour-a/\(BenchConfig.values["TOUR_A_WEBHOOK_SECRET"]!)"
+        let hookB = "\(gateway.url)/webhooks/tour-b/\(BenchConfig.values["TOUR_B_WEBHOOK_SECRET"]!)"
+        var leadsA = ready.leadsA[...]
+        func takeA(_ count: Int) -> [Int] {
+            defer { leadsA = leadsA.dropFirst(count) }
+            return Array(leadsA.prefix(count))
+        }
+        // 1. The ceilings: HTTP on the same gateway process, and the naive per-request durable insert.
+        try await gateway.start()
+        figures.ceiling = try await LoadTools.wrk("\(gateway.url)/healthz", seconds: plan.seconds)
+        say(String(format: "HTTP ceiling (GET /healthz, wrk 32 connections): %.0f req/s, p50 %.2f ms, p99 %.2f ms",
+                   figures.ceiling.requestsPerSecond, figures.ceiling.p50, figures.ceiling.p99))
+        figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
+        try await gateway.stop()
+        figures.naiveTPS = try await LoadTools.naiveInsert(host: cluster.host, port: cluster.port, user: cluster.user,
+                                                          database: "naive", seconds: plan.seconds)
+        say(String(format: "naive durable ingest (pgbench, one INSERT per committed transaction, 32 clients): %.0f tx/s", figures.naiveTPS))
+
+        // 2. Webhook ingest: 2xx after the group commit holding the row; nothing processed meanwhile.
+        try await gateway.start(intakeOnly: true)
+        let script = directory + "/ingest.lua"
+        try LoadTools.amoScript(firstID: 900_000_000).write(toFile: script, atomically: true, encoding: .utf8)
+        figures.ingest = try await LoadTools.wrk(hookA, seconds: plan.seconds, script: script)
+        figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
+        try await gateway.stop()
+        say(String(format: "webhook ingest (wrk 32 connections, a new lead per request): %.0f req/s (%.2f× naive), p50 %.2f ms, p99 %.2f ms, %d answers, %d not 2xx, %d socket errors",
+                   figures.ingest.requestsPerSecond, figures.ingest.requestsPerSecond / figures.naiveTPS, figures.ingest.p50,
+                   figures.ingest.p99, figures.ingest.requests, figures.ingest.non2xx, figures.ingest.socketErrors))
+        _ = try await database.client.query("TRUNCATE inbox CASCADE", logger: logger)
+
+        // 3. Drain: a backlog stored by an intake-only gateway, then decided by a full one.
+        for backlog in plan.backlogs {
+            try await gateway.start(intakeOnly: true)
+            let fill = try await AmoLoad(url: hookA, client: client).send(leads: takeA(backlog))
+            figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
+            try await gateway.stop()
+            guard fill.allOK, fill.count == backlog else { throw BenchError("filling the backlog: \(fill.statuses)") }
+            let lastRow = try await Self.lastInboxRow(database: database, logger: logger)
+            try await gateway.start()
+            let rate = try await Self.drain(backlog, lastRow: lastRow, database: database, logger: logger)
+            figures.drains.append((backlog, rate))
+            say(String(format: "drain of a %d-row backlog (decode, map, decide, commit): %.0f observations/s", backlog, rate))
+            try await Self.waitForMasterDealWrites(database: database, logger: logger)
+            figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
+            try await gateway.stop()
+        }
+
+        // 4. Freshness at a steady rate, and connector B's while connector A takes a burst.
+        try await gateway.start()
+        let steady = try await AmoLoad(url: hookA, client: client).send(leads: takeA(plan.steadyRate * plan.seconds),
+                                                                        rate: Double(plan.steadyRate))
+        figures.freshness = try await Self.freshness(of: steady, master: ready.master, client: client)
+        say(String(format: "freshness at %d changes/s (webhook sent → MasterDeal write seen by the simulator): p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
+                   plan.steadyRate, figures.freshness.p50, figures.freshness.p99, figures.freshness.max, figures.freshness.count,
+                   figures.freshness.expected))
+        let burstLeads = takeA(plan.burst)
+        async let burst = AmoLoad(url: hookA, client: client).send(leads: burstLeads)
+        let started = ContinuousClock.now
+        let trickle = try await AmoLoad(url: hookB, client: client).send(
+            leads: Array(ready.leadsB.prefix(plan.trickleRate * plan.seconds)), rate: Double(plan.trickleRate), connections: 4)
+        let burstAnswers = try await burst
+        figures.burst = Double(burstAnswers.count) / burstAnswers.seconds
+        figures.isolation = try await Self.freshness(of: trickle, master: ready.master, client: client)
+        say(String(format: "isolation: connector B at %d changes/s while A takes a %d-lead burst (%.0f webhooks/s, answered in %.1f s): B's freshness p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
+                   plan.trickleRate, plan.burst, figures.burst, started.duration(to: .now).seconds, figures.isolation.p50,
+                   figures.isolation.p99, figures.isolation.max, figures.isolation.count, figures.isolation.expected))
+        figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
+        try await gateway.stop()
+        return figures
+    }
+
+    /// How much of each measurement a run does.
+    struct Plan {
+        var seconds: Int
+        var backlogs: [Int]
+        var steadyRate = 500
+        var burst: Int
+        var trickleRate = 50
+
+        init(quick: Bool) {
+            seconds = quick ? 5 : 20
+            backlogs = quick ? [1_000, 5_000] : [1_000, 10_000, 100_000]
+            burst = quick ? 5_000 : 20_000
+        }
+
+        var leadsA: Int { backlogs.reduce(0, +) + steadyRate * seconds + burst }
+        var leadsB: Int { trickleRate * seconds }
+    }
+
+    // MARK: Measuring
+
+    /// Waits for the backlog to be decided and returns observations per second, from the first row decided to
+    /// the last (the gateway's start-up is not counted).
+    /// Only the backlog's own rows count (those stored before the gateway started); rows its decisions bring in
+    /// later (MasterDeal's events about the deals created) do not.
+    static func drain(_ backlog: Int, lastRow: Int64, database: Database, logger: Logger) async throws -> Double {
+        func pending() async throws -> Int {
+            let rows = try await database.client.query(
+                "SELECT count(*)::int8 FROM inbox WHERE status = 'pending' AND id <= \(lastRow)", logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(600))
+        var first: (at: ContinuousClock.Instant, pending: Int)?
+        while ContinuousClock.now < deadline {
+            let now = try await pending()
+            if first == nil, now < backlog { first = (.now, now) }
+            if now == 0, let first {
+                return Double(first.pending) / first.at.duration(to: .now).seconds
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw BenchError("the backlog of \(backlog) was not drained within 10 minutes")
+    }
+
+    static func lastInboxRow(database: Database, logger: Logger) async throws -> Int64 {
+        let rows = try await database.client.query("SELECT coalesce(max(id), 0)::int8 FROM inbox", logger: logger)
+        for try await id in rows.decode(Int64.self) { return id }
+        return 0
+    }
+
+    /// Waits until every MasterDeal write is delivered, so the next measurement does not pay for this one's.
+    static func waitForMasterDealWrites(database: Database, logger: Logger) async throws {
+        for _ in 0..<6000 {
+            let rows = try await database.client.query(
+                "SELECT count(*)::int8 FROM outbox WHERE target = 'masterdeal' AND status IN ('pending', 'in_flight')", logger: logger)
+            var open = 0
+            for try await count in rows.decode(Int.self) { open = count }
+            if open == 0 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchError("MasterDeal writes still open after 10 minutes")
+    }
+
+    /// Waits for a deal per webhook of `answers` in the MasterDeal simulator, then measures each one's freshness:
+    /// the simulator's creation time minus the time the webhook was sent (the time is in the lead's name).
+    static func freshness(of answers: AmoLoad.Answers, master: String, client: HTTPClient) async throws -> Freshness {
+        var result = Freshness()
+        result.expected = answers.sent.count
+        result.answersOK = answers.allOK
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var latencies: [Double] = []
+        for _ in 0..<300 {
+            var request = HTTPClientRequest(url: "\(master)/_sim/deals")
+            request.method = .GET
+            let response = try await client.execute(request, timeout: .seconds(60))
+            let body = try await response.body.collect(upTo: 1 << 30)
+            let items = JSONValue.parse(Data(body.readableBytesView))?["items"]?.array ?? []
+            latencies = []
+            for item in items {
+                guard let name = item["opportunity_name"]?.string, let created = item["created_at"]?.string,
+                    let date = formatter.date(from: created)
+                else { continue }
+                let words = name.split(separator: " ")
+                guard words.count == 4, let id = Int(words[2]), let sent = answers.sent[id], words[3].hasPrefix("t"),
+                    Int64(words[3].dropFirst()) == sent
+                else { continue }
+                latencies.append(date.timeIntervalSince1970 * 1000 - Double(sent))
+            }
+            if latencies.count >= result.expected { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        result.count = latencies.count
+        result.p50 = Stats.percentile(latencies, 0.5)
+        result.p99 = Stats.percentile(latencies, 0.99)
+        result.max = latencies.max() ?? .nan
+        return result
+    }
+
+    static func awaitReady(_ sims: ChildProgram) async throws -> BenchSims.Ready {
+        for _ in 0..<3000 {
+            if let line = sims.stdout.split(separator: "\n").first,
+                let ready = try? JSONDecoder().decode(BenchSims.Ready.self, from: Data(line.utf8))
+            {
+                return ready
+            }
+            if let status = sims.poll() { throw BenchError("the simulators stopped (\(status)): \(sims.stderr.prefix(500))") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchError("the simulators did not start")
+    }
+}
+
+/// `dealsync serve` as a process of its own, started and stopped between measurements on one database.
+final class GatewayProcess: @unchecked Sendable {
+    // Used from one task at a time (the benchmark's), never concurrently.
+    /// Where each run's log is kept (`DEALSYNC_BENCH_LOGS`), for finding out where time went.
+    static let logDirectory = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_LOGS"]
+    private var runs = 0
+    let binary: String
+    let config: String
+    let database: DatabaseURL
+    let port: Int
+    private var process: ChildProgram?
+
+    init(binary: String, config: String, database: DatabaseURL, port: Int) {
+        self.binary = binary
+        self.config = config
+        self.database = database
+        self.port = port
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    func start(intakeOnly: Bool = false) async throws {
+        let process = try ChildProgram(binary, [
+            "serve", "--config", config, "--database-url", database.revealedURLString(), "--host", "127.0.0.1", "--port", "\(port)",
+            "--no-polling", "--log-level", Self.logDirectory == nil ? "warning" : "info",
+        ] + (intakeOnly ? ["--intake-only"] : []))
+        self.process = process
+        for _ in 0..<600 {
+            if let status = process.poll() { throw BenchError("dealsync serve stopped (\(status)): \(process.stderr.suffix(800))") }
+            if (try? await HTTPClient.shared.execute(HTTPClientRequest(url: "\(url)/readyz"), timeout: .seconds(2)))?.status == .ok {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchError("dealsync serve did not become ready")
+    }
+
+    func stop() async throws {
+        guard let process else { return }
+        process.signal(SIGTERM)
+        _ = await process.wait()
+        if let directory = Self.logDirectory {
+            runs += 1
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try? process.stderr.write(toFile: "\(directory)/serve-\(runs).log", atomically: true, encoding: .utf8)
+            try? process.stdout.write(toFile: "\(directory)/serve-\(runs).out", atomically: true, encoding: .utf8)
+        }
+        self.process = nil
+    }
+
+    /// The peak resident set size of the running gateway (`VmHWM`), in MiB.
+    func peakRSS() -> Double {
+        guard let pid = process?.pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kib / 1024
+    }
+}

@@ -1,0 +1,114 @@
+import AsyncHTTPClient
+import DealSyncCore
+import DealSyncGateway
+import DealSyncSimulators
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import NIOHTTP1
+import PostgresNIO
+import Testing
+
+/// Each connector's inbox lane: id-only events are fetched in the connector's own batches, and a burst on one
+/// connector does not hold another connector's changes back.
+@Suite(.serialized)
+struct InboxLaneTests {
+    static func count(_ system: SyncSystem, _ condition: String) async throws -> Int {
+        let rows = try await system.database.client.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(condition)"))
+        for try await count in rows.decode(Int.self) { return count }
+        return -1
+    }
+
+    /// 120 Bitrix24 events carry only deal ids: one lane cycle reads the 120 deals with three `batch` calls of up
+    /// to 50 `crm.deal.get`, not 120 calls.
+    @Test(.timeLimit(.minutes(2)))
+    func idOnlyEventsAreFetchedInTheConnectorsBatches() async throws {
+        var options = SyncSystem.Options()
+        options.polling = false
+        options.gateway = { $0.intakeOnly = true }  // the webhooks are stored; this test drives the lane itself
+        try await SyncSystem.run(options) { system in
+            for index in 0..<120 {
+                _ = system.bitrix.createAsSalesperson(userID: 12, fields: [
+                    "TITLE": "Абонемент \(index)", "CATEGORY_ID": "2", "STAGE_ID": "C2:NEW", "ASSIGNED_BY_ID": "12",
+                ])
+            }
+            try await system.eventually("the 120 events are stored") {
+                try await Self.count(system, "inbox WHERE connector = 'fitness' AND source = 'webhook'") == 120
+            }
+            let before = system.bitrix.stats
+            let lane = try #require(InboxLane(of: system.gateway, connector: "fitness", worker: "test-lane"))
+            try await lane.cycle()
+            let after = system.bitrix.stats
+            #expect(after.batches - before.batches == 3, "120 deals in batches of 50")
+            #expect(after.requestsByMethod["crm.deal.get", default: 0] - before.requestsByMethod["crm.deal.get", default: 0] == 120)
+            #expect(try await Self.count(system, "inbox WHERE connector = 'fitness' AND source = 'webhook' AND status = 'processed'") == 120)
+            #expect(try await Self.count(system, "inbox WHERE connector = 'fitness' AND source = 'fetch' AND status = 'pending'") == 120,
+                    "each deal read is a row of the lane, decided next")
+            try await lane.cycle()
+            #expect(try await Self.count(system, "links WHERE connector = 'fitness'") == 120)
+        }
+    }
+
+    /// The tour agency's amoCRM takes a burst of 1,500 new leads (each a MasterDeal deal to create); meanwhile a
+    /// coach creates a deal in Bitrix24. The coach's deal reaches MasterDeal while most of the burst is still
+    /// waiting: neither its inbox lane nor MasterDeal's outbox makes it queue behind the burst.
+    @Test(.timeLimit(.minutes(3)))
+    func aBurstOnOneConnectorDoesNotHoldAnotherBack() async throws {
+        var options = SyncSystem.Options()
+        options.polling = false
+        try await SyncSystem.run(options) { system in
+            let bodies = (0..<1500).map { index in
+                AmoBurst.body(leadID: 5_000_000 + index, name: "Лид \(index)")
+            }
+            let hook = "\(system.gatewayURL)/webhooks/tour/\(SyncSystem.webhookSecret)"
+            try await AmoBurst.post(bodies, to: hook)
+            try await system.eventually("the burst is stored") {
+                try await Self.count(system, "inbox WHERE connector = 'tour' AND source = 'webhook'") == 1500
+            }
+            let deal = system.bitrix.createAsSalesperson(userID: 12, fields: [
+                "TITLE": "Срочный абонемент", "CATEGORY_ID": "2", "STAGE_ID": "C2:NEW", "ASSIGNED_BY_ID": "12",
+            ])
+            try await system.eventually("the coach's deal is in MasterDeal", timeout: .seconds(60)) {
+                system.masterDeal.allDeals().contains { $0.opportunityName == "Срочный абонемент" }
+            }
+            let waiting = try await Self.count(
+                system, "outbox o JOIN links l ON l.id = o.link_id WHERE l.connector = 'tour' AND o.target = 'masterdeal' AND o.status = 'pending'")
+            let undecided = try await Self.count(system, "inbox WHERE connector = 'tour' AND status = 'pending'")
+            let created = system.masterDeal.allDeals().filter { $0.opportunityName.hasPrefix("Лид ") }.count
+            #expect(created < 1000, "the coach's deal waited for \(created) of the burst's deals (\(waiting) writes, \(undecided) rows still waiting)")
+            #expect(deal.id > 0)
+        }
+    }
+}
+
+/// amoCRM `leads[update]` webhooks for new leads, written from amoCRM's wire format, posted concurrently.
+enum AmoBurst {
+    static func body(leadID: Int, name: String) -> String {
+        func key(_ field: String) -> String { "leads%5Bupdate%5D%5B0%5D%5B\(field)%5D" }
+        let encoded = name.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? name
+        return [
+            "account%5Bsubdomain%5D=touragency", "account%5Bid%5D=31415926", "\(key("id"))=\(leadID)", "\(key("name"))=\(encoded)",
+            "\(key("status_id"))=7001001", "\(key("pipeline_id"))=7001000", "\(key("price"))=100000",
+            "\(key("responsible_user_id"))=6001001", "\(key("last_modified"))=1767225600", "\(key("modified_user_id"))=6001001",
+            "\(key("date_create"))=1767225600",
+        ].joined(separator: "&")
+    }
+
+    static func post(_ bodies: [String], to url: String) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let chunks = stride(from: 0, to: bodies.count, by: bodies.count / 16 + 1).map { Array(bodies[$0..<min($0 + bodies.count / 16 + 1, bodies.count)]) }
+            for chunk in chunks {
+                group.addTask {
+                    for body in chunk {
+                        let (status, _) = try await HTTPClient.shared.send(
+                            .POST, url, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
+                        guard status == 200 else { throw BurstError(status: status) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    struct BurstError: Error { var status: Int }
+}
