@@ -285,11 +285,21 @@ final class GatewayProcess: @unchecked Sendable {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
+    /// Where each run's CPU profile goes (`DEALSYNC_BENCH_PERF`): serve runs under `perf record`.
+    static let profileDirectory = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PERF"]
+
     func start(intakeOnly: Bool = false) async throws {
-        let process = try ChildProgram(binary, [
+        let serve = [
             "serve", "--config", config, "--database-url", database.revealedURLString(), "--host", "127.0.0.1", "--port", "\(port)",
             "--no-polling", "--log-level", Self.logDirectory == nil ? "warning" : "info",
-        ] + (intakeOnly ? ["--intake-only"] : []))
+        ] + (intakeOnly ? ["--intake-only"] : [])
+        let process: ChildProgram
+        if let directory = Self.profileDirectory {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            process = try ChildProgram("/usr/bin/perf", ["record", "-F", "499", "-g", "-o", "\(directory)/serve-\(runs + 1).perf", "--", binary] + serve)
+        } else {
+            process = try ChildProgram(binary, serve)
+        }
         self.process = process
         for _ in 0..<600 {
             if let status = process.poll() { throw BenchError("dealsync serve stopped (\(status)): \(process.stderr.suffix(800))") }
@@ -303,10 +313,15 @@ final class GatewayProcess: @unchecked Sendable {
 
     func stop() async throws {
         guard let process else { return }
-        process.signal(SIGTERM)
+        if Self.profileDirectory != nil {
+            // perf's child is the gateway: it gets the signal, and perf ends with it.
+            _ = try? await ChildProgram.run("/usr/bin/pkill", ["-TERM", "-P", "\(process.pid)"])
+        } else {
+            process.signal(SIGTERM)
+        }
         _ = await process.wait()
+        runs += 1
         if let directory = Self.logDirectory {
-            runs += 1
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try? process.stderr.write(toFile: "\(directory)/serve-\(runs).log", atomically: true, encoding: .utf8)
             try? process.stdout.write(toFile: "\(directory)/serve-\(runs).out", atomically: true, encoding: .utf8)
