@@ -16,6 +16,11 @@ public final class Gateway: Sendable {
         public var port = 8080
         public var intakeWorkers = 2
         public var bodyLimit = 1 << 20
+        /// A connection with no request in progress is closed after this long; it also bounds how long a
+        /// request's head may take to arrive (Hummingbird's idle timeout).
+        public var idleTimeout: Duration = .seconds(15)
+        /// A request's head and body must arrive in full within this long, however slowly they trickle in.
+        public var requestReadTimeout: Duration = .seconds(10)
         public var polling = true
         public var statsInterval: Duration = .seconds(5)
         public var relayIdlePoll: Duration = .seconds(1)
@@ -114,8 +119,11 @@ public final class Gateway: Sendable {
         let router = Router()
         GatewayRoutes(registry: registry, inbox: inbox, database: database, metrics: metrics, wakeup: inboxWakeup, logger: logger,
                       bodyLimit: options.bodyLimit).register(on: router)
+        let readTimeout = TimeAmount(options.requestReadTimeout)
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [RequestReadDeadline(limit: readTimeout)], idleTimeout: TimeAmount(options.idleTimeout))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "dealsync"),
             onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
