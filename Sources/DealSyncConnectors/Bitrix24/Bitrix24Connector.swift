@@ -82,6 +82,11 @@ public final class Bitrix24Connector: Connector {
         }
         let ts = form["ts"]?.string ?? "0"
         let stored = PHPForm.blankingValues(at: Self.storedCredentialPaths, in: bytes)
+        // The token anywhere else (inside another field) would be stored: such a body is not what Bitrix24 sends.
+        let rest = (try? PHPForm.parse(bytes: stored)).map { PHPForm.flatten($0) } ?? []
+        guard !rest.contains(where: { $0.0.contains(token.reveal()) || $0.1.contains(token.reveal()) }) else {
+            throw WebhookRejection(.malformed, "application_token repeated outside auth[application_token]")
+        }
         return InboxItem(connector: config.id, dedupeKey: "event:\(event.uppercased()):\(id):\(ts)", source: .webhook,
                          contentType: "application/x-www-form-urlencoded", body: Data(stored))
     }

@@ -104,6 +104,15 @@ struct Bitrix24EventCredentialTests {
         #expect(requests.map(\.recordID) == ["134806"])
     }
 
+    /// Found by the fuzz run: the token inside another field's value would have been stored as it was.
+    @Test func aBodyRepeatingTheTokenInAnotherFieldIsRefused() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        let repeated = Bitrix24EventTests.body() + Data("&data[FIELDS][TITLE]=x%3D\(F.token)".utf8)
+        #expect(throws: WebhookRejection(.malformed, "application_token repeated outside auth[application_token]")) {
+            try connector.accept(WebhookRequest(headers: [:], body: repeated))
+        }
+    }
+
     @Test func theTokenIsFoundBeforeTheFormIsParsedAndMustAgreeWithIt() throws {
         let connector = try F.connector(url: "http://127.0.0.1:9")
         // Without the token a body that would not parse is unauthorized, not malformed: it was never parsed.
