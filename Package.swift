@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "dealsync", targets: ["dealsync"]),
         .executable(name: "dealsync-bench", targets: ["DealSyncBench"]),
+        .executable(name: "dealsync-fuzz", targets: ["DealSyncFuzzer"]),
         .library(name: "DealSyncCore", targets: ["DealSyncCore"]),
     ],
     dependencies: [
@@ -157,6 +158,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The fuzz targets, shared by the libFuzzer harness and the test suite's short run (a test cannot import
+        // an executable), and the harness itself, built with `swift build --sanitize=fuzzer` by scripts/fuzz.sh.
+        .target(
+            name: "DealSyncFuzzing",
+            dependencies: [
+                "DealSyncCore",
+                "DealSyncConnectors",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "DealSyncFuzzer",
+            dependencies: ["DealSyncFuzzing"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "DealSyncTestSupport",
             dependencies: [
@@ -183,6 +201,7 @@ let package = Package(
             dependencies: [
                 "DealSyncCore",
                 "DealSyncConnectors",
+                "DealSyncFuzzing",
                 "DealSyncSimulators",
                 "DealSyncStore",
                 "DealSyncTestSupport",
