@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "dealsync", targets: ["dealsync"]),
         .executable(name: "dealsync-bench", targets: ["DealSyncBench"]),
+        .executable(name: "dealsync-fuzz", targets: ["DealSyncFuzzer"]),
         .library(name: "DealSyncCore", targets: ["DealSyncCore"]),
     ],
     dependencies: [
@@ -27,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // Hummingbird's own dependency, named for `HTTPRequestPart` in the gateway's request read deadline.
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
@@ -75,6 +78,7 @@ let package = Package(
                 "DealSyncConnectors",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -158,6 +162,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The fuzz targets, shared by the libFuzzer harness and the test suite's short run (a test cannot import
+        // an executable), and the harness itself, built with `swift build --sanitize=fuzzer` by scripts/fuzz.sh.
+        .target(
+            name: "DealSyncFuzzing",
+            dependencies: [
+                "DealSyncCore",
+                "DealSyncConnectors",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "DealSyncFuzzer",
+            dependencies: ["DealSyncFuzzing"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "DealSyncTestSupport",
             dependencies: [
@@ -184,6 +205,7 @@ let package = Package(
             dependencies: [
                 "DealSyncCore",
                 "DealSyncConnectors",
+                "DealSyncFuzzing",
                 "DealSyncSimulators",
                 "DealSyncStore",
                 "DealSyncTestSupport",

@@ -23,6 +23,11 @@ public final class Gateway: Sendable {
         /// Group commit at intake: the most webhooks stored per transaction, and how many transactions at once.
         public var intake = InboxWriter.Options()
         public var bodyLimit = 1 << 20
+        /// A connection with no request in progress is closed after this long; it also bounds how long a
+        /// request's head may take to arrive (Hummingbird's idle timeout).
+        public var idleTimeout: Duration = .seconds(15)
+        /// A request's head and body must arrive in full within this long, however slowly they trickle in.
+        public var requestReadTimeout: Duration = .seconds(10)
         public var polling = true
         public var statsInterval: Duration = .seconds(5)
         public var relayIdlePoll: Duration = .seconds(1)
@@ -99,8 +104,11 @@ public final class Gateway: Sendable {
         let router = Router()
         GatewayRoutes(registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
                       bodyLimit: options.bodyLimit).register(on: router)
+        let readTimeout = TimeAmount(options.requestReadTimeout)
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [RequestReadDeadline(limit: readTimeout)], idleTimeout: TimeAmount(options.idleTimeout))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "dealsync"),
             onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -8,7 +8,9 @@ struct ValidateCommandTests {
     @Test func theShippedExamplesAreValid() async throws {
         let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate"], directory: root)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("ok: 3 connectors"))
+        // It names exactly what it counts (it used to say "3 connectors" and name the two CRMs).
+        #expect(result.stdout == "ok: 3 connectors (fitness-bitrix24: bitrix24, masterdeal: masterdeal, tour-amocrm: amocrm), "
+            + "2 mappings (fitness-coaching, tour-agency)\n", "\(result.stdout)")
     }
 
     @Test func aBrokenCopyListsEveryProblemWithItsPosition() async throws {

@@ -85,10 +85,9 @@ public final class AmoCRMConnector: Connector {
         guard let secret = webhook.pathSecret, ConstantTime.equals(secret, webhookSecret) else {
             throw WebhookRejection(.notFound, "wrong webhook secret")
         }
-        let text = String(decoding: webhook.body, as: UTF8.self)
         let form: PHPForm.Map
         do {
-            form = try PHPForm.parse(text)
+            form = try PHPForm.parse(bytes: [UInt8](webhook.body))
         } catch {
             throw WebhookRejection(.malformed, "not a form body: \(error.description)")
         }
@@ -105,6 +104,7 @@ public final class AmoCRMConnector: Connector {
             // The whole content, not just ids and stamps: two edits of one lead within a second share
             // `last_modified`, and automation hooks carry no time at all. Pairs are sorted so a redelivery with
             // its keys in another order is still the same item.
+            let text = String(decoding: webhook.body, as: UTF8.self)  // valid UTF-8: the form parsed
             let pairs = text.split(separator: "&", omittingEmptySubsequences: true).sorted()
             key = "hook:" + Self.digest(pairs.joined(separator: "&"))
         }

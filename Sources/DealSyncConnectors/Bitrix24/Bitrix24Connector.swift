@@ -46,15 +46,23 @@ public final class Bitrix24Connector: Connector {
 
     /// Bitrix24 signs nothing: `auth[application_token]` must equal the configured token (constant time), and
     /// `auth[member_id]` / `auth[domain]` the configured ones when set.
+    ///
+    /// The token is found by a one-pass scan of the raw body before the form is parsed, so a body from someone
+    /// without it costs no more than reading it; the parsed form must then hold the same token. The stored body
+    /// has its credentials blanked (``storedCredentialPaths``): nothing at rest holds the portal's token.
     public func accept(_ webhook: WebhookRequest) throws(WebhookRejection) -> InboxItem {
-        let form: PHPForm.Map
-        do {
-            form = try PHPForm.parse(String(decoding: webhook.body, as: UTF8.self))
-        } catch {
-            throw WebhookRejection(.malformed, "not a form body: \(error.description)")
-        }
         guard case .applicationToken(let token, let memberID, let domain) = config.webhook else {
             throw WebhookRejection(.notFound, "connector takes no events")
+        }
+        let bytes = [UInt8](webhook.body)
+        guard let scanned = PHPForm.scanValue(of: "auth[application_token]", in: bytes), ConstantTime.equals(scanned, token.reveal()) else {
+            throw WebhookRejection(.unauthorized, "application_token does not match")
+        }
+        let form: PHPForm.Map
+        do {
+            form = try PHPForm.parse(bytes: bytes)
+        } catch {
+            throw WebhookRejection(.malformed, "not a form body: \(error.description)")
         }
         guard let given = form["auth"]?["application_token"]?.string, ConstantTime.equals(given, token.reveal()) else {
             throw WebhookRejection(.unauthorized, "application_token does not match")
@@ -73,9 +81,21 @@ public final class Bitrix24Connector: Connector {
             throw WebhookRejection(.malformed, "no numeric data[FIELDS][ID]")
         }
         let ts = form["ts"]?.string ?? "0"
+        let stored = PHPForm.blankingValues(at: Self.storedCredentialPaths, in: bytes)
+        // The token anywhere else (inside another field) would be stored: such a body is not what Bitrix24 sends.
+        let rest = (try? PHPForm.parse(bytes: stored)).map { PHPForm.flatten($0) } ?? []
+        guard !rest.contains(where: { $0.0.contains(token.reveal()) || $0.1.contains(token.reveal()) }) else {
+            throw WebhookRejection(.malformed, "application_token repeated outside auth[application_token]")
+        }
         return InboxItem(connector: config.id, dedupeKey: "event:\(event.uppercased()):\(id):\(ts)", source: .webhook,
-                         contentType: "application/x-www-form-urlencoded", body: webhook.body)
+                         contentType: "application/x-www-form-urlencoded", body: Data(stored))
     }
+
+    /// Credentials an event carries (application events add the installing user's OAuth tokens): checked or
+    /// useless to dealsync, and blanked before the body is stored.
+    static let storedCredentialPaths: Set<[String]> = [
+        ["auth", "application_token"], ["auth", "access_token"], ["auth", "refresh_token"],
+    ]
 
     public func decode(_ row: InboxRow) throws -> DecodeOutcome {
         switch row.item.source {

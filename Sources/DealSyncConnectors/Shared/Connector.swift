@@ -57,6 +57,10 @@ public struct WebhookRejection: Error, Sendable, Equatable, CustomStringConverti
         case malformed
         /// Authentic, but nothing dealsync syncs (another Bitrix24 event): acknowledged with 200, not stored.
         case ignored
+        /// A content type the connector does not post: 415.
+        case unsupportedMediaType = "unsupported_media_type"
+        /// A body over the limit: 413.
+        case tooLarge = "too_large"
     }
 
     public var kind: Kind
@@ -73,6 +77,8 @@ public struct WebhookRejection: Error, Sendable, Equatable, CustomStringConverti
         case .unauthorized, .stale: 401
         case .malformed: 400
         case .ignored: 200
+        case .unsupportedMediaType: 415
+        case .tooLarge: 413
         }
     }
 

@@ -83,6 +83,11 @@ public struct ConfigurationLoader: Sendable {
             .sorted()
         return names.compactMap { name in
             let path = "\(base)/\(name)"
+            // A file over the budget is refused on its size, before it is read into memory.
+            if let size = (try? fm.attributesOfItem(atPath: path))?[.size] as? Int, size > YAMLBudget.maxBytes {
+                problems.append(YAMLBudget.tooLarge(file: path, bytes: size))
+                return nil
+            }
             guard let data = fm.contents(atPath: path) else {
                 problems.append(Diagnostic(SourceLocation(file: path, line: 1, column: 1), "cannot read the file"))
                 return nil

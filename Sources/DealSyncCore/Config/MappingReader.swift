@@ -3,6 +3,9 @@ struct MappingReader {
     let file: String
     let sink: DiagnosticSink
 
+    /// Owners a mapping may list: far above any sales team, far below what makes reading a mapping slow.
+    static let maxOwners = 10_000
+
     static let masterFields = ["opportunity_name", "stage", "amount", "owner_id", "sla_due_at"]
     static let amoFields = ["name", "price", "status", "responsible_user_id", "loss_reason_id"]
     static let bitrixFields = [
@@ -165,6 +168,10 @@ struct MappingReader {
 
     private func readOwners(_ doc: YAMLMappingReader, crm: ConnectorKind?) -> OwnerDirectory? {
         guard let items = doc.sequence("owners", required: false) else { return OwnerDirectory(entries: []) }
+        if items.count > Self.maxOwners {
+            sink.report(items[Self.maxOwners].location, "owners: more than \(Self.maxOwners) entries; a mapping may list at most that many")
+            return nil
+        }
         var entries: [OwnerDirectory.Entry] = []
         for (index, item) in items.enumerated() {
             let path = "owners[\(index)]"

@@ -52,8 +52,13 @@ struct YAMLParser {
     var environment: [String: String]
     var sink: DiagnosticSink
 
-    /// Parses one document. Syntax errors are reported with their position and yield `nil`.
+    /// Parses one document. Syntax errors, and a document over the ``YAMLBudget`` (aliases, size, nodes, depth),
+    /// are reported with their position and yield `nil`; the budget is checked before Yams builds anything.
     func parse(_ text: String) -> YAMLValue? {
+        if let breach = YAMLBudget(file: file).check(text) {
+            sink.report(breach.location, breach.message)
+            return nil
+        }
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)

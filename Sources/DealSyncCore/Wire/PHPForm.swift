@@ -1,5 +1,9 @@
 /// `application/x-www-form-urlencoded` bodies with PHP-style bracket keys (`leads[update][0][id]=42`), the
 /// form amoCRM webhooks, Bitrix24 events and Bitrix24 REST parameters use.
+///
+/// Parsing is linear in the body: each pair is decoded once, each map finds a key through a dictionary, a
+/// nested map is updated in place (never copied to add one key), and `key[]` appends at a kept index. A body
+/// of 20,000 appends or of 20,000 keys under one map costs what 20,000 scalar pairs cost.
 public enum PHPForm {
     /// A parsed form: nested maps in the order keys first appeared, with string leaves.
     public indirect enum Value: Sendable, Equatable {
@@ -23,16 +27,20 @@ public enum PHPForm {
     /// Keys in first-seen order.
     public struct Map: Sendable, Equatable {
         public private(set) var entries: [(key: String, value: Value)] = []
+        /// Where each key is in `entries`.
+        private var positions: [String: Int] = [:]
+        /// The index `key[]` appends at: one past the largest array index so far, as PHP does.
+        private(set) var nextIndex = 0
 
         public init() {}
 
         public subscript(key: String) -> Value? {
-            get { entries.first { $0.key == key }?.value }
+            get { positions[key].map { entries[$0].value } }
             set {
-                if let index = entries.firstIndex(where: { $0.key == key }) {
-                    if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
+                if let position = positions[key] {
+                    if let newValue { entries[position].value = newValue } else { remove(at: position) }
                 } else if let newValue {
-                    entries.append((key, newValue))
+                    append(key, newValue)
                 }
             }
         }
@@ -51,6 +59,33 @@ public enum PHPForm {
                 .sorted { $0.0 < $1.0 }
                 .map(\.1)
         }
+
+        private mutating func append(_ key: String, _ value: Value) {
+            positions[key] = entries.count
+            entries.append((key, value))
+            if let index = Int(key), index >= 0, index < Int.max { nextIndex = Swift.max(nextIndex, index + 1) }
+        }
+
+        private mutating func remove(at position: Int) {
+            entries.remove(at: position)
+            positions = [:]
+            for (index, entry) in entries.enumerated() { positions[entry.key] = index }
+        }
+
+        /// Runs `body` on the map under `key` (a new one, or one replacing a scalar, as PHP does) without
+        /// copying it: the entry is emptied while `body` runs, so the child's storage is not shared.
+        mutating func updateChild(_ key: String, _ body: (inout Map) throws(ParseError) -> Void) throws(ParseError) {
+            guard let position = positions[key] else {
+                var child = Map()
+                try body(&child)
+                append(key, .map(child))
+                return
+            }
+            var child = entries[position].value.map ?? Map()
+            entries[position].value = .string("")
+            defer { entries[position].value = .map(child) }
+            try body(&child)
+        }
     }
 
     public struct ParseError: Error, Sendable, CustomStringConvertible {
@@ -63,61 +98,82 @@ public enum PHPForm {
 
     /// Parses a form body. Repeated leaves keep the last value; `key[]` appends.
     public static func parse(_ body: String) throws(ParseError) -> Map {
+        try parse(bytes: Array(body.utf8))
+    }
+
+    /// Parses a form body as received: raw bytes that are not UTF-8 are refused like a `%FF` escape is.
+    public static func parse(bytes body: [UInt8]) throws(ParseError) -> Map {
         var root = Map()
         var pairCount = 0
-        for pair in body.split(separator: "&", omittingEmptySubsequences: true) {
+        var failure: ParseError?
+        Pairs.forEach(in: body) { rawKey, rawValue in
             pairCount += 1
-            guard pairCount <= maxPairs else { throw ParseError(description: "more than \(maxPairs) fields") }
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let rawKey = parts.first, !rawKey.isEmpty else { continue }
-            guard let key = percentDecode(rawKey), let value = percentDecode(parts.count > 1 ? parts[1] : "") else {
-                throw ParseError(description: "invalid percent-encoding in field \(pairCount)")
+            guard pairCount <= maxPairs else {
+                failure = ParseError(description: "more than \(maxPairs) fields")
+                return false
             }
-            let path = try splitKey(key)
-            guard path.count <= maxDepth else { throw ParseError(description: "field nesting deeper than \(maxDepth)") }
-            try insert(value, at: path[...], into: &root)
+            guard !rawKey.isEmpty else { return true }
+            guard let key = percentDecode(rawKey), let value = percentDecode(rawValue) else {
+                failure = ParseError(description: "field \(pairCount) is not valid percent-encoded UTF-8")
+                return false
+            }
+            do throws(ParseError) {
+                let path = try splitKey(key)
+                try insert(value, at: path[...], into: &root)
+            } catch {
+                failure = error
+                return false
+            }
+            return true
         }
+        if let failure { throw failure }
         return root
     }
 
-    /// Splits `a[b][0]` into `["a", "b", "0"]`; `a[]` gives an empty segment (append).
+    /// Splits `a[b][0]` into `["a", "b", "0"]`; `a[]` gives an empty segment (append). A key nested deeper than
+    /// ``maxDepth`` is refused as soon as its segment past the limit is seen.
     static func splitKey(_ key: String) throws(ParseError) -> [String] {
-        guard let open = key.firstIndex(of: "[") else { return [key] }
-        var path = [String(key[..<open])]
-        var rest = key[open...]
-        while let first = rest.first, first == "[" {
-            guard let close = rest.firstIndex(of: "]") else {
+        let utf8 = key.utf8
+        guard let open = utf8.firstIndex(of: UInt8(ascii: "[")) else { return [key] }
+        var path = [String(decoding: utf8[..<open], as: UTF8.self)]
+        var rest = utf8[open...]
+        while rest.first == UInt8(ascii: "[") {
+            let inner = rest.index(after: rest.startIndex)
+            guard let close = rest[inner...].firstIndex(of: UInt8(ascii: "]")) else {
                 // PHP treats an unclosed bracket as part of the name.
                 return [key]
             }
-            path.append(String(rest[rest.index(after: rest.startIndex)..<close]))
-            rest = rest[rest.index(after: close)...]
+            guard path.count < maxDepth else { throw ParseError(description: "field nesting deeper than \(maxDepth)") }
+            path.append(String(decoding: utf8[inner..<close], as: UTF8.self))
+            rest = utf8[utf8.index(after: close)...]
         }
         return path
     }
 
-    private static func insert(_ value: String, at path: ArraySlice<String>, into map: inout Map) throws(ParseError) {
+    static func insert(_ value: String, at path: ArraySlice<String>, into map: inout Map) throws(ParseError) {
         guard var key = path.first else { return }
-        if key.isEmpty { key = String(map.indexed.count) }
+        if key.isEmpty { key = String(map.nextIndex) }
         if path.count == 1 {
             map[key] = .string(value)
             return
         }
-        var child: Map
-        switch map[key] {
-        case .map(let existing)?: child = existing
-        case .string?: child = Map()  // a scalar replaced by a nested key, as PHP does
-        case nil: child = Map()
+        try map.updateChild(key) { (child: inout Map) throws(ParseError) in
+            try insert(value, at: path.dropFirst(), into: &child)
         }
-        try insert(value, at: path.dropFirst(), into: &child)
-        map[key] = .map(child)
     }
 
     /// Decodes `%XX` escapes and `+` as space; `nil` on malformed escapes or bytes that are not UTF-8.
     public static func percentDecode<S: StringProtocol>(_ text: S) -> String? {
+        percentDecode(Array(text.utf8)[...])
+    }
+
+    static func percentDecode(_ text: ArraySlice<UInt8>) -> String? {
+        if !text.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
+            return String(validating: text, as: UTF8.self)
+        }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
+        bytes.reserveCapacity(text.count)
+        var iterator = text.makeIterator()
         while let byte = iterator.next() {
             switch byte {
             case UInt8(ascii: "+"):
@@ -142,47 +198,6 @@ public enum PHPForm {
         default: nil
         }
     }
-
-    // MARK: Encoding
-
-    /// Encodes flat bracket-key pairs the way PHP's `http_build_query` does (brackets escaped).
-    public static func encode(_ pairs: [(String, String)]) -> String {
-        pairs.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
-    }
-
-    /// Flattens a nested map into bracket-key pairs: `["a": ["b": "1"]]` → `[("a[b]", "1")]`.
-    public static func flatten(_ map: Map, prefix: String? = nil) -> [(String, String)] {
-        var result: [(String, String)] = []
-        for (key, value) in map.entries {
-            let name = prefix.map { "\($0)[\(key)]" } ?? key
-            switch value {
-            case .string(let s): result.append((name, s))
-            case .map(let m): result += flatten(m, prefix: name)
-            }
-        }
-        return result
-    }
-
-    public static func percentEncode(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."),
-                UInt8(ascii: "~"):
-                result.unicodeScalars.append(Unicode.Scalar(byte))
-            case UInt8(ascii: " "):
-                result.append("+")
-            default:
-                let hex = Array("0123456789ABCDEF")
-                result.append("%")
-                result.append(hex[Int(byte >> 4)])
-                result.append(hex[Int(byte & 0x0F)])
-            }
-        }
-        return result
-    }
 }
 
 extension PHPForm.Map {
@@ -191,13 +206,7 @@ extension PHPForm.Map {
         self.init()
         for (key, value) in pairs {
             guard let path = try? PHPForm.splitKey(key) else { continue }
-            try? PHPForm.insertPublic(value, at: path, into: &self)
+            try? PHPForm.insert(value, at: path[...], into: &self)
         }
-    }
-}
-
-extension PHPForm {
-    static func insertPublic(_ value: String, at path: [String], into map: inout Map) throws(ParseError) {
-        try insert(value, at: path[...], into: &map)
     }
 }

@@ -43,23 +43,12 @@ struct GatewayRoutes: Sendable {
             metrics.webhook("unknown", outcome: "not_found")
             return Self.json(.notFound, ["error": "not found"])
         }
-        let usesPathSecret = if case .pathSecret = connector.config.webhook { true } else { false }
-        guard usesPathSecret == (pathSecret != nil) else {
-            metrics.webhook(id, outcome: "not_found")
-            return Self.json(.notFound, ["error": "not found"])
+        let reader = WebhookReader(bodyLimit: bodyLimit, metrics: metrics, logger: logger)
+        let webhook: WebhookRequest
+        switch await reader.read(request, connector: connector, pathSecret: pathSecret) {
+        case .read(let read): webhook = read
+        case .refused(let response): return response
         }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: bodyLimit)
-        } catch is NIOTooManyBytesError {
-            metrics.webhook(id, outcome: "too_large")
-            logger.warning("webhook body too large", metadata: ["connector": "\(id)", "limit": "\(bodyLimit)"])
-            return Self.json(.contentTooLarge, ["error": "body larger than \(bodyLimit) bytes"])
-        }
-        var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let webhook = WebhookRequest(pathSecret: pathSecret, headers: headers, body: Data(body.readableBytesView))
         let item: InboxItem
         do {
             item = try connector.accept(webhook)
@@ -67,14 +56,7 @@ struct GatewayRoutes: Sendable {
             metrics.webhook(id, outcome: "ignored")
             return Self.json(.ok, ["status": "ignored"])
         } catch {
-            // A wrong URL secret is answered like an unknown address, but it is a failed authentication and is
-            // counted with the others, where the rejection alerts look.
-            let kind: WebhookRejection.Kind = error.kind == .notFound && pathSecret != nil ? .unauthorized : error.kind
-            metrics.webhook(id, outcome: kind == .notFound ? "not_found" : "rejected_\(kind.rawValue)")
-            if kind != .malformed && kind != .notFound { metrics.authFailure(id) }
-            logger.warning("webhook rejected", metadata: ["connector": "\(id)", "reason": "\(error.reason)"])
-            if error.kind == .notFound { return Self.json(.notFound, ["error": "not found"]) }
-            return Self.json(HTTPResponse.Status(code: error.status), ["error": error.reason])
+            return reader.refusal(error, connector: connector, pathSecret: pathSecret)
         }
         do {
             switch try await writer.record(item) {

@@ -44,7 +44,7 @@ public final class GatewayMetrics: Sendable {
     }
 
     static let webhookOutcomes = [
-        "accepted", "duplicate", "ignored", "not_found", "too_large", "store_failed",
+        "accepted", "duplicate", "ignored", "not_found", "too_large", "unsupported_media_type", "incomplete", "store_failed",
         "rejected_unauthorized", "rejected_stale", "rejected_malformed",
     ]
 

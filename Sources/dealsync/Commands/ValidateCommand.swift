@@ -36,8 +36,7 @@ struct ValidateCommand: AsyncParsableCommand {
         let configuration: Configuration
         do {
             configuration = try options.load()
-            let crm = configuration.crmConnectors.map(\.id).joined(separator: ", ")
-            print("ok: \(configuration.connectors.count) connectors (\(crm.isEmpty ? "no CRM" : crm)), \(configuration.mappings.count) mappings")
+            print("ok: \(configuration.summary)")
         } catch let error as ConfigurationError {
             for diagnostic in error.diagnostics {
                 FileHandle.standardError.write(Data("\(diagnostic)\n".utf8))

@@ -82,3 +82,48 @@ struct Bitrix24EventTests {
         #expect(throws: WebhookRejection.self) { try connector.accept(WebhookRequest(headers: [:], body: Data("a=%zz".utf8))) }
     }
 }
+
+/// The credentials an event carries are checked, then blanked in the body that is stored.
+struct Bitrix24EventCredentialTests {
+    typealias F = BitrixConnectorFixture
+
+    @Test func theStoredBodyHoldsNoCredentialAndStillDecodes() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        var pairs = PHPForm.flatten(try PHPForm.parse(bytes: [UInt8](Bitrix24EventTests.body())))
+        pairs += [("auth[access_token]", "access-canary-1"), ("auth[refresh_token]", "refresh-canary-2")]
+        let item = try connector.accept(WebhookRequest(headers: [:], body: Data(PHPForm.encode(pairs).utf8)))
+        let stored = String(decoding: item.body, as: UTF8.self)
+        for secret in [F.token, "access-canary-1", "refresh-canary-2"] { #expect(!stored.contains(secret)) }
+        let form = try PHPForm.parse(stored)
+        #expect(form["auth"]?["application_token"]?.string == "")
+        #expect(form["auth"]?["domain"]?.string == "fitcoach.bitrix24.ru", "the rest of the event is kept")
+        guard case .fetch(let requests) = try connector.decode(InboxRow(id: 1, item: item)) else {
+            Issue.record("the stored event still asks for its deal")
+            return
+        }
+        #expect(requests.map(\.recordID) == ["134806"])
+    }
+
+    /// Found by the fuzz run: the token inside another field's value would have been stored as it was.
+    @Test func aBodyRepeatingTheTokenInAnotherFieldIsRefused() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        let repeated = Bitrix24EventTests.body() + Data("&data[FIELDS][TITLE]=x%3D\(F.token)".utf8)
+        #expect(throws: WebhookRejection(.malformed, "application_token repeated outside auth[application_token]")) {
+            try connector.accept(WebhookRequest(headers: [:], body: repeated))
+        }
+    }
+
+    @Test func theTokenIsFoundBeforeTheFormIsParsedAndMustAgreeWithIt() throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        // Without the token a body that would not parse is unauthorized, not malformed: it was never parsed.
+        let unparsable = Data("event=ONCRMDEALUPDATE&data[FIELDS][ID]=%zz&auth[application_token]=forged".utf8)
+        #expect(throws: WebhookRejection(.unauthorized, "application_token does not match")) {
+            try connector.accept(WebhookRequest(headers: [:], body: unparsable))
+        }
+        // A second spelling PHP reads as the same key overrides the scanned one: the parsed form must agree.
+        let smuggled = Bitrix24EventTests.body() + Data("&auth[application_token]x=forged".utf8)
+        #expect(throws: WebhookRejection(.unauthorized, "application_token does not match")) {
+            try connector.accept(WebhookRequest(headers: [:], body: smuggled))
+        }
+    }
+}

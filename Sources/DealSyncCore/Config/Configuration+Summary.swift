@@ -1,0 +1,12 @@
+extension Configuration {
+    /// What a valid configuration holds, naming everything it counts:
+    /// `3 connectors (fitness-bitrix24: bitrix24, masterdeal: masterdeal, tour-amocrm: amocrm), 2 mappings (…)`.
+    public var summary: String {
+        let connectorList = connectors.map { "\($0.id): \($0.kind.rawValue)" }.joined(separator: ", ")
+        let mappingList = mappings.keys.sorted().joined(separator: ", ")
+        return "\(Self.count(connectors.count, "connector")) (\(connectorList.isEmpty ? "none" : connectorList)), "
+            + "\(Self.count(mappings.count, "mapping")) (\(mappingList.isEmpty ? "none" : mappingList))"
+    }
+
+    private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+}

@@ -1,0 +1,72 @@
+import DealSyncFuzzing
+import DealSyncTestSupport
+import Foundation
+import Testing
+
+/// A short, seeded run of every fuzz target over the committed corpus (`fuzz/corpus`, made from these tests'
+/// fixtures) and mutations of it: the same properties the long libFuzzer runs of `scripts/fuzz.sh` check, in a
+/// second or two, the same inputs every time.
+struct FuzzSmokeTests {
+    static let mutationsPerTarget = 400
+
+    @Test(arguments: FuzzTarget.allCases)
+    func everySeedAndItsMutationsKeepTheTargetsProperties(target: FuzzTarget) throws {
+        let directory = Repository.root() + "/fuzz/corpus/\(target.rawValue)"
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        let seeds = try names.map { [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\($0)"))) }
+        #expect(!seeds.isEmpty, "no seeds in \(directory)")
+        for (name, seed) in zip(names, seeds) {
+            if let violation = target.run(seed) { Issue.record("\(target.rawValue) seed \(name): \(violation)") }
+        }
+        var random = SplitMix(seed: 19)
+        for index in 0..<Self.mutationsPerTarget {
+            let input = Mutator.mutate(seeds[index % seeds.count], other: seeds[random.next(below: seeds.count)], random: &random)
+            if let violation = target.run(input) {
+                Issue.record("\(target.rawValue) mutation \(index): \(violation): \(String(decoding: input, as: UTF8.self))")
+            }
+        }
+    }
+}
+
+/// A few of libFuzzer's mutations, seeded.
+enum Mutator {
+    /// Fragments the parsers treat specially.
+    static let tokens: [[UInt8]] = ["[", "]", "[]", "%", "%5B", "%FF", "%zz", "&", "=", "+", "\n", ": ", "- ", "*a", "&a ", "{", "}",
+                                    "auth[application_token]=", "leads[add][0][id]=", "\"", "\u{FEFF}", "${X}"].map { Array($0.utf8) }
+
+    static func mutate(_ seed: [UInt8], other: [UInt8], random: inout SplitMix) -> [UInt8] {
+        var bytes = seed
+        for _ in 0...random.next(below: 4) {
+            let at = bytes.isEmpty ? 0 : random.next(below: bytes.count + 1)
+            switch random.next(below: 6) {
+            case 0 where !bytes.isEmpty: bytes[min(at, bytes.count - 1)] = UInt8(truncatingIfNeeded: random.next(below: 256))
+            case 1: bytes.insert(contentsOf: tokens[random.next(below: tokens.count)], at: at)
+            case 2 where at < bytes.count: bytes.removeSubrange(at..<min(bytes.count, at + random.next(below: 16) + 1))
+            case 3 where at < bytes.count:
+                let end = min(bytes.count, at + random.next(below: 64) + 1)
+                bytes.insert(contentsOf: Array(bytes[at..<end]), at: end)
+            case 4 where !other.isEmpty:
+                let from = random.next(below: other.count)
+                bytes.insert(contentsOf: other[from..<min(other.count, from + random.next(below: 128) + 1)], at: at)
+            default: bytes.insert(UInt8(truncatingIfNeeded: random.next(below: 256)), at: at)
+            }
+        }
+        return bytes
+    }
+}
+
+/// SplitMix64: a small, seeded generator.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func next(below bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
+}

@@ -1,0 +1,124 @@
+import DealSyncCore
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bodies built to make a form parser slow or wrong: the parser's cost grows linearly with its input, and
+/// every refusal comes as soon as the limit is crossed.
+struct PHPFormHostileInputTests {
+    static func appends(_ count: Int) -> String { Array(repeating: "a[]=1", count: count).joined(separator: "&") }
+    static func fieldKeys(_ count: Int) -> String { (0..<count).map { "data[FIELDS][k\($0)]=1" }.joined(separator: "&") }
+
+    /// CPU time this thread spent in `body`, the least of three runs: what a busy machine adds is time spent
+    /// not running, which thread CPU time does not count.
+    static func cpuTime(_ body: () throws -> Void) rethrows -> Duration {
+        var best = Duration.seconds(3_600)
+        for _ in 0..<3 {
+            let start = threadCPUTime()
+            try body()
+            best = min(best, threadCPUTime() - start)
+        }
+        return best
+    }
+
+    static func threadCPUTime() -> Duration {
+        var now = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now)
+        return .seconds(now.tv_sec) + .nanoseconds(now.tv_nsec)
+    }
+
+    /// A reference that is linear by construction: split the pairs, decode each key and value once, keep them
+    /// in one dictionary. The form parser does that plus the nesting.
+    static func flatReference(_ body: String) -> Int {
+        var values: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = PHPForm.percentDecode(parts[0]) ?? ""
+            values["\(values.count)" + key] = PHPForm.percentDecode(parts.count > 1 ? parts[1] : "")
+        }
+        return values.count
+    }
+
+    /// The worst bodies under the field cap cost a small multiple of the linear reference, and ten times the
+    /// input costs about ten times the CPU. The parser before this test took 12.7 s for 19,900 appends and
+    /// 4.4 s for 19,900 `data[FIELDS][kN]` keys (release build), thousands of times the reference.
+    @Test(arguments: [("appends", appends), ("data[FIELDS][kN] keys", fieldKeys)] as [(String, @Sendable (Int) -> String)])
+    func theWorstBodiesCostWhatALinearParseCosts(shape: String, body: @Sendable (Int) -> String) throws {
+        let small = body(2_000), large = body(20_000)
+        let reference = Self.cpuTime { _ = Self.flatReference(large) }
+        let smallTime = try Self.cpuTime { _ = try PHPForm.parse(small) }
+        let largeTime = try Self.cpuTime { _ = try PHPForm.parse(large) }
+        #expect(largeTime < reference * 10, "\(shape): 20,000 fields took \(largeTime), the linear reference \(reference)")
+        #expect(largeTime / smallTime < 30, "\(shape): 20,000 fields took \(largeTime), 2,000 took \(smallTime)")
+        #if !DEBUG
+        #expect(largeTime < .milliseconds(100), "\(shape): 20,000 fields took \(largeTime) of CPU")
+        #endif
+    }
+
+    @Test func theWorstBodiesUnderTheFieldCapParseCompletely() throws {
+        let appended = try PHPForm.parse(Self.appends(PHPForm.maxPairs))
+        #expect(appended["a"]?.map?.entries.count == PHPForm.maxPairs)
+        #expect(appended["a"]?["19999"]?.string == "1")
+        let fields = try PHPForm.parse(Self.fieldKeys(19_900))
+        #expect(fields["data"]?["FIELDS"]?.map?.entries.count == 19_900)
+        #expect(fields["data"]?["FIELDS"]?["k19899"]?.string == "1")
+    }
+
+    @Test func limitsAreRefusedAtOnce() {
+        #expect(throws: PHPForm.ParseError.self) { try PHPForm.parse(Self.appends(PHPForm.maxPairs + 1)) }
+        let deep = "a" + String(repeating: "[x]", count: 100_000) + "=1"
+        let refusal = #expect(throws: PHPForm.ParseError.self) { try PHPForm.parse(deep) }
+        #expect(refusal?.description == "field nesting deeper than 10")
+    }
+
+    @Test func rawBytesThatAreNotUTF8AreRefusedLikeAnEscapeThatIsNot() {
+        for body: [UInt8] in [Array("a=%FF".utf8), Array("a=".utf8) + [0xFF], Array("a=".utf8) + [0xC3], [0xFE] + Array("=1".utf8)] {
+            let refusal = #expect(throws: PHPForm.ParseError.self) { try PHPForm.parse(bytes: body) }
+            #expect(refusal?.description == "field 1 is not valid percent-encoded UTF-8")
+        }
+        #expect((try? PHPForm.parse(bytes: Array("a=%D0%A2&b=Т".utf8)))?["b"]?.string == "Т")
+    }
+
+    @Test func appendsContinueAfterTheLargestIndexAsPHPDoes() throws {
+        let form = try PHPForm.parse("a[1]=x&a[]=y&a[7]=z&a[]=w")
+        #expect(form["a"]?.map?.keys == ["1", "2", "7", "8"])
+        #expect(form["a"]?.map?.indexed.compactMap(\.string) == ["x", "y", "z", "w"])
+    }
+
+    @Test func aNestedKeyReplacesAScalarAndTheLastValueWins() throws {
+        let form = try PHPForm.parse("a=1&a[b]=2&a[b]=3&a[c][]=4")
+        #expect(form["a"]?["b"]?.string == "3")
+        #expect(form["a"]?["c"]?["0"]?.string == "4")
+    }
+
+    // MARK: Scanning and blanking
+
+    static let event = Array(PHPForm.encode([
+        ("event", "ONCRMDEALUPDATE"), ("data[FIELDS][ID]", "134806"), ("auth[access_token]", "access-1"),
+        ("auth[domain]", "fitcoach.bitrix24.ru"), ("auth[application_token]", "app-token-1"),
+    ]).utf8)
+
+    @Test func theScanFindsAKeyWhateverItsEncodingAndKeepsTheLastValue() {
+        #expect(PHPForm.scanValue(of: "auth[application_token]", in: Self.event) == "app-token-1")
+        #expect(PHPForm.scanValue(of: "auth[application_token]", in: Array("auth[application_token]=a&x=1&auth%5Bapplication_token%5D=b".utf8)) == "b")
+        #expect(PHPForm.scanValue(of: "auth[application_token]", in: Array("auth[application_token]x=a&auth[member_id]=1".utf8)) == nil)
+        #expect(PHPForm.scanValue(of: "auth[application_token]", in: Array("auth[application_token]=%FF".utf8)) == nil)
+    }
+
+    @Test func blankingEmptiesOnlyTheCredentialsAndKeepsEveryOtherByte() throws {
+        let paths: Set<[String]> = [["auth", "application_token"], ["auth", "access_token"]]
+        let blanked = PHPForm.blankingValues(at: paths, in: Self.event)
+        let text = String(decoding: blanked, as: UTF8.self)
+        #expect(text == "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&auth%5Baccess_token%5D="
+            + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bapplication_token%5D=")
+        let form = try PHPForm.parse(bytes: blanked)
+        #expect(form["auth"]?["application_token"]?.string == "")
+        #expect(form["data"]?["FIELDS"]?["ID"]?.string == "134806")
+        // Any spelling PHP would read as the same key is blanked too.
+        let odd = PHPForm.blankingValues(at: paths, in: Array("auth[application_token]junk=s1&&auth%5Baccess_token%5D=s2&x".utf8))
+        #expect(String(decoding: odd, as: UTF8.self) == "auth[application_token]junk=&&auth%5Baccess_token%5D=&x")
+    }
+}

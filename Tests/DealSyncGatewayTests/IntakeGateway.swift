@@ -1,0 +1,103 @@
+import DealSyncCore
+import DealSyncGateway
+import DealSyncSimulators
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// A gateway on loopback over a fresh database, with the three connectors of ``SyncSystem`` pointing nowhere
+/// and polling off: for what the webhook routes do with what arrives.
+struct IntakeGateway: Sendable {
+    let port: Int
+    let database: Database
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    static func run(_ configure: @Sendable (inout Gateway.Options) -> Void = { _ in },
+                    _ body: @Sendable (IntakeGateway) async throws -> Void) async throws {
+        let logger = TestPostgres.logger
+        let nowhere = "http://127.0.0.1:9"
+        let configuration = try ConfigurationLoader(environment: [:]).load(
+            connectors: SyncSystem.connectorsYAML(master: nowhere, amo: nowhere, bitrix: nowhere).map { .init(path: $0.0, text: $0.1) },
+            mappings: [.init(path: "mappings/tour.yaml", text: SyncSystem.mappingYAML()),
+                       .init(path: "mappings/fitness.yaml", text: SyncSystem.fitnessMappingYAML())])
+        let url = try await TestPostgres.freshDatabaseURL()
+        try await Database.withDatabase(url, logger: logger, maximumConnections: 10) { database in
+            var options = Gateway.Options()
+            options.port = 0
+            options.polling = false
+            options.statsInterval = .seconds(60)
+            configure(&options)
+            let gateway = Gateway(configuration: configuration, database: database, options: options, logger: logger)
+            let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+            let group = ServiceGroup(services: gateway.services { continuation.yield($0) }, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                var iterator = ports.makeAsyncIterator()
+                let port = await iterator.next() ?? 0
+                do {
+                    try await body(IntakeGateway(port: port, database: database))
+                } catch {
+                    await group.triggerGracefulShutdown()
+                    try? await tasks.waitForAll()
+                    throw error
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+    }
+
+    /// Rows in the inbox.
+    func inboxCount() async throws -> Int {
+        let rows = try await database.client.query("SELECT count(*) FROM inbox")
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// A raw HTTP/1.1 POST head (and body, when given) to `path`.
+    static func head(_ path: String, _ headers: [(String, String)], length: Int) -> String {
+        var text = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(length)\r\n"
+        for (name, value) in headers { text += "\(name): \(value)\r\n" }
+        return text + "\r\n"
+    }
+
+    // MARK: Genuine webhooks
+
+    static let form = ("Content-Type", "application/x-www-form-urlencoded")
+    static let json = ("Content-Type", "application/json")
+
+    /// An amoCRM `add` webhook for lead `id`, as amoCRM posts it.
+    static func amoBody(id: Int = 9001, name: String = "Тур в Сочи") -> String {
+        PHPForm.encode([
+            ("leads[add][0][id]", String(id)), ("leads[add][0][name]", name), ("leads[add][0][status_id]", "7001001"),
+            ("leads[add][0][pipeline_id]", "7001000"), ("leads[add][0][price]", "1000"),
+            ("leads[add][0][last_modified]", "1735689600"), ("account[id]", "29085955"),
+        ])
+    }
+
+    /// A Bitrix24 application event for deal `id`, carrying the portal's token and a user's OAuth tokens.
+    static func bitrixBody(id: Int = 134_806, token: String = SyncSystem.applicationToken) -> String {
+        PHPForm.encode([
+            ("event", "ONCRMDEALUPDATE"), ("event_handler_id", "58"), ("data[FIELDS][ID]", String(id)), ("ts", "1727018926"),
+            ("auth[access_token]", "bitrix-access-canary-7f3c"), ("auth[refresh_token]", "bitrix-refresh-canary-9d21"),
+            ("auth[domain]", "fitcoach.bitrix24.ru"), ("auth[member_id]", "6a1f0e3c9b27d84f5e2a7c19d03b8e64"),
+            ("auth[application_token]", token),
+        ])
+    }
+
+    /// A signed MasterDeal `DealCreated` event for a deal of an account nobody syncs, and its signature.
+    static func masterDealEvent(name: String = "Сделка") throws -> (body: String, signature: String) {
+        let simulator = MasterDealSimulator()
+        let deal = try simulator.createAsUser(.object([
+            "account_id": .string("acc-elsewhere"), "opportunity_name": .string(name), "stage": .string("lead"),
+            "amount": .string("5000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+        ]))
+        let now = Int64(Date().timeIntervalSince1970)
+        let body = MasterDealSimulator.Event(type: .dealCreated, occurredAt: now * 1000, source: "masterdeal-ui", deal: deal).json.text
+        return (body, MasterDealSimulator.signature(secret: SyncSystem.eventSecret, body: body, timestamp: now))
+    }
+}
