@@ -1,4 +1,3 @@
-import DealSyncCore
 
 /// The body Bitrix24 POSTs to a handler: `application/x-www-form-urlencoded`, bracket keys, every value a string,
 /// and only the deal's id (`MOVETOCATEGORY` adds the new funnel and stage).
@@ -49,6 +48,6 @@ enum BitrixEventForm {
                 ("auth[application_token]", portal.applicationToken),
             ]
         }
-        return PHPForm.encode(pairs)
+        return QueryForm.build(pairs)
     }
 }

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 import Synchronization
 
@@ -60,8 +59,8 @@ extension Bitrix24Simulator {
         requestStats.withLock { $0.requestsByMethod[method, default: 0] += 1 }
         guard method != "batch" else { return .failure(.batchMethodNotAllowed) }
         guard Self.methodNames.contains(method) else { return .failure(.methodNotFound) }
-        let parsed = parts.count > 1 ? ((try? PHPForm.parse(String(parts[1]))) ?? PHPForm.Map()) : PHPForm.Map()
-        var params = PHPForm.Map()
+        let parsed = parts.count > 1 ? QueryForm.parse(String(parts[1])) : QueryForm.Map()
+        var params = QueryForm.Map()
         for (name, value) in parsed.entries where name != "auth" {
             params[name] = Self.substitute(value, results: results)
         }
@@ -70,10 +69,10 @@ extension Bitrix24Simulator {
 
     // MARK: $result references
 
-    static func substitute(_ value: PHPForm.Value, results: [String: BitrixJSON]) -> PHPForm.Value {
+    static func substitute(_ value: QueryForm.Value, results: [String: BitrixJSON]) -> QueryForm.Value {
         switch value {
         case .map(let map):
-            var out = PHPForm.Map()
+            var out = QueryForm.Map()
             for (key, child) in map.entries { out[key] = substitute(child, results: results) }
             return .map(out)
         case .string(let text):

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -127,9 +126,9 @@ extension Bitrix24Simulator {
     }
 
     /// `fields`, or the body's other members when there is no `fields`.
-    private static func fields(_ body: BitrixJSON) -> PHPForm.Map {
+    private static func fields(_ body: BitrixJSON) -> QueryForm.Map {
         let source = body["fields"] ?? .object((body.members ?? []).filter { !["user_id", "automation"].contains($0.0) })
-        return BitrixParameters.value(of: source).map ?? PHPForm.Map()
+        return BitrixParameters.value(of: source).map ?? QueryForm.Map()
     }
 
     private func userID(_ body: BitrixJSON) -> Int {

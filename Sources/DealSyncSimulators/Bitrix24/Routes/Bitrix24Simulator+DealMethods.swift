@@ -1,4 +1,3 @@
-import DealSyncCore
 import Synchronization
 
 /// `crm.deal.get`, `.list`, `.add`, `.update`, `.delete`, `.fields`, `.userfield.list`.
@@ -43,9 +42,9 @@ extension Bitrix24Simulator {
     }
 
     /// `fields`: absent is an empty array; a scalar is refused.
-    private static func fields(_ params: PHPForm.Map) throws(BitrixError) -> PHPForm.Map {
+    private static func fields(_ params: QueryForm.Map) throws(BitrixError) -> QueryForm.Map {
         switch params.crmParameter("fields") {
-        case nil: return PHPForm.Map()
+        case nil: return QueryForm.Map()
         case .map(let map)?: return map
         case .string?: throw .mustBeArray("fields")
         }
@@ -80,7 +79,7 @@ extension Bitrix24Simulator {
 
     /// `crm.deal.userfield.list {filter}`: filter on `ID`, `FIELD_NAME`, `USER_TYPE_ID`, `MULTIPLE`, `MANDATORY`.
     func listUserFields(_ call: BitrixCall) -> BitrixOutcome {
-        let filter = call.params.crmParameter("filter")?.map ?? PHPForm.Map()
+        let filter = call.params.crmParameter("filter")?.map ?? QueryForm.Map()
         let items: [BitrixJSON] = portal.userFields.compactMap { field in
             let values: [String: String] = [
                 "ID": String(field.id), "FIELD_NAME": field.name, "USER_TYPE_ID": field.kind.rawValue,

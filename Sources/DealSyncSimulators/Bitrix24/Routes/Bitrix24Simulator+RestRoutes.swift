@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -88,7 +87,7 @@ extension Bitrix24Simulator {
     }
 
     /// The webhook in the path (`/rest/<user_id>/<code>/<method>`), else the access token in `auth`.
-    private func authenticate(segments: [String], params: PHPForm.Map) -> Result<BitrixCaller, BitrixError> {
+    private func authenticate(segments: [String], params: QueryForm.Map) -> Result<BitrixCaller, BitrixError> {
         if segments.count == 4 {
             guard let user = Int(segments[1]),
                   let hook = configuration.webhooks.first(where: { $0.userID == user && $0.code == segments[2] })
