@@ -19,7 +19,7 @@ struct GoldenBodyTests {
             AmoFieldValue(fieldID: Default.departureDateField, values: [.init(value: "1767312000")]),
             AmoFieldValue(fieldID: Default.travellersField, values: [.init(value: "4")]),
         ],
-        tags: [], score: nil, laborCost: nil)
+        tags: [AmoTag(id: 480_011, name: "горящий"), AmoTag(id: 480_012, name: "VIP")], score: nil, laborCost: nil)
 
     /// Every pair of the `add` webhook for ``amoLead``, percent-encoded as PHP's `urlencode` does (`~` too).
     static let amoAddPairs = [
@@ -46,13 +46,17 @@ struct GoldenBodyTests {
         "leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B2%5D%5Bid%5D=880002",
         "leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B2%5D%5Bname%5D=%D0%A2%D1%83%D1%80%D0%B8%D1%81%D1%82%D0%BE%D0%B2",
         "leads%5Badd%5D%5B0%5D%5Bcustom_fields%5D%5B2%5D%5Bvalues%5D%5B0%5D%5Bvalue%5D=4",
+        "leads%5Badd%5D%5B0%5D%5Btags%5D%5B0%5D%5Bid%5D=480011",
+        "leads%5Badd%5D%5B0%5D%5Btags%5D%5B0%5D%5Bname%5D=%D0%B3%D0%BE%D1%80%D1%8F%D1%89%D0%B8%D0%B9",
+        "leads%5Badd%5D%5B0%5D%5Btags%5D%5B1%5D%5Bid%5D=480012",
+        "leads%5Badd%5D%5B0%5D%5Btags%5D%5B1%5D%5Bname%5D=VIP",
         "account%5Bsubdomain%5D=sunrisetours",
         "account%5Bid%5D=31415926",
         "account%5B_links%5D%5Bself%5D=https%3A%2F%2Fsunrisetours.amocrm.ru",
     ]
 
     /// Field order varies between deliveries (as at amoCRM), so the pairs are compared as a set; each pair's bytes
-    /// must match exactly, and a custom field's pairs stay together.
+    /// must match exactly, and the custom fields' pairs and the tags' pairs each stay together.
     @Test func anAmoCRMAddWebhookIsThePHPFormWrittenByHand() throws {
         let catalog = AmoCatalog(AmoCRMSimulator.Configuration())
         for seed: UInt64 in [1, 2, 3] {
@@ -61,9 +65,11 @@ struct GoldenBodyTests {
                                                          random: &random))
             let pairs = body.split(separator: "&").map(String.init)
             #expect(pairs.sorted() == Self.amoAddPairs.sorted(), "seed \(seed): \(body)")
-            let fieldPairs = pairs.filter { $0.contains("custom_fields") }
-            let firstField = try #require(pairs.firstIndex(of: fieldPairs[0]))
-            #expect(Array(pairs[firstField..<firstField + fieldPairs.count]) == fieldPairs, "custom fields stay together")
+            for list in ["custom_fields", "tags"] {
+                let listPairs = pairs.filter { $0.contains("%5B\(list)%5D") }
+                let first = try #require(listPairs.first.flatMap(pairs.firstIndex(of:)), "\(list) are sent")
+                #expect(Array(pairs[first..<first + listPairs.count]) == listPairs, "\(list) stay together")
+            }
         }
     }
 

@@ -46,7 +46,10 @@ struct AmoLeadBook: Sendable {
         }
         guard groups.isEmpty else { return .failure(.validation(groups)) }
         (nextID, random) = ids
-        for lead in created { store(lead) }
+        for index in created.indices {
+            settleTags(&created[index])
+            store(created[index])
+        }
         return .success(created)
     }
 
@@ -78,7 +81,12 @@ struct AmoLeadBook: Sendable {
         }
         guard groups.isEmpty else { return .failure(.validation(groups)) }
         guard violations.isEmpty else { return .failure(.invalidRequestBody(violations)) }
-        for change in changes { store(change.lead) }
+        for index in changes.indices {
+            guard case .updated(let before, var after) = changes[index] else { continue }
+            settleTags(&after)
+            changes[index] = .updated(before: before, after: after)
+            store(after)
+        }
         return .success(changes)
     }
 
@@ -164,13 +172,38 @@ struct AmoLeadBook: Sendable {
             case (.clear, nil): break
             }
         }
-        if let names = write.tags {
-            let maxID = tagIDs.values.max() ?? 480_000
-            lead.tags = names.enumerated().map { offset, name in AmoTag(id: tagIDs[name] ?? maxID + 1 + offset, name: name) }
+        if write.tags != nil || !write.tagsToAdd.isEmpty || !write.tagsToDelete.isEmpty {
+            lead.tags = tags(after: write, on: lead)
         }
         lead.updatedBy = write.updatedBy ?? actor
         lead.updatedAt = write.updatedAt ?? now
         return (lead, issues, broken)
+    }
+
+    /// The lead's tags after `_embedded.tags` (replacing), then `tags_to_add`, then `tags_to_delete`. A tag the account
+    /// has not seen has id 0 until ``settleTags(_:)`` gives it one, when the write is stored.
+    private func tags(after write: AmoLeadWrite, on lead: AmoLead) -> [AmoTag] {
+        func name(_ reference: AmoLeadWrite.TagReference) -> String? {
+            switch reference {
+            case .name(let name): name
+            case .id(let id): tagIDs.first { $0.value == id }?.key
+            }
+        }
+        var names = write.tags ?? lead.tags.map(\.name)
+        for added in write.tagsToAdd.compactMap(name) where !names.contains(added) { names.append(added) }
+        let deleted = Set(write.tagsToDelete.compactMap(name))
+        names.removeAll { deleted.contains($0) }
+        return names.map { name in AmoTag(id: tagIDs[name] ?? 0, name: name) }
+    }
+
+    /// Gives the lead's new tags their ids: the account's id for a name it knows, else the next free one.
+    private mutating func settleTags(_ lead: inout AmoLead) {
+        for index in lead.tags.indices where lead.tags[index].id == 0 {
+            let name = lead.tags[index].name
+            let id = tagIDs[name] ?? (tagIDs.values.max() ?? 480_000) + 1
+            tagIDs[name] = id
+            lead.tags[index].id = id
+        }
     }
 
     /// amoCRM's words for a loss reason on a lead that is not lost (amocrm-api-php issue 88).

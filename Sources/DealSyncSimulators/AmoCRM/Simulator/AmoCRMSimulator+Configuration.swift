@@ -232,9 +232,11 @@ extension AmoCRMSimulator {
         public var customFields: [Int: [String]]
         /// Seconds before start when the lead was created and last updated.
         public var ageSeconds: Int
+        public var tags: [String]
 
         public init(name: String, price: Int = 0, pipelineID: Int? = nil, statusID: Int? = nil,
-                    responsibleUserID: Int? = nil, customFields: [Int: [String]] = [:], ageSeconds: Int = 3600) {
+                    responsibleUserID: Int? = nil, customFields: [Int: [String]] = [:], ageSeconds: Int = 3600,
+                    tags: [String] = []) {
             self.name = name
             self.price = price
             self.pipelineID = pipelineID
@@ -242,6 +244,7 @@ extension AmoCRMSimulator {
             self.responsibleUserID = responsibleUserID
             self.customFields = customFields
             self.ageSeconds = ageSeconds
+            self.tags = tags
         }
     }
 }

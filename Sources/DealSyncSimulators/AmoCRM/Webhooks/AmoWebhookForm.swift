@@ -87,7 +87,15 @@ enum AmoWebhookForm {
             if action == "responsible" { groups.append([("[old_responsible_user_id]", String(old.responsibleUserID))]) }
         }
         if !lead.customFields.isEmpty { groups.append(customFields(lead, catalog: catalog)) }
+        if !lead.tags.isEmpty { groups.append(tags(lead)) }
         return groups
+    }
+
+    /// `[tags][i][id]` and `[tags][i][name]`: a nested list inside the lead block, like custom fields but no field.
+    private static func tags(_ lead: AmoLead) -> Pairs {
+        lead.tags.enumerated().flatMap { index, tag in
+            [("[tags][\(index)][id]", String(tag.id)), ("[tags][\(index)][name]", tag.name)]
+        }
     }
 
     /// `[custom_fields][i][id|name]`, `[values][j][value]` (`[enum]` for choices), and a bare
