@@ -77,7 +77,8 @@ extension AmoCRMSimulator {
         }
     }
 
-    /// A pipeline (воронка) with its statuses in order.
+    /// A pipeline (воронка) with its statuses in order. The simulated account puts an "unsorted" status (type 1) first
+    /// in every pipeline configured without one, as amoCRM does.
     public struct Pipeline: Sendable, Equatable {
         public var id: Int
         public var name: String
@@ -103,6 +104,11 @@ extension AmoCRMSimulator {
         /// Won and lost have these ids in every pipeline.
         public static let won = 142
         public static let lost = 143
+
+        /// The "unsorted" status every pipeline starts with: leads from forms, calls and mail wait there.
+        public static func unsorted(id: Int) -> Status {
+            Status(id: id, name: "Неразобранное", color: "#c1c1c1", type: 1, isEditable: false)
+        }
 
         public var id: Int
         public var name: String
