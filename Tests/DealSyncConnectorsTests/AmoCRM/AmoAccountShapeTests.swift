@@ -5,7 +5,8 @@ import Foundation
 import NIOHTTP1
 import Testing
 
-/// Shapes of a real account the mapping does not name: the pipeline's "unsorted" status.
+/// Shapes of a real account the mapping does not name (the pipeline's "unsorted" status, tracking fields) and of its
+/// answers (a lead's own link carrying the query that read it).
 struct AmoAccountShapeTests {
     /// The unsorted status of the mapped pipeline, as the account lists it.
     static func unsortedStatus(_ amo: AmoHarness) async throws -> Int {
@@ -36,6 +37,20 @@ struct AmoAccountShapeTests {
 
             let fetched = try #require(try await connector.fetch([String(lead.id)], lineage: UUID()).first)
             #expect(try connector.decodeStored(fetched).observations?.first?.fields["status"] == observation.fields["status"])
+        }
+    }
+
+    @Test func aLeadReadByDifferentQueriesIsTheSameInboxItem() async throws {
+        try await AmoHarness.run { amo in
+            let connector = amo.connector()
+            let lead = try amo.simulator.createAsSalesperson(userID: AmoFixture.olga, AmoLeadFields(
+                name: "С рекламы", pipelineID: AmoFixture.pipeline, customFields: [AmoFixture.tourTypeField: ["beach"]]))
+            let fetched = try #require(try await connector.fetch([String(lead.id)], lineage: UUID()).first)
+            let polled = try #require(try await connector.poll(from: nil).items.first { $0.body.contains(Data("\(lead.id)".utf8)) })
+            #expect(fetched.body != polled.body, "each read's lead links with its own query string")
+            #expect(fetched.dedupeKey == polled.dedupeKey, "the same state of the lead is one inbox item")
+            let observation = try #require(try connector.decodeStored(polled).observations?.first)
+            #expect(observation.fields["custom_fields.\(AmoFixture.tourTypeField)"] == .text(String(AmoFixture.beach)))
         }
     }
 }

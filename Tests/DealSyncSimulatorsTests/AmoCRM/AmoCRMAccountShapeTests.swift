@@ -4,7 +4,8 @@ import Foundation
 import NIOHTTP1
 import Testing
 
-/// What real accounts have that a mapping does not name: the "unsorted" status of every pipeline.
+/// What real accounts have and answer that a mapping does not name: the "unsorted" status of every pipeline, tracking
+/// fields, lists with only `_links` and `_embedded`, leads linking to themselves with the query that read them.
 struct AmoCRMAccountShapeTests {
     typealias Default = Amo.Default
 
@@ -71,6 +72,47 @@ struct AmoCRMAccountShapeTests {
             let created = try await client.send(.POST, "/api/v4/leads", json: #"[{"name":"API","pipeline_id":\#(main.jsonInt("id")!)}]"#)
             let id = try #require(created.object.jsonObject("_embedded").jsonArray("leads").first?.jsonInt("id"))
             #expect(simulator.lead(id: id)?.statusID != unsorted)
+        }
+    }
+}
+
+extension AmoCRMAccountShapeTests {
+    @Test func aListHasOnlyLinksAndEmbeddedAndEachLeadLinksWithTheQuery() async throws {
+        try await Amo.withSimulator { simulator, client in
+            let query = "with=source_id,is_price_modified_by_robot&limit=2"
+            let reply = try await client.get("/api/v4/leads?\(query)")
+            #expect(reply.status == 200)
+            #expect(reply.object.keys.sorted() == ["_embedded", "_links"])
+            let authority = try #require(client.base.split(separator: "/").last)
+            let leads = reply.object.jsonObject("_embedded").jsonArray("leads")
+            #expect(leads.count == 2)
+            for lead in leads {
+                let id = try #require(lead.jsonInt("id"))
+                #expect(lead.jsonObject("_links").jsonObject("self").jsonString("href") == "https://\(authority)/api/v4/leads/\(id)?\(query)")
+                #expect(lead.keys.contains("source_id") && lead["is_price_modified_by_robot"] as? Bool == false, "asked for with=")
+            }
+            let plain = try await client.get("/api/v4/leads/\(try #require(leads.first?.jsonInt("id")))")
+            #expect(plain.object.jsonObject("_links").jsonObject("self").jsonString("href")?.hasSuffix("/api/v4/leads/\(leads[0].jsonInt("id")!)") == true)
+            #expect(plain.object["source_id"] == nil && plain.object["is_price_modified_by_robot"] == nil)
+            _ = simulator
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func everyAccountHasTrackingFields(mappingShaped: Bool) async throws {
+        let configuration = mappingShaped ? try Self.mappingShaped() : Amo.configuration()
+        try await Amo.withSimulator(configuration) { simulator, client in
+            let fields = try await client.get("/api/v4/leads/custom_fields").object.jsonObject("_embedded").jsonArray("custom_fields")
+            let tracking = fields.filter { $0.jsonString("type") == "tracking_data" }
+            #expect(tracking.compactMap { $0.jsonString("code") } == AmoCRMSimulator.Configuration.trackingCodes)
+            #expect(tracking.allSatisfy { $0["is_predefined"] as? Bool == true && $0["is_deletable"] as? Bool == false })
+            #expect(Set(fields.compactMap { $0.jsonInt("id") }).count == fields.count, "ids are unique")
+            guard !mappingShaped else { return }
+            let seeded = try #require(simulator.allLeads().first { $0.values(ofField: Default.utmSourceField) != nil })
+            let lead = try await client.get("/api/v4/leads/\(seeded.id)").object
+            let source = try #require(lead.jsonArray("custom_fields_values").first { $0.jsonInt("field_id") == Default.utmSourceField })
+            #expect(source.jsonString("field_type") == "tracking_data" && source.jsonString("field_code") == "UTM_SOURCE")
+            #expect(source.jsonArray("values").first?.jsonString("value") == "yandex")
         }
     }
 }

@@ -107,7 +107,8 @@ extension AmoCRMSimulator {
                     .object([("id", .int(choice.id)), ("value", .string(choice.value)), ("sort", .int((index + 1) * 10))])
                 })
                 : .null),
-            ("group_id", .null), ("required_statuses", .array([])), ("is_deletable", .bool(true)), ("is_predefined", .bool(false)),
+            ("group_id", .null), ("required_statuses", .array([])), ("is_deletable", .bool(field.type != .trackingData)),
+            ("is_predefined", .bool(field.type == .trackingData)),
             ("entity_type", .string("leads")), ("remind", .null),
             ("_links", AmoLeadJSON.links("\(base)/api/v4/leads/custom_fields/\(field.id)")),
         ])

@@ -149,6 +149,8 @@ extension AmoCRMSimulator {
         public enum FieldType: String, Sendable, Equatable, CaseIterable {
             case text, textarea, numeric, checkbox, select, multiselect, radiobutton, date, url, birthday
             case dateTime = "date_time"
+            /// Where the lead came from (`UTM_SOURCE`, `UTM_REFERRER`...): predefined in every account, filled by forms.
+            case trackingData = "tracking_data"
 
             /// Types whose values are enum choices.
             var hasEnums: Bool { self == .select || self == .multiselect || self == .radiobutton }
