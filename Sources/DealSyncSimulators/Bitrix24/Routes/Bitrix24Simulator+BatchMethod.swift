@@ -3,9 +3,13 @@ import Synchronization
 
 /// `batch {halt, cmd: {key: "method?query"}}`: up to 50 commands for one tick of the leaky bucket, always HTTP 200,
 /// per-command results and errors keyed like `cmd`, empty sections written as `[]`. Commands run in order and may
-/// use earlier results (`$result[key][FIELD]`); each counts against its own method's operating limit.
+/// use earlier results (`$result[key][FIELD]`). Each command counts against its own method's operating limit and
+/// reports that account in `result_time`; the batch is a method too, charged what its commands cost, and its `time`
+/// reports its own account (`operating` grows with every batch, as real portals show).
 extension Bitrix24Simulator {
     func runBatch(_ call: BitrixCall, arrived: Double) -> Result<(BitrixOutcome, BitrixTimeBlock), BitrixError> {
+        let key = BitrixOperatingLimiter.Key(caller: call.caller.limiterKey, method: "batch")
+        guard !isOverBudget(key) else { return .failure(.operationTimeLimit) }
         let started = ContinuousClock.now
         let halt = BitrixParameters.isTrue(call.params.crmParameter("halt"))
         let commands: [(key: String, command: String)] = (call.params.crmParameter("cmd")?.map?.entries ?? []).compactMap { entry in
@@ -20,6 +24,7 @@ extension Bitrix24Simulator {
         var times: [(String, BitrixJSON)] = []
         var values: [String: BitrixJSON] = [:]
         var executed = 0
+        var seconds = 0.0
         for (index, (key, command)) in commands.enumerated() {
             let outcome = index < limit ? runCommand(command, caller: call.caller, results: values) : .failure(.batchLengthExceeded)
             executed += 1
@@ -30,6 +35,7 @@ extension Bitrix24Simulator {
                 if let total = result.total { totals.append((key, .int(total))) }
                 if let next = result.next { nexts.append((key, .int(next))) }
                 times.append((key, time.json))
+                seconds += result.seconds
             case .failure(let error):
                 errors.append((key, error.json))
             }
@@ -43,10 +49,10 @@ extension Bitrix24Simulator {
             ("result", .phpArray(results)), ("result_error", .phpArray(errors)), ("result_total", .phpArray(totals)),
             ("result_next", .phpArray(nexts)), ("result_time", .phpArray(times)),
         ])
-        let key = BitrixOperatingLimiter.Key(caller: call.caller.limiterKey, method: "batch")
-        let limitNow = limitClock.now
-        let usage = operating.withLock { $0.usage(key, at: limitNow) }
-        return .success((BitrixOutcome(body), timeBlock(arrived: arrived, processing: ContinuousClock.now - started, usage: usage)))
+        var outcome = BitrixOutcome(body)
+        outcome.seconds = seconds
+        let usage = charge(key, seconds: seconds)
+        return .success((outcome, timeBlock(arrived: arrived, processing: ContinuousClock.now - started, usage: usage)))
     }
 
     /// One `method?query` command, with `$result[...]` references resolved.

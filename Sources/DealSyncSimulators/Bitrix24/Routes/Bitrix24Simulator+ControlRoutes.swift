@@ -12,6 +12,8 @@ import Synchronization
 /// - `GET/PUT /_sim/faults` (``FaultSettings`` JSON plus `moved_to`, the new address of a moved portal).
 /// - `POST /_sim/events/pause|resume`; `GET /_sim/events` (every delivery attempt); `GET /_sim/events/handlers`;
 ///   `PUT /_sim/events/slow` `{handler, slow}`.
+/// - `POST /_sim/operating/exhaust` `{method}` drives a method to its operating limit; `GET /_sim/operating` lists the
+///   accounts (see ``Bitrix24Simulator/exhaustOperatingTime(method:)``).
 /// - `POST /_sim/oauth/revoke`; `GET /_sim/stats` (``BitrixStats``);
 ///   `POST /_sim/clock/advance` `{seconds}`, `/_sim/clock/freeze` `{at}`, `/_sim/clock/unfreeze`.
 extension Bitrix24Simulator {
@@ -49,6 +51,7 @@ extension Bitrix24Simulator {
             return BitrixResponse.json(BitrixDealJSON.full(deal, portal: self.portal))
         }
         addOperatorRoutes(to: router)
+        addOperatingRoutes(to: router)
     }
 
     /// Faults, events, OAuth, clock, statistics.

@@ -23,7 +23,7 @@ extension Bitrix24Simulator {
     func addDeal(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
         let fields = try Self.fields(call.params)
         let deal = addDeal(BitrixDealWrite(fields), actor: call.caller.userID)
-        return BitrixOutcome(.int(deal.id), rows: 1)
+        return BitrixOutcome(.int(deal.id), rows: 1, writes: 1)
     }
 
     func updateDeal(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
@@ -31,14 +31,14 @@ extension Bitrix24Simulator {
         guard id > 0 else { throw .invalidID }
         let fields = try Self.fields(call.params)
         guard updateDeal(id, BitrixDealWrite(fields), actor: call.caller.userID) != nil else { throw .notFound }
-        return BitrixOutcome(.bool(true), rows: 1)
+        return BitrixOutcome(.bool(true), rows: 1, writes: 1)
     }
 
     func deleteDeal(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
         let id = call.params.crmEntityID
         guard id > 0 else { throw .invalidID }
         guard deleteDeal(id, actor: call.caller.userID) != nil else { throw .notFound }
-        return BitrixOutcome(.bool(true), rows: 1)
+        return BitrixOutcome(.bool(true), rows: 1, writes: 1)
     }
 
     /// `fields`: absent is an empty array; a scalar is refused.
