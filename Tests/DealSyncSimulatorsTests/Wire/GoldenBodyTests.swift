@@ -73,6 +73,40 @@ struct GoldenBodyTests {
         }
     }
 
+    // MARK: Bitrix24 events
+
+    static let bitrixPortal = BitrixEventForm.Portal(
+        domain: "fitcoach.bitrix24.ru", clientEndpoint: "https://fitcoach.bitrix24.ru/rest/",
+        memberID: "6a1f0e3c9b27d84f5e2a7c19d03b8e64", applicationToken: "q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5")
+
+    static func bitrixChange(_ kind: BitrixDealChange.Kind) -> BitrixDealChange {
+        var deal = BitrixDeal(id: 134_806, categoryID: 2, stageID: "C2:NEW", semantic: "P", currency: "RUB", actor: 12, now: 0)
+        deal.title = "x"
+        return BitrixDealChange(kind: kind, deal: deal, actor: 12, byAutomation: false)
+    }
+
+    @Test func aBitrix24OutgoingWebhookEventIsTheFormWrittenByHand() {
+        let body = BitrixEventForm.body(for: Self.bitrixChange(.updated), to: .outgoingWebhook, portal: Self.bitrixPortal, ts: 1_727_018_926)
+        #expect(body == "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&ts=1727018926"
+            + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F"
+            + "&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64"
+            + "&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5")
+    }
+
+    @Test func aBitrix24ApplicationEventIsTheFormWrittenByHand() {
+        let tokens = BitrixEventForm.AppTokens(accessToken: "s6p6eclrvim6da22", expiresAt: 1_727_022_526, expiresIn: 3600,
+                                               scope: "crm,user", userID: 12)
+        let body = BitrixEventForm.body(for: Self.bitrixChange(.movedToCategory), to: .application(handlerID: 201, tokens: tokens),
+                                        portal: Self.bitrixPortal, ts: 1_727_018_926)
+        #expect(body == "event=ONCRMDEALMOVETOCATEGORY&event_handler_id=201&data%5BFIELDS%5D%5BID%5D=134806"
+            + "&data%5BFIELDS%5D%5BCATEGORY_ID%5D=2&data%5BFIELDS%5D%5BSTAGE_ID%5D=C2%3ANEW&ts=1727018926"
+            + "&auth%5Baccess_token%5D=s6p6eclrvim6da22&auth%5Bexpires%5D=1727022526&auth%5Bexpires_in%5D=3600"
+            + "&auth%5Bscope%5D=crm%2Cuser&auth%5Bdomain%5D=fitcoach.bitrix24.ru"
+            + "&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&auth%5Bstatus%5D=L"
+            + "&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64"
+            + "&auth%5Buser_id%5D=12&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5")
+    }
+
     // MARK: MasterDeal event
 
     /// A deal written with an amount of one fraction digit and times in other offsets, then a `StageChanged` about it.
