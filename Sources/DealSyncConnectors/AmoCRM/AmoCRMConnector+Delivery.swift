@@ -57,15 +57,19 @@ extension AmoCRMConnector {
                 }
                 pending = []
             case 400:
-                // All or nothing: the elements named in validation-errors fail for good, the rest go again.
-                let rejected = Self.rejectedRequestIDs(response)
-                let failing = pending.filter { rejected.contains(String($0)) }
+                // All or nothing: the elements the answer names fail for good, the rest go again.
+                let rejection = AmoRejection(response)
+                let failing = pending.filter { rejection.names(requestID: String($0), leadID: batch[$0].recordID) }
                 guard !failing.isEmpty else {
                     for index in pending { outcomes[index] = .permanent(.validation, status: 400, detail: response.excerpt(redacting: staticSecrets)) }
                     pending = []
                     break
                 }
-                for index in failing { outcomes[index] = .permanent(.validation, status: 400, detail: response.excerpt(redacting: staticSecrets)) }
+                for index in failing {
+                    let detail = rejection.message(forLead: batch[index].recordID).map { "Invalid request body: \($0)" }
+                        .map { Redaction.redact($0, secrets: staticSecrets) } ?? response.excerpt(redacting: staticSecrets)
+                    outcomes[index] = .permanent(.validation, status: 400, detail: detail)
+                }
                 pending.removeAll { failing.contains($0) }
             case 504 where pending.count > 1:
                 // The batch was too big for amoCRM: send halves.
@@ -80,11 +84,6 @@ extension AmoCRMConnector {
             }
         }
         return outcomes.map { $0 ?? .retryable(.serverError, status: nil, detail: "not attempted", retryAfter: nil) }
-    }
-
-    static func rejectedRequestIDs(_ response: HTTPResponse) -> Set<String> {
-        let groups = JSONValue.parse(response.body)?["validation-errors"]?.array ?? []
-        return Set(groups.compactMap { $0["request_id"]?.text })
     }
 
     // MARK: Creates

@@ -140,11 +140,18 @@ public final class AmoCRMConnector: Connector {
 
     /// A lead read from the API, keyed by id, `updated_at` and content: re-reading a lead unchanged (the
     /// overlap, a boundary second read again) stores nothing, while a second edit within the same second —
-    /// same `updated_at`, other values — is a new item.
+    /// same `updated_at`, other values — is a new item. The content leaves out `_links`: amoCRM writes the
+    /// reading request's query string into the lead's own link, so the same state read by another page or
+    /// filter would otherwise look new.
     func item(for lead: JSONValue, source: InboxItem.Source, lineage: UUID) -> InboxItem? {
         guard let id = lead["id"]?.int64 else { return nil }
         let updated = lead["updated_at"]?.int64 ?? 0
-        return InboxItem(connector: config.id, dedupeKey: ContentKey.record("lead", id: String(id), stamp: String(updated), body: lead),
+        var state = lead
+        if case .object(var members) = lead {
+            members["_links"] = nil
+            state = .object(members)
+        }
+        return InboxItem(connector: config.id, dedupeKey: ContentKey.record("lead", id: String(id), stamp: String(updated), body: state),
                          source: source, contentType: "application/json", body: lead.data(), lineageID: lineage)
     }
 

@@ -56,7 +56,7 @@ public enum AmoLeadJSON {
         var object: [String: JSONValue] = [:]
         if let id { object["id"] = .number(String(id)) }
         var custom: [JSONValue] = []
-        var lost = false
+        var movesOutOfLost = false
         for (key, value) in values.sorted(by: { $0.key < $1.key }) {
             if let fieldID = MappingFieldKey.amoCustomFieldID(key) {
                 custom.append(customField(fieldID, value, transform: transform(for: key, in: mapping)))
@@ -68,7 +68,7 @@ public enum AmoLeadJSON {
                 if parts.count == 2 {
                     object["pipeline_id"] = .number(String(parts[0]))
                     object["status_id"] = .number(String(parts[1]))
-                    lost = parts[1] == 143
+                    movesOutOfLost = parts[1] != 143
                 }
             case ("price", .integer(let price)): object["price"] = .number(String(price))
             case ("price", .null): object["price"] = .number("0")
@@ -79,8 +79,9 @@ public enum AmoLeadJSON {
             default: object[key] = .string(value.plainText ?? "")
             }
         }
-        // amoCRM accepts a loss reason only on a lost lead.
-        if !lost { object["loss_reason_id"] = nil }
+        // amoCRM accepts a loss reason only on a lost lead: one written with another status is left out. Without a
+        // status, only amoCRM knows whether the lead is lost; if it is not, it refuses this element alone.
+        if movesOutOfLost, object["loss_reason_id"] != .null { object["loss_reason_id"] = nil }
         if !custom.isEmpty { object["custom_fields_values"] = .array(custom) }
         object["updated_by"] = .number("0")
         return .object(object)

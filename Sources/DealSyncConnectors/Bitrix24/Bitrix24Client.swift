@@ -6,24 +6,28 @@ import Synchronization
 
 /// Calls Bitrix24 REST methods: through an inbound webhook (`/rest/<user>/<code>/<method>.json`) or an OAuth app
 /// (`/rest/<method>.json` with `auth`), within the portal's leaky bucket, following a moved portal, refreshing an
-/// expired OAuth token once, and keeping each method under its operating-time budget.
+/// expired OAuth token once, and pacing each method (a `batch` and its commands' methods too) under its
+/// operating-time budget (``OperatingBudget``): a call waits rather than be refused.
 struct Bitrix24Client: Sendable {
     let config: ConnectorConfig
     let transport: HTTPTransport
     let limiter: RateLimiter
     let session: OAuthSession?
-    let operating: OperatingBudget
+    let operating: OperatingLedger
+    let pacing: PacingClock
     let logger: Logger
     /// Where the portal answers now (a 302 moves it).
     let base: PortalAddress
 
-    init(config: ConnectorConfig, transport: HTTPTransport, limiter: RateLimiter, session: OAuthSession?, logger: Logger) {
+    init(config: ConnectorConfig, transport: HTTPTransport, limiter: RateLimiter, session: OAuthSession?, logger: Logger,
+         pacing: PacingClock = .continuous, operatingPolicy: OperatingBudget.Policy = .init()) {
         self.config = config
         self.transport = transport
         self.limiter = limiter
         self.session = session
         self.logger = logger
-        self.operating = OperatingBudget()
+        self.pacing = pacing
+        self.operating = OperatingLedger(OperatingBudget(policy: operatingPolicy))
         self.base = PortalAddress(config.baseURL)
     }
 
@@ -44,10 +48,15 @@ struct Bitrix24Client: Sendable {
     }
 
     func call(_ method: String, _ params: JSONValue, lineage: UUID? = nil) async throws -> Answer {
-        if let wait = operating.wait(for: method) {
-            // The method used up its operating time: wait until its reset rather than be refused.
-            logger.info("method over its operating budget; waiting", metadata: ["method": "\(method)", "seconds": "\(wait)"])
-            try await Task.sleep(for: .seconds(wait))
+        let commands = method == "batch" ? Self.commandMethods(params) : [:]
+        let methods = [method] + Set(commands.values).sorted()
+        let now = pacing.now()
+        if let wait = operating.withLock({ $0.wait(before: methods, at: now) }) {
+            // The method (or a command's) would pass its operating budget: wait for time to leave the window.
+            logger.info("Bitrix24 method near its operating-time limit; waiting", metadata: [
+                "method": "\(method)", "seconds": "\(Int(wait.rounded(.up)))",
+            ])
+            try await pacing.sleep(.milliseconds(Int64((wait * 1000).rounded(.up))))
         }
         var token = try await session?.accessToken()
         for attempt in 0..<3 {
@@ -66,7 +75,7 @@ struct Bitrix24Client: Sendable {
                 continue
             }
             let answer = Answer(status: response.status, json: JSONValue.parse(response.body) ?? .null)
-            operating.record(method: method, time: answer.json["time"])
+            learnOperatingTime(method: method, commands: commands, from: answer)
             if answer.status == 503, answer.errorCode == "QUERY_LIMIT_EXCEEDED", attempt < 2 {
                 // Someone else drew on the portal's bucket too: wait for it to drain a little, then try again.
                 logger.info("Bitrix24 query limit reached; waiting", metadata: ["method": "\(method)"])
@@ -80,6 +89,51 @@ struct Bitrix24Client: Sendable {
             return answer
         }
         throw ConnectorError("Bitrix24 kept moving or refusing \(method)")
+    }
+
+    /// Takes what an answer says about operating time: the method's account in `time`, each command's in
+    /// `result_time` (the last command of a method carries that method's account), and refusals.
+    private func learnOperatingTime(method: String, commands: [String: String], from answer: Answer) {
+        let now = pacing.now()
+        operating.withLock { budget in
+            if answer.status == 429, answer.errorCode == "OPERATION_TIME_LIMIT" {
+                budget.refused(method: method, resetIn: Self.resetIn(answer.json["time"]), at: now)
+                return
+            }
+            let time = answer.json["time"]
+            if let total = time?["operating"]?.text.flatMap(Double.init) {
+                budget.record(method: method, operating: total, resetIn: Self.resetIn(time), at: now)
+            }
+            guard method == "batch", let result = answer.result else { return }
+            var latest: [String: (operating: Double, resetIn: Double?)] = [:]
+            for (key, time) in result["result_time"]?.object ?? [:] {
+                guard let inner = commands[key], let total = time["operating"]?.text.flatMap(Double.init) else { continue }
+                if total >= latest[inner]?.operating ?? -1 { latest[inner] = (total, Self.resetIn(time)) }
+            }
+            for (inner, account) in latest.sorted(by: { $0.key < $1.key }) {
+                budget.record(method: inner, operating: account.operating, resetIn: account.resetIn, at: now)
+            }
+            for (key, error) in Bitrix24Connector.commandErrors(result["result_error"]) where error.code == "OPERATION_TIME_LIMIT" {
+                if let inner = commands[key] { budget.refused(method: inner, resetIn: nil, at: now) }
+            }
+        }
+    }
+
+    /// Seconds from an answer's `finish` to its `operating_reset_at`, in the portal's own clock.
+    static func resetIn(_ time: JSONValue?) -> Double? {
+        guard let reset = time?["operating_reset_at"]?.text.flatMap(Double.init), let finish = time?["finish"]?.text.flatMap(Double.init) else { return nil }
+        return max(0, reset - finish)
+    }
+
+    /// A batch's command keys and the method each calls (`crm.deal.update?id=1…` → `crm.deal.update`).
+    static func commandMethods(_ params: JSONValue) -> [String: String] {
+        var methods: [String: String] = [:]
+        for (key, command) in params["cmd"]?.object ?? [:] {
+            guard let text = command.string else { continue }
+            let name = text.split(separator: "?", maxSplits: 1).first.map(String.init) ?? text
+            methods[key] = name.lowercased().hasSuffix(".json") ? String(name.lowercased().dropLast(5)) : name.lowercased()
+        }
+        return methods
     }
 
     func endpoint(_ method: String) -> String {
@@ -126,39 +180,11 @@ final class PortalAddress: Sendable {
     func withLock<T>(_ body: (inout String) -> T) -> T { root.withLock { body(&$0) } }
 }
 
-/// Bitrix24's second limit: per method, the summed execution time (`time.operating`) over ten minutes. dealsync
-/// slows a method down before its budget runs out and waits out a block until `operating_reset_at`.
-final class OperatingBudget: Sendable {
-    /// Seconds of operating time per method per ten minutes (Bitrix24's documented 480 s).
-    static let budget: Double = 480
-    /// Above this share of the budget, calls to the method are spaced out.
-    static let slowDownShare = 0.8
+/// The operating-time budget shared by every copy of the client.
+final class OperatingLedger: Sendable {
+    private let budget: Mutex<OperatingBudget>
 
-    private struct Usage {
-        var operating: Double = 0
-        var resetAt: Double = 0
-    }
+    init(_ budget: OperatingBudget) { self.budget = Mutex(budget) }
 
-    private let usage = Mutex<[String: Usage]>([:])
-
-    func record(method: String, time: JSONValue?) {
-        guard let time else { return }
-        let operating = time["operating"]?.text.flatMap(Double.init) ?? 0
-        let reset = time["operating_reset_at"]?.text.flatMap(Double.init) ?? 0
-        usage.withLock { $0[method] = Usage(operating: operating, resetAt: reset) }
-    }
-
-    /// How long to wait before calling `method` now, if at all.
-    func wait(for method: String) -> Double? {
-        let now = Date().timeIntervalSince1970
-        guard let current = usage.withLock({ $0[method] }), current.resetAt > now else { return nil }
-        if current.operating >= Self.budget { return current.resetAt - now }
-        if current.operating >= Self.budget * Self.slowDownShare { return 1 }
-        return nil
-    }
-
-    /// The operating-limit error: the method is blocked until its reset.
-    func blocked(method: String, until reset: Double) {
-        usage.withLock { $0[method] = Usage(operating: Self.budget, resetAt: reset) }
-    }
+    func withLock<T>(_ body: (inout OperatingBudget) -> T) -> T { budget.withLock { body(&$0) } }
 }

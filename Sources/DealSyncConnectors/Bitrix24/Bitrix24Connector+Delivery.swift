@@ -138,8 +138,7 @@ extension Bitrix24Connector {
 
     func classify(_ answer: Bitrix24Client.Answer) -> DeliveryOutcome {
         if answer.status == 429, answer.errorCode == "OPERATION_TIME_LIMIT" {
-            let reset = answer.json["time"]?["operating_reset_at"]?.text.flatMap(Double.init)
-            let wait = reset.map { max(1, $0 - Date().timeIntervalSince1970) } ?? 60
+            let wait = Bitrix24Client.resetIn(answer.json["time"]).map { max(1, $0) } ?? 60
             return .retryable(.rateLimited, status: 429, detail: "OPERATION_TIME_LIMIT", retryAfter: .seconds(Int64(wait.rounded(.up))))
         }
         return classify(code: answer.errorCode ?? "", description: answer.errorDescription, status: answer.status)
@@ -150,6 +149,9 @@ extension Bitrix24Connector {
         switch (status, code) {
         case (503, _) where code == "QUERY_LIMIT_EXCEEDED":
             return .retryable(.rateLimited, status: 503, detail: detail, retryAfter: .seconds(1))
+        case (_, "OPERATION_TIME_LIMIT"), (_, "QUERY_LIMIT_EXCEEDED"):
+            // A batch command refused by a limit: nothing was written; it goes again once the method has time.
+            return .retryable(.rateLimited, status: status, detail: detail, retryAfter: .seconds(60))
         case (_, "expired_token"), (_, "NO_AUTH_FOUND"), (_, "INVALID_CREDENTIALS"), (_, "insufficient_scope"):
             return .paused(.auth, status: status, reason: "Bitrix24 refused dealsync's credentials (\(code))")
         case (_, "ACCESS_DENIED"), (403, _):

@@ -17,8 +17,10 @@ public final class Bitrix24Connector: Connector {
     /// The deal events dealsync records; others are acknowledged and ignored.
     static let dealEvents: Set<String> = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE", "ONCRMDEALMOVETOCATEGORY"]
 
+    /// `pacing` is the clock the operating-time budget waits on (real time unless a test moves a simulator's).
     public init(config: ConnectorConfig, mapping: Mapping, client httpClient: HTTPClient, credentials: (any CredentialStore)?,
-                limiter: RateLimiter? = nil, logger: Logger, oauthCheckpoint: (@Sendable (String) throws -> Void)? = nil) {
+                limiter: RateLimiter? = nil, logger: Logger, oauthCheckpoint: (@Sendable (String) throws -> Void)? = nil,
+                pacing: PacingClock = .continuous) {
         self.config = config
         self.mapping = mapping
         self.logger = logger
@@ -33,7 +35,8 @@ public final class Bitrix24Connector: Connector {
                 refresher: { refresh in try await Bitrix24Client.refresh(refresh, oauth: oauth, transport: transport, timeout: timeout) },
                 checkpoint: oauthCheckpoint)
         }
-        self.client = Bitrix24Client(config: config, transport: transport, limiter: limiter, session: session, logger: logger)
+        self.client = Bitrix24Client(config: config, transport: transport, limiter: limiter, session: session, logger: logger,
+                                     pacing: pacing)
     }
 
     /// The user our writes are made as (`MODIFY_BY_ID` of our own changes), when known.
@@ -144,6 +147,12 @@ public final class Bitrix24Connector: Connector {
             }
             let answer = try await client.call("batch", .object(["halt": .number("0"), "cmd": .object(commands)]), lineage: lineage)
             guard answer.status == 200, let results = answer.result?["result"] else { throw ConnectorError(status: answer.status, "batch crm.deal.get") }
+            // A deleted deal answers "Not found" and is simply absent; any other refusal (the operating limit) means
+            // the deal was not read, and the fetch must be tried again rather than the deal taken for gone.
+            let errors = Self.commandErrors(answer.result?["result_error"])
+            if let (_, error) = errors.first(where: { !($0.value.code.isEmpty && $0.value.description.lowercased().contains("not found")) }) {
+                throw ConnectorError(status: 200, "batch crm.deal.get: \(error.code.isEmpty ? error.description : error.code)")
+            }
             for index in chunk.indices {
                 // A deleted deal answers "Not found" in result_error: it is simply absent.
                 if let deal = results[Self.key(index)], deal.object != nil, let item = item(for: deal, source: .fetch, lineage: lineage) {

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 import Hummingbird
 import Synchronization
@@ -104,7 +103,7 @@ extension MasterDealSimulator {
             guard let cursor = PageCursor(token: token) else { throw Problem.invalidCursor() }
             start = .after(cursor)
         } else if let text = query.get("updated_since"), !text.isEmpty {
-            guard let millis = Timestamp.parseMillis(text) else {
+            guard let millis = DateText.millis(text) else {
                 throw Problem.invalidParameter("updated_since", "updated_since must be ISO-8601 with an offset.")
             }
             start = .updatedSince(millis)

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 
 extension MasterDealSimulator {
@@ -74,7 +73,7 @@ extension MasterDealSimulator {
             let draft = try DealDraft(json: .object(members), stages: nil)
             func time(_ value: JSONValue?, _ name: String) throws -> Int64? {
                 guard let value, !value.isNull else { return nil }
-                guard let text = value.stringValue, let millis = Timestamp.parseMillis(text) else {
+                guard let text = value.stringValue, let millis = DateText.millis(text) else {
                     throw Problem.validation("\(name) must be an ISO-8601 timestamp with an offset.", pointer: "/\(name)")
                 }
                 return millis
@@ -125,10 +124,7 @@ extension MasterDealSimulator {
     /// MasterDeal's timestamp form: UTC with milliseconds, `2026-11-23T10:00:00.123Z`.
     enum WireTime {
         static func format(_ millis: Int64) -> String {
-            let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
-            let fraction = Int(millis - seconds * 1000)
-            let whole = Timestamp.iso8601(seconds: seconds)
-            return String(whole.dropLast()) + String(format: ".%03dZ", fraction)
+            DateText.utcMillis(millis)
         }
 
         static func millis(_ date: Date) -> Int64 {

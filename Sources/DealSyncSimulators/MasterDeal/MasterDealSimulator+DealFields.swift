@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 
 extension MasterDealSimulator {
@@ -57,11 +56,11 @@ extension MasterDealSimulator {
         /// A non-negative decimal string, normalised to at least two fraction digits; or null.
         static func amount(_ value: JSONValue) throws -> String? {
             if value.isNull { return nil }
-            guard let text = value.stringValue, !text.hasPrefix("-"), let decimal = DecimalText.parse(text) else {
+            guard let text = value.stringValue, !text.hasPrefix("-"), let decimal = DecimalString.parse(text) else {
                 throw Problem.validation("amount must be a non-negative decimal string such as \"150000.00\".",
                                          pointer: "/amount")
             }
-            return DecimalText.format(decimal, minimumFractionDigits: 2)
+            return DecimalString.format(decimal, minimumFractionDigits: 2)
         }
 
         /// Three upper-case letters (ISO 4217); or null.
@@ -78,7 +77,7 @@ extension MasterDealSimulator {
         /// ISO-8601 with an explicit offset, kept as sent; or null.
         static func slaDueAt(_ value: JSONValue) throws -> String? {
             if value.isNull { return nil }
-            guard let text = value.stringValue, Timestamp.parseMillis(text) != nil else {
+            guard let text = value.stringValue, DateText.millis(text) != nil else {
                 throw Problem.validation("sla_due_at must be ISO-8601 with an offset.", pointer: "/sla_due_at")
             }
             return text
@@ -107,7 +106,7 @@ extension MasterDealSimulator {
         static func sameInstant(_ a: String?, _ b: String?) -> Bool {
             switch (a, b) {
             case (nil, nil): true
-            case (let a?, let b?): Timestamp.parseMillis(a) == Timestamp.parseMillis(b)
+            case (let a?, let b?): DateText.millis(a) == DateText.millis(b)
             default: false
             }
         }

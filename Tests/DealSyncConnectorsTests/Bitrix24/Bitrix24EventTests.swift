@@ -81,6 +81,32 @@ struct Bitrix24EventTests {
         }
         #expect(throws: WebhookRejection.self) { try connector.accept(WebhookRequest(headers: [:], body: Data("a=%zz".utf8))) }
     }
+
+    /// An outgoing webhook's event (set up in the portal's UI): no `event_handler_id`, the portal's identity only.
+    static let outgoingWebhookEvent = "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&ts=1727018926"
+        + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F"
+        + "&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64"
+        + "&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5"
+
+    /// An application's event: `event_handler_id`, an access token, and no refresh token.
+    static let applicationEvent = "event=ONCRMDEALADD&event_handler_id=201&data%5BFIELDS%5D%5BID%5D=6641&ts=1735374081"
+        + "&auth%5Baccess_token%5D=s6p6eclrvim6da22&auth%5Bexpires%5D=1735377681&auth%5Bexpires_in%5D=3600&auth%5Bscope%5D=crm"
+        + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F"
+        + "&auth%5Bstatus%5D=L&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F"
+        + "&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64&auth%5Buser_id%5D=12"
+        + "&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5"
+
+    @Test(arguments: [(outgoingWebhookEvent, "134806"), (applicationEvent, "6641")])
+    func bothEventFormsAreAcceptedAndAskForTheDeal(body: String, id: String) throws {
+        let connector = try F.connector(url: "http://127.0.0.1:9")
+        let item = try connector.accept(WebhookRequest(headers: ["content-type": "application/x-www-form-urlencoded"], body: Data(body.utf8)))
+        #expect(item.body == Data(body.utf8), "stored as received")
+        guard case .fetch(let requests) = try connector.decode(InboxRow(id: 1, item: item)) else {
+            Issue.record("an id-only event asks for the deal")
+            return
+        }
+        #expect(requests == [FetchRequest(connector: "fitness", recordID: id)])
+    }
 }
 
 /// The credentials an event carries are checked, then blanked in the body that is stored.

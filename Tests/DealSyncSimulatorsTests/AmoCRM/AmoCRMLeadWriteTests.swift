@@ -107,8 +107,9 @@ struct AmoCRMLeadWriteTests {
                 {"status_id":142,"loss_reason_id":\(Default.lossTooExpensive)}
                 """)
             #expect(rejected.status == 400)
-            let issue = rejected.object.jsonArray("validation-errors").first?.jsonArray("errors").first
-            #expect(issue?.jsonString("path") == "loss_reason_id")
+            #expect(rejected.contentType == "application/problem+json")
+            #expect(rejected.body == #"{"errors":{"\#(lead.id)":"Loss reason can be specified only for lost lead"},"title":"Bad Request","type":"https:\/\/httpstatus.es\/400","status":400,"detail":"Invalid request body"}"#,
+                    "a rule broken: keyed by the lead id, no validation-errors")
             #expect(simulator.lead(id: lead.id)?.statusID == Default.newRequest, "a rejected write changes nothing")
 
             let lost = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
@@ -119,6 +120,31 @@ struct AmoCRMLeadWriteTests {
             #expect(closed.lossReasonID == Default.lossTooExpensive)
             #expect(closed.closedAt == closed.updatedAt)
             #expect(closed.pipelineID == Default.toursPipeline, "143 exists in every pipeline")
+        }
+    }
+
+    /// A loss reason on a lead that is not lost breaks a rule: the whole batch is refused in the shape keyed by lead id,
+    /// naming only that lead; a type error in the same batch is reported first, in the `validation-errors` shape.
+    @Test func aBatchBreakingARuleIsRefusedByLeadIDAfterTypeErrors() async throws {
+        try await Amo.withSimulator { simulator, client in
+            let open = simulator.allLeads().filter { $0.statusID != 143 }.prefix(2).map(\.id)
+            let before = simulator.allLeads()
+            let ruled = try await client.send(.PATCH, "/api/v4/leads", json: """
+                [{"id":\(open[0]),"price":1},{"id":\(open[1]),"loss_reason_id":\(Default.lossNoAnswer)}]
+                """)
+            #expect(ruled.status == 400)
+            #expect(ruled.object.jsonObject("errors").keys.sorted() == [String(open[1])])
+            #expect(ruled.object["validation-errors"] == nil)
+            #expect(ruled.object.jsonString("detail") == "Invalid request body")
+            #expect(simulator.allLeads() == before, "nothing of the batch is written")
+
+            let typed = try await client.send(.PATCH, "/api/v4/leads", json: """
+                [{"id":\(open[0]),"price":"a lot"},{"id":\(open[1]),"loss_reason_id":\(Default.lossNoAnswer)}]
+                """)
+            #expect(typed.status == 400)
+            #expect(typed.object.jsonArray("validation-errors").map { $0.jsonString("request_id") } == ["0"])
+            #expect(typed.object["errors"] == nil)
+            #expect(simulator.allLeads() == before)
         }
     }
 

@@ -147,6 +147,35 @@ struct AmoCRMWebhookFormTests {
         }
     }
 
+    /// Tags travel inside each lead block as a nested list (`[tags][i][id]`, `[tags][i][name]`); a delete carries none.
+    @Test func aTaggedLeadsBlocksCarryItsTags() async throws {
+        try await Self.withHooked { simulator, client, receiver, _ in
+            let lead = try #require(simulator.allLeads().first { !$0.tags.isEmpty })
+            #expect(lead.tags.map(\.name) == ["семья", "горящий"])
+            let reply = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
+                {"status_id":\(Default.booked),"tags_to_add":[{"name":"VIP"}],"tags_to_delete":[{"id":\(lead.tags[0].id)}]}
+                """)
+            #expect(reply.status == 200)
+            let tags = try #require(simulator.lead(id: lead.id)?.tags)
+            #expect(tags.map(\.name) == ["горящий", "VIP"])
+            #expect(tags[0].id == lead.tags[1].id, "a known tag keeps its id")
+            #expect(tags[1].id > lead.tags.map(\.id).max()!, "a new tag gets a new one")
+            try await amoEventually("the webhook") { receiver.received.count == 1 }
+            let form = try Self.form(receiver.received[0])
+            for action in ["update", "status"] {
+                let block = try #require(form.amoLeads(action).first)
+                let sent = block["tags"]?.map?.indexed.compactMap(\.map) ?? []
+                #expect(sent.map { $0.amoText("id") } == tags.map { String($0.id) }, "\(action)")
+                #expect(sent.map { $0.amoText("name") } == tags.map(\.name), "\(action)")
+                #expect(sent.allSatisfy { Set($0.keys) == ["id", "name"] })
+            }
+
+            #expect(try await client.send(.DELETE, "/_sim/leads/\(lead.id)", token: nil).status == 204)
+            try await amoEventually("the delete webhook") { receiver.received.count == 2 }
+            #expect(try Self.form(receiver.received[1]).amoLeads("delete").first?["tags"] == nil)
+        }
+    }
+
     @Test func theAutomationFormCarriesIDsOnly() async throws {
         try await Self.withHooked { simulator, client, receiver, _ in
             let lead = try #require(simulator.allLeads().first { $0.statusID == Default.offerSent })

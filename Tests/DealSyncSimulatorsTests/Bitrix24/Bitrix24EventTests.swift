@@ -39,7 +39,7 @@ struct Bitrix24EventTests {
             for event in receiver.received {
                 #expect(event.contentType == "application/x-www-form-urlencoded")
                 let form = event.form
-                #expect(form.keys == ["event", "event_handler_id", "data", "ts", "auth"])
+                #expect(form.keys == ["event", "data", "ts", "auth"], "an outgoing webhook's event has no event_handler_id")
                 #expect(form["data"]?["FIELDS"]?.map?.keys == ["ID"], "only the id")
                 #expect(event.dealID == "106")
                 #expect(event.auth("application_token") == simulator.configuration.applicationToken)
@@ -47,9 +47,9 @@ struct Bitrix24EventTests {
                 #expect(event.auth("domain") == "fitcoach.bitrix24.ru")
                 #expect(event.auth("client_endpoint") == "https://fitcoach.bitrix24.ru/rest/")
                 #expect(event.auth("server_endpoint") == "https://oauth.bitrix.info/rest/")
-                #expect(event.auth("access_token") == nil, "an outgoing webhook gets no token")
-                let handlerID = subscriptions.first { $0.event == event.event }?.id
-                #expect(form["event_handler_id"]?.string == handlerID.map(String.init))
+                #expect(form["auth"]?.map?.keys == ["domain", "client_endpoint", "server_endpoint", "member_id", "application_token"],
+                        "an outgoing webhook gets the portal's identity and no token")
+                #expect(subscriptions.contains { $0.event == event.event && $0.kind == .outgoingWebhook })
                 let ts = Int(form["ts"]?.string ?? "") ?? 0
                 #expect(abs(ts - simulator.now) < 5)
             }
@@ -138,6 +138,11 @@ struct Bitrix24EventTests {
             _ = try await client.app("crm.deal.update", json: #"{"id":101,"fields":{"COMMENTS":"app"}}"#)
             try await bitrixEventually("the app event") { receiver.received.count == 1 }
             let event = receiver.received[0]
+            let handlerID = try #require(simulator.eventSubscriptions.first { $0.event == "ONCRMDEALUPDATE" }?.id)
+            #expect(event.form["event_handler_id"]?.string == String(handlerID), "an application's handler is named")
+            #expect(event.form["auth"]?.map?.keys == ["access_token", "expires", "expires_in", "scope", "domain", "server_endpoint", "status",
+                                                     "client_endpoint", "member_id", "user_id", "application_token"],
+                    "a token, and never a refresh token")
             let token = try #require(event.auth("access_token"))
             #expect(event.auth("user_id") == "1" && event.auth("application_token") == simulator.configuration.applicationToken)
             #expect(Int(event.auth("expires") ?? "") ?? 0 > simulator.now)
@@ -147,6 +152,7 @@ struct Bitrix24EventTests {
             _ = try await client.send(.PATCH, "/_sim/deals/101", json: #"{"user_id":15,"automation":true,"fields":{"COMMENTS":"robot"}}"#)
             try await bitrixEventually("the automation event") { receiver.received.count == 2 }
             #expect(receiver.received[1].auth("access_token") == nil && receiver.received[1].auth("application_token") != nil)
+            #expect(receiver.received[1].form["event_handler_id"]?.string == String(handlerID))
 
             let unbound = try await client.app("event.unbind", json: #"{"event":"ONCRMDEALUPDATE","handler":"\#(url)"}"#)
             #expect(unbound.resultObject.bitrixInt("count") == 1)

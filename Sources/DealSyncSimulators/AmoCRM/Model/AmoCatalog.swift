@@ -12,10 +12,29 @@ struct AmoCatalog: Sendable {
     init(_ configuration: AmoCRMSimulator.Configuration) {
         subdomain = configuration.subdomain
         accountID = configuration.accountID
-        pipelines = configuration.pipelines.map { AmoCRMSimulator.Pipeline(id: $0.id, name: $0.name, isMain: $0.isMain, statuses: $0.statuses) }
+        pipelines = Self.withUnsorted(configuration.pipelines.map {
+            AmoCRMSimulator.Pipeline(id: $0.id, name: $0.name, isMain: $0.isMain, statuses: $0.statuses)
+        })
         users = configuration.users
         customFields = configuration.customFields
         lossReasons = configuration.lossReasons
+    }
+
+    /// Every amoCRM pipeline starts with its "unsorted" status (type 1, not editable); one configured without it gets
+    /// one, numbered after the account's highest status id. A configured one is moved to the front.
+    static func withUnsorted(_ pipelines: [AmoCRMSimulator.Pipeline]) -> [AmoCRMSimulator.Pipeline] {
+        let closed = [AmoCRMSimulator.Status.won, AmoCRMSimulator.Status.lost]
+        var nextID = (pipelines.flatMap { $0.statuses.map(\.id) }.filter { !closed.contains($0) }.max() ?? 0) + 1
+        return pipelines.map { pipeline in
+            var pipeline = pipeline
+            if let index = pipeline.statuses.firstIndex(where: { $0.type == 1 }) {
+                pipeline.statuses.insert(pipeline.statuses.remove(at: index), at: 0)
+            } else {
+                pipeline.statuses.insert(AmoCRMSimulator.Status.unsorted(id: nextID), at: 0)
+                nextID += 1
+            }
+            return pipeline
+        }
     }
 
     /// The public address the real account would have (`account[_links][self]` in webhooks).

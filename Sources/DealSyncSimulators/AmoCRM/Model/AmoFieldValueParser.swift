@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 
 /// Turns one written custom field value (`{"value": ...}`, `{"enum_id": ...}`) into stored text, by field type.
@@ -16,8 +15,8 @@ enum AmoFieldValueParser {
         case .numeric:
             let text: String? = switch value {
             case .int(let number): String(number)
-            case .double(let number): DecimalText.parse(String(number)).map { DecimalText.format($0) }
-            case .string(let string): DecimalText.parse(string).map { DecimalText.format($0) }
+            case .double(let number): DecimalString.parse(String(number)).map { DecimalString.format($0) }
+            case .string(let string): DecimalString.parse(string).map { DecimalString.format($0) }
             default: nil
             }
             return text.map { .success(.init(value: $0)) } ?? .failure(.invalidType(valuePath, type: "numeric"))
@@ -31,7 +30,7 @@ enum AmoFieldValueParser {
             switch value {
             case .int(let seconds): return .success(.init(value: String(seconds)))
             case .string(let text):
-                if let seconds = Int(text) ?? Timestamp.parseSeconds(text).map({ Int($0) }) {
+                if let seconds = Int(text) ?? DateText.seconds(text).map({ Int($0) }) {
                     return .success(.init(value: String(seconds)))
                 }
                 return .failure(.invalidType(valuePath, type: "int"))

@@ -1,7 +1,9 @@
 /// Every lead of the account, and the rules amoCRM applies when one is written.
 ///
 /// Pure state: the simulator keeps it behind a `Mutex` and turns the returned changes into webhooks.
-/// A batch is validated whole before anything is written, so a 400 leaves every lead untouched.
+/// A batch is validated whole before anything is written, so a 400 leaves every lead untouched. Type and choice
+/// errors come first (`validation-errors` by `request_id`); only a batch free of them is checked against amoCRM's
+/// rules (`errors` by lead id, such as a loss reason on a lead that is not lost).
 struct AmoLeadBook: Sendable {
     let catalog: AmoCatalog
     private(set) var leads: [Int: AmoLead] = [:]
@@ -37,12 +39,17 @@ struct AmoLeadBook: Sendable {
                 statusID: 0, pipelineID: 0, lossReasonID: nil, createdBy: write.createdBy ?? actor, updatedBy: actor,
                 createdAt: write.createdAt ?? now, updatedAt: now, closedAt: nil, closestTaskAt: nil, isDeleted: false,
                 customFields: [], tags: [], score: nil, laborCost: nil)
-            let (lead, issues) = apply(write, to: blank, isNew: true, actor: actor, now: now)
-            if issues.isEmpty { created.append(lead) } else { groups.append(.init(requestID: write.requestID ?? String(index), issues: issues)) }
+            // A new lead has no id to key a rule violation by: it is refused like a wrong value.
+            let (lead, issues, broken) = apply(write, to: blank, isNew: true, actor: actor, now: now)
+            let all = issues + broken.map { _ in AmoValidationIssue.notSupportedChoice("loss_reason_id") }
+            if all.isEmpty { created.append(lead) } else { groups.append(.init(requestID: write.requestID ?? String(index), issues: all)) }
         }
         guard groups.isEmpty else { return .failure(.validation(groups)) }
         (nextID, random) = ids
-        for lead in created { store(lead) }
+        for index in created.indices {
+            settleTags(&created[index])
+            store(created[index])
+        }
         return .success(created)
     }
 
@@ -50,6 +57,7 @@ struct AmoLeadBook: Sendable {
     mutating func update(_ writes: [AmoLeadWrite], actor: Int, now: Int) -> Result<[AmoLeadChange], AmoProblem> {
         var changes: [AmoLeadChange] = []
         var groups: [AmoValidationGroup] = []
+        var violations: [(leadID: Int, message: String)] = []
         var pending: [Int: AmoLead] = [:]
         for (index, write) in writes.enumerated() {
             let requestID = write.requestID ?? String(index)
@@ -61,16 +69,24 @@ struct AmoLeadBook: Sendable {
                 groups.append(.init(requestID: requestID, issues: [.notSupportedChoice("id")]))
                 continue
             }
-            let (after, issues) = apply(write, to: before, isNew: false, actor: actor, now: now)
-            if issues.isEmpty {
+            let (after, issues, broken) = apply(write, to: before, isNew: false, actor: actor, now: now)
+            if !issues.isEmpty {
+                groups.append(.init(requestID: requestID, issues: issues))
+            } else if let message = broken.first {
+                violations.append((id, message))
+            } else {
                 pending[id] = after
                 changes.append(.updated(before: before, after: after))
-            } else {
-                groups.append(.init(requestID: requestID, issues: issues))
             }
         }
         guard groups.isEmpty else { return .failure(.validation(groups)) }
-        for change in changes { store(change.lead) }
+        guard violations.isEmpty else { return .failure(.invalidRequestBody(violations)) }
+        for index in changes.indices {
+            guard case .updated(let before, var after) = changes[index] else { continue }
+            settleTags(&after)
+            changes[index] = .updated(before: before, after: after)
+            store(after)
+        }
         return .success(changes)
     }
 
@@ -99,9 +115,14 @@ struct AmoLeadBook: Sendable {
 
     // MARK: Rules
 
-    private func apply(_ write: AmoLeadWrite, to base: AmoLead, isNew: Bool, actor: Int, now: Int) -> (AmoLead, [AmoValidationIssue]) {
+    /// The lead after `write`, the write's type and choice errors, and the rules of amoCRM it breaks (as amoCRM words
+    /// them).
+    private func apply(_ write: AmoLeadWrite, to base: AmoLead, isNew: Bool, actor: Int, now: Int)
+        -> (AmoLead, [AmoValidationIssue], [String])
+    {
         var lead = base
         var issues: [AmoValidationIssue] = []
+        var broken: [String] = []
         if let name = write.name { lead.name = name }
         if isNew, lead.name.isEmpty { lead.name = "Сделка #\(lead.id)" }
         if let price = write.price { lead.price = price }
@@ -123,8 +144,10 @@ struct AmoLeadBook: Sendable {
         let closed = [AmoCRMSimulator.Status.won, AmoCRMSimulator.Status.lost]
         switch write.lossReasonID {
         case .some(.some(let reason)):
-            if catalog.lossReason(reason) == nil || lead.statusID != AmoCRMSimulator.Status.lost {
+            if catalog.lossReason(reason) == nil {
                 issues.append(.notSupportedChoice("loss_reason_id"))
+            } else if lead.statusID != AmoCRMSimulator.Status.lost {
+                broken.append(Self.lossReasonOnlyWhenLost)
             } else {
                 lead.lossReasonID = reason
             }
@@ -149,14 +172,42 @@ struct AmoLeadBook: Sendable {
             case (.clear, nil): break
             }
         }
-        if let names = write.tags {
-            let maxID = tagIDs.values.max() ?? 480_000
-            lead.tags = names.enumerated().map { offset, name in AmoTag(id: tagIDs[name] ?? maxID + 1 + offset, name: name) }
+        if write.tags != nil || !write.tagsToAdd.isEmpty || !write.tagsToDelete.isEmpty {
+            lead.tags = tags(after: write, on: lead)
         }
         lead.updatedBy = write.updatedBy ?? actor
         lead.updatedAt = write.updatedAt ?? now
-        return (lead, issues)
+        return (lead, issues, broken)
     }
+
+    /// The lead's tags after `_embedded.tags` (replacing), then `tags_to_add`, then `tags_to_delete`. A tag the account
+    /// has not seen has id 0 until ``settleTags(_:)`` gives it one, when the write is stored.
+    private func tags(after write: AmoLeadWrite, on lead: AmoLead) -> [AmoTag] {
+        func name(_ reference: AmoLeadWrite.TagReference) -> String? {
+            switch reference {
+            case .name(let name): name
+            case .id(let id): tagIDs.first { $0.value == id }?.key
+            }
+        }
+        var names = write.tags ?? lead.tags.map(\.name)
+        for added in write.tagsToAdd.compactMap(name) where !names.contains(added) { names.append(added) }
+        let deleted = Set(write.tagsToDelete.compactMap(name))
+        names.removeAll { deleted.contains($0) }
+        return names.map { name in AmoTag(id: tagIDs[name] ?? 0, name: name) }
+    }
+
+    /// Gives the lead's new tags their ids: the account's id for a name it knows, else the next free one.
+    private mutating func settleTags(_ lead: inout AmoLead) {
+        for index in lead.tags.indices where lead.tags[index].id == 0 {
+            let name = lead.tags[index].name
+            let id = tagIDs[name] ?? (tagIDs.values.max() ?? 480_000) + 1
+            tagIDs[name] = id
+            lead.tags[index].id = id
+        }
+    }
+
+    /// amoCRM's words for a loss reason on a lead that is not lost (amocrm-api-php issue 88).
+    static let lossReasonOnlyWhenLost = "Loss reason can be specified only for lost lead"
 
     /// Pipeline and status: a status must exist in the lead's (new) pipeline; 142 and 143 exist in all.
     private func placeInPipeline(_ lead: inout AmoLead, write: AmoLeadWrite, isNew: Bool, issues: inout [AmoValidationIssue]) {

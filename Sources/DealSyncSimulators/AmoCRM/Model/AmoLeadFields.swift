@@ -8,9 +8,12 @@ public struct AmoLeadFields: Sendable, Equatable {
     public var lossReasonID: Int?
     /// Values as text (select fields by label, dates as unix seconds, checkboxes `"1"`/`"0"`); `nil` clears.
     public var customFields: [Int: [String]?]
+    /// The lead's tags by name, replacing the ones it had (an empty list removes them all); `nil` keeps them.
+    public var tags: [String]?
 
     public init(name: String? = nil, price: Int? = nil, statusID: Int? = nil, pipelineID: Int? = nil,
-                responsibleUserID: Int? = nil, lossReasonID: Int? = nil, customFields: [Int: [String]?] = [:]) {
+                responsibleUserID: Int? = nil, lossReasonID: Int? = nil, customFields: [Int: [String]?] = [:],
+                tags: [String]? = nil) {
         self.name = name
         self.price = price
         self.statusID = statusID
@@ -18,6 +21,7 @@ public struct AmoLeadFields: Sendable, Equatable {
         self.responsibleUserID = responsibleUserID
         self.lossReasonID = lossReasonID
         self.customFields = customFields
+        self.tags = tags
     }
 
     /// The same edit as an API v4 body element.
@@ -34,6 +38,7 @@ public struct AmoLeadFields: Sendable, Equatable {
                 .object([("field_id", .int(fieldID)), ("values", values.map { .array($0.map { Self.value($0, field: catalog.field(fieldID)) }) } ?? .null)])
             })))
         }
+        if let tags { members.append(("_embedded", .object([("tags", .array(tags.map { .object([("name", .string($0))]) }))]))) }
         return .object(members)
     }
 

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 
 /// The query of `GET /api/v4/leads`: paging, `filter[...]`, `order[...]`, `query`, `with`.
@@ -20,7 +19,8 @@ struct AmoLeadQuery: Sendable, Equatable {
     /// Parses a raw query string (PHP bracket keys, percent-encoded or not).
     static func parse(_ raw: String?) -> AmoLeadQuery {
         var query = AmoLeadQuery()
-        guard let raw, !raw.isEmpty, let form = try? PHPForm.parse(raw) else { return query }
+        guard let raw, !raw.isEmpty else { return query }
+        let form = QueryForm.parse(raw)
         if let page = form["page"]?.string.flatMap({ Int($0) }), page > 0 { query.page = page }
         if let limit = form["limit"]?.string.flatMap({ Int($0) }), limit > 0 { query.limit = min(limit, maxLimit) }
         if let text = form["query"]?.string, !text.isEmpty { query.search = text }
@@ -44,7 +44,7 @@ struct AmoLeadQuery: Sendable, Equatable {
     }
 
     /// `filter[id]=5`, `filter[id][]=5&filter[id][]=6`, `filter[id][0]=5`.
-    private static func integers(_ value: PHPForm.Value?) -> [Int]? {
+    private static func integers(_ value: QueryForm.Value?) -> [Int]? {
         switch value {
         case .string(let text)?: return text.split(separator: ",").compactMap { Int($0) }
         case .map(let map)?: return map.entries.compactMap { $0.value.string.flatMap { Int($0) } }
@@ -53,7 +53,7 @@ struct AmoLeadQuery: Sendable, Equatable {
     }
 
     /// `filter[updated_at]=<unix>` or `filter[updated_at][from]=...&[to]=...` (both ends inclusive).
-    private static func range(_ value: PHPForm.Value?) -> ClosedRange<Int>? {
+    private static func range(_ value: QueryForm.Value?) -> ClosedRange<Int>? {
         switch value {
         case .string(let text)?: return Int(text).map { $0...$0 }
         case .map(let map)?:

@@ -24,6 +24,24 @@ struct AmoLeadWrite: Sendable {
     /// In the order sent, with the index the writer used (for error paths).
     var customFields: [(index: Int, fieldID: Int, change: FieldChange)] = []
     var tags: [String]?
+    /// `tags_to_add` / `tags_to_delete`: by name, or by the id of a tag the account knows.
+    var tagsToAdd: [TagReference] = []
+    var tagsToDelete: [TagReference] = []
+
+    enum TagReference: Sendable, Equatable {
+        case name(String)
+        case id(Int)
+
+        init?(_ json: AmoJSON) {
+            if let name = json["name"]?.string, !name.isEmpty {
+                self = .name(name)
+            } else if let id = json["id"]?.int {
+                self = .id(id)
+            } else {
+                return nil
+            }
+        }
+    }
 
     init() {}
 
@@ -69,6 +87,13 @@ struct AmoLeadWrite: Sendable {
                 if let tags = value["tags"] {
                     write.tags = tags.array?.compactMap { $0["name"]?.string } ?? []
                 }
+            case "tags_to_add", "tags_to_delete":
+                guard let items = value.array else {
+                    issues.append(.invalidType(key, type: "array"))
+                    continue
+                }
+                let references = items.compactMap(TagReference.init)
+                if key == "tags_to_add" { write.tagsToAdd = references } else { write.tagsToDelete = references }
             default:
                 continue  // amoCRM ignores members it does not know
             }

@@ -15,7 +15,8 @@ extension AmoCRMSimulator {
             guard let id = context.parameters.get("id", as: Int.self) else { throw AmoProblem.notFound }
             guard let lead = self.book.withLock({ $0.live(id) }) else { return AmoResponse.noContent() }
             let with = AmoLeadQuery.parse(request.uri.query).with
-            return AmoResponse.hal(AmoLeadJSON.lead(lead, catalog: self.catalog, base: Self.base(request), with: with))
+            return AmoResponse.hal(AmoLeadJSON.lead(lead, catalog: self.catalog, base: Self.base(request), with: with,
+                                                    query: request.uri.query))
         }
         router.post("/api/v4/leads") { request, _ in try await self.createLeads(request) }
         router.patch("/api/v4/leads") { request, _ in try await self.patchLeads(request, id: nil) }
@@ -40,11 +41,9 @@ extension AmoCRMSimulator {
             links.append(("first", .object([("href", .string(href(1)))])))
             links.append(("prev", .object([("href", .string(href(query.page - 1)))])))
         }
-        return AmoResponse.hal(.object([
-            ("_page", .int(query.page)),
-            ("_links", .object(links)),
-            ("_embedded", .object([("leads", .array(page.map { AmoLeadJSON.lead($0, catalog: catalog, base: base, with: query.with) }))])),
-        ]))
+        // Only `_links` and `_embedded` at the top (no `_page`); each lead's link repeats the request's query string.
+        let rendered = page.map { AmoLeadJSON.lead($0, catalog: catalog, base: base, with: query.with, query: request.uri.query) }
+        return AmoResponse.hal(.object([("_links", .object(links)), ("_embedded", .object([("leads", .array(rendered))]))]))
     }
 
     private func createLeads(_ request: Request) async throws -> Response {
@@ -141,9 +140,10 @@ extension AmoCRMSimulator {
         }
     }
 
-    /// Where links point: the host the client called (the simulator stands for `https://<subdomain>.amocrm.ru`).
+    /// Where links point: the host the client called, as `https://` — amoCRM is only served over TLS, so its links
+    /// always say so, whatever scheme the simulator itself is reached by.
     static func base(_ request: Request) -> String {
-        "http://\(request.head.authority ?? "127.0.0.1")"
+        "https://\(request.head.authority ?? "127.0.0.1")"
     }
 
     // MARK: Auth

@@ -1,5 +1,4 @@
 import Synchronization
-import DealSyncCore
 import Hummingbird
 import NIOCore
 
@@ -29,11 +28,9 @@ extension AmoCRMSimulator {
             fields = Dictionary(members.compactMap { key, value in
                 (value.string ?? value.int.map(String.init)).map { (key, $0) }
             }, uniquingKeysWith: { _, last in last })
-        } else if let form = try? PHPForm.parse(text) {
-            fields = Dictionary(form.entries.compactMap { entry in entry.value.string.map { (entry.key, $0) } },
-                                uniquingKeysWith: { _, last in last })
         } else {
-            fields = [:]
+            fields = Dictionary(QueryForm.parse(text).entries.compactMap { entry in entry.value.string.map { (entry.key, $0) } },
+                                uniquingKeysWith: { _, last in last })
         }
         return AmoOAuth.Grant(clientID: fields["client_id"], clientSecret: fields["client_secret"], grantType: fields["grant_type"],
                               refreshToken: fields["refresh_token"], code: fields["code"], redirectURI: fields["redirect_uri"])

@@ -77,7 +77,8 @@ extension AmoCRMSimulator {
         }
     }
 
-    /// A pipeline (воронка) with its statuses in order.
+    /// A pipeline (воронка) with its statuses in order. The simulated account puts an "unsorted" status (type 1) first
+    /// in every pipeline configured without one, as amoCRM does.
     public struct Pipeline: Sendable, Equatable {
         public var id: Int
         public var name: String
@@ -103,6 +104,11 @@ extension AmoCRMSimulator {
         /// Won and lost have these ids in every pipeline.
         public static let won = 142
         public static let lost = 143
+
+        /// The "unsorted" status every pipeline starts with: leads from forms, calls and mail wait there.
+        public static func unsorted(id: Int) -> Status {
+            Status(id: id, name: "Неразобранное", color: "#c1c1c1", type: 1, isEditable: false)
+        }
 
         public var id: Int
         public var name: String
@@ -143,6 +149,8 @@ extension AmoCRMSimulator {
         public enum FieldType: String, Sendable, Equatable, CaseIterable {
             case text, textarea, numeric, checkbox, select, multiselect, radiobutton, date, url, birthday
             case dateTime = "date_time"
+            /// Where the lead came from (`UTM_SOURCE`, `UTM_REFERRER`...): predefined in every account, filled by forms.
+            case trackingData = "tracking_data"
 
             /// Types whose values are enum choices.
             var hasEnums: Bool { self == .select || self == .multiselect || self == .radiobutton }
@@ -232,9 +240,11 @@ extension AmoCRMSimulator {
         public var customFields: [Int: [String]]
         /// Seconds before start when the lead was created and last updated.
         public var ageSeconds: Int
+        public var tags: [String]
 
         public init(name: String, price: Int = 0, pipelineID: Int? = nil, statusID: Int? = nil,
-                    responsibleUserID: Int? = nil, customFields: [Int: [String]] = [:], ageSeconds: Int = 3600) {
+                    responsibleUserID: Int? = nil, customFields: [Int: [String]] = [:], ageSeconds: Int = 3600,
+                    tags: [String] = []) {
             self.name = name
             self.price = price
             self.pipelineID = pipelineID
@@ -242,6 +252,7 @@ extension AmoCRMSimulator {
             self.responsibleUserID = responsibleUserID
             self.customFields = customFields
             self.ageSeconds = ageSeconds
+            self.tags = tags
         }
     }
 }

@@ -34,6 +34,10 @@ extension AmoCRMSimulator.Configuration {
         public static let destinationThailand = 1_450_003
         public static let destinationItaly = 1_450_004
 
+        /// The account's tracking fields (`tracking_data`), from `UTM_SOURCE` on; see ``trackingCodes``.
+        public static let utmSourceField = 880_101
+        public static let utmReferrerField = 880_106
+
         public static let lossTooExpensive = 5_020_001
         public static let lossNoAnswer = 5_020_002
     }
@@ -63,6 +67,16 @@ extension AmoCRMSimulator.Configuration {
         ]
     }
 
+    /// The codes of the tracking fields every account has, in amoCRM's order.
+    public static let trackingCodes = ["UTM_SOURCE", "UTM_MEDIUM", "UTM_CAMPAIGN", "UTM_CONTENT", "UTM_TERM", "UTM_REFERRER"]
+
+    /// The predefined tracking fields, numbered from `firstID`.
+    static func trackingFields(firstID: Int) -> [CustomField] {
+        trackingCodes.enumerated().map { index, code in
+            CustomField(id: firstID + index, name: code.lowercased(), type: .trackingData, code: code)
+        }
+    }
+
     static var defaultCustomFields: [CustomField] {
         [
             CustomField(id: Default.masterDealIDField, name: "MasterDeal ID", type: .text, code: "MASTER_DEAL_ID"),
@@ -76,7 +90,7 @@ extension AmoCRMSimulator.Configuration {
             ]),
             CustomField(id: Default.returnDateTimeField, name: "Возвращение", type: .dateTime),
             CustomField(id: Default.insuranceField, name: "Страховка", type: .checkbox),
-        ]
+        ] + trackingFields(firstID: Default.utmSourceField)
     }
 
     static var defaultLossReasons: [LossReason] {
@@ -88,13 +102,14 @@ extension AmoCRMSimulator.Configuration {
             SeedLead(name: "Семья Ивановых, Анталья", price: 185_000, statusID: Default.offerSent,
                      responsibleUserID: Default.salesAnna,
                      customFields: [Default.travellersField: ["4"], Default.destinationField: ["Турция"],
-                                    Default.departureDateField: ["1780272000"]], ageSeconds: 7200),
+                                    Default.departureDateField: ["1780272000"], Default.utmSourceField: ["yandex"],
+                                    Default.utmReferrerField: ["https://ya.ru/"]], ageSeconds: 7200, tags: ["семья", "горящий"]),
             SeedLead(name: "Петров, Хургада", price: 96_500, statusID: Default.newRequest,
                      responsibleUserID: Default.salesBoris,
                      customFields: [Default.travellersField: ["2"], Default.destinationField: ["Египет"]], ageSeconds: 5400),
             SeedLead(name: "ООО Вектор, выездной семинар", price: 1_250_000, pipelineID: Default.corporatePipeline,
                      statusID: Default.corporateBrief, responsibleUserID: Default.admin,
-                     customFields: [Default.travellersField: ["18"]], ageSeconds: 3600),
+                     customFields: [Default.travellersField: ["18"]], ageSeconds: 3600, tags: ["корпоратив"]),
             SeedLead(name: "Сидорова, Пхукет", price: 240_000, statusID: AmoCRMSimulator.Status.won,
                      responsibleUserID: Default.salesAnna,
                      customFields: [Default.destinationField: ["Таиланд"], Default.insuranceField: ["1"]], ageSeconds: 1800),

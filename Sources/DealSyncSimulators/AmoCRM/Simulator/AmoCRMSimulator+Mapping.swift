@@ -53,6 +53,8 @@ extension AmoCRMSimulator.Configuration {
                 fields.append(.init(id: id, name: field.name, type: .text))
             }
         }
+        // Every account has its tracking fields, whatever the mapping names.
+        fields += Self.trackingFields(firstID: (fields.map(\.id).max() ?? 900_000) + 1)
         self.customFields = fields
         self.seedLeads = []
         self.oauth = oauth

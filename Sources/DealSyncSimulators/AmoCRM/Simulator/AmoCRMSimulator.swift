@@ -143,7 +143,8 @@ public final class AmoCRMSimulator: Sendable {
     private func seedLeads(_ seeds: [SeedLead], now: Int) {
         for seed in seeds {
             let fields = AmoLeadFields(name: seed.name, price: seed.price, statusID: seed.statusID, pipelineID: seed.pipelineID,
-                                       responsibleUserID: seed.responsibleUserID, customFields: seed.customFields.mapValues { $0 })
+                                       responsibleUserID: seed.responsibleUserID, customFields: seed.customFields.mapValues { $0 },
+                                       tags: seed.tags.isEmpty ? nil : seed.tags)
             var json = fields.json(catalog: catalog)
             if case .object(var members) = json {
                 members += [("created_at", .int(now - seed.ageSeconds)), ("updated_at", .int(now - seed.ageSeconds))]

@@ -1,4 +1,3 @@
-import DealSyncCore
 
 /// Builds amoCRM's legacy (API v2) webhook form: `leads[<action>][<i>][<field>]` plus `account[...]`.
 ///
@@ -46,7 +45,7 @@ enum AmoWebhookForm {
             }
         }
         blocks.insert(accountPairs(catalog, withLinks: true), at: Int(random.next() % UInt64(blocks.count + 1)))
-        return PHPForm.encode(blocks.flatMap { $0 })
+        return QueryForm.build(blocks.flatMap { $0 })
     }
 
     /// The short Digital Pipeline form: ids only, no lead data.
@@ -58,7 +57,7 @@ enum AmoWebhookForm {
         ]
         let leadPairs = fields.shuffled(using: &random).map { ("leads[status][0][\($0.0)]", $0.1) }
         let account = accountPairs(catalog, withLinks: false)
-        return PHPForm.encode(random.next() % 2 == 0 ? leadPairs + account : account + leadPairs)
+        return QueryForm.build(random.next() % 2 == 0 ? leadPairs + account : account + leadPairs)
     }
 
     private static func accountPairs(_ catalog: AmoCatalog, withLinks: Bool) -> Pairs {
@@ -88,7 +87,15 @@ enum AmoWebhookForm {
             if action == "responsible" { groups.append([("[old_responsible_user_id]", String(old.responsibleUserID))]) }
         }
         if !lead.customFields.isEmpty { groups.append(customFields(lead, catalog: catalog)) }
+        if !lead.tags.isEmpty { groups.append(tags(lead)) }
         return groups
+    }
+
+    /// `[tags][i][id]` and `[tags][i][name]`: a nested list inside the lead block, like custom fields but no field.
+    private static func tags(_ lead: AmoLead) -> Pairs {
+        lead.tags.enumerated().flatMap { index, tag in
+            [("[tags][\(index)][id]", String(tag.id)), ("[tags][\(index)][name]", tag.name)]
+        }
     }
 
     /// `[custom_fields][i][id|name]`, `[values][j][value]` (`[enum]` for choices), and a bare

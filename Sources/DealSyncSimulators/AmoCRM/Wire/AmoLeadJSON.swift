@@ -1,6 +1,7 @@
-/// Renders leads the way API v4 returns them.
+/// Renders leads the way API v4 returns them: `source_id` and `is_price_modified_by_robot` only when `with` asks for
+/// them, and the lead's own link carrying the query string of the request that read it.
 enum AmoLeadJSON {
-    static func lead(_ lead: AmoLead, catalog: AmoCatalog, base: String, with: Set<String> = []) -> AmoJSON {
+    static func lead(_ lead: AmoLead, catalog: AmoCatalog, base: String, with: Set<String> = [], query: String? = nil) -> AmoJSON {
         var embedded: [(String, AmoJSON)] = [
             ("tags", .array(lead.tags.map { .object([("id", .int($0.id)), ("name", .string($0.name)), ("color", .null)]) })),
             ("companies", .array([])),
@@ -12,7 +13,7 @@ enum AmoLeadJSON {
                 ("_links", links("\(base)/api/v4/leads/loss_reasons/\(reason.id)")),
             ])])))
         }
-        return .object([
+        var members: [(String, AmoJSON)] = [
             ("id", .int(lead.id)),
             ("name", .string(lead.name)),
             ("price", .int(lead.price)),
@@ -21,7 +22,9 @@ enum AmoLeadJSON {
             ("status_id", .int(lead.statusID)),
             ("pipeline_id", .int(lead.pipelineID)),
             ("loss_reason_id", .int(lead.lossReasonID)),
-            ("source_id", .null),
+        ]
+        if with.contains("source_id") { members.append(("source_id", .null)) }
+        members += [
             ("created_by", .int(lead.createdBy)),
             ("updated_by", .int(lead.updatedBy)),
             ("created_at", .int(lead.createdAt)),
@@ -33,10 +36,11 @@ enum AmoLeadJSON {
             ("score", .int(lead.score)),
             ("account_id", .int(catalog.accountID)),
             ("labor_cost", .int(lead.laborCost)),
-            ("is_price_modified_by_robot", .bool(false)),
-            ("_links", links("\(base)/api/v4/leads/\(lead.id)")),
-            ("_embedded", .object(embedded)),
-        ])
+        ]
+        if with.contains("is_price_modified_by_robot") { members.append(("is_price_modified_by_robot", .bool(false))) }
+        let suffix = query.map { $0.isEmpty ? "" : "?" + $0 } ?? ""
+        members += [("_links", links("\(base)/api/v4/leads/\(lead.id)\(suffix)")), ("_embedded", .object(embedded))]
+        return .object(members)
     }
 
     /// `null` when the lead has no filled field; numbers come back as strings, dates as integers.

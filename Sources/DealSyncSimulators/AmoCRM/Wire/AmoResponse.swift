@@ -77,10 +77,13 @@ struct AmoProblem: HTTPResponseError, Sendable {
     /// The `status` member of the body, when amoCRM writes one that differs from the HTTP status.
     var bodyStatus: Int?
     var validation: [AmoValidationGroup] = []
+    /// Rule violations keyed by lead id (`{"errors": {"<id>": "<message>"}}`), amoCRM's other 400 shape.
+    var errors: [(leadID: Int, message: String)] = []
 
     var json: AmoJSON {
         var members: [(String, AmoJSON)] = []
         if let hint { members.append(("hint", .string(hint))) }
+        if !errors.isEmpty { members.append(("errors", .object(errors.map { (String($0.leadID), .string($0.message)) }))) }
         if !validation.isEmpty {
             members.append(("validation-errors", .array(validation.map { group in
                 .object([
@@ -116,6 +119,13 @@ struct AmoProblem: HTTPResponseError, Sendable {
     static func validation(_ groups: [AmoValidationGroup]) -> AmoProblem {
         var problem = httpStatus(.badRequest, detail: "Request validation failed")
         problem.validation = groups
+        return problem
+    }
+
+    /// A write that breaks one of amoCRM's rules: no `validation-errors`, the message keyed by the lead's id.
+    static func invalidRequestBody(_ errors: [(leadID: Int, message: String)]) -> AmoProblem {
+        var problem = httpStatus(.badRequest, detail: "Invalid request body")
+        problem.errors = errors
         return problem
     }
 }

@@ -54,7 +54,7 @@ struct BitrixOAuth: Sendable {
         return .success(issue(now: now))
     }
 
-    /// A fresh token pair (refreshes, and the tokens application events carry).
+    /// A fresh token pair (refreshes).
     mutating func issue(now: Int) -> Issued {
         let access = Self.token()
         let refresh = Self.token()
@@ -62,6 +62,14 @@ struct BitrixOAuth: Sendable {
         accessTokens[access] = now + ttl
         refreshTokens[refresh] = (now + Self.seconds(configuration.refreshTokenTTL), false)
         return Issued(accessToken: access, refreshToken: refresh, expiresAt: now + ttl, expiresIn: ttl)
+    }
+
+    /// A fresh access token alone, the one an application event carries (events carry no refresh token).
+    mutating func issueAccess(now: Int) -> (accessToken: String, expiresAt: Int, expiresIn: Int) {
+        let access = Self.token()
+        let ttl = Self.seconds(configuration.accessTokenTTL)
+        accessTokens[access] = now + ttl
+        return (access, now + ttl, ttl)
     }
 
     /// The application is uninstalled or its access withdrawn: every token stops working.

@@ -53,6 +53,22 @@ struct BitrixOperatingLimiter: Sendable {
         return (total(key), oldest)
     }
 
+    /// Fills an account to just past the budget, as a run of heavy calls would: the method is refused until its
+    /// oldest bucket leaves (`operating_reset_at`). Nothing happens without a budget.
+    mutating func exhaust(_ key: Key, at now: Instant) {
+        guard let budget else { return }
+        prune(key, at: now)
+        register(key, seconds: max(0, budget - total(key)) + 0.001, at: now)
+    }
+
+    /// Every account with time in it, and how long until its oldest bucket leaves.
+    mutating func accounts(at now: Instant) -> [(key: Key, operating: Double, resetIn: Duration?)] {
+        for key in Array(buckets.keys) { prune(key, at: now) }
+        return buckets.keys.sorted { ($0.caller, $0.method) < ($1.caller, $1.method) }.map { key in
+            (key, total(key), buckets[key]?.first.map { $0.start + window - now })
+        }
+    }
+
     private func total(_ key: Key) -> Double { buckets[key]?.reduce(0) { $0 + $1.seconds } ?? 0 }
 
     private mutating func prune(_ key: Key, at now: Instant) {

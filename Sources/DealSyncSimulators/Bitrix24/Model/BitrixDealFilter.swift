@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 
 /// The `filter` of `crm.deal.list`: keys carry their operator as a prefix (`>=DATE_MODIFY`, `@ID`, `%TITLE`,
@@ -45,7 +44,7 @@ struct BitrixDealFilter: Sendable {
 
     private(set) var conditions: [Condition] = []
 
-    init(_ filter: PHPForm.Map, portal: BitrixPortal) {
+    init(_ filter: QueryForm.Map, portal: BitrixPortal) {
         for (rawKey, value) in filter.entries {
             let prefix = String(rawKey.prefix { !$0.isLetter })
             let field = String(rawKey.dropFirst(prefix.count)).uppercased()
@@ -111,7 +110,7 @@ struct BitrixDealFilter: Sendable {
         switch value {
         case .null: nil
         case .text(let text): text
-        case .number(let number): DecimalText.format(number)
+        case .number(let number): DecimalString.format(number)
         }
     }
 

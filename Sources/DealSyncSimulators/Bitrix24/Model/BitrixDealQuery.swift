@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 
 /// `crm.deal.list {select, filter, order, start}`: fixed pages of 50 selected with `start`, as the portal's
@@ -21,13 +20,13 @@ struct BitrixDealQuery: Sendable {
         var counted: Bool
     }
 
-    init(_ params: PHPForm.Map, portal: BitrixPortal) throws(BitrixError) {
+    init(_ params: QueryForm.Map, portal: BitrixPortal) throws(BitrixError) {
         let orderValue = params.crmParameter("order")
         if case .string? = orderValue { throw .mustBeArray("order") }
         let filterValue = params.crmParameter("filter")
         if case .string? = filterValue { throw .mustBeArray("filter") }
         (fields, userFields) = Self.selection(params.crmParameter("select"), portal: portal)
-        filter = BitrixDealFilter(filterValue?.map ?? PHPForm.Map(), portal: portal)
+        filter = BitrixDealFilter(filterValue?.map ?? QueryForm.Map(), portal: portal)
         order = (orderValue?.map?.entries ?? []).compactMap { entry in
             let field = entry.key.uppercased()
             guard BitrixDealSchema.filterType(field, portal: portal) != nil else { return nil }
@@ -38,7 +37,7 @@ struct BitrixDealQuery: Sendable {
 
     /// `select`: nothing or `*` gives the standard fields, `UF_*` every user field, names pick fields; `ID` is
     /// always there. Unknown names are ignored.
-    static func selection(_ value: PHPForm.Value?, portal: BitrixPortal) -> ([String], [String]) {
+    static func selection(_ value: QueryForm.Value?, portal: BitrixPortal) -> ([String], [String]) {
         let names: [String]
         switch value {
         case .string(let text)?: names = text.isEmpty ? [] : [text.uppercased()]

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 
 /// The standard deal fields in Bitrix24's order, with their types (`crm.deal.fields`) and wire values.
@@ -111,7 +110,7 @@ enum BitrixDealSchema {
 
     /// `15000` → `"15000.00"`.
     static func money(_ value: Decimal) -> String {
-        DecimalText.format(DecimalText.rounded(value, scale: 2), minimumFractionDigits: 2)
+        DecimalString.format(DecimalString.rounded(value, scale: 2), minimumFractionDigits: 2)
     }
 
     /// How a field's value compares in `order` and `filter`: numbers as numbers, dates as instants, the rest as

@@ -1,17 +1,16 @@
-import DealSyncCore
 import Foundation
 
 /// The `fields` of `crm.deal.add` / `crm.deal.update`, applied the way Bitrix24 applies them: unknown and
 /// read-only fields are silently dropped, unknown `STAGE_ID` values and stages of another funnel are ignored,
 /// `CATEGORY_ID` counts only on add, numbers are read like PHP's `floatval`, an empty value clears a field.
 struct BitrixDealWrite: Sendable {
-    let fields: PHPForm.Map
+    let fields: QueryForm.Map
 
-    init(_ fields: PHPForm.Map) { self.fields = fields }
+    init(_ fields: QueryForm.Map) { self.fields = fields }
 
     /// Builds a write from plain field values (seed deals, in-process helpers).
     init(plain: [String: String]) {
-        self.init(PHPForm.Map(pairs: plain.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
+        self.init(QueryForm.Map(pairs: plain.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
     }
 
     /// The funnel a new deal goes to: a known `CATEGORY_ID`, else the default funnel 0.
@@ -45,7 +44,7 @@ struct BitrixDealWrite: Sendable {
             case "PROBABILITY": deal.probability = trimmed.isEmpty ? nil : Self.phpInt(trimmed)
             case "CURRENCY_ID": if portal.currencies.contains(trimmed.uppercased()) { deal.currencyID = trimmed.uppercased() }
             case "OPPORTUNITY":
-                deal.opportunity = DecimalText.rounded(BitrixSortKey.phpNumber(text), scale: 2)
+                deal.opportunity = DecimalString.rounded(BitrixSortKey.phpNumber(text), scale: 2)
                 deal.isManualOpportunity = true
             case "IS_MANUAL_OPPORTUNITY": deal.isManualOpportunity = trimmed == "Y"
             case "COMPANY_ID": deal.companyID = Self.positive(trimmed)
@@ -72,7 +71,7 @@ struct BitrixDealWrite: Sendable {
         }
     }
 
-    private static func applyUserField(_ field: BitrixPortal.UserField, value: PHPForm.Value, to deal: inout BitrixDeal) {
+    private static func applyUserField(_ field: BitrixPortal.UserField, value: QueryForm.Value, to deal: inout BitrixDeal) {
         var raws: [String]
         switch value {
         case .string(let text): raws = [text]
@@ -85,7 +84,7 @@ struct BitrixDealWrite: Sendable {
             guard !text.isEmpty else { continue }
             switch field.kind {
             case .string: stored.append(raw)
-            case .double: stored.append(DecimalText.format(BitrixSortKey.phpNumber(text)))
+            case .double: stored.append(DecimalString.format(BitrixSortKey.phpNumber(text)))
             case .integer: stored.append(String(phpInt(text)))
             case .boolean: stored.append(["1", "Y", "y", "true", "TRUE"].contains(text) ? "1" : "0")
             case .enumeration:

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 
 /// The portal's fixed setup — funnels, stages, users, user fields, time zone — with the look-ups the methods need.
@@ -86,8 +85,7 @@ struct BitrixPortal: Sendable {
 
     /// `2026-11-23T14:29:00+03:00`: PHP's `date('c')` in the portal's time zone.
     func format(seconds: Int) -> String {
-        let text = Timestamp.iso8601(seconds: Int64(seconds), offsetSeconds: offsetSeconds)
-        return text.hasSuffix("Z") ? String(text.dropLast()) + "+00:00" : text
+        DateText.php(seconds: Int64(seconds), offsetSeconds: offsetSeconds)
     }
 
     /// A day (`YYYY-MM-DD`) as midnight in the portal's time zone.
@@ -101,20 +99,19 @@ struct BitrixPortal: Sendable {
     func parseDateTime(_ raw: String) -> Int? {
         let text = raw.trimmingCharacters(in: .whitespaces)
         guard !text.isEmpty else { return nil }
-        if let seconds = Timestamp.parseSeconds(text) { return Int(seconds) }
+        if let seconds = DateText.seconds(text) { return Int(seconds) }
         var normalized = text
         if let (day, rest) = Self.siteFormat(text) { normalized = rest.isEmpty ? day : day + "T" + rest }
         if normalized.count == 10 { normalized += "T00:00:00" }
         if normalized.count == 16 { normalized += ":00" }
-        guard let local = Timestamp.parseSeconds(normalized.replacingOccurrences(of: " ", with: "T") + "Z") else { return nil }
-        return Int(local) - offsetSeconds
+        return DateText.seconds(normalized, defaultOffset: offsetSeconds).map { Int($0) }
     }
 
     /// The day a date value names, in the portal's time zone.
     func parseDay(_ raw: String) -> String? { parseDateTime(raw).map { day(of: $0) } }
 
     private func midnight(_ day: String) -> Int? {
-        Timestamp.parseSeconds(day + "T00:00:00Z").map { Int($0) - offsetSeconds }
+        DateText.seconds(day + "T00:00:00", defaultOffset: offsetSeconds).map { Int($0) }
     }
 
     /// `23.11.2026 14:29:00` → (`2026-11-23`, `14:29:00`).

@@ -1,12 +1,15 @@
-import DealSyncCore
 import Foundation
 import Synchronization
 
 /// `batch {halt, cmd: {key: "method?query"}}`: up to 50 commands for one tick of the leaky bucket, always HTTP 200,
 /// per-command results and errors keyed like `cmd`, empty sections written as `[]`. Commands run in order and may
-/// use earlier results (`$result[key][FIELD]`); each counts against its own method's operating limit.
+/// use earlier results (`$result[key][FIELD]`). Each command counts against its own method's operating limit and
+/// reports that account in `result_time`; the batch is a method too, charged what its commands cost, and its `time`
+/// reports its own account (`operating` grows with every batch, as real portals show).
 extension Bitrix24Simulator {
     func runBatch(_ call: BitrixCall, arrived: Double) -> Result<(BitrixOutcome, BitrixTimeBlock), BitrixError> {
+        let key = BitrixOperatingLimiter.Key(caller: call.caller.limiterKey, method: "batch")
+        guard !isOverBudget(key) else { return .failure(.operationTimeLimit) }
         let started = ContinuousClock.now
         let halt = BitrixParameters.isTrue(call.params.crmParameter("halt"))
         let commands: [(key: String, command: String)] = (call.params.crmParameter("cmd")?.map?.entries ?? []).compactMap { entry in
@@ -21,6 +24,7 @@ extension Bitrix24Simulator {
         var times: [(String, BitrixJSON)] = []
         var values: [String: BitrixJSON] = [:]
         var executed = 0
+        var seconds = 0.0
         for (index, (key, command)) in commands.enumerated() {
             let outcome = index < limit ? runCommand(command, caller: call.caller, results: values) : .failure(.batchLengthExceeded)
             executed += 1
@@ -31,6 +35,7 @@ extension Bitrix24Simulator {
                 if let total = result.total { totals.append((key, .int(total))) }
                 if let next = result.next { nexts.append((key, .int(next))) }
                 times.append((key, time.json))
+                seconds += result.seconds
             case .failure(let error):
                 errors.append((key, error.json))
             }
@@ -44,10 +49,10 @@ extension Bitrix24Simulator {
             ("result", .phpArray(results)), ("result_error", .phpArray(errors)), ("result_total", .phpArray(totals)),
             ("result_next", .phpArray(nexts)), ("result_time", .phpArray(times)),
         ])
-        let key = BitrixOperatingLimiter.Key(caller: call.caller.limiterKey, method: "batch")
-        let limitNow = limitClock.now
-        let usage = operating.withLock { $0.usage(key, at: limitNow) }
-        return .success((BitrixOutcome(body), timeBlock(arrived: arrived, processing: ContinuousClock.now - started, usage: usage)))
+        var outcome = BitrixOutcome(body)
+        outcome.seconds = seconds
+        let usage = charge(key, seconds: seconds)
+        return .success((outcome, timeBlock(arrived: arrived, processing: ContinuousClock.now - started, usage: usage)))
     }
 
     /// One `method?query` command, with `$result[...]` references resolved.
@@ -60,8 +65,8 @@ extension Bitrix24Simulator {
         requestStats.withLock { $0.requestsByMethod[method, default: 0] += 1 }
         guard method != "batch" else { return .failure(.batchMethodNotAllowed) }
         guard Self.methodNames.contains(method) else { return .failure(.methodNotFound) }
-        let parsed = parts.count > 1 ? ((try? PHPForm.parse(String(parts[1]))) ?? PHPForm.Map()) : PHPForm.Map()
-        var params = PHPForm.Map()
+        let parsed = parts.count > 1 ? QueryForm.parse(String(parts[1])) : QueryForm.Map()
+        var params = QueryForm.Map()
         for (name, value) in parsed.entries where name != "auth" {
             params[name] = Self.substitute(value, results: results)
         }
@@ -70,10 +75,10 @@ extension Bitrix24Simulator {
 
     // MARK: $result references
 
-    static func substitute(_ value: PHPForm.Value, results: [String: BitrixJSON]) -> PHPForm.Value {
+    static func substitute(_ value: QueryForm.Value, results: [String: BitrixJSON]) -> QueryForm.Value {
         switch value {
         case .map(let map):
-            var out = PHPForm.Map()
+            var out = QueryForm.Map()
             for (key, child) in map.entries { out[key] = substitute(child, results: results) }
             return .map(out)
         case .string(let text):

@@ -1,4 +1,3 @@
-import DealSyncCore
 import HTTPTypes
 import Synchronization
 
@@ -26,7 +25,7 @@ extension Bitrix24Simulator {
     func listStatuses(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
         let filterValue = call.params.crmParameter("filter")
         if case .string? = filterValue { throw .mustBeArray("filter") }
-        let filter = filterValue?.map ?? PHPForm.Map()
+        let filter = filterValue?.map ?? QueryForm.Map()
         var items: [(sort: Int, record: Int, json: BitrixJSON)] = []
         for category in portal.categories {
             for ref in portal.stages(in: category.id) {
@@ -70,7 +69,7 @@ extension Bitrix24Simulator {
     /// `user.get {FILTER, start}` (filter keys also accepted at the top level): `ID`, `ACTIVE`, `EMAIL`, `NAME`,
     /// `LAST_NAME`, `WORK_POSITION`; pages of 50 with `total`.
     func listUsers(_ call: BitrixCall) -> BitrixOutcome {
-        var conditions = call.params.crmParameter("filter")?.map ?? PHPForm.Map()
+        var conditions = call.params.crmParameter("filter")?.map ?? QueryForm.Map()
         for (key, value) in call.params.entries where Self.userFilterKeys.contains(key.uppercased()) { conditions[key] = value }
         let users = portal.users.filter { user in
             conditions.entries.allSatisfy { key, value in

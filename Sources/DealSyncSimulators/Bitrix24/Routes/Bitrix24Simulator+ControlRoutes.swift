@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -13,6 +12,8 @@ import Synchronization
 /// - `GET/PUT /_sim/faults` (``FaultSettings`` JSON plus `moved_to`, the new address of a moved portal).
 /// - `POST /_sim/events/pause|resume`; `GET /_sim/events` (every delivery attempt); `GET /_sim/events/handlers`;
 ///   `PUT /_sim/events/slow` `{handler, slow}`.
+/// - `POST /_sim/operating/exhaust` `{method}` drives a method to its operating limit; `GET /_sim/operating` lists the
+///   accounts (see ``Bitrix24Simulator/exhaustOperatingTime(method:)``).
 /// - `POST /_sim/oauth/revoke`; `GET /_sim/stats` (``BitrixStats``);
 ///   `POST /_sim/clock/advance` `{seconds}`, `/_sim/clock/freeze` `{at}`, `/_sim/clock/unfreeze`.
 extension Bitrix24Simulator {
@@ -50,6 +51,7 @@ extension Bitrix24Simulator {
             return BitrixResponse.json(BitrixDealJSON.full(deal, portal: self.portal))
         }
         addOperatorRoutes(to: router)
+        addOperatingRoutes(to: router)
     }
 
     /// Faults, events, OAuth, clock, statistics.
@@ -127,9 +129,9 @@ extension Bitrix24Simulator {
     }
 
     /// `fields`, or the body's other members when there is no `fields`.
-    private static func fields(_ body: BitrixJSON) -> PHPForm.Map {
+    private static func fields(_ body: BitrixJSON) -> QueryForm.Map {
         let source = body["fields"] ?? .object((body.members ?? []).filter { !["user_id", "automation"].contains($0.0) })
-        return BitrixParameters.value(of: source).map ?? PHPForm.Map()
+        return BitrixParameters.value(of: source).map ?? QueryForm.Map()
     }
 
     private func userID(_ body: BitrixJSON) -> Int {

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Synchronization
 
 /// `crm.deal.get`, `.list`, `.add`, `.update`, `.delete`, `.fields`, `.userfield.list`.
@@ -24,7 +23,7 @@ extension Bitrix24Simulator {
     func addDeal(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
         let fields = try Self.fields(call.params)
         let deal = addDeal(BitrixDealWrite(fields), actor: call.caller.userID)
-        return BitrixOutcome(.int(deal.id), rows: 1)
+        return BitrixOutcome(.int(deal.id), rows: 1, writes: 1)
     }
 
     func updateDeal(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
@@ -32,20 +31,20 @@ extension Bitrix24Simulator {
         guard id > 0 else { throw .invalidID }
         let fields = try Self.fields(call.params)
         guard updateDeal(id, BitrixDealWrite(fields), actor: call.caller.userID) != nil else { throw .notFound }
-        return BitrixOutcome(.bool(true), rows: 1)
+        return BitrixOutcome(.bool(true), rows: 1, writes: 1)
     }
 
     func deleteDeal(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
         let id = call.params.crmEntityID
         guard id > 0 else { throw .invalidID }
         guard deleteDeal(id, actor: call.caller.userID) != nil else { throw .notFound }
-        return BitrixOutcome(.bool(true), rows: 1)
+        return BitrixOutcome(.bool(true), rows: 1, writes: 1)
     }
 
     /// `fields`: absent is an empty array; a scalar is refused.
-    private static func fields(_ params: PHPForm.Map) throws(BitrixError) -> PHPForm.Map {
+    private static func fields(_ params: QueryForm.Map) throws(BitrixError) -> QueryForm.Map {
         switch params.crmParameter("fields") {
-        case nil: return PHPForm.Map()
+        case nil: return QueryForm.Map()
         case .map(let map)?: return map
         case .string?: throw .mustBeArray("fields")
         }
@@ -80,7 +79,7 @@ extension Bitrix24Simulator {
 
     /// `crm.deal.userfield.list {filter}`: filter on `ID`, `FIELD_NAME`, `USER_TYPE_ID`, `MULTIPLE`, `MANDATORY`.
     func listUserFields(_ call: BitrixCall) -> BitrixOutcome {
-        let filter = call.params.crmParameter("filter")?.map ?? PHPForm.Map()
+        let filter = call.params.crmParameter("filter")?.map ?? QueryForm.Map()
         let items: [BitrixJSON] = portal.userFields.compactMap { field in
             let values: [String: String] = [
                 "ID": String(field.id), "FIELD_NAME": field.name, "USER_TYPE_ID": field.kind.rawValue,

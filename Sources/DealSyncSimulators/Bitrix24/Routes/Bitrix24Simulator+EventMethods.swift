@@ -1,4 +1,3 @@
-import DealSyncCore
 import Synchronization
 
 /// `event.bind`, `event.unbind`, `event.get`: application context only (an inbound webhook gets

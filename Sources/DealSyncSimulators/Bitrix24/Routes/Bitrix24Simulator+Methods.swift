@@ -1,4 +1,3 @@
-import DealSyncCore
 
 /// The REST methods the simulated portal knows; every other name answers 404 `ERROR_METHOD_NOT_FOUND`.
 extension Bitrix24Simulator {
@@ -42,7 +41,7 @@ extension Bitrix24Simulator {
         return (rows, items.count, next)
     }
 
-    static func start(_ params: PHPForm.Map) -> Int {
+    static func start(_ params: QueryForm.Map) -> Int {
         params["start"]?.string.map(BitrixDealWrite.phpInt) ?? 0
     }
 }

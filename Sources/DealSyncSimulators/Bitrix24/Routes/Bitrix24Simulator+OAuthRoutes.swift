@@ -1,4 +1,3 @@
-import DealSyncCore
 import Hummingbird
 import NIOCore
 import Synchronization

@@ -1,4 +1,3 @@
-import DealSyncCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -88,7 +87,7 @@ extension Bitrix24Simulator {
     }
 
     /// The webhook in the path (`/rest/<user_id>/<code>/<method>`), else the access token in `auth`.
-    private func authenticate(segments: [String], params: PHPForm.Map) -> Result<BitrixCaller, BitrixError> {
+    private func authenticate(segments: [String], params: QueryForm.Map) -> Result<BitrixCaller, BitrixError> {
         if segments.count == 4 {
             guard let user = Int(segments[1]),
                   let hook = configuration.webhooks.first(where: { $0.userID == user && $0.code == segments[2] })
@@ -110,26 +109,35 @@ extension Bitrix24Simulator {
     /// to the method's account, and `time` reports the account.
     func execute(_ call: BitrixCall, arrived: Double) -> Result<(BitrixOutcome, BitrixTimeBlock), BitrixError> {
         let key = BitrixOperatingLimiter.Key(caller: call.caller.limiterKey, method: call.method)
-        let limitNow = limitClock.now
-        guard !operating.withLock({ $0.isBlocked(key, at: limitNow) }) else {
-            requestStats.withLock { $0.operationTimeLimited += 1 }
-            return .failure(.operationTimeLimit)
-        }
+        guard !isOverBudget(key) else { return .failure(.operationTimeLimit) }
         let started = ContinuousClock.now
-        let outcome: BitrixOutcome
+        var outcome: BitrixOutcome
         do {
             outcome = try perform(call)
         } catch {
             return .failure(error)
         }
-        let cost = configuration.limits.cost
-        let seconds = cost.perCall + cost.perRow * Double(outcome.rows) + cost.perCountedRow * Double(outcome.countedRows)
-        let usage = operating.withLock { limiter in
-            limiter.register(key, seconds: seconds, at: limitClock.now)
-            return limiter.usage(key, at: limitClock.now)
-        }
+        outcome.seconds = configuration.limits.cost.seconds(for: outcome)
+        let usage = charge(key, seconds: outcome.seconds)
         let elapsed = ContinuousClock.now - started
         return .success((outcome, timeBlock(arrived: arrived, processing: elapsed, usage: usage)))
+    }
+
+    /// Adds `seconds` of execution time to a method's account and returns the account.
+    func charge(_ key: BitrixOperatingLimiter.Key, seconds: Double) -> (operating: Double, resetIn: Duration?) {
+        let limitNow = limitClock.now
+        return operating.withLock { limiter in
+            limiter.register(key, seconds: seconds, at: limitNow)
+            return limiter.usage(key, at: limitNow)
+        }
+    }
+
+    /// Whether a method is over its budget for a caller; counts the refusal.
+    func isOverBudget(_ key: BitrixOperatingLimiter.Key) -> Bool {
+        let limitNow = limitClock.now
+        guard operating.withLock({ $0.isBlocked(key, at: limitNow) }) else { return false }
+        requestStats.withLock { $0.operationTimeLimited += 1 }
+        return true
     }
 
     func timeBlock(arrived: Double, processing: Duration, usage: (operating: Double, resetIn: Duration?)) -> BitrixTimeBlock {

@@ -44,17 +44,29 @@ extension Bitrix24Simulator {
         }
     }
 
-    /// Simulated execution time of one call, in seconds: `perCall + perRow × rows returned`, plus
-    /// `perCountedRow × rows matched` when a list method counts its total (any `start` but -1).
+    /// Simulated execution time of one call, in seconds: `perCall + perRow × rows returned + perWrite × rows written`,
+    /// plus `perCountedRow × rows matched` when a list method counts its total (any `start` but -1). A `batch` costs
+    /// what its commands cost, each charged to its own method as well.
+    ///
+    /// The defaults follow what real portals report: a `batch` of 50 `crm.deal.get` about a second, a deal write a
+    /// quarter of a second more than a read, so a run of writes reaches the 480 s budget within a minute or two while
+    /// reads alone hardly do.
     public struct OperatingCost: Sendable, Equatable {
         public var perCall: Double
         public var perRow: Double
         public var perCountedRow: Double
+        public var perWrite: Double
 
-        public init(perCall: Double = 0.005, perRow: Double = 0.001, perCountedRow: Double = 0.0002) {
+        public init(perCall: Double = 0.02, perRow: Double = 0.001, perCountedRow: Double = 0.0002, perWrite: Double = 0.25) {
             self.perCall = perCall
             self.perRow = perRow
             self.perCountedRow = perCountedRow
+            self.perWrite = perWrite
+        }
+
+        /// What a call that produced `outcome` costs.
+        func seconds(for outcome: BitrixOutcome) -> Double {
+            perCall + perRow * Double(outcome.rows) + perCountedRow * Double(outcome.countedRows) + perWrite * Double(outcome.writes)
         }
     }
 

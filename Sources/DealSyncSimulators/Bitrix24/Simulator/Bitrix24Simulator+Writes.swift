@@ -37,7 +37,7 @@ extension Bitrix24Simulator {
         return deal
     }
 
-    /// Queues the change's event for every handler bound to it. Application handlers get fresh tokens, unless
+    /// Queues the change's event for every handler bound to it. Application handlers get a fresh access token, unless
     /// automation made the change.
     func emit(_ change: BitrixDealChange) {
         let ts = now
@@ -45,15 +45,17 @@ extension Bitrix24Simulator {
             domain: configuration.domain, clientEndpoint: configuration.resolvedClientEndpoint,
             memberID: configuration.memberID, applicationToken: configuration.applicationToken)
         let deliveries = hub.deliveries(for: change) { subscription in
-            var tokens: BitrixEventForm.AppTokens?
-            if subscription.kind == .application, !change.byAutomation {
-                let issued = oauth.withLock { $0.issue(now: ts) }
-                tokens = BitrixEventForm.AppTokens(
-                    accessToken: issued.accessToken, refreshToken: issued.refreshToken, expiresAt: issued.expiresAt,
-                    expiresIn: issued.expiresIn, scope: configuration.oauth.scope,
-                    userID: subscription.authUserID == 0 ? change.actor : subscription.authUserID)
+            guard subscription.kind == .application else {
+                return BitrixEventForm.body(for: change, to: .outgoingWebhook, portal: identity, ts: ts)
             }
-            return BitrixEventForm.body(for: change, handlerID: subscription.id, portal: identity, tokens: tokens, ts: ts)
+            var tokens: BitrixEventForm.AppTokens?
+            if !change.byAutomation {
+                let issued = oauth.withLock { $0.issueAccess(now: ts) }
+                tokens = BitrixEventForm.AppTokens(
+                    accessToken: issued.accessToken, expiresAt: issued.expiresAt, expiresIn: issued.expiresIn,
+                    scope: configuration.oauth.scope, userID: subscription.authUserID == 0 ? change.actor : subscription.authUserID)
+            }
+            return BitrixEventForm.body(for: change, to: .application(handlerID: subscription.id, tokens: tokens), portal: identity, ts: ts)
         }
         for delivery in deliveries { sender.enqueue(delivery) }
     }

@@ -1,10 +1,9 @@
-import DealSyncCore
 
 /// One method call, top-level or a `batch` command: its name, parameters and caller.
 struct BitrixCall: Sendable {
     /// Lowercase, without `.json` (`crm.deal.list`).
     var method: String
-    var params: PHPForm.Map
+    var params: QueryForm.Map
     var caller: BitrixCaller
 
     /// `crm.deal.list.json` → `crm.deal.list`.

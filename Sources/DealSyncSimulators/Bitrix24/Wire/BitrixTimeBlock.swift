@@ -1,4 +1,3 @@
-import DealSyncCore
 
 /// The `time` member: when the call started and finished (unix seconds with microseconds and `date('c')` in the
 /// portal's zone), and the method's accumulated `operating` time with the instant part of it is released.
@@ -12,8 +11,7 @@ struct BitrixTimeBlock: Sendable {
 
     var json: BitrixJSON {
         func date(_ seconds: Double) -> String {
-            let text = Timestamp.iso8601(seconds: Int64(seconds.rounded(.down)), offsetSeconds: offsetSeconds)
-            return text.hasSuffix("Z") ? String(text.dropLast()) + "+00:00" : text
+            DateText.php(seconds: Int64(seconds.rounded(.down)), offsetSeconds: offsetSeconds)
         }
         var members: [(String, BitrixJSON)] = [
             ("start", .double(start)), ("finish", .double(finish)), ("duration", .double(finish - start)),
