@@ -348,6 +348,9 @@ final class GatewayProcess: @unchecked Sendable {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
+    /// More `serve` options for every run (`DEALSYNC_BENCH_SERVE_ARGS`, space-separated), to compare settings.
+    static let extraArguments = (ProcessInfo.processInfo.environment["DEALSYNC_BENCH_SERVE_ARGS"] ?? "").split(separator: " ").map(String.init)
+
     /// Where each run's CPU profile goes (`DEALSYNC_BENCH_PERF`): serve runs under `perf record`.
     static let profileDirectory = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PERF"]
 
@@ -356,7 +359,7 @@ final class GatewayProcess: @unchecked Sendable {
             [
                 "serve", "--config", config, "--database-url", database.revealedURLString(), "--host", "127.0.0.1", "--port", "\(port)",
                 "--no-polling", "--log-level", Self.logDirectory == nil ? "warning" : "info",
-            ] + (intakeOnly ? ["--intake-only"] : [])
+            ] + (intakeOnly ? ["--intake-only"] : []) + Self.extraArguments
         let process: ChildProgram
         if let directory = Self.profileDirectory {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

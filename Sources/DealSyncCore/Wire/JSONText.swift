@@ -28,11 +28,12 @@ public enum JSONText {
         }
     }
 
-    /// The document's text: keys sorted, no insignificant space.
-    public static func text(_ value: JSONValue) -> String {
+    /// The document's text: keys sorted, no insignificant space; `/` escaped as `\/` only when asked (what
+    /// `JSONEncoder` does without `.withoutEscapingSlashes`).
+    public static func text(_ value: JSONValue, escapingSlashes: Bool = false) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(128)
-        write(value, into: &out)
+        write(value, into: &out, escapingSlashes: escapingSlashes)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -43,26 +44,26 @@ public enum JSONText {
         return Data(out)
     }
 
-    public static func write(_ value: JSONValue, into out: inout [UInt8]) {
+    public static func write(_ value: JSONValue, into out: inout [UInt8], escapingSlashes: Bool = false) {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
         case .number(let text): out.append(contentsOf: canonicalNumber(text).utf8)
-        case .string(let text): writeString(text, into: &out)
+        case .string(let text): writeString(text, into: &out, escapingSlashes: escapingSlashes)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                write(item, into: &out)
+                write(item, into: &out, escapingSlashes: escapingSlashes)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             for (index, key) in members.keys.sorted(by: keyOrder).enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(key, into: &out)
+                writeString(key, into: &out, escapingSlashes: escapingSlashes)
                 out.append(UInt8(ascii: ":"))
-                write(members[key]!, into: &out)
+                write(members[key]!, into: &out, escapingSlashes: escapingSlashes)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -73,10 +74,11 @@ public enum JSONText {
         a.utf8.lexicographicallyPrecedes(b.utf8)
     }
 
-    static func writeString(_ text: String, into out: inout [UInt8]) {
+    static func writeString(_ text: String, into out: inout [UInt8], escapingSlashes: Bool = false) {
         out.append(UInt8(ascii: "\""))
         for byte in text.utf8 {
             switch byte {
+            case UInt8(ascii: "/") where escapingSlashes: out.append(contentsOf: #"\/"#.utf8)
             case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
             case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
             case 0x08: out.append(contentsOf: #"\b"#.utf8)

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 
@@ -51,6 +52,30 @@ import Testing
     func wrongShapesAreRefused(_ text: String) {
         #expect(throws: JSONShapeError.self) { try FieldState(jsonText: text) }
         #expect((try? JSONDecoder().decode(FieldState.self, from: Data(text.utf8))) == nil)
+    }
+
+    /// Idempotency keys hash the values' JSON: written without the coders, keys made before are made again.
+    @Test func idempotencyKeysStayWhatTheCodersMadeThem() throws {
+        var random = SplitMix(seed: 0x1DE4_7E11)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var checked = 0
+        for round in 0..<1_000 {
+            var values: [String: FieldValue] = [:]
+            for index in 0..<Int(random.next() % 6) { values[["title", "a/b", "custom_fields.7", "Ж", "price"][index % 5] + "\(index)"] = Self.value(&random) }
+            if round % 7 == 0 { values["url"] = .text("https://example.com/a/b") }
+            var hasher = SHA256()
+            for part in ["masterdeal", "deal-\(round)", "update", "inbox:\(round):0"] {
+                hasher.update(data: Data(part.utf8))
+                hasher.update(data: Data([0]))
+            }
+            hasher.update(data: try encoder.encode(values))
+            let before = "ds1-" + hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined()
+            #expect(IdempotencyKey.make(target: "masterdeal", record: "deal-\(round)", operation: "update", values: values,
+                                        cause: "inbox:\(round):0") == before)
+            checked += 1
+        }
+        #expect(checked == 1_000)
     }
 
     // MARK: Generated states
