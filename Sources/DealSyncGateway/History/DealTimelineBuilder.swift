@@ -94,7 +94,11 @@ public struct DealTimelineBuilder: Sendable {
             do {
                 switch try decode(InboxRow(id: row.id, item: item, receivedAt: row.receivedAt)) {
                 case .observations(let observations):
+                    // One amoCRM webhook may name a lead under several events (update and status) with one state.
+                    var kept: [DealSyncCore.Observation] = []
                     for observation in observations where wanted.contains("\(observation.connector)\u{0}\(observation.recordID)") {
+                        guard !kept.contains(observation) else { continue }
+                        kept.append(observation)
                         result.append((row, Seen(observation: observation)))
                     }
                 case .fetch(let requests):
