@@ -322,7 +322,7 @@ extension SyncSystem {
     /// Runs the built `dealsync` binary against this system's database (and, for commands that read the
     /// configuration, its config directory), as support or on-call would.
     func cli(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let needsConfig = ["dlq replay", "drift show", "drift repair", "drift sweep", "explain", "connector"]
+        let needsConfig = ["dlq replay", "drift show", "drift repair", "drift sweep", "explain", "connector", "history"]
             .contains { arguments.joined(separator: " ").hasPrefix($0) }
         return try await ChildProgram.run(
             try Repository.dealsyncBinary(),
