@@ -88,14 +88,27 @@ public final class Bitrix24Connector: Connector {
         }
         let ts = form["ts"]?.string ?? "0"
         let stored = PHPForm.blankingValues(at: Self.storedCredentialPaths, in: bytes)
-        // The token anywhere else (inside another field) would be stored: such a body is not what Bitrix24 sends.
-        let rest = (try? PHPForm.parse(bytes: stored)).map { PHPForm.flatten($0) } ?? []
-        guard !rest.contains(where: { $0.0.contains(token.reveal()) || $0.1.contains(token.reveal()) }) else {
+        // The token anywhere else (inside another field or name, encoded or not) would be stored: such a body is
+        // not what Bitrix24 sends. The blanked body must still be a form, so that its fields can be searched.
+        let secret = token.reveal()
+        guard let rest = try? PHPForm.flatten(PHPForm.parse(bytes: stored)),
+            !rest.contains(where: { $0.0.contains(secret) || $0.1.contains(secret) }),
+            Self.find(Array(secret.utf8), in: stored) == nil
+        else {
             throw WebhookRejection(.malformed, "application_token repeated outside auth[application_token]")
         }
         return InboxItem(
             connector: config.id, dedupeKey: "event:\(event.uppercased()):\(id):\(ts)", source: .webhook,
             contentType: "application/x-www-form-urlencoded", body: Data(stored))
+    }
+
+    /// Where `needle` first occurs in `haystack`.
+    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return start }
+        }
+        return nil
     }
 
     /// Credentials an event carries (application events add the installing user's OAuth tokens): checked or
