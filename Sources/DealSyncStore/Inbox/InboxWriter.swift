@@ -13,7 +13,8 @@ import Synchronization
 /// groups grow with the load and the number of commits does not. A duplicate dedupe key is still reported as a
 /// duplicate; a row PostgreSQL refuses (bad data) fails only its own request; a failed commit fails every request
 /// of its group and stores nothing. A request that cannot be stored within `deadline` (the database is away)
-/// gets an error at once instead of hanging, and its item is dropped if no flusher has taken it yet.
+/// gets an error instead of hanging, and its item is dropped if no flusher has taken it yet; one sweep finds
+/// them, a timer per request would cost more than the insert.
 public final class InboxWriter: Service, Sendable {
     public struct Options: Sendable {
         public var maxRows = 500
@@ -44,6 +45,7 @@ public final class InboxWriter: Service, Sendable {
     private struct Waiting {
         var item: InboxItem
         var continuation: CheckedContinuation<InboxStore.RecordResult, any Error>
+        var since: ContinuousClock.Instant
     }
 
     private struct State {
@@ -67,39 +69,49 @@ public final class InboxWriter: Service, Sendable {
     /// How many requests are waiting for their commit (queued, or in a group being committed).
     public var waiting: Int { state.withLock { $0.waiting.count } }
 
-    /// Stores `item` with the next group commit; returns once that commit has completed.
+    /// Stores `item` with the next group commit; returns once that commit has completed, or fails once it has
+    /// waited `deadline` (``run()`` sweeps the waiting requests a few times per deadline).
     public func record(_ item: InboxItem) async throws -> InboxStore.RecordResult {
         let id = state.withLock { s -> Int in
             s.nextID += 1
             return s.nextID
         }
-        return try await withThrowingTaskGroup(of: InboxStore.RecordResult?.self) { group in
-            group.addTask {
-                try await withTaskCancellationHandler {
-                    try await withCheckedThrowingContinuation { continuation in
-                        let accepted = self.state.withLock { s -> Bool in
-                            guard !s.stopped, !Task.isCancelled else { return false }
-                            s.waiting[id] = Waiting(item: item, continuation: continuation)
-                            s.queue.append(id)
-                            return true
-                        }
-                        if accepted {
-                            self.queued.signal()
-                        } else {
-                            continuation.resume(throwing: NotStored(reason: .shuttingDown))
-                        }
-                    }
-                } onCancel: {
-                    self.fail([id], NotStored(reason: .timedOut))
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let accepted = self.state.withLock { s -> Bool in
+                    guard !s.stopped, !Task.isCancelled else { return false }
+                    s.waiting[id] = Waiting(item: item, continuation: continuation, since: .now)
+                    s.queue.append(id)
+                    return true
+                }
+                if accepted {
+                    self.queued.signal()
+                } else {
+                    continuation.resume(throwing: NotStored(reason: .shuttingDown))
                 }
             }
-            group.addTask {
-                try? await Task.sleep(for: self.options.deadline)
-                return nil
+        } onCancel: {
+            self.fail([id], NotStored(reason: .timedOut))
+        }
+    }
+
+    /// Fails every request that has waited `deadline` (queued, or in a group whose commit hangs).
+    private func expire(at now: ContinuousClock.Instant) {
+        let expired = state.withLock { s in s.waiting.filter { $0.value.since.duration(to: now) >= options.deadline }.map(\.key) }
+        if !expired.isEmpty { fail(expired, NotStored(reason: .timedOut)) }
+    }
+
+    /// Sweeps the waiting requests for expired deadlines until the writer has stopped and nobody waits.
+    private func sweepLoop() async {
+        let interval = min(options.deadline / 8, .milliseconds(100))
+        while !state.withLock({ $0.stopped && $0.waiting.isEmpty }) {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled {
+                // Cancelled, not shut down gracefully: nobody is left waiting for a commit that may not come.
+                fail(state.withLock { Array($0.waiting.keys) }, NotStored(reason: .shuttingDown))
+                return
             }
-            defer { group.cancelAll() }
-            guard let result = try await group.next() ?? nil else { throw NotStored(reason: .timedOut) }
-            return result
+            expire(at: .now)
         }
     }
 
@@ -112,11 +124,20 @@ public final class InboxWriter: Service, Sendable {
     /// Runs the flushers until graceful shutdown (or ``stop()``), then stores what is queued and returns. The
     /// gateway lists it before the HTTP server, so it stops after the server: every answered request was stored.
     public func run() async {
+        await withTaskCancellationHandler {
+            await runUntilStopped()
+        } onCancel: {
+            self.stop()
+        }
+    }
+
+    private func runUntilStopped() async {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for _ in 0..<max(1, options.flushers) {
                     group.addTask { await self.flushLoop() }
                 }
+                group.addTask { await self.sweepLoop() }
             }
         } onGracefulShutdown: {
             self.stop()
