@@ -74,7 +74,9 @@ public struct HTTPTransport: Sendable {
         let loggedURL = Redaction.redact(url, secrets: secrets)
         do {
             let prepared = request
-            let response = try await withDeadline(timeout) { [client, maxBody] in
+            // The client's own deadline comes first, so its error says why (refused, reset, timed out); this one
+            // only backs it up.
+            let response = try await withDeadline(timeout + .milliseconds(250)) { [client, maxBody] in
                 let request = prepared
                 let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)))
                 let bytes = try await response.body.collect(upTo: maxBody)
@@ -98,9 +100,7 @@ public struct HTTPTransport: Sendable {
                 "method": "\(method.rawValue)", "url": "\(loggedURL)", "error": "\(reason)",
                 "lineage_id": "\(lineage?.uuidString.lowercased() ?? "-")",
             ])
-            if "\(error)".contains("deadlineExceeded") || "\(error)".contains("readTimeout") || "\(error)".contains("connectTimeout") {
-                throw .timeout
-            }
+            if Self.isTimeout(error) { throw .timeout }
             throw .network(reason)
         }
     }
@@ -109,11 +109,20 @@ public struct HTTPTransport: Sendable {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
+    /// Whether the client or NIO gave up waiting (told by the error's type, not its text).
+    static func isTimeout(_ error: any Error) -> Bool {
+        if let client = error as? HTTPClientError {
+            return [.deadlineExceeded, .readTimeout, .writeTimeout, .connectTimeout].contains(client)
+        }
+        if let channel = error as? ChannelError, case .connectTimeout = channel { return true }
+        return false
+    }
+
+    /// A short reason for the log and the dead-letter history.
     static func reason(_ error: any Error) -> String {
-        let text = String(describing: error)
-        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
-        if text.contains("remoteConnectionClosed") { return "connection closed by the server" }
-        return String(text.prefix(200))
+        if let client = error as? HTTPClientError, client == .remoteConnectionClosed { return "connection closed by the server" }
+        if let io = error as? IOError, io.errnoCode == ECONNREFUSED { return "connection refused" }
+        return String(String(describing: error).prefix(200))
     }
 
     private func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
