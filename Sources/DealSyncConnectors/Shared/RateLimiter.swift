@@ -1,3 +1,4 @@
+import DealSyncCore
 import Synchronization
 
 /// A client-side token bucket shared by everything that calls one connector's API in this process: polling,
@@ -9,24 +10,16 @@ import Synchronization
 /// two late callers can leave back to back. Where the server counts requests in a sliding window and punishes
 /// the one too many (amoCRM), an optional `SlidingWindow` also caps actual departures: at most `count`
 /// callers leave in any `length`, measured when they leave, not when they were due.
+///
+/// The decisions are ``TokenBucket``'s (pure, the time passed in); this class holds one behind a lock and sleeps
+/// as it says.
 public final class RateLimiter: Sendable {
-    public struct SlidingWindow: Sendable, Equatable {
-        public var count: Int
-        public var length: Duration
-
-        public init(count: Int, length: Duration) {
-            self.count = max(count, 1)
-            self.length = length
-        }
-    }
+    public typealias SlidingWindow = TokenBucket.SlidingWindow
 
     private struct State {
-        var tokens: Double
-        var updated: ContinuousClock.Instant
+        var bucket: TokenBucket
         var waited: Duration = .zero
         var acquired = 0
-        var departures: [ContinuousClock.Instant] = []
-        var share = 1.0
     }
 
     public let rate: Double
@@ -38,24 +31,14 @@ public final class RateLimiter: Sendable {
         self.rate = requestsPerSecond
         self.burst = Double(max(burst, 1))
         self.window = window
-        self.state = Mutex(State(tokens: Double(max(burst, 1)), updated: .now))
+        self.state = Mutex(State(bucket: TokenBucket(rate: requestsPerSecond, burst: burst, window: window, at: .now)))
     }
 
     /// The part of the configured rate and burst this process may use: 1 alone, 1/N when N processes call the
     /// same API with a limit they share (MasterDeal's writes are delivered from every process).
     public var share: Double {
-        get { state.withLock { $0.share } }
-        set {
-            let share = min(max(newValue, 0.01), 1)
-            state.withLock { s in
-                // Tokens earned so far are earned at the old share.
-                let now = ContinuousClock.now
-                s.tokens = tokens(in: s, at: now)
-                s.updated = now
-                s.tokens = min(s.tokens, capacity(share))
-                s.share = share
-            }
-        }
+        get { state.withLock { $0.bucket.share } }
+        set { state.withLock { $0.bucket.setShare(newValue, at: .now) } }
     }
 
     public convenience init(_ limit: ConnectorConfig.RateLimit) {
@@ -66,17 +49,20 @@ public final class RateLimiter: Sendable {
     @discardableResult
     public func acquire(cost: Double = 1) async throws -> Duration {
         let started = ContinuousClock.now
-        let wait = reserve(cost)
+        let wait = state.withLock { s -> Duration in
+            s.acquired += 1
+            return s.bucket.reserve(cost, at: .now)
+        }
         if wait > .zero {
             do {
                 try await Task.sleep(for: wait)
             } catch {
-                state.withLock { $0.tokens += cost }
+                state.withLock { $0.bucket.giveBack(cost) }
                 throw error
             }
         }
-        if let window {
-            while let pause = depart(window) {
+        if window != nil {
+            while let pause = state.withLock({ $0.bucket.depart(at: .now) }) {
                 try await Task.sleep(for: pause)
             }
         }
@@ -85,45 +71,9 @@ public final class RateLimiter: Sendable {
         return waited
     }
 
-    /// Records a departure now if the window has room; otherwise says how long until its oldest one ages out.
-    private func depart(_ window: SlidingWindow) -> Duration? {
-        state.withLock { s in
-            let now = ContinuousClock.now
-            s.departures.removeAll { $0.duration(to: now) >= window.length }
-            guard s.departures.count >= window.count else {
-                s.departures.append(now)
-                return nil
-            }
-            return window.length - s.departures[0].duration(to: now)  // > 0: older ones were pruned above
-        }
-    }
-
-    /// Takes `cost` tokens now (going into debt when short) and says how long the debt takes to repay.
-    private func reserve(_ cost: Double) -> Duration {
-        state.withLock { s in
-            let now = ContinuousClock.now
-            s.tokens = tokens(in: s, at: now)
-            s.updated = now
-            s.tokens -= cost
-            s.acquired += 1
-            guard s.tokens < 0 else { return .zero }
-            return .nanoseconds(Int64((-s.tokens / (rate * s.share)) * 1e9))
-        }
-    }
-
-    /// The bucket's size at `share` (never below one request, or nothing could ever go).
-    private func capacity(_ share: Double) -> Double { max(burst * share, 1) }
-
-    /// The tokens in the bucket at `now`: those left at the last update plus those earned since at the share's rate.
-    private func tokens(in s: State, at now: ContinuousClock.Instant) -> Double {
-        let elapsed = s.updated.duration(to: now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return min(capacity(s.share), s.tokens + seconds * rate * s.share)
-    }
-
     /// Tokens in the bucket now; negative while callers are waiting on it.
     public var available: Double {
-        state.withLock { tokens(in: $0, at: .now) }
+        state.withLock { $0.bucket.available(at: .now) }
     }
 
     /// Total time callers spent waiting, and acquisitions, since start (metrics).
@@ -131,5 +81,3 @@ public final class RateLimiter: Sendable {
         state.withLock { ($0.waited, $0.acquired) }
     }
 }
-
-import DealSyncCore

@@ -1,10 +1,12 @@
 import DealSyncConnectors
+import DealSyncCore
 import Testing
 
-/// The limiter's guarantees are lower bounds on time — a slow machine only makes callers later — so these
-/// checks hold however busy the host is.
+/// What the real limiter adds to ``TokenBucket``'s decisions (tested at exact instants in the core): callers
+/// really sleep as long as the bucket says, the window holds departures back, and a cancelled waiter gives its
+/// turn back. The checks are lower bounds on time — a slow machine only makes callers later.
 struct RateLimiterTests {
-    @Test func theBucketPacesCallersAtItsRate() async throws {
+    @Test func callersSleepAsTheBucketSays() async throws {
         let limiter = RateLimiter(requestsPerSecond: 20, burst: 1)
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -17,13 +19,8 @@ struct RateLimiterTests {
         #expect(limiter.statistics.waited > .zero)
     }
 
-    @Test func theWindowCapsDeparturesEvenWhenTheBucketWouldAllowMore() async throws {
-        let open = RateLimiter(requestsPerSecond: 1_000, burst: 10)
+    @Test func theWindowHoldsDeparturesBack() async throws {
         let capped = RateLimiter(requestsPerSecond: 1_000, burst: 10, window: .init(count: 3, length: .milliseconds(300)))
-        let openStarted = ContinuousClock.now
-        for _ in 0..<10 { try await open.acquire() }
-        #expect(openStarted.duration(to: .now) < .milliseconds(800), "a burst of 10 needs no waiting (the capped one below needs 900 ms)")
-
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<10 { group.addTask { try await capped.acquire() } }
@@ -31,6 +28,7 @@ struct RateLimiterTests {
         }
         // Three leave at once, then three per 300 ms: the tenth cannot leave before 900 ms.
         #expect(started.duration(to: .now) >= .milliseconds(900))
+        #expect(capped.statistics.acquired == 10)
     }
 
     @Test func aCancelledWaiterGivesItsTurnBack() async throws {
@@ -45,22 +43,10 @@ struct RateLimiterTests {
         #expect(limiter.available > -0.1, "its reservation went back to the bucket")
     }
 
-    /// Two processes sharing MasterDeal's limit each take half of its rate and burst.
-    @Test func aShareScalesTheRateAndTheBurst() async throws {
+    @Test func theShareReachesTheBucket() {
         let limiter = RateLimiter(requestsPerSecond: 20, burst: 4)
         limiter.share = 0.5
         #expect(limiter.share == 0.5)
         #expect(limiter.available <= 2, "the burst is halved at once")
-        let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<12 { group.addTask { try await limiter.acquire() } }
-            try await group.waitForAll()
-        }
-        // Two go at once (half the burst), the other ten at 10 a second (half the rate): at least a second.
-        #expect(started.duration(to: .now) >= .milliseconds(950))
-        limiter.share = 0
-        #expect(limiter.share == 0.01, "a share is never zero: the process still makes progress")
-        limiter.share = 3
-        #expect(limiter.share == 1, "nor more than the whole limit")
     }
 }
