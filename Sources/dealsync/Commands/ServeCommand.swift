@@ -47,7 +47,8 @@ struct ServeCommand: AsyncParsableCommand {
         options.polling = !noPolling
         options.intakeOnly = intakeOnly
         let gatewayOptions = options
-        try await database.withServeDatabase(logger: logger) { db in
+        let config = self.config
+        try await database.withServeDatabase(configDirectory: config.directory, logger: logger) { db in
             let report = try await Migrator(logger: logger).migrate(db)
             logger.info("schema ready", metadata: ["version": "\(report.currentVersion)", "applied": "\(report.applied.count)"])
             let gateway = Gateway(configuration: configuration, database: db, options: gatewayOptions, logger: logger)
