@@ -13,10 +13,11 @@ struct ConfigReloadTests {
         with: "qualified: [{status: 7001003, name: Прогрев}, {status: 7001002, name: Квалификация}]")
 
     static func qualifiedLead(_ scenario: Scenario, _ name: String) async throws -> Int {
-        _ = try scenario.masterDeal.createAsUser(.object([
-            "account_id": .string(Scenario.account), "opportunity_name": .string(name), "stage": .string("qualified"),
-            "amount": .string("15000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-        ]))
+        _ = try scenario.masterDeal.createAsUser(
+            .object([
+                "account_id": .string(Scenario.account), "opportunity_name": .string(name), "stage": .string("qualified"),
+                "amount": .string("15000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+            ]))
         try await eventually("\(name) reaches amoCRM", timeout: .seconds(30)) {
             scenario.leads().contains { $0.name == name && Scenario.link(of: $0) != nil }
         }
@@ -48,12 +49,15 @@ struct ConfigReloadTests {
             let command = try await scenario.dealsync(["reload"], config: true)
             #expect(command.status == 1)
             #expect(command.stderr.contains("tour.yaml:6:"), "\(command.stderr)")
-            try await eventually("the refusal is audited", timeout: .seconds(10)) { try await Self.reloads(scenario) == ["accepted", "refused"] }
+            try await eventually("the refusal is audited", timeout: .seconds(10)) {
+                try await Self.reloads(scenario) == ["accepted", "refused"]
+            }
             let log = scenario.gatewayLogs()
             #expect(log.contains("configuration reload refused"))
             #expect(log.contains("tour.yaml:6:"), "every problem at file:line:column in the log")
             #expect(serve.poll() == nil, "still running")
-            #expect(try await Self.qualifiedLead(scenario, "refused") == 7_001_003, "the accepted mapping keeps running, not the refused file")
+            #expect(
+                try await Self.qualifiedLead(scenario, "refused") == 7_001_003, "the accepted mapping keeps running, not the refused file")
             let metrics = try await scenario.get("/metrics").body
             #expect(metrics.contains(#"dealsync_config_reloads_total{result="refused"} 1"#))
             #expect(metrics.contains("dealsync_config_last_reload_successful 0"))

@@ -15,10 +15,11 @@ struct EmbeddedDefaultTests {
     }
 
     static func makeDeal(_ scenario: Scenario, _ name: String, stage: String = "lead") throws {
-        _ = try scenario.masterDeal.createAsUser(.object([
-            "account_id": .string(Scenario.account), "opportunity_name": .string(name), "stage": .string(stage),
-            "amount": .string("15000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-        ]))
+        _ = try scenario.masterDeal.createAsUser(
+            .object([
+                "account_id": .string(Scenario.account), "opportunity_name": .string(name), "stage": .string(stage),
+                "amount": .string("15000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+            ]))
     }
 
     /// The stored OAuth pair's summary (generation, when) of `connector` in `connector status --json`.
@@ -32,7 +33,9 @@ struct EmbeddedDefaultTests {
     @Test func killedServeAndClusterComeBackWithLinksWaitingWritesAndTheRotatedOAuthPair() async throws {
         try await Scenario.run(Self.embedded) { scenario in
             try await scenario.startGateway()
-            #expect(try await scenario.texts("SELECT setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name")
+            #expect(
+                try await scenario.texts(
+                    "SELECT setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name")
                     == ["on", "on", "on"], "PostgreSQL's durable defaults")
 
             // A first deal reaches amoCRM: the first call there spends the configured refresh token (single use).
@@ -87,10 +90,12 @@ struct EmbeddedDefaultTests {
     @Test func aSecondServeOnTheSameDataDirectoryIsRefused() async throws {
         try await Scenario.run(Self.embedded) { scenario in
             let first = try await scenario.startGateway()
-            let second = try ChildProgram(scenario.binary, [
-                "serve", "--config", scenario.directory, "--env-file", "/dev/null", "--host", "127.0.0.1",
-                "--port", String(try FreePort.pick()),
-            ], environment: ["DATABASE_URL": ""])
+            let second = try ChildProgram(
+                scenario.binary,
+                [
+                    "serve", "--config", scenario.directory, "--env-file", "/dev/null", "--host", "127.0.0.1",
+                    "--port", String(try FreePort.pick()),
+                ], environment: ["DATABASE_URL": ""])
             var status: Int32?
             let deadline = ContinuousClock.now + .seconds(20)
             while status == nil, ContinuousClock.now < deadline {
@@ -102,7 +107,8 @@ struct EmbeddedDefaultTests {
                 _ = await second.wait()
             }
             #expect(status == 1, "the second serve exits at once")
-            #expect(second.stderr.contains("another dealsync serve (pid \(first.pid)) is running on the data directory"), "\(second.stderr)")
+            #expect(
+                second.stderr.contains("another dealsync serve (pid \(first.pid)) is running on the data directory"), "\(second.stderr)")
             #expect(try await scenario.get("/readyz").status == 200, "the first one is untouched")
             #expect(scenario.dataDirectory.holder()?.role == .serve && scenario.dataDirectory.holder()?.pid == first.pid)
         }
@@ -112,7 +118,9 @@ struct EmbeddedDefaultTests {
         try await Scenario.run(Self.embedded) { scenario in
             try await scenario.startGateway()
             try Self.makeDeal(scenario, "MD-0")
-            try await eventually("the deal is linked", timeout: .seconds(30)) { scenario.leads().count == 1 && scenario.disagreements().isEmpty }
+            try await eventually("the deal is linked", timeout: .seconds(30)) {
+                scenario.leads().count == 1 && scenario.disagreements().isEmpty
+            }
             let running = try #require(scenario.dataDirectory.runningCluster())
 
             let whileServing = try await scenario.dealsync(["connector", "status", "--json"], config: true)
@@ -129,8 +137,9 @@ struct EmbeddedDefaultTests {
             let tokens = try Self.tokens(of: "tour", in: whileServing.stdout)
             #expect(tokens != nil, "serve stored the OAuth pair: \(whileServing.stdout)")
             #expect(try Self.tokens(of: "tour", in: afterwards.stdout) == tokens, "the same cluster, with the same stored pair")
-            #expect(scenario.dataDirectory.runningCluster() == nil && scenario.dataDirectory.holder() == nil,
-                    "the cluster started for the command is stopped after it")
+            #expect(
+                scenario.dataDirectory.runningCluster() == nil && scenario.dataDirectory.holder() == nil,
+                "the cluster started for the command is stopped after it")
         }
     }
 }

@@ -81,24 +81,29 @@ public final class ConfigurationReloader: Service {
         case .accepted(let generation, let changes):
             gateway.metrics.configReload(result: "accepted")
             details = ["result": "accepted", "generation": "\(generation)", "changed": changes.joined(separator: ", ")]
-            logger.notice("configuration reloaded", metadata: [
-                "generation": "\(generation)", "changed": "\(changes.isEmpty ? "nothing" : changes.joined(separator: ", "))",
-            ])
+            logger.notice(
+                "configuration reloaded",
+                metadata: [
+                    "generation": "\(generation)", "changed": "\(changes.isEmpty ? "nothing" : changes.joined(separator: ", "))",
+                ])
         case .refused(let problems, let changes):
             gateway.metrics.configReload(result: "refused")
             details = ["result": "refused", "changed": changes.joined(separator: ", "), "problems": problems.joined(separator: "\n")]
             for problem in problems {
                 logger.error("configuration problem", metadata: ["problem": "\(problem)"])
             }
-            logger.error("configuration reload refused; the running configuration is kept", metadata: [
-                "problems": "\(problems.count)", "changed": "\(changes.isEmpty ? "nothing" : changes.joined(separator: ", "))",
-            ])
+            logger.error(
+                "configuration reload refused; the running configuration is kept",
+                metadata: [
+                    "problems": "\(problems.count)", "changed": "\(changes.isEmpty ? "nothing" : changes.joined(separator: ", "))",
+                ])
         }
         do {
             try await AuditStore(database: gateway.database, logger: logger).record(
                 actor: actor, action: "config.reload", target: directory, reason: details["result"], details: details)
         } catch {
-            logger.warning("the reload could not be written to the audit log", metadata: ["error": "\(String(describing: error).prefix(200))"])
+            logger.warning(
+                "the reload could not be written to the audit log", metadata: ["error": "\(String(describing: error).prefix(200))"])
         }
     }
 }

@@ -14,7 +14,8 @@ extension Gateway {
         let added = wanted.filter { !running.contains($0) }
         let removed = running.filter { !wanted.contains($0) }
         if !added.isEmpty || !removed.isEmpty {
-            let parts = (added.isEmpty ? [] : ["added \(added.joined(separator: ", "))"])
+            let parts =
+                (added.isEmpty ? [] : ["added \(added.joined(separator: ", "))"])
                 + (removed.isEmpty ? [] : ["removed \(removed.joined(separator: ", "))"])
             reasons.append("connector set changed (\(parts.joined(separator: "; "))): restart needed")
         }

@@ -175,8 +175,10 @@ extension DataDirectory {
                 return try await body(cluster.url, true)
             case .failure(let error):
                 if let holder = error.holder, holder.role == .serve, Self.isAlive(holder.pid), let running = runningCluster() {
-                    return try await body(DatabaseURL(host: "127.0.0.1", port: running.port, user: EmbeddedPostgres.user,
-                                                      database: "postgres"), false)
+                    return try await body(
+                        DatabaseURL(
+                            host: "127.0.0.1", port: running.port, user: EmbeddedPostgres.user,
+                            database: "postgres"), false)
                 }
                 // A serve still starting its cluster, the watchdog of a killed one stopping it, another command, or
                 // a holder not yet written: wait.

@@ -32,9 +32,11 @@ extension EmbeddedPostgres {
         }
         chmod(data, 0o700)
         if !fm.fileExists(atPath: "\(data)/PG_VERSION") {
-            try runner.run(installation.initdb, [
-                "-D", data, "-U", user, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions",
-            ])
+            try runner.run(
+                installation.initdb,
+                [
+                    "-D", data, "-U", user, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-instructions",
+                ])
         }
         try recoverStaleLock(directory, installation: installation, runner: runner)
         var lastError: (any Error)?
@@ -42,18 +44,22 @@ extension EmbeddedPostgres {
             let port = try freePort()
             let settings = ["-p \(port)", "-c listen_addresses=127.0.0.1", "-k /tmp", "-c max_connections=200", "-c shared_buffers=64MB"]
             do {
-                try runner.run(installation.pgCtl, [
-                    "-D", data, "-l", log, "-w", "-t", "300", "-o", settings.joined(separator: " "), "start",
-                ])
+                try runner.run(
+                    installation.pgCtl,
+                    [
+                        "-D", data, "-l", log, "-w", "-t", "300", "-o", settings.joined(separator: " "), "start",
+                    ])
             } catch {
                 lastError = error
                 continue
             }
-            let watchdog = try? startWatchdog(data: data, installation: installation, runner: runner, removing: nil,
-                                          keeping: lock.descriptor)
+            let watchdog = try? startWatchdog(
+                data: data, installation: installation, runner: runner, removing: nil,
+                keeping: lock.descriptor)
             let url = DatabaseURL(host: "127.0.0.1", port: port, user: user, database: "postgres")
-            return EmbeddedPostgres(url: url, rootDirectory: directory.path, dataDirectory: data, installation: installation,
-                                    runner: runner, watchdog: watchdog, removesRoot: false)
+            return EmbeddedPostgres(
+                url: url, rootDirectory: directory.path, dataDirectory: data, installation: installation,
+                runner: runner, watchdog: watchdog, removesRoot: false)
         }
         throw lastError ?? EmbeddedPostgresError.commandFailed("pg_ctl start", status: -1, output: "no free port")
     }

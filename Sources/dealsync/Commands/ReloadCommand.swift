@@ -31,8 +31,9 @@ struct ReloadCommand: ParsableCommand {
         } else {
             let directory = DataDirectory(path: dataDir ?? DataDirectory.defaultPath(configDirectory: config.directory))
             guard let holder = directory.holder(), holder.role == .serve else {
-                throw CLIError("no dealsync serve is running on the data directory \(directory.path); "
-                               + "for a serve on an external database pass the --pid-file it was started with")
+                throw CLIError(
+                    "no dealsync serve is running on the data directory \(directory.path); "
+                        + "for a serve on an external database pass the --pid-file it was started with")
             }
             pid = holder.pid
         }
@@ -43,9 +44,14 @@ struct ReloadCommand: ParsableCommand {
             for diagnostic in error.diagnostics { FileHandle.standardError.write(Data("\(diagnostic)\n".utf8)) }
             problems = error.diagnostics.count
         }
-        guard kill(pid, SIGHUP) == 0 else { throw CLIError("cannot signal dealsync serve (pid \(pid)): \(String(cString: strerror(errno)))") }
+        guard kill(pid, SIGHUP) == 0 else {
+            throw CLIError("cannot signal dealsync serve (pid \(pid)): \(String(cString: strerror(errno)))")
+        }
         if problems > 0 {
-            FileHandle.standardError.write(Data("\(problems) problem(s) found: dealsync serve (pid \(pid)) will refuse this configuration and keep the running one\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "\(problems) problem(s) found: dealsync serve (pid \(pid)) will refuse this configuration and keep the running one\n"
+                        .utf8))
             throw ExitCode.failure
         }
         print("asked dealsync serve (pid \(pid)) to reload; its log and `dealsync dlq audit` tell the outcome")
