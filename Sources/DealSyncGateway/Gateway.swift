@@ -153,7 +153,7 @@ public final class Gateway: Sendable {
             var lane: [any Service] = []
             if options.polling, connector.config.poll.enabled {
                 lane.append(PollerService(connector: connector, polls: polls, status: status, metrics: metrics,
-                                          inboxWakeup: laneWakeups.lane(id), logger: logger))
+                                          inboxWakeup: laneWakeups.lane(id), logger: logger, generations: generations))
             }
             if connector.config.kind == .masterdeal {
                 // MasterDeal's inbox and writes are shared by every process; one process polls it.
