@@ -43,13 +43,15 @@ public final class Gateway: Sendable {
         public init() {}
     }
 
-    public let configuration: Configuration
     public let database: Database
     public let options: Options
     public let metrics: GatewayMetrics
-    public let registry: ConnectorRegistry
+    /// The configuration the gateway runs by, with its connectors and sync context; a reload replaces it whole.
+    public let generations: CurrentGeneration
+    public var configuration: Configuration { generations.current.configuration }
+    public var registry: ConnectorRegistry { generations.current.registry }
     /// The sync store: decisions, delivery outcomes, replays and repairs share its engines and hooks.
-    public let sync: SyncContext
+    public var sync: SyncContext { generations.current.sync }
     public var inbox: InboxProcessor { InboxProcessor(context: sync) }
     public var outcomes: DeliveryOutcomes { DeliveryOutcomes(context: sync) }
     public var replay: DeadLetterReplay { DeadLetterReplay(context: sync) }
@@ -63,7 +65,6 @@ public final class Gateway: Sendable {
 
     public init(configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
                 metrics: GatewayMetrics = GatewayMetrics()) {
-        self.configuration = configuration
         self.database = database
         self.options = options
         self.logger = logger
@@ -72,13 +73,19 @@ public final class Gateway: Sendable {
         clientConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(60))
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let credentials = DatabaseCredentialStore(tokens: TokenStore(database: database, logger: logger))
-        self.registry = ConnectorRegistry(configuration: configuration, client: httpClient, credentials: credentials, logger: logger)
-        self.sync = SyncContext(
+        let registry = ConnectorRegistry(configuration: configuration, client: httpClient, credentials: credentials, logger: logger)
+        self.generations = CurrentGeneration(GatewayGeneration(
+            number: 1, configuration: configuration, registry: registry,
+            sync: Self.makeSync(configuration, database: database, metrics: metrics, logger: logger)))
+        self.writer = InboxWriter(database: database, logger: logger, options: options.intake)
+        metrics.register(connectors: configuration.connectors.map { ($0.id, $0.kind) })
+    }
+
+    static func makeSync(_ configuration: Configuration, database: Database, metrics: GatewayMetrics, logger: Logger) -> SyncContext {
+        SyncContext(
             database: database, setup: SyncSetup(configuration: configuration), logger: logger,
             observer: .init(processed: { [metrics] connector, result in metrics.inbox(connector, result: result) },
                             divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
-        self.writer = InboxWriter(database: database, logger: logger, options: options.intake)
-        metrics.register(connectors: configuration.connectors.map { ($0.id, $0.kind) })
     }
 
     /// Releases the HTTP client when the gateway's services were never run (CLI commands).
@@ -93,12 +100,13 @@ public final class Gateway: Sendable {
         else { return nil }
         return Reconciler(crm: crm, master: master, mapping: mapping, repairs: repairs,
                           links: LinkReader(database: database, logger: logger), drift: DriftStore(database: database, logger: logger),
-                          metrics: metrics, logger: logger, settings: settings)
+                          metrics: metrics, logger: logger, settings: settings, generations: generations)
     }
 
     /// The services to run after the database client, in start order (they stop in reverse: the HTTP server first,
     /// then intake's group commit once every answered webhook is stored, then relays and lanes, then presence).
     public func services(onHTTPRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
+        let registry = self.registry
         let inboxStore = InboxStore(database: database, logger: logger)
         let claims = OutboxClaims(database: database, logger: logger)
         let status = ConnectorStatusStore(database: database, logger: logger)
@@ -132,20 +140,20 @@ public final class Gateway: Sendable {
             let id = connector.config.id
             let relays = (0..<(connector.config.kind == .masterdeal ? max(1, options.masterDealRelays) : 1)).map { _ in
                 OutboxRelay(
-                    connector: connector, claims: claims, outcomes: outcomes, presence: presence, status: status, metrics: metrics,
+                    connector: connector, generations: generations, claims: claims, presence: presence, status: status, metrics: metrics,
                     wakeup: outboxWakeup,
                     options: .init(batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
                                    idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
                     worker: options.worker, logger: logger)
             }
             let inboxLane = InboxLane(
-                connector: connector, registry: registry, inbox: inbox, presence: presence, metrics: metrics,
+                connector: connector, generations: generations, presence: presence, metrics: metrics,
                 wakeup: laneWakeups.lane(id), outboxWakeup: outboxWakeup, options: .init(batchSize: options.inboxBatchSize),
                 worker: options.worker, logger: logger)
             var lane: [any Service] = []
             if options.polling, connector.config.poll.enabled {
                 lane.append(PollerService(connector: connector, polls: polls, status: status, metrics: metrics,
-                                          inboxWakeup: laneWakeups.lane(id), logger: logger))
+                                          inboxWakeup: laneWakeups.lane(id), logger: logger, generations: generations))
             }
             if connector.config.kind == .masterdeal {
                 // MasterDeal's inbox and writes are shared by every process; one process polls it.

@@ -12,6 +12,7 @@ struct DealSync: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self,
             ServeCommand.self,
+            ReloadCommand.self,
             ValidateCommand.self,
             ExplainCommand.self,
             MigrateCommand.self,

@@ -26,12 +26,17 @@ struct MigrateCommandTests {
         #expect(result.stdout.isEmpty)
     }
 
-    @Test func withoutADatabaseURLAPrivateClusterIsStartedAndRemoved() async throws {
-        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["migrate"], environment: ["DATABASE_URL": ""])
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("applied \(Migration.all.count) migration(s)"))
-        let announced = result.stderr.split(separator: " ").last.map(String.init) ?? ""
-        #expect(result.stderr.contains("using a private PostgreSQL at 127.0.0.1:"), "\(result.stderr)")
-        _ = announced
+    @Test func withoutADatabaseURLTheDataDirectorysClusterIsCreatedMigratedAndKept() async throws {
+        let directory = NSTemporaryDirectory() + "dealsync-migrate-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let binary = try Repository.dealsyncBinary()
+        let first = try await ChildProgram.run(binary, ["migrate", "--data-dir", directory], environment: ["DATABASE_URL": ""])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("applied \(Migration.all.count) migration(s)"))
+        #expect(FileManager.default.fileExists(atPath: directory + "/pgdata/PG_VERSION"), "the cluster is kept in the data directory")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/pgdata/postmaster.pid"), "and stopped after the command")
+        let second = try await ChildProgram.run(binary, ["migrate", "--data-dir", directory], environment: ["DATABASE_URL": ""])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("schema is up to date"), "the same cluster, reused: \(second.stdout)")
     }
 }

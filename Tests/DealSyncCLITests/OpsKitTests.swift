@@ -197,6 +197,7 @@ enum OpsKit {
         "dealsync_connector_paused", "dealsync_rate_limit_share", "dealsync_auth_failures_total", "dealsync_drift_open", "dealsync_drift_oldest_open_seconds",
         "dealsync_drift_detected_total", "dealsync_drift_repaired_total", "dealsync_sweep_progress_ratio",
         "dealsync_sweep_duration_seconds", "dealsync_sweep_last_completed_timestamp_seconds", "dealsync_records_compared_total",
+        "dealsync_config_reloads_total", "dealsync_config_last_reload_successful",
     ]
     static let histograms: Set<String> = ["dealsync_webhook_duration_seconds"]
 

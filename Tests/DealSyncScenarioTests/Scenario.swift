@@ -68,11 +68,14 @@ final class Scenario: Sendable {
         var amoDeliveryYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s}"
         /// `serve --log-level`.
         var logLevel = "info"
+        /// No database URL: `serve` and the commands use the durable embedded default in `<config>/.dealsync`.
+        var embedded = false
     }
 
     let options: Options
     let directory: String
-    let databaseURL: DatabaseURL
+    /// The scenario's database; with the embedded default, `nil` (its cluster's port is known only while it runs).
+    private let externalURL: DatabaseURL?
     let gatewayPort: Int
     let masterDeal: MasterDealSimulator
     let amo: AmoCRMSimulator
@@ -84,14 +87,24 @@ final class Scenario: Sendable {
     private let started = Mutex<[ChildProgram]>([])
 
     var gatewayURL: String { "http://127.0.0.1:\(gatewayPort)" }
+    /// The embedded default's data directory: `serve`'s default, beside the configuration.
+    var dataDirectory: DataDirectory { DataDirectory(path: directory + "/.dealsync") }
+    /// The database: the scenario's own, or the embedded default's cluster while it runs.
+    var databaseURL: DatabaseURL {
+        get throws {
+            if let externalURL { return externalURL }
+            guard let running = dataDirectory.runningCluster() else { throw ChildProgramError("the embedded cluster is not running") }
+            return DatabaseURL(host: "127.0.0.1", port: running.port, user: EmbeddedPostgres.user, database: "postgres")
+        }
+    }
     var amoHookURL: String { "\(gatewayURL)/webhooks/tour/\(Self.webhookSecret)" }
     var serve: ChildProgram? { current.withLock { $0 } }
 
-    private init(options: Options, directory: String, databaseURL: DatabaseURL, gatewayPort: Int, masterDeal: MasterDealSimulator,
+    private init(options: Options, directory: String, databaseURL: DatabaseURL?, gatewayPort: Int, masterDeal: MasterDealSimulator,
                  amo: AmoCRMSimulator, masterURL: String, amoURL: String, binary: String) {
         self.options = options
         self.directory = directory
-        self.databaseURL = databaseURL
+        self.externalURL = databaseURL
         self.gatewayPort = gatewayPort
         self.masterDeal = masterDeal
         self.amo = amo
@@ -104,7 +117,7 @@ final class Scenario: Sendable {
     /// then stops whatever `serve` is still running and the simulators. A failing body prints the gateway's log.
     static func run(_ options: Options = Options(), _ body: @Sendable (Scenario) async throws -> Void) async throws {
         let binary = try Repository.dealsyncBinary()
-        let databaseURL = try await TestPostgres.freshDatabaseURL(migrated: false)
+        let databaseURL = options.embedded ? nil : try await TestPostgres.freshDatabaseURL(migrated: false)
         let gatewayPort = try FreePort.pick()
         let gatewayURL = "http://127.0.0.1:\(gatewayPort)"
         let mapping = try ConfigurationLoader(environment: [:])
@@ -179,8 +192,9 @@ final class Scenario: Sendable {
     /// Starts `dealsync serve` on the scenario's port and database and waits until `/readyz` answers 200.
     @discardableResult
     func startGateway() async throws -> ChildProgram {
-        var arguments = ["serve", "--config", directory, "--env-file", "/dev/null", "--database-url", databaseURL.revealedURLString(),
+        var arguments = ["serve", "--config", directory, "--env-file", "/dev/null",
                          "--host", "127.0.0.1", "--port", String(gatewayPort), "--log-level", options.logLevel]
+        if let externalURL { arguments += ["--database-url", externalURL.revealedURLString()] }
         if !options.polling { arguments.append("--no-polling") }
         let program = try ChildProgram(binary, arguments)
         current.withLock { $0 = program }
@@ -220,9 +234,12 @@ final class Scenario: Sendable {
     }
 
     /// Runs another `dealsync` command against the scenario's database (and configuration, with `config`).
+    /// With the embedded default, the command is given no URL and finds the cluster itself (through `--config`,
+    /// else `--data-dir`).
     func dealsync(_ arguments: [String], config: Bool = false) async throws -> (status: Int32, stdout: String, stderr: String) {
         let configuration = config ? ["--config", directory, "--env-file", "/dev/null"] : []
-        return try await ChildProgram.run(binary, arguments + configuration + ["--database-url", databaseURL.revealedURLString()])
+        let database = externalURL.map { ["--database-url", $0.revealedURLString()] } ?? (config ? [] : ["--data-dir", dataDirectory.path])
+        return try await ChildProgram.run(binary, arguments + configuration + database, environment: ["DATABASE_URL": ""])
     }
 
     func gatewayLogs() -> String {
@@ -278,7 +295,7 @@ final class Scenario: Sendable {
 
     /// Every value of the first column of `sql`, as text.
     func texts(_ sql: String) async throws -> [String] {
-        try await Database.withDatabase(databaseURL, logger: TestPostgres.logger, maximumConnections: 1) { database in
+        try await Database.withDatabase(try databaseURL, logger: TestPostgres.logger, maximumConnections: 1) { database in
             let rows = try await database.client.query(PostgresQuery(unsafeSQL: sql))
             var values: [String] = []
             for try await value in rows.decode(String?.self) { if let value { values.append(value) } }
@@ -288,7 +305,7 @@ final class Scenario: Sendable {
 
     /// The first column of the first row of `sql`, as an integer (counts).
     func count(_ sql: String) async throws -> Int {
-        try await Database.withDatabase(databaseURL, logger: TestPostgres.logger, maximumConnections: 1) { database in
+        try await Database.withDatabase(try databaseURL, logger: TestPostgres.logger, maximumConnections: 1) { database in
             let rows = try await database.client.query(PostgresQuery(unsafeSQL: sql))
             for try await value in rows.decode(Int.self) { return value }
             return 0
@@ -311,7 +328,7 @@ final class Scenario: Sendable {
             """,
         ]
         do {
-            return try await Database.withDatabase(databaseURL, logger: TestPostgres.logger, maximumConnections: 1) { database in
+            return try await Database.withDatabase(try databaseURL, logger: TestPostgres.logger, maximumConnections: 1) { database in
                 var lines: [String] = []
                 for query in queries {
                     let rows = try await database.client.query(PostgresQuery(unsafeSQL: query))

@@ -52,6 +52,19 @@ public final class AmoCRMConnector: Connector {
         }
     }
 
+    public func remapped(to mapping: Mapping) -> any Connector { AmoCRMConnector(self, mapping: mapping) }
+
+    private init(_ other: AmoCRMConnector, mapping: Mapping) {
+        self.config = other.config
+        self.mapping = mapping
+        self.transport = other.transport
+        self.limiter = other.limiter
+        self.logger = other.logger
+        self.linkFieldID = MappingFieldKey.amoCustomFieldID(mapping.linkField)
+        self.decoder = AmoWebhookDecoder(connector: other.config.id, linkFieldID: linkFieldID)
+        self.auth = other.auth
+    }
+
     /// amoCRM counts requests in a sliding one-second window and answers the one past `requests_per_second`
     /// with 429 (repeated, the account is blocked). A token bucket lets `burst + rate` requests into one such
     /// window — 14 with a burst of 7 at 7/s — so the connector paces at one request fewer than the limit per

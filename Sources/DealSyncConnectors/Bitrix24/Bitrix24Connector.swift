@@ -42,6 +42,16 @@ public final class Bitrix24Connector: Connector {
             pacing: pacing)
     }
 
+    public func remapped(to mapping: Mapping) -> any Connector { Bitrix24Connector(self, mapping: mapping) }
+
+    private init(_ other: Bitrix24Connector, mapping: Mapping) {
+        self.config = other.config
+        self.mapping = mapping
+        self.client = other.client
+        self.limiter = other.limiter
+        self.logger = other.logger
+    }
+
     /// The user our writes are made as (`MODIFY_BY_ID` of our own changes), when known.
     var integrationUser: String? {
         if case .inboundWebhook(let user, _) = config.auth { return String(user) }

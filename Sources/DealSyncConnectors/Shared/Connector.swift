@@ -25,6 +25,15 @@ public protocol Connector: Sendable {
 
     /// Delivers writes and returns one outcome per delivery, in order.
     func deliver(_ deliveries: [Delivery]) async -> [DeliveryOutcome]
+
+    /// This connector deciding by another mapping (a configuration reload): the same HTTP client, rate limiter and
+    /// OAuth session, because a single-use refresh token must have exactly one refresher.
+    func remapped(to mapping: Mapping) -> any Connector
+}
+
+extension Connector {
+    /// A connector without a mapping (MasterDeal) stays as it is.
+    public func remapped(to mapping: Mapping) -> any Connector { self }
 }
 
 /// An inbound webhook as the route received it.

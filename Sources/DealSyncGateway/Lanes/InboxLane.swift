@@ -25,8 +25,8 @@ public final class InboxLane: Service {
     }
 
     let connector: any Connector
-    let registry: ConnectorRegistry
-    let inbox: InboxProcessor
+    /// Read once per batch: the batch is decoded and decided by one configuration.
+    let generations: CurrentGeneration
     /// Claims are made only while the process's presence is held (`nil`: a lane driven by hand, in tests).
     let presence: Presence?
     let metrics: GatewayMetrics
@@ -36,11 +36,10 @@ public final class InboxLane: Service {
     let worker: String
     let logger: Logger
 
-    init(connector: any Connector, registry: ConnectorRegistry, inbox: InboxProcessor, presence: Presence?, metrics: GatewayMetrics,
+    init(connector: any Connector, generations: CurrentGeneration, presence: Presence?, metrics: GatewayMetrics,
          wakeup: Wakeup, outboxWakeup: Wakeup, options: Options, worker: String, logger: Logger) {
         self.connector = connector
-        self.registry = registry
-        self.inbox = inbox
+        self.generations = generations
         self.presence = presence
         self.metrics = metrics
         self.wakeup = wakeup
@@ -54,7 +53,7 @@ public final class InboxLane: Service {
     /// work a backlog by hand.
     public convenience init?(of gateway: Gateway, connector id: String, options: Options = Options(), worker: String) {
         guard let connector = gateway.registry.connector(id) else { return nil }
-        self.init(connector: connector, registry: gateway.registry, inbox: gateway.inbox, presence: nil, metrics: gateway.metrics,
+        self.init(connector: connector, generations: gateway.generations, presence: nil, metrics: gateway.metrics,
                   wakeup: Wakeup(), outboxWakeup: Wakeup(), options: options, worker: worker, logger: gateway.logger)
     }
 
@@ -78,7 +77,9 @@ public final class InboxLane: Service {
     /// Decides one batch, then fetches what its id-only rows asked for; returns whether there was work.
     @discardableResult
     public func cycle() async throws -> Bool {
-        let registry = self.registry
+        let generation = generations.current
+        let registry = generation.registry
+        let inbox = generation.inbox
         let started = ContinuousClock.now
         let steps = try await inbox.processBatch(connector: id, limit: options.batchSize, decode: { try registry.decode($0) }, worker: worker)
         guard !steps.isEmpty else { return false }
@@ -95,13 +96,14 @@ public final class InboxLane: Service {
             }
         }
         if wrote { outboxWakeup.signal() }
-        if !fetches.isEmpty { await fetch(fetches) }
+        if !fetches.isEmpty { await fetch(fetches, registry: registry, inbox: inbox) }
         return true
     }
 
     /// Reads the records a batch's rows asked for, with as few calls as the connector's batch sizes allow (amoCRM
     /// pages of 250, Bitrix24 `batch` of 50), and stores them as new rows of their lanes.
-    private func fetch(_ rows: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)]) async {
+    private func fetch(_ rows: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)], registry: ConnectorRegistry,
+                       inbox: InboxProcessor) async {
         var byConnector: [String: [(inboxID: Int64, recordID: String, lineage: UUID)]] = [:]
         for row in rows {
             for request in row.requests { byConnector[request.connector, default: []].append((row.inboxID, request.recordID, row.lineage)) }

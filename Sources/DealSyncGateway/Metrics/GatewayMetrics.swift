@@ -43,6 +43,18 @@ public final class GatewayMetrics: Sendable {
         }
     }
 
+    /// Creates the reload counters at zero and marks the configuration the process started with as loaded.
+    public func registerReloads() {
+        for result in ["accepted", "refused"] { _ = counter("dealsync_config_reloads_total", [("result", result)]) }
+        gauge("dealsync_config_last_reload_successful", []).record(1)
+    }
+
+    /// A configuration reload, accepted or refused; the last one's result stays in the gauge until the next.
+    func configReload(result: String) {
+        counter("dealsync_config_reloads_total", [("result", result)]).increment()
+        gauge("dealsync_config_last_reload_successful", []).record(result == "accepted" ? 1 : 0)
+    }
+
     static let webhookOutcomes = [
         "accepted", "duplicate", "ignored", "not_found", "too_large", "unsupported_media_type", "incomplete", "store_failed",
         "rejected_unauthorized", "rejected_stale", "rejected_malformed",

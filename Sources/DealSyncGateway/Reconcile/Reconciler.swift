@@ -14,10 +14,12 @@ import Synchronization
 /// `repair: auto`, and closed when the sides agree again. The reconciler's CRM calls go through a limiter of its
 /// own at `budget_share` of the CRM's rate, on top of the CRM's limiter, so it never starves real sync.
 public final class Reconciler: Service, Sendable {
-    let crm: any Connector
+    let initialCRM: any Connector
     let master: any Connector
-    let mapping: Mapping
-    let repairs: DriftRepair
+    let initialMapping: Mapping
+    let initialRepairs: DriftRepair
+    /// The gateway's configuration, when it can be reloaded: the mapping compared by is the current one.
+    let generations: CurrentGeneration?
     let links: LinkReader
     let drift: DriftStore
     let metrics: GatewayMetrics
@@ -29,11 +31,12 @@ public final class Reconciler: Service, Sendable {
     private let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
 
     init(crm: any Connector, master: any Connector, mapping: Mapping, repairs: DriftRepair, links: LinkReader, drift: DriftStore,
-         metrics: GatewayMetrics, logger: Logger, settings: ConnectorConfig.Reconcile? = nil) {
-        self.crm = crm
+         metrics: GatewayMetrics, logger: Logger, settings: ConnectorConfig.Reconcile? = nil, generations: CurrentGeneration? = nil) {
+        self.initialCRM = crm
         self.master = master
-        self.mapping = mapping
-        self.repairs = repairs
+        self.initialMapping = mapping
+        self.initialRepairs = repairs
+        self.generations = generations
         self.links = links
         self.drift = drift
         self.metrics = metrics
@@ -43,7 +46,14 @@ public final class Reconciler: Service, Sendable {
         self.budget = RateLimiter(requestsPerSecond: max(rate, 0.01), burst: 1)
     }
 
-    var connector: String { crm.config.id }
+    var connector: String { initialCRM.config.id }
+
+    var crm: any Connector { generations?.current.registry.connector(connector) ?? initialCRM }
+    var mapping: Mapping {
+        guard let configuration = generations?.current.configuration else { return initialMapping }
+        return configuration.mapping(for: initialCRM.config) ?? initialMapping
+    }
+    var repairs: DriftRepair { generations.map { DriftRepair(context: $0.current.sync) } ?? initialRepairs }
 
     public func run() async throws {
         guard settings.enabled else { return }

@@ -18,8 +18,9 @@ final class OutboxRelay: Service {
     }
 
     let connector: any Connector
+    /// Read once per round: a round is delivered and recorded by one configuration.
+    let generations: CurrentGeneration
     let claims: OutboxClaims
-    let outcomes: DeliveryOutcomes
     let presence: Presence
     let status: ConnectorStatusStore
     let metrics: GatewayMetrics
@@ -30,11 +31,11 @@ final class OutboxRelay: Service {
     let logger: Logger
     private let breaker: Mutex<CircuitBreaker>
 
-    init(connector: any Connector, claims: OutboxClaims, outcomes: DeliveryOutcomes, presence: Presence, status: ConnectorStatusStore,
+    init(connector: any Connector, generations: CurrentGeneration, claims: OutboxClaims, presence: Presence, status: ConnectorStatusStore,
          metrics: GatewayMetrics, wakeup: Wakeup, options: Options, worker: String, logger: Logger) {
         self.connector = connector
+        self.generations = generations
         self.claims = claims
-        self.outcomes = outcomes
         self.presence = presence
         self.status = status
         self.metrics = metrics
@@ -91,16 +92,19 @@ final class OutboxRelay: Service {
         }
         let groups = try await claims.claim(target: target, limit: limit, worker: worker, lease: options.lease)
         guard !groups.isEmpty else { return false }
+        let generation = generations.current
+        let connector = generation.registry.connector(target) ?? self.connector
         let answers = await connector.deliver(groups.map(\.delivery))
         breaker.withLock { $0.record(round: answers, at: .now) }
-        try await apply(Array(zip(groups, answers)), wasPaused: paused != nil)
+        try await apply(Array(zip(groups, answers)), wasPaused: paused != nil, connector: connector, outcomes: generation.outcomes)
         metrics.breaker(target, state: breaker.withLock { $0.gaugeValue })
         return true
     }
 
     /// Records a round: every confirmation, retry and dead letter in one transaction; a refusal (MasterDeal's 412)
     /// or a paused connector on its own.
-    private func apply(_ round: [(group: WriteGroup, answer: DeliveryOutcome)], wasPaused: Bool) async throws {
+    private func apply(_ round: [(group: WriteGroup, answer: DeliveryOutcome)], wasPaused: Bool, connector: any Connector,
+                       outcomes: DeliveryOutcomes) async throws {
         var recorded: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)] = []
         for (group, answer) in round {
             switch answer {

@@ -15,12 +15,15 @@ final class PollerService: Service {
     let metrics: GatewayMetrics
     let inboxWakeup: Wakeup
     let logger: Logger
+    /// The gateway's configuration, when it can be reloaded: each sweep polls with the current mapping (pipeline).
+    let generations: CurrentGeneration?
 
     init(
         connector: any Connector, polls: PollStore, status: ConnectorStatusStore, metrics: GatewayMetrics,
-        inboxWakeup: Wakeup, logger: Logger
+        inboxWakeup: Wakeup, logger: Logger, generations: CurrentGeneration? = nil
     ) {
         self.connector = connector
+        self.generations = generations
         self.polls = polls
         self.status = status
         self.metrics = metrics
@@ -64,6 +67,7 @@ final class PollerService: Service {
     /// Reads every page now (used by the loop, `drift sweep` and tests).
     func sweep() async throws {
         var pages = 0
+        let connector = generations?.current.registry.connector(id) ?? self.connector
         repeat {
             let cursor = try await polls.cursor(connector: id)
             let result = try await connector.poll(from: cursor)

@@ -31,12 +31,13 @@ struct ChildProcess {
         return output
     }
 
-    /// Starts without waiting (the watchdog); returns its process id.
-    func spawnDetached(_ executable: String, _ arguments: [String]) throws -> pid_t {
-        try spawn(executable, arguments, outputPath: "/dev/null")
+    /// Starts without waiting (the watchdog); returns its process id. `keeping` is a descriptor the child holds
+    /// open as its descriptor 3 (a lock it keeps until it exits).
+    func spawnDetached(_ executable: String, _ arguments: [String], keeping descriptor: Int32? = nil) throws -> pid_t {
+        try spawn(executable, arguments, outputPath: "/dev/null", keeping: descriptor)
     }
 
-    private func spawn(_ executable: String, _ arguments: [String], outputPath: String) throws -> pid_t {
+    private func spawn(_ executable: String, _ arguments: [String], outputPath: String, keeping descriptor: Int32? = nil) throws -> pid_t {
         let argv: [String] =
             if let runAs { ["/usr/sbin/runuser", "-u", runAs, "--", executable] + arguments } else { [executable] + arguments }
         var fileActions = posix_spawn_file_actions_t()
@@ -45,6 +46,7 @@ struct ChildProcess {
         posix_spawn_file_actions_addopen(&fileActions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&fileActions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&fileActions, 1, 2)
+        if let descriptor { posix_spawn_file_actions_adddup2(&fileActions, descriptor, 3) }
         let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { cArgs.forEach { free($0) } }
         var pid: pid_t = 0

@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// A private PostgreSQL cluster in a temporary directory on a free loopback port, for the demo and the tests.
+/// A PostgreSQL cluster of dealsync's own on a free loopback port: a throwaway one in a temporary directory, fast
+/// and not durable, for the demo and the tests (``start(options:)``), or the durable default kept in a data
+/// directory (``open(_:)``).
 ///
 /// `initdb` and `postgres` refuse to run as root; when dealsync is root they run as the `postgres` system user
 /// with a data directory that account owns. A watchdog stops the cluster and removes its directory if this
@@ -23,20 +25,24 @@ public final class EmbeddedPostgres: Sendable {
     /// The cluster's superuser connection to the `postgres` database (trust authentication on loopback).
     public let url: DatabaseURL
     public let rootDirectory: String
-    private let dataDirectory: String
-    private let installation: PostgresInstallation
-    private let runner: ChildProcess
+    let dataDirectory: String
+    let installation: PostgresInstallation
+    let runner: ChildProcess
     private let watchdog: pid_t?
+    /// Whether ``stop()`` removes ``rootDirectory`` (a throwaway cluster) or keeps it (a data directory).
+    private let removesRoot: Bool
 
     public static let user = "dealsync"
 
-    private init(url: DatabaseURL, rootDirectory: String, installation: PostgresInstallation, runner: ChildProcess, watchdog: pid_t?) {
+    init(url: DatabaseURL, rootDirectory: String, dataDirectory: String, installation: PostgresInstallation, runner: ChildProcess,
+         watchdog: pid_t?, removesRoot: Bool) {
         self.url = url
         self.rootDirectory = rootDirectory
-        self.dataDirectory = "\(rootDirectory)/data"
+        self.dataDirectory = dataDirectory
         self.installation = installation
         self.runner = runner
         self.watchdog = watchdog
+        self.removesRoot = removesRoot
     }
 
     /// Creates and starts a cluster. Takes a second or two.
@@ -73,9 +79,10 @@ public final class EmbeddedPostgres: Sendable {
                     lastError = error
                     continue
                 }
-                let watchdog = try? startWatchdog(root: root, data: data, installation: installation, runner: runner)
+                let watchdog = try? startWatchdog(data: data, installation: installation, runner: runner, removing: root)
                 let url = DatabaseURL(host: "127.0.0.1", port: port, user: user, database: "postgres")
-                return EmbeddedPostgres(url: url, rootDirectory: root, installation: installation, runner: runner, watchdog: watchdog)
+                return EmbeddedPostgres(url: url, rootDirectory: root, dataDirectory: data, installation: installation, runner: runner,
+                                        watchdog: watchdog, removesRoot: true)
             }
             throw lastError ?? EmbeddedPostgresError.commandFailed("pg_ctl start", status: -1, output: "no free port")
         } catch {
@@ -84,7 +91,7 @@ public final class EmbeddedPostgres: Sendable {
         }
     }
 
-    /// Stops the cluster and removes its directory.
+    /// Stops the cluster and, for a throwaway one, removes its directory.
     public func stop() {
         _ = try? runner.run(installation.pgCtl, ["-D", dataDirectory, "-m", "fast", "-w", "-t", "30", "stop"])
         if let watchdog {
@@ -92,7 +99,7 @@ public final class EmbeddedPostgres: Sendable {
             var status: Int32 = 0
             waitpid(watchdog, &status, 0)
         }
-        try? FileManager.default.removeItem(atPath: rootDirectory)
+        if removesRoot { try? FileManager.default.removeItem(atPath: rootDirectory) }
     }
 
     /// Creates a database owned by the cluster's superuser and returns its URL.
@@ -146,15 +153,18 @@ public final class EmbeddedPostgres: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// A shell loop that outlives us only long enough to stop the cluster when this process is gone.
-    private static func startWatchdog(root: String, data: String, installation: PostgresInstallation, runner: ChildProcess) throws -> pid_t {
+    /// A shell loop that outlives us only long enough to stop the cluster when this process is gone, and to remove
+    /// `removing` (a throwaway cluster's directory; `nil` keeps a data directory, stopped cleanly). It holds
+    /// `keeping` (a data directory's lock) until the cluster is stopped, so no one starts it again meanwhile.
+    static func startWatchdog(data: String, installation: PostgresInstallation, runner: ChildProcess, removing root: String?,
+                              keeping lock: Int32? = nil) throws -> pid_t {
         let parent = getpid()
         let stop = runner.runAs.map { "/usr/sbin/runuser -u \($0) -- " } ?? ""
         let script = """
             while kill -0 \(parent) 2>/dev/null; do sleep 1; done
-            \(stop)'\(installation.pgCtl)' -D '\(data)' -m immediate stop >/dev/null 2>&1
-            rm -rf '\(root)'
+            \(stop)'\(installation.pgCtl)' -D '\(data)' -m \(root == nil ? "fast" : "immediate") -w -t 60 stop >/dev/null 2>&1
+            \(root.map { "rm -rf '\($0)'" } ?? "")
             """
-        return try ChildProcess().spawnDetached("/bin/sh", ["-c", script])
+        return try ChildProcess().spawnDetached("/bin/sh", ["-c", script], keeping: lock)
     }
 }

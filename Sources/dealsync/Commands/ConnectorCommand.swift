@@ -22,7 +22,7 @@ struct ConnectorCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try config.loadOrExit()
             if let connector { try ConnectorCommand.requireConfigured(connector, in: configuration, directory: config.directory) }
-            let views = try await database.withDatabase { db in
+            let views = try await database.withDatabase(configDirectory: config.directory) { db in
                 try await ConnectorStatusView.gather(configuration: configuration, database: db)
             }.filter { connector == nil || $0.id == connector }
             if json { return try JSONOutput.print(["connectors": views]) }
@@ -55,7 +55,7 @@ struct ConnectorCommand: AsyncParsableCommand {
             let actor = Actor.resolve(self.actor)
             let connector = self.connector
             let reason = self.reason
-            let was = try await database.withDatabase { db in
+            let was = try await database.withDatabase(configDirectory: config.directory) { db in
                 try await ConnectorStatusStore(database: db, logger: .cli()).resume(connector, actor: actor, reason: reason)
             }
             guard let was else {
@@ -87,7 +87,7 @@ struct ConnectorCommand: AsyncParsableCommand {
             let actor = Actor.resolve(self.actor)
             let connector = self.connector
             let reason = self.reason
-            let forgotten = try await database.withDatabase { db -> TokenStore.Summary?? in
+            let forgotten = try await database.withDatabase(configDirectory: config.directory) { db -> TokenStore.Summary?? in
                 let running = try await OutboxClaims(database: db, logger: .cli()).presentWorkers()
                 guard running == 0 else { return .none }
                 return .some(try await TokenStore(database: db, logger: .cli()).forget(connector: connector, actor: actor, reason: reason))

@@ -93,7 +93,7 @@ struct DLQCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try config.loadOrExit()
             let actor = Actor.resolve(self.actor)
-            let (done, refused) = try await database.withDatabase { db -> (Int, Int) in
+            let (done, refused) = try await database.withDatabase(configDirectory: config.directory) { db -> (Int, Int) in
                 let store = DeadLetterStore(database: db, logger: .cli())
                 let targets = all ? try await store.list(try filters.filter(status: "open")).map(\.id) : ids
                 guard !targets.isEmpty else { return (0, 0) }

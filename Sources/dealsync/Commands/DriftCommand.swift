@@ -44,7 +44,7 @@ struct DriftCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try config.loadOrExit()
-            let found = try await database.withDatabase { db -> (DivergenceRecord, [DivergenceRecord], [String: FieldState])? in
+            let found = try await database.withDatabase(configDirectory: config.directory) { db -> (DivergenceRecord, [DivergenceRecord], [String: FieldState])? in
                 let store = DivergenceStore(database: db, logger: .cli())
                 guard let entry = try await store.get(id), entry.kind == "drift" else { return nil }
                 let history = try await store.list(.init(deal: entry.masterDealID, field: entry.field)).filter { $0.connector == entry.connector }
@@ -110,7 +110,7 @@ struct DriftCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try config.loadOrExit()
             let actor = Actor.resolve(self.actor)
-            let (done, refused) = try await database.withDatabase { db -> (Int, Int) in
+            let (done, refused) = try await database.withDatabase(configDirectory: config.directory) { db -> (Int, Int) in
                 try await DriftTools.withGateway(configuration, database: db) { gateway in
                     let store = DivergenceStore(database: db, logger: .cli())
                     let entries = all ? try await store.list(.init(kinds: ["drift"], connector: connector, openOnly: true))
@@ -170,7 +170,7 @@ struct DriftCommand: AsyncParsableCommand {
             settings.budgetShare = budgetShare
             settings.grace = .zero
             let frozen = settings
-            let report = try await database.withDatabase { db in
+            let report = try await database.withDatabase(configDirectory: config.directory) { db in
                 try await DriftTools.withGateway(configuration, database: db) { gateway in
                     guard let reconciler = gateway.reconciler(for: connector, settings: frozen) else { throw CLIError("no reconciler for \(connector)") }
                     return try await reconciler.sweep { done, total in print("swept \(done)/\(total) linked records") }

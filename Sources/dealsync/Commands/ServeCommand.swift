@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Relays of MasterDeal's writes in this process (their rounds overlap; each deal's writes stay in order).")
     var masterdealRelays = 2
     @Flag(help: "Do not poll connectors (webhooks and events only).") var noPolling = false
+    @Option(help: "Write this process's pid here while it runs, for `dealsync reload --pid-file` (with the embedded default, the data directory records it).")
+    var pidFile: String?
     @Flag(help: "Only store webhooks (no inbox lanes, pollers or relays): a front process while others do the work.")
     var intakeOnly = false
 
@@ -47,13 +49,21 @@ struct ServeCommand: AsyncParsableCommand {
         options.polling = !noPolling
         options.intakeOnly = intakeOnly
         let gatewayOptions = options
-        try await database.withServeDatabase(logger: logger) { db in
+        // Trapped now, before anything else runs: the default action of SIGHUP ends the process.
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        let config = self.config
+        let pidFile = self.pidFile
+        try await database.withServeDatabase(configDirectory: config.directory, logger: logger) { db in
+            if let pidFile { try Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: pidFile)) }
+            defer { if let pidFile { unlink(pidFile) } }
             let report = try await Migrator(logger: logger).migrate(db)
             logger.info("schema ready", metadata: ["version": "\(report.currentVersion)", "applied": "\(report.applied.count)"])
             let gateway = Gateway(configuration: configuration, database: db, options: gatewayOptions, logger: logger)
+            let reloader = ConfigurationReloader(gateway: gateway, directory: config.directory, load: { try config.load() },
+                                                 signals: hangups, logger: logger)
             let services = gateway.services { port in
                 logger.info("listening", metadata: ["host": "\(gatewayOptions.host)", "port": "\(port)"])
-            }
+            } + [reloader]
             let group = ServiceGroup(configuration: .init(
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
