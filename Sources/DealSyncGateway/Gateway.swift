@@ -33,9 +33,12 @@ public final class Gateway: Sendable {
         public var relayIdlePoll: Duration = .seconds(1)
         public var relayLease: Duration = .seconds(90)
         public var pausedProbe: Duration = .seconds(30)
+        /// How long `serve` lets its services stop on SIGTERM before it cancels them (then 5 s more at most).
+        public var shutdownGrace: Duration = .seconds(10)
         /// Identifies this process in outbox claims: host, pid and a random part, because a restarted container
         /// often gets the same host name and pid, and its predecessor's claims must not look alive.
-        public var worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID().uuidString.prefix(8).lowercased())"
+        public var worker =
+            "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID().uuidString.prefix(8).lowercased())"
 
         public init() {}
     }
@@ -58,8 +61,10 @@ public final class Gateway: Sendable {
     let laneWakeups = LaneWakeups()
     let outboxWakeup = Wakeup()
 
-    public init(configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
-                metrics: GatewayMetrics = GatewayMetrics()) {
+    public init(
+        configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
+        metrics: GatewayMetrics = GatewayMetrics()
+    ) {
         self.configuration = configuration
         self.database = database
         self.options = options
@@ -72,8 +77,9 @@ public final class Gateway: Sendable {
         self.registry = ConnectorRegistry(configuration: configuration, client: httpClient, credentials: credentials, logger: logger)
         self.sync = SyncContext(
             database: database, setup: SyncSetup(configuration: configuration), logger: logger,
-            observer: .init(processed: { [metrics] connector, result in metrics.inbox(connector, result: result) },
-                            divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
+            observer: .init(
+                processed: { [metrics] connector, result in metrics.inbox(connector, result: result) },
+                divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
         self.writer = InboxWriter(database: database, logger: logger, options: options.intake)
         metrics.register(connectors: configuration.connectors.map { ($0.id, $0.kind) })
     }
@@ -88,13 +94,16 @@ public final class Gateway: Sendable {
         guard let crm = registry.connector(id), crm.config.kind != .masterdeal, let mapping = configuration.mapping(for: crm.config),
             let master = configuration.masterDeal.flatMap({ registry.connector($0.id) })
         else { return nil }
-        return Reconciler(crm: crm, master: master, mapping: mapping, repairs: repairs,
-                          links: LinkReader(database: database, logger: logger), drift: DriftStore(database: database, logger: logger),
-                          metrics: metrics, logger: logger, settings: settings)
+        return Reconciler(
+            crm: crm, master: master, mapping: mapping, repairs: repairs,
+            links: LinkReader(database: database, logger: logger), drift: DriftStore(database: database, logger: logger),
+            metrics: metrics, logger: logger, settings: settings)
     }
 
     /// The services to run after the database client, in start order (they stop in reverse: the HTTP server first,
     /// then intake's group commit once every answered webhook is stored, then relays and lanes, then presence).
+    /// Before any of them, when the database is unreachable its pool is closed, so nothing waits for it on the way
+    /// down.
     public func services(onHTTPRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let inboxStore = InboxStore(database: database, logger: logger)
         let claims = OutboxClaims(database: database, logger: logger)
@@ -102,36 +111,43 @@ public final class Gateway: Sendable {
         let polls = PollStore(database: database, logger: logger)
         let presence = Presence(claims: claims, worker: options.worker, logger: logger)
         let router = Router()
-        GatewayRoutes(registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
-                      bodyLimit: options.bodyLimit).register(on: router)
+        GatewayRoutes(
+            registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
+            bodyLimit: options.bodyLimit
+        ).register(on: router)
         let readTimeout = TimeAmount(options.requestReadTimeout)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [RequestReadDeadline(limit: readTimeout)], idleTimeout: TimeAmount(options.idleTimeout))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [RequestReadDeadline(limit: readTimeout)], idleTimeout: TimeAmount(options.idleTimeout))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "dealsync"),
             onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        if options.intakeOnly { return [ClientShutdown(client: httpClient), writer, app] }
+        // Listed last, so told first when the group stops: without a database, nothing should wait for one.
+        let release = UnreachableDatabaseRelease(database: database)
+        if options.intakeOnly { return [ClientShutdown(client: httpClient), writer, app, release] }
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
             presence,
             OutboxNotifications(database: database, wakeup: outboxWakeup, logger: logger),
             InboxNotifications(database: database, wakeups: laneWakeups, logger: logger),
-            StatsService(claims: claims, inbox: inboxStore, deadLetters: DeadLetterStore(database: database, logger: logger),
-                         drift: DriftStore(database: database, logger: logger),
-                         metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) },
-                         shared: registry.all.filter { $0.config.kind == .masterdeal }.map { ($0.config.id, $0.limiter) },
-                         interval: options.statsInterval, worker: options.worker,
-                         logger: logger),
+            StatsService(
+                claims: claims, inbox: inboxStore, deadLetters: DeadLetterStore(database: database, logger: logger),
+                drift: DriftStore(database: database, logger: logger),
+                metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) },
+                shared: registry.all.filter { $0.config.kind == .masterdeal }.map { ($0.config.id, $0.limiter) },
+                interval: options.statsInterval, worker: options.worker,
+                logger: logger),
         ]
         for connector in registry.all {
             let id = connector.config.id
             let relay = OutboxRelay(
                 connector: connector, claims: claims, outcomes: outcomes, presence: presence, status: status, metrics: metrics,
                 wakeup: outboxWakeup,
-                options: .init(batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
-                               idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
+                options: .init(
+                    batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
+                    idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
                 worker: options.worker, logger: logger)
             let inboxLane = InboxLane(
                 connector: connector, registry: registry, inbox: inbox, presence: presence, metrics: metrics,
@@ -139,8 +155,10 @@ public final class Gateway: Sendable {
                 worker: options.worker, logger: logger)
             var lane: [any Service] = []
             if options.polling, connector.config.poll.enabled {
-                lane.append(PollerService(connector: connector, polls: polls, status: status, metrics: metrics,
-                                          inboxWakeup: laneWakeups.lane(id), logger: logger))
+                lane.append(
+                    PollerService(
+                        connector: connector, polls: polls, status: status, metrics: metrics,
+                        inboxWakeup: laneWakeups.lane(id), logger: logger))
             }
             if connector.config.kind == .masterdeal {
                 // MasterDeal's inbox and writes are shared by every process; one process polls it.
@@ -153,7 +171,7 @@ public final class Gateway: Sendable {
                 services.append(ConnectorLease(name: id, database: database, services: [inboxLane] + lane + [relay], logger: logger))
             }
         }
-        return services + [writer, app]
+        return services + [writer, app, release]
     }
 }
 
