@@ -273,6 +273,7 @@ let package = Package(
             dependencies: [
                 "DealSyncCore",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

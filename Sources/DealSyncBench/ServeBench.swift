@@ -53,23 +53,31 @@ struct ServeBench {
 
         let directory = NSTemporaryDirectory() + "dealsync-bench-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try BenchConfig.write(into: directory, repository: repository, masterURL: "http://127.0.0.1:1", amoA: "http://127.0.0.1:1",
-                              amoB: "http://127.0.0.1:1")
+        try BenchConfig.write(
+            into: directory, repository: repository, masterURL: "http://127.0.0.1:1", amoA: "http://127.0.0.1:1",
+            amoB: "http://127.0.0.1:1")
         let gatewayPort = try EmbeddedPostgres.freePort()
         let plan = Plan(quick: quick)
-        let sims = try ChildProgram("\(binaries)/dealsync-bench", [
-            "sims", "--config", directory, "--gateway-port", "\(gatewayPort)", "--leads-a", "\(plan.leadsA)", "--leads-b", "\(plan.leadsB)",
-        ])
+        let sims = try ChildProgram(
+            "\(binaries)/dealsync-bench",
+            [
+                "sims", "--config", directory, "--gateway-port", "\(gatewayPort)", "--leads-a", "\(plan.leadsA)", "--leads-b",
+                "\(plan.leadsB)",
+            ])
         defer { sims.signal(SIGTERM) }
         let ready = try await Self.awaitReady(sims)
         try BenchConfig.write(into: directory, repository: repository, masterURL: ready.master, amoA: ready.amoA, amoB: ready.amoB)
-        say("simulators (their own process): MasterDeal \(ready.master), amoCRM A \(ready.amoA) (\(ready.leadsA.count) leads), B \(ready.amoB) (\(ready.leadsB.count) leads)")
+        say(
+            "simulators (their own process): MasterDeal \(ready.master), amoCRM A \(ready.amoA) (\(ready.leadsA.count) leads), B \(ready.amoB) (\(ready.leadsB.count) leads)"
+        )
 
         let gateway = GatewayProcess(binary: "\(binaries)/dealsync", config: directory, database: databaseURL, port: gatewayPort)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(30))))
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(30))))
         let measured = try await Database.withDatabase(databaseURL, logger: logger) { database in
-            try await measure(gateway: gateway, database: database, client: client, ready: ready, plan: plan, cluster: cluster.url,
-                              directory: directory, logger: logger)
+            try await measure(
+                gateway: gateway, database: database, client: client, ready: ready, plan: plan, cluster: cluster.url,
+                directory: directory, logger: logger)
         }
         try? await client.shutdown()
         figures = measured
@@ -77,9 +85,12 @@ struct ServeBench {
         return figures
     }
 
-    private func measure(gateway: GatewayProcess, database: Database, client: HTTPClient, ready: BenchSims.Ready, plan: Plan,
-                         cluster: DatabaseURL, directory: String, logger: Logger) async throws -> Figures {
+    private func measure(
+        gateway: GatewayProcess, database: Database, client: HTTPClient, ready: BenchSims.Ready, plan: Plan,
+        cluster: DatabaseURL, directory: String, logger: Logger
+    ) async throws -> Figures {
         var figures = Figures()
+        let phases = Self.phases
         let hookA = "\(gateway.url)/webhooks/tour-a/\(BenchConfig.values["TOUR_A_WEBHOOK_SECRET"]!)"
         let hookB = "\(gateway.url)/webhooks/tour-b/\(BenchConfig.values["TOUR_B_WEBHOOK_SECRET"]!)"
         var leadsA = ready.leadsA[...]
@@ -88,30 +99,41 @@ struct ServeBench {
             return Array(leadsA.prefix(count))
         }
         // 1. The ceilings: HTTP on the same gateway process, and the naive per-request durable insert.
-        try await gateway.start()
-        figures.ceiling = try await LoadTools.wrk("\(gateway.url)/healthz", seconds: plan.seconds)
-        say(String(format: "HTTP ceiling (GET /healthz, wrk 32 connections): %.0f req/s, p50 %.2f ms, p99 %.2f ms",
-                   figures.ceiling.requestsPerSecond, figures.ceiling.p50, figures.ceiling.p99))
-        figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
-        try await gateway.stop()
-        figures.naiveTPS = try await LoadTools.naiveInsert(host: cluster.host, port: cluster.port, user: cluster.user,
-                                                          database: "naive", seconds: plan.seconds)
-        say(String(format: "naive durable ingest (pgbench, one INSERT per committed transaction, 32 clients): %.0f tx/s", figures.naiveTPS))
+        if phases.contains("ingest") {
+            try await gateway.start()
+            figures.ceiling = try await LoadTools.wrk("\(gateway.url)/healthz", seconds: plan.seconds)
+            say(
+                String(
+                    format: "HTTP ceiling (GET /healthz, wrk 32 connections): %.0f req/s, p50 %.2f ms, p99 %.2f ms",
+                    figures.ceiling.requestsPerSecond, figures.ceiling.p50, figures.ceiling.p99))
+            figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
+            try await gateway.stop()
+            figures.naiveTPS = try await LoadTools.naiveInsert(
+                host: cluster.host, port: cluster.port, user: cluster.user,
+                database: "naive", seconds: plan.seconds)
+            say(
+                String(
+                    format: "naive durable ingest (pgbench, one INSERT per committed transaction, 32 clients): %.0f tx/s", figures.naiveTPS)
+            )
 
-        // 2. Webhook ingest: 2xx after the group commit holding the row; nothing processed meanwhile.
-        try await gateway.start(intakeOnly: true)
-        let script = directory + "/ingest.lua"
-        try LoadTools.amoScript(firstID: 900_000_000).write(toFile: script, atomically: true, encoding: .utf8)
-        figures.ingest = try await LoadTools.wrk(hookA, seconds: plan.seconds, script: script)
-        figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
-        try await gateway.stop()
-        say(String(format: "webhook ingest (wrk 32 connections, a new lead per request): %.0f req/s (%.2f× naive), p50 %.2f ms, p99 %.2f ms, %d answers, %d not 2xx, %d socket errors",
-                   figures.ingest.requestsPerSecond, figures.ingest.requestsPerSecond / figures.naiveTPS, figures.ingest.p50,
-                   figures.ingest.p99, figures.ingest.requests, figures.ingest.non2xx, figures.ingest.socketErrors))
-        _ = try await database.client.query("TRUNCATE inbox CASCADE", logger: logger)
+            // 2. Webhook ingest: 2xx after the group commit holding the row; nothing processed meanwhile.
+            try await gateway.start(intakeOnly: true)
+            let script = directory + "/ingest.lua"
+            try LoadTools.amoScript(firstID: 900_000_000).write(toFile: script, atomically: true, encoding: .utf8)
+            figures.ingest = try await LoadTools.wrk(hookA, seconds: plan.seconds, script: script)
+            figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
+            try await gateway.stop()
+            say(
+                String(
+                    format:
+                        "webhook ingest (wrk 32 connections, a new lead per request): %.0f req/s (%.2f× naive), p50 %.2f ms, p99 %.2f ms, %d answers, %d not 2xx, %d socket errors",
+                    figures.ingest.requestsPerSecond, figures.ingest.requestsPerSecond / figures.naiveTPS, figures.ingest.p50,
+                    figures.ingest.p99, figures.ingest.requests, figures.ingest.non2xx, figures.ingest.socketErrors))
+            _ = try await database.client.query("TRUNCATE inbox CASCADE", logger: logger)
+        }
 
         // 3. Drain: a backlog stored by an intake-only gateway, then decided by a full one.
-        for backlog in plan.backlogs {
+        for backlog in plan.backlogs where phases.contains("drain") {
             try await gateway.start(intakeOnly: true)
             let fill = try await AmoLoad(url: hookA, client: client).send(leads: takeA(backlog))
             figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
@@ -123,18 +145,24 @@ struct ServeBench {
             figures.drains.append((backlog, rate))
             say(String(format: "drain of a %d-row backlog (decode, map, decide, commit): %.0f observations/s", backlog, rate))
             try await Self.waitForMasterDealWrites(database: database, logger: logger)
+            if GatewayProcess.logDirectory != nil { try await describeWork(database: database, logger: logger) }
             figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
             try await gateway.stop()
         }
 
         // 4. Freshness at a steady rate, and connector B's while connector A takes a burst.
+        guard phases.contains("freshness") else { return figures }
         try await gateway.start()
-        let steady = try await AmoLoad(url: hookA, client: client).send(leads: takeA(plan.steadyRate * plan.seconds),
-                                                                        rate: Double(plan.steadyRate))
+        let steady = try await AmoLoad(url: hookA, client: client).send(
+            leads: takeA(plan.steadyRate * plan.seconds),
+            rate: Double(plan.steadyRate))
         figures.freshness = try await Self.freshness(of: steady, master: ready.master, client: client)
-        say(String(format: "freshness at %d changes/s (webhook sent → MasterDeal write seen by the simulator): p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
-                   plan.steadyRate, figures.freshness.p50, figures.freshness.p99, figures.freshness.max, figures.freshness.count,
-                   figures.freshness.expected))
+        say(
+            String(
+                format:
+                    "freshness at %d changes/s (webhook sent → MasterDeal write seen by the simulator): p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
+                plan.steadyRate, figures.freshness.p50, figures.freshness.p99, figures.freshness.max, figures.freshness.count,
+                figures.freshness.expected))
         let burstLeads = takeA(plan.burst)
         async let burst = AmoLoad(url: hookA, client: client).send(leads: burstLeads)
         let started = ContinuousClock.now
@@ -143,12 +171,22 @@ struct ServeBench {
         let burstAnswers = try await burst
         figures.burst = Double(burstAnswers.count) / burstAnswers.seconds
         figures.isolation = try await Self.freshness(of: trickle, master: ready.master, client: client)
-        say(String(format: "isolation: connector B at %d changes/s while A takes a %d-lead burst (%.0f webhooks/s, answered in %.1f s): B's freshness p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
-                   plan.trickleRate, plan.burst, figures.burst, started.duration(to: .now).seconds, figures.isolation.p50,
-                   figures.isolation.p99, figures.isolation.max, figures.isolation.count, figures.isolation.expected))
+        say(
+            String(
+                format:
+                    "isolation: connector B at %d changes/s while A takes a %d-lead burst (%.0f webhooks/s, answered in %.1f s): B's freshness p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
+                plan.trickleRate, plan.burst, figures.burst, started.duration(to: .now).seconds, figures.isolation.p50,
+                figures.isolation.p99, figures.isolation.max, figures.isolation.count, figures.isolation.expected))
         figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
         try await gateway.stop()
         return figures
+    }
+
+    /// The measurements a run makes (`DEALSYNC_BENCH_ONLY`, comma-separated, to profile one of them): `ingest`
+    /// (with its ceilings), `drain`, `freshness` (with isolation).
+    static var phases: Set<String> {
+        let only = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_ONLY"] ?? ""
+        return only.isEmpty ? ["ingest", "drain", "freshness"] : Set(only.split(separator: ",").map(String.init))
     }
 
     /// How much of each measurement a run does.
@@ -199,6 +237,31 @@ struct ServeBench {
         let rows = try await database.client.query("SELECT coalesce(max(id), 0)::int8 FROM inbox", logger: logger)
         for try await id in rows.decode(Int64.self) { return id }
         return 0
+    }
+
+    /// Prints how the work was cut (with `DEALSYNC_BENCH_LOGS`): each lane's transactions (rows sharing a
+    /// `processed_at`) and each target's deliveries, to see where a drain spends its time.
+    func describeWork(database: Database, logger: Logger) async throws {
+        let lanes = try await database.client.query(
+            """
+            SELECT connector, count(*)::int8, count(DISTINCT processed_at)::int8,
+                extract(epoch FROM max(processed_at) - min(processed_at))::float8
+            FROM inbox WHERE processed_at IS NOT NULL GROUP BY connector ORDER BY connector
+            """, logger: logger)
+        for try await (connector, rows, batches, seconds) in lanes.decode((String, Int64, Int64, Double).self) {
+            say(String(format: "  lane %@: %lld rows in %lld transactions over %.1f s", connector, rows, batches, seconds))
+        }
+        let targets = try await database.client.query(
+            """
+            SELECT target, status, count(*)::int8, count(DISTINCT done_at)::int8,
+                coalesce(extract(epoch FROM avg(done_at - created_at)), 0)::float8,
+                coalesce(extract(epoch FROM max(done_at) - min(created_at)), 0)::float8
+            FROM outbox GROUP BY target, status ORDER BY target, status
+            """, logger: logger)
+        for try await (target, status, rows, rounds, wait, span) in targets.decode((String, String, Int64, Int64, Double, Double).self) {
+            say(String(format: "  outbox %@ %@: %lld writes in %lld rounds, %.2f s from decided to done on average, %.1f s in all",
+                       target, status, rows, rounds, wait, span))
+        }
     }
 
     /// Waits until every MasterDeal write is delivered, so the next measurement does not pay for this one's.
@@ -285,18 +348,23 @@ final class GatewayProcess: @unchecked Sendable {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
+    /// More `serve` options for every run (`DEALSYNC_BENCH_SERVE_ARGS`, space-separated), to compare settings.
+    static let extraArguments = (ProcessInfo.processInfo.environment["DEALSYNC_BENCH_SERVE_ARGS"] ?? "").split(separator: " ").map(String.init)
+
     /// Where each run's CPU profile goes (`DEALSYNC_BENCH_PERF`): serve runs under `perf record`.
     static let profileDirectory = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PERF"]
 
     func start(intakeOnly: Bool = false) async throws {
-        let serve = [
-            "serve", "--config", config, "--database-url", database.revealedURLString(), "--host", "127.0.0.1", "--port", "\(port)",
-            "--no-polling", "--log-level", Self.logDirectory == nil ? "warning" : "info",
-        ] + (intakeOnly ? ["--intake-only"] : [])
+        let serve =
+            [
+                "serve", "--config", config, "--database-url", database.revealedURLString(), "--host", "127.0.0.1", "--port", "\(port)",
+                "--no-polling", "--log-level", Self.logDirectory == nil ? "warning" : "info",
+            ] + (intakeOnly ? ["--intake-only"] : []) + Self.extraArguments
         let process: ChildProgram
         if let directory = Self.profileDirectory {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            process = try ChildProgram("/usr/bin/perf", ["record", "-F", "499", "-g", "-o", "\(directory)/serve-\(runs + 1).perf", "--", binary] + serve)
+            process = try ChildProgram(
+                "/usr/bin/perf", ["record", "-F", "499", "-g", "-o", "\(directory)/serve-\(runs + 1).perf", "--", binary] + serve)
         } else {
             process = try ChildProgram(binary, serve)
         }

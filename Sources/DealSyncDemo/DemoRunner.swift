@@ -66,7 +66,8 @@ public struct DemoRunner: Sendable {
             timeline.event("dealsync", "gateway at \(gatewayURL): webhooks, /healthz, /readyz, /metrics")
             let scenario = DemoScenario(system: system, timeline: timeline, replay: gateway.replay, gatewayURL: gatewayURL)
             do {
-                try await scenario.play()
+                let dealID = try await scenario.play()
+                try await DemoHistory.tell(dealID: dealID, configuration: configuration, database: database, timeline: timeline, logger: logger)
             } catch {
                 timeline.check("the scenario ran to its end", false, detail: "\(error)")
             }

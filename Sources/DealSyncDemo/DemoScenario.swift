@@ -16,7 +16,9 @@ struct DemoScenario: Sendable {
     static let olga = 6_001_001, ivan = 6_001_002, anna = 6_001_003
     static let pipeline = 7_001_000
 
-    func play() async throws {
+    /// Plays every chapter; returns the deal the story followed from the start.
+    @discardableResult
+    func play() async throws -> String {
         let dealID = try await dealCreatedInMasterDeal()
         try await stageMovedInAmoCRM(dealID)
         let second = try await leadCreatedInAmoCRM()
@@ -24,6 +26,7 @@ struct DemoScenario: Sendable {
         try await outageAndReplay(dealID)
         let fitness = try await fitnessFunnel()
         try await nothingDuplicated(expected: [dealID, second], fitness: fitness)
+        return dealID
     }
 
     // MARK: 1

@@ -32,6 +32,9 @@ public final class Gateway: Sendable {
         public var statsInterval: Duration = .seconds(5)
         public var relayIdlePoll: Duration = .seconds(1)
         public var relayLease: Duration = .seconds(90)
+        /// Relays of MasterDeal's writes in this process: a round's claim, sending and recording overlap the
+        /// others'. Writes stay in order per deal (one in flight per record, whichever relay claims it).
+        public var masterDealRelays = 2
         public var pausedProbe: Duration = .seconds(30)
         /// How long `serve` lets its services stop on SIGTERM before it cancels them (then 5 s more at most).
         public var shutdownGrace: Duration = .seconds(10)
@@ -142,13 +145,14 @@ public final class Gateway: Sendable {
         ]
         for connector in registry.all {
             let id = connector.config.id
-            let relay = OutboxRelay(
-                connector: connector, claims: claims, outcomes: outcomes, presence: presence, status: status, metrics: metrics,
-                wakeup: outboxWakeup,
-                options: .init(
-                    batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
-                    idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
-                worker: options.worker, logger: logger)
+            let relays = (0..<(connector.config.kind == .masterdeal ? max(1, options.masterDealRelays) : 1)).map { _ in
+                OutboxRelay(
+                    connector: connector, claims: claims, outcomes: outcomes, presence: presence, status: status, metrics: metrics,
+                    wakeup: outboxWakeup,
+                    options: .init(batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
+                                   idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
+                    worker: options.worker, logger: logger)
+            }
             let inboxLane = InboxLane(
                 connector: connector, registry: registry, inbox: inbox, presence: presence, metrics: metrics,
                 wakeup: laneWakeups.lane(id), outboxWakeup: outboxWakeup, options: .init(batchSize: options.inboxBatchSize),
@@ -162,13 +166,13 @@ public final class Gateway: Sendable {
             }
             if connector.config.kind == .masterdeal {
                 // MasterDeal's inbox and writes are shared by every process; one process polls it.
-                services += [inboxLane, relay]
+                services += [inboxLane] + relays
                 if !lane.isEmpty { services.append(ConnectorLease(name: id, database: database, services: lane, logger: logger)) }
             } else {
                 // A CRM's lane (its inbox, fetches, poller, reconciler and writes) runs in one process: its rate
                 // limits are per account.
                 if connector.config.reconcile.enabled, let reconciler = reconciler(for: id) { lane.append(reconciler) }
-                services.append(ConnectorLease(name: id, database: database, services: [inboxLane] + lane + [relay], logger: logger))
+                services.append(ConnectorLease(name: id, database: database, services: [inboxLane] + lane + relays, logger: logger))
             }
         }
         return services + [writer, app, release]

@@ -17,6 +17,8 @@ struct DealSync: AsyncParsableCommand {
             MigrateCommand.self,
             DLQCommand.self,
             DriftCommand.self,
+            DivergenceCommand.self,
+            HistoryCommand.self,
             ConnectorCommand.self,
             SimulateCommand.self,
             VersionCommand.self,

@@ -9,6 +9,11 @@ import Testing
 struct SimulateCommandTests {
     /// Starts `dealsync simulate <arguments>`, waits for its "listening on <url>" line, runs `body`, stops it.
     static func withSimulator(_ arguments: [String], _ body: (String) async throws -> Void) async throws {
+        try await withSimulator(arguments) { url, _ in try await body(url) }
+    }
+
+    /// The same, giving `body` also what the simulator has printed so far.
+    static func withSimulator(_ arguments: [String], _ body: (String, () -> String) async throws -> Void) async throws {
         let program = try ChildProgram(try Repository.dealsyncBinary(), ["simulate"] + arguments + ["--port", "0"])
         defer { program.signal(SIGTERM) }
         let deadline = ContinuousClock.now + .seconds(20)
@@ -19,7 +24,7 @@ struct SimulateCommandTests {
             try await Task.sleep(for: .milliseconds(50))
         }
         let found = try #require(url, "no URL announced: \(program.stdout) \(program.stderr)")
-        try await body(found)
+        try await body(found) { program.stdout + program.stderr }
     }
 
     static func get(_ url: String, bearer: String? = nil) async throws -> (Int, String) {

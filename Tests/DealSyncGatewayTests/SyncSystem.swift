@@ -9,8 +9,8 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import ServiceLifecycle
 import PostgresNIO
+import ServiceLifecycle
 
 /// A whole system on loopback: the MasterDeal and amoCRM simulators, a gateway and a fresh database.
 struct SyncSystem: Sendable {
@@ -106,9 +106,16 @@ struct SyncSystem: Sendable {
           - {master: u-ivan, crm: 6001002, email: ivan@example.com, name: Иван}
         """
 
-    static func connectorsYAML(master: String, amo: String, bitrix: String, amoExtra: String = "") -> [(String, String)] {
+    static let fitnessDeliveryYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}"
+
+    static func connectorsYAML(
+        master: String, amo: String, bitrix: String, amoExtra: String = "",
+        fitnessDelivery: String = fitnessDeliveryYAML
+    ) -> [(String, String)] {
         [
-            ("connectors/fitness.yaml", """
+            (
+                "connectors/fitness.yaml",
+                """
                 id: fitness
                 kind: bitrix24
                 base_url: \(bitrix)
@@ -118,9 +125,12 @@ struct SyncSystem: Sendable {
                   webhook: {user_id: 1, code: x7k2m9q4w1e8r5t3}
                 webhook: {application_token: \(applicationToken), domain: fitcoach.bitrix24.ru}
                 poll: {interval: 1s, overlap: 2s}
-                delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}
-                """),
-            ("connectors/masterdeal.yaml", """
+                \(fitnessDelivery)
+                """
+            ),
+            (
+                "connectors/masterdeal.yaml",
+                """
                 id: masterdeal
                 kind: masterdeal
                 base_url: \(master)
@@ -128,8 +138,11 @@ struct SyncSystem: Sendable {
                 webhook: {secret: \(eventSecret)}
                 poll: {interval: 1s, overlap: 2s}
                 delivery: {backoff_base: 100ms, backoff_cap: 1s}
-                """),
-            ("connectors/tour.yaml", """
+                """
+            ),
+            (
+                "connectors/tour.yaml",
+                """
                 id: tour
                 kind: amocrm
                 base_url: \(amo)
@@ -144,7 +157,8 @@ struct SyncSystem: Sendable {
                 webhook: {secret: \(webhookSecret)}
                 poll: {interval: 1s, overlap: 2s}
                 \(amoExtra)
-                """),
+                """
+            ),
         ]
     }
 
@@ -153,6 +167,8 @@ struct SyncSystem: Sendable {
         var amo: @Sendable (inout AmoCRMSimulator.Configuration) -> Void = { _ in }
         var bitrix: @Sendable (inout Bitrix24Simulator.Configuration) -> Void = { _ in }
         var amoExtraYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}"
+        /// The fitness connector's `delivery:` line.
+        var fitnessDeliveryYAML = SyncSystem.fitnessDeliveryYAML
         var gateway: @Sendable (inout Gateway.Options) -> Void = { _ in }
         /// More gateways on the same database, as several `dealsync serve` processes would run; webhooks and
         /// events go to the first.
@@ -167,7 +183,8 @@ struct SyncSystem: Sendable {
     static func run(_ options: Options = Options(), _ body: @Sendable (SyncSystem) async throws -> Void) async throws {
         let logger = TestPostgres.logger
         let mapping = try ConfigurationLoader(environment: [:])
-            .load(connectors: [], mappings: [.init(path: "m.yaml", text: mappingYAML(extraFields: options.tourExtraFields))]).mappings["tour"]!
+            .load(connectors: [], mappings: [.init(path: "m.yaml", text: mappingYAML(extraFields: options.tourExtraFields))]).mappings[
+                "tour"]!
         var amoConfiguration = AmoCRMSimulator.Configuration(matching: mapping)
         amoConfiguration.webhookTimeScale = 0.001
         amoConfiguration.seed = 7
@@ -187,71 +204,82 @@ struct SyncSystem: Sendable {
         options.bitrix(&bitrixConfiguration)
         let bitrix = Bitrix24Simulator(configuration: bitrixConfiguration)
         try await masterDeal.withRunning { masterURL in
-          try await bitrix.withRunning { bitrixURL in
-            try await amo.withRunning { amoURL in
-                let connectorFiles = connectorsYAML(master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML)
-                let mappingFiles = [("mappings/tour.yaml", mappingYAML(extraFields: options.tourExtraFields)), ("mappings/fitness.yaml", fitnessMappingYAML(extraFields: options.fitnessExtraFields))]
-                let configuration = try ConfigurationLoader(environment: [:]).load(
-                    connectors: connectorFiles.map { .init(path: $0.0, text: $0.1) },
-                    mappings: mappingFiles.map { .init(path: $0.0, text: $0.1) })
-                let configDirectory = NSTemporaryDirectory() + "dealsync-sync-\(UUID().uuidString)"
-                defer { try? FileManager.default.removeItem(atPath: configDirectory) }
-                try writeFiles(connectorFiles + mappingFiles, into: configDirectory)
-                try await Database.withDatabase(url, logger: logger, maximumConnections: 20) { database in
-                    var gatewayOptions = Gateway.Options()
-                    gatewayOptions.port = port
-                    gatewayOptions.polling = options.polling
-                    gatewayOptions.relayIdlePoll = .milliseconds(200)
-                    gatewayOptions.statsInterval = .milliseconds(500)
-                    gatewayOptions.pausedProbe = .seconds(1)
-                    gatewayOptions.worker = "gateway-1"
-                    options.gateway(&gatewayOptions)
-                    let gateway = Gateway(configuration: configuration, database: database, options: gatewayOptions, logger: logger)
-                    var others: [Gateway] = []
-                    for index in 0..<options.extraGateways {
-                        var otherOptions = gatewayOptions
-                        otherOptions.port = try FreePort.pick()
-                        otherOptions.worker = "gateway-\(index + 2)"
-                        others.append(Gateway(configuration: configuration, database: database, options: otherOptions, logger: logger))
-                    }
-                    let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-                    var services = gateway.services { port in continuation.yield(port) }
-                    for other in others { services += other.services() }
-                    let group = ServiceGroup(services: services, logger: logger)
-                    try await withThrowingTaskGroup(of: Void.self) { tasks in
-                        tasks.addTask { try await group.run() }
-                        var iterator = ports.makeAsyncIterator()
-                        _ = await iterator.next()
-                        masterDeal.setEventTargets([.init(url: "\(gatewayURL)/webhooks/masterdeal", secret: eventSecret)])
-                        try await HTTPClient.shared.post(amoURL + "/api/v4/webhooks", bearer: try await amoAccessToken(amoURL),
-                                                         json: #"{"destination":"\#(gatewayURL)/webhooks/tour/\#(webhookSecret)","settings":["add_lead","update_lead","status_lead","responsible_lead","delete_lead","restore_lead"]}"#)
-                        let system = SyncSystem(masterDeal: masterDeal, amo: amo, bitrix: bitrix, bitrixURL: bitrixURL, masterURL: masterURL,
-                                                amoURL: amoURL, gatewayURL: gatewayURL, database: database,
-                                                databaseURL: url.revealedURLString(), gateway: gateway, others: others,
-                                                configuration: configuration, configDirectory: configDirectory)
-                        do {
-                            try await body(system)
-                        } catch {
-                            await group.triggerGracefulShutdown()
-                            try? await tasks.waitForAll()
-                            throw error
+            try await bitrix.withRunning { bitrixURL in
+                try await amo.withRunning { amoURL in
+                    let connectorFiles = connectorsYAML(
+                        master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML,
+                        fitnessDelivery: options.fitnessDeliveryYAML)
+                    let mappingFiles = [
+                        ("mappings/tour.yaml", mappingYAML(extraFields: options.tourExtraFields)),
+                        ("mappings/fitness.yaml", fitnessMappingYAML(extraFields: options.fitnessExtraFields)),
+                    ]
+                    let configuration = try ConfigurationLoader(environment: [:]).load(
+                        connectors: connectorFiles.map { .init(path: $0.0, text: $0.1) },
+                        mappings: mappingFiles.map { .init(path: $0.0, text: $0.1) })
+                    let configDirectory = NSTemporaryDirectory() + "dealsync-sync-\(UUID().uuidString)"
+                    defer { try? FileManager.default.removeItem(atPath: configDirectory) }
+                    try writeFiles(connectorFiles + mappingFiles, into: configDirectory)
+                    try await Database.withDatabase(url, logger: logger, maximumConnections: 20) { database in
+                        var gatewayOptions = Gateway.Options()
+                        gatewayOptions.port = port
+                        gatewayOptions.polling = options.polling
+                        gatewayOptions.relayIdlePoll = .milliseconds(200)
+                        gatewayOptions.statsInterval = .milliseconds(500)
+                        gatewayOptions.pausedProbe = .seconds(1)
+                        gatewayOptions.worker = "gateway-1"
+                        options.gateway(&gatewayOptions)
+                        let gateway = Gateway(configuration: configuration, database: database, options: gatewayOptions, logger: logger)
+                        var others: [Gateway] = []
+                        for index in 0..<options.extraGateways {
+                            var otherOptions = gatewayOptions
+                            otherOptions.port = try FreePort.pick()
+                            otherOptions.worker = "gateway-\(index + 2)"
+                            others.append(Gateway(configuration: configuration, database: database, options: otherOptions, logger: logger))
                         }
-                        await group.triggerGracefulShutdown()
-                        try await tasks.waitForAll()
+                        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+                        var services = gateway.services { port in continuation.yield(port) }
+                        for other in others { services += other.services() }
+                        let group = ServiceGroup(services: services, logger: logger)
+                        try await withThrowingTaskGroup(of: Void.self) { tasks in
+                            tasks.addTask { try await group.run() }
+                            var iterator = ports.makeAsyncIterator()
+                            _ = await iterator.next()
+                            masterDeal.setEventTargets([.init(url: "\(gatewayURL)/webhooks/masterdeal", secret: eventSecret)])
+                            try await HTTPClient.shared.post(
+                                amoURL + "/api/v4/webhooks", bearer: try await amoAccessToken(amoURL),
+                                json:
+                                    #"{"destination":"\#(gatewayURL)/webhooks/tour/\#(webhookSecret)","settings":["add_lead","update_lead","status_lead","responsible_lead","delete_lead","restore_lead"]}"#
+                            )
+                            let system = SyncSystem(
+                                masterDeal: masterDeal, amo: amo, bitrix: bitrix, bitrixURL: bitrixURL, masterURL: masterURL,
+                                amoURL: amoURL, gatewayURL: gatewayURL, database: database,
+                                databaseURL: url.revealedURLString(), gateway: gateway, others: others,
+                                configuration: configuration, configDirectory: configDirectory)
+                            do {
+                                try await body(system)
+                            } catch {
+                                await group.triggerGracefulShutdown()
+                                try? await tasks.waitForAll()
+                                throw error
+                            }
+                            await group.triggerGracefulShutdown()
+                            try await tasks.waitForAll()
+                        }
                     }
                 }
             }
-          }
         }
     }
 
     /// A token for test-side API calls (the webhook subscription), from an authorization code.
     static func amoAccessToken(_ amoURL: String) async throws -> String {
         let code = try await HTTPClient.shared.postJSON(amoURL + "/_sim/oauth/authorize", json: "{}")["code"]?.string ?? ""
-        let tokens = try await HTTPClient.shared.postJSON(amoURL + "/oauth2/access_token", json: """
-            {"client_id":"5f1c9a52-7d3e-4b8a-9c61-2e0d4f7b8a19","client_secret":"sim-client-secret-0f4e8d2c7b6a",
-             "grant_type":"authorization_code","code":"\(code)","redirect_uri":"https://dealsync.example/oauth/amocrm"}
-            """)
+        let tokens = try await HTTPClient.shared.postJSON(
+            amoURL + "/oauth2/access_token",
+            json: """
+                {"client_id":"5f1c9a52-7d3e-4b8a-9c61-2e0d4f7b8a19","client_secret":"sim-client-secret-0f4e8d2c7b6a",
+                 "grant_type":"authorization_code","code":"\(code)","redirect_uri":"https://dealsync.example/oauth/amocrm"}
+                """)
         return tokens["access_token"]?.string ?? ""
     }
 
@@ -294,10 +322,12 @@ extension SyncSystem {
     /// Runs the built `dealsync` binary against this system's database (and, for commands that read the
     /// configuration, its config directory), as support or on-call would.
     func cli(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let needsConfig = ["dlq replay", "drift show", "drift repair", "drift sweep", "explain", "connector"]
+        let needsConfig = ["dlq replay", "drift show", "drift repair", "drift sweep", "explain", "connector", "history"]
             .contains { arguments.joined(separator: " ").hasPrefix($0) }
-        return try await ChildProgram.run(try Repository.dealsyncBinary(), arguments + ["--database-url", databaseURL]
-            + (needsConfig ? ["--config", configDirectory] : []))
+        return try await ChildProgram.run(
+            try Repository.dealsyncBinary(),
+            arguments + ["--database-url", databaseURL]
+                + (needsConfig ? ["--config", configDirectory] : []))
     }
 
     /// Field state, divergence log and outbox, for a failing test's output.

@@ -85,9 +85,10 @@ public final class AmoCRMConnector: Connector {
         guard let secret = webhook.pathSecret, ConstantTime.equals(secret, webhookSecret) else {
             throw WebhookRejection(.notFound, "wrong webhook secret")
         }
+        let bytes = [UInt8](webhook.body)
         let form: PHPForm.Map
         do {
-            form = try PHPForm.parse(bytes: [UInt8](webhook.body))
+            form = try PHPForm.parse(bytes: bytes)
         } catch {
             throw WebhookRejection(.malformed, "not a form body: \(error.description)")
         }
@@ -104,9 +105,15 @@ public final class AmoCRMConnector: Connector {
             // The whole content, not just ids and stamps: two edits of one lead within a second share
             // `last_modified`, and automation hooks carry no time at all. Pairs are sorted so a redelivery with
             // its keys in another order is still the same item.
-            let text = String(decoding: webhook.body, as: UTF8.self)  // valid UTF-8: the form parsed
-            let pairs = text.split(separator: "&", omittingEmptySubsequences: true).sorted()
-            key = "hook:" + Self.digest(pairs.joined(separator: "&"))
+            // Sorted by their bytes, which for the form's valid UTF-8 is the order of their text.
+            var pairs = bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true)
+            pairs.sort { $0.lexicographicallyPrecedes($1) }
+            var hasher = SHA256()
+            for (index, pair) in pairs.enumerated() {
+                if index > 0 { hasher.update(data: Self.ampersand) }
+                pair.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+            }
+            key = "hook:" + Hex.lower(hasher.finalize().prefix(16))
         }
         return InboxItem(connector: config.id, dedupeKey: key, source: .webhook,
                          headers: ["user-agent": webhook.headers["user-agent"] ?? ""],
@@ -155,10 +162,12 @@ public final class AmoCRMConnector: Connector {
                          source: source, contentType: "application/json", body: lead.data(), lineageID: lineage)
     }
 
+    private static let ampersand = Data("&".utf8)
+
     /// The first 16 bytes of a SHA-256, in hex.
     static func digest(_ text: String) -> String { digest(Data(text.utf8)) }
 
     static func digest(_ data: Data) -> String {
-        SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined()
+        Hex.lower(SHA256.hash(data: data).prefix(16))
     }
 }

@@ -7,20 +7,24 @@ import Synchronization
 /// Calls Bitrix24 REST methods: through an inbound webhook (`/rest/<user>/<code>/<method>.json`) or an OAuth app
 /// (`/rest/<method>.json` with `auth`), within the portal's leaky bucket, following a moved portal, refreshing an
 /// expired OAuth token once, and pacing each method (a `batch` and its commands' methods too) under its
-/// operating-time budget (``OperatingBudget``): a call waits rather than be refused.
+/// operating-time budget (``OperatingBudget``): a call waits rather than be refused. After a refusal only a person
+/// can lift (``Bitrix24Connector/refusal(code:description:status:)``), calls are held back (``RefusalHold``).
 struct Bitrix24Client: Sendable {
     let config: ConnectorConfig
     let transport: HTTPTransport
     let limiter: RateLimiter
     let session: OAuthSession?
     let operating: OperatingLedger
+    let hold: RefusalLedger
     let pacing: PacingClock
     let logger: Logger
     /// Where the portal answers now (a 302 moves it).
     let base: PortalAddress
 
-    init(config: ConnectorConfig, transport: HTTPTransport, limiter: RateLimiter, session: OAuthSession?, logger: Logger,
-         pacing: PacingClock = .continuous, operatingPolicy: OperatingBudget.Policy = .init()) {
+    init(
+        config: ConnectorConfig, transport: HTTPTransport, limiter: RateLimiter, session: OAuthSession?, logger: Logger,
+        pacing: PacingClock = .continuous, operatingPolicy: OperatingBudget.Policy = .init()
+    ) {
         self.config = config
         self.transport = transport
         self.limiter = limiter
@@ -28,6 +32,10 @@ struct Bitrix24Client: Sendable {
         self.logger = logger
         self.pacing = pacing
         self.operating = OperatingLedger(OperatingBudget(policy: operatingPolicy))
+        self.hold = RefusalLedger(
+            RefusalHold(
+                duration: Double(config.delivery.breakerCooldown.components.seconds)
+                    + Double(config.delivery.breakerCooldown.components.attoseconds) / 1e18))
         self.base = PortalAddress(config.baseURL)
     }
 
@@ -47,15 +55,19 @@ struct Bitrix24Client: Sendable {
         return secrets
     }
 
+    /// Calls `method`; throws ``ConnectorPaused`` without calling while a refusal holds calls back.
     func call(_ method: String, _ params: JSONValue, lineage: UUID? = nil) async throws -> Answer {
         let commands = method == "batch" ? Self.commandMethods(params) : [:]
         let methods = [method] + Set(commands.values).sorted()
         let now = pacing.now()
+        if let refusal = hold.withLock({ $0.held(at: now) }) { throw refusal }
         if let wait = operating.withLock({ $0.wait(before: methods, at: now) }) {
             // The method (or a command's) would pass its operating budget: wait for time to leave the window.
-            logger.info("Bitrix24 method near its operating-time limit; waiting", metadata: [
-                "method": "\(method)", "seconds": "\(Int(wait.rounded(.up)))",
-            ])
+            logger.info(
+                "Bitrix24 method near its operating-time limit; waiting",
+                metadata: [
+                    "method": "\(method)", "seconds": "\(Int(wait.rounded(.up)))",
+                ])
             try await pacing.sleep(.milliseconds(Int64((wait * 1000).rounded(.up))))
         }
         var token = try await session?.accessToken()
@@ -86,9 +98,35 @@ struct Bitrix24Client: Sendable {
                 token = try await session.renew(after: current)
                 continue
             }
+            noteRefusal(answer)
             return answer
         }
         throw ConnectorError("Bitrix24 kept moving or refusing \(method)")
+    }
+
+    /// Starts a hold on a refusal only a person can lift; ends it on an accepted call.
+    private func noteRefusal(_ answer: Answer) {
+        if answer.status == 200 {
+            hold.withLock { $0.accepted() }
+        } else if let refusal = Bitrix24Connector.refusal(
+            code: answer.errorCode ?? "", description: answer.errorDescription,
+            status: answer.status)
+        {
+            let now = pacing.now()
+            hold.withLock { $0.refused(refusal, at: now) }
+            logger.error(
+                "Bitrix24 refused the connector; calls held back",
+                metadata: [
+                    "code": "\(answer.errorCode ?? "")", "status": "\(answer.status)",
+                    "hold_seconds": "\(Int(hold.withLock { $0.duration }))",
+                ])
+        }
+    }
+
+    /// A read that was not answered with 200: the refusal that pauses the connector, else an error to retry.
+    func failure(_ answer: Answer, _ what: String) -> any Error {
+        Bitrix24Connector.refusal(code: answer.errorCode ?? "", description: answer.errorDescription, status: answer.status)
+            ?? ConnectorError(status: answer.status, what)
     }
 
     /// Takes what an answer says about operating time: the method's account in `time`, each command's in
@@ -121,7 +159,8 @@ struct Bitrix24Client: Sendable {
 
     /// Seconds from an answer's `finish` to its `operating_reset_at`, in the portal's own clock.
     static func resetIn(_ time: JSONValue?) -> Double? {
-        guard let reset = time?["operating_reset_at"]?.text.flatMap(Double.init), let finish = time?["finish"]?.text.flatMap(Double.init) else { return nil }
+        guard let reset = time?["operating_reset_at"]?.text.flatMap(Double.init), let finish = time?["finish"]?.text.flatMap(Double.init)
+        else { return nil }
         return max(0, reset - finish)
     }
 
@@ -153,21 +192,29 @@ struct Bitrix24Client: Sendable {
     }
 
     /// `GET https://oauth.bitrix.info/oauth/token/?grant_type=refresh_token…` (or the configured token URL).
-    static func refresh(_ refreshToken: Secret, oauth: ConnectorConfig.OAuth, transport: HTTPTransport, timeout: Duration) async throws -> OAuthTokens {
+    static func refresh(
+        _ refreshToken: Secret, oauth: ConnectorConfig.OAuth, transport: HTTPTransport, timeout: Duration
+    ) async throws -> OAuthTokens {
         let base = oauth.tokenURL ?? "https://oauth.bitrix.info/oauth/token/"
-        let query = [("grant_type", "refresh_token"), ("client_id", oauth.clientID), ("client_secret", oauth.clientSecret.reveal()),
-                     ("refresh_token", refreshToken.reveal())]
+        let query = [
+            ("grant_type", "refresh_token"), ("client_id", oauth.clientID), ("client_secret", oauth.clientSecret.reveal()),
+            ("refresh_token", refreshToken.reveal()),
+        ]
         let url = base + (base.contains("?") ? "&" : "?") + PHPForm.encode(query)
         let response = try await transport.send(.GET, url, timeout: timeout, secrets: [oauth.clientSecret.reveal(), refreshToken.reveal()])
         let json = JSONValue.parse(response.body) ?? .null
         guard response.status == 200, let access = json["access_token"]?.string else {
             if [400, 401, 403].contains(response.status) {
-                throw OAuthGrantLost(reason: "Bitrix24 refused the refresh token (\(json["error"]?.string ?? "HTTP \(response.status)")); authorise the app again")
+                throw OAuthGrantLost(
+                    reason:
+                        "Bitrix24 refused the refresh token (\(json["error"]?.string ?? "HTTP \(response.status)")); authorise the app again"
+                )
             }
             throw ConnectorError(status: response.status, "Bitrix24 OAuth refresh")
         }
-        return OAuthTokens(accessToken: Secret(access), refreshToken: json["refresh_token"]?.string.map(Secret.init),
-                           accessExpiresAt: json["expires_in"]?.int64.map { Date().addingTimeInterval(Double($0)) })
+        return OAuthTokens(
+            accessToken: Secret(access), refreshToken: json["refresh_token"]?.string.map(Secret.init),
+            accessExpiresAt: json["expires_in"]?.int64.map { Date().addingTimeInterval(Double($0)) })
     }
 }
 

@@ -44,7 +44,8 @@ extension Bitrix24Connector {
             let cmd = JSONValue.object(Dictionary(chunk.map { ($0.key, JSONValue.string($0.command)) }, uniquingKeysWith: { a, _ in a }))
             let answer: Bitrix24Client.Answer
             do {
-                answer = try await client.call("batch", .object(["halt": .number("0"), "cmd": cmd]), lineage: deliveries[chunk[0].index].lineageID)
+                answer = try await client.call(
+                    "batch", .object(["halt": .number("0"), "cmd": cmd]), lineage: deliveries[chunk[0].index].lineageID)
             } catch {
                 for entry in chunk where !entry.isGet { outcomes[entry.index] = failure(error) }
                 continue
@@ -63,7 +64,8 @@ extension Bitrix24Connector {
                     let landed = read?["DATE_MODIFY"]?.string.flatMap(Timestamp.parseSeconds).map { SourceStamp(seconds: $0) }
                     outcomes[entry.index] = .delivered(recordID: id, landedAt: landed)
                 } else {
-                    outcomes[entry.index] = .retryable(.serverError, status: 200, detail: "batch gave no result for \(entry.key)", retryAfter: nil)
+                    outcomes[entry.index] = .retryable(
+                        .serverError, status: 200, detail: "batch gave no result for \(entry.key)", retryAfter: nil)
                 }
             }
         }
@@ -112,8 +114,9 @@ extension Bitrix24Connector {
             for (key, value) in pairs where key.hasPrefix("fields[") {
                 fields[String(key.dropFirst(7).dropLast())] = .string(value)
             }
-            let answer = try await client.call("crm.deal.add", .object(["fields": .object(fields), "params": .object(["REGISTER_SONET_EVENT": .string("N")])]),
-                                               lineage: delivery.lineageID)
+            let answer = try await client.call(
+                "crm.deal.add", .object(["fields": .object(fields), "params": .object(["REGISTER_SONET_EVENT": .string("N")])]),
+                lineage: delivery.lineageID)
             guard answer.status == 200, let id = answer.result?.int64 else { return classify(answer) }
             return .delivered(recordID: String(id), landedAt: try await landing(of: String(id), lineage: delivery.lineageID))
         } catch {
@@ -123,11 +126,13 @@ extension Bitrix24Connector {
 
     /// Finds the deal dealsync created for `masterDealID` (`ORIGINATOR_ID` + `ORIGIN_ID`, or the UF link field).
     func lookup(masterDealID: String, lineage: UUID) async throws -> String? {
-        let filter: [String: JSONValue] = mapping.linkField == "ORIGIN_ID"
+        let filter: [String: JSONValue] =
+            mapping.linkField == "ORIGIN_ID"
             ? ["ORIGINATOR_ID": .string(mapping.originator), "ORIGIN_ID": .string(masterDealID)]
             : [mapping.linkField: .string(masterDealID)]
-        let answer = try await client.call("crm.deal.list", .object(["filter": .object(filter), "select": .array([.string("ID")])]), lineage: lineage)
-        guard answer.status == 200 else { throw ConnectorError(status: answer.status, "crm.deal.list by ORIGIN_ID") }
+        let answer = try await client.call(
+            "crm.deal.list", .object(["filter": .object(filter), "select": .array([.string("ID")])]), lineage: lineage)
+        guard answer.status == 200 else { throw client.failure(answer, "crm.deal.list by ORIGIN_ID") }
         return answer.result?.array?.first?["ID"]?.text
     }
 
@@ -145,6 +150,7 @@ extension Bitrix24Connector {
     }
 
     func classify(code: String, description: String, status: Int) -> DeliveryOutcome {
+        if let refusal = Self.refusal(code: code, description: description, status: status) { return refusal.outcome }
         let detail = "\(code.isEmpty ? "(empty code)" : code): \(description)"
         switch (status, code) {
         case (503, _) where code == "QUERY_LIMIT_EXCEEDED":
@@ -152,12 +158,6 @@ extension Bitrix24Connector {
         case (_, "OPERATION_TIME_LIMIT"), (_, "QUERY_LIMIT_EXCEEDED"):
             // A batch command refused by a limit: nothing was written; it goes again once the method has time.
             return .retryable(.rateLimited, status: status, detail: detail, retryAfter: .seconds(60))
-        case (_, "expired_token"), (_, "NO_AUTH_FOUND"), (_, "INVALID_CREDENTIALS"), (_, "insufficient_scope"):
-            return .paused(.auth, status: status, reason: "Bitrix24 refused dealsync's credentials (\(code))")
-        case (_, "ACCESS_DENIED"), (403, _):
-            return .paused(.blocked, status: status, reason: "Bitrix24 denied access (\(code))")
-        case (_, "PAYMENT_REQUIRED"), (402, _):
-            return .paused(.paymentRequired, status: status, reason: "the Bitrix24 plan does not allow this (\(code))")
         case (400, "") where description.lowercased().contains("not found"):
             return .permanent(.notFound, status: status, detail: detail)
         case (500..., _), (_, "INTERNAL_SERVER_ERROR"), (_, "OVERLOAD_LIMIT"):
@@ -167,8 +167,37 @@ extension Bitrix24Connector {
         }
     }
 
+    /// A refusal only a person can lift, with what to do about it; nil for any other answer.
+    static func refusal(code: String, description: String, status: Int) -> ConnectorPaused? {
+        let said = description.isEmpty ? code : "\(code): \(description.prefix(200))"
+        switch (status, code) {
+        case (_, "expired_token"), (_, "NO_AUTH_FOUND"), (_, "INVALID_CREDENTIALS"), (_, "insufficient_scope"):
+            return ConnectorPaused(.auth, status: status, reason: "Bitrix24 refused dealsync's credentials (\(said))")
+        case (_, "wrong_client"):
+            return ConnectorPaused(
+                .auth, status: status,
+                reason: """
+                    Bitrix24 says the access token belongs to another application (\(said)): the application was installed \
+                    again or the connector's client_id is not its own; check auth.oauth in the connector's configuration and \
+                    authorise the application again
+                    """)
+        case (_, "PAYMENT_REQUIRED"), (402, _):
+            return ConnectorPaused(
+                .paymentRequired, status: status,
+                reason: """
+                    the application's Bitrix24 subscription has ended (\(said)); renew it in Bitrix24.Market, then resume the \
+                    connector (writes wait in the outbox)
+                    """)
+        case (_, "ACCESS_DENIED"), (403, _):
+            return ConnectorPaused(.blocked, status: status, reason: "Bitrix24 denied access (\(said))")
+        default:
+            return nil
+        }
+    }
+
     func failure(_ error: any Error) -> DeliveryOutcome {
         switch error {
+        case let error as ConnectorPaused: error.outcome
         case let error as TransportError: .retryable(error.errorClass, status: nil, detail: error.description, retryAfter: nil)
         case let error as OAuthGrantLost: .paused(.auth, status: nil, reason: error.description)
         default: .retryable(.serverError, status: nil, detail: Redaction.redact("\(error)", secrets: client.secrets), retryAfter: nil)

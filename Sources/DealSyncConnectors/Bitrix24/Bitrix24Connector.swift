@@ -18,9 +18,11 @@ public final class Bitrix24Connector: Connector {
     static let dealEvents: Set<String> = ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE", "ONCRMDEALMOVETOCATEGORY"]
 
     /// `pacing` is the clock the operating-time budget waits on (real time unless a test moves a simulator's).
-    public init(config: ConnectorConfig, mapping: Mapping, client httpClient: HTTPClient, credentials: (any CredentialStore)?,
-                limiter: RateLimiter? = nil, logger: Logger, oauthCheckpoint: (@Sendable (String) throws -> Void)? = nil,
-                pacing: PacingClock = .continuous) {
+    public init(
+        config: ConnectorConfig, mapping: Mapping, client httpClient: HTTPClient, credentials: (any CredentialStore)?,
+        limiter: RateLimiter? = nil, logger: Logger, oauthCheckpoint: (@Sendable (String) throws -> Void)? = nil,
+        pacing: PacingClock = .continuous
+    ) {
         self.config = config
         self.mapping = mapping
         self.logger = logger
@@ -35,8 +37,9 @@ public final class Bitrix24Connector: Connector {
                 refresher: { refresh in try await Bitrix24Client.refresh(refresh, oauth: oauth, transport: transport, timeout: timeout) },
                 checkpoint: oauthCheckpoint)
         }
-        self.client = Bitrix24Client(config: config, transport: transport, limiter: limiter, session: session, logger: logger,
-                                     pacing: pacing)
+        self.client = Bitrix24Client(
+            config: config, transport: transport, limiter: limiter, session: session, logger: logger,
+            pacing: pacing)
     }
 
     /// The user our writes are made as (`MODIFY_BY_ID` of our own changes), when known.
@@ -85,13 +88,27 @@ public final class Bitrix24Connector: Connector {
         }
         let ts = form["ts"]?.string ?? "0"
         let stored = PHPForm.blankingValues(at: Self.storedCredentialPaths, in: bytes)
-        // The token anywhere else (inside another field) would be stored: such a body is not what Bitrix24 sends.
-        let rest = (try? PHPForm.parse(bytes: stored)).map { PHPForm.flatten($0) } ?? []
-        guard !rest.contains(where: { $0.0.contains(token.reveal()) || $0.1.contains(token.reveal()) }) else {
+        // The token anywhere else (inside another field or name, encoded or not) would be stored: such a body is
+        // not what Bitrix24 sends. The blanked body must still be a form, so that its fields can be searched.
+        let secret = token.reveal()
+        guard let rest = try? PHPForm.flatten(PHPForm.parse(bytes: stored)),
+            !rest.contains(where: { $0.0.contains(secret) || $0.1.contains(secret) }),
+            Self.find(Array(secret.utf8), in: stored) == nil
+        else {
             throw WebhookRejection(.malformed, "application_token repeated outside auth[application_token]")
         }
-        return InboxItem(connector: config.id, dedupeKey: "event:\(event.uppercased()):\(id):\(ts)", source: .webhook,
-                         contentType: "application/x-www-form-urlencoded", body: Data(stored))
+        return InboxItem(
+            connector: config.id, dedupeKey: "event:\(event.uppercased()):\(id):\(ts)", source: .webhook,
+            contentType: "application/x-www-form-urlencoded", body: Data(stored))
+    }
+
+    /// Where `needle` first occurs in `haystack`.
+    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
+        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return start }
+        }
+        return nil
     }
 
     /// Credentials an event carries (application events add the installing user's OAuth tokens): checked or
@@ -120,18 +137,21 @@ public final class Bitrix24Connector: Connector {
             guard deal.categoryID == nil || deal.categoryID == mapping.pipeline else {
                 return .ignore("deal \(deal.id) is in funnel \(deal.categoryID ?? -1), not \(mapping.pipeline)")
             }
-            return .observations([Observation(
-                connector: config.id, side: .crm, recordID: deal.id, fields: deal.fields,
-                stamp: deal.modifiedAt.map { SourceStamp(seconds: $0) }, linkedMasterID: deal.linkedMasterID,
-                byIntegration: integrationUser != nil && deal.modifiedBy == integrationUser, isComplete: true)])
+            return .observations([
+                Observation(
+                    connector: config.id, side: .crm, recordID: deal.id, fields: deal.fields,
+                    stamp: deal.modifiedAt.map { SourceStamp(seconds: $0) }, linkedMasterID: deal.linkedMasterID,
+                    byIntegration: integrationUser != nil && deal.modifiedBy == integrationUser, isComplete: true)
+            ])
         }
     }
 
     func item(for deal: JSONValue, source: InboxItem.Source, lineage: UUID) -> InboxItem? {
         guard let id = deal["ID"]?.text else { return nil }
         let modified = deal["DATE_MODIFY"]?.text ?? ""
-        return InboxItem(connector: config.id, dedupeKey: ContentKey.record("deal", id: id, stamp: modified, body: deal), source: source,
-                         contentType: "application/json", body: deal.data(), lineageID: lineage)
+        return InboxItem(
+            connector: config.id, dedupeKey: ContentKey.record("deal", id: id, stamp: modified, body: deal), source: source,
+            contentType: "application/json", body: deal.data(), lineageID: lineage)
     }
 
     // MARK: Reading
@@ -146,11 +166,12 @@ public final class Bitrix24Connector: Connector {
                 commands[Self.key(index)] = .string(Bitrix24Deal.command("crm.deal.get", [("id", id)]))
             }
             let answer = try await client.call("batch", .object(["halt": .number("0"), "cmd": .object(commands)]), lineage: lineage)
-            guard answer.status == 200, let results = answer.result?["result"] else { throw ConnectorError(status: answer.status, "batch crm.deal.get") }
+            guard answer.status == 200, let results = answer.result?["result"] else { throw client.failure(answer, "batch crm.deal.get") }
             // A deleted deal answers "Not found" and is simply absent; any other refusal (the operating limit) means
             // the deal was not read, and the fetch must be tried again rather than the deal taken for gone.
             let errors = Self.commandErrors(answer.result?["result_error"])
-            if let (_, error) = errors.first(where: { !($0.value.code.isEmpty && $0.value.description.lowercased().contains("not found")) }) {
+            if let (_, error) = errors.first(where: { !($0.value.code.isEmpty && $0.value.description.lowercased().contains("not found")) })
+            {
                 throw ConnectorError(status: 200, "batch crm.deal.get: \(error.code.isEmpty ? error.description : error.code)")
             }
             for index in chunk.indices {
@@ -177,11 +198,13 @@ public final class Bitrix24Connector: Connector {
         var cursor = cursorText.flatMap { try? JSONDecoder().decode(Cursor.self, from: Data($0.utf8)) } ?? Cursor()
         var filter: [String: JSONValue] = ["CATEGORY_ID": .number(String(mapping.pipeline))]
         if let from = cursor.from { filter[">=DATE_MODIFY"] = .string(from) }
-        let answer = try await client.call("crm.deal.list", .object([
-            "filter": .object(filter), "order": .object(["DATE_MODIFY": .string("ASC"), "ID": .string("ASC")]),
-            "select": .array([.string("*"), .string("UF_*")]), "start": .number(String(cursor.start)),
-        ]))
-        guard answer.status == 200, let deals = answer.result?.array else { throw ConnectorError(status: answer.status, "crm.deal.list") }
+        let answer = try await client.call(
+            "crm.deal.list",
+            .object([
+                "filter": .object(filter), "order": .object(["DATE_MODIFY": .string("ASC"), "ID": .string("ASC")]),
+                "select": .array([.string("*"), .string("UF_*")]), "start": .number(String(cursor.start)),
+            ]))
+        guard answer.status == 200, let deals = answer.result?.array else { throw client.failure(answer, "crm.deal.list") }
         let lineage = UUID()
         let items = deals.compactMap { item(for: $0, source: .poll, lineage: lineage) }
         let stamps = deals.compactMap { $0["DATE_MODIFY"]?.string }

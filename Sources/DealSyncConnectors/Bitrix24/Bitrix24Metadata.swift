@@ -16,11 +16,11 @@ struct Bitrix24Metadata: Sendable {
         let entity = category == 0 ? "DEAL_STAGE" : "DEAL_STAGE_\(category)"
         let statuses = try await client.call("crm.status.list", .object(["filter": .object(["ENTITY_ID": .string(entity)])]))
         guard statuses.status == 200, let items = statuses.result?.array else {
-            throw ConnectorError(status: statuses.status, "crm.status.list")
+            throw client.failure(statuses, "crm.status.list")
         }
         let stages = Set(items.compactMap { $0["STATUS_ID"]?.text })
         let fields = try await client.call("crm.deal.userfield.list", .object([:]))
-        guard fields.status == 200, let list = fields.result?.array else { throw ConnectorError(status: fields.status, "crm.deal.userfield.list") }
+        guard fields.status == 200, let list = fields.result?.array else { throw client.failure(fields, "crm.deal.userfield.list") }
         var userFields: [String: Set<String>?] = [:]
         var types: [String: String] = [:]
         for field in list {
@@ -36,7 +36,7 @@ struct Bitrix24Metadata: Sendable {
         var start = 0
         repeat {
             let page = try await client.call("user.get", .object(["start": .number(String(start))]))
-            guard page.status == 200, let list = page.result?.array else { throw ConnectorError(status: page.status, "user.get") }
+            guard page.status == 200, let list = page.result?.array else { throw client.failure(page, "user.get") }
             for user in list { if let id = user["ID"]?.text { users[id] = user["EMAIL"]?.text } }
             guard let next = page.json["next"]?.int64 else { break }
             start = Int(next)

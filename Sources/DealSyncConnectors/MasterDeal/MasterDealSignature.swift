@@ -1,4 +1,5 @@
 import Crypto
+import DealSyncCore
 import Foundation
 import NIOHTTP1
 import Logging
@@ -15,7 +16,7 @@ public enum MasterDealSignature {
         var message = Data("\(timestamp).".utf8)
         message.append(body)
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secret.utf8)))
-        return mac.map { String(format: "%02x", $0) }.joined()
+        return Hex.lower(mac)
     }
 
     public enum Verdict: Equatable, Sendable {

@@ -103,11 +103,13 @@ public struct PollResult: Sendable {
 public enum ConstantTime {
     public static func equals(_ a: String, _ b: String) -> Bool {
         let x = Array(a.utf8), y = Array(b.utf8)
-        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
+        // The lengths are compared whole (a byte of their difference let lengths 256 apart, padded with NULs,
+        // compare equal); every byte is still visited, so the time says nothing about where they differ.
+        var difference = x.count == y.count ? 0 : 1
         for index in 0..<max(x.count, y.count) {
             let l = index < x.count ? x[index] : 0
             let r = index < y.count ? y[index] : 0
-            difference |= l ^ r
+            difference |= Int(l ^ r)
         }
         return difference == 0
     }

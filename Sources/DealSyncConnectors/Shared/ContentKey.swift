@@ -9,6 +9,6 @@ import Foundation
 enum ContentKey {
     static func record(_ prefix: String, id: String, stamp: String, body: JSONValue) -> String {
         let digest = SHA256.hash(data: body.data())
-        return "\(prefix):\(id):\(stamp):" + digest.prefix(6).map { String(format: "%02x", $0) }.joined()
+        return "\(prefix):\(id):\(stamp):" + Hex.lower(digest.prefix(6))
     }
 }

@@ -46,7 +46,8 @@ public struct DivergenceEntry: Sendable, Codable, Equatable {
         return copy
     }
 
-    static func mask(_ value: FieldValue) -> FieldValue {
+    /// How a personal value is shown wherever dealsync shows one (the divergence log, `dealsync history`).
+    public static func mask(_ value: FieldValue) -> FieldValue {
         value == .null ? .null : .text("***")
     }
 }

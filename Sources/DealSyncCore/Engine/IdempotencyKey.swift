@@ -13,10 +13,9 @@ public enum IdempotencyKey {
             hasher.update(data: Data(part.utf8))
             hasher.update(data: Data([0]))
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        hasher.update(data: (try? encoder.encode(values)) ?? Data())
+        // The values as `JSONEncoder` with sorted keys wrote them (slashes escaped): keys made before stay the same.
+        hasher.update(data: Data(JSONText.text(.object(values.mapValues(\.json)), escapingSlashes: true).utf8))
         let digest = hasher.finalize()
-        return "ds1-" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return "ds1-" + Hex.lower(digest.prefix(16))
     }
 }

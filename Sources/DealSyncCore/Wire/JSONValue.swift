@@ -41,7 +41,7 @@ public indirect enum JSONValue: Sendable, Hashable, Codable {
 
     /// Parses JSON text; `nil` when it is not JSON.
     public static func parse(_ data: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: data)
+        JSONText.parse(data)
     }
 
     public subscript(key: String) -> JSONValue? {
@@ -91,8 +91,6 @@ public indirect enum JSONValue: Sendable, Hashable, Codable {
 
     /// Serialises (keys sorted).
     public func data() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
+        JSONText.data(self)
     }
 }

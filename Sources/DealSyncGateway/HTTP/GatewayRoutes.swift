@@ -114,9 +114,8 @@ struct GatewayRoutes: Sendable {
     }
 
     static func json(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: Array(data))))
+        var body: [UInt8] = []
+        JSONText.write(.object(object.mapValues(JSONValue.string)), into: &body)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -5,7 +5,9 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Polls one connector for what webhooks missed, storing each page with its cursor in one transaction.
+/// Polls one connector for what webhooks missed, storing each page with its cursor in one transaction. A poll the
+/// CRM refuses for a cause only a person can fix (``ConnectorPaused``) pauses the connector with its reason, as a
+/// refused write does; polling waits until a probe write or `dealsync connector resume` resumes it.
 final class PollerService: Service {
     let connector: any Connector
     let polls: PollStore
@@ -14,8 +16,10 @@ final class PollerService: Service {
     let inboxWakeup: Wakeup
     let logger: Logger
 
-    init(connector: any Connector, polls: PollStore, status: ConnectorStatusStore, metrics: GatewayMetrics,
-         inboxWakeup: Wakeup, logger: Logger) {
+    init(
+        connector: any Connector, polls: PollStore, status: ConnectorStatusStore, metrics: GatewayMetrics,
+        inboxWakeup: Wakeup, logger: Logger
+    ) {
         self.connector = connector
         self.polls = polls
         self.status = status
@@ -32,13 +36,28 @@ final class PollerService: Service {
                 if try await status.paused()[id] == nil {
                     try await sweep()
                 }
-            } catch where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
+            } catch  where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return
+            } catch let refusal as ConnectorPaused {
+                metrics.poll(id, result: "failed")
+                await pauseConnector(refusal)
             } catch {
                 metrics.poll(id, result: "failed")
                 logger.warning("poll failed", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
             }
             await pause(connector.config.poll.interval)
+        }
+    }
+
+    private func pauseConnector(_ refusal: ConnectorPaused) async {
+        do {
+            try await status.pause(id, reason: refusal.reason)
+            metrics.paused(id, true)
+            if refusal.errorClass == .auth { metrics.authFailure(id) }
+            logger.error("connector paused", metadata: ["connector": "\(id)", "reason": "\(refusal.reason)"])
+        } catch {
+            logger.warning(
+                "connector could not be paused", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
         }
     }
 

@@ -47,15 +47,24 @@ public struct DivergenceStore: Sendable {
         public var deal: String?
         public var field: String?
         public var openOnly = false
+        /// Only entries made at or after / before these times.
+        public var since: Date?
+        public var until: Date?
         public var limit = 500
+        /// With more matches than `limit`: the newest ones (still listed oldest first), not the oldest.
+        public var newest = false
 
-        public init(kinds: [String]? = nil, connector: String? = nil, deal: String? = nil, field: String? = nil, openOnly: Bool = false, limit: Int = 500) {
+        public init(kinds: [String]? = nil, connector: String? = nil, deal: String? = nil, field: String? = nil, openOnly: Bool = false,
+                    since: Date? = nil, until: Date? = nil, limit: Int = 500, newest: Bool = false) {
             self.kinds = kinds
             self.connector = connector
             self.deal = deal
             self.field = field
             self.openOnly = openOnly
+            self.since = since
+            self.until = until
             self.limit = limit
+            self.newest = newest
         }
     }
 
@@ -83,10 +92,20 @@ public struct DivergenceStore: Sendable {
             binds.append(field)
             conditions.append("field = $\(binds.count)")
         }
+        if let since = filter.since {
+            binds.append(since)
+            conditions.append("created_at >= $\(binds.count)")
+        }
+        if let until = filter.until {
+            binds.append(until)
+            conditions.append("created_at < $\(binds.count)")
+        }
         if filter.openOnly { conditions.append("open") }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try await read(PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM divergence_log \(whereClause) ORDER BY id LIMIT \(filter.limit)",
-                                            binds: binds))
+        let order = filter.newest ? "DESC" : ""
+        let records = try await read(PostgresQuery(
+            unsafeSQL: "SELECT \(Self.columns) FROM divergence_log \(whereClause) ORDER BY id \(order) LIMIT \(filter.limit)", binds: binds))
+        return filter.newest ? records.reversed() : records
     }
 
     public func get(_ id: Int64) async throws -> DivergenceRecord? {

@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// Inbox rows inside a transaction: many items in one statement.
 enum InboxRecords {
-    /// Inserts `items` with one statement; returns each item's new row id, or `nil` for a duplicate (a row with its
+    /// Inserts `items` with one statement, which also notifies the lanes of the rows stored; returns each item's new row id, or `nil` for a duplicate (a row with its
     /// connector and dedupe key exists, or an earlier item of the same list has them).
     static func insert(_ items: [InboxItem], on connection: PostgresConnection, logger: Logger) async throws -> [Int64?] {
         guard !items.isEmpty else { return [] }
@@ -15,18 +15,26 @@ enum InboxRecords {
         let headers = try items.map { String(decoding: try encoder.encode($0.headers), as: UTF8.self) }
         let rows = try await connection.query(
             """
-            INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
-            SELECT connector, key, source, headers::jsonb, NULLIF(content_type, ''), body, lineage
-            FROM unnest(\(items.map(\.connector)), \(items.map(\.dedupeKey)), \(items.map(\.source.rawValue)),
-                        \(headers), \(items.map { $0.contentType ?? "" }),
-                        \(items.map { ByteBuffer(bytes: $0.body) }), \(items.map(\.lineageID)))
-                WITH ORDINALITY AS t(connector, key, source, headers, content_type, body, lineage, ordinality)
-            ORDER BY ordinality
-            ON CONFLICT (connector, dedupe_key) DO NOTHING
-            RETURNING id, connector, dedupe_key
+            WITH stored AS (
+                INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
+                SELECT connector, key, source, headers::jsonb, NULLIF(content_type, ''), body, lineage
+                FROM unnest(\(items.map(\.connector)), \(items.map(\.dedupeKey)), \(items.map(\.source.rawValue)),
+                            \(headers), \(items.map { $0.contentType ?? "" }),
+                            \(items.map { ByteBuffer(bytes: $0.body) }), \(items.map(\.lineageID)))
+                    WITH ORDINALITY AS t(connector, key, source, headers, content_type, body, lineage, ordinality)
+                ORDER BY ordinality
+                ON CONFLICT (connector, dedupe_key) DO NOTHING
+                RETURNING id, connector, dedupe_key
+            ), woken AS (
+                -- Every process's lane of these connectors wakes once the rows are committed.
+                SELECT pg_notify('dealsync_inbox', lane) FROM (SELECT DISTINCT connector AS lane FROM stored) AS lanes
+            )
+            SELECT id, connector, dedupe_key, (SELECT count(*) FROM woken) FROM stored
             """, logger: logger)
         var stored: [Key: Int64] = [:]
-        for try await (id, connector, key) in rows.decode((Int64, String, String).self) { stored[Key(connector: connector, dedupeKey: key)] = id }
+        for try await (id, connector, key, _) in rows.decode((Int64, String, String, Int64).self) {
+            stored[Key(connector: connector, dedupeKey: key)] = id
+        }
         var result: [Int64?] = []
         for item in items {
             // The first item with a key takes the row; a later one with the same key is its duplicate.

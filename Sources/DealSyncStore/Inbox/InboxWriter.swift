@@ -165,11 +165,6 @@ public final class InboxWriter: Service, Sendable {
     private func store(_ items: [InboxItem]) async throws -> [Int64?] {
         try await database.client.withTransaction(logger: logger) { tx in
             let ids = try await InboxRecords.insert(items, on: tx, logger: logger)
-            let lanes = Array(Set(zip(items, ids).compactMap { $1 == nil ? nil : $0.connector })).sorted()
-            if !lanes.isEmpty {
-                // Every process's lane of these connectors wakes once the rows are committed.
-                try await tx.query("SELECT count(pg_notify('dealsync_inbox', lane)) FROM unnest(\(lanes)::text[]) AS lane", logger: logger)
-            }
             try await beforeCommit?(items)
             return ids
         }

@@ -70,7 +70,7 @@ public struct LinkReader: Sendable {
         let rows = try await database.client.query("SELECT field, state::text FROM field_state WHERE link_id = \(link)", logger: logger)
         var states: [String: FieldState] = [:]
         for try await (field, json) in rows.decode((String, String).self) {
-            states[field] = try StoreJSON.decode(FieldState.self, from: json)
+            states[field] = try FieldState(jsonText: json)
         }
         return states
     }

@@ -35,7 +35,7 @@ enum LinkRecords {
         let rows = try await tx.query("SELECT field, state::text FROM field_state WHERE link_id = \(link)", logger: logger)
         var states: [String: FieldState] = [:]
         for try await (field, json) in rows.decode((String, String).self) {
-            states[field] = try StoreJSON.decode(FieldState.self, from: json)
+            states[field] = try FieldState(jsonText: json)
         }
         return states
     }
@@ -44,7 +44,7 @@ enum LinkRecords {
     static func saveFieldStates(link: Int64, _ states: [String: FieldState], previous: [String: FieldState],
                                 on tx: PostgresConnection, logger: Logger) async throws {
         for (field, state) in states.sorted(by: { $0.key < $1.key }) where previous[field] != state {
-            let json = try StoreJSON.encode(state)
+            let json = state.jsonText
             try await tx.query(
                 """
                 INSERT INTO field_state (link_id, field, state) VALUES (\(link), \(field), \(json)::jsonb)

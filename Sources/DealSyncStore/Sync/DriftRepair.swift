@@ -55,13 +55,14 @@ public struct DriftRepair: Sendable {
     public func hasWorkInFlight(linkID: Int64, connector: String, recordID: String?, masterDealID: String?) async throws -> Bool {
         let rows = try await context.database.client.query(
             """
-            SELECT (SELECT count(*) FROM outbox WHERE link_id = \(linkID) AND status IN ('pending', 'in_flight'))
-                 + (SELECT count(*) FROM inbox WHERE status = 'pending'
+            SELECT EXISTS (SELECT 1 FROM outbox WHERE link_id = \(linkID) AND status IN ('pending', 'in_flight'))
+                OR EXISTS (SELECT 1 FROM inbox WHERE status = 'pending'
                       AND ((connector = \(connector) AND \(recordID ?? "") <> '' AND position(\(recordID ?? "-") IN dedupe_key) > 0)
                         OR (connector = \(context.setup.masterConnector) AND position(\(masterDealID ?? "-") IN dedupe_key) > 0)
-                        OR (source IN ('webhook', 'refetch') AND connector IN (\(connector), \(context.setup.masterConnector)))))::int8
+                        OR (source IN ('webhook', 'refetch') AND connector IN (\(connector), \(context.setup.masterConnector)))))
             """, logger: logger)
-        for try await count in rows.decode(Int.self) { return count > 0 }
+        // EXISTS stops at the first row found: the check costs little however long the backlog is.
+        for try await busy in rows.decode(Bool.self) { return busy }
         return false
     }
 }

@@ -72,9 +72,8 @@ enum LinkBookRecords {
         if !links.isEmpty {
             let states = try await tx.query(
                 "SELECT link_id, field, state::text FROM field_state WHERE link_id = ANY(\(Array(links.keys)))", logger: logger)
-            let decoder = JSONDecoder()
             for try await (link, field, json) in states.decode((Int64, String, String).self) {
-                links[link]?.fields[field] = try decoder.decode(FieldState.self, from: Data(json.utf8))
+                links[link]?.fields[field] = try FieldState(jsonText: json)
             }
         }
         var reserved: [Int64] = []
@@ -92,8 +91,6 @@ enum LinkBookRecords {
         var created: [LinkBook.Entry] = []
         var changed: [LinkBook.Entry] = []
         var states: (links: [Int64], fields: [String], json: [String]) = ([], [], [])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for (id, link) in book.entries.sorted(by: { $0.key < $1.key }) {
             let old = before[id]
             if book.created.contains(id) {
@@ -106,7 +103,7 @@ enum LinkBookRecords {
             for (field, state) in link.fields.sorted(by: { $0.key < $1.key }) where old?.fields[field] != state {
                 states.links.append(id)
                 states.fields.append(field)
-                states.json.append(String(decoding: try encoder.encode(state), as: UTF8.self))
+                states.json.append(state.jsonText)
             }
         }
         let noLineage = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))

@@ -19,6 +19,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Option(help: "Inbox rows each connector's lane decides per transaction.") var inboxBatchSize = 200
+    @Option(help: "Webhook group commits under way at once (each stores what arrived meanwhile, up to 500 webhooks).")
+    var intakeCommits = 4
+    @Option(help: "Relays of MasterDeal's writes in this process (their rounds overlap; each deal's writes stay in order).")
+    var masterdealRelays = 2
     @Flag(help: "Do not poll connectors (webhooks and events only).") var noPolling = false
     @Flag(help: "Only store webhooks (no inbox lanes, pollers or relays): a front process while others do the work.")
     var intakeOnly = false
@@ -38,6 +42,8 @@ struct ServeCommand: AsyncParsableCommand {
         options.host = host
         options.port = port
         options.inboxBatchSize = max(1, inboxBatchSize)
+        options.intake.flushers = max(1, intakeCommits)
+        options.masterDealRelays = max(1, masterdealRelays)
         options.polling = !noPolling
         options.intakeOnly = intakeOnly
         let gatewayOptions = options

@@ -15,6 +15,52 @@ struct SimulateCommand: AsyncParsableCommand {
         @Option(help: "Port to listen on (0 picks a free one).") var port = 0
     }
 
+    /// Standing in for a configured connector.
+    struct StandIn: ParsableArguments {
+        @Option(
+            help:
+                "Stand in for this connector of <config>/connectors: its mapping's shape, its credentials (${ENV} resolved as serve does).")
+        var connector: String?
+        @Option(
+            help: "With --connector: the gateway's address (e.g. http://127.0.0.1:8080); the connector's webhook URL there is subscribed.")
+        var gateway: String?
+
+        /// The connector and its mapping, or why they cannot be simulated as `kind`.
+        func load(_ config: ConfigOptions, kind: ConnectorKind, conflicting: [(String, Bool)]) throws -> (ConnectorConfig, Mapping)? {
+            guard let id = connector else {
+                if gateway != nil { throw CLIError("--gateway needs --connector") }
+                return nil
+            }
+            let given = conflicting.filter(\.1).map(\.0)
+            guard given.isEmpty else {
+                throw CLIError(
+                    "--connector takes the credentials and the shape from the connector's configuration; drop \(given.joined(separator: ", "))"
+                )
+            }
+            if let gateway, !(gateway.hasPrefix("http://") || gateway.hasPrefix("https://")) {
+                throw CLIError("--gateway must be an http:// or https:// address, not \(gateway)")
+            }
+            let loaded = try config.loadOrExit()
+            guard let connector = loaded.connector(id) else {
+                let known = loaded.connectors.map(\.id).sorted().joined(separator: ", ")
+                throw CLIError("no connector named \(id) in \(config.directory)/connectors (there are: \(known))")
+            }
+            guard connector.kind == kind else {
+                throw CLIError(
+                    "connector \(id) is of kind \(connector.kind.rawValue): run dealsync simulate \(connector.kind.rawValue) --connector \(id)"
+                )
+            }
+            guard let mapping = loaded.mapping(for: connector) else { throw CLIError("connector \(id) has no mapping") }
+            return (connector, mapping)
+        }
+
+        static func announce(_ what: String, url: String, notes: [String]) {
+            print("\(what) listening on \(url) (control routes under \(url)/_sim/)")
+            print("accepts:")
+            for note in notes { print("  - \(note)") }
+        }
+    }
+
     struct MasterDeal: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "masterdeal",
@@ -31,8 +77,10 @@ struct SimulateCommand: AsyncParsableCommand {
             if let eventURL { configuration.eventTargets = [.init(url: eventURL, secret: eventSecret)] }
             if let seed { configuration.seedDeals = try MasterDealSimulator.loadSeedDeals(from: seed) }
             let simulator = MasterDealSimulator(configuration: configuration)
-            try await SimulatorHost.runForever(router: simulator.makeRouter(), services: simulator.services, host: common.host,
-                                               port: common.port, logger: Logger(label: "masterdeal-simulator")) { url in
+            try await SimulatorHost.runForever(
+                router: simulator.makeRouter(), services: simulator.services, host: common.host,
+                port: common.port, logger: Logger(label: "masterdeal-simulator")
+            ) { url in
                 print("MasterDeal simulator listening on \(url) (control routes under \(url)/_sim/)")
             }
         }
@@ -49,8 +97,29 @@ struct SimulateCommand: AsyncParsableCommand {
         @Option(help: "Subscribe this URL to every lead event (e.g. http://127.0.0.1:8080/webhooks/tour-amocrm/<secret>).")
         var webhookURL: String?
         @Option(help: "Multiply amoCRM's webhook retry delays (5 min, 15 min, …) by this.") var timeScale = 1.0
+        @OptionGroup var standIn: StandIn
 
         func run() async throws {
+            if let (connector, mapping) = try standIn.load(
+                config, kind: .amocrm, conflicting: [("--mapping", mapping != nil), ("--webhook-url", webhookURL != nil)])
+            {
+                let standing: ConnectorStandIn<AmoCRMSimulator.Configuration>
+                do {
+                    standing = try AmoCRMSimulator.Configuration.standIn(for: connector, mapping: mapping, gateway: standIn.gateway)
+                } catch {
+                    throw CLIError(error.description)
+                }
+                var configuration = standing.configuration
+                configuration.webhookTimeScale = timeScale
+                let simulator = AmoCRMSimulator(configuration: configuration)
+                try await SimulatorHost.runForever(
+                    router: simulator.makeRouter(), services: simulator.services, host: common.host,
+                    port: common.port, logger: Logger(label: "amocrm-simulator")
+                ) { url in
+                    StandIn.announce("amoCRM simulator for connector \(connector.id)", url: url, notes: standing.notes(listeningOn: url))
+                }
+                return
+            }
             var configuration = AmoCRMSimulator.Configuration()
             if let name = mapping {
                 let loaded = try config.loadOrExit()
@@ -60,8 +129,10 @@ struct SimulateCommand: AsyncParsableCommand {
             if let webhookURL { configuration.webhooks = [webhookURL] }
             configuration.webhookTimeScale = timeScale
             let simulator = AmoCRMSimulator(configuration: configuration)
-            try await SimulatorHost.runForever(router: simulator.makeRouter(), services: simulator.services, host: common.host,
-                                               port: common.port, logger: Logger(label: "amocrm-simulator")) { url in
+            try await SimulatorHost.runForever(
+                router: simulator.makeRouter(), services: simulator.services, host: common.host,
+                port: common.port, logger: Logger(label: "amocrm-simulator")
+            ) { url in
                 print("amoCRM simulator listening on \(url) (control routes under \(url)/_sim/)")
             }
         }
@@ -70,23 +141,50 @@ struct SimulateCommand: AsyncParsableCommand {
     struct Bitrix24: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "bitrix24",
-            abstract: "Bitrix24 REST (crm.deal.*, batch, user.get, metadata) with the leaky-bucket and operating-time limits and id-only events.")
+            abstract:
+                "Bitrix24 REST (crm.deal.*, batch, user.get, metadata) with the leaky-bucket and operating-time limits and id-only events.")
         @OptionGroup var common: Common
-        @Option(help: "Send the deal events (ONCRMDEALADD, …UPDATE, …DELETE, …MOVETOCATEGORY) to this URL (e.g. http://127.0.0.1:8080/webhooks/fitness-bitrix24).")
+        @Option(
+            help:
+                "Send the deal events (ONCRMDEALADD, …UPDATE, …DELETE, …MOVETOCATEGORY) to this URL (e.g. http://127.0.0.1:8080/webhooks/fitness-bitrix24)."
+        )
         var eventURL: String?
         @Option(help: "The application token events carry (auth[application_token]).") var applicationToken: String?
         @Option(help: "The inbound-webhook code accepted for user 1 (/rest/1/<code>/).") var webhookCode: String?
         @Flag(help: "Start with an empty portal instead of the sample deals.") var empty = false
+        @OptionGroup var config: ConfigOptions
+        @OptionGroup var standIn: StandIn
 
         func run() async throws {
+            let conflicting = [
+                ("--event-url", eventURL != nil), ("--application-token", applicationToken != nil), ("--webhook-code", webhookCode != nil),
+            ]
+            if let (connector, mapping) = try standIn.load(config, kind: .bitrix24, conflicting: conflicting) {
+                let standing: ConnectorStandIn<Bitrix24Simulator.Configuration>
+                do {
+                    standing = try Bitrix24Simulator.Configuration.standIn(for: connector, mapping: mapping, gateway: standIn.gateway)
+                } catch {
+                    throw CLIError(error.description)
+                }
+                let simulator = Bitrix24Simulator(configuration: standing.configuration)
+                try await SimulatorHost.runForever(
+                    router: simulator.makeRouter(), services: simulator.services, host: common.host,
+                    port: common.port, logger: Logger(label: "bitrix24-simulator")
+                ) { url in
+                    StandIn.announce("Bitrix24 simulator for connector \(connector.id)", url: url, notes: standing.notes(listeningOn: url))
+                }
+                return
+            }
             var configuration = Bitrix24Simulator.Configuration()
             if let applicationToken { configuration.applicationToken = applicationToken }
             if let webhookCode { configuration.webhooks = [.init(userID: 1, code: webhookCode)] }
             if let eventURL { configuration.eventHandlers = Bitrix24Simulator.Configuration.EventHandler.dealEvents(to: eventURL) }
             if empty { configuration.seedDeals = [] }
             let simulator = Bitrix24Simulator(configuration: configuration)
-            try await SimulatorHost.runForever(router: simulator.makeRouter(), services: simulator.services, host: common.host,
-                                               port: common.port, logger: Logger(label: "bitrix24-simulator")) { url in
+            try await SimulatorHost.runForever(
+                router: simulator.makeRouter(), services: simulator.services, host: common.host,
+                port: common.port, logger: Logger(label: "bitrix24-simulator")
+            ) { url in
                 print("Bitrix24 simulator listening on \(url) (REST under \(url)/rest/, control routes under \(url)/_sim/)")
             }
         }

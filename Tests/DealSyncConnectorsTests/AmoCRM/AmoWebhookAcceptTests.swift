@@ -1,3 +1,4 @@
+import Crypto
 import DealSyncConnectors
 import DealSyncCore
 import Foundation
@@ -69,6 +70,19 @@ struct AmoWebhookAcceptTests {
             keys.append(first.dedupeKey)
         }
         #expect(Set(keys).count == bodies.count, "different bodies, different keys")
+    }
+
+    /// The content hash is the one stored keys were made with (sorted pairs, SHA-256, 16 bytes in hex), whatever
+    /// order the pairs come in: a redelivery across an upgrade is still a duplicate.
+    @Test func theContentHashIsStableAndIgnoresPairOrder() throws {
+        for body in [AmoWebhookFixtures.statusAndUpdates, AmoWebhookFixtures.addDeleteResponsibleRestore, AmoWebhookFixtures.automation] {
+            let pairs = body.split(separator: "&", omittingEmptySubsequences: true).sorted()
+            let digest = SHA256.hash(data: Data(pairs.joined(separator: "&").utf8))
+            let before = "hook:" + digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+            #expect(try connector.accept(request(body)).dedupeKey == before)
+            let shuffled = body.split(separator: "&").reversed().joined(separator: "&")
+            #expect(try connector.accept(request(shuffled)).dedupeKey == before)
+        }
     }
 
     /// Two edits of one lead within one second carry the same `last_modified`; they are still two webhooks.

@@ -10,6 +10,13 @@ struct ConstantTimeAndRedactionTests {
         #expect(ConstantTime.equals("", ""))
     }
 
+    /// Lengths 256 apart, the longer one padded with NULs: a byte of the length difference is 0 for them.
+    @Test func lengthsAFactorOf256ApartAreNotEqual() {
+        #expect(!ConstantTime.equals("", String(repeating: "\u{0}", count: 256)))
+        #expect(!ConstantTime.equals("token", "token" + String(repeating: "\u{0}", count: 512)))
+        #expect(ConstantTime.equals("token" + String(repeating: "\u{0}", count: 256), "token" + String(repeating: "\u{0}", count: 256)))
+    }
+
     @Test func secretsAndTokensAreRemovedFromText() {
         let text = #"{"access_token":"abc.def.ghi","refresh_token":"r-123","detail":"bad"} Authorization: Bearer eyJhbGciOi"#
         let redacted = Redaction.redact(text, secrets: ["hook-secret-42"])

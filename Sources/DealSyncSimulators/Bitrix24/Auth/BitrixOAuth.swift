@@ -16,15 +16,24 @@ struct BitrixOAuth: Sendable {
         /// No such token (never issued, or revoked).
         case unknown
         case expired
+        /// Issued to the application's former client, before it was installed again.
+        case wrongClient
     }
 
     let configuration: Bitrix24Simulator.OAuth
+    /// The client now installed (``reinstall(clientID:clientSecret:)`` replaces the configured one).
+    private(set) var clientID: String
+    private var clientSecret: String
+    /// Access tokens of former clients.
+    private var formerTokens: Set<String> = []
     private var accessTokens: [String: Int] = [:]  // token → expiry
     private var refreshTokens: [String: (expiresAt: Int, used: Bool)] = [:]
     private(set) var refreshCount = 0
 
     init(_ configuration: Bitrix24Simulator.OAuth, now: Int) {
         self.configuration = configuration
+        clientID = configuration.clientID
+        clientSecret = configuration.clientSecret
         refreshTokens[configuration.refreshToken] = (now + Self.seconds(configuration.refreshTokenTTL), false)
         if let access = configuration.accessToken { accessTokens[access] = now + Self.seconds(configuration.accessTokenTTL) }
     }
@@ -35,6 +44,7 @@ struct BitrixOAuth: Sendable {
 
     /// The user an access token acts as, or why it is refused.
     func authenticate(_ token: String, now: Int) -> Result<Int, Denial> {
+        if formerTokens.contains(token) { return .failure(.wrongClient) }
         guard let expiry = accessTokens[token] else { return .failure(.unknown) }
         return expiry > now ? .success(configuration.userID) : .failure(.expired)
     }
@@ -42,7 +52,7 @@ struct BitrixOAuth: Sendable {
     /// `grant_type=refresh_token`: new tokens for an unused, unexpired refresh token of this client. The refresh
     /// token is spent; the old access token lives until it expires.
     mutating func refresh(clientID: String?, clientSecret: String?, refreshToken: String?, now: Int) -> Result<Issued, BitrixError> {
-        guard clientID == configuration.clientID, clientSecret == configuration.clientSecret else {
+        guard clientID == self.clientID, clientSecret == self.clientSecret else {
             return .failure(BitrixError(.unauthorized, "invalid_client", "Invalid client credentials"))
         }
         guard let token = refreshToken, !token.isEmpty, let record = refreshTokens[token] else {
@@ -70,6 +80,16 @@ struct BitrixOAuth: Sendable {
         let ttl = Self.seconds(configuration.accessTokenTTL)
         accessTokens[access] = now + ttl
         return (access, now + ttl, ttl)
+    }
+
+    /// The application is installed again under a new client: tokens of the former one answer `wrong_client`, its
+    /// refresh tokens are spent, and only the new client may refresh (a new authorisation gives it its first token).
+    mutating func reinstall(clientID: String, clientSecret: String) {
+        formerTokens.formUnion(accessTokens.keys)
+        accessTokens.removeAll()
+        for token in refreshTokens.keys { refreshTokens[token]?.used = true }
+        self.clientID = clientID
+        self.clientSecret = clientSecret
     }
 
     /// The application is uninstalled or its access withdrawn: every token stops working.

@@ -14,7 +14,8 @@ import Synchronization
 ///   `PUT /_sim/events/slow` `{handler, slow}`.
 /// - `POST /_sim/operating/exhaust` `{method}` drives a method to its operating limit; `GET /_sim/operating` lists the
 ///   accounts (see ``Bitrix24Simulator/exhaustOperatingTime(method:)``).
-/// - `POST /_sim/oauth/revoke`; `GET /_sim/stats` (``BitrixStats``);
+/// - `POST /_sim/oauth/revoke`; `POST /_sim/oauth/reinstall` `{client_id, client_secret}`; `PUT /_sim/subscription`
+///   `{ended}` (the application's); `PUT /_sim/plan` `{commercial}` (the portal's); `GET /_sim/stats` (``BitrixStats``);
 ///   `POST /_sim/clock/advance` `{seconds}`, `/_sim/clock/freeze` `{at}`, `/_sim/clock/unfreeze`.
 extension Bitrix24Simulator {
     func addControlRoutes(to router: Router<BasicRequestContext>) {
@@ -29,15 +30,18 @@ extension Bitrix24Simulator {
         router.patch("/_sim/deals/:id") { request, context in
             let id = try context.parameters.require("id", as: Int.self)
             let body = try await Self.controlBody(request)
-            guard let deal = self.updateDeal(id, BitrixDealWrite(Self.fields(body)), actor: self.userID(body),
-                                             automation: body["automation"]?.bool ?? false)
+            guard
+                let deal = self.updateDeal(
+                    id, BitrixDealWrite(Self.fields(body)), actor: self.userID(body),
+                    automation: body["automation"]?.bool ?? false)
             else { return Self.controlError(.notFound, "no such deal") }
             return BitrixResponse.json(BitrixDealJSON.full(deal, portal: self.portal))
         }
         router.delete("/_sim/deals/:id") { request, context in
             let id = try context.parameters.require("id", as: Int.self)
             let user = request.uri.queryParameters.get("user_id").flatMap { Int($0) } ?? self.configuration.oauth.userID
-            return self.deleteAsSalesperson(dealID: id, userID: user) ? BitrixResponse.noContent()
+            return self.deleteAsSalesperson(dealID: id, userID: user)
+                ? BitrixResponse.noContent()
                 : Self.controlError(.notFound, "no such deal")
         }
         router.post("/_sim/deals/:id/move") { request, context in
@@ -63,24 +67,34 @@ extension Bitrix24Simulator {
             self.movedTo = BitrixJSON.parse(String(decoding: data, as: UTF8.self))?["moved_to"]?.string
             return try self.faultsJSON()
         }
-        router.post("/_sim/events/pause") { _, _ in self.pauseEvents(); return BitrixResponse.noContent() }
-        router.post("/_sim/events/resume") { _, _ in self.resumeEvents(); return BitrixResponse.noContent() }
+        router.post("/_sim/events/pause") { _, _ in
+            self.pauseEvents(); return BitrixResponse.noContent()
+        }
+        router.post("/_sim/events/resume") { _, _ in
+            self.resumeEvents(); return BitrixResponse.noContent()
+        }
         router.get("/_sim/events") { _, _ in
-            BitrixResponse.json(.array(self.eventHistory.map { attempt in
-                .object([
-                    ("delivery_id", .int(attempt.deliveryID)), ("event", .string(attempt.event)),
-                    ("event_handler_id", .int(attempt.handlerID)), ("handler", .string(attempt.handler)),
-                    ("deal_id", .int(attempt.dealID)), ("status", .int(attempt.status)), ("succeeded", .bool(attempt.succeeded)),
-                    ("deprioritised", .bool(attempt.deprioritised)), ("response_ms", .int(attempt.responseMillis)),
-                    ("at", .double(attempt.at.timeIntervalSince1970)), ("body", .string(attempt.body)),
-                ])
-            }))
+            BitrixResponse.json(
+                .array(
+                    self.eventHistory.map { attempt in
+                        .object([
+                            ("delivery_id", .int(attempt.deliveryID)), ("event", .string(attempt.event)),
+                            ("event_handler_id", .int(attempt.handlerID)), ("handler", .string(attempt.handler)),
+                            ("deal_id", .int(attempt.dealID)), ("status", .int(attempt.status)), ("succeeded", .bool(attempt.succeeded)),
+                            ("deprioritised", .bool(attempt.deprioritised)), ("response_ms", .int(attempt.responseMillis)),
+                            ("at", .double(attempt.at.timeIntervalSince1970)), ("body", .string(attempt.body)),
+                        ])
+                    }))
         }
         router.get("/_sim/events/handlers") { _, _ in
-            BitrixResponse.json(.array(self.eventSubscriptions.map { subscription in
-                .object([("id", .int(subscription.id)), ("event", .string(subscription.event)),
-                         ("handler", .string(subscription.handler)), ("kind", .string(subscription.kind.rawValue))])
-            }))
+            BitrixResponse.json(
+                .array(
+                    self.eventSubscriptions.map { subscription in
+                        .object([
+                            ("id", .int(subscription.id)), ("event", .string(subscription.event)),
+                            ("handler", .string(subscription.handler)), ("kind", .string(subscription.kind.rawValue)),
+                        ])
+                    }))
         }
         router.put("/_sim/events/slow") { request, _ in
             let body = try await Self.controlBody(request)
@@ -88,7 +102,31 @@ extension Bitrix24Simulator {
             self.setHandlerSlow(handler, body["slow"]?.bool ?? true)
             return BitrixResponse.noContent()
         }
-        router.post("/_sim/oauth/revoke") { _, _ in self.revokeOAuth(); return BitrixResponse.noContent() }
+        router.post("/_sim/oauth/revoke") { _, _ in
+            self.revokeOAuth(); return BitrixResponse.noContent()
+        }
+        router.post("/_sim/oauth/reinstall") { request, _ in
+            let body = try await Self.controlBody(request)
+            guard let id = body["client_id"]?.string, let secret = body["client_secret"]?.string, !id.isEmpty, !secret.isEmpty else {
+                return Self.controlError(.badRequest, "expected {\"client_id\": string, \"client_secret\": string}")
+            }
+            self.reinstallApplication(clientID: id, clientSecret: secret)
+            return BitrixResponse.noContent()
+        }
+        router.put("/_sim/subscription") { request, _ in
+            guard let ended = try await Self.controlBody(request)["ended"]?.bool else {
+                return Self.controlError(.badRequest, "expected {\"ended\": bool}")
+            }
+            self.subscriptionEnded = ended
+            return BitrixResponse.noContent()
+        }
+        router.put("/_sim/plan") { request, _ in
+            guard let commercial = try await Self.controlBody(request)["commercial"]?.bool else {
+                return Self.controlError(.badRequest, "expected {\"commercial\": bool}")
+            }
+            self.commercialPlanEnded = !commercial
+            return BitrixResponse.noContent()
+        }
         router.get("/_sim/stats") { _, _ in
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -97,7 +135,9 @@ extension Bitrix24Simulator {
         }
         router.post("/_sim/clock/advance") { request, _ in
             let body = try await Self.controlBody(request)
-            guard let seconds = body["seconds"]?.int, seconds >= 0 else { return Self.controlError(.badRequest, "expected {\"seconds\": int}") }
+            guard let seconds = body["seconds"]?.int, seconds >= 0 else {
+                return Self.controlError(.badRequest, "expected {\"seconds\": int}")
+            }
             self.advanceClock(bySeconds: seconds)
             return BitrixResponse.json(.object([("now", .int(self.now))]))
         }

@@ -1,9 +1,9 @@
-
 /// The REST methods the simulated portal knows; every other name answers 404 `ERROR_METHOD_NOT_FOUND`.
 extension Bitrix24Simulator {
     static let methodNames: Set<String> = [
         "crm.deal.get", "crm.deal.list", "crm.deal.add", "crm.deal.update", "crm.deal.delete", "crm.deal.fields",
         "crm.deal.userfield.list", "crm.category.list", "crm.status.list", "user.get", "user.current", "profile",
+        "crm.dealcategory.list", "crm.dealcategory.stage.list", "crm.status.entity.items",
         "event.bind", "event.unbind", "event.get", "batch",
     ]
 
@@ -19,6 +19,9 @@ extension Bitrix24Simulator {
         case "crm.deal.userfield.list": return listUserFields(call)
         case "crm.category.list": return try listCategories(call)
         case "crm.status.list": return try listStatuses(call)
+        case "crm.dealcategory.list": return listLegacyCategories(call)
+        case "crm.dealcategory.stage.list": return try listLegacyCategoryStages(call)
+        case "crm.status.entity.items": return listEntityItems(call)
         case "user.get": return listUsers(call)
         case "user.current": return try currentUser(call)
         case "profile": return try profile(call)

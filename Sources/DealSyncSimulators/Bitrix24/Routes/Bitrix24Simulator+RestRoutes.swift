@@ -8,7 +8,9 @@ import Synchronization
 /// parameters in the query string, a JSON body or a form body.
 ///
 /// What a request meets, in order: a moved portal (302), the injected faults, the leaky bucket (503), the method
-/// look-up (404), authentication (401), the operating limit (429), then the method.
+/// look-up (404), authentication (401, `wrong_client` for a former client's token), an ended commercial plan (403
+/// `ACCESS_DENIED` for every caller), an ended application subscription (402 `PAYMENT_REQUIRED` for the
+/// application's calls; inbound webhooks go on), the operating limit (429), then the method.
 extension Bitrix24Simulator {
     static let maxBodyBytes = 16 << 20
 
@@ -60,6 +62,8 @@ extension Bitrix24Simulator {
         case .failure(let error): return error.rendered
         }
         params["auth"] = nil
+        if commercialPlanEnded { return BitrixError.commercialPlansOnly.rendered }
+        if subscriptionEnded, caller.kind == .application { return BitrixError.paymentRequired.rendered }
         let call = BitrixCall(method: method, params: params, caller: caller)
         let result = method == "batch" ? runBatch(call, arrived: arrived) : execute(call, arrived: arrived)
         switch result {
@@ -90,15 +94,16 @@ extension Bitrix24Simulator {
     private func authenticate(segments: [String], params: QueryForm.Map) -> Result<BitrixCaller, BitrixError> {
         if segments.count == 4 {
             guard let user = Int(segments[1]),
-                  let hook = configuration.webhooks.first(where: { $0.userID == user && $0.code == segments[2] })
+                let hook = configuration.webhooks.first(where: { $0.userID == user && $0.code == segments[2] })
             else { return .failure(.noAuth) }
             return .success(.webhook(hook))
         }
         guard let token = params["auth"]?.string, !token.isEmpty else { return .failure(.noAuth) }
         let now = self.now
         switch oauth.withLock({ $0.authenticate(token, now: now) }) {
-        case .success(let user): return .success(.application(clientID: configuration.oauth.clientID, userID: user))
+        case .success(let user): return .success(.application(clientID: oauth.withLock { $0.clientID }, userID: user))
         case .failure(.expired): return .failure(.expiredToken)
+        case .failure(.wrongClient): return .failure(.wrongClient)
         case .failure(.unknown): return .failure(.noAuth)
         }
     }
@@ -143,9 +148,12 @@ extension Bitrix24Simulator {
     func timeBlock(arrived: Double, processing: Duration, usage: (operating: Double, resetIn: Duration?)) -> BitrixTimeBlock {
         let finish = max(preciseNow, arrived)
         let processingSeconds = Double(processing.components.seconds) + Double(processing.components.attoseconds) / 1e18
-        let resetAt = usage.resetIn.map { Int((finish + Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18).rounded(.up)) }
-        return BitrixTimeBlock(start: arrived, finish: finish, processing: processingSeconds, operating: usage.operating,
-                               operatingResetAt: resetAt, offsetSeconds: configuration.timeZoneOffsetSeconds)
+        let resetAt = usage.resetIn.map {
+            Int((finish + Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18).rounded(.up))
+        }
+        return BitrixTimeBlock(
+            start: arrived, finish: finish, processing: processingSeconds, operating: usage.operating,
+            operatingResetAt: resetAt, offsetSeconds: configuration.timeZoneOffsetSeconds)
     }
 }
 

@@ -35,6 +35,10 @@ extension Bitrix24Simulator {
         public var faults: FaultSettings
         /// While set, every `/rest/` call answers 302 with `Location: <movedTo><path>?<query>` (a moved portal).
         public var movedTo: String?
+        /// The application's subscription has ended (see ``Bitrix24Simulator/subscriptionEnded``).
+        public var subscriptionEnded: Bool
+        /// The portal's commercial plan has ended (see ``Bitrix24Simulator/commercialPlanEnded``).
+        public var commercialPlanEnded: Bool
 
         /// A fitness coach's portal: funnel 2 "Клиенты", three users, three user fields, five seed deals.
         public init() {
@@ -57,6 +61,8 @@ extension Bitrix24Simulator {
             firstDealID = 101
             faults = FaultSettings()
             movedTo = nil
+            subscriptionEnded = false
+            commercialPlanEnded = false
         }
 
         /// `https://<domain>/rest/` unless configured otherwise.
@@ -147,8 +153,10 @@ extension Bitrix24Simulator {
         /// Extra delay before every event to a deprioritised handler.
         public var deprioritisedDelay: Duration
 
-        public init(queueDelay: Duration = .zero, timeout: Duration = .seconds(5),
-                    slowResponseThreshold: Duration = .seconds(2), deprioritisedDelay: Duration = .seconds(30)) {
+        public init(
+            queueDelay: Duration = .zero, timeout: Duration = .seconds(5),
+            slowResponseThreshold: Duration = .seconds(2), deprioritisedDelay: Duration = .seconds(30)
+        ) {
             self.queueDelay = queueDelay
             self.timeout = timeout
             self.slowResponseThreshold = slowResponseThreshold

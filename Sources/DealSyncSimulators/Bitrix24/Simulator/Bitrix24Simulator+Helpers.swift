@@ -56,6 +56,12 @@ extension Bitrix24Simulator {
     /// The application loses its access: every access and refresh token stops working.
     public func revokeOAuth() { oauth.withLock { $0.revoke() } }
 
+    /// The application is installed again as another client: tokens issued before answer 401 `wrong_client`, and
+    /// only the new client id and secret may refresh (`POST /_sim/oauth/reinstall {client_id, client_secret}`).
+    public func reinstallApplication(clientID: String, clientSecret: String) {
+        oauth.withLock { $0.reinstall(clientID: clientID, clientSecret: clientSecret) }
+    }
+
     // MARK: Observation
 
     public var stats: BitrixStats {

@@ -33,10 +33,14 @@ public final class Bitrix24Simulator: Sendable {
         var clockOffset = 0
         var frozenAt: Int?
         var movedTo: String?
+        var subscriptionEnded = false
+        var commercialPlanEnded = false
     }
 
-    public init(configuration: Configuration = Configuration(),
-                logger: Logger = Logger(label: "bitrix24-simulator", factory: { _ in SwiftLogNoOpLogHandler() })) {
+    public init(
+        configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "bitrix24-simulator", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.configuration = configuration
         self.logger = logger
         let portal = BitrixPortal(configuration)
@@ -47,11 +51,16 @@ public final class Bitrix24Simulator: Sendable {
         book = Mutex(BitrixDealBook(portal: portal, firstID: configuration.firstDealID))
         oauth = Mutex(BitrixOAuth(configuration.oauth, now: now))
         bucket = Mutex(BitrixLeakyBucket(capacity: limits.bucketCapacity, drainPerSecond: limits.drainPerSecond))
-        operating = Mutex(BitrixOperatingLimiter(budget: limits.operatingBudgetSeconds,
-                                                 window: limits.operatingWindow * limits.timeScale))
+        operating = Mutex(
+            BitrixOperatingLimiter(
+                budget: limits.operatingBudgetSeconds,
+                window: limits.operatingWindow * limits.timeScale))
         hub = BitrixEventHub(handlers: configuration.eventHandlers)
         sender = BitrixEventSender(hub: hub, delivery: configuration.eventDelivery, logger: logger)
-        flags = Mutex(Flags(movedTo: configuration.movedTo))
+        flags = Mutex(
+            Flags(
+                movedTo: configuration.movedTo, subscriptionEnded: configuration.subscriptionEnded,
+                commercialPlanEnded: configuration.commercialPlanEnded))
         book.withLock { book in
             for seed in configuration.seedDeals {
                 book.seed(BitrixDealWrite(plain: seed.fields), actor: seed.createdBy, at: now - seed.ageSeconds)
@@ -127,5 +136,19 @@ public final class Bitrix24Simulator: Sendable {
     public var movedTo: String? {
         get { flags.withLock { $0.movedTo } }
         set { flags.withLock { $0.movedTo = newValue } }
+    }
+
+    /// While true, the application's calls answer 402 `PAYMENT_REQUIRED` ("Subscription has been ended": its
+    /// Bitrix24.Market subscription lapsed); inbound webhooks go on (`PUT /_sim/subscription {"ended"}`).
+    public var subscriptionEnded: Bool {
+        get { flags.withLock { $0.subscriptionEnded } }
+        set { flags.withLock { $0.subscriptionEnded = newValue } }
+    }
+
+    /// While true, the portal is on a free plan: every REST call, application or inbound webhook, answers 403
+    /// `ACCESS_DENIED` ("REST API is available only on commercial plans") (`PUT /_sim/plan {"commercial"}`).
+    public var commercialPlanEnded: Bool {
+        get { flags.withLock { $0.commercialPlanEnded } }
+        set { flags.withLock { $0.commercialPlanEnded = newValue } }
     }
 }

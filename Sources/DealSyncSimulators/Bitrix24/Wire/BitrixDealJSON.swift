@@ -1,7 +1,8 @@
-/// Deals as `crm.deal.get` and `crm.deal.list` write them: string values, null for empty standard fields.
+/// Deals as `crm.deal.get` and `crm.deal.list` write them: string values, null for empty standard fields — but an
+/// empty date reads `""` from `crm.deal.get` (as seen on real reads), so a reader must take both for "no date".
 enum BitrixDealJSON {
-    /// How an unset user field reads: `crm.deal.get` fills it from the user-field manager (`""`, or `[]` for a
-    /// multiple field), `crm.deal.list` from the joined table (null).
+    /// How an unset field reads: `crm.deal.get` fills a user field from the user-field manager (`""`, or `[]` for a
+    /// multiple field) and an empty date with `""`; `crm.deal.list` gives null for both.
     enum Source: Sendable {
         case get, list
     }
@@ -12,12 +13,15 @@ enum BitrixDealJSON {
     }
 
     /// The given standard fields then user fields, in the portal's order.
-    static func object(_ deal: BitrixDeal, portal: BitrixPortal, fields: [String], userFields: [String],
-                       source: Source) -> BitrixJSON {
+    static func object(
+        _ deal: BitrixDeal, portal: BitrixPortal, fields: [String], userFields: [String],
+        source: Source
+    ) -> BitrixJSON {
         var members: [(String, BitrixJSON)] = []
         for name in fields {
             guard case .some(let value) = BitrixDealSchema.value(name, of: deal, portal: portal) else { continue }
-            members.append((name, value.map { .string($0) } ?? .null))
+            let isDate = ["date", "datetime"].contains(BitrixDealSchema.field(name)?.type ?? "")
+            members.append((name, value.map { .string($0) } ?? (source == .get && isDate ? .string("") : .null)))
         }
         for name in userFields {
             guard let field = portal.userField(name) else { continue }

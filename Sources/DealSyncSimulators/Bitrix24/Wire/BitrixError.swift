@@ -35,11 +35,21 @@ struct BitrixError: Error, Sendable, Equatable, HTTPResponseError {
     static let expiredToken = BitrixError(.unauthorized, "expired_token", "The access token provided has expired.")
     static let wrongAuthType = BitrixError(.forbidden, "WRONG_AUTH_TYPE", "Current authorization type is denied for this method")
     static let queryLimitExceeded = BitrixError(.serviceUnavailable, "QUERY_LIMIT_EXCEEDED", "Too many requests")
-    static let operationTimeLimit = BitrixError(.tooManyRequests, "OPERATION_TIME_LIMIT",
-                                                "Method is blocked due to operation time limit.")
+    static let operationTimeLimit = BitrixError(
+        .tooManyRequests, "OPERATION_TIME_LIMIT",
+        "Method is blocked due to operation time limit.")
     static let batchLengthExceeded = BitrixError(.badRequest, "ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded")
-    static let batchMethodNotAllowed = BitrixError(.methodNotAllowed, "ERROR_BATCH_METHOD_NOT_ALLOWED",
-                                                   "Method is not allowed for batch usage")
+    static let batchMethodNotAllowed = BitrixError(
+        .methodNotAllowed, "ERROR_BATCH_METHOD_NOT_ALLOWED",
+        "Method is not allowed for batch usage")
+    /// The application's subscription (Bitrix24.Market) has ended: its calls are refused until it is paid again.
+    static let paymentRequired = BitrixError(
+        .init(code: 402, reasonPhrase: "Payment Required"), "PAYMENT_REQUIRED",
+        "Subscription has been ended")
+    /// The portal's commercial plan has ended: REST answers no caller, application or inbound webhook.
+    static let commercialPlansOnly = BitrixError(.forbidden, "ACCESS_DENIED", "REST API is available only on commercial plans")
+    /// A token issued to another application (the app was installed again under a new client).
+    static let wrongClient = BitrixError(.unauthorized, "wrong_client", "Wrong client")
     static let internalError = BitrixError(.internalServerError, "INTERNAL_SERVER_ERROR", "Internal server error")
     static let overload = BitrixError(.serviceUnavailable, "OVERLOAD_LIMIT", "REST API is blocked due to overload")
     static let handlerAlreadyBound = BitrixError(.badRequest, "ERROR_CORE", "Handler already binded")

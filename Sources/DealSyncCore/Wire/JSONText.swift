@@ -1,0 +1,359 @@
+import Foundation
+
+/// JSON text read and written without Foundation's coders.
+///
+/// The pipeline reads and writes thousands of small documents per batch (field state, connector payloads), and
+/// `JSONDecoder`'s generic containers cost more than deciding them. The results are the coders' own: a number
+/// keeps ``JSONValue``'s normalised text, object keys are written in the order `JSONEncoder`'s `.sortedKeys`
+/// writes them, `/` is not escaped, and what the coders refuse (bad escapes, lone surrogates, invalid UTF-8,
+/// control characters in strings, trailing text) is refused, and what they allow (a trailing comma, a byte order
+/// mark) is allowed. Nesting deeper than ``maximumDepth`` is refused too,
+/// so hostile input cannot exhaust the stack.
+public enum JSONText {
+    public static let maximumDepth = 512
+
+    /// Parses a whole document (a bare scalar is one too); `nil` when it is not JSON.
+    public static func parse(_ data: Data) -> JSONValue? {
+        data.withUnsafeBytes { raw in
+            var parser = Parser(bytes: raw.bindMemory(to: UInt8.self))
+            return parser.document()
+        }
+    }
+
+    public static func parse(_ text: String) -> JSONValue? {
+        var text = text
+        return text.withUTF8 { bytes in
+            var parser = Parser(bytes: bytes)
+            return parser.document()
+        }
+    }
+
+    /// The document's text: keys sorted, no insignificant space; `/` escaped as `\/` only when asked (what
+    /// `JSONEncoder` does without `.withoutEscapingSlashes`).
+    public static func text(_ value: JSONValue, escapingSlashes: Bool = false) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        write(value, into: &out, escapingSlashes: escapingSlashes)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func data(_ value: JSONValue) -> Data {
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
+        write(value, into: &out)
+        return Data(out)
+    }
+
+    public static func write(_ value: JSONValue, into out: inout [UInt8], escapingSlashes: Bool = false) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .number(let text): out.append(contentsOf: canonicalNumber(text).utf8)
+        case .string(let text): writeString(text, into: &out, escapingSlashes: escapingSlashes)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (index, item) in items.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                write(item, into: &out, escapingSlashes: escapingSlashes)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (index, key) in members.keys.sorted(by: keyOrder).enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(key, into: &out, escapingSlashes: escapingSlashes)
+                out.append(UInt8(ascii: ":"))
+                write(members[key]!, into: &out, escapingSlashes: escapingSlashes)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// The order `JSONEncoder`'s `.sortedKeys` writes keys in: by their UTF-8 bytes.
+    static func keyOrder(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    static func writeString(_ text: String, into out: inout [UInt8], escapingSlashes: Bool = false) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "/") where escapingSlashes: out.append(contentsOf: #"\/"#.utf8)
+            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
+            case 0x08: out.append(contentsOf: #"\b"#.utf8)
+            case 0x0C: out.append(contentsOf: #"\f"#.utf8)
+            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
+            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
+            case 0x09: out.append(contentsOf: #"\t"#.utf8)
+            case 0x00..<0x20:
+                out.append(contentsOf: #"\u00"#.utf8)
+                out.append(hexDigits[Int(byte >> 4)])
+                out.append(hexDigits[Int(byte & 0x0F)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// A number's text as ``JSONValue`` keeps it: a plain integer as it is, anything else through `Decimal`.
+    static func canonicalNumber(_ text: String) -> String {
+        if isPlainInteger(text.utf8) { return text }
+        guard let decimal = Decimal(string: text, locale: posix) else { return "0" }
+        return DecimalText.format(decimal)
+    }
+
+    /// `-?(0|[1-9][0-9]*)` of at most 18 digits, not `-0`: its text is already what `Decimal` would give.
+    static func isPlainInteger(_ bytes: some Collection<UInt8>) -> Bool {
+        var digits = 0
+        var first = true
+        var leadingZero = false
+        for byte in bytes {
+            if first && byte == UInt8(ascii: "-") {
+                first = false
+                continue
+            }
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return false }
+            if digits == 0 && byte == UInt8(ascii: "0") { leadingZero = true }
+            digits += 1
+            first = false
+        }
+        if leadingZero { return digits == 1 && bytes.first != UInt8(ascii: "-") }
+        return digits > 0 && digits <= 18
+    }
+
+    static let posix = Locale(identifier: "en_US_POSIX")
+
+    struct Parser {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var index = 0
+        var depth = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>) {
+            self.bytes = bytes
+        }
+
+        mutating func document() -> JSONValue? {
+            // A byte order mark, as the coders allow.
+            if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { index = 3 }
+            skipSpace()
+            guard let value = value() else { return nil }
+            skipSpace()
+            return index == bytes.count ? value : nil
+        }
+
+        private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+        private mutating func skipSpace() {
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
+        }
+
+        private mutating func value() -> JSONValue? {
+            guard let byte = peek else { return nil }
+            switch byte {
+            case UInt8(ascii: "{"): return object()
+            case UInt8(ascii: "["): return array()
+            case UInt8(ascii: "\""): return string().map(JSONValue.string)
+            case UInt8(ascii: "t"): return literal("true", .bool(true))
+            case UInt8(ascii: "f"): return literal("false", .bool(false))
+            case UInt8(ascii: "n"): return literal("null", .null)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number()
+            default: return nil
+            }
+        }
+
+        private mutating func literal(_ word: StaticString, _ value: JSONValue) -> JSONValue? {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { return nil }
+            for offset in 0..<count where bytes[index + offset] != word.utf8Start[offset] { return nil }
+            index += count
+            return value
+        }
+
+        private mutating func object() -> JSONValue? {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= JSONText.maximumDepth else { return nil }
+            index += 1
+            var members: [String: JSONValue] = [:]
+            skipSpace()
+            if peek == UInt8(ascii: "}") {
+                index += 1
+                return .object(members)
+            }
+            while true {
+                skipSpace()
+                // A trailing comma, as the coders allow.
+                if peek == UInt8(ascii: "}") && !members.isEmpty {
+                    index += 1
+                    return .object(members)
+                }
+                guard peek == UInt8(ascii: "\""), let key = string() else { return nil }
+                skipSpace()
+                guard peek == UInt8(ascii: ":") else { return nil }
+                index += 1
+                skipSpace()
+                guard let value = value() else { return nil }
+                members[key] = value
+                skipSpace()
+                switch peek {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "}"):
+                    index += 1
+                    return .object(members)
+                default: return nil
+                }
+            }
+        }
+
+        private mutating func array() -> JSONValue? {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= JSONText.maximumDepth else { return nil }
+            index += 1
+            var items: [JSONValue] = []
+            skipSpace()
+            if peek == UInt8(ascii: "]") {
+                index += 1
+                return .array(items)
+            }
+            while true {
+                skipSpace()
+                if peek == UInt8(ascii: "]") && !items.isEmpty {
+                    index += 1
+                    return .array(items)
+                }
+                guard let value = value() else { return nil }
+                items.append(value)
+                skipSpace()
+                switch peek {
+                case UInt8(ascii: ","): index += 1
+                case UInt8(ascii: "]"):
+                    index += 1
+                    return .array(items)
+                default: return nil
+                }
+            }
+        }
+
+        /// A string token from its opening quote; `nil` for a bad escape, a control character or invalid UTF-8.
+        private mutating func string() -> String? {
+            index += 1
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    index += 1
+                    return text
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                if byte < 0x20 { return nil }
+                index += 1
+            }
+            var buffer = Array(bytes[start..<index])
+            while index < bytes.count {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "\""):
+                    index += 1
+                    return String(validating: buffer, as: UTF8.self)
+                case UInt8(ascii: "\\"):
+                    index += 1
+                    guard let escaped = peek else { return nil }
+                    index += 1
+                    switch escaped {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): buffer.append(escaped)
+                    case UInt8(ascii: "b"): buffer.append(0x08)
+                    case UInt8(ascii: "f"): buffer.append(0x0C)
+                    case UInt8(ascii: "n"): buffer.append(0x0A)
+                    case UInt8(ascii: "r"): buffer.append(0x0D)
+                    case UInt8(ascii: "t"): buffer.append(0x09)
+                    case UInt8(ascii: "u"):
+                        guard let scalar = unicodeEscape() else { return nil }
+                        buffer.append(contentsOf: UTF8.encode(scalar)!)
+                    default: return nil
+                    }
+                default:
+                    if byte < 0x20 { return nil }
+                    buffer.append(byte)
+                    index += 1
+                }
+            }
+            return nil
+        }
+
+        private mutating func hex4() -> UInt32? {
+            guard index + 4 <= bytes.count else { return nil }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[index]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt32(digit)
+                index += 1
+            }
+            return value
+        }
+
+        /// The scalar of a `\u` escape (the `\u` read), joining a surrogate pair; `nil` for a lone surrogate.
+        private mutating func unicodeEscape() -> Unicode.Scalar? {
+            guard let high = hex4() else { return nil }
+            switch high {
+            case 0xD800...0xDBFF:
+                guard index + 2 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    return nil
+                }
+                index += 2
+                guard let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
+                return Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+            case 0xDC00...0xDFFF:
+                return nil
+            default:
+                return Unicode.Scalar(high)
+            }
+        }
+
+        private mutating func digits() -> Int {
+            let start = index
+            while let byte = peek, byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") { index += 1 }
+            return index - start
+        }
+
+        private mutating func number() -> JSONValue? {
+            let start = index
+            if peek == UInt8(ascii: "-") { index += 1 }
+            if peek == UInt8(ascii: "0") {
+                index += 1
+            } else if digits() == 0 {
+                return nil
+            }
+            if peek == UInt8(ascii: ".") {
+                index += 1
+                guard digits() > 0 else { return nil }
+            }
+            if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+                index += 1
+                if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
+                guard digits() > 0 else { return nil }
+            }
+            let token = UnsafeBufferPointer(rebasing: bytes[start..<index])
+            let text = String(decoding: token, as: UTF8.self)
+            if JSONText.isPlainInteger(token) { return .number(text) }
+            guard let decimal = Decimal(string: text, locale: JSONText.posix) else { return nil }
+            return .number(DecimalText.format(decimal))
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Crypto
+import Foundation
+import Testing
+
+@testable import DealSyncCore
+
+/// Field state's hand-written JSON form must be its Codable form: states stored by either are read by the
+/// other, and a state read back is the state written.
+@Suite struct FieldStateJSONTests {
+    @Test func randomStatesRoundTripBothWays() throws {
+        var random = SplitMix(seed: 0xF1E1_D517)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var checked = 0
+        for _ in 0..<3_000 {
+            let state = Self.state(&random)
+            let ours = state.jsonText
+            // Written here, read by the coders; written by the coders, read here; and the same document.
+            #expect(try JSONDecoder().decode(FieldState.self, from: Data(ours.utf8)) == state)
+            let theirs = String(decoding: try encoder.encode(state), as: UTF8.self)
+            #expect(try FieldState(jsonText: theirs) == state)
+            #expect(JSONText.parse(ours) == JSONText.parse(theirs))
+            // Stamps compare equal without their versions: the texts show a version kept.
+            #expect(try FieldState(jsonText: theirs).jsonText == ours)
+            checked += 1
+        }
+        #expect(checked == 3_000)
+    }
+
+    @Test func statesStoredBeforeNewerMembersExistedAreRead() throws {
+        // A state written before `ours_since`, `before_ours_at` and `ours_reported` were kept.
+        let old =
+            #"{"crm":{"known":{"text":"a"},"known_at":{"millis":1000},"known_is_ours":false,"pending":[],"written":[]},"#
+            + #""decided":{"text":"a"},"decided_at":{"millis":1000},"decided_by":"crm","master":{"pending":[],"written":[{"null":true}]}}"#
+        let state = try FieldState(jsonText: old)
+        #expect(state == (try JSONDecoder().decode(FieldState.self, from: Data(old.utf8))))
+        #expect(state.crm.oursReported.isEmpty && state.master.written == [.null])
+    }
+
+    @Test(arguments: [
+        #"{"master":{},"crm":{}}"#, #"{"master":{"known":null},"crm":{"known_at":null}}"#,
+    ])
+    func absentAndNullMembersAreReadAsTheCodersDo(_ text: String) throws {
+        #expect(try FieldState(jsonText: text) == JSONDecoder().decode(FieldState.self, from: Data(text.utf8)))
+    }
+
+    @Test(arguments: [
+        "[]", #"{"master":{}}"#, #"{"master":{},"crm":{"known":{"colour":1}}}"#, #"{"master":{},"crm":{"known_at":{"millis":"1"}}}"#,
+        #"{"master":{},"crm":{},"decided_by":"both"}"#, #"{"master":{},"crm":{"pending":[{"key":"k"}]}}"#,
+        #"{"master":{},"crm":{"known":{"money":{"amount":"x","currency":"RUB"}}}}"#, "not json",
+    ])
+    func wrongShapesAreRefused(_ text: String) {
+        #expect(throws: JSONShapeError.self) { try FieldState(jsonText: text) }
+        #expect((try? JSONDecoder().decode(FieldState.self, from: Data(text.utf8))) == nil)
+    }
+
+    /// Idempotency keys hash the values' JSON: written without the coders, keys made before are made again.
+    @Test func idempotencyKeysStayWhatTheCodersMadeThem() throws {
+        var random = SplitMix(seed: 0x1DE4_7E11)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var checked = 0
+        for round in 0..<1_000 {
+            var values: [String: FieldValue] = [:]
+            for index in 0..<Int(random.next() % 6) { values[["title", "a/b", "custom_fields.7", "Ж", "price"][index % 5] + "\(index)"] = Self.value(&random) }
+            if round % 7 == 0 { values["url"] = .text("https://example.com/a/b") }
+            var hasher = SHA256()
+            for part in ["masterdeal", "deal-\(round)", "update", "inbox:\(round):0"] {
+                hasher.update(data: Data(part.utf8))
+                hasher.update(data: Data([0]))
+            }
+            hasher.update(data: try encoder.encode(values))
+            let before = "ds1-" + hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined()
+            #expect(IdempotencyKey.make(target: "masterdeal", record: "deal-\(round)", operation: "update", values: values,
+                                        cause: "inbox:\(round):0") == before)
+            checked += 1
+        }
+        #expect(checked == 1_000)
+    }
+
+    // MARK: Generated states
+
+    static func value(_ random: inout SplitMix) -> FieldValue {
+        switch random.next() % 7 {
+        case 0: return .null
+        case 1: return .text(["", "Тур в Сочи", "a\"b\\c/d\n", "😀", "x"][Int(random.next() % 5)])
+        case 2: return .integer(Int64(bitPattern: random.next()) >> Int(random.next() % 63))
+        case 3: return .decimal(DecimalText.parse("\(random.next() % 100_000).\(random.next() % 100)")!)
+        case 4: return .bool(random.bool())
+        case 5: return .money(Money(amount: DecimalText.parse("\(random.next() % 1_000_000).\(random.next() % 100)")!, currency: "rub"))
+        default: return .time(Int64(random.next() % 2_000_000_000))
+        }
+    }
+
+    static func stamp(_ random: inout SplitMix) -> SourceStamp {
+        SourceStamp(millis: Int64(random.next() % 2_000_000_000_000), version: random.bool() ? Int64(random.next() % 1000) : nil)
+    }
+
+    static func maybe<T>(_ random: inout SplitMix, _ make: (inout SplitMix) -> T) -> T? {
+        random.bool() ? make(&random) : nil
+    }
+
+    static func side(_ random: inout SplitMix) -> SideState {
+        var side = SideState(known: maybe(&random, value), knownAt: maybe(&random, stamp))
+        side.knownIsOurs = random.bool()
+        side.oursSince = maybe(&random, stamp)
+        side.beforeOursAt = maybe(&random, stamp)
+        side.oursReported = (0..<Int(random.next() % 3)).map { _ in StampSpan(from: stamp(&random), to: stamp(&random)) }
+        side.lastEditAt = maybe(&random, stamp)
+        side.lastEdit = maybe(&random, value)
+        side.pending = (0..<Int(random.next() % 3)).map { _ in
+            PendingWrite(value: value(&random), key: "k\(random.next() % 100)", landedAt: maybe(&random, stamp))
+        }
+        side.heldSince = maybe(&random, stamp)
+        side.written = (0..<Int(random.next() % 4)).map { _ in value(&random) }
+        return side
+    }
+
+    static func state(_ random: inout SplitMix) -> FieldState {
+        FieldState(
+            decided: maybe(&random, value), decidedBy: maybe(&random) { $0.bool() ? Side.master : Side.crm },
+            decidedAt: maybe(&random, stamp), master: side(&random), crm: side(&random))
+    }
+}
