@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 // MARK: What callers see
@@ -33,6 +34,43 @@ extension Database {
         current?.cancel()
         logger.warning("database unreachable at shutdown: its connection pool is closed so that nothing waits for it")
         return true
+    }
+}
+
+// MARK: Stopping
+
+extension Database {
+    /// Runs `body` (a lane's or a relay's round of queries), but stops waiting for it as soon as the task is
+    /// cancelled, or once the service group is shutting down while the database is unavailable: then `body` is
+    /// cancelled and left to end in the background, and this throws `CancellationError`.
+    ///
+    /// A query on a pooled connection whose server crashed can neither answer nor notice its cancellation (a
+    /// transaction's statement in flight when PostgreSQL was stopped with `-m immediate` waited for ever), and a
+    /// service awaiting it never stops. With the database there, shutting down waits for `body` as before.
+    public func abandonedWhenStopping<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let race = DeadlineRace<T>()
+        let watch = Mutex<Task<Void, Never>?>(nil)
+        defer { watch.withLock { $0?.cancel() } }
+        return try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    race.start(continuation, limit: nil, body: body)
+                }
+            } onCancel: {
+                race.finish(.failure(CancellationError()))
+            }
+        } onGracefulShutdown: { [self] in
+            let task = Task {
+                while !Task.isCancelled {
+                    if !self.isAvailable {
+                        race.finish(.failure(CancellationError()))
+                        return
+                    }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            watch.withLock { $0 = task }
+        }
     }
 }
 

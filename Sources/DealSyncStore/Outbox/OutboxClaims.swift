@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// The relay's view of the outbox: claim due writes, one in flight per record at a time.
 public struct OutboxClaims: Sendable {
-    let database: Database
+    public let database: Database
     let logger: Logger
 
     public init(database: Database, logger: Logger) {

@@ -22,9 +22,9 @@ public struct DeadlinePassed: Error, CustomStringConvertible, Sendable {
     public var description: String { "no answer within \(limit)" }
 }
 
-/// The continuation is resumed exactly once: by the body, the timer or the caller's cancellation, whichever comes
-/// first; the other two are cancelled.
-private final class DeadlineRace<T: Sendable>: Sendable {
+/// The continuation is resumed exactly once: by the body, the timer (when there is a limit) or the caller's
+/// cancellation, whichever comes first; the other two are cancelled.
+final class DeadlineRace<T: Sendable>: Sendable {
     private struct State {
         var continuation: CheckedContinuation<T, any Error>?
         var finished = false
@@ -34,7 +34,7 @@ private final class DeadlineRace<T: Sendable>: Sendable {
     private let state = Mutex(State())
 
     func start(
-        _ continuation: CheckedContinuation<T, any Error>, limit: Duration,
+        _ continuation: CheckedContinuation<T, any Error>, limit: Duration?,
         body: @escaping @Sendable () async throws -> T
     ) {
         let cancelledAlready = state.withLock { s -> Bool in
@@ -50,7 +50,9 @@ private final class DeadlineRace<T: Sendable>: Sendable {
             do { self.finish(.success(try await body())) } catch { self.finish(.failure(error)) }
         }
         let timer = Task {
+            guard let limit else { return }
             try? await Task.sleep(for: limit)
+            if Task.isCancelled { return }
             self.finish(.failure(DeadlinePassed(limit: limit)))
         }
         let finishedMeanwhile = state.withLock { s -> Bool in
