@@ -66,7 +66,7 @@ struct IntakeCrashTests {
         }
     }
 
-    @Test(.disabled("does not finish yet: a run stalled after the second crash; under investigation"), .timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(5)))
     func everyWebhookAnswered2xxIsInTheInboxAfterPostgreSQLCrashes() async throws {
         let crashes = 4
         try await TestPostgres.withPrivateCluster(.init(synchronousCommit: true)) { cluster in
@@ -84,13 +84,13 @@ struct IntakeCrashTests {
                         for _ in 0..<crashes {
                             // Webhooks are being stored (again) before each crash.
                             let before = tally.acceptedCount
-                            try await eventually("webhooks are stored", timeout: .seconds(30)) { tally.acceptedCount >= before + 300 }
+                            try await eventually("webhooks are stored", timeout: .seconds(60)) { tally.acceptedCount >= before + 300 }
                             try await cluster.halted(mode: .immediate)
                             try await Task.sleep(for: .seconds(1))
                             try await cluster.restarted()
                         }
                         let before = tally.acceptedCount
-                        try await eventually("webhooks are stored after the last restart", timeout: .seconds(30)) {
+                        try await eventually("webhooks are stored after the last restart", timeout: .seconds(60)) {
                             tally.acceptedCount >= before + 300
                         }
                         tally.stopped.store(true, ordering: .relaxed)
