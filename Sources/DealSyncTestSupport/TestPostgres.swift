@@ -20,7 +20,9 @@ public enum TestPostgres {
     /// The shared cluster, started on first use.
     public static func shared() throws -> EmbeddedPostgres {
         try cluster.withLock { state in
-            if state == nil { state = Result { try EmbeddedPostgres.start() } }
+            // Suites run in parallel, each gateway with a pool of up to 20 plus its listeners and locks: 200
+            // connections ran out ("too many clients already") when the whole gateway suite ran at once.
+            if state == nil { state = Result { try EmbeddedPostgres.start(options: .init(maxConnections: 500)) } }
             return try state!.get()
         }
     }
