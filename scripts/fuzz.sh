@@ -18,7 +18,9 @@ for target in ${targets[@]}; do
     work="$build/corpus/$target"
     rm -rf "$work" && mkdir -p "$work"
     started=$(date +%s)
-    DEALSYNC_FUZZ_TARGET="$target" "$binary" "$work" "fuzz/corpus/$target" -runs="$runs" -max_len=4096 -timeout=10 \
+    # SWIFT_BACKTRACE=enable=no: a violated property (fatalError) is left to libFuzzer, which saves the input;
+    # Swift's backtracer would take the signal first (and a minute), and the input would be lost.
+    SWIFT_BACKTRACE=enable=no DEALSYNC_FUZZ_TARGET="$target" "$binary" "$work" "fuzz/corpus/$target" -runs="$runs" -max_len=4096 -timeout=10 \
         -rss_limit_mb=2048 -malloc_limit_mb=512 -artifact_prefix="$build/findings/$target-" -print_final_stats=1 \
         > "$build/$target.log" 2>&1 || { echo "fuzz: $target FAILED after $(( $(date +%s) - started )) s; see $build/$target.log"; tail -30 "$build/$target.log"; exit 1; }
     executed=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/$target.log" | grep -o '[0-9]*$')

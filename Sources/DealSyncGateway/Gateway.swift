@@ -36,9 +36,12 @@ public final class Gateway: Sendable {
         /// others'. Writes stay in order per deal (one in flight per record, whichever relay claims it).
         public var masterDealRelays = 2
         public var pausedProbe: Duration = .seconds(30)
+        /// How long `serve` lets its services stop on SIGTERM before it cancels them (then 5 s more at most).
+        public var shutdownGrace: Duration = .seconds(10)
         /// Identifies this process in outbox claims: host, pid and a random part, because a restarted container
         /// often gets the same host name and pid, and its predecessor's claims must not look alive.
-        public var worker = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID().uuidString.prefix(8).lowercased())"
+        public var worker =
+            "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(UUID().uuidString.prefix(8).lowercased())"
 
         public init() {}
     }
@@ -105,6 +108,8 @@ public final class Gateway: Sendable {
 
     /// The services to run after the database client, in start order (they stop in reverse: the HTTP server first,
     /// then intake's group commit once every answered webhook is stored, then relays and lanes, then presence).
+    /// Before any of them, when the database is unreachable its pool is closed, so nothing waits for it on the way
+    /// down.
     public func services(onHTTPRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> [any Service] {
         let registry = self.registry
         let inboxStore = InboxStore(database: database, logger: logger)
@@ -113,28 +118,34 @@ public final class Gateway: Sendable {
         let polls = PollStore(database: database, logger: logger)
         let presence = Presence(claims: claims, worker: options.worker, logger: logger)
         let router = Router()
-        GatewayRoutes(registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
-                      bodyLimit: options.bodyLimit).register(on: router)
+        GatewayRoutes(
+            registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
+            bodyLimit: options.bodyLimit
+        ).register(on: router)
         let readTimeout = TimeAmount(options.requestReadTimeout)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [RequestReadDeadline(limit: readTimeout)], idleTimeout: TimeAmount(options.idleTimeout))),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [RequestReadDeadline(limit: readTimeout)], idleTimeout: TimeAmount(options.idleTimeout))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: "dealsync"),
             onServerRunning: { channel in await onHTTPRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        if options.intakeOnly { return [ClientShutdown(client: httpClient), writer, app] }
+        // Listed last, so told first when the group stops: without a database, nothing should wait for one.
+        let release = UnreachableDatabaseRelease(database: database)
+        if options.intakeOnly { return [ClientShutdown(client: httpClient), writer, app, release] }
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
             presence,
             OutboxNotifications(database: database, wakeup: outboxWakeup, logger: logger),
             InboxNotifications(database: database, wakeups: laneWakeups, logger: logger),
-            StatsService(claims: claims, inbox: inboxStore, deadLetters: DeadLetterStore(database: database, logger: logger),
-                         drift: DriftStore(database: database, logger: logger),
-                         metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) },
-                         shared: registry.all.filter { $0.config.kind == .masterdeal }.map { ($0.config.id, $0.limiter) },
-                         interval: options.statsInterval, worker: options.worker,
-                         logger: logger),
+            StatsService(
+                claims: claims, inbox: inboxStore, deadLetters: DeadLetterStore(database: database, logger: logger),
+                drift: DriftStore(database: database, logger: logger),
+                metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) },
+                shared: registry.all.filter { $0.config.kind == .masterdeal }.map { ($0.config.id, $0.limiter) },
+                interval: options.statsInterval, worker: options.worker,
+                logger: logger),
         ]
         for connector in registry.all {
             let id = connector.config.id
@@ -166,7 +177,7 @@ public final class Gateway: Sendable {
                 services.append(ConnectorLease(name: id, database: database, services: [inboxLane] + lane + relays, logger: logger))
             }
         }
-        return services + [writer, app]
+        return services + [writer, app, release]
     }
 }
 

@@ -20,14 +20,16 @@ public enum TestPostgres {
     /// The shared cluster, started on first use.
     public static func shared() throws -> EmbeddedPostgres {
         try cluster.withLock { state in
-            if state == nil { state = Result { try EmbeddedPostgres.start() } }
+            // Suites run in parallel, each gateway with a pool of up to 20 plus its listeners and locks: 200
+            // connections ran out ("too many clients already") when the whole gateway suite ran at once.
+            if state == nil { state = Result { try EmbeddedPostgres.start(options: .init(maxConnections: 500)) } }
             return try state!.get()
         }
     }
 
-    /// A new, empty database in the shared cluster; migrated unless `migrated` is false.
-    public static func freshDatabaseURL(migrated: Bool = true) async throws -> DatabaseURL {
-        let cluster = try shared()
+    /// A new, empty database in the shared cluster (or in `cluster`); migrated unless `migrated` is false.
+    public static func freshDatabaseURL(migrated: Bool = true, in cluster: EmbeddedPostgres? = nil) async throws -> DatabaseURL {
+        let cluster = try cluster ?? shared()
         let name = "test_\(ProcessInfo.processInfo.processIdentifier)_\(counter.add(1, ordering: .relaxed).newValue)"
         let url = try await cluster.createDatabase(name, logger: logger)
         if migrated {
@@ -44,5 +46,41 @@ public enum TestPostgres {
     ) async throws -> T {
         let url = try await freshDatabaseURL(migrated: migrated)
         return try await Database.withDatabase(url, logger: logger, maximumConnections: maximumConnections, body)
+    }
+
+    /// Runs `body` with a cluster of its own, for a test that stops and starts PostgreSQL under what it tests
+    /// (the shared cluster serves every other test of the process). The cluster is removed afterwards.
+    public static func withPrivateCluster<T: Sendable>(
+        _ options: EmbeddedPostgres.Options = .init(), _ body: @Sendable (EmbeddedPostgres) async throws -> T
+    ) async throws -> T {
+        let cluster = try EmbeddedPostgres.start(options: options)
+        defer { cluster.stop() }
+        return try await body(cluster)
+    }
+}
+
+extension EmbeddedPostgres {
+    /// ``halt(mode:)`` on a thread of its own: `pg_ctl` is waited for, and the cooperative threads serve the gateway
+    /// under test meanwhile.
+    public func halted(mode: HaltMode = .immediate) async throws {
+        try await offThePool { try self.halt(mode: mode) }
+    }
+
+    /// ``restart()`` on a thread of its own; returns once the server accepts connections again.
+    public func restarted() async throws {
+        try await offThePool { try self.restart() }
+    }
+
+    private func offThePool(_ work: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            Thread.detachNewThread {
+                do {
+                    try work()
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
     }
 }

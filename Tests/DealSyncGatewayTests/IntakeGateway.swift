@@ -16,15 +16,21 @@ struct IntakeGateway: Sendable {
 
     var url: String { "http://127.0.0.1:\(port)" }
 
-    static func run(_ configure: @Sendable (inout Gateway.Options) -> Void = { _ in },
-                    _ body: @Sendable (IntakeGateway) async throws -> Void) async throws {
+    /// Runs `body` with a gateway over a fresh database (in `cluster`, when given: a cluster the test stops and
+    /// starts), then stops the gateway.
+    static func run(
+        in cluster: EmbeddedPostgres? = nil, _ configure: @Sendable (inout Gateway.Options) -> Void = { _ in },
+        _ body: @Sendable (IntakeGateway) async throws -> Void
+    ) async throws {
         let logger = TestPostgres.logger
         let nowhere = "http://127.0.0.1:9"
         let configuration = try ConfigurationLoader(environment: [:]).load(
             connectors: SyncSystem.connectorsYAML(master: nowhere, amo: nowhere, bitrix: nowhere).map { .init(path: $0.0, text: $0.1) },
-            mappings: [.init(path: "mappings/tour.yaml", text: SyncSystem.mappingYAML()),
-                       .init(path: "mappings/fitness.yaml", text: SyncSystem.fitnessMappingYAML())])
-        let url = try await TestPostgres.freshDatabaseURL()
+            mappings: [
+                .init(path: "mappings/tour.yaml", text: SyncSystem.mappingYAML()),
+                .init(path: "mappings/fitness.yaml", text: SyncSystem.fitnessMappingYAML()),
+            ])
+        let url = try await TestPostgres.freshDatabaseURL(in: cluster)
         try await Database.withDatabase(url, logger: logger, maximumConnections: 10) { database in
             var options = Gateway.Options()
             options.port = 0
@@ -92,10 +98,11 @@ struct IntakeGateway: Sendable {
     /// A signed MasterDeal `DealCreated` event for a deal of an account nobody syncs, and its signature.
     static func masterDealEvent(name: String = "Сделка") throws -> (body: String, signature: String) {
         let simulator = MasterDealSimulator()
-        let deal = try simulator.createAsUser(.object([
-            "account_id": .string("acc-elsewhere"), "opportunity_name": .string(name), "stage": .string("lead"),
-            "amount": .string("5000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-        ]))
+        let deal = try simulator.createAsUser(
+            .object([
+                "account_id": .string("acc-elsewhere"), "opportunity_name": .string(name), "stage": .string("lead"),
+                "amount": .string("5000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+            ]))
         let now = Int64(Date().timeIntervalSince1970)
         let body = MasterDealSimulator.Event(type: .dealCreated, occurredAt: now * 1000, source: "masterdeal-ui", deal: deal).json.text
         return (body, MasterDealSimulator.signature(secret: SyncSystem.eventSecret, body: body, timestamp: now))

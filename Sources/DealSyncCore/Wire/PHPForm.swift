@@ -112,11 +112,11 @@ public enum PHPForm {
                 failure = ParseError(description: "more than \(maxPairs) fields")
                 return false
             }
-            guard !rawKey.isEmpty else { return true }
             guard let key = percentDecode(rawKey), let value = percentDecode(rawValue) else {
                 failure = ParseError(description: "field \(pairCount) is not valid percent-encoded UTF-8")
                 return false
             }
+            guard !key.isEmpty else { return true }
             do throws(ParseError) {
                 let path = try splitKey(key)
                 try insert(value, at: path[...], into: &root)
@@ -171,6 +171,10 @@ public enum PHPForm {
         if !text.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
             return String(validating: text, as: UTF8.self)
         }
+        // The raw bytes must be UTF-8 themselves, not only once decoded: a raw lead byte completed by escaped
+        // continuation bytes (`\xF0%9F%98%80`) decodes to valid UTF-8, but the body stored is not, and reads back
+        // as something else.
+        if text.contains(where: { $0 >= 0x80 }), String(validating: text, as: UTF8.self) == nil { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.count)
         var iterator = text.makeIterator()

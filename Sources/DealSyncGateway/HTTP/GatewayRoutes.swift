@@ -18,20 +18,24 @@ struct GatewayRoutes: Sendable {
     let logger: Logger
     /// Webhook bodies larger than this are refused with 413 (amoCRM batches stay far below it).
     let bodyLimit: Int
+    /// How long `/readyz` waits for the database before it answers 503.
+    var readinessTimeout: Duration = .seconds(1)
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/webhooks/:connector") { request, context in
             try await self.webhook(request, connector: context.parameters.get("connector") ?? "", pathSecret: nil)
         }
         router.post("/webhooks/:connector/:secret") { request, context in
-            try await self.webhook(request, connector: context.parameters.get("connector") ?? "",
-                                   pathSecret: context.parameters.get("secret") ?? "")
+            try await self.webhook(
+                request, connector: context.parameters.get("connector") ?? "",
+                pathSecret: context.parameters.get("secret") ?? "")
         }
         router.get("/healthz") { _, _ in Self.json(.ok, ["status": "ok"]) }
         router.get("/readyz") { _, _ in await self.readiness() }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition())))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition())))
         }
     }
 
@@ -52,19 +56,27 @@ struct GatewayRoutes: Sendable {
         let item: InboxItem
         do {
             item = try connector.accept(webhook)
-        } catch where error.kind == .ignored {
+        } catch  where error.kind == .ignored {
             metrics.webhook(id, outcome: "ignored")
             return Self.json(.ok, ["status": "ignored"])
         } catch {
             return reader.refusal(error, connector: connector, pathSecret: pathSecret)
         }
+        guard database.isAvailable else {
+            // Known to be away: answered at once, not after the writer's deadline.
+            metrics.webhook(id, outcome: "store_failed")
+            logger.warning("webhook not stored: the database is unavailable", metadata: ["connector": "\(id)"])
+            return Self.json(.serviceUnavailable, ["error": "not stored; retry later"])
+        }
         do {
             switch try await writer.record(item) {
             case .stored(let inboxID):
                 metrics.webhook(id, outcome: "accepted")
-                logger.debug("webhook stored", metadata: [
-                    "connector": "\(id)", "inbox_id": "\(inboxID)", "lineage_id": "\(item.lineageID.uuidString.lowercased())",
-                ])
+                logger.debug(
+                    "webhook stored",
+                    metadata: [
+                        "connector": "\(id)", "inbox_id": "\(inboxID)", "lineage_id": "\(item.lineageID.uuidString.lowercased())",
+                    ])
                 wakeups.signal(id)
                 return Self.json(.ok, ["status": "accepted", "lineage_id": item.lineageID.uuidString.lowercased()])
             case .duplicate:
@@ -76,19 +88,27 @@ struct GatewayRoutes: Sendable {
             // writer's deadline and never after a long hang.
             metrics.webhook(id, outcome: "store_failed")
             logger.error("webhook could not be stored", metadata: ["connector": "\(id)", "error": "\(error)"])
+            database.probeSoon()
             return Self.json(.serviceUnavailable, ["error": "not stored; retry later"])
         }
     }
 
-    /// Ready when the database answers and its schema is the one this build needs.
+    /// Ready when the database answers and its schema is the one this build needs. Answered at once while the
+    /// database is known to be away, and within ``readinessTimeout`` otherwise.
     func readiness() async -> Response {
+        guard database.isAvailable else {
+            return Self.json(.serviceUnavailable, ["status": "not ready", "reason": "database unreachable"])
+        }
         do {
-            let version = try await Migrator.currentVersion(database, logger: logger)
+            let (database, logger) = (self.database, self.logger)
+            let version = try await withDeadline(readinessTimeout) { try await Migrator.currentVersion(database, logger: logger) }
             guard version == Migration.latestVersion else {
-                return Self.json(.serviceUnavailable, ["status": "not ready", "reason": "schema version \(version), need \(Migration.latestVersion)"])
+                return Self.json(
+                    .serviceUnavailable, ["status": "not ready", "reason": "schema version \(version), need \(Migration.latestVersion)"])
             }
             return Self.json(.ok, ["status": "ready", "schema_version": "\(version)"])
         } catch {
+            database.probeSoon()
             return Self.json(.serviceUnavailable, ["status": "not ready", "reason": "database unreachable"])
         }
     }

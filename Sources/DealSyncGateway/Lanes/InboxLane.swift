@@ -63,7 +63,8 @@ public final class InboxLane: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await presence?.waitUntilHeld()
             do {
-                let worked = try await cycle()
+                // Not waiting for ever on a connection whose server crashed: see abandonedWhenStopping.
+                let worked = try await inbox.context.database.abandonedWhenStopping { try await self.cycle() }
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
             } catch where Task.isCancelled || error is CancellationError {
                 return

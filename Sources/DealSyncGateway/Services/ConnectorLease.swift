@@ -12,6 +12,8 @@ final class ConnectorLease: Service {
     let services: [any Service]
     let logger: Logger
     let retry: Duration
+    /// How long the lock's connection may take to answer its check (and the unlock) before it counts as lost.
+    let checkTimeout: Duration = .seconds(5)
 
     init(name: String, database: Database, services: [any Service], logger: Logger, retry: Duration = .seconds(2)) {
         self.name = name
@@ -41,7 +43,11 @@ final class ConnectorLease: Service {
                             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                                 await pause(.seconds(5))
                                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                                try await connection.query("SELECT 1", logger: self.logger)
+                                // A query on a connection whose server crashed can wait forever: bounded, and a
+                                // lock that does not answer is a lock lost.
+                                try await withDeadline(self.checkTimeout) {
+                                    try await connection.query("SELECT 1", logger: self.logger)
+                                }
                             }
                         }
                         // A service that ends (one with nothing to do, such as a disabled reconciler) leaves the
@@ -54,11 +60,14 @@ final class ConnectorLease: Service {
                             }
                         }
                     }
-                    _ = try? await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(key), 11))", logger: self.logger)
+                    _ = try? await withDeadline(self.checkTimeout) {
+                        try await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(key), 11))", logger: self.logger)
+                    }
                 }
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                logger.warning("connector lane interrupted", metadata: ["connector": "\(name)", "error": "\(String(describing: error).prefix(200))"])
+                logger.warning(
+                    "connector lane interrupted", metadata: ["connector": "\(name)", "error": "\(String(describing: error).prefix(200))"])
             }
             await pause(retry)
         }

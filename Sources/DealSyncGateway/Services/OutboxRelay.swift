@@ -57,7 +57,8 @@ final class OutboxRelay: Service {
             // claims of a process that died, and take those over at once.
             await presence.waitUntilHeld()
             do {
-                let worked = try await cycle()
+                // Not waiting for ever on a connection whose server crashed: see abandonedWhenStopping.
+                let worked = try await claims.database.abandonedWhenStopping { try await self.cycle() }
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
             } catch where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return

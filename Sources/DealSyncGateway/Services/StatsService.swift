@@ -42,7 +42,7 @@ final class StatsService: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await refresh()
+                try await claims.database.abandonedWhenStopping { try await self.refresh() }
             } catch {
                 logger.debug("stats refresh failed")
             }

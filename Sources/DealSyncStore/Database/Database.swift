@@ -1,26 +1,63 @@
 import DealSyncCore
 import Logging
+import NIOCore
 import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The dealsync database: a PostgresNIO client pool plus the checks commands need before using it.
+///
+/// ``run()`` runs the pool and watches the database (``DatabaseAvailability``): ``isAvailable`` says at once
+/// whether it answers, and after an outage the pool is replaced when its own reconnection is still backing off.
 ///
 /// - Important: ``run()`` must be running (it is a `Service`) or every query waits forever.
 public final class Database: Service, Sendable {
     public let url: DatabaseURL
-    public let client: PostgresClient
+    /// The connection pool. A new one replaces it after an outage: take it for each use rather than keeping it.
+    public var client: PostgresClient { pools.withLock { $0.client } }
     let logger: Logger
+    let maximumConnections: Int
+    let availabilityOptions: DatabaseAvailability.Options
 
-    public init(url: DatabaseURL, maximumConnections: Int = 20, logger: Logger) {
-        self.url = url
-        self.logger = logger
-        self.client = PostgresClient(configuration: Self.configuration(url, maximumConnections: maximumConnections),
-                                     backgroundLogger: logger)
+    struct Pools {
+        var client: PostgresClient
+        /// 1 for the first pool, one more for each replacement.
+        var generation = 1
+        var current: Task<Void, Never>?
+        var started: [Task<Void, Never>] = []
+        /// Closed because the database was unreachable when the process stopped: nothing replaces it any more.
+        var released = false
     }
 
+    let pools: Mutex<Pools>
+    let availabilityState: Mutex<DatabaseAvailability>
+    let probeRequests: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+
+    public init(
+        url: DatabaseURL, maximumConnections: Int = 20, availability: DatabaseAvailability.Options = .init(),
+        logger: Logger
+    ) {
+        self.url = url
+        self.logger = logger
+        self.maximumConnections = maximumConnections
+        self.availabilityOptions = availability
+        self.pools = Mutex(
+            Pools(
+                client: PostgresClient(
+                    configuration: Self.configuration(url, maximumConnections: maximumConnections),
+                    backgroundLogger: logger)))
+        self.availabilityState = Mutex(DatabaseAvailability(options: availability))
+        self.probeRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Runs the pool and its supervision until cancelled, then closes every pool it started.
     public func run() async {
-        await client.run()
+        pools.withLock { start(&$0) }
+        await supervise()
+        let started = pools.withLock { $0.started }
+        for task in started { task.cancel() }
+        for task in started { await task.value }
     }
 
     static func configuration(_ url: DatabaseURL, maximumConnections: Int = 20) -> PostgresClient.Configuration {
@@ -41,19 +78,24 @@ public final class Database: Service, Sendable {
     /// Opens one connection to prove the server is reachable, failing with a one-line message.
     public static func checkReachable(_ url: DatabaseURL, logger: Logger) async throws(DatabaseError) {
         do {
-            let tls: PostgresConnection.Configuration.TLS =
-                url.tls == .disable ? .disable : .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            var configuration = PostgresConnection.Configuration(
-                host: url.host, port: url.port, username: url.user, password: url.password?.reveal(),
-                database: url.database, tls: tls)
-            configuration.options.connectTimeout = .seconds(5)
-            let connection = try await PostgresConnection.connect(
-                on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration, id: 0, logger: logger
-            ).get()
-            try await connection.close()
+            try await connectOnce(url, timeout: .seconds(5), logger: logger)
         } catch {
             throw DatabaseError.unreachable(url, reason: DatabaseError.reason(error))
         }
+    }
+
+    /// Opens a connection outside the pool and closes it again.
+    static func connectOnce(_ url: DatabaseURL, timeout: Duration, logger: Logger) async throws {
+        let tls: PostgresConnection.Configuration.TLS =
+            url.tls == .disable ? .disable : .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        var configuration = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.user, password: url.password?.reveal(),
+            database: url.database, tls: tls)
+        configuration.options.connectTimeout = .init(timeout)
+        let connection = try await PostgresConnection.connect(
+            on: PostgresConnection.defaultEventLoopGroup.any(), configuration: configuration, id: 0, logger: logger
+        ).get()
+        try await connection.close()
     }
 
     /// Runs `body` with a started client, after checking the server is reachable.

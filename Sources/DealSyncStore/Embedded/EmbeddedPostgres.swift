@@ -14,11 +14,29 @@ public final class EmbeddedPostgres: Sendable {
     public struct Options: Sendable {
         /// Durability costs time the demo and the tests do not need; a crash of the cluster loses the demo only.
         public var fsync: Bool = false
+        /// Whether a commit waits for its WAL to be written (not flushed, unless `fsync`). With it, a commit
+        /// survives a crash of PostgreSQL itself (`pg_ctl stop -m immediate`), though not of the machine: what
+        /// the crash tests need, at a fraction of `fsync`'s cost. Always on with `fsync`.
+        public var synchronousCommit: Bool = false
         public var maxConnections: Int = 200
 
-        public init(fsync: Bool = false, maxConnections: Int = 200) {
+        public init(fsync: Bool = false, synchronousCommit: Bool = false, maxConnections: Int = 200) {
             self.fsync = fsync
+            self.synchronousCommit = synchronousCommit
             self.maxConnections = maxConnections
+        }
+
+        /// The server settings for `pg_ctl start -o`.
+        func settings(port: Int, socketDirectory: String) -> String {
+            var settings = [
+                "-p \(port)", "-c listen_addresses=127.0.0.1", "-k \(socketDirectory)", "-c max_connections=\(maxConnections)",
+                "-c shared_buffers=64MB",
+            ]
+            if !fsync {
+                settings += ["-c fsync=off", "-c full_page_writes=off"]
+                if !synchronousCommit { settings.append("-c synchronous_commit=off") }
+            }
+            return settings.joined(separator: " ")
         }
     }
 
@@ -31,11 +49,13 @@ public final class EmbeddedPostgres: Sendable {
     private let watchdog: pid_t?
     /// Whether ``stop()`` removes ``rootDirectory`` (a throwaway cluster) or keeps it (a data directory).
     private let removesRoot: Bool
+    /// The server settings it was started with, for ``restart()``.
+    private let settings: String
 
     public static let user = "dealsync"
 
     init(url: DatabaseURL, rootDirectory: String, dataDirectory: String, installation: PostgresInstallation, runner: ChildProcess,
-         watchdog: pid_t?, removesRoot: Bool) {
+         watchdog: pid_t?, removesRoot: Bool, settings: String = "") {
         self.url = url
         self.rootDirectory = rootDirectory
         self.dataDirectory = dataDirectory
@@ -43,6 +63,7 @@ public final class EmbeddedPostgres: Sendable {
         self.runner = runner
         self.watchdog = watchdog
         self.removesRoot = removesRoot
+        self.settings = settings
     }
 
     /// Creates and starts a cluster. Takes a second or two.
@@ -58,23 +79,21 @@ public final class EmbeddedPostgres: Sendable {
         let root = try makeTemporaryDirectory(owner: owner)
         let data = "\(root)/data"
         do {
-            try runner.run(installation.initdb, [
-                "-D", data, "-U", user, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
-            ])
+            try runner.run(
+                installation.initdb,
+                [
+                    "-D", data, "-U", user, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
+                ])
             var lastError: (any Error)?
             for _ in 0..<5 {
                 let port = try freePort()
-                var settings = [
-                    "-p \(port)", "-c listen_addresses=127.0.0.1", "-k \(root)", "-c max_connections=\(options.maxConnections)",
-                    "-c shared_buffers=64MB",
-                ]
-                if !options.fsync {
-                    settings += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-                }
+                let settings = options.settings(port: port, socketDirectory: root)
                 do {
-                    try runner.run(installation.pgCtl, [
-                        "-D", data, "-l", "\(root)/postgres.log", "-w", "-t", "60", "-o", settings.joined(separator: " "), "start",
-                    ])
+                    try runner.run(
+                        installation.pgCtl,
+                        [
+                            "-D", data, "-l", "\(root)/postgres.log", "-w", "-t", "60", "-o", settings, "start",
+                        ])
                 } catch {
                     lastError = error
                     continue
@@ -82,7 +101,7 @@ public final class EmbeddedPostgres: Sendable {
                 let watchdog = try? startWatchdog(data: data, installation: installation, runner: runner, removing: root)
                 let url = DatabaseURL(host: "127.0.0.1", port: port, user: user, database: "postgres")
                 return EmbeddedPostgres(url: url, rootDirectory: root, dataDirectory: data, installation: installation, runner: runner,
-                                        watchdog: watchdog, removesRoot: true)
+                                        watchdog: watchdog, removesRoot: true, settings: settings)
             }
             throw lastError ?? EmbeddedPostgresError.commandFailed("pg_ctl start", status: -1, output: "no free port")
         } catch {
@@ -100,6 +119,28 @@ public final class EmbeddedPostgres: Sendable {
             waitpid(watchdog, &status, 0)
         }
         if removesRoot { try? FileManager.default.removeItem(atPath: rootDirectory) }
+    }
+
+    // MARK: Outages, for the tests that cause them
+
+    /// Stops the server and leaves the cluster in place (``restart()`` brings it back on the same port).
+    /// `immediate` is a crash: every server process ends at once, nothing is flushed and the next start recovers
+    /// from the WAL; `fast` disconnects every client and shuts down cleanly.
+    public func halt(mode: HaltMode = .immediate) throws {
+        try runner.run(installation.pgCtl, ["-D", dataDirectory, "-m", mode.rawValue, "-w", "-t", "60", "stop"])
+    }
+
+    public enum HaltMode: String, Sendable {
+        case immediate, fast
+    }
+
+    /// Starts a halted server again, on the same port and settings; returns once it accepts connections.
+    public func restart() throws {
+        try runner.run(
+            installation.pgCtl,
+            [
+                "-D", dataDirectory, "-l", "\(rootDirectory)/postgres.log", "-w", "-t", "60", "-o", settings, "start",
+            ])
     }
 
     /// Creates a database owned by the cluster's superuser and returns its URL.

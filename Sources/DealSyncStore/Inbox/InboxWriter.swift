@@ -20,6 +20,11 @@ public final class InboxWriter: Service, Sendable {
         public var maxRows = 500
         public var flushers = 4
         public var deadline: Duration = .seconds(2)
+        /// How long a group's transaction may take before the flusher gives up on it and fails its requests. A
+        /// statement on a connection whose server crashed can wait for ever, and a flusher waiting on it would
+        /// store nothing more (and keep the writer from stopping). The abandoned transaction is cancelled; should
+        /// it commit after all, its rows are stored but were never acknowledged.
+        public var storeTimeout: Duration = .seconds(10)
 
         public init() {}
     }
@@ -172,12 +177,14 @@ public final class InboxWriter: Service, Sendable {
 
     private func flush(_ batch: [(id: Int, item: InboxItem)]) async {
         do {
-            let ids = try await store(batch.map(\.item))
+            let items = batch.map(\.item)
+            let ids = try await withDeadline(options.storeTimeout) { try await self.store(items) }
             resume(batch, ids)
         } catch where batch.count > 1 && Self.isBadData(error) {
             // One row PostgreSQL refuses (bad data) must not fail the others' answers: each is stored alone.
             for one in batch { await flush([one]) }
         } catch {
+            if error is DeadlinePassed { database.probeSoon() }
             logger.error("webhooks could not be stored", metadata: ["rows": "\(batch.count)", "error": "\(String(reflecting: type(of: error)))"])
             fail(batch.map(\.id), NotStored(reason: .databaseError))
         }

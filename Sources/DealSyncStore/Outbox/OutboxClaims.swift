@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// The relay's view of the outbox: claim due writes, one in flight per record at a time.
 public struct OutboxClaims: Sendable {
-    let database: Database
+    public let database: Database
     let logger: Logger
 
     public init(database: Database, logger: Logger) {
@@ -153,17 +153,22 @@ public struct OutboxClaims: Sendable {
                     group.addTask {
                         while true {
                             try await Task.sleep(for: keepAlive)
-                            try await connection.query("SELECT 1", logger: logger)
+                            // Bounded: a query on a connection whose server crashed can wait forever.
+                            try await withDeadline(keepAlive) { try await connection.query("SELECT 1", logger: logger) }
                         }
                     }
                     try await group.next()
                     group.cancelAll()
                 }
             } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+                _ = try? await withDeadline(keepAlive) {
+                    try await connection.query("SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+                }
                 throw error
             }
-            _ = try? await connection.query("SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+            _ = try? await withDeadline(keepAlive) {
+                    try await connection.query("SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+                }
         }
     }
 

@@ -64,9 +64,13 @@ struct ServeCommand: AsyncParsableCommand {
             let services = gateway.services { port in
                 logger.info("listening", metadata: ["host": "\(gatewayOptions.host)", "port": "\(port)"])
             } + [reloader]
-            let group = ServiceGroup(configuration: .init(
+            var groupConfiguration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+            // A service still running after the grace period is cancelled; one that ignores even that ends the process.
+            groupConfiguration.maximumGracefulShutdownDuration = gatewayOptions.shutdownGrace
+            groupConfiguration.maximumCancellationDuration = .seconds(5)
+            let group = ServiceGroup(configuration: groupConfiguration)
             try await group.run()
             logger.info("stopped")
         }

@@ -82,6 +82,23 @@ struct PHPFormHostileInputTests {
         #expect((try? PHPForm.parse(bytes: Array("a=%D0%A2&b=Т".utf8)))?["b"]?.string == "Т")
     }
 
+    /// Found by fuzzing the amoCRM path (accept, then decode): a raw lead byte completed by escaped continuation
+    /// bytes decoded to valid UTF-8, so the body was accepted and stored, but it is not UTF-8 itself and read back
+    /// as another text, which did not decode. Raw bytes are checked on their own now, and so is a field without a
+    /// name, which is otherwise skipped.
+    @Test func rawBytesCompletedByEscapesAreRefusedToo() {
+        let cases: [(body: [UInt8], field: Int)] = [
+            (Array("a=".utf8) + [0xF0] + Array("%9F%98%80".utf8), 1),
+            (Array("a=1&".utf8) + [0xD0] + Array("%A2=2".utf8), 2),
+            (Array("a=1&=".utf8) + [0xFF], 2),
+        ]
+        for (body, field) in cases {
+            let refusal = #expect(throws: PHPForm.ParseError.self) { try PHPForm.parse(bytes: body) }
+            #expect(refusal?.description == "field \(field) is not valid percent-encoded UTF-8")
+        }
+        #expect((try? PHPForm.parse(bytes: Array("a=%F0%9F%98%80&b=😀".utf8)))?["a"]?.string == "😀")
+    }
+
     @Test func appendsContinueAfterTheLargestIndexAsPHPDoes() throws {
         let form = try PHPForm.parse("a[1]=x&a[]=y&a[7]=z&a[]=w")
         #expect(form["a"]?.map?.keys == ["1", "2", "7", "8"])
@@ -96,14 +113,17 @@ struct PHPFormHostileInputTests {
 
     // MARK: Scanning and blanking
 
-    static let event = Array(PHPForm.encode([
-        ("event", "ONCRMDEALUPDATE"), ("data[FIELDS][ID]", "134806"), ("auth[access_token]", "access-1"),
-        ("auth[domain]", "fitcoach.bitrix24.ru"), ("auth[application_token]", "app-token-1"),
-    ]).utf8)
+    static let event = Array(
+        PHPForm.encode([
+            ("event", "ONCRMDEALUPDATE"), ("data[FIELDS][ID]", "134806"), ("auth[access_token]", "access-1"),
+            ("auth[domain]", "fitcoach.bitrix24.ru"), ("auth[application_token]", "app-token-1"),
+        ]).utf8)
 
     @Test func theScanFindsAKeyWhateverItsEncodingAndKeepsTheLastValue() {
         #expect(PHPForm.scanValue(of: "auth[application_token]", in: Self.event) == "app-token-1")
-        #expect(PHPForm.scanValue(of: "auth[application_token]", in: Array("auth[application_token]=a&x=1&auth%5Bapplication_token%5D=b".utf8)) == "b")
+        #expect(
+            PHPForm.scanValue(of: "auth[application_token]", in: Array("auth[application_token]=a&x=1&auth%5Bapplication_token%5D=b".utf8))
+                == "b")
         #expect(PHPForm.scanValue(of: "auth[application_token]", in: Array("auth[application_token]x=a&auth[member_id]=1".utf8)) == nil)
         #expect(PHPForm.scanValue(of: "auth[application_token]", in: Array("auth[application_token]=%FF".utf8)) == nil)
     }
@@ -112,8 +132,9 @@ struct PHPFormHostileInputTests {
         let paths: Set<[String]> = [["auth", "application_token"], ["auth", "access_token"]]
         let blanked = PHPForm.blankingValues(at: paths, in: Self.event)
         let text = String(decoding: blanked, as: UTF8.self)
-        #expect(text == "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&auth%5Baccess_token%5D="
-            + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bapplication_token%5D=")
+        #expect(
+            text == "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&auth%5Baccess_token%5D="
+                + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bapplication_token%5D=")
         let form = try PHPForm.parse(bytes: blanked)
         #expect(form["auth"]?["application_token"]?.string == "")
         #expect(form["data"]?["FIELDS"]?["ID"]?.string == "134806")

@@ -1,0 +1,203 @@
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+// MARK: What callers see
+
+extension Database {
+    /// Whether the database answered its last probe. Known within about a second of an outage (sooner after
+    /// ``probeSoon()``), and again within about a second of its end.
+    public var isAvailable: Bool { availabilityState.withLock { $0.isAvailable } }
+
+    public var availability: DatabaseAvailability.Status { availabilityState.withLock { $0.status } }
+
+    /// 1 for the first pool, one more for each replacement after an outage.
+    public var poolGeneration: Int { pools.withLock { $0.generation } }
+
+    /// Probes the pool now instead of at the next interval: a caller whose query failed or timed out says so.
+    public func probeSoon() {
+        probeRequests.continuation.yield()
+    }
+
+    /// For shutdown: when neither the pool nor a fresh connection answers, closes the pool, so every request
+    /// waiting for a connection fails at once and every later one too, instead of waiting for a database that is
+    /// not there (PostgresNIO lets a request wait up to a minute while it cannot connect). Returns whether it did.
+    public func releaseIfUnreachable() async -> Bool {
+        if isAvailable, await probePool(timeout: availabilityOptions.probeTimeout) { return false }
+        if await probeServer() { return false }
+        let current = pools.withLock { pools -> Task<Void, Never>? in
+            pools.released = true
+            return pools.current
+        }
+        availabilityState.withLock { _ = $0.server(reachable: false, at: .now) }
+        current?.cancel()
+        logger.warning("database unreachable at shutdown: its connection pool is closed so that nothing waits for it")
+        return true
+    }
+}
+
+// MARK: Stopping
+
+extension Database {
+    /// Runs `body` (a lane's or a relay's round of queries), but stops waiting for it as soon as the task is
+    /// cancelled, or once the service group is shutting down while the database is unavailable: then `body` is
+    /// cancelled and left to end in the background, and this throws `CancellationError`.
+    ///
+    /// A query on a pooled connection whose server crashed can neither answer nor notice its cancellation (a
+    /// transaction's statement in flight when PostgreSQL was stopped with `-m immediate` waited for ever), and a
+    /// service awaiting it never stops. With the database there, shutting down waits for `body` as before.
+    public func abandonedWhenStopping<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let race = DeadlineRace<T>()
+        let watch = Mutex<Task<Void, Never>?>(nil)
+        defer { watch.withLock { $0?.cancel() } }
+        return try await withGracefulShutdownHandler {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    race.start(continuation, limit: nil, body: body)
+                }
+            } onCancel: {
+                race.finish(.failure(CancellationError()))
+            }
+        } onGracefulShutdown: { [self] in
+            let task = Task {
+                while !Task.isCancelled {
+                    if !self.isAvailable {
+                        race.finish(.failure(CancellationError()))
+                        return
+                    }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            watch.withLock { $0 = task }
+        }
+    }
+}
+
+// MARK: Supervision
+
+extension Database {
+    /// Starts the current pool's `run()`.
+    func start(_ pools: inout Pools) {
+        let client = pools.client
+        let task = Task { await client.run() }
+        pools.current = task
+        pools.started.append(task)
+    }
+
+    /// Probes and decides (``DatabaseAvailability``) until cancelled.
+    func supervise() async {
+        var step = availabilityState.withLock { $0.start }
+        while !Task.isCancelled {
+            if pools.withLock({ $0.released }) {
+                try? await Task.sleep(for: .seconds(3_600))
+                continue
+            }
+            switch step {
+            case .probePool(let after, let timeout):
+                if after > .zero { await waitForProbe(after) }
+                if Task.isCancelled { return }
+                let answered = await probePool(timeout: timeout)
+                step = decide { $0.pool(answered: answered, at: .now) }
+            case .probeServer(let after):
+                if after > .zero {
+                    do { try await Task.sleep(for: after) } catch { return }
+                }
+                let reachable = await probeServer()
+                step = decide { $0.server(reachable: reachable, at: .now) }
+            case .replacePool:
+                await replacePool()
+                step = decide { $0.poolReplaced() }
+            }
+        }
+    }
+
+    /// Applies one decision and logs a change of status.
+    private func decide(_ event: (inout DatabaseAvailability) -> DatabaseAvailability.Step) -> DatabaseAvailability.Step {
+        let (before, after, step) = availabilityState.withLock { state in
+            let before = state.status
+            let step = event(&state)
+            return (before, state.status, step)
+        }
+        switch (before, after) {
+        case (.available, .unavailable):
+            logger.warning("database unreachable", metadata: ["host": "\(url.host)", "port": "\(url.port)"])
+        case (.unavailable(let since), .available):
+            logger.notice(
+                "database reachable again",
+                metadata: [
+                    "host": "\(url.host)", "port": "\(url.port)", "outage_ms": "\(since.duration(to: .now).milliseconds)",
+                ])
+        default:
+            break
+        }
+        return step
+    }
+
+    /// Waits `duration`, or less when ``probeSoon()`` is called meanwhile or the task is cancelled.
+    private func waitForProbe(_ duration: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: duration) }
+            group.addTask { [stream = probeRequests.stream] in
+                for await _ in stream { return }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Whether the pool runs `SELECT 1` within `timeout`.
+    func probePool(timeout: Duration) async -> Bool {
+        let client = self.client
+        let logger = self.logger
+        do {
+            return try await withDeadline(timeout) {
+                for try await one in try await client.query("SELECT 1", logger: logger).decode(Int.self) { return one == 1 }
+                return false
+            }
+        } catch {
+            return false
+        }
+    }
+
+    /// Whether a fresh connection to the server opens within the probe timeout.
+    func probeServer() async -> Bool {
+        let (url, timeout, logger) = (self.url, availabilityOptions.probeTimeout, self.logger)
+        do {
+            try await withDeadline(timeout + .milliseconds(200)) {
+                try await Self.connectOnce(url, timeout: timeout, logger: logger)
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Starts a fresh pool and stops the old one: requests waiting in it fail (their callers retry on the new one).
+    private func replacePool() async {
+        let fresh = PostgresClient(configuration: Self.configuration(url, maximumConnections: maximumConnections), backgroundLogger: logger)
+        let running = Task { await fresh.run() }
+        // Handed out once its run() has started (PostgresNIO warns about a lease before that).
+        try? await Task.sleep(for: .milliseconds(20))
+        if Task.isCancelled {
+            running.cancel()
+            await running.value
+            return
+        }
+        let (old, generation) = pools.withLock { pools -> (Task<Void, Never>?, Int) in
+            let old = pools.current
+            pools.client = fresh
+            pools.generation += 1
+            pools.current = running
+            pools.started.append(running)
+            return (old, pools.generation)
+        }
+        old?.cancel()
+        logger.notice("database connection pool replaced after an outage", metadata: ["generation": "\(generation)"])
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 { components.seconds * 1_000 + components.attoseconds / 1_000_000_000_000_000 }
+}
