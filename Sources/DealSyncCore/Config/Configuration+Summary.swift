@@ -8,5 +8,14 @@ extension Configuration {
             + "\(Self.count(mappings.count, "mapping")) (\(mappingList.isEmpty ? "none" : mappingList))"
     }
 
+    /// Where each connector's first poll starts, one line per connector: `tour-amocrm: a first poll reads …`.
+    /// A connector that already has a cursor keeps it; these lines say what a connector never polled will do.
+    public var pollStarts: [String] {
+        connectors.map { connector in
+            guard connector.poll.enabled else { return "\(connector.id): polling is off (poll.enabled: false)" }
+            return "\(connector.id): a first poll reads \(connector.poll.start)"
+        }
+    }
+
     private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 }
