@@ -57,3 +57,25 @@ struct PollStartTests {
         #expect(ConnectorConfig.Poll(overlap: .seconds(5), start: .since(millis: 1_767_225_600_000)).firstInstant(now: now) == 1_767_225_600_000)
     }
 }
+
+/// `scope:` in a mapping, as the loader reads and checks it.
+struct MappingScopeTests {
+    static func mapping(scope: String) -> String { ConfigFixtures.tourMapping + "\n" + scope }
+
+    @Test func stagesAndADateLoad() throws {
+        let configuration = try ConfigFixtures.load(mappings: [("mappings/tour.yaml", Self.mapping(scope: "scope:\n  stages: [lead, qualified]\n  updated_since: 2026-01-01"))]).get()
+        let scope = try #require(configuration.mappings["tour"]).scope
+        #expect(scope == SyncScope(stages: ["lead", "qualified"], updatedSinceMillis: 1_767_225_600_000))
+        #expect(try ConfigFixtures.load().get().mappings["tour"]?.scope == SyncScope())
+    }
+
+    @Test func everyMistakeIsReportedAtItsPosition() throws {
+        let lines = ConfigFixtures.tourMapping.components(separatedBy: "\n").count
+        let errors = ConfigFixtures.diagnostics(mappings: [("mappings/tour.yaml", Self.mapping(scope: "scope:\n  stages: [lead, qualifed]\n  updated_since: last year\n  pipelines: [1]"))])
+        #expect(errors.filter { $0.hasPrefix("mappings/") } == [
+            "mappings/tour.yaml:\(lines + 2):18: scope.stages: 'qualifed' is not a canonical stage of this mapping (did you mean 'qualified'?)",
+            "mappings/tour.yaml:\(lines + 3):18: scope.updated_since: expected a date such as 2026-01-01 (midnight UTC) or an instant such as 2026-01-01T09:00:00+03:00, found \"last year\"",
+            "mappings/tour.yaml:\(lines + 4):3: unknown key 'pipelines' in scope (expected one of: stages, updated_since)",
+        ])
+    }
+}
