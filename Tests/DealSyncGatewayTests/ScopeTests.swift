@@ -30,6 +30,15 @@ struct ScopeTests {
             #expect(system.masterDeal.allDeals().map(\.opportunityName) == ["Открыт: Сочи"])
             #expect(open.id != won.id)
 
+            // `dealsync explain` says why the won lead is left alone.
+            let body = try #require(system.amo.addWebhookBody(leadID: won.id))
+            let file = NSTemporaryDirectory() + "dealsync-scope-\(UUID().uuidString).form"
+            try body.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let explained = try await system.cli(["explain", "--connector", "tour", "--file", file])
+            #expect(explained.status == 0, "\(explained.stdout)\(explained.stderr)")
+            #expect(explained.stdout.contains("outside the mapping's scope, so no MasterDeal deal would be created"), "\(explained.stdout)")
+
             _ = try system.amo.editAsSalesperson(leadID: won.id, userID: 6_001_001, AmoLeadFields(statusID: 7_001_002, pipelineID: 7_001_000))
             try await system.eventually("the lead joins once it is open again") {
                 system.masterDeal.allDeals().contains { $0.opportunityName == "Продано: Кипр" && $0.stage == "qualified" }
