@@ -17,8 +17,9 @@ struct FirstPollTests {
         options.tourPollYAML = poll
         options.amo = { configuration in
             configuration.seedLeads = ages.map { age in
-                AmoCRMSimulator.SeedLead(name: "История \(age / day) дн.", price: 100_000, pipelineID: 7_001_000, statusID: 7_001_001,
-                                         responsibleUserID: 6_001_001, ageSeconds: age)
+                AmoCRMSimulator.SeedLead(
+                    name: "История \(age / day) дн.", price: 100_000, pipelineID: 7_001_000, statusID: 7_001_001,
+                    responsibleUserID: 6_001_001, ageSeconds: age)
             }
         }
         return options
@@ -46,7 +47,8 @@ struct FirstPollTests {
             // After the start: an old lead that changes, and a new one. Both are synced.
             let old = try #require(system.amo.allLeads().first { $0.name == "История 30 дн." })
             _ = try system.amo.editAsSalesperson(leadID: old.id, userID: 6_001_002, AmoLeadFields(name: "История 30 дн., снова"))
-            let fresh = try system.amo.createAsSalesperson(userID: 6_001_001, AmoLeadFields(name: "Сочи, 7 ночей", price: 50_000, statusID: 7_001_001, pipelineID: 7_001_000))
+            let fresh = try system.amo.createAsSalesperson(
+                userID: 6_001_001, AmoLeadFields(name: "Сочи, 7 ночей", price: 50_000, statusID: 7_001_001, pipelineID: 7_001_000))
             try await system.eventually("the changed and the new lead reach MasterDeal through a poll") {
                 Set(system.masterDeal.allDeals().map(\.opportunityName)).isSuperset(of: ["История 30 дн., снова", "Сочи, 7 ночей"])
             }
@@ -84,7 +86,8 @@ struct FirstPollTests {
 
     /// When the tour connector's last poll stored its cursor (unix milliseconds; every poll stores it).
     static func lastPollStored(_ system: SyncSystem) async throws -> Int64 {
-        let rows = try await system.database.client.query("SELECT (extract(epoch FROM updated_at) * 1000)::int8 FROM poll_cursors WHERE connector = 'tour'")
+        let rows = try await system.database.client.query(
+            "SELECT (extract(epoch FROM updated_at) * 1000)::int8 FROM poll_cursors WHERE connector = 'tour'")
         for try await millis in rows.decode(Int64.self) { return millis }
         return 0
     }

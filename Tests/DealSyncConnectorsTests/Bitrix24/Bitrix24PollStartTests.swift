@@ -16,7 +16,9 @@ struct Bitrix24PollStartTests {
     static func ids(_ items: [InboxItem]) -> Set<String> { Set(items.map { String($0.dedupeKey.split(separator: ":")[1]) }) }
 
     @Test func aCursorStartingAtAnInstantReadsOnlyWhatChangedFromThenOn() async throws {
-        let simulator = F.simulator { $0.seedDeals = [Self.deal("year old", ageSeconds: 365 * 86_400), Self.deal("hour old", ageSeconds: 3600)] }
+        let simulator = F.simulator {
+            $0.seedDeals = [Self.deal("year old", ageSeconds: 365 * 86_400), Self.deal("hour old", ageSeconds: 3600)]
+        }
         try await simulator.withRunning { url in
             let connector = try F.connector(url: url)
             let now = Int64(Date().timeIntervalSince1970 * 1000)

@@ -12,10 +12,13 @@ struct SyncScopeTests {
     static func policy(_ scope: SyncScope) -> LinkPolicy {
         var mapping = F.mapping
         mapping.scope = scope
-        let setup = SyncSetup(masterConnector: "masterdeal", lanes: [
-            .init(connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
-                  masterAccount: "acc-tour"),
-        ])
+        let setup = SyncSetup(
+            masterConnector: "masterdeal",
+            lanes: [
+                .init(
+                    connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
+                    masterAccount: "acc-tour")
+            ])
         return LinkPolicy(setup: setup, maxAttempts: 12)
     }
 
@@ -35,8 +38,14 @@ struct SyncScopeTests {
 
     @Test func aRecordInScopeIsCreatedOnTheOtherSide() throws {
         let policy = Self.policy(Self.openRecent)
-        #expect(try policy.actions(for: Self.lead(status: 2, at: 1_000_000), in: LinkBook(), attempts: 0) == [.createInMaster(connector: "tour")])
-        #expect(try policy.actions(for: Self.deal(stage: "lead", at: 1_000_001), in: LinkBook(), attempts: 0) == [.createInCRM(connector: "tour")])
+        #expect(
+            try policy.actions(for: Self.lead(status: 2, at: 1_000_000), in: LinkBook(), attempts: 0) == [
+                .createInMaster(connector: "tour")
+            ])
+        #expect(
+            try policy.actions(for: Self.deal(stage: "lead", at: 1_000_001), in: LinkBook(), attempts: 0) == [
+                .createInCRM(connector: "tour")
+            ])
     }
 
     @Test(arguments: [
@@ -45,7 +54,9 @@ struct SyncScopeTests {
         (99, 1_000_500, "a lead in a stage the matrix does not know (another pipeline)"),
     ])
     func aCRMRecordOutsideTheScopeIsNeverCreatedInMasterDeal(status: Int64, at seconds: Int64, why: String) throws {
-        #expect(try Self.policy(Self.openRecent).actions(for: Self.lead(status: status, at: seconds), in: LinkBook(), attempts: 0).isEmpty, "\(why)")
+        #expect(
+            try Self.policy(Self.openRecent).actions(for: Self.lead(status: status, at: seconds), in: LinkBook(), attempts: 0).isEmpty,
+            "\(why)")
     }
 
     @Test func aDealOutsideTheScopeIsNeverCreatedInTheCRM() throws {
@@ -57,7 +68,10 @@ struct SyncScopeTests {
     @Test func aRecordThatMovesIntoScopeJoinsThen() throws {
         let policy = Self.policy(Self.openRecent)
         #expect(try policy.actions(for: Self.lead(status: 143, at: 1_000_100), in: LinkBook(), attempts: 0).isEmpty)
-        #expect(try policy.actions(for: Self.lead(status: 1, at: 1_000_200), in: LinkBook(), attempts: 0) == [.createInMaster(connector: "tour")])
+        #expect(
+            try policy.actions(for: Self.lead(status: 1, at: 1_000_200), in: LinkBook(), attempts: 0) == [
+                .createInMaster(connector: "tour")
+            ])
     }
 
     @Test func aLinkedRecordKeepsSyncingWhenItLeavesTheScope() throws {
@@ -70,7 +84,10 @@ struct SyncScopeTests {
     @Test func aRecordCarryingAMasterDealIDIsStillAdopted() throws {
         var lead = Self.lead(status: 142, at: 10)
         lead.linkedMasterID = "md-7"
-        #expect(try Self.policy(Self.openRecent).actions(for: lead, in: LinkBook(), attempts: 0) == [.adopt(connector: "tour", masterDealID: "md-7")])
+        #expect(
+            try Self.policy(Self.openRecent).actions(for: lead, in: LinkBook(), attempts: 0) == [
+                .adopt(connector: "tour", masterDealID: "md-7")
+            ])
     }
 
     @Test func withoutAScopeEveryRecordTakesPart() throws {
