@@ -17,5 +17,16 @@ extension Configuration {
         }
     }
 
+    /// One line per mapping that limits its records (`scope:`): `tour-agency: only records in stages lead, qualified …`.
+    public var scopes: [String] {
+        mappings.keys.sorted().compactMap { name in
+            guard let scope = mappings[name]?.scope, scope != SyncScope() else { return nil }
+            var parts: [String] = []
+            if let stages = scope.stages { parts.append("in stages \(stages.sorted().joined(separator: ", "))") }
+            if let since = scope.updatedSinceMillis { parts.append("changed since \(Timestamp.iso8601(millis: since))") }
+            return "\(name): creates only records \(parts.joined(separator: " and ")) (scope)"
+        }
+    }
+
     private static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 }

@@ -38,7 +38,7 @@ struct ValidateCommand: AsyncParsableCommand {
         do {
             configuration = try options.load()
             print("ok: \(configuration.summary)")
-            for line in configuration.pollStarts { print("  \(line)") }
+            for line in configuration.pollStarts + configuration.scopes { print("  \(line)") }
         } catch let error as ConfigurationError {
             for diagnostic in error.diagnostics {
                 FileHandle.standardError.write(Data("\(diagnostic)\n".utf8))
