@@ -10,7 +10,35 @@ struct ValidateCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         // It names exactly what it counts (it used to say "3 connectors" and name the two CRMs).
         #expect(result.stdout == "ok: 3 connectors (fitness-bitrix24: bitrix24, masterdeal: masterdeal, tour-amocrm: amocrm), "
-            + "2 mappings (fitness-coaching, tour-agency)\n", "\(result.stdout)")
+            + "2 mappings (fitness-coaching, tour-agency)\n"
+            + "  fitness-bitrix24: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n"
+            + "  masterdeal: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n"
+            + "  tour-amocrm: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n",
+            "\(result.stdout)")
+    }
+
+    @Test func itSaysWhereEachConnectorsFirstPollStarts() async throws {
+        let copy = try ConfigCopy(from: root)
+        defer { copy.remove() }
+        try copy.edit("connectors/tour-amocrm.yaml") { $0.replacingOccurrences(of: "  start: now ", with: "  start: beginning ") }
+        try copy.edit("connectors/fitness-bitrix24.yaml") { $0.replacingOccurrences(of: "  interval: 60s", with: "  interval: 60s\n  start: \"2026-01-01T09:00:00+03:00\"") }
+        try copy.edit("mappings/tour-agency.yaml") { $0 + "\nscope: {stages: [qualified, lead], updated_since: 2026-01-01}\n" }
+        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate", copy.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("  fitness-bitrix24: a first poll reads from 2026-01-01T06:00:00Z (poll.start)\n"), "\(result.stdout)")
+        #expect(result.stdout.hasSuffix(
+            "  tour-agency: creates only records in stages lead, qualified and changed since 2026-01-01T00:00:00Z (scope)\n"), "\(result.stdout)")
+        #expect(result.stdout.contains("  tour-amocrm: a first poll reads from the beginning of the account's history (poll.start: beginning)\n"), "\(result.stdout)")
+    }
+
+    @Test func aStartThatIsNeitherNowNorBeginningNorADateIsRefusedWithItsPosition() async throws {
+        let copy = try ConfigCopy(from: root)
+        defer { copy.remove() }
+        try copy.edit("connectors/tour-amocrm.yaml") { $0.replacingOccurrences(of: "  start: now ", with: "  start: yesterday ") }
+        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate", copy.path])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("\(copy.path)/connectors/tour-amocrm.yaml:19:10: poll.start: expected now, beginning, a date"), "\(result.stderr)")
+        #expect(result.stdout.isEmpty, "\(result.stdout)")
     }
 
     @Test func aBrokenCopyListsEveryProblemWithItsPosition() async throws {

@@ -110,7 +110,7 @@ struct SyncSystem: Sendable {
 
     static func connectorsYAML(
         master: String, amo: String, bitrix: String, amoExtra: String = "",
-        fitnessDelivery: String = fitnessDeliveryYAML
+        fitnessDelivery: String = fitnessDeliveryYAML, amoPoll: String = "poll: {interval: 1s, overlap: 2s}"
     ) -> [(String, String)] {
         [
             (
@@ -155,7 +155,7 @@ struct SyncSystem: Sendable {
                     redirect_uri: https://dealsync.example/oauth/amocrm
                     refresh_token: def50200-sim-initial-refresh-token
                 webhook: {secret: \(webhookSecret)}
-                poll: {interval: 1s, overlap: 2s}
+                \(amoPoll)
                 \(amoExtra)
                 """
             ),
@@ -169,6 +169,8 @@ struct SyncSystem: Sendable {
         var amoExtraYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}"
         /// The fitness connector's `delivery:` line.
         var fitnessDeliveryYAML = SyncSystem.fitnessDeliveryYAML
+        /// The tour connector's `poll:` line.
+        var tourPollYAML = "poll: {interval: 1s, overlap: 2s}"
         var gateway: @Sendable (inout Gateway.Options) -> Void = { _ in }
         /// More gateways on the same database, as several `dealsync serve` processes would run; webhooks and
         /// events go to the first.
@@ -208,7 +210,7 @@ struct SyncSystem: Sendable {
                 try await amo.withRunning { amoURL in
                     let connectorFiles = connectorsYAML(
                         master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML,
-                        fitnessDelivery: options.fitnessDeliveryYAML)
+                        fitnessDelivery: options.fitnessDeliveryYAML, amoPoll: options.tourPollYAML)
                     let mappingFiles = [
                         ("mappings/tour.yaml", mappingYAML(extraFields: options.tourExtraFields)),
                         ("mappings/fitness.yaml", fitnessMappingYAML(extraFields: options.fitnessExtraFields)),

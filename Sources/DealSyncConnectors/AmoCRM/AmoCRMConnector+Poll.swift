@@ -13,6 +13,12 @@ extension AmoCRMConnector {
 
     static let pageSize = 250
 
+    /// Leads updated at or after `millis` (amoCRM's `updated_at` has whole seconds).
+    public func pollCursor(startingAt millis: Int64) -> String {
+        let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
+        return String(decoding: (try? JSONEncoder().encode(Cursor(from: seconds, page: 1))) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
     /// `GET /api/v4/leads?filter[updated_at][from]=W&order[updated_at]=asc&limit=250&page=N`.
     ///
     /// Keyset paging on `updated_at`: each page starts again at the newest second seen, so a lead that moves

@@ -199,6 +199,12 @@ public final class Bitrix24Connector: Connector {
         var start = 0
     }
 
+    /// Deals modified at or after `millis`.
+    public func pollCursor(startingAt millis: Int64) -> String {
+        let cursor = Cursor(from: Timestamp.iso8601(millis: millis), start: 0)
+        return String(decoding: (try? JSONEncoder().encode(cursor)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
     /// `crm.deal.list` with `filter[>=DATE_MODIFY]` and `order {DATE_MODIFY: ASC, ID: ASC}`, pages of 50.
     ///
     /// Keyset paging on DATE_MODIFY: each page starts again at the newest second seen (`start` moves only

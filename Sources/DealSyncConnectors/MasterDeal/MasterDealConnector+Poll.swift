@@ -11,6 +11,12 @@ extension MasterDealConnector {
         var newest: Int64?
     }
 
+    /// Deals updated at or after `millis`.
+    public func pollCursor(startingAt millis: Int64) -> String {
+        let cursor = Cursor(since: Timestamp.iso8601(millis: millis), page: nil, newest: nil)
+        return String(decoding: (try? JSONEncoder().encode(cursor)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
     /// `GET /v1/deals?updated_since=…&cursor=…`: pages in (updated_at, id) order. The next sweep starts an
     /// overlap before the newest `updated_at` seen, so deals sharing a boundary instant are read again and
     /// de-duplicated by the inbox (`deal:<id>:v<version>`), never skipped.

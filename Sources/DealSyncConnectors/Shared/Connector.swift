@@ -23,6 +23,10 @@ public protocol Connector: Sendable {
     /// Reads what changed since `cursor` (a connector-defined JSON text, `nil` the first time).
     func poll(from cursor: String?) async throws -> PollResult
 
+    /// The cursor of a poll that reads what changed at or after `millis` (unix milliseconds): where a connector
+    /// that was never polled starts (`poll.start`). Pure.
+    func pollCursor(startingAt millis: Int64) -> String
+
     /// Delivers writes and returns one outcome per delivery, in order.
     func deliver(_ deliveries: [Delivery]) async -> [DeliveryOutcome]
 

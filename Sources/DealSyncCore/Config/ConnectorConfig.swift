@@ -88,11 +88,14 @@ public struct ConnectorConfig: Sendable {
         public var interval: Duration
         /// How far back each poll re-reads before its watermark, so nothing at a boundary is skipped.
         public var overlap: Duration
+        /// Where a connector that was never polled starts reading (`poll.start`).
+        public var start: Start
 
-        public init(enabled: Bool = true, interval: Duration = .seconds(60), overlap: Duration = .seconds(5)) {
+        public init(enabled: Bool = true, interval: Duration = .seconds(60), overlap: Duration = .seconds(5), start: Start = .now) {
             self.enabled = enabled
             self.interval = interval
             self.overlap = overlap
+            self.start = start
         }
     }
 

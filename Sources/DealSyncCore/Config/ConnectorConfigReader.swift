@@ -161,6 +161,16 @@ struct ConnectorConfigReader {
             result.interval = interval
         }
         if let overlap = poll.duration("overlap", required: false) { result.overlap = overlap }
+        if let node = poll.node("start"), !node.isNull, !node.isUnresolved {
+            if case .scalar(let text, _) = node.content, let start = ConnectorConfig.Poll.Start.parse(text) {
+                result.start = start
+            } else {
+                sink.report(
+                    node.location,
+                    "poll.start: expected now, beginning, a date such as 2026-01-01 (midnight UTC) or an instant such as "
+                        + "2026-01-01T09:00:00+03:00, found \(node.quotedForMessage)")
+            }
+        }
         return result
     }
 

@@ -38,13 +38,14 @@ struct MappingReader {
         let deletes = readDeletes(doc)
         let owners = readOwners(doc, crm: crm)
         let fields = readFields(doc, crm: crm, linkField: linkField)
+        let scope = readScope(doc, stages: stages)
         doc.finish()
 
-        guard let name, let crm, let pipeline, let linkField, let create, let stages, let deletes, let owners, let fields
+        guard let name, let crm, let pipeline, let linkField, let create, let stages, let deletes, let owners, let fields, let scope
         else { return nil }
         return Mapping(
             name: name, crm: crm, pipeline: pipeline, linkField: linkField, originator: originator, create: create,
-            deletes: deletes, fields: fields, stages: stages, owners: owners, file: file, locations: locations)
+            deletes: deletes, fields: fields, stages: stages, owners: owners, scope: scope, file: file, locations: locations)
     }
 
     private func checkLinkField(_ field: String, crm: ConnectorKind, at location: SourceLocation) {
@@ -65,6 +66,45 @@ struct MappingReader {
     static func amoCustomFieldID(_ field: String) -> Int64? {
         guard field.hasPrefix("custom_fields.") else { return nil }
         return Int64(field.dropFirst("custom_fields.".count)).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    /// `scope: {stages: [lead, qualified], updated_since: 2026-01-01}`: canonical stages known to the stage
+    /// matrix, and a date (midnight UTC) or an instant with its offset.
+    private func readScope(_ doc: YAMLMappingReader, stages matrix: StageMatrix?) -> SyncScope? {
+        guard let scope = doc.mapping("scope", required: false) else { return SyncScope() }
+        defer { scope.finish() }
+        var result = SyncScope()
+        var valid = true
+        if let items = scope.sequence("stages", required: false) {
+            var names: Set<String> = []
+            let known = Set(matrix?.canonicalStages ?? [])
+            for item in items {
+                guard let name = YAMLScalar.string(item, path: "scope.stages", sink: sink) else {
+                    valid = false
+                    continue
+                }
+                if matrix != nil, !known.contains(name) {
+                    let hint = YAMLMappingReader.closest(to: name, in: known).map { " (did you mean '\($0)'?)" } ?? ""
+                    sink.report(item.location, "scope.stages: '\(name)' is not a canonical stage of this mapping\(hint)")
+                    valid = false
+                }
+                names.insert(name)
+            }
+            if items.isEmpty, let node = scope.node("stages") {
+                sink.report(node.location, "scope.stages: list at least one canonical stage, or leave the key out for every stage")
+                valid = false
+            }
+            result.stages = names
+        }
+        if let node = scope.node("updated_since"), !node.isNull, !node.isUnresolved {
+            if case .scalar(let text, _) = node.content, case .since(let millis)? = ConnectorConfig.Poll.Start.parse(text) {
+                result.updatedSinceMillis = millis
+            } else {
+                sink.report(node.location, "scope.updated_since: expected a date such as 2026-01-01 (midnight UTC) or an instant such as 2026-01-01T09:00:00+03:00, found \(node.quotedForMessage)")
+                valid = false
+            }
+        }
+        return valid ? result : nil
     }
 
     private func readCreate(_ doc: YAMLMappingReader) -> CreatePolicy? {

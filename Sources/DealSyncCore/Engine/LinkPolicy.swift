@@ -53,7 +53,9 @@ public struct LinkPolicy: Sendable {
                 actions.append(.decide(linkID: link.id))
                 continue
             }
-            guard observation.action == .upsert, lane.mapping.create.inCRM, lane.carries(account: observation.account) else { continue }
+            guard observation.action == .upsert, lane.mapping.create.inCRM, lane.carries(account: observation.account),
+                lane.mapping.inScope(observation)
+            else { continue }
             guard observation.byIntegration else {
                 actions.append(.createInCRM(connector: lane.connector))
                 continue
@@ -89,7 +91,9 @@ public struct LinkPolicy: Sendable {
             // Possibly a record dealsync just created, whose confirmation has not committed yet: look again later.
             return [.wait(reason: "waiting for the link of a record dealsync created")]
         }
-        guard observation.action == .upsert, lane.mapping.create.inMaster, lane.masterAccount != nil else { return [] }
+        guard observation.action == .upsert, lane.mapping.create.inMaster, lane.masterAccount != nil,
+            lane.mapping.inScope(observation)
+        else { return [] }
         return [.createInMaster(connector: lane.connector)]
     }
 

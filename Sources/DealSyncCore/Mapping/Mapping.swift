@@ -14,13 +14,15 @@ public struct Mapping: Sendable {
     public var fields: [FieldMapping]
     public var stages: StageMatrix
     public var owners: OwnerDirectory
+    /// Which records take part (`scope:`); everything by default.
+    public var scope: SyncScope
     public var file: String
     public var locations: [String: SourceLocation]
 
     public init(
         name: String, crm: ConnectorKind, pipeline: Int, linkField: String, originator: String = "dealsync",
         create: CreatePolicy = CreatePolicy(), deletes: DeletePolicy = .unlink, fields: [FieldMapping],
-        stages: StageMatrix, owners: OwnerDirectory, file: String = "<memory>", locations: [String: SourceLocation] = [:]
+        stages: StageMatrix, owners: OwnerDirectory, scope: SyncScope = SyncScope(), file: String = "<memory>", locations: [String: SourceLocation] = [:]
     ) {
         self.name = name
         self.crm = crm
@@ -32,6 +34,7 @@ public struct Mapping: Sendable {
         self.fields = fields
         self.stages = stages
         self.owners = owners
+        self.scope = scope
         self.file = file
         self.locations = locations
     }

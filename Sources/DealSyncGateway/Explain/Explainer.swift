@@ -100,6 +100,9 @@ public struct Explainer: Sendable {
             if let snapshot = try await links.link(connector: lane.connector, masterDealID: observation.recordID) {
                 decision = lane.decider.decide(observation, link: snapshot, cause: cause)
                 link = "linked to \(lane.connector) record \(snapshot.recordID ?? "(being created)")"
+            } else if !lane.mapping.inScope(observation) {
+                decision = RecordDecision(fields: [:])
+                link = "not linked: outside the mapping's scope, so no \(lane.connector) record would be created"
             } else {
                 decision = lane.decider.createInCRM(from: observation, link: LinkSnapshot(linkID: 0, masterDealID: observation.recordID, recordID: nil), cause: cause)
                 link = "not linked: a \(lane.connector) record would be created"
@@ -110,6 +113,9 @@ public struct Explainer: Sendable {
         } else if let master = observation.linkedMasterID {
             decision = lane.decider.adopt(observation, link: LinkSnapshot(linkID: 0, masterDealID: master, recordID: observation.recordID))
             link = "not linked yet: carries master_deal_id \(master); the deal would be read first"
+        } else if !lane.mapping.inScope(observation) {
+            decision = RecordDecision(fields: [:])
+            link = "not linked: outside the mapping's scope, so no MasterDeal deal would be created"
         } else {
             decision = lane.decider.createInMaster(from: observation, link: LinkSnapshot(linkID: 0, masterDealID: nil, recordID: observation.recordID),
                                                    account: lane.masterAccount ?? "-", cause: cause)

@@ -69,7 +69,7 @@ final class PollerService: Service {
         var pages = 0
         let connector = generations?.current.registry.connector(id) ?? self.connector
         repeat {
-            let cursor = try await polls.cursor(connector: id)
+            let cursor = try await startingCursor()
             let result = try await connector.poll(from: cursor)
             let stored = try await polls.store(result.items, cursor: result.cursor, connector: id)
             metrics.poll(id, result: "ok", items: stored)
@@ -77,5 +77,15 @@ final class PollerService: Service {
             pages += 1
             guard result.hasMore, pages < 1000, !Task.isShuttingDownGracefully else { return }
         } while true
+    }
+
+    /// The stored cursor; for a connector that was never polled, the start `poll.start` asks for, stored first so
+    /// every later sweep (and every process) continues from it. `nil` reads from the beginning.
+    private func startingCursor() async throws -> String? {
+        if let stored = try await polls.cursor(connector: id) { return stored }
+        guard let start = connector.config.poll.firstInstant(now: Date()) else { return nil }
+        let cursor = try await polls.begin(at: connector.pollCursor(startingAt: start), connector: id)
+        logger.info("poll starts", metadata: ["connector": "\(id)", "from": "\(Timestamp.iso8601(millis: start))"])
+        return cursor
     }
 }

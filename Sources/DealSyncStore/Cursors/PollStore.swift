@@ -19,6 +19,15 @@ public struct PollStore: Sendable {
         return nil
     }
 
+    /// Stores where a connector that was never polled starts, unless a cursor is already stored (another
+    /// process got there first); returns the cursor now stored.
+    public func begin(at cursor: String, connector: String) async throws -> String {
+        try await database.client.query(
+            "INSERT INTO poll_cursors (connector, cursor) VALUES (\(connector), \(cursor)::jsonb) ON CONFLICT (connector) DO NOTHING",
+            logger: logger)
+        return try await self.cursor(connector: connector) ?? cursor
+    }
+
     /// When each connector's last poll page was stored (every successful poll stores its cursor).
     public func lastPolled() async throws -> [String: Date] {
         let rows = try await database.client.query("SELECT connector, updated_at FROM poll_cursors", logger: logger)

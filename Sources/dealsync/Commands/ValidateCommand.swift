@@ -16,7 +16,8 @@ struct ValidateCommand: AsyncParsableCommand {
             and users; Bitrix24 funnel stages, deal user fields and users) and reports every stage, field, list \
             value and owner the mapping names that the account does not have. --live writes nothing to the CRMs. \
             Connectors with OAuth need --database-url (or DATABASE_URL): their refresh tokens are single-use, so a \
-            refresh must be stored where `dealsync serve` finds it. Exits 0 when everything is valid and 1 otherwise.
+            refresh must be stored where `dealsync serve` finds it. It also says where each connector's first poll \
+            starts (poll.start: now, beginning or a date); a connector that was polled before keeps its cursor. Exits 0 when everything is valid and 1 otherwise.
             """)
 
     @Argument(help: "Directory holding connectors/ and mappings/ (default: the current directory).")
@@ -37,6 +38,7 @@ struct ValidateCommand: AsyncParsableCommand {
         do {
             configuration = try options.load()
             print("ok: \(configuration.summary)")
+            for line in configuration.pollStarts + configuration.scopes { print("  \(line)") }
         } catch let error as ConfigurationError {
             for diagnostic in error.diagnostics {
                 FileHandle.standardError.write(Data("\(diagnostic)\n".utf8))

@@ -144,3 +144,26 @@ struct MasterDealPollTests {
         }
     }
 }
+
+extension MasterDealPollTests {
+    /// `pollCursor(startingAt:)`: deals updated before the instant are left alone, a deal changed at or after it
+    /// is read.
+    @Test func aCursorStartingAtAnInstantReadsOnlyWhatChangedFromThenOn() async throws {
+        let clock = ManualClock()
+        let simulator = MasterDealSimulator(configuration: MasterDealFixture.simulatorConfiguration(clock: clock))
+        let old = try (0..<3).map { index in
+            try simulator.createAsUser(["account_id": "acc-1", "opportunity_name": .string("Old \(index)"), "stage": "lead"])
+        }
+        clock.advance(byMilliseconds: 60_000)
+        let start = clock.millis
+        try await simulator.withRunning { baseURL in
+            let connector = try MasterDealFixture.connector(baseURL: baseURL)
+            var cursor: String? = connector.pollCursor(startingAt: start)
+            #expect(try await Self.sweep(connector, from: &cursor).isEmpty, "the history is left alone")
+            let edited = try simulator.editAsUser(id: old[1].id, changes: ["stage": "qualified"])
+            #expect(try await Self.sweep(connector, from: &cursor) == [Self.key(edited)])
+            var fromBefore: String? = connector.pollCursor(startingAt: start - 120_000)
+            #expect(Set(try await Self.sweep(connector, from: &fromBefore)).count == 3)
+        }
+    }
+}
