@@ -64,7 +64,7 @@ public final class InboxLane: Service {
             await presence?.waitUntilHeld()
             do {
                 // Not waiting for ever on a connection whose server crashed: see abandonedWhenStopping.
-                let worked = try await inbox.context.database.abandonedWhenStopping { try await self.cycle() }
+                let worked = try await generations.current.inbox.context.database.abandonedWhenStopping { try await self.cycle() }
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
             } catch where Task.isCancelled || error is CancellationError {
                 return
