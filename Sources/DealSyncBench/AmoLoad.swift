@@ -30,6 +30,8 @@ struct AmoLoad: Sendable {
         var seconds = 0.0
         /// Lead id → unix milliseconds when its webhook was sent.
         var sent: [Int: Int64] = [:]
+        /// Leads whose webhook was not answered 2xx.
+        var refused: [Int] = []
 
         var count: Int { times.count }
         var allOK: Bool { statuses.keys.allSatisfy { (200..<300).contains($0) } && !statuses.isEmpty }
@@ -62,6 +64,7 @@ struct AmoLoad: Sendable {
                         mine.times.append(sent.duration(to: .now).milliseconds)
                         mine.statuses[Int(response.status.code), default: 0] += 1
                         mine.sent[leads[index]] = sentMillis
+                        if !(200..<300).contains(Int(response.status.code)) { mine.refused.append(leads[index]) }
                     }
                 }
             }
@@ -69,6 +72,7 @@ struct AmoLoad: Sendable {
                 all.times += one.times
                 all.statuses.merge(one.statuses, uniquingKeysWith: +)
                 all.sent.merge(one.sent) { $1 }
+                all.refused += one.refused
             }
         }
         var answers = results

@@ -135,10 +135,18 @@ struct ServeBench {
         // 3. Drain: a backlog stored by an intake-only gateway, then decided by a full one.
         for backlog in plan.backlogs where phases.contains("drain") {
             try await gateway.start(intakeOnly: true)
-            let fill = try await AmoLoad(url: hookA, client: client).send(leads: takeA(backlog))
+            var fill = try await AmoLoad(url: hookA, client: client).send(leads: takeA(backlog))
+            // Filling is set-up, not a measurement: a webhook refused with 503 (its commit outlived the 2 s
+            // deadline) is sent again, as a sender that retries would, and counted.
+            var resent = 0
+            for _ in 0..<5 where !fill.refused.isEmpty {
+                resent += fill.refused.count
+                fill = try await AmoLoad(url: hookA, client: client).send(leads: fill.refused)
+            }
             figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
             try await gateway.stop()
-            guard fill.allOK, fill.count == backlog else { throw BenchError("filling the backlog: \(fill.statuses)") }
+            guard fill.refused.isEmpty else { throw BenchError("filling the backlog: \(fill.statuses)") }
+            if resent > 0 { say("  (filling the \(backlog)-row backlog: \(resent) webhooks answered 503 were sent again)") }
             let lastRow = try await Self.lastInboxRow(database: database, logger: logger)
             try await gateway.start()
             let rate = try await Self.drain(backlog, lastRow: lastRow, database: database, logger: logger)
