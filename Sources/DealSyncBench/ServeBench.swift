@@ -72,8 +72,11 @@ struct ServeBench {
         )
 
         let gateway = GatewayProcess(binary: "\(binaries)/dealsync", config: directory, database: databaseURL, port: gatewayPort)
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(30))))
+        // As many connections as the load's senders (32; the client's default is 8, and a sender must not wait
+        // for another's connection: that would be the load's latency, not the gateway's).
+        var clientConfiguration = HTTPClient.Configuration(timeout: .init(connect: .seconds(5), read: .seconds(30)))
+        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let measured = try await Database.withDatabase(databaseURL, logger: logger) { database in
             try await measure(
                 gateway: gateway, database: database, client: client, ready: ready, plan: plan, cluster: cluster.url,
