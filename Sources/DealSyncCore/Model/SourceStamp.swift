@@ -13,8 +13,11 @@ public struct SourceStamp: Sendable, Codable, Comparable, CustomStringConvertibl
         self.version = version
     }
 
+    /// A stamp in seconds; one beyond what milliseconds can hold (a hostile or broken `ts`) is held at the
+    /// largest (or smallest) stamp instead of trapping.
     public init(seconds: Int64, version: Int64? = nil) {
-        self.init(millis: seconds * 1000, version: version)
+        let (millis, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        self.init(millis: overflow ? (seconds < 0 ? .min : .max) : millis, version: version)
     }
 
     public static func < (lhs: SourceStamp, rhs: SourceStamp) -> Bool {
