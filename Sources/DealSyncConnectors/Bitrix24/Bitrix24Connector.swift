@@ -103,22 +103,13 @@ public final class Bitrix24Connector: Connector {
         let secret = token.reveal()
         guard let rest = try? PHPForm.flatten(PHPForm.parse(bytes: stored)),
             !rest.contains(where: { $0.0.contains(secret) || $0.1.contains(secret) }),
-            Self.find(Array(secret.utf8), in: stored) == nil
+            Data(stored).range(of: Data(secret.utf8)) == nil
         else {
             throw WebhookRejection(.malformed, "application_token repeated outside auth[application_token]")
         }
         return InboxItem(
             connector: config.id, dedupeKey: "event:\(event.uppercased()):\(id):\(ts)", source: .webhook,
             contentType: "application/x-www-form-urlencoded", body: Data(stored))
-    }
-
-    /// Where `needle` first occurs in `haystack`.
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard !needle.isEmpty, haystack.count >= needle.count else { return nil }
-        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
-            if haystack[start..<(start + needle.count)].elementsEqual(needle) { return start }
-        }
-        return nil
     }
 
     /// Credentials an event carries (application events add the installing user's OAuth tokens): checked or
