@@ -44,6 +44,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // librdkafka from the system (Debian's librdkafka-dev), with its mock cluster; the Swift API over it is
+        // DealSyncKafka's.
+        .systemLibrary(
+            name: "CRDKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "DealSyncKafka",
+            dependencies: [
+                "CRDKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "DealSyncStore",
             dependencies: [
@@ -61,6 +76,7 @@ let package = Package(
             name: "DealSyncConnectors",
             dependencies: [
                 "DealSyncCore",
+                "DealSyncKafka",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -74,6 +90,7 @@ let package = Package(
             name: "DealSyncGateway",
             dependencies: [
                 "DealSyncCore",
+                "DealSyncKafka",
                 "DealSyncStore",
                 "DealSyncConnectors",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -95,6 +112,7 @@ let package = Package(
             name: "DealSyncSimulators",
             dependencies: [
                 "DealSyncCore",
+                "DealSyncKafka",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -111,6 +129,7 @@ let package = Package(
             name: "DealSyncDemo",
             dependencies: [
                 "DealSyncCore",
+                "DealSyncKafka",
                 "DealSyncStore",
                 "DealSyncConnectors",
                 "DealSyncGateway",
@@ -128,6 +147,7 @@ let package = Package(
             name: "dealsync",
             dependencies: [
                 "DealSyncCore",
+                "DealSyncKafka",
                 "DealSyncStore",
                 "DealSyncConnectors",
                 "DealSyncGateway",
@@ -146,6 +166,7 @@ let package = Package(
             name: "DealSyncBench",
             dependencies: [
                 "DealSyncCore",
+                "DealSyncKafka",
                 "DealSyncStore",
                 "DealSyncGateway",
                 "DealSyncSimulators",
@@ -222,6 +243,7 @@ let package = Package(
             name: "DealSyncGatewayTests",
             dependencies: [
                 "DealSyncCore",
+                "DealSyncKafka",
                 "DealSyncStore",
                 "DealSyncConnectors",
                 "DealSyncGateway",
@@ -265,6 +287,14 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DealSyncKafkaTests",
+            dependencies: [
+                "DealSyncKafka",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

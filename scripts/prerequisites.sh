@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what dealsync's demo, tests and benchmark need on a fresh Debian/Ubuntu machine, when it is missing:
-# the PostgreSQL server programs (initdb, pg_ctl), the Python modules and promtool the tests use (--tests), and
+# the PostgreSQL server programs (initdb, pg_ctl), librdkafka (the Kafka client library, linked by the build), the Python modules and promtool the tests use (--tests), and
 # wrk and pgbench the benchmark loads the gateway and PostgreSQL with (--bench).
 set -euo pipefail
 
@@ -15,6 +15,13 @@ if ! have_postgres; then
   echo "prerequisites: installing PostgreSQL (apt-get install postgresql)" >&2
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+fi
+
+# librdkafka (the Kafka client the build links against, with its mock cluster) is needed to build at all.
+if ! pkg-config --exists rdkafka 2>/dev/null; then
+  echo "prerequisites: installing librdkafka (apt-get install librdkafka-dev)" >&2
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends librdkafka-dev pkg-config >/dev/null
 fi
 
 if [ "${1:-}" = "--tests" ]; then
