@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import DealSyncConnectors
 import DealSyncCore
+import DealSyncKafka
 import DealSyncStore
 import Foundation
 import Hummingbird
@@ -76,7 +77,8 @@ public final class Gateway: Sendable {
         clientConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(60))
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let credentials = DatabaseCredentialStore(tokens: TokenStore(database: database, logger: logger))
-        let registry = ConnectorRegistry(configuration: configuration, client: httpClient, credentials: credentials, logger: logger)
+        let registry = ConnectorRegistry(configuration: configuration, client: httpClient, credentials: credentials, logger: logger,
+                                         metrics: metrics)
         self.generations = CurrentGeneration(GatewayGeneration(
             number: 1, configuration: configuration, registry: registry,
             sync: Self.makeSync(configuration, database: database, metrics: metrics, logger: logger)))
@@ -136,6 +138,8 @@ public final class Gateway: Sendable {
         if options.intakeOnly { return [ClientShutdown(client: httpClient), writer, app, release] }
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
+            // After the relays stop (services stop in reverse order), what they published is flushed.
+            KafkaProducersShutdown(producers: registry.producers),
             presence,
             OutboxNotifications(database: database, wakeup: outboxWakeup, logger: logger),
             InboxNotifications(database: database, wakeups: laneWakeups, logger: logger),
@@ -167,8 +171,14 @@ public final class Gateway: Sendable {
                                           inboxWakeup: laneWakeups.lane(id), logger: logger, generations: generations))
             }
             if connector.config.kind == .masterdeal {
-                // MasterDeal's inbox and writes are shared by every process; one process polls it.
+                // MasterDeal's inbox and writes are shared by every process; one process polls it. Its events on
+                // Kafka are read by every process, as one consumer group.
                 services += [inboxLane] + relays
+                if let events = connector.config.events, let master = connector as? MasterDealConnector {
+                    metrics.registerKafka(connector: id, consumes: true, publishes: false)
+                    services.append(KafkaIntake(connector: master, events: events, inbox: inboxStore, metrics: metrics, worker: options.worker,
+                                                logger: logger))
+                }
                 if !lane.isEmpty { services.append(ConnectorLease(name: id, database: database, services: lane, logger: logger)) }
             } else {
                 // A CRM's lane (its inbox, fetches, poller, reconciler and writes) runs in one process: its rate
@@ -190,5 +200,18 @@ final class ClientShutdown: Service {
     func run() async throws {
         try? await gracefulShutdown()
         try await client.shutdown()
+    }
+}
+
+/// Flushes the Kafka producers when the group stops: what was sent is acknowledged (or fails) before the
+/// process exits.
+final class KafkaProducersShutdown: Service {
+    let producers: [KafkaProducer]
+
+    init(producers: [KafkaProducer]) { self.producers = producers }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        for producer in producers { await producer.close(timeout: .seconds(5)) }
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import DealSyncConnectors
 import DealSyncCore
 import DealSyncGateway
+import DealSyncKafka
 import DealSyncSimulators
 import DealSyncStore
 import DealSyncTestSupport
@@ -30,6 +31,9 @@ struct SyncSystem: Sendable {
     let configuration: Configuration
     /// A directory holding the same connectors/ and mappings/ the gateways run with, for CLI runs.
     let configDirectory: String
+    /// The Kafka cluster and MasterDeal's side of the bus (``Options/kafka``).
+    var kafka: KafkaMockCluster? = nil
+    var bus: MasterDealBus? = nil
 
     static let webhookSecret = "tour-webhook-secret-123456"
     static let applicationToken = "q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5"
@@ -109,7 +113,7 @@ struct SyncSystem: Sendable {
     static let fitnessDeliveryYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}"
 
     static func connectorsYAML(
-        master: String, amo: String, bitrix: String, amoExtra: String = "",
+        master: String, amo: String, bitrix: String, amoExtra: String = "", masterExtra: String = "",
         fitnessDelivery: String = fitnessDeliveryYAML, amoPoll: String = "poll: {interval: 1s, overlap: 2s}"
     ) -> [(String, String)] {
         [
@@ -138,6 +142,7 @@ struct SyncSystem: Sendable {
                 webhook: {secret: \(eventSecret)}
                 poll: {interval: 1s, overlap: 2s}
                 delivery: {backoff_base: 100ms, backoff_cap: 1s}
+                \(masterExtra)
                 """
             ),
             (
@@ -179,7 +184,13 @@ struct SyncSystem: Sendable {
         var tourExtraFields = ""
         /// More fields for the fitness mapping (the portal's user fields come from ``bitrix``).
         var fitnessExtraFields = ""
+        /// MasterDeal on a Kafka bus (the mock cluster): its events reach the gateways only through the events
+        /// topic, and dealsync's writes to it go to the changes topic.
+        var kafka = false
     }
+
+    static let eventsTopic = "masterdeal.deal-events"
+    static let changesTopic = "dealsync.crm-changes"
 
     /// Starts everything, runs `body`, stops everything.
     static func run(_ options: Options = Options(), _ body: @Sendable (SyncSystem) async throws -> Void) async throws {
@@ -205,11 +216,13 @@ struct SyncSystem: Sendable {
             .map { .init(event: $0, url: "\(gatewayURL)/webhooks/fitness") }
         options.bitrix(&bitrixConfiguration)
         let bitrix = Bitrix24Simulator(configuration: bitrixConfiguration)
+        let (kafka, bus, masterExtra) = try startBus(options.kafka, masterDeal: masterDeal, logger: logger)
+        defer { kafka?.shutdown() }
         try await masterDeal.withRunning { masterURL in
             try await bitrix.withRunning { bitrixURL in
                 try await amo.withRunning { amoURL in
                     let connectorFiles = connectorsYAML(
-                        master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML,
+                        master: masterURL, amo: amoURL, bitrix: bitrixURL, amoExtra: options.amoExtraYAML, masterExtra: masterExtra,
                         fitnessDelivery: options.fitnessDeliveryYAML, amoPoll: options.tourPollYAML)
                     let mappingFiles = [
                         ("mappings/tour.yaml", mappingYAML(extraFields: options.tourExtraFields)),
@@ -241,12 +254,15 @@ struct SyncSystem: Sendable {
                         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
                         var services = gateway.services { port in continuation.yield(port) }
                         for other in others { services += other.services() }
+                        if let bus { services.append(bus) }
                         let group = ServiceGroup(services: services, logger: logger)
                         try await withThrowingTaskGroup(of: Void.self) { tasks in
                             tasks.addTask { try await group.run() }
                             var iterator = ports.makeAsyncIterator()
                             _ = await iterator.next()
-                            masterDeal.setEventTargets([.init(url: "\(gatewayURL)/webhooks/masterdeal", secret: eventSecret)])
+                            if bus == nil {
+                                masterDeal.setEventTargets([.init(url: "\(gatewayURL)/webhooks/masterdeal", secret: eventSecret)])
+                            }
                             try await HTTPClient.shared.post(
                                 amoURL + "/api/v4/webhooks", bearer: try await amoAccessToken(amoURL),
                                 json:
@@ -256,7 +272,7 @@ struct SyncSystem: Sendable {
                                 masterDeal: masterDeal, amo: amo, bitrix: bitrix, bitrixURL: bitrixURL, masterURL: masterURL,
                                 amoURL: amoURL, gatewayURL: gatewayURL, database: database,
                                 databaseURL: url.revealedURLString(), gateway: gateway, others: others,
-                                configuration: configuration, configDirectory: configDirectory)
+                                configuration: configuration, configDirectory: configDirectory, kafka: kafka, bus: bus)
                             do {
                                 try await body(system)
                             } catch {
@@ -271,6 +287,26 @@ struct SyncSystem: Sendable {
                 }
             }
         }
+    }
+
+    /// The mock cluster with its topics and MasterDeal's side of the bus, and the MasterDeal connector's YAML lines
+    /// that point dealsync at it; nothing when `wanted` is false.
+    static func startBus(_ wanted: Bool, masterDeal: MasterDealSimulator, logger: Logger) throws
+        -> (KafkaMockCluster?, MasterDealBus?, String)
+    {
+        guard wanted else { return (nil, nil, "") }
+        let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
+        try cluster.createTopic(eventsTopic, partitions: 4)
+        try cluster.createTopic(changesTopic, partitions: 4)
+        var settings = MasterDealBus.Settings(bootstrapServers: cluster.bootstrapServers)
+        settings.eventsTopic = eventsTopic
+        settings.changesTopic = changesTopic
+        let bus = try MasterDealBus(simulator: masterDeal, settings: settings, logger: logger)
+        let yaml = """
+            events: {kafka: {brokers: "\(cluster.bootstrapServers)", topic: \(eventsTopic), group: dealsync}}
+            writes: {kafka: {topic: \(changesTopic)}}
+            """
+        return (cluster, bus, yaml)
     }
 
     /// A token for test-side API calls (the webhook subscription), from an authorization code.

@@ -144,6 +144,8 @@ public final class AmoCRMConnector: Connector {
             }
             // Leads named by id only are read in a separate row; the others are decided now.
             return .observations(decoded.observations)
+        case .kafka:
+            throw DecodeError("amoCRM does not publish to Kafka")
         case .poll, .fetch, .refetch, .replay:
             guard let json = JSONValue.parse(row.item.body), let lead = AmoLeadJSON.parse(json, linkFieldID: linkFieldID) else {
                 throw DecodeError("not an amoCRM lead")

@@ -131,6 +131,8 @@ public final class Bitrix24Connector: Connector {
             }
             // The event carries only the id: the deal is read before anything is decided.
             return .fetch([FetchRequest(connector: config.id, recordID: id)])
+        case .kafka:
+            throw DecodeError("Bitrix24 does not publish to Kafka")
         case .poll, .fetch, .refetch, .replay:
             guard let json = JSONValue.parse(row.item.body), let deal = Bitrix24Deal.parse(json, mapping: mapping) else {
                 throw DecodeError("not a Bitrix24 deal")

@@ -11,6 +11,12 @@ extension MasterDealConnector {
     /// Writes to different deals go at once (up to ``concurrentDeliveries``), each within the rate limit; writes to
     /// one deal go one after the other, in order. Outcomes come back in the order of `deliveries`.
     public func deliver(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
+        if case .kafka(_, let topic) = config.writes {
+            guard let producer else {
+                return deliveries.map { _ in .paused(.auth, status: nil, reason: "writes go to Kafka but no producer was started") }
+            }
+            return await publish(deliveries, topic: topic, producer: producer)
+        }
         var queues: [[Int]] = []
         var queueOfRecord: [String: Int] = [:]
         for (index, delivery) in deliveries.enumerated() {

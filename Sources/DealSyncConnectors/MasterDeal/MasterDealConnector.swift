@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import DealSyncCore
+import DealSyncKafka
 import Foundation
 import Logging
 import NIOHTTP1
@@ -16,8 +17,15 @@ public final class MasterDealConnector: Connector {
     let tolerance: Duration
     /// The client name MasterDeal reports as `source` for our own writes.
     public let clientName: String
+    /// Publishes writes when they go to Kafka (`writes: kafka`).
+    public let producer: KafkaProducer?
+    /// Told of each published batch: messages acknowledged, failed, and seconds from first send to last report.
+    let published: @Sendable (_ acknowledged: Int, _ failed: Int, _ seconds: Double) -> Void
 
-    public init(config: ConnectorConfig, client: HTTPClient, limiter: RateLimiter? = nil, logger: Logger, clientName: String = "dealsync") {
+    public init(config: ConnectorConfig, client: HTTPClient, limiter: RateLimiter? = nil, logger: Logger, clientName: String = "dealsync",
+                producer: KafkaProducer? = nil, published: @escaping @Sendable (Int, Int, Double) -> Void = { _, _, _ in }) {
+        self.producer = producer
+        self.published = published
         self.config = config
         self.transport = HTTPTransport(client: client, logger: logger)
         self.limiter = limiter ?? RateLimiter(config.rateLimit)
@@ -61,7 +69,7 @@ public final class MasterDealConnector: Connector {
 
     public func decode(_ row: InboxRow) throws -> DecodeOutcome {
         guard let json = JSONValue.parse(row.item.body) else { throw DecodeError("the body is not JSON") }
-        let deal = row.item.source == .webhook ? json["deal"] : json
+        let deal = row.item.source == .webhook || row.item.source == .kafka ? json["deal"] : json
         guard let deal, let parsed = MasterDealRecord.parse(deal) else { throw DecodeError("no deal with an id in the body") }
         let source = json["source"]?.string
         return .observations([Observation(

@@ -15,6 +15,10 @@ public struct ConnectorConfig: Sendable {
     public var rateLimit: RateLimit
     public var delivery: Delivery
     public var reconcile: Reconcile
+    /// MasterDeal's events from a Kafka topic, instead of or besides signed webhooks (MasterDeal only).
+    public var events: KafkaEvents?
+    /// How writes reach the connector (MasterDeal: its REST API, or canonical events on a Kafka topic).
+    public var writes: Writes
     /// The file this came from and where its keys are, for cross-file diagnostics.
     public var file: String
     public var locations: [String: SourceLocation]
@@ -22,9 +26,12 @@ public struct ConnectorConfig: Sendable {
     public init(
         id: String, kind: ConnectorKind, baseURL: String, mapping: String? = nil, masterAccount: String? = nil,
         auth: Auth, webhook: WebhookAuth, poll: Poll = Poll(), rateLimit: RateLimit, delivery: Delivery? = nil,
-        reconcile: Reconcile = Reconcile(), file: String = "<memory>", locations: [String: SourceLocation] = [:]
+        reconcile: Reconcile = Reconcile(), events: KafkaEvents? = nil, writes: Writes = .http, file: String = "<memory>",
+        locations: [String: SourceLocation] = [:]
     ) {
         self.reconcile = reconcile
+        self.events = events
+        self.writes = writes
         self.id = id
         self.kind = kind
         self.baseURL = baseURL
@@ -179,5 +186,84 @@ public struct ConnectorConfig: Sendable {
                          requestTimeout: .seconds(10))
             }
         }
+    }
+}
+
+extension ConnectorConfig {
+    /// How to reach a Kafka cluster.
+    public struct KafkaBus: Sendable {
+        /// `host:port` of brokers to bootstrap from.
+        public var brokers: [String]
+        /// TLS to the brokers.
+        public var tls: Bool
+        public var sasl: SASL?
+        /// Further librdkafka client properties, as given (`client_properties`).
+        public var properties: [String: String]
+
+        public init(brokers: [String], tls: Bool = false, sasl: SASL? = nil, properties: [String: String] = [:]) {
+            self.brokers = brokers
+            self.tls = tls
+            self.sasl = sasl
+            self.properties = properties
+        }
+
+        public struct SASL: Sendable {
+            public enum Mechanism: String, Sendable, CaseIterable {
+                case plain = "PLAIN"
+                case scramSHA256 = "SCRAM-SHA-256"
+                case scramSHA512 = "SCRAM-SHA-512"
+            }
+
+            public var mechanism: Mechanism
+            public var username: String
+            public var password: Secret
+
+            public init(mechanism: Mechanism, username: String, password: Secret) {
+                self.mechanism = mechanism
+                self.username = username
+                self.password = password
+            }
+        }
+
+        /// The librdkafka properties that say all of this.
+        public var clientProperties: [String: String] {
+            var result = properties
+            result["bootstrap.servers"] = brokers.joined(separator: ",")
+            switch (tls, sasl) {
+            case (false, nil): result["security.protocol"] = "plaintext"
+            case (true, nil): result["security.protocol"] = "ssl"
+            case (false, .some): result["security.protocol"] = "sasl_plaintext"
+            case (true, .some): result["security.protocol"] = "sasl_ssl"
+            }
+            if let sasl {
+                result["sasl.mechanisms"] = sasl.mechanism.rawValue
+                result["sasl.username"] = sasl.username
+                result["sasl.password"] = sasl.password.reveal()
+            }
+            return result
+        }
+    }
+
+    /// MasterDeal's canonical events, consumed from a topic by every `serve` process as one consumer group.
+    public struct KafkaEvents: Sendable {
+        public var bus: KafkaBus
+        public var topic: String
+        public var group: String
+
+        public init(bus: KafkaBus, topic: String, group: String = "dealsync") {
+            self.bus = bus
+            self.topic = topic
+            self.group = group
+        }
+    }
+
+    /// Where writes to a connector go.
+    public enum Writes: Sendable {
+        /// The connector's REST API (every connector).
+        case http
+        /// Canonical events on a Kafka topic, keyed by the MasterDeal deal id (MasterDeal only).
+        case kafka(bus: KafkaBus, topic: String)
+
+        public static let defaultTopic = "dealsync.crm-changes"
     }
 }

@@ -35,18 +35,23 @@ struct ConnectorConfigReader {
             }
         }
         let auth = readAuth(doc, kind: kind)
-        let webhook = readWebhook(doc, kind: kind)
+        let events = readEvents(doc, kind: kind)
+        let writes = readWrites(doc, kind: kind, events: events)
+        // A MasterDeal that publishes its events on Kafka may send no webhooks at all.
+        let webhook = kind == .masterdeal && events != nil && doc.node("webhook") == nil
+            ? .hmac(secrets: [], tolerance: .seconds(300)) : readWebhook(doc, kind: kind)
         let poll = readPoll(doc)
         let rateLimit = readRateLimit(doc, kind: kind)
         let delivery = readDelivery(doc, kind: kind)
         let reconcile = readReconcile(doc, kind: kind)
         doc.finish()
 
-        guard let id, let kind, let baseURL, let auth, let webhook, let poll, let rateLimit, let delivery else { return nil }
+        guard let id, let kind, let baseURL, let auth, let webhook, let poll, let rateLimit, let delivery, let writes else { return nil }
         return ConnectorConfig(
             id: id, kind: kind, baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
             mapping: mapping, masterAccount: masterAccount, auth: auth, webhook: webhook, poll: poll,
-            rateLimit: rateLimit, delivery: delivery, reconcile: reconcile ?? .init(), file: file, locations: locations)
+            rateLimit: rateLimit, delivery: delivery, reconcile: reconcile ?? .init(), events: events, writes: writes, file: file,
+            locations: locations)
     }
 
     static func isURLSafe(_ id: String) -> Bool {
@@ -201,6 +206,127 @@ struct ConnectorConfigReader {
             result.budgetShare = min(v, 1)
         }
         return result
+    }
+
+    private func readEvents(_ doc: YAMLMappingReader, kind: ConnectorKind?) -> ConnectorConfig.KafkaEvents? {
+        guard let events = doc.mapping("events", required: false) else { return nil }
+        defer { events.finish() }
+        if let kind, kind != .masterdeal {
+            sink.report(events.location, "events: only a masterdeal connector takes its events from Kafka (\(kind.rawValue) sends webhooks)")
+        }
+        guard let kafka = events.mapping("kafka") else { return nil }
+        defer { kafka.finish() }
+        let bus = readBus(kafka)
+        let topic = kafka.string("topic")
+        if let topic, !Self.isTopicName(topic), let node = kafka.node("topic") {
+            sink.report(node.location, "events.kafka.topic: '\(topic)' is not a Kafka topic name (letters, digits, '.', '_', '-', at most 249)")
+        }
+        let group = kafka.string("group", required: false) ?? "dealsync"
+        guard let bus, let topic, kind == .masterdeal else { return nil }
+        return ConnectorConfig.KafkaEvents(bus: bus, topic: topic, group: group)
+    }
+
+    /// `writes: http` (the default), `writes: kafka` (the bus of `events.kafka`, topic `dealsync.crm-changes`), or
+    /// `writes: {kafka: {topic, brokers, …}}`.
+    private func readWrites(_ doc: YAMLMappingReader, kind: ConnectorKind?, events: ConnectorConfig.KafkaEvents?) -> ConnectorConfig.Writes? {
+        guard let node = doc.node("writes"), !node.isNull else { return .http }
+        if case .scalar(let text, _) = node.content, text == "http" { return .http }
+        if kind != .masterdeal {
+            sink.report(node.location, "writes: only a masterdeal connector can take its writes from Kafka")
+            return nil
+        }
+        if case .scalar(let text, _) = node.content {
+            guard text == "kafka" else {
+                sink.report(node.location, "writes: expected http or kafka, found \(node.quotedForMessage)")
+                return nil
+            }
+            guard let events else {
+                sink.report(node.location, "writes: kafka needs the brokers: give events.kafka, or writes: {kafka: {brokers: …, topic: …}}")
+                return nil
+            }
+            return .kafka(bus: events.bus, topic: ConnectorConfig.Writes.defaultTopic)
+        }
+        guard let writes = YAMLMappingReader(node, path: "writes", sink: sink) else { return nil }
+        defer { writes.finish() }
+        guard let kafka = writes.mapping("kafka") else { return nil }
+        defer { kafka.finish() }
+        let topic = kafka.string("topic", required: false) ?? ConnectorConfig.Writes.defaultTopic
+        if !Self.isTopicName(topic), let node = kafka.node("topic") {
+            sink.report(node.location, "writes.kafka.topic: '\(topic)' is not a Kafka topic name (letters, digits, '.', '_', '-', at most 249)")
+        }
+        let bus: ConnectorConfig.KafkaBus?
+        if kafka.node("brokers") != nil {
+            bus = readBus(kafka)
+        } else if let events {
+            bus = events.bus
+        } else {
+            sink.report(kafka.location, "writes.kafka: missing required key 'brokers' (or give events.kafka to share its brokers)")
+            bus = nil
+        }
+        guard let bus else { return nil }
+        return .kafka(bus: bus, topic: topic)
+    }
+
+    /// `brokers` (a list, or one comma-separated string), `tls`, `sasl` and `client_properties`.
+    private func readBus(_ kafka: YAMLMappingReader) -> ConnectorConfig.KafkaBus? {
+        var brokers: [String] = []
+        if let node = kafka.requiredNode("brokers") {
+            var texts: [(String, SourceLocation)] = []
+            switch node.content {
+            case .sequence(let items):
+                for item in items { if let text = YAMLScalar.string(item, path: kafka.keyPath("brokers"), sink: sink) { texts.append((text, item.location)) } }
+            default:
+                if let text = YAMLScalar.string(node, path: kafka.keyPath("brokers"), sink: sink) {
+                    texts = text.split(separator: ",").map { (String($0).trimmingCharacters(in: .whitespaces), node.location) }
+                }
+            }
+            for (text, location) in texts {
+                if Self.isBrokerAddress(text) {
+                    brokers.append(text)
+                } else {
+                    sink.report(location, "\(kafka.keyPath("brokers")): '\(text)' is not host:port")
+                }
+            }
+            if texts.isEmpty { sink.report(node.location, "\(kafka.keyPath("brokers")): give at least one host:port") }
+        }
+        let tls = kafka.bool("tls", required: false) ?? false
+        var sasl: ConnectorConfig.KafkaBus.SASL?
+        if let node = kafka.mapping("sasl", required: false) {
+            defer { node.finish() }
+            let mechanism = node.choice("mechanism", ConnectorConfig.KafkaBus.SASL.Mechanism.self)
+            let username = node.string("username")
+            let password = node.secret("password")
+            if let mechanism, let username, let password { sasl = .init(mechanism: mechanism, username: username, password: password) }
+        }
+        var properties: [String: String] = [:]
+        if let node = kafka.mapping("client_properties", required: false) {
+            for (name, location) in node.keys {
+                // Security and addressing have keys of their own, so a secret never sits in client_properties.
+                if Self.reservedClientProperties.contains(where: { name == $0 || name.hasPrefix($0 + ".") }) {
+                    sink.report(location, "\(node.keyPath(name)): set through brokers, tls and sasl instead")
+                    _ = node.node(name)
+                    continue
+                }
+                if let value = node.string(name) { properties[name] = value }
+            }
+            node.finish()
+        }
+        guard !brokers.isEmpty else { return nil }
+        return ConnectorConfig.KafkaBus(brokers: brokers, tls: tls, sasl: sasl, properties: properties)
+    }
+
+    static let reservedClientProperties = ["bootstrap.servers", "metadata.broker.list", "security.protocol", "sasl", "ssl.key.password",
+                                           "group.id", "enable.auto.commit", "enable.auto.offset.store"]
+
+    static func isTopicName(_ name: String) -> Bool {
+        (1...249).contains(name.count) && name != "." && name != ".."
+            && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) }
+    }
+
+    static func isBrokerAddress(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return false }
+        let host = text[..<colon]
+        return !host.isEmpty && !host.contains(where: { $0 == "/" || $0 == " " })
     }
 
     private func readDelivery(_ doc: YAMLMappingReader, kind: ConnectorKind?) -> ConnectorConfig.Delivery? {

@@ -4,6 +4,8 @@ import Foundation
 public struct InboxItem: Sendable, Equatable {
     public enum Source: String, Sendable, Codable {
         case webhook, poll, fetch, refetch, replay
+        /// A message from a Kafka topic (MasterDeal's events on the bus).
+        case kafka
     }
 
     public var connector: String

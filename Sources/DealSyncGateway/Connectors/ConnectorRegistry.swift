@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import DealSyncConnectors
 import DealSyncCore
+import DealSyncKafka
 import Foundation
 import Logging
 
@@ -14,15 +15,33 @@ public final class ConnectorRegistry: Sendable {
         self.order = connectors.map(\.config.id)
     }
 
-    /// Builds the connector of every configured kind this build knows.
-    public convenience init(configuration: Configuration, client: HTTPClient, credentials: (any CredentialStore)?, logger: Logger) {
+    /// Builds the connector of every configured kind this build knows. With `metrics` (the gateway that delivers),
+    /// a MasterDeal whose writes go to Kafka gets its producer; a producer that cannot be created (a bad
+    /// `client_properties` value) leaves that connector's writes paused with the reason, logged.
+    public convenience init(configuration: Configuration, client: HTTPClient, credentials: (any CredentialStore)?, logger: Logger,
+                            metrics: GatewayMetrics? = nil) {
         var built: [any Connector] = []
         for config in configuration.connectors {
             var connectorLogger = logger
             connectorLogger[metadataKey: "connector"] = "\(config.id)"
             switch config.kind {
             case .masterdeal:
-                built.append(MasterDealConnector(config: config, client: client, logger: connectorLogger))
+                var producer: KafkaProducer?
+                if let metrics, case .kafka(let bus, let topic) = config.writes {
+                    do {
+                        producer = try KafkaProducer(properties: bus.clientProperties.merging(["client.id": "dealsync-\(config.id)"]) { $1 },
+                                                     logger: connectorLogger)
+                        metrics.registerKafka(connector: config.id, consumes: false, publishes: true)
+                    } catch {
+                        connectorLogger.error("cannot start the Kafka producer", metadata: ["topic": "\(topic)", "error": "\(error)"])
+                    }
+                }
+                let id = config.id
+                built.append(MasterDealConnector(
+                    config: config, client: client, logger: connectorLogger, producer: producer,
+                    published: { [metrics] acknowledged, failed, seconds in
+                        metrics?.kafkaPublished(id, acknowledged: acknowledged, failed: failed, seconds: seconds)
+                    }))
             case .amocrm:
                 guard let mapping = configuration.mapping(for: config) else { continue }
                 built.append(AmoCRMConnector(config: config, mapping: mapping, client: client, credentials: credentials,
@@ -37,6 +56,9 @@ public final class ConnectorRegistry: Sendable {
     }
 
     public func connector(_ id: String) -> (any Connector)? { connectors[id] }
+
+    /// The Kafka producers the connectors publish with.
+    var producers: [KafkaProducer] { all.compactMap { ($0 as? MasterDealConnector)?.producer } }
 
     public var all: [any Connector] { order.compactMap { connectors[$0] } }
 

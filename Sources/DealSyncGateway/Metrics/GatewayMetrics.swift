@@ -172,6 +172,47 @@ public final class GatewayMetrics: Sendable {
         counter("dealsync_records_compared_total", [("connector", connector)]).increment(by: count)
     }
 
+    // MARK: Kafka
+
+    /// Creates the Kafka counters of a connector that uses the bus at zero.
+    public func registerKafka(connector: String, consumes: Bool, publishes: Bool) {
+        if consumes {
+            for outcome in ["stored", "duplicate", "refused"] { _ = counter("dealsync_kafka_consumed_total", [("connector", connector), ("outcome", outcome)]) }
+            _ = counter("dealsync_kafka_consumer_errors_total", [("connector", connector)])
+            _ = counter("dealsync_kafka_store_failures_total", [("connector", connector)])
+        }
+        if publishes {
+            for outcome in ["acknowledged", "failed"] { _ = counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", outcome)]) }
+        }
+    }
+
+    func kafkaConsumed(_ connector: String, outcome: String, count: Int) {
+        guard count > 0 else { return }
+        counter("dealsync_kafka_consumed_total", [("connector", connector), ("outcome", outcome)]).increment(by: count)
+    }
+
+    func kafkaConsumerError(_ connector: String) {
+        counter("dealsync_kafka_consumer_errors_total", [("connector", connector)]).increment()
+    }
+
+    func kafkaStoreFailure(_ connector: String) {
+        counter("dealsync_kafka_store_failures_total", [("connector", connector)]).increment()
+    }
+
+    /// Messages waiting in a partition this process reads, past what it consumed.
+    func kafkaLag(_ connector: String, partition: KafkaPartitionLabel, lag: Int64) {
+        gauge("dealsync_kafka_consumer_lag", [("connector", connector), ("topic", partition.topic), ("partition", "\(partition.partition)")])
+            .record(lag)
+    }
+
+    /// A batch of writes published to Kafka: how many the brokers acknowledged, how many failed, and how long the
+    /// batch took from the first send to the last acknowledgement.
+    public func kafkaPublished(_ connector: String, acknowledged: Int, failed: Int, seconds: Double) {
+        if acknowledged > 0 { counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", "acknowledged")]).increment(by: acknowledged) }
+        if failed > 0 { counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", "failed")]).increment(by: failed) }
+        timer("dealsync_kafka_publish_seconds", [("connector", connector)]).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
     // MARK: Gauges refreshed from the database
 
     func outboxDepth(_ target: String, open: Int, oldestSeconds: Double) {
@@ -191,4 +232,10 @@ public final class GatewayMetrics: Sendable {
     static func nanos(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
+}
+
+/// A topic partition as a metric's labels.
+struct KafkaPartitionLabel: Sendable, Hashable {
+    var topic: String
+    var partition: Int32
 }

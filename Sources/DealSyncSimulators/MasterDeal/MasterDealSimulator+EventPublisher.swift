@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 extension MasterDealSimulator {
     /// Signs events and hands them to the ``WebhookDispatcher`` with MasterDeal's retry schedule.
@@ -11,6 +12,8 @@ extension MasterDealSimulator {
         static let retryDelays: [Duration] = [.seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60)]
 
         let dispatcher: WebhookDispatcher
+        /// Where events also go when the simulator publishes to a Kafka topic (``MasterDealBus``).
+        let bus = BusHook()
 
         init(timeScale: Double, timeout: Duration) {
             dispatcher = WebhookDispatcher(
@@ -18,6 +21,7 @@ extension MasterDealSimulator {
         }
 
         func publish(_ outgoing: [State.Outgoing]) {
+            if let sink = bus.sink.withLock({ $0 }) { sink(outgoing.filter { !$0.dropped }.map(\.event)) }
             for item in outgoing {
                 let body = item.event.json.text
                 for target in item.targets {
@@ -38,6 +42,11 @@ extension MasterDealSimulator {
                 }
             }
         }
+    }
+
+    /// Where emitted events go besides the webhook targets.
+    final class BusHook: Sendable {
+        let sink = Mutex<(@Sendable ([Event]) -> Void)?>(nil)
     }
 
     /// The `X-Signature` value for `body` signed at `timestamp` (unix seconds):

@@ -10,6 +10,8 @@ extension MasterDealSimulator {
         struct Outgoing: Sendable {
             var event: Event
             var targets: [EventTarget]
+            /// Events are paused: it goes nowhere, not to the bus either.
+            var dropped = false
         }
 
         var deals: [String: Deal] = [:]
@@ -90,7 +92,7 @@ extension MasterDealSimulator {
             events.map { event in
                 let targets = eventsPaused ? [] : eventTargets
                 history.append(EmittedEvent(event: event, targets: targets.map(\.url), dropped: eventsPaused))
-                return Outgoing(event: event, targets: targets)
+                return Outgoing(event: event, targets: targets, dropped: eventsPaused)
             }
         }
 

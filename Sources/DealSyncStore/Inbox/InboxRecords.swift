@@ -6,13 +6,18 @@ import PostgresNIO
 
 /// Inbox rows inside a transaction: many items in one statement.
 enum InboxRecords {
+    /// Each item's headers as the JSON object the `headers` column holds.
+    static func headersJSON(_ items: [InboxItem]) -> [String] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return items.map { (try? encoder.encode($0.headers)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
+    }
+
     /// Inserts `items` with one statement, which also notifies the lanes of the rows stored; returns each item's new row id, or `nil` for a duplicate (a row with its
     /// connector and dedupe key exists, or an earlier item of the same list has them).
     static func insert(_ items: [InboxItem], on connection: PostgresConnection, logger: Logger) async throws -> [Int64?] {
         guard !items.isEmpty else { return [] }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let headers = try items.map { String(decoding: try encoder.encode($0.headers), as: UTF8.self) }
+        let headers = headersJSON(items)
         let rows = try await connection.query(
             """
             WITH stored AS (

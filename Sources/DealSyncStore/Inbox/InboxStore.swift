@@ -35,6 +35,29 @@ public struct InboxStore: Sendable {
         }
     }
 
+    /// Stores what one read of a topic brought in one transaction: `items` to process (a duplicate stores
+    /// nothing) and `refused` payloads that are not valid events, kept as failed with the reason so support sees
+    /// them; returns how many of `items` were new.
+    public func record(_ items: [InboxItem], refused: [(item: InboxItem, reason: String)]) async throws -> Int {
+        guard !items.isEmpty || !refused.isEmpty else { return 0 }
+        return try await database.client.withTransaction(logger: logger) { tx in
+            let stored = items.isEmpty ? 0 : try await InboxRecords.insert(items, on: tx, logger: logger).count { $0 != nil }
+            if !refused.isEmpty {
+                try await tx.query(
+                    """
+                    INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id, status, error, processed_at)
+                    SELECT connector, key, source, headers::jsonb, NULLIF(content_type, ''), body, lineage, 'failed', reason, now()
+                    FROM unnest(\(refused.map(\.item.connector)), \(refused.map(\.item.dedupeKey)), \(refused.map(\.item.source.rawValue)),
+                                \(InboxRecords.headersJSON(refused.map(\.item))), \(refused.map { $0.item.contentType ?? "" }),
+                                \(refused.map { ByteBuffer(bytes: $0.item.body) }), \(refused.map(\.item.lineageID)), \(refused.map(\.reason)))
+                        AS t(connector, key, source, headers, content_type, body, lineage, reason)
+                    ON CONFLICT (connector, dedupe_key) DO NOTHING
+                    """, logger: logger)
+            }
+            return stored
+        }
+    }
+
     /// Pending rows and the age of the oldest, per connector (for metrics and `/readyz`).
     public func backlog() async throws -> [(connector: String, pending: Int, oldestSeconds: Double)] {
         let rows = try await database.client.query(

@@ -13,7 +13,7 @@ public struct Migration: Sendable {
     }
 
     /// Every migration dealsync knows, in order. Never edit a released one: add the next.
-    public static let all: [Migration] = [.v1InitialSchema, .v2ClaimSequence, .v3FetchedBy, .v4InboxLanes]
+    public static let all: [Migration] = [.v1InitialSchema, .v2ClaimSequence, .v3FetchedBy, .v4InboxLanes, .v5KafkaSource]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
 }
