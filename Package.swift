@@ -279,6 +279,7 @@ let package = Package(
             dependencies: [
                 "dealsync",
                 "DealSyncCore",
+                "DealSyncKafka",
                 "DealSyncStore",
                 "DealSyncSimulators",
                 "DealSyncTestSupport",

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import DealSyncCore
+import DealSyncKafka
 import DealSyncSimulators
 import DealSyncStore
 import DealSyncTestSupport
@@ -70,6 +71,11 @@ final class Scenario: Sendable {
         var logLevel = "info"
         /// No database URL: `serve` and the commands use the durable embedded default in `<config>/.dealsync`.
         var embedded = false
+        /// MasterDeal on a Kafka bus (the mock cluster, run by the test process, reached by `serve` over loopback):
+        /// its events go only to the events topic (partitions: ``kafkaPartitions``), dealsync's writes to the
+        /// changes topic.
+        var kafka = false
+        var kafkaPartitions = 8
     }
 
     let options: Options
@@ -82,6 +88,8 @@ final class Scenario: Sendable {
     let masterURL: String
     let amoURL: String
     let binary: String
+    let kafka: KafkaMockCluster?
+    let bus: MasterDealBus?
     private let current = Mutex<ChildProgram?>(nil)
     /// Every `serve` started, for the output of a failing test.
     private let started = Mutex<[ChildProgram]>([])
@@ -101,7 +109,9 @@ final class Scenario: Sendable {
     var serve: ChildProgram? { current.withLock { $0 } }
 
     private init(options: Options, directory: String, databaseURL: DatabaseURL?, gatewayPort: Int, masterDeal: MasterDealSimulator,
-                 amo: AmoCRMSimulator, masterURL: String, amoURL: String, binary: String) {
+                 amo: AmoCRMSimulator, masterURL: String, amoURL: String, binary: String, kafka: KafkaMockCluster?, bus: MasterDealBus?) {
+        self.kafka = kafka
+        self.bus = bus
         self.options = options
         self.directory = directory
         self.externalURL = databaseURL
@@ -125,13 +135,33 @@ final class Scenario: Sendable {
         var masterConfiguration = MasterDealSimulator.Configuration()
         masterConfiguration.tokens = [token: "dealsync"]
         masterConfiguration.eventTimeScale = 0.01
-        if options.masterEventsToGateway {
+        if options.masterEventsToGateway && !options.kafka {
             masterConfiguration.eventTargets = [.init(url: "\(gatewayURL)/webhooks/masterdeal", secret: eventSecret)]
         }
         let masterDeal = MasterDealSimulator(configuration: masterConfiguration)
         let directory = NSTemporaryDirectory() + "dealsync-scenario-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try await masterDeal.withRunning { masterURL in
+        var kafka: KafkaMockCluster?
+        var bus: MasterDealBus?
+        var masterExtra = ""
+        if options.kafka {
+            let cluster = try KafkaMockCluster(brokers: 3, logger: Logger(label: "kafka"))
+            try cluster.createTopic(eventsTopic, partitions: options.kafkaPartitions)
+            try cluster.createTopic(changesTopic, partitions: options.kafkaPartitions)
+            var settings = MasterDealBus.Settings(bootstrapServers: cluster.bootstrapServers)
+            settings.eventsTopic = eventsTopic
+            settings.changesTopic = changesTopic
+            bus = try MasterDealBus(simulator: masterDeal, settings: settings, logger: Logger(label: "masterdeal-bus"))
+            masterExtra = """
+                events: {kafka: {brokers: "\(cluster.bootstrapServers)", topic: \(eventsTopic), group: dealsync}}
+                writes: {kafka: {topic: \(changesTopic)}}
+                """
+            kafka = cluster
+        }
+        defer { kafka?.shutdown() }
+        let (cluster, masterBus, masterYAML) = (kafka, bus, masterExtra)
+        try await SimulatorHost.withRunning(router: masterDeal.makeRouter(), services: masterDeal.services + (masterBus.map { [$0] } ?? []),
+                                            port: 0) { masterURL in
             var amoConfiguration = AmoCRMSimulator.Configuration(matching: mapping)
             amoConfiguration.webhookTimeScale = options.amoWebhookTimeScale
             amoConfiguration.seed = 11
@@ -140,9 +170,11 @@ final class Scenario: Sendable {
             amoConfiguration.webhooks = [options.amoWebhooksToGateway ? "\(gatewayURL)/webhooks/tour/\(webhookSecret)" : "\(masterURL)/nobody-here"]
             let amo = AmoCRMSimulator(configuration: amoConfiguration)
             try await amo.withRunning { amoURL in
-                try writeConfiguration(to: directory, masterURL: masterURL, amoURL: amoURL, amoDelivery: options.amoDeliveryYAML)
+                try writeConfiguration(to: directory, masterURL: masterURL, amoURL: amoURL, amoDelivery: options.amoDeliveryYAML,
+                                       masterExtra: masterYAML)
                 let scenario = Scenario(options: options, directory: directory, databaseURL: databaseURL, gatewayPort: gatewayPort,
-                                        masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL, binary: binary)
+                                        masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL, binary: binary,
+                                        kafka: cluster, bus: masterBus)
                 do {
                     try await body(scenario)
                 } catch {
@@ -155,7 +187,10 @@ final class Scenario: Sendable {
         }
     }
 
-    static func writeConfiguration(to directory: String, masterURL: String, amoURL: String, amoDelivery: String) throws {
+    static let eventsTopic = "masterdeal.deal-events"
+    static let changesTopic = "dealsync.crm-changes"
+
+    static func writeConfiguration(to directory: String, masterURL: String, amoURL: String, amoDelivery: String, masterExtra: String = "") throws {
         let files = [
             ("connectors/masterdeal.yaml", """
                 id: masterdeal
@@ -165,6 +200,7 @@ final class Scenario: Sendable {
                 webhook: {secret: \(eventSecret)}
                 poll: {interval: 1s, overlap: 2s}
                 delivery: {backoff_base: 100ms, backoff_cap: 1s}
+                \(masterExtra)
                 """),
             ("connectors/tour.yaml", """
                 id: tour
@@ -204,6 +240,24 @@ final class Scenario: Sendable {
             return (try? await get("/readyz").status) == 200
         }
         return program
+    }
+
+    /// Another `dealsync serve` on the same configuration and database, on a port of its own, as a second
+    /// machine would run it; the caller stops it.
+    func startAnotherGateway() async throws -> (program: ChildProgram, url: String) {
+        let port = try FreePort.pick()
+        var arguments = ["serve", "--config", directory, "--env-file", "/dev/null",
+                         "--host", "127.0.0.1", "--port", String(port), "--log-level", options.logLevel]
+        if let externalURL { arguments += ["--database-url", externalURL.revealedURLString()] }
+        if !options.polling { arguments.append("--no-polling") }
+        let program = try ChildProgram(binary, arguments)
+        started.withLock { $0.append(program) }
+        let url = "http://127.0.0.1:\(port)"
+        try await eventually("the other dealsync serve is ready", timeout: .seconds(20)) {
+            if let status = program.poll() { throw ChildProgramError("dealsync serve exited with \(status):\n\(program.stderr)") }
+            return (try? await send(.GET, url + "/readyz").status) == 200
+        }
+        return (program, url)
     }
 
     /// SIGKILL: no shutdown, no goodbye; the process is gone when this returns.

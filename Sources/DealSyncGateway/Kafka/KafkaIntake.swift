@@ -20,7 +20,8 @@ final class KafkaIntake: Service {
         /// Waits between attempts to store a batch while the database is unreachable (the batch is kept; its
         /// offsets stay uncommitted).
         var storeRetry: Duration = .seconds(1)
-        var lagInterval: Duration = .seconds(5)
+        /// How often the partitions held and their lag are reported.
+        var lagInterval: Duration = .seconds(2)
     }
 
     let connector: MasterDealConnector
@@ -116,10 +117,14 @@ final class KafkaIntake: Service {
         for (partition, lag) in await consumer.lag() {
             let label = KafkaPartitionLabel(topic: partition.topic, partition: partition.partition)
             now.insert(label)
+            metrics.kafkaAssigned(id, partition: label, true)
             if let lag { metrics.kafkaLag(id, partition: label, lag: lag) }
         }
         // A partition that went to another process is no longer this one's to report.
-        for gone in previously.subtracting(now) { metrics.kafkaLag(id, partition: gone, lag: 0) }
+        for gone in previously.subtracting(now) {
+            metrics.kafkaAssigned(id, partition: gone, false)
+            metrics.kafkaLag(id, partition: gone, lag: 0)
+        }
         return now
     }
 }

@@ -199,10 +199,17 @@ public final class GatewayMetrics: Sendable {
         counter("dealsync_kafka_store_failures_total", [("connector", connector)]).increment()
     }
 
-    /// Messages waiting in a partition this process reads, past what it consumed.
+    /// Messages waiting in a partition this process reads, past what it consumed (0 once the partition went to
+    /// another member, which reports it from then on).
     func kafkaLag(_ connector: String, partition: KafkaPartitionLabel, lag: Int64) {
         gauge("dealsync_kafka_consumer_lag", [("connector", connector), ("topic", partition.topic), ("partition", "\(partition.partition)")])
             .record(lag)
+    }
+
+    /// Whether this process holds a partition of the events topic now (1) or held it before (0).
+    func kafkaAssigned(_ connector: String, partition: KafkaPartitionLabel, _ assigned: Bool) {
+        gauge("dealsync_kafka_partition_assigned", [("connector", connector), ("topic", partition.topic), ("partition", "\(partition.partition)")])
+            .record(assigned ? 1 : 0)
     }
 
     /// A batch of writes published to Kafka: how many the brokers acknowledged, how many failed, and how long the

@@ -8,7 +8,7 @@ struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
         abstract: "Run a faithful MasterDeal, amoCRM or Bitrix24 simulator on loopback (for trying dealsync out, tests and benchmarks).",
-        subcommands: [MasterDeal.self, AmoCRM.self, Bitrix24.self])
+        subcommands: [MasterDeal.self, AmoCRM.self, Bitrix24.self, Kafka.self])
 
     struct Common: ParsableArguments {
         @Option(help: "Address to listen on.") var host = "127.0.0.1"
@@ -70,6 +70,10 @@ struct SimulateCommand: AsyncParsableCommand {
         @Option(help: "Where to POST events (e.g. http://127.0.0.1:8080/webhooks/masterdeal).") var eventURL: String?
         @Option(help: "The secret events are signed with.") var eventSecret = "demo-masterdeal-event-secret"
         @Option(help: "A bearer token accepted for the client named dealsync.") var token = "demo-masterdeal-token"
+        @Option(help: "Also publish events to, and apply DealChangeRequested events from, this Kafka cluster (host:port,…).")
+        var kafka: String?
+        @Option(help: "With --kafka: the topic events are published to.") var eventsTopic = "masterdeal.deal-events"
+        @Option(help: "With --kafka: the topic dealsync's changes are read from.") var changesTopic = "dealsync.crm-changes"
 
         func run() async throws {
             var configuration = MasterDealSimulator.Configuration()
@@ -77,11 +81,54 @@ struct SimulateCommand: AsyncParsableCommand {
             if let eventURL { configuration.eventTargets = [.init(url: eventURL, secret: eventSecret)] }
             if let seed { configuration.seedDeals = try MasterDealSimulator.loadSeedDeals(from: seed) }
             let simulator = MasterDealSimulator(configuration: configuration)
+            let logger = Logger(label: "masterdeal-simulator")
+            var services = simulator.services
+            if let kafka {
+                var settings = MasterDealBus.Settings(bootstrapServers: kafka)
+                settings.eventsTopic = eventsTopic
+                settings.changesTopic = changesTopic
+                services.append(try MasterDealBus(simulator: simulator, settings: settings, logger: logger))
+            }
             try await SimulatorHost.runForever(
-                router: simulator.makeRouter(), services: simulator.services, host: common.host,
-                port: common.port, logger: Logger(label: "masterdeal-simulator")
+                router: simulator.makeRouter(), services: services, host: common.host,
+                port: common.port, logger: logger
             ) { url in
                 print("MasterDeal simulator listening on \(url) (control routes under \(url)/_sim/)")
+                if let kafka { print("publishing events to \(eventsTopic) and applying changes from \(changesTopic) on \(kafka)") }
+            }
+        }
+    }
+
+    struct Kafka: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "kafka",
+            abstract: "A Kafka cluster on loopback (librdkafka's mock cluster) with the bus's topics, and routes to take brokers down.")
+        @OptionGroup var common: Common
+        @Option(help: "How many brokers.") var brokers = 3
+        @Option(help: "A topic to create, as name or name:partitions (repeatable; default: the bus's two topics, 4 partitions each).")
+        var topic: [String] = []
+
+        func run() async throws {
+            guard (1...16).contains(brokers) else { throw CLIError("--brokers must be between 1 and 16") }
+            var topics: [KafkaClusterSimulator.Topic] = []
+            for text in topic {
+                guard let parsed = KafkaClusterSimulator.Topic(argument: text) else {
+                    throw CLIError("--topic \(text): expected name or name:partitions (1 to 1000)")
+                }
+                topics.append(parsed)
+            }
+            if topics.isEmpty {
+                topics = [.init(name: "masterdeal.deal-events", partitions: 4), .init(name: "dealsync.crm-changes", partitions: 4)]
+            }
+            let logger = Logger(label: "kafka-simulator")
+            let simulator = try KafkaClusterSimulator(brokers: brokers, topics: topics, logger: logger)
+            try await SimulatorHost.runForever(
+                router: simulator.makeRouter(), services: [], host: common.host, port: common.port, logger: logger
+            ) { url in
+                print("Kafka cluster bootstrap: \(simulator.bootstrapServers)")
+                print("topics: \(simulator.topics.map { "\($0.name) (\($0.partitions) partitions)" }.joined(separator: ", "))")
+                print("control routes under \(url)/_sim/ (GET /_sim/cluster, POST /_sim/brokers/{id}/down|up, "
+                      + "POST /_sim/topics/{topic}/partitions/{n}/leader/{broker})")
             }
         }
     }
