@@ -225,6 +225,7 @@ let package = Package(
             name: "DealSyncConnectorsTests",
             dependencies: [
                 "DealSyncCore",
+                "DealSyncKafka",
                 "DealSyncConnectors",
                 "DealSyncFuzzing",
                 "DealSyncSimulators",

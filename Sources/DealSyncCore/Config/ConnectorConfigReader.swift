@@ -38,7 +38,7 @@ struct ConnectorConfigReader {
         let events = readEvents(doc, kind: kind)
         let writes = readWrites(doc, kind: kind, events: events)
         // A MasterDeal that publishes its events on Kafka may send no webhooks at all.
-        let webhook = kind == .masterdeal && events != nil && doc.node("webhook") == nil
+        let webhook = kind == .masterdeal && doc.node("events") != nil && doc.node("webhook") == nil
             ? .hmac(secrets: [], tolerance: .seconds(300)) : readWebhook(doc, kind: kind)
         let poll = readPoll(doc)
         let rateLimit = readRateLimit(doc, kind: kind)
