@@ -198,8 +198,10 @@ enum OpsKit {
         "dealsync_drift_detected_total", "dealsync_drift_repaired_total", "dealsync_sweep_progress_ratio",
         "dealsync_sweep_duration_seconds", "dealsync_sweep_last_completed_timestamp_seconds", "dealsync_records_compared_total",
         "dealsync_config_reloads_total", "dealsync_config_last_reload_successful",
+        "dealsync_kafka_consumer_lag", "dealsync_kafka_partition_assigned", "dealsync_kafka_consumed_total", "dealsync_kafka_consumer_errors_total",
+        "dealsync_kafka_store_failures_total", "dealsync_kafka_published_total", "dealsync_kafka_publish_seconds",
     ]
-    static let histograms: Set<String> = ["dealsync_webhook_duration_seconds"]
+    static let histograms: Set<String> = ["dealsync_webhook_duration_seconds", "dealsync_kafka_publish_seconds"]
 
     /// Series names a query may use: the exported families, a histogram's `_bucket`/`_count`/`_sum`, and `up`.
     static let allowedSeries: Set<String> = exported.union(
