@@ -14,7 +14,8 @@ enum BenchConfig {
     ]
 
     /// Writes `connectors/`, `mappings/` (the repository's tour-agency mapping) and `dealsync.env` into `directory`.
-    static func write(into directory: String, repository: String, masterURL: String, amoA: String, amoB: String) throws {
+    /// `masterExtra` adds lines to the MasterDeal connector (its Kafka bus).
+    static func write(into directory: String, repository: String, masterURL: String, amoA: String, amoB: String, masterExtra: String = "") throws {
         let files = FileManager.default
         try files.createDirectory(atPath: "\(directory)/connectors", withIntermediateDirectories: true)
         try files.createDirectory(atPath: "\(directory)/mappings", withIntermediateDirectories: true)
@@ -36,6 +37,7 @@ enum BenchConfig {
               secret: ${MASTERDEAL_EVENT_SECRET}
             poll: {interval: 30s}
             rate_limit: {requests_per_second: 5000, burst: 1000}
+            \(masterExtra)
             """.write(toFile: "\(directory)/connectors/masterdeal.yaml", atomically: true, encoding: .utf8)
         for (name, prefix, account) in [("tour-a", "TOUR_A", "acc-a"), ("tour-b", "TOUR_B", "acc-b")] {
             try """

@@ -1,6 +1,7 @@
 import DealSyncConnectors
 import DealSyncCore
 import DealSyncGateway
+import DealSyncKafka
 import DealSyncSimulators
 import DealSyncStore
 import Foundation
@@ -16,7 +17,13 @@ public struct DemoRunner: Sendable {
         public var configDirectory = "."
         public var keepRunning = false
         public var gatewayPort = 0
+        /// How MasterDeal talks to dealsync: signed webhooks and REST (`http`), or a Kafka bus (`kafka`).
+        public var bus = Bus.http
         public init() {}
+    }
+
+    public enum Bus: String, Sendable, CaseIterable {
+        case http, kafka
     }
 
     let options: Options
@@ -42,14 +49,47 @@ public struct DemoRunner: Sendable {
             timeline.event("masterdeal", "simulator at \(stage.masterURL)")
             timeline.event("amocrm", "simulator at \(stage.amoURL) (pipeline «\(stage.mapping.name)», 7 requests/s)")
             timeline.event("bitrix24", "simulator at \(stage.bitrixURL) (funnel «Клиенты», leaky bucket 2/s of 50)")
-            return try await runGateway(configuration: stage.configuration, database: stage.database, environment: environment,
+            var configuration = stage.configuration
+            var extra: [any Service] = []
+            var kafka: KafkaMockCluster?
+            defer { kafka?.shutdown() }
+            if options.bus == .kafka {
+                let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
+                kafka = cluster
+                let (bus, busConfiguration) = try Self.onTheBus(stage: stage, configuration: configuration, cluster: cluster, logger: logger)
+                configuration = busConfiguration
+                extra.append(bus)
+                timeline.event("kafka", "mock cluster at \(cluster.bootstrapServers): MasterDeal publishes to \(bus.settings.eventsTopic) and "
+                               + "applies \(bus.settings.changesTopic); no webhooks from MasterDeal")
+            }
+            return try await runGateway(configuration: configuration, database: stage.database, environment: environment, extra: extra,
                                         system: DemoSystem(masterDeal: stage.masterDeal, amo: stage.amo, bitrix: stage.bitrix,
                                                            masterURL: stage.masterURL, amoURL: stage.amoURL, bitrixURL: stage.bitrixURL,
                                                            database: stage.database, mapping: stage.mapping, cluster: cluster.url))
         }
     }
 
-    private func runGateway(configuration: Configuration, database: Database, environment: DemoEnvironment, system: DemoSystem) async throws -> Bool {
+    /// MasterDeal moved onto a Kafka bus: the topics created, the simulator publishing and applying there instead
+    /// of sending webhooks, and the MasterDeal connector consuming and publishing there.
+    static func onTheBus(stage: DemoEnvironment.Stage, configuration: Configuration, cluster: KafkaMockCluster, logger: Logger) throws
+        -> (MasterDealBus, Configuration)
+    {
+        let settings = MasterDealBus.Settings(bootstrapServers: cluster.bootstrapServers)
+        try cluster.createTopic(settings.eventsTopic, partitions: 4)
+        try cluster.createTopic(settings.changesTopic, partitions: 4)
+        stage.masterDeal.setEventTargets([])
+        let bus = try MasterDealBus(simulator: stage.masterDeal, settings: settings, logger: logger)
+        var configuration = configuration
+        let brokers = ConnectorConfig.KafkaBus(brokers: cluster.bootstrapServers.split(separator: ",").map(String.init))
+        for index in configuration.connectors.indices where configuration.connectors[index].kind == .masterdeal {
+            configuration.connectors[index].events = .init(bus: brokers, topic: settings.eventsTopic)
+            configuration.connectors[index].writes = .kafka(bus: brokers, topic: settings.changesTopic)
+        }
+        return (bus, configuration)
+    }
+
+    private func runGateway(configuration: Configuration, database: Database, environment: DemoEnvironment, extra: [any Service] = [],
+                            system: DemoSystem) async throws -> Bool {
         var gatewayOptions = Gateway.Options()
         gatewayOptions.port = environment.gatewayPort
         gatewayOptions.relayIdlePoll = .milliseconds(200)
@@ -57,7 +97,7 @@ public struct DemoRunner: Sendable {
         gatewayOptions.pausedProbe = .seconds(2)
         let gateway = Gateway(configuration: configuration, database: database, options: gatewayOptions, logger: logger)
         let signals: [UnixSignal] = options.keepRunning ? [.sigterm, .sigint] : []
-        let group = ServiceGroup(configuration: .init(services: gateway.services().map { .init(service: $0) },
+        let group = ServiceGroup(configuration: .init(services: (gateway.services() + extra).map { .init(service: $0) },
                                                       gracefulShutdownSignals: signals, logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

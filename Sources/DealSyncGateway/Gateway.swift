@@ -135,7 +135,15 @@ public final class Gateway: Sendable {
             logger: logger)
         // Listed last, so told first when the group stops: without a database, nothing should wait for one.
         let release = UnreachableDatabaseRelease(database: database)
-        if options.intakeOnly { return [ClientShutdown(client: httpClient), writer, app, release] }
+        // MasterDeal's events on Kafka are intake too: an intake-only process consumes them as well.
+        var kafkaIntakes: [any Service] = []
+        for connector in registry.all {
+            guard let events = connector.config.events, let master = connector as? MasterDealConnector else { continue }
+            metrics.registerKafka(connector: connector.config.id, consumes: true, publishes: false)
+            kafkaIntakes.append(KafkaIntake(connector: master, events: events, inbox: inboxStore, metrics: metrics, worker: options.worker,
+                                            logger: logger))
+        }
+        if options.intakeOnly { return [ClientShutdown(client: httpClient)] + kafkaIntakes + [writer, app, release] }
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
             // After the relays stop (services stop in reverse order), what they published is flushed.
@@ -174,11 +182,6 @@ public final class Gateway: Sendable {
                 // MasterDeal's inbox and writes are shared by every process; one process polls it. Its events on
                 // Kafka are read by every process, as one consumer group.
                 services += [inboxLane] + relays
-                if let events = connector.config.events, let master = connector as? MasterDealConnector {
-                    metrics.registerKafka(connector: id, consumes: true, publishes: false)
-                    services.append(KafkaIntake(connector: master, events: events, inbox: inboxStore, metrics: metrics, worker: options.worker,
-                                                logger: logger))
-                }
                 if !lane.isEmpty { services.append(ConnectorLease(name: id, database: database, services: lane, logger: logger)) }
             } else {
                 // A CRM's lane (its inbox, fetches, poller, reconciler and writes) runs in one process: its rate
@@ -187,7 +190,7 @@ public final class Gateway: Sendable {
                 services.append(ConnectorLease(name: id, database: database, services: [inboxLane] + lane + relays, logger: logger))
             }
         }
-        return services + [writer, app, release]
+        return services + kafkaIntakes + [writer, app, release]
     }
 }
 

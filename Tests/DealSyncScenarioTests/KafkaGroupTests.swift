@@ -80,3 +80,14 @@ struct KafkaGroupTests {
         }
     }
 }
+
+/// `dealsync demo --bus kafka`: the demo's story with MasterDeal on a Kafka bus, checking itself.
+struct KafkaDemoTests {
+    @Test func theDemoPassesItsChecksOverTheBus() async throws {
+        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["demo", "--bus", "kafka", "--config", Repository.root(from: #filePath)])
+        #expect(result.status == 0, "\(result.stdout.suffix(3000))\(result.stderr.suffix(2000))")
+        #expect(result.stdout.contains("kafka: masterdeal deal"), "an event reached dealsync through the topic")
+        let summary = result.stdout.split(separator: "\n").last { $0.hasPrefix("demo: ") }.map(String.init)
+        #expect(summary?.hasSuffix("checks passed, 0 failed") == true, "\(summary ?? "no summary")")
+    }
+}

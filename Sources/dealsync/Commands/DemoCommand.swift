@@ -11,12 +11,15 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .customLong("config"), help: "Directory holding connectors/ and mappings/.") var directory = "."
     @Flag(help: "Leave everything running afterwards and print the URLs and commands to try next.") var keepRunning = false
     @Option(help: "The gateway's port (0 picks a free one).") var port = 0
+    @Option(help: "How MasterDeal talks to dealsync: http (signed webhooks and REST) or kafka (a bus on a mock cluster on loopback).")
+    var bus: DemoRunner.Bus = .http
 
     func run() async throws {
         var options = DemoRunner.Options()
         options.configDirectory = directory
         options.keepRunning = keepRunning
         options.gatewayPort = port
+        options.bus = bus
         // Written straight through, so the timeline is read as it happens, also through a pipe or a file.
         let timeline = Timeline { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let passed: Bool
@@ -32,3 +35,5 @@ struct DemoCommand: AsyncParsableCommand {
         if !passed { throw ExitCode.failure }
     }
 }
+
+extension DemoRunner.Bus: ExpressibleByArgument {}
