@@ -10,10 +10,22 @@ struct KafkaPointer: @unchecked Sendable {
     let raw: OpaquePointer
 }
 
-/// What every librdkafka handle of ours shares through its opaque: where librdkafka's own log lines go.
+/// What every librdkafka handle of ours shares through its opaque: where librdkafka's own log lines go, and the
+/// client-level errors it reported (brokers down, authentication failing) until someone collects them.
 final class KafkaClientContext: Sendable {
     let logger: Logger
+    let errors = Mutex<[KafkaError]>([])
     init(logger: Logger) { self.logger = logger }
+
+    func report(_ error: KafkaError) {
+        errors.withLock { errors in
+            // Kept only until collected, and never more than the last hundred.
+            if errors.count >= 100 { errors.removeFirst() }
+            errors.append(error)
+        }
+    }
+
+    func collect() -> [KafkaError] { errors.withLock { errors in defer { errors = [] }; return errors } }
 }
 
 enum KafkaClient {
@@ -41,6 +53,11 @@ enum KafkaClient {
             let swiftLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
             logger.log(level: swiftLevel, "librdkafka: \(text)", metadata: ["facility": "\(facility)"])
         }
+        rd_kafka_conf_set_error_cb(conf) { handle, code, reason, opaque in
+            guard let opaque else { return }
+            let context = Unmanaged<KafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+            context.report(KafkaError(rd_kafka_resp_err_t(rawValue: code), reason.map { String(cString: $0) } ?? "client error"))
+        }
         configure(conf)
         guard let handle = rd_kafka_new(type, conf, &errstr, errstr.count) else {
             // rd_kafka_new leaves the configuration with the caller when it fails.
@@ -52,6 +69,23 @@ enum KafkaClient {
 
     static func text(_ buffer: [CChar]) -> String {
         buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// Runs a blocking call like ``blocking(on:_:)`` but stops waiting after `timeout` (the call goes on, on its
+    /// thread); true when it finished in time.
+    static func blocking(on queue: DispatchQueue, timeout: Duration, _ body: @escaping @Sendable () -> Void) async -> Bool {
+        let resumed = StopFlag()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            @Sendable func resume(_ finished: Bool) {
+                if resumed.setFirst() { continuation.resume(returning: finished) }
+            }
+            queue.async {
+                body()
+                resume(true)
+            }
+            let millis = Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(millis)) { resume(false) }
+        }
     }
 
     /// Runs a blocking librdkafka call on a thread of its own, never on Swift's cooperative pool.

@@ -73,9 +73,9 @@ public final class KafkaConsumer: Sendable {
 
     /// Waits up to `timeout` for a first message, then takes what else is ready, up to `maxMessages`.
     public func poll(maxMessages: Int, timeout: Duration) async -> Batch {
-        let handle = handle, closed = closed
+        let handle = handle, closed = closed, context = context.takeUnretainedValue()
         let firstWait = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-        return await KafkaClient.blocking(on: queue) {
+        var batch = await KafkaClient.blocking(on: queue) {
             var batch = Batch()
             guard !closed.isSet else { return batch }
             var wait = firstWait
@@ -90,6 +90,8 @@ public final class KafkaConsumer: Sendable {
             }
             return batch
         }
+        batch.errors += context.collect()
+        return batch
     }
 
     static func errorText(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> String {
@@ -186,13 +188,17 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Leaves the group (its partitions go to the others at once) and releases the client. Offsets not committed
-    /// by then are read again by whoever takes the partitions.
-    public func close() async {
+    /// by then are read again by whoever takes the partitions. With the brokers unreachable, leaving can take as
+    /// long as the session: after `timeout` the caller goes on, and the client is released when librdkafka is done.
+    public func close(timeout: Duration = .seconds(5)) async {
         guard closed.setFirst() else { return }
-        let handle = handle
-        await KafkaClient.blocking(on: queue) {
+        // The context stays alive while librdkafka may still call back into it, even past this object's end.
+        let handle = handle, logger = logger, context = context.takeUnretainedValue()
+        let finished = await KafkaClient.blocking(on: queue, timeout: timeout) {
             rd_kafka_consumer_close(handle.raw)
             rd_kafka_destroy(handle.raw)
+            withExtendedLifetime(context) {}
         }
+        if !finished { logger.warning("Kafka consumer still leaving its group; not waiting longer", metadata: ["timeout": "\(timeout)"]) }
     }
 }

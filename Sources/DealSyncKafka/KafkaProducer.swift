@@ -17,7 +17,10 @@ public final class KafkaProducer: Sendable {
         "acks": "all",
         "partitioner": "murmur2_random",
         "linger.ms": "5",
-        "message.timeout.ms": "30000",
+        // A request a broker never answers (it went away mid-request without closing the connection) is given
+        // up after 10 s and sent again; a message gets several such tries before it fails back to the relay.
+        "socket.timeout.ms": "10000",
+        "message.timeout.ms": "60000",
         "socket.keepalive.enable": "true",
     ]
 

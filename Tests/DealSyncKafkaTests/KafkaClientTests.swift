@@ -93,7 +93,7 @@ struct KafkaClientTests {
         try cluster.setBroker(1, up: true)
         let results = await sending.value
         #expect(results.count == 5)
-        #expect(results.allSatisfy { (try? $0.get()) != nil })
+        #expect(results.allSatisfy { (try? $0.get()) != nil }, "\(results)")
         await producer.close()
         let reader = try consumer(cluster, group: "g", topic: "events")
         let messages = await read(reader, count: 6)

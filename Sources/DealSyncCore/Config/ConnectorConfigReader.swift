@@ -42,7 +42,9 @@ struct ConnectorConfigReader {
             ? .hmac(secrets: [], tolerance: .seconds(300)) : readWebhook(doc, kind: kind)
         let poll = readPoll(doc)
         let rateLimit = readRateLimit(doc, kind: kind)
-        let delivery = readDelivery(doc, kind: kind)
+        var delivery = readDelivery(doc, kind: kind, toKafka: writes.map { if case .kafka = $0 { true } else { false } } ?? false)
+        // One publish carries a whole batch in one round trip: writes to Kafka go 200 at a time unless told otherwise.
+        if case .kafka? = writes, !Self.hasKey("batch_size", in: doc.node("delivery")) { delivery?.batchSize = 200 }
         let reconcile = readReconcile(doc, kind: kind)
         doc.finish()
 
@@ -318,6 +320,14 @@ struct ConnectorConfigReader {
     static let reservedClientProperties = ["bootstrap.servers", "metadata.broker.list", "security.protocol", "sasl", "ssl.key.password",
                                            "group.id", "enable.auto.commit", "enable.auto.offset.store"]
 
+    static func hasKey(_ key: String, in node: YAMLValue?) -> Bool {
+        guard case .mapping(let pairs)? = node?.content else { return false }
+        return pairs.contains { pair in
+            if case .scalar(let name, _) = pair.key.content { return name == key }
+            return false
+        }
+    }
+
     static func isTopicName(_ name: String) -> Bool {
         (1...249).contains(name.count) && name != "." && name != ".."
             && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) }
@@ -329,12 +339,12 @@ struct ConnectorConfigReader {
         return !host.isEmpty && !host.contains(where: { $0 == "/" || $0 == " " })
     }
 
-    private func readDelivery(_ doc: YAMLMappingReader, kind: ConnectorKind?) -> ConnectorConfig.Delivery? {
+    private func readDelivery(_ doc: YAMLMappingReader, kind: ConnectorKind?, toKafka: Bool = false) -> ConnectorConfig.Delivery? {
         let defaults = ConnectorConfig.Delivery.defaults(for: kind ?? .masterdeal)
         guard let delivery = doc.mapping("delivery", required: false) else { return defaults }
         defer { delivery.finish() }
         var result = defaults
-        let maxBatch = kind == .amocrm ? 250 : 50
+        let maxBatch = toKafka ? 1000 : kind == .amocrm ? 250 : 50
         if let v = delivery.int("batch_size", required: false, range: 1...maxBatch) { result.batchSize = v }
         if let v = delivery.int("max_attempts", required: false, range: 1...1000) { result.maxAttempts = v }
         if let v = delivery.duration("max_age", required: false) { result.maxAge = v }
