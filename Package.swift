@@ -34,6 +34,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        // Traces over OTLP/HTTP only (the gRPC exporter's trait would add grpc-swift to every build).
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
     ],
     targets: [
         .target(
@@ -77,6 +80,7 @@ let package = Package(
             dependencies: [
                 "DealSyncCore",
                 "DealSyncKafka",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -91,6 +95,8 @@ let package = Package(
             dependencies: [
                 "DealSyncCore",
                 "DealSyncKafka",
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "DealSyncStore",
                 "DealSyncConnectors",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -281,6 +287,7 @@ let package = Package(
                 "dealsync",
                 "DealSyncCore",
                 "DealSyncKafka",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "DealSyncStore",
                 "DealSyncSimulators",
                 "DealSyncTestSupport",

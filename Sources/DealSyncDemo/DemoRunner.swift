@@ -19,6 +19,8 @@ public struct DemoRunner: Sendable {
         public var gatewayPort = 0
         /// How MasterDeal talks to dealsync: signed webhooks and REST (`http`), or a Kafka bus (`kafka`).
         public var bus = Bus.http
+        /// Services to run with the gateway (the trace exporter, when `OTEL_*` asks for traces); run first, stopped last.
+        public var services: [any Service] = []
         public init() {}
     }
 
@@ -97,7 +99,7 @@ public struct DemoRunner: Sendable {
         gatewayOptions.pausedProbe = .seconds(2)
         let gateway = Gateway(configuration: configuration, database: database, options: gatewayOptions, logger: logger)
         let signals: [UnixSignal] = options.keepRunning ? [.sigterm, .sigint] : []
-        let group = ServiceGroup(configuration: .init(services: (gateway.services() + extra).map { .init(service: $0) },
+        let group = ServiceGroup(configuration: .init(services: (options.services + gateway.services() + extra).map { .init(service: $0) },
                                                       gracefulShutdownSignals: signals, logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }

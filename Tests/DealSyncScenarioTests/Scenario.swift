@@ -76,6 +76,8 @@ final class Scenario: Sendable {
         /// changes topic.
         var kafka = false
         var kafkaPartitions = 8
+        /// More environment for `dealsync serve` (the `OTEL_*` variables of a traced run).
+        var serveEnvironment: [String: String] = [:]
     }
 
     let options: Options
@@ -232,7 +234,7 @@ final class Scenario: Sendable {
                          "--host", "127.0.0.1", "--port", String(gatewayPort), "--log-level", options.logLevel]
         if let externalURL { arguments += ["--database-url", externalURL.revealedURLString()] }
         if !options.polling { arguments.append("--no-polling") }
-        let program = try ChildProgram(binary, arguments)
+        let program = try ChildProgram(binary, arguments, environment: options.serveEnvironment)
         current.withLock { $0 = program }
         started.withLock { $0.append(program) }
         try await eventually("dealsync serve is ready", timeout: .seconds(20)) {

@@ -2,6 +2,7 @@ import DealSyncCore
 import Foundation
 import Logging
 import NIOHTTP1
+import Tracing
 
 extension MasterDealConnector {
     /// Writes each delivery with its idempotency key: a create is `POST /v1/deals`, an update a merge-patch with
@@ -56,7 +57,22 @@ extension MasterDealConnector {
     /// How many writes to MasterDeal one relay round sends at once.
     static let concurrentDeliveries = 8
 
+    /// One delivery in a span of its own, continuing the trace of the change that caused it; the HTTP client's span
+    /// (and the `traceparent` MasterDeal receives) are its children.
     func deliver(_ delivery: Delivery) async -> DeliveryOutcome {
+        await withSpan("deliver \(delivery.operation == .create ? "create" : "update") masterdeal",
+                       context: TraceContext.context(traceParent: delivery.traceParent), ofKind: .client) { span in
+            span.attributes["dealsync.target"] = config.id
+            span.attributes["dealsync.lineage_id"] = delivery.lineageID.uuidString.lowercased()
+            if let record = delivery.recordID { span.attributes["dealsync.master_deal_id"] = record }
+            span.attributes["dealsync.attempt"] = delivery.attempt + 1
+            let outcome = await send(delivery)
+            span.attributes["dealsync.outcome"] = outcome.name
+            return outcome
+        }
+    }
+
+    func send(_ delivery: Delivery) async -> DeliveryOutcome {
         let body = MasterDealRecord.body(for: delivery.values).data()
         var headers = headers([("Content-Type", "application/json"), ("Idempotency-Key", delivery.idempotencyKey)])
         let method: String

@@ -40,11 +40,14 @@ extension MasterDealConnector {
             let dealID = delivery.recordID ?? (delivery.operation == .create ? DealChangeRequested.proposedDealID(for: delivery.idempotencyKey) : nil)
             dealIDs.append(dealID)
             guard let dealID else { continue }
+            var headers = [("event_id", delivery.idempotencyKey), ("event_type", DealChangeRequested.type),
+                           ("lineage_id", delivery.lineageID.uuidString.lowercased()), ("content-type", "application/json")]
+            // The change's trace goes on with the message: MasterDeal's consumer can continue it.
+            if let traceParent = delivery.traceParent { headers.append(("traceparent", traceParent)) }
             messages.append(KafkaOutgoingMessage(
                 topic: topic, key: Data(dealID.utf8),
                 value: DealChangeRequested.body(for: delivery, dealID: dealID, source: clientName, occurredAt: now),
-                headers: [("event_id", delivery.idempotencyKey), ("event_type", DealChangeRequested.type),
-                          ("lineage_id", delivery.lineageID.uuidString.lowercased()), ("content-type", "application/json")]))
+                headers: headers))
         }
         let started = ContinuousClock.now
         let sent = await producer.send(messages)

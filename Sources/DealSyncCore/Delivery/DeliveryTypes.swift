@@ -17,9 +17,13 @@ public struct Delivery: Sendable, Equatable {
     public var knownVersion: Int64?
     /// Attempts already made (the relay's count before this one).
     public var attempt: Int
+    /// The W3C `traceparent` of the change that caused the write, when it was traced.
+    public var traceParent: String?
 
     public init(outboxIDs: [Int64], idempotencyKey: String, operation: RecordDecision.Operation, recordID: String?,
-                masterDealID: String?, values: [String: FieldValue], lineageID: UUID, knownVersion: Int64? = nil, attempt: Int = 0) {
+                masterDealID: String?, values: [String: FieldValue], lineageID: UUID, knownVersion: Int64? = nil, attempt: Int = 0,
+                traceParent: String? = nil) {
+        self.traceParent = traceParent
         self.outboxIDs = outboxIDs
         self.idempotencyKey = idempotencyKey
         self.operation = operation
@@ -69,4 +73,17 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case stale(refetched: InboxItem?)
     /// The connector cannot work until a person acts (blocked account, expired subscription, lost OAuth grant).
     case paused(ErrorClass, status: Int?, reason: String)
+}
+
+extension DeliveryOutcome {
+    /// The outcome's kind, as traces and logs name it.
+    public var name: String {
+        switch self {
+        case .delivered: "delivered"
+        case .retryable(let errorClass, _, _, _): "retry:\(errorClass.rawValue)"
+        case .permanent(let errorClass, _, _): "permanent:\(errorClass.rawValue)"
+        case .stale: "stale"
+        case .paused(let errorClass, _, _): "paused:\(errorClass.rawValue)"
+        }
+    }
 }

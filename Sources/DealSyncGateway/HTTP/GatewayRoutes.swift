@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Tracing
 
 /// The gateway's HTTP surface: webhook intake, health, readiness and metrics.
 struct GatewayRoutes: Sendable {
@@ -39,8 +40,21 @@ struct GatewayRoutes: Sendable {
         }
     }
 
-    /// Store first, answer after: a webhook is acknowledged only once it is durable, and the work happens later.
+    /// One server span per webhook, named by the route (never by the URL, which holds amoCRM's secret), continuing
+    /// the sender's trace when it sent one; the stored row carries the span's context to the work it causes.
     func webhook(_ request: Request, connector id: String, pathSecret: String?) async throws -> Response {
+        var incoming: [String: String] = [:]
+        for name in ["traceparent", "tracestate"] { if let value = request.headers[HTTPField.Name(name)!] { incoming[name] = value } }
+        return try await withSpan("POST /webhooks/{connector}", context: TraceContext.context(from: incoming), ofKind: .server) { span in
+            span.attributes["dealsync.connector"] = id
+            let response = try await store(request, connector: id, pathSecret: pathSecret)
+            span.attributes["http.response.status_code"] = Int(response.status.code)
+            return response
+        }
+    }
+
+    /// Store first, answer after: a webhook is acknowledged only once it is durable, and the work happens later.
+    func store(_ request: Request, connector id: String, pathSecret: String?) async throws -> Response {
         let started = ContinuousClock.now
         defer { metrics.webhookDuration(id, started.duration(to: .now)) }
         guard let connector = registry.connector(id) else {
@@ -53,7 +67,7 @@ struct GatewayRoutes: Sendable {
         case .read(let read): webhook = read
         case .refused(let response): return response
         }
-        let item: InboxItem
+        var item: InboxItem
         do {
             item = try connector.accept(webhook)
         } catch  where error.kind == .ignored {
@@ -62,6 +76,7 @@ struct GatewayRoutes: Sendable {
         } catch {
             return reader.refusal(error, connector: connector, pathSecret: pathSecret)
         }
+        item.headers.merge(TraceContext.headers()) { $1 }
         guard database.isAvailable else {
             // Known to be away: answered at once, not after the writer's deadline.
             metrics.webhook(id, outcome: "store_failed")

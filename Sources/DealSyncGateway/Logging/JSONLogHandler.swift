@@ -9,12 +9,15 @@ import Synchronization
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
+    /// Adds metadata of the task's context to each line (the trace and span ids, when tracing is on).
+    public var metadataProvider: Logger.MetadataProvider?
     let label: String
     private static let lock = Mutex(())
 
-    public init(label: String, level: Logger.Level = .info) {
+    public init(label: String, level: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.logLevel = level
+        self.metadataProvider = metadataProvider
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -26,7 +29,9 @@ public struct JSONLogHandler: LogHandler {
         var object: [String: Any] = [
             "ts": Self.timestamp(), "level": event.level.rawValue, "label": label, "msg": "\(event.message)",
         ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+        var merged = metadataProvider?.get() ?? [:]
+        merged.merge(metadata) { $1 }
+        for (key, value) in merged.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             object[key] = Self.plain(value)
         }
         guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }

@@ -4,6 +4,7 @@ import DealSyncStore
 import Foundation
 import Logging
 import ServiceLifecycle
+import Tracing
 
 /// Polls one connector for what webhooks missed, storing each page with its cursor in one transaction. A poll the
 /// CRM refuses for a cause only a person can fix (``ConnectorPaused``) pauses the connector with its reason, as a
@@ -70,8 +71,16 @@ final class PollerService: Service {
         let connector = generations?.current.registry.connector(id) ?? self.connector
         repeat {
             let cursor = try await startingCursor()
-            let result = try await connector.poll(from: cursor)
-            let stored = try await polls.store(result.items, cursor: result.cursor, connector: id)
+            // Each page is a span, and what it stored carries it: the changes found start their traces here.
+            let (result, stored) = try await withSpan("poll \(connector.config.kind.rawValue)", ofKind: .client) { span in
+                span.attributes["dealsync.connector"] = id
+                var result = try await connector.poll(from: cursor)
+                let trace = TraceContext.headers()
+                for index in result.items.indices { result.items[index].headers.merge(trace) { $1 } }
+                let stored = try await polls.store(result.items, cursor: result.cursor, connector: id)
+                span.attributes["dealsync.items"] = result.items.count
+                return (result, stored)
+            }
             metrics.poll(id, result: "ok", items: stored)
             if stored > 0 { inboxWakeup.signal() }
             pages += 1

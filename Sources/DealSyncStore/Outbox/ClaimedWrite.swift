@@ -22,6 +22,8 @@ public struct ClaimedWrite: Sendable, Equatable {
     public var claimedBy: String?
     /// Which claim of the row this is: every claim increases it and nothing resets it.
     public var claimSequence: Int64 = 0
+    /// The `traceparent` stored with the inbox row whose decision made this write.
+    public var traceParent: String?
 }
 
 /// Consecutive claimed writes for one record, sent as one delivery.
@@ -40,7 +42,7 @@ public struct WriteGroup: Sendable, Equatable {
                                   cause: writes.map(\.idempotencyKey).joined(separator: ","))
         return Delivery(outboxIDs: ids, idempotencyKey: key, operation: head.operation, recordID: head.recordID,
                         masterDealID: head.masterDealID, values: values, lineageID: head.lineageID,
-                        knownVersion: head.knownVersion, attempt: head.attempts)
+                        knownVersion: head.knownVersion, attempt: head.attempts, traceParent: head.traceParent)
     }
 
     /// When the oldest write was made (for max-age decisions).

@@ -177,22 +177,25 @@ public struct OutboxClaims: Sendable {
         \(alias).id, \(alias).target, \(alias).record_key, \(alias).link_id, \(alias).master_deal_id, \(alias).operation,
         \(alias).payload::text, \(alias).idempotency_key, \(alias).lineage_id, \(alias).attempts, \(alias).created_at,
         (SELECT CASE WHEN l.connector = \(alias).target THEN l.record_id ELSE l.master_deal_id END FROM links l WHERE l.id = \(alias).link_id),
-        (SELECT l.master_version FROM links l WHERE l.id = \(alias).link_id), \(alias).claimed_by, \(alias).claim_seq
+        (SELECT l.master_version FROM links l WHERE l.id = \(alias).link_id), \(alias).claimed_by, \(alias).claim_seq,
+        (SELECT i.headers->>'traceparent' FROM inbox i WHERE i.id = \(alias).inbox_id)
         """
     }
 
     static func read(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger = Logger(label: "outbox")) async throws -> [ClaimedWrite] {
         let rows = try await connection.query(query, logger: logger)
         var result: [ClaimedWrite] = []
-        for try await (id, target, recordKey, link, master, operation, payload, key, lineage, attempts, created, record, version, claimedBy, sequence)
-            in rows.decode((Int64, String, String, Int64?, String?, String, String, String, UUID, Int, Date, String?, Int64?, String?, Int64).self)
+        for try await (id, target, recordKey, link, master, operation, payload, key, lineage, attempts, created, record, version, claimedBy, sequence,
+            traceParent)
+            in rows.decode((Int64, String, String, Int64?, String?, String, String, String, UUID, Int, Date, String?, Int64?, String?, Int64,
+                            String?).self)
         {
             let values = try StoreJSON.decode(OutboxPayload.self, from: payload).values
             result.append(ClaimedWrite(
                 id: id, target: target, recordKey: recordKey, linkID: link, masterDealID: master,
                 operation: RecordDecision.Operation(rawValue: operation) ?? .update, values: values, idempotencyKey: key,
                 lineageID: lineage, attempts: attempts, createdAt: created, recordID: record,
-                knownVersion: version, claimedBy: claimedBy, claimSequence: sequence))
+                knownVersion: version, claimedBy: claimedBy, claimSequence: sequence, traceParent: traceParent))
         }
         return result
     }

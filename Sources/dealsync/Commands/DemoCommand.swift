@@ -1,5 +1,6 @@
 import ArgumentParser
 import DealSyncDemo
+import DealSyncGateway
 import Foundation
 
 struct DemoCommand: AsyncParsableCommand {
@@ -20,6 +21,8 @@ struct DemoCommand: AsyncParsableCommand {
         options.keepRunning = keepRunning
         options.gatewayPort = port
         options.bus = bus
+        // The demo honours OTEL_* like serve: a person can watch its changes in their own tracing backend.
+        if let tracing = try DealSyncTracing.bootstrap() { options.services = [tracing] }
         // Written straight through, so the timeline is read as it happens, also through a pipe or a file.
         let timeline = Timeline { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
         let passed: Bool

@@ -31,8 +31,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        // Traces (off unless OTEL_* asks for them) first: the gateway's HTTP client takes the tracer it finds.
+        let tracing = try DealSyncTracing.bootstrap()
+        LoggingSystem.bootstrap(
+            { label, provider in JSONLogHandler(label: label, level: level, metadataProvider: provider) },
+            metadataProvider: tracing == nil ? nil : DealSyncTracing.loggingMetadata)
         let logger = Logger(label: "dealsync")
+        if tracing != nil { logger.info("tracing on: spans go to the OTLP endpoint of OTEL_*") }
         let configuration: Configuration
         do {
             configuration = try config.load()
@@ -61,7 +66,8 @@ struct ServeCommand: AsyncParsableCommand {
             let gateway = Gateway(configuration: configuration, database: db, options: gatewayOptions, logger: logger)
             let reloader = ConfigurationReloader(gateway: gateway, directory: config.directory, load: { try config.load() },
                                                  signals: hangups, logger: logger)
-            let services = gateway.services { port in
+            // The exporter first, so it stops last and flushes the spans of everything else.
+            let services = (tracing.map { [$0] } ?? []) + gateway.services { port in
                 logger.info("listening", metadata: ["host": "\(gatewayOptions.host)", "port": "\(port)"])
             } + [reloader]
             var groupConfiguration = ServiceGroupConfiguration(

@@ -1,0 +1,109 @@
+import DealSyncCore
+import DealSyncSimulators
+import DealSyncTestSupport
+import Foundation
+import Hummingbird
+import NIOCore
+import Synchronization
+import Testing
+
+/// OpenTelemetry traces from a real `dealsync serve`, received over OTLP/HTTP (JSON) by a receiver in this test:
+/// a lead made in amoCRM is one trace from the webhook to the MasterDeal write.
+@Suite(.serialized)
+struct TracingTests {
+    /// An OTLP/HTTP receiver: every export request's body, as received.
+    final class Receiver: Sendable {
+        let bodies = Mutex<[Data]>([])
+
+        var router: Router<BasicRequestContext> {
+            let router = Router()
+            router.post("/v1/traces") { request, _ in
+                let body = try await request.body.collect(upTo: 16 << 20)
+                let bytes = Data(body.readableBytesView)
+                self.bodies.withLock { $0.append(bytes) }
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: "{}")))
+            }
+            return router
+        }
+
+        /// Every span received, as JSON objects, with their attributes flattened to strings.
+        var spans: [Span] {
+            bodies.withLock { $0 }.flatMap { body -> [Span] in
+                guard let json = JSONValue.parse(body) else { return [] }
+                return (json["resourceSpans"]?.array ?? []).flatMap { resource in
+                    (resource["scopeSpans"]?.array ?? []).flatMap { scope in (scope["spans"]?.array ?? []).map(Span.init) }
+                }
+            }
+        }
+    }
+
+    struct Span: CustomStringConvertible {
+        var traceID: String
+        var spanID: String
+        var parentID: String
+        var name: String
+        var attributes: [String: String]
+
+        init(_ json: JSONValue) {
+            traceID = json["traceId"]?.string ?? ""
+            spanID = json["spanId"]?.string ?? ""
+            parentID = json["parentSpanId"]?.string ?? ""
+            name = json["name"]?.string ?? ""
+            var attributes: [String: String] = [:]
+            for attribute in json["attributes"]?.array ?? [] {
+                guard let key = attribute["key"]?.string, let value = attribute["value"]?.object?.values.first else { continue }
+                attributes[key] = value.text ?? String(decoding: value.data(), as: UTF8.self)
+            }
+            self.attributes = attributes
+        }
+
+        var description: String { "\(name) trace=\(traceID) span=\(spanID) parent=\(parentID) \(attributes)" }
+    }
+
+    @Test func aLeadMadeInAmoCRMIsOneTraceFromTheWebhookToTheMasterDealWrite() async throws {
+        let receiver = Receiver()
+        try await SimulatorHost.withRunning(router: receiver.router) { receiverURL in
+            var options = Scenario.Options()
+            options.polling = false
+            // "webhook stored" (debug) is logged inside the webhook's span.
+            options.logLevel = "debug"
+            options.serveEnvironment = [
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiverURL, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "OTEL_SERVICE_NAME": "dealsync-test",
+            ]
+            try await Scenario.run(options) { scenario in
+                try await scenario.startGateway()
+                _ = try scenario.amo.createAsSalesperson(userID: Scenario.olga, AmoLeadFields(
+                    name: "Traced lead", price: 42_000, statusID: 7_001_002, pipelineID: Scenario.pipeline))
+                try await eventually("MasterDeal has the deal", timeout: .seconds(30)) {
+                    scenario.deals().contains { $0.opportunityName == "Traced lead" }
+                }
+                // Spans are exported in batches every 100 ms.
+                try await eventually("the delivery's spans arrived", timeout: .seconds(20)) {
+                    receiver.spans.contains { $0.name == "deliver create masterdeal" && $0.attributes["dealsync.outcome"] == "delivered" }
+                }
+                let spans = receiver.spans
+                #expect(spans.count >= 3, "\(spans)")
+                let deliver = try #require(spans.first { $0.name == "deliver create masterdeal" && $0.attributes["dealsync.outcome"] == "delivered" })
+                let webhook = try #require(spans.first { $0.spanID == deliver.parentID }, "the delivery's parent span: \(spans)")
+                #expect(webhook.name == "POST /webhooks/{connector}")
+                #expect(webhook.attributes["dealsync.connector"] == "tour")
+                #expect(webhook.traceID == deliver.traceID)
+                #expect(!deliver.attributes["dealsync.lineage_id", default: ""].isEmpty)
+                // The HTTP client's span of the write to MasterDeal is the delivery's child, in the same trace.
+                let request = try #require(spans.first { $0.parentID == deliver.spanID }, "the client span: \(spans)")
+                #expect(request.traceID == deliver.traceID)
+                #expect(request.name.contains("POST"), "\(request)")
+
+                // Nothing secret in any span: the webhook URL's secret, the tokens, the client secret.
+                let everything = receiver.bodies.withLock { $0 }.map { String(decoding: $0, as: UTF8.self) }.joined()
+                for secret in [Scenario.webhookSecret, Scenario.token, Scenario.eventSecret, "sim-client-secret-0f4e8d2c7b6a"] {
+                    #expect(!everything.contains(secret), "a span holds a secret")
+                }
+                let stored = scenario.gatewayLogs().split(separator: "\n").filter { $0.contains("\"webhook stored\"") }
+                #expect(!stored.isEmpty)
+                #expect(stored.allSatisfy { $0.contains("\"trace_id\"") && $0.contains("\"span_id\"") }, "\(stored)")
+            }
+        }
+    }
+}
