@@ -73,8 +73,10 @@ struct TracingTests {
             ]
             try await Scenario.run(options) { scenario in
                 try await scenario.startGateway()
-                _ = try scenario.amo.createAsSalesperson(userID: Scenario.olga, AmoLeadFields(
-                    name: "Traced lead", price: 42_000, statusID: 7_001_002, pipelineID: Scenario.pipeline))
+                _ = try scenario.amo.createAsSalesperson(
+                    userID: Scenario.olga,
+                    AmoLeadFields(
+                        name: "Traced lead", price: 42_000, statusID: 7_001_002, pipelineID: Scenario.pipeline))
                 try await eventually("MasterDeal has the deal", timeout: .seconds(30)) {
                     scenario.deals().contains { $0.opportunityName == "Traced lead" }
                 }
@@ -84,12 +86,18 @@ struct TracingTests {
                 }
                 let spans = receiver.spans
                 #expect(spans.count >= 3, "\(spans)")
-                let deliver = try #require(spans.first { $0.name == "deliver create masterdeal" && $0.attributes["dealsync.outcome"] == "delivered" })
+                let deliver = try #require(
+                    spans.first { $0.name == "deliver create masterdeal" && $0.attributes["dealsync.outcome"] == "delivered" })
                 let webhook = try #require(spans.first { $0.spanID == deliver.parentID }, "the delivery's parent span: \(spans)")
                 #expect(webhook.name == "POST /webhooks/{connector}")
                 #expect(webhook.attributes["dealsync.connector"] == "tour")
                 #expect(webhook.traceID == deliver.traceID)
                 #expect(!deliver.attributes["dealsync.lineage_id", default: ""].isEmpty)
+                // The lane's decision of the stored row is in the same trace, under the webhook.
+                let decide = try #require(spans.first { $0.name == "decide webhook" && $0.parentID == webhook.spanID }, "\(spans)")
+                #expect(decide.traceID == webhook.traceID)
+                #expect(decide.attributes["dealsync.outcome"] == "processed")
+                #expect(decide.attributes["dealsync.lineage_id"] == deliver.attributes["dealsync.lineage_id"])
                 // The HTTP client's span of the write to MasterDeal is the delivery's child, in the same trace.
                 let request = try #require(spans.first { $0.parentID == deliver.spanID }, "the client span: \(spans)")
                 #expect(request.traceID == deliver.traceID)

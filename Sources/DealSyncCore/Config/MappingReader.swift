@@ -100,7 +100,10 @@ struct MappingReader {
             if case .scalar(let text, _) = node.content, case .since(let millis)? = ConnectorConfig.Poll.Start.parse(text) {
                 result.updatedSinceMillis = millis
             } else {
-                sink.report(node.location, "scope.updated_since: expected a date such as 2026-01-01 (midnight UTC) or an instant such as 2026-01-01T09:00:00+03:00, found \(node.quotedForMessage)")
+                sink.report(
+                    node.location,
+                    "scope.updated_since: expected a date such as 2026-01-01 (midnight UTC) or an instant such as 2026-01-01T09:00:00+03:00, found \(node.quotedForMessage)"
+                )
                 valid = false
             }
         }
@@ -110,8 +113,9 @@ struct MappingReader {
     private func readCreate(_ doc: YAMLMappingReader) -> CreatePolicy? {
         guard let create = doc.mapping("create", required: false) else { return CreatePolicy() }
         defer { create.finish() }
-        return CreatePolicy(inCRM: create.bool("in_crm", required: false) ?? true,
-                            inMaster: create.bool("in_master", required: false) ?? true)
+        return CreatePolicy(
+            inCRM: create.bool("in_crm", required: false) ?? true,
+            inMaster: create.bool("in_master", required: false) ?? true)
     }
 
     private enum DeleteName: String, CaseIterable { case ignore, unlink, propagate }
@@ -124,7 +128,8 @@ struct MappingReader {
             case .ignore: return .ignore
             case .unlink: return .unlink
             case .propagate:
-                sink.report(node.location, "on_delete: propagate needs a master_stage; write on_delete: {policy: propagate, master_stage: <stage>}")
+                sink.report(
+                    node.location, "on_delete: propagate needs a master_stage; write on_delete: {policy: propagate, master_stage: <stage>}")
                 return nil
             }
         }
@@ -175,8 +180,9 @@ struct MappingReader {
             let itemPipeline = reader.int("pipeline", required: false, range: 0...Int(Int32.max)) ?? pipeline
             let name = reader.string("name", required: false)
             guard let status, let itemPipeline else { return nil }
-            return .init(key: StageMatrix.amoKey(pipeline: Int64(itemPipeline), status: Int64(status)), name: name,
-                         location: item.location)
+            return .init(
+                key: StageMatrix.amoKey(pipeline: Int64(itemPipeline), status: Int64(status)), name: name,
+                location: item.location)
         case .bitrix24:
             if case .scalar = item.content {
                 guard let stage = YAMLScalar.string(item, path: path, sink: sink) else { return nil }
@@ -194,9 +200,11 @@ struct MappingReader {
     }
 
     private func checkedBitrixStage(_ stage: String, name: String?, path: String, location: SourceLocation) -> StageMatrix.CRMStage? {
-        let valid = !stage.isEmpty && stage.unicodeScalars.allSatisfy {
-            ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == ":"
-        }
+        let valid =
+            !stage.isEmpty
+            && stage.unicodeScalars.allSatisfy {
+                ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == ":"
+            }
         guard valid else {
             sink.report(location, "\(path): '\(stage)' is not a Bitrix24 STAGE_ID (such as NEW, WON or C2:PREPARATION)")
             return nil
@@ -265,11 +273,12 @@ struct MappingReader {
         return result
     }
 
-    private enum DirectionName: String, CaseIterable { case both, master_to_crm, crm_to_master }
     private enum SimpleTransform: String, CaseIterable { case text, number, money, timestamp, stage, owner, boolean }
 
-    private func readField(_ reader: YAMLMappingReader, name: String, location: SourceLocation, crm: ConnectorKind?,
-                           linkField: String?) -> FieldMapping? {
+    private func readField(
+        _ reader: YAMLMappingReader, name: String, location: SourceLocation, crm: ConnectorKind?,
+        linkField: String?
+    ) -> FieldMapping? {
         defer { reader.finish() }
         let path = reader.path
         let master = reader.string("master")
@@ -284,7 +293,10 @@ struct MappingReader {
         if let master, let node = reader.node("master") {
             let valid = Self.masterFields.contains(master) || (master.hasPrefix("attributes.") && master.count > 11)
             if !valid {
-                sink.report(node.location, "\(path).master: unknown MasterDeal field '\(master)' (expected one of \(Self.masterFields.joined(separator: ", ")) or attributes.<key>)")
+                sink.report(
+                    node.location,
+                    "\(path).master: unknown MasterDeal field '\(master)' (expected one of \(Self.masterFields.joined(separator: ", ")) or attributes.<key>)"
+                )
             }
         }
         if let crmField, let crm, let node = reader.node("crm") {
@@ -297,16 +309,21 @@ struct MappingReader {
         var rule = conflict ?? .lww
         if let owner = direction.owner {
             if let conflict, conflict != .priority(owner), let conflictNode {
-                sink.report(conflictNode.location, "\(path).conflict: a \(direction.rawValue) field can only be resolved by priority: \(owner.rawValue) (found \(conflict))")
+                sink.report(
+                    conflictNode.location,
+                    "\(path).conflict: a \(direction.rawValue) field can only be resolved by priority: \(owner.rawValue) (found \(conflict))"
+                )
             }
             rule = .priority(owner)
         }
         if let master, let transform, let crmField, let crm {
-            checkTransform(transform, master: master, crm: crmField, kind: crm, path: path, at: reader.node("transform")?.location ?? location)
+            checkTransform(
+                transform, master: master, crm: crmField, kind: crm, path: path, at: reader.node("transform")?.location ?? location)
         }
         guard let master, let crmField, let transform, conflictNode == nil || conflict != nil else { return nil }
-        return FieldMapping(name: name, master: master, crm: crmField, transform: transform, direction: direction,
-                            conflict: rule, repair: repair, pii: pii, location: location)
+        return FieldMapping(
+            name: name, master: master, crm: crmField, transform: transform, direction: direction,
+            conflict: rule, repair: repair, pii: pii, location: location)
     }
 
     private func readConflict(_ node: YAMLValue, path: String) -> ConflictRule? {
@@ -343,7 +360,8 @@ struct MappingReader {
             defer { money.finish() }
             guard let currency = money.string("currency") else { return nil }
             if currency.count != 3 || !currency.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) }),
-                let n = money.node("currency") {
+                let n = money.node("currency")
+            {
                 sink.report(n.location, "\(path).money.currency: expected an ISO 4217 code such as RUB")
                 return nil
             }
@@ -382,19 +400,27 @@ struct MappingReader {
         switch crm {
         case .amocrm:
             if !Self.amoFields.contains(field) && Self.amoCustomFieldID(field) == nil {
-                sink.report(location, "\(path): unknown amoCRM lead field '\(field)' (expected one of \(Self.amoFields.joined(separator: ", ")) or custom_fields.<id>)")
+                sink.report(
+                    location,
+                    "\(path): unknown amoCRM lead field '\(field)' (expected one of \(Self.amoFields.joined(separator: ", ")) or custom_fields.<id>)"
+                )
             }
         case .bitrix24:
             if !Self.bitrixFields.contains(field) && !(field.hasPrefix("UF_CRM_") && field.count > 7) {
-                sink.report(location, "\(path): unknown Bitrix24 deal field '\(field)' (expected one of \(Self.bitrixFields.joined(separator: ", ")) or UF_CRM_*)")
+                sink.report(
+                    location,
+                    "\(path): unknown Bitrix24 deal field '\(field)' (expected one of \(Self.bitrixFields.joined(separator: ", ")) or UF_CRM_*)"
+                )
             }
         case .masterdeal:
             break
         }
     }
 
-    private func checkTransform(_ transform: Transform, master: String, crm: String, kind: ConnectorKind, path: String,
-                                at location: SourceLocation) {
+    private func checkTransform(
+        _ transform: Transform, master: String, crm: String, kind: ConnectorKind, path: String,
+        at location: SourceLocation
+    ) {
         let stageField = kind == .amocrm ? "status" : "STAGE_ID"
         let ownerField = kind == .amocrm ? "responsible_user_id" : "ASSIGNED_BY_ID"
         let moneyField = kind == .amocrm ? "price" : "OPPORTUNITY"

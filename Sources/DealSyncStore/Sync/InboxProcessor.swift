@@ -2,6 +2,7 @@ import DealSyncCore
 import Foundation
 import Logging
 import PostgresNIO
+import Tracing
 
 /// Turns inbox rows into decisions, a batch of rows per transaction.
 ///
@@ -17,8 +18,10 @@ public struct InboxProcessor: Sendable {
         self.context = context
     }
 
-    public init(database: Database, setup: SyncSetup, logger: Logger, checkpoint: (@Sendable (String) throws -> Void)? = nil,
-                observer: SyncObserver? = nil) {
+    public init(
+        database: Database, setup: SyncSetup, logger: Logger, checkpoint: (@Sendable (String) throws -> Void)? = nil,
+        observer: SyncObserver? = nil
+    ) {
         self.init(context: SyncContext(database: database, setup: setup, logger: logger, checkpoint: checkpoint, observer: observer))
     }
 
@@ -51,15 +54,19 @@ public struct InboxProcessor: Sendable {
             return try await context.database.client.withTransaction(logger: logger) { tx in
                 let rows = try await InboxClaims.claim(connector: connector, limit: limit, on: tx, logger: logger)
                 return try await process(rows, decode: decode, worker: worker, on: tx)
-            }.reported(to: context.observer)
+            }.reported(to: context.observer).committed()
         } catch let error as PostgresTransactionError where error.closureError is CancellationError {
             throw CancellationError()
         } catch let error as PostgresTransactionError {
             // The batch rolled back. Its rows are tried again one by one, so a row that breaks the transaction is
             // found and put back alone while the others go through.
             let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
-            logger.warning("inbox batch failed; trying its rows one by one", metadata: ["connector": "\(connector ?? "*")",
-                                                                                        "error": "\(reason.prefix(200))"])
+            logger.warning(
+                "inbox batch failed; trying its rows one by one",
+                metadata: [
+                    "connector": "\(connector ?? "*")",
+                    "error": "\(reason.prefix(200))",
+                ])
             return try await processOneByOne(connector: connector, limit: limit, decode: decode, worker: worker)
         }
     }
@@ -77,7 +84,7 @@ public struct InboxProcessor: Sendable {
                 steps += try await context.database.client.withTransaction(logger: logger) { tx in
                     let rows = try await InboxClaims.claim(ids: [id], on: tx, logger: logger)
                     return try await process(rows, decode: decode, worker: worker, on: tx)
-                }.reported(to: context.observer)
+                }.reported(to: context.observer).committed()
             } catch let error as PostgresTransactionError {
                 let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
                 try? await retry(id, error: reason)
@@ -89,14 +96,25 @@ public struct InboxProcessor: Sendable {
 
     /// Decodes and decides `rows` in the transaction `tx`, and records every row's status.
     private func process(_ rows: [InboxClaims.Row], decode: Decoder, worker: String?, on tx: PostgresConnection) async throws -> Reported {
-        guard !rows.isEmpty else { return Reported(steps: [], connectors: [], entries: []) }
+        guard !rows.isEmpty else { return Reported(steps: [], connectors: [], entries: [], spans: []) }
+        // One span per row, continuing the trace stored with it (the webhook's, the poll's, the Kafka message's);
+        // ended once the transaction deciding it has committed. A rolled-back batch's spans are never ended, so
+        // never exported: its rows are decided again, one by one.
+        let spans = rows.map { row in
+            let span = startSpan("decide \(row.item.source.rawValue)", context: TraceContext.context(from: row.item.headers))
+            span.attributes["dealsync.connector"] = row.item.connector
+            span.attributes["dealsync.inbox_id"] = Int(row.id)
+            span.attributes["dealsync.lineage_id"] = row.item.lineageID.uuidString.lowercased()
+            return span
+        }
         var statuses = InboxClaims.Statuses()
         var steps: [Int64: Step] = [:]
         var decoded: [(row: InboxClaims.Row, observations: [Observation])] = []
         for row in rows {
             let outcome: DecodeOutcome
             do {
-                outcome = row.item.source == .refetch
+                outcome =
+                    row.item.source == .refetch
                     ? .fetch([try StoreJSON.decode(FetchRequest.self, from: String(decoding: row.item.body, as: UTF8.self))])
                     : try decode(InboxRow(id: row.id, item: row.item, attempts: row.attempts, receivedAt: row.receivedAt))
             } catch {
@@ -134,8 +152,10 @@ public struct InboxProcessor: Sendable {
             }
             var session = try await DecisionSession.open(context, keys: keys, reserve: reserve, on: tx)
             for (row, observations) in decoded {
-                switch session.decide(observations, cause: "inbox:\(row.id)", lineage: row.item.lineageID, inboxID: row.id,
-                                      attempts: row.attempts) {
+                switch session.decide(
+                    observations, cause: "inbox:\(row.id)", lineage: row.item.lineageID, inboxID: row.id,
+                    attempts: row.attempts)
+                {
                 case .decided(let writes, let logged):
                     statuses.finish(row.id, .processed, error: nil)
                     steps[row.id] = .processed(inboxID: row.id, writes: writes, entries: logged.count)
@@ -153,7 +173,8 @@ public struct InboxProcessor: Sendable {
         try context.check("before-commit")
         try await statuses.write(fetchLease: Self.fetchLease, worker: worker, maxAttempts: Self.maxAttempts * 2, on: tx, logger: logger)
         let ordered = rows.compactMap { steps[$0.id] }
-        return Reported(steps: ordered, connectors: rows.map(\.item.connector), entries: entries)
+        for (row, span) in zip(rows, spans) { span.attributes["dealsync.outcome"] = steps[row.id]?.name ?? "none" }
+        return Reported(steps: ordered, connectors: rows.map(\.item.connector), entries: entries, spans: spans)
     }
 
     /// The steps of a committed transaction, told to the observer once the commit is done.
@@ -161,11 +182,26 @@ public struct InboxProcessor: Sendable {
         var steps: [Step]
         var connectors: [String]
         var entries: [(String, DivergenceEntry.Kind)]
+        var spans: [any Span]
+    }
+}
+
+extension InboxProcessor.Step {
+    /// The step's kind, as traces name it.
+    var name: String {
+        switch self {
+        case .idle: "idle"
+        case .processed: "processed"
+        case .ignored: "ignored"
+        case .failed: "failed"
+        case .fetch: "fetch"
+        case .deferred: "deferred"
+        }
     }
 }
 
 extension InboxProcessor.Reported {
-    func reported(to observer: SyncObserver?) -> [InboxProcessor.Step] {
+    func reported(to observer: SyncObserver?) -> Self {
         if let observer {
             for (step, connector) in zip(steps, connectors) {
                 switch step {
@@ -178,6 +214,12 @@ extension InboxProcessor.Reported {
             }
             for (connector, kind) in entries { observer.divergence(connector, kind) }
         }
+        return self
+    }
+
+    /// Ends the rows' spans (the transaction committed) and answers the steps.
+    func committed() -> [InboxProcessor.Step] {
+        for span in spans { span.end() }
         return steps
     }
 }

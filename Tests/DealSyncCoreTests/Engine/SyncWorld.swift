@@ -1,4 +1,5 @@
 import DealSyncCore
+import Foundation
 
 /// A deterministic simulation of two sides, one synced field and the gateway's engine between them.
 ///
@@ -45,8 +46,9 @@ struct SyncWorld {
         self.options = options
         random = SplitMix(seed: options.seed)
         let field = FieldMapping(name: "title", master: "opportunity_name", crm: "name", conflict: options.rule)
-        let mapping = Mapping(name: "m", crm: .amocrm, pipeline: 1, linkField: "custom_fields.1", fields: [field],
-                              stages: StageMatrix(entries: []), owners: OwnerDirectory(entries: []))
+        let mapping = Mapping(
+            name: "m", crm: .amocrm, pipeline: 1, linkField: "custom_fields.1", fields: [field],
+            stages: StageMatrix(entries: []), owners: OwnerDirectory(entries: []))
         engine = FieldEngine(transformer: FieldTransformer(field: field, mapping: mapping))
         state.decided = .text("initial")
         state.decidedBy = .master
@@ -77,7 +79,9 @@ struct SyncWorld {
         }
         defer {
             if options.trace {
-                log.append("         D=\(String(describing: state.decided)) by \(String(describing: state.decidedBy)) at \(String(describing: state.decidedAt)) M=\(values[.master]!) C=\(values[.crm]!) pendM=\(state.master.pending.map { "\($0.value)" }) pendC=\(state.crm.pending.map { "\($0.value)" }) kM=\(String(describing: state.master.known))@\(String(describing: state.master.knownAt)) kC=\(String(describing: state.crm.known))@\(String(describing: state.crm.knownAt)) heldC=\(String(describing: state.crm.heldSince)) heldM=\(String(describing: state.master.heldSince))")
+                log.append(
+                    "         D=\(String(describing: state.decided)) by \(String(describing: state.decidedBy)) at \(String(describing: state.decidedAt)) M=\(values[.master]!) C=\(values[.crm]!) pendM=\(state.master.pending.map { "\($0.value)" }) pendC=\(state.crm.pending.map { "\($0.value)" }) kM=\(String(describing: state.master.known))@\(String(describing: state.master.knownAt)) kC=\(String(describing: state.crm.known))@\(String(describing: state.crm.knownAt)) heldC=\(String(describing: state.crm.heldSince)) heldM=\(String(describing: state.master.heldSince))"
+                )
             }
         }
         switch event {
@@ -118,22 +122,17 @@ struct SyncWorld {
         if random.unit() < options.duplicateRate { schedule(at: now + random.uniform(0.01, 5), event) }
     }
 
-    private mutating func enqueue(_ writes: [Side: FieldValue]) {
+    private mutating func enqueue(_ decided: [Side: FieldValue]) {
         for side in Side.allCases {
-            guard let value = writes[side], case .text(let text) = value else { continue }
+            guard let value = decided[side], case .text(let text) = value else { continue }
             keyCounter += 1
             let key = "w\(keyCounter)"
-            writes_ += 1
+            writes += 1
             engine.enqueued(value, to: side, key: key, state: &state)
             let at = max(now, freeAt[side]!) + random.uniform(0.05, 2)
             freeAt[side] = at
             schedule(at: at, .apply(side, text, key: key))
         }
-    }
-
-    private var writes_: Int {
-        get { writes }
-        set { writes = newValue }
     }
 
     private mutating func schedule(at time: Double, _ event: Event) {
@@ -159,5 +158,3 @@ struct SplitMix {
     mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * unit() }
     mutating func exponential(rate: Double) -> Double { -log(1 - unit()) / rate }
 }
-
-import Foundation
