@@ -15,7 +15,9 @@ enum BenchConfig {
 
     /// Writes `connectors/`, `mappings/` (the repository's tour-agency mapping) and `dealsync.env` into `directory`.
     /// `masterExtra` adds lines to the MasterDeal connector (its Kafka bus).
-    static func write(into directory: String, repository: String, masterURL: String, amoA: String, amoB: String, masterExtra: String = "") throws {
+    static func write(
+        into directory: String, repository: String, masterURL: String, amoA: String, amoB: String, masterExtra: String = ""
+    ) throws {
         let files = FileManager.default
         try files.createDirectory(atPath: "\(directory)/connectors", withIntermediateDirectories: true)
         try files.createDirectory(atPath: "\(directory)/mappings", withIntermediateDirectories: true)
@@ -28,36 +30,36 @@ enum BenchConfig {
         try env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
             .write(toFile: "\(directory)/dealsync.env", atomically: true, encoding: .utf8)
         try """
-            id: masterdeal
-            kind: masterdeal
-            base_url: ${MASTERDEAL_URL}
-            auth:
-              bearer_token: ${MASTERDEAL_TOKEN}
-            webhook:
-              secret: ${MASTERDEAL_EVENT_SECRET}
-            poll: {interval: 30s}
-            rate_limit: {requests_per_second: 5000, burst: 1000}
-            \(masterExtra)
-            """.write(toFile: "\(directory)/connectors/masterdeal.yaml", atomically: true, encoding: .utf8)
+        id: masterdeal
+        kind: masterdeal
+        base_url: ${MASTERDEAL_URL}
+        auth:
+          bearer_token: ${MASTERDEAL_TOKEN}
+        webhook:
+          secret: ${MASTERDEAL_EVENT_SECRET}
+        poll: {interval: 30s}
+        rate_limit: {requests_per_second: 5000, burst: 1000}
+        \(masterExtra)
+        """.write(toFile: "\(directory)/connectors/masterdeal.yaml", atomically: true, encoding: .utf8)
         for (name, prefix, account) in [("tour-a", "TOUR_A", "acc-a"), ("tour-b", "TOUR_B", "acc-b")] {
             try """
-                id: \(name)
-                kind: amocrm
-                base_url: ${\(prefix)_URL}
-                mapping: tour-agency
-                master_account: \(account)
-                auth:
-                  oauth:
-                    client_id: ${\(prefix)_CLIENT_ID}
-                    client_secret: ${\(prefix)_CLIENT_SECRET}
-                    redirect_uri: https://dealsync.example/oauth/amocrm
-                    refresh_token: ${\(prefix)_REFRESH_TOKEN}
-                webhook:
-                  secret: ${\(prefix)_WEBHOOK_SECRET}
-                poll: {interval: 60s}
-                rate_limit: {requests_per_second: 7}
-                delivery: {batch_size: 50}
-                """.write(toFile: "\(directory)/connectors/\(name).yaml", atomically: true, encoding: .utf8)
+            id: \(name)
+            kind: amocrm
+            base_url: ${\(prefix)_URL}
+            mapping: tour-agency
+            master_account: \(account)
+            auth:
+              oauth:
+                client_id: ${\(prefix)_CLIENT_ID}
+                client_secret: ${\(prefix)_CLIENT_SECRET}
+                redirect_uri: https://dealsync.example/oauth/amocrm
+                refresh_token: ${\(prefix)_REFRESH_TOKEN}
+            webhook:
+              secret: ${\(prefix)_WEBHOOK_SECRET}
+            poll: {interval: 60s}
+            rate_limit: {requests_per_second: 7}
+            delivery: {batch_size: 50}
+            """.write(toFile: "\(directory)/connectors/\(name).yaml", atomically: true, encoding: .utf8)
         }
     }
 

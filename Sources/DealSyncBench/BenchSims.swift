@@ -30,7 +30,9 @@ enum BenchSims {
         let mapping = try BenchConfig.mapping(directory: directory, environment: environment)
         var master = MasterDealSimulator.Configuration()
         master.tokens = [environment["MASTERDEAL_TOKEN"] ?? "": "dealsync"]
-        master.eventTargets = [.init(url: "http://127.0.0.1:\(gatewayPort)/webhooks/masterdeal", secret: environment["MASTERDEAL_EVENT_SECRET"] ?? "")]
+        master.eventTargets = [
+            .init(url: "http://127.0.0.1:\(gatewayPort)/webhooks/masterdeal", secret: environment["MASTERDEAL_EVENT_SECRET"] ?? "")
+        ]
         let masterDeal = MasterDealSimulator(configuration: master)
         let amoA = AmoCRMSimulator(configuration: amoConfiguration(mapping: mapping, prefix: "TOUR_A", environment: environment))
         let amoB = AmoCRMSimulator(configuration: amoConfiguration(mapping: mapping, prefix: "TOUR_B", environment: environment))
@@ -62,8 +64,12 @@ enum BenchSims {
     /// Leads a salesperson made before the run (no webhook is subscribed: the load generator sends them).
     static func makeLeads(_ amo: AmoCRMSimulator, count: Int) throws -> [Int] {
         try (0..<count).map { index in
-            try amo.createAsSalesperson(userID: 6_001_001, AmoLeadFields(name: "Bench lead \(index)", price: 100_000,
-                                                                           responsibleUserID: 6_001_001)).id
+            try amo.createAsSalesperson(
+                userID: 6_001_001,
+                AmoLeadFields(
+                    name: "Bench lead \(index)", price: 100_000,
+                    responsibleUserID: 6_001_001)
+            ).id
         }
     }
 

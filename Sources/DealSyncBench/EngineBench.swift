@@ -34,8 +34,9 @@ struct EngineBench {
                 result.writes += 1
                 crmRecords[index].merge(write.values) { _, new in new }
                 clock += 3
-                decision = decider.confirmed(key: write.idempotencyKey, on: .crm, landedAt: SourceStamp(millis: clock),
-                                             values: write.values, link: snapshots[index], cause: "bench:confirm")
+                decision = decider.confirmed(
+                    key: write.idempotencyKey, on: .crm, landedAt: SourceStamp(millis: clock),
+                    values: write.values, link: snapshots[index], cause: "bench:confirm")
                 snapshots[index].fields = decision.fields
                 result.decisions += 1
             }
@@ -46,8 +47,9 @@ struct EngineBench {
             for index in 0..<links {
                 version += 1
                 clock += 11
-                let fromMaster = decider.decide(master(index, round: round, at: clock, version: version), link: snapshots[index],
-                                                cause: "bench:\(round):\(index):m")
+                let fromMaster = decider.decide(
+                    master(index, round: round, at: clock, version: version), link: snapshots[index],
+                    cause: "bench:\(round):\(index):m")
                 snapshots[index].fields = fromMaster.fields
                 result.decisions += 1
                 for write in fromMaster.writes where write.side == .crm {
@@ -55,17 +57,22 @@ struct EngineBench {
                     crmRecords[index].merge(write.values) { _, new in new }
                     clock += 5
                     let landed = SourceStamp(millis: clock)
-                    snapshots[index].fields = decider.confirmed(key: write.idempotencyKey, on: .crm, landedAt: landed, values: write.values,
-                                                                link: snapshots[index], cause: "bench:confirm").fields
-                    let echo = Observation(connector: decider.crmConnector, side: .crm, recordID: snapshots[index].recordID!,
-                                           fields: crmRecords[index], stamp: landed, isComplete: true)
+                    snapshots[index].fields =
+                        decider.confirmed(
+                            key: write.idempotencyKey, on: .crm, landedAt: landed, values: write.values,
+                            link: snapshots[index], cause: "bench:confirm"
+                        ).fields
+                    let echo = Observation(
+                        connector: decider.crmConnector, side: .crm, recordID: snapshots[index].recordID!,
+                        fields: crmRecords[index], stamp: landed, isComplete: true)
                     snapshots[index].fields = decider.decide(echo, link: snapshots[index], cause: "bench:echo").fields
                     result.decisions += 2
                 }
                 clock += 13
                 crmRecords[index]["name"] = .text("Сочи, \(round + 6) ночей, лид \(index)")
-                let edit = Observation(connector: decider.crmConnector, side: .crm, recordID: snapshots[index].recordID!,
-                                       fields: crmRecords[index], stamp: SourceStamp(millis: clock), isComplete: true)
+                let edit = Observation(
+                    connector: decider.crmConnector, side: .crm, recordID: snapshots[index].recordID!,
+                    fields: crmRecords[index], stamp: SourceStamp(millis: clock), isComplete: true)
                 let fromCRM = decider.decide(edit, link: snapshots[index], cause: "bench:\(round):\(index):c")
                 snapshots[index].fields = fromCRM.fields
                 result.decisions += 1
@@ -89,7 +96,8 @@ struct EngineBench {
             "sla_due_at": .time(1_790_000_000 + Int64(index * 60)),
             "attributes.tour_type": .text(index % 2 == 0 ? "beach" : "ski"),
         ]
-        return Observation(connector: decider.masterConnector, side: .master, recordID: "md-\(index + 1)", fields: fields,
-                           stamp: SourceStamp(millis: millis, version: version), isComplete: true)
+        return Observation(
+            connector: decider.masterConnector, side: .master, recordID: "md-\(index + 1)", fields: fields,
+            stamp: SourceStamp(millis: millis, version: version), isComplete: true)
     }
 }

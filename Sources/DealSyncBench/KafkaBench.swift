@@ -48,21 +48,24 @@ struct KafkaBench {
         }
         let directory = NSTemporaryDirectory() + "dealsync-kafka-bench-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try BenchConfig.write(into: directory, repository: repository, masterURL: "http://127.0.0.1:1", amoA: "http://127.0.0.1:1",
-                              amoB: "http://127.0.0.1:1")
+        try BenchConfig.write(
+            into: directory, repository: repository, masterURL: "http://127.0.0.1:1", amoA: "http://127.0.0.1:1",
+            amoB: "http://127.0.0.1:1")
         let gatewayPort = try EmbeddedPostgres.freePort()
         let sims = try ChildProgram(
             "\(binaries)/dealsync-bench",
             ["sims", "--config", directory, "--gateway-port", "\(gatewayPort)", "--leads-a", "\(leads)", "--leads-b", "10"])
         defer { sims.signal(SIGTERM) }
         let ready = try await ServeBench.awaitReady(sims)
-        try BenchConfig.write(into: directory, repository: repository, masterURL: ready.master, amoA: ready.amoA, amoB: ready.amoB,
-                              masterExtra: """
-                                  events: {kafka: {brokers: "\(kafka.bootstrapServers)", topic: \(Self.eventsTopic), group: dealsync}}
-                                  writes: {kafka: {topic: \(Self.changesTopic)}}
-                                  """)
-        say("Kafka: mock cluster \(kafka.bootstrapServers) (3 brokers, 8 partitions per topic, in the load's process); "
-            + "PostgreSQL with fsync on; dealsync serve its own process")
+        try BenchConfig.write(
+            into: directory, repository: repository, masterURL: ready.master, amoA: ready.amoA, amoB: ready.amoB,
+            masterExtra: """
+                events: {kafka: {brokers: "\(kafka.bootstrapServers)", topic: \(Self.eventsTopic), group: dealsync}}
+                writes: {kafka: {topic: \(Self.changesTopic)}}
+                """)
+        say(
+            "Kafka: mock cluster \(kafka.bootstrapServers) (3 brokers, 8 partitions per topic, in the load's process); "
+                + "PostgreSQL with fsync on; dealsync serve its own process")
         let gateway = GatewayProcess(binary: "\(binaries)/dealsync", config: directory, database: databaseURL, port: gatewayPort)
         return try await Database.withDatabase(databaseURL, logger: logger) { database in
             var figures = Figures()
@@ -71,14 +74,16 @@ struct KafkaBench {
             var messages: [KafkaOutgoingMessage] = []
             for index in 0..<events {
                 let id = "bench-\(index)"
-                messages.append(KafkaOutgoingMessage(topic: Self.eventsTopic, key: Data(id.utf8), value: Self.event(dealID: id, index: index)))
+                messages.append(
+                    KafkaOutgoingMessage(topic: Self.eventsTopic, key: Data(id.utf8), value: Self.event(dealID: id, index: index)))
             }
             let sent = await producer.send(messages)
             await producer.close()
             guard sent.allSatisfy({ (try? $0.get()) != nil }) else { throw BenchError("publishing the events failed") }
             try await gateway.start(intakeOnly: true)
-            let consumed = try await Self.rate(of: events, database: database, logger: logger,
-                                               count: "SELECT count(*)::int8 FROM inbox WHERE source = 'kafka' AND status = 'pending'")
+            let consumed = try await Self.rate(
+                of: events, database: database, logger: logger,
+                count: "SELECT count(*)::int8 FROM inbox WHERE source = 'kafka' AND status = 'pending'")
             figures.consumed = events
             figures.consumedPerSecond = consumed
             figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
@@ -98,14 +103,18 @@ struct KafkaBench {
             try? await client.shutdown()
             guard fill.refused.isEmpty else { throw BenchError("filling the backlog: \(fill.statuses)") }
             try await gateway.start()
-            let published = try await Self.rate(of: leads, database: database, logger: logger,
-                                                count: "SELECT count(*)::int8 FROM outbox WHERE target = 'masterdeal' AND status = 'done'")
+            let published = try await Self.rate(
+                of: leads, database: database, logger: logger,
+                count: "SELECT count(*)::int8 FROM outbox WHERE target = 'masterdeal' AND status = 'done'")
             figures.published = leads
             figures.publishedPerSecond = published
             figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
             try await gateway.stop()
-            say(String(format: "publish: %d writes decided from amoCRM leads, published to the changes topic through the outbox: %.0f events/s "
-                       + "(the lanes decide meanwhile)", leads, published))
+            say(
+                String(
+                    format:
+                        "publish: %d writes decided from amoCRM leads, published to the changes topic through the outbox: %.0f events/s "
+                        + "(the lanes decide meanwhile)", leads, published))
             return figures
         }
     }
@@ -116,7 +125,9 @@ struct KafkaBench {
         var first: (at: ContinuousClock.Instant, count: Int)?
         while ContinuousClock.now < deadline {
             var now = 0
-            for try await value in try await database.client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) { now = value }
+            for try await value in try await database.client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int.self) {
+                now = value
+            }
             if first == nil, now > 0 { first = (.now, now) }
             if now >= total, let first {
                 return Double(now - first.count) / max(first.at.duration(to: .now).seconds, 0.001)
@@ -130,9 +141,10 @@ struct KafkaBench {
     static func event(dealID: String, index: Int) -> Data {
         let uuid = UUID().uuidString.lowercased()
         let stamp = "2026-12-05T08:00:00.000Z"
-        return Data(("{\"event_id\":\"\(uuid)\",\"type\":\"DealCreated\",\"occurred_at\":\"\(stamp)\",\"source\":\"masterdeal-ui\","
-            + "\"version\":1,\"deal\":{\"id\":\"\(dealID)\",\"account_id\":\"acc-a\",\"opportunity_name\":\"Bench \(index)\","
-            + "\"stage\":\"lead\",\"amount\":\"\(1000 + index).00\",\"currency\":\"RUB\",\"owner_id\":null,\"sla_due_at\":null,"
-            + "\"created_at\":\"\(stamp)\",\"updated_at\":\"\(stamp)\",\"version\":1,\"attributes\":{}}}").utf8)
+        return Data(
+            ("{\"event_id\":\"\(uuid)\",\"type\":\"DealCreated\",\"occurred_at\":\"\(stamp)\",\"source\":\"masterdeal-ui\","
+                + "\"version\":1,\"deal\":{\"id\":\"\(dealID)\",\"account_id\":\"acc-a\",\"opportunity_name\":\"Bench \(index)\","
+                + "\"stage\":\"lead\",\"amount\":\"\(1000 + index).00\",\"currency\":\"RUB\",\"owner_id\":null,\"sla_due_at\":null,"
+                + "\"created_at\":\"\(stamp)\",\"updated_at\":\"\(stamp)\",\"version\":1,\"attributes\":{}}}").utf8)
     }
 }

@@ -68,9 +68,9 @@ enum LoadTools {
         let body = String(AmoLoad.body(leadID: 123_456, tag: "t0", now: 1_767_225_600).prefix(700)).replacingOccurrences(of: "'", with: "")
         let script = "\(directory)/insert.sql"
         try """
-            \\set id random(1, 2000000000)
-            INSERT INTO naive_inbox (connector, dedupe_key, headers, content_type, body, lineage_id) VALUES ('tour-a', 'hook:' || :id || ':' || clock_timestamp(), '{"user-agent": ""}', 'application/x-www-form-urlencoded', convert_to('\(body)', 'UTF8'), gen_random_uuid());
-            """.write(toFile: script, atomically: true, encoding: .utf8)
+        \\set id random(1, 2000000000)
+        INSERT INTO naive_inbox (connector, dedupe_key, headers, content_type, body, lineage_id) VALUES ('tour-a', 'hook:' || :id || ':' || clock_timestamp(), '{"user-agent": ""}', 'application/x-www-form-urlencoded', convert_to('\(body)', 'UTF8'), gen_random_uuid());
+        """.write(toFile: script, atomically: true, encoding: .utf8)
         let environment = ["PGHOST": host, "PGPORT": "\(port)", "PGUSER": user, "PGDATABASE": database]
         let (status, output, errors) = try await ChildProgram.run(
             "/usr/bin/pgbench", ["-n", "-c", "32", "-j", "2", "-T", "\(seconds)", "-f", script], environment: environment)

@@ -270,8 +270,10 @@ struct ServeBench {
             FROM outbox GROUP BY target, status ORDER BY target, status
             """, logger: logger)
         for try await (target, status, rows, rounds, wait, span) in targets.decode((String, String, Int64, Int64, Double, Double).self) {
-            say(String(format: "  outbox %@ %@: %lld writes in %lld rounds, %.2f s from decided to done on average, %.1f s in all",
-                       target, status, rows, rounds, wait, span))
+            say(
+                String(
+                    format: "  outbox %@ %@: %lld writes in %lld rounds, %.2f s from decided to done on average, %.1f s in all",
+                    target, status, rows, rounds, wait, span))
         }
     }
 
@@ -360,7 +362,8 @@ final class GatewayProcess: @unchecked Sendable {
     var url: String { "http://127.0.0.1:\(port)" }
 
     /// More `serve` options for every run (`DEALSYNC_BENCH_SERVE_ARGS`, space-separated), to compare settings.
-    static let extraArguments = (ProcessInfo.processInfo.environment["DEALSYNC_BENCH_SERVE_ARGS"] ?? "").split(separator: " ").map(String.init)
+    static let extraArguments = (ProcessInfo.processInfo.environment["DEALSYNC_BENCH_SERVE_ARGS"] ?? "").split(separator: " ").map(
+        String.init)
 
     /// Where each run's CPU profile goes (`DEALSYNC_BENCH_PERF`): serve runs under `perf record`.
     static let profileDirectory = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PERF"]

@@ -31,10 +31,16 @@ var targets: [Target] = []
 say("dealsync benchmark (\(quick ? "quick" : "full") run)")
 let mapping = try BenchConfig.mapping(directory: repository, environment: [:])
 say("engine: decide → confirm → echo with the tour-agency mapping (pure core, one thread)")
-let engine = EngineBench(decider: RecordDecider(mapping: mapping, crmConnector: "tour-amocrm", masterConnector: "masterdeal"),
-                         links: quick ? 500 : 2_000, rounds: quick ? 4 : 20).run()
-say(String(format: "  %d decisions (%d writes) in %.2f s: %.0f decisions/s", engine.decisions, engine.writes, engine.seconds, engine.perSecond))
-targets.append(Target(name: "engine ≥ 20,000 decisions/s", met: engine.perSecond >= 20_000, detail: String(format: "%.0f/s", engine.perSecond)))
+let engine = EngineBench(
+    decider: RecordDecider(mapping: mapping, crmConnector: "tour-amocrm", masterConnector: "masterdeal"),
+    links: quick ? 500 : 2_000, rounds: quick ? 4 : 20
+).run()
+say(
+    String(
+        format: "  %d decisions (%d writes) in %.2f s: %.0f decisions/s", engine.decisions, engine.writes, engine.seconds, engine.perSecond)
+)
+targets.append(
+    Target(name: "engine ≥ 20,000 decisions/s", met: engine.perSecond >= 20_000, detail: String(format: "%.0f/s", engine.perSecond)))
 
 let only = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_ONLY"] ?? ""
 if only.isEmpty || only.contains("kafka") {
@@ -60,23 +66,35 @@ do {
 }
 
 let ingestRatio = f.ingest.requestsPerSecond / f.naiveTPS
-targets.append(Target(name: "ingest ≥ 1.5× the naive per-request insert", met: ingestRatio >= 1.5,
-                      detail: String(format: "%.0f/s vs %.0f tx/s = %.2f×", f.ingest.requestsPerSecond, f.naiveTPS, ingestRatio)))
-targets.append(Target(name: "ingest p99 ≤ 50 ms at 32 connections", met: f.ingest.p99 <= 50, detail: String(format: "%.2f ms", f.ingest.p99)))
-targets.append(Target(name: "every ingest answer 2xx", met: f.ingest.non2xx == 0 && f.ingest.socketErrors == 0 && f.ingest.requests > 0,
-                      detail: "\(f.ingest.non2xx) not 2xx, \(f.ingest.socketErrors) socket errors of \(f.ingest.requests)"))
+targets.append(
+    Target(
+        name: "ingest ≥ 1.5× the naive per-request insert", met: ingestRatio >= 1.5,
+        detail: String(format: "%.0f/s vs %.0f tx/s = %.2f×", f.ingest.requestsPerSecond, f.naiveTPS, ingestRatio)))
+targets.append(
+    Target(name: "ingest p99 ≤ 50 ms at 32 connections", met: f.ingest.p99 <= 50, detail: String(format: "%.2f ms", f.ingest.p99)))
+targets.append(
+    Target(
+        name: "every ingest answer 2xx", met: f.ingest.non2xx == 0 && f.ingest.socketErrors == 0 && f.ingest.requests > 0,
+        detail: "\(f.ingest.non2xx) not 2xx, \(f.ingest.socketErrors) socket errors of \(f.ingest.requests)"))
 if let smallest = f.drains.first, let largest = f.drains.last {
     let flat = largest.perSecond / smallest.perSecond
-    targets.append(Target(name: "drain ≥ 2,000 observations/s", met: f.drains.allSatisfy { $0.perSecond >= 2_000 },
-                          detail: f.drains.map { String(format: "%d: %.0f/s", $0.backlog, $0.perSecond) }.joined(separator: ", ")))
+    targets.append(
+        Target(
+            name: "drain ≥ 2,000 observations/s", met: f.drains.allSatisfy { $0.perSecond >= 2_000 },
+            detail: f.drains.map { String(format: "%d: %.0f/s", $0.backlog, $0.perSecond) }.joined(separator: ", ")))
     targets.append(Target(name: "drain flat: largest backlog ≥ 0.8× smallest", met: flat >= 0.8, detail: String(format: "%.2f×", flat)))
 }
-targets.append(Target(name: "freshness p50 ≤ 50 ms at 500 changes/s", met: f.freshness.p50 <= 50, detail: String(format: "%.1f ms", f.freshness.p50)))
-targets.append(Target(name: "freshness p99 ≤ 250 ms at 500 changes/s", met: f.freshness.p99 <= 250 && f.freshness.count == f.freshness.expected,
-                      detail: String(format: "%.1f ms, %d of %d", f.freshness.p99, f.freshness.count, f.freshness.expected)))
-targets.append(Target(name: "isolation: B's freshness p99 ≤ 250 ms during A's burst",
-                      met: f.isolation.p99 <= 250 && f.isolation.count == f.isolation.expected,
-                      detail: String(format: "%.1f ms, %d of %d", f.isolation.p99, f.isolation.count, f.isolation.expected)))
+targets.append(
+    Target(name: "freshness p50 ≤ 50 ms at 500 changes/s", met: f.freshness.p50 <= 50, detail: String(format: "%.1f ms", f.freshness.p50)))
+targets.append(
+    Target(
+        name: "freshness p99 ≤ 250 ms at 500 changes/s", met: f.freshness.p99 <= 250 && f.freshness.count == f.freshness.expected,
+        detail: String(format: "%.1f ms, %d of %d", f.freshness.p99, f.freshness.count, f.freshness.expected)))
+targets.append(
+    Target(
+        name: "isolation: B's freshness p99 ≤ 250 ms during A's burst",
+        met: f.isolation.p99 <= 250 && f.isolation.count == f.isolation.expected,
+        detail: String(format: "%.1f ms, %d of %d", f.isolation.p99, f.isolation.count, f.isolation.expected)))
 targets.append(Target(name: "gateway peak RSS ≤ 200 MB", met: f.peakRSS * 1.048576 <= 200, detail: String(format: "%.0f MiB", f.peakRSS)))
 
 say("targets:")

@@ -58,7 +58,9 @@ public struct DemoEnvironment: Sendable {
     public func masterDealConfiguration() -> MasterDealSimulator.Configuration {
         var configuration = MasterDealSimulator.Configuration()
         configuration.tokens = [value("MASTERDEAL_TOKEN"): "dealsync"]
-        configuration.eventTargets = [.init(url: "http://127.0.0.1:\(gatewayPort)/webhooks/masterdeal", secret: value("MASTERDEAL_EVENT_SECRET"))]
+        configuration.eventTargets = [
+            .init(url: "http://127.0.0.1:\(gatewayPort)/webhooks/masterdeal", secret: value("MASTERDEAL_EVENT_SECRET"))
+        ]
         configuration.eventTimeScale = 0.05
         return configuration
     }
@@ -91,7 +93,8 @@ extension DemoEnvironment {
         public let database: Database
     }
 
-    public func withStage<T: Sendable>(cluster: DatabaseURL, logger: Logger, _ body: @Sendable (Stage) async throws -> T) async throws -> T {
+    public func withStage<T: Sendable>(cluster: DatabaseURL, logger: Logger, _ body: @Sendable (Stage) async throws -> T) async throws -> T
+    {
         let tour = try mapping("tour-agency")
         let masterDeal = MasterDealSimulator(configuration: masterDealConfiguration())
         let amo = AmoCRMSimulator(configuration: amoConfiguration(mapping: tour))
@@ -102,8 +105,10 @@ extension DemoEnvironment {
                     let configuration = try self.configuration(masterURL: masterURL, amoURL: amoURL, bitrixURL: bitrixURL)
                     return try await Database.withDatabase(cluster, logger: logger, maximumConnections: 20) { database in
                         _ = try await Migrator(logger: logger).migrate(database)
-                        return try await body(Stage(masterDeal: masterDeal, amo: amo, bitrix: bitrix, masterURL: masterURL, amoURL: amoURL,
-                                                    bitrixURL: bitrixURL, mapping: tour, configuration: configuration, database: database))
+                        return try await body(
+                            Stage(
+                                masterDeal: masterDeal, amo: amo, bitrix: bitrix, masterURL: masterURL, amoURL: amoURL,
+                                bitrixURL: bitrixURL, mapping: tour, configuration: configuration, database: database))
                     }
                 }
             }

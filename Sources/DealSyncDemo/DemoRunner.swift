@@ -58,22 +58,29 @@ public struct DemoRunner: Sendable {
             if options.bus == .kafka {
                 let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
                 kafka = cluster
-                let (bus, busConfiguration) = try Self.onTheBus(stage: stage, configuration: configuration, cluster: cluster, logger: logger)
+                let (bus, busConfiguration) = try Self.onTheBus(
+                    stage: stage, configuration: configuration, cluster: cluster, logger: logger)
                 configuration = busConfiguration
                 extra.append(bus)
-                timeline.event("kafka", "mock cluster at \(cluster.bootstrapServers): MasterDeal publishes to \(bus.settings.eventsTopic) and "
-                               + "applies \(bus.settings.changesTopic); no webhooks from MasterDeal")
+                timeline.event(
+                    "kafka",
+                    "mock cluster at \(cluster.bootstrapServers): MasterDeal publishes to \(bus.settings.eventsTopic) and "
+                        + "applies \(bus.settings.changesTopic); no webhooks from MasterDeal")
             }
-            return try await runGateway(configuration: configuration, database: stage.database, environment: environment, extra: extra,
-                                        system: DemoSystem(masterDeal: stage.masterDeal, amo: stage.amo, bitrix: stage.bitrix,
-                                                           masterURL: stage.masterURL, amoURL: stage.amoURL, bitrixURL: stage.bitrixURL,
-                                                           database: stage.database, mapping: stage.mapping, cluster: cluster.url))
+            return try await runGateway(
+                configuration: configuration, database: stage.database, environment: environment, extra: extra,
+                system: DemoSystem(
+                    masterDeal: stage.masterDeal, amo: stage.amo, bitrix: stage.bitrix,
+                    masterURL: stage.masterURL, amoURL: stage.amoURL, bitrixURL: stage.bitrixURL,
+                    database: stage.database, mapping: stage.mapping, cluster: cluster.url))
         }
     }
 
     /// MasterDeal moved onto a Kafka bus: the topics created, the simulator publishing and applying there instead
     /// of sending webhooks, and the MasterDeal connector consuming and publishing there.
-    static func onTheBus(stage: DemoEnvironment.Stage, configuration: Configuration, cluster: KafkaMockCluster, logger: Logger) throws
+    static func onTheBus(
+        stage: DemoEnvironment.Stage, configuration: Configuration, cluster: KafkaMockCluster, logger: Logger
+    ) throws
         -> (MasterDealBus, Configuration)
     {
         let settings = MasterDealBus.Settings(bootstrapServers: cluster.bootstrapServers)
@@ -90,8 +97,10 @@ public struct DemoRunner: Sendable {
         return (bus, configuration)
     }
 
-    private func runGateway(configuration: Configuration, database: Database, environment: DemoEnvironment, extra: [any Service] = [],
-                            system: DemoSystem) async throws -> Bool {
+    private func runGateway(
+        configuration: Configuration, database: Database, environment: DemoEnvironment, extra: [any Service] = [],
+        system: DemoSystem
+    ) async throws -> Bool {
         var gatewayOptions = Gateway.Options()
         gatewayOptions.port = environment.gatewayPort
         gatewayOptions.relayIdlePoll = .milliseconds(200)
@@ -99,17 +108,22 @@ public struct DemoRunner: Sendable {
         gatewayOptions.pausedProbe = .seconds(2)
         let gateway = Gateway(configuration: configuration, database: database, options: gatewayOptions, logger: logger)
         let signals: [UnixSignal] = options.keepRunning ? [.sigterm, .sigint] : []
-        let group = ServiceGroup(configuration: .init(services: (options.services + gateway.services() + extra).map { .init(service: $0) },
-                                                      gracefulShutdownSignals: signals, logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: (options.services + gateway.services() + extra).map { .init(service: $0) },
+                gracefulShutdownSignals: signals, logger: logger))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             let gatewayURL = "http://127.0.0.1:\(environment.gatewayPort)"
-            try await DemoWaiting.until("the gateway answers", timeout: .seconds(20)) { await DemoHTTP.status("\(gatewayURL)/readyz") == 200 }
+            try await DemoWaiting.until("the gateway answers", timeout: .seconds(20)) {
+                await DemoHTTP.status("\(gatewayURL)/readyz") == 200
+            }
             timeline.event("dealsync", "gateway at \(gatewayURL): webhooks, /healthz, /readyz, /metrics")
             let scenario = DemoScenario(system: system, timeline: timeline, replay: gateway.replay, gatewayURL: gatewayURL)
             do {
                 let dealID = try await scenario.play()
-                try await DemoHistory.tell(dealID: dealID, configuration: configuration, database: database, timeline: timeline, logger: logger)
+                try await DemoHistory.tell(
+                    dealID: dealID, configuration: configuration, database: database, timeline: timeline, logger: logger)
             } catch {
                 timeline.check("the scenario ran to its end", false, detail: "\(error)")
             }
@@ -126,7 +140,8 @@ public struct DemoRunner: Sendable {
 
     private func printNextSteps(gatewayURL: String, system: DemoSystem) {
         let database = system.cluster.revealedURLString()
-        timeline.write("""
+        timeline.write(
+            """
 
             Everything stays up until Ctrl-C:
               gateway      \(gatewayURL)   (/metrics, /readyz)

@@ -33,19 +33,23 @@ struct DemoScenario: Sendable {
 
     func dealCreatedInMasterDeal() async throws -> String {
         timeline.chapter("1. A deal created in MasterDeal appears in amoCRM")
-        let deal = try masterDeal.createAsUser(.object([
-            "account_id": .string("acc-tour"), "opportunity_name": .string("Сочи, 7 ночей"), "stage": .string("lead"),
-            "amount": .string("150000.50"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-            "sla_due_at": .string("2026-12-20T18:00:00+03:00"), "attributes": .object(["tour_type": .string("beach")]),
-        ]))
+        let deal = try masterDeal.createAsUser(
+            .object([
+                "account_id": .string("acc-tour"), "opportunity_name": .string("Сочи, 7 ночей"), "stage": .string("lead"),
+                "amount": .string("150000.50"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+                "sla_due_at": .string("2026-12-20T18:00:00+03:00"), "attributes": .object(["tour_type": .string("beach")]),
+            ]))
         timeline.event("masterdeal", "deal \(deal.id) created: «Сочи, 7 ночей», 150 000.50 RUB, stage lead, owner u-olga")
         try await DemoWaiting.until("the lead appears in amoCRM", timeout: .seconds(20)) { system.lead(for: deal.id) != nil }
         let lead = system.lead(for: deal.id)!
-        timeline.event("amocrm", "lead \(lead.id) created: «\(lead.name)», price \(lead.price), stage «\(system.stageName(lead.statusID))», "
-            + "responsible \(system.ownerName(lead.responsibleUserID)), master_deal_id \(deal.id)")
+        timeline.event(
+            "amocrm",
+            "lead \(lead.id) created: «\(lead.name)», price \(lead.price), stage «\(system.stageName(lead.statusID))», "
+                + "responsible \(system.ownerName(lead.responsibleUserID)), master_deal_id \(deal.id)")
         timeline.check("the lead carries master_deal_id \(deal.id)", lead.values(ofField: 900_001) == [deal.id])
         timeline.check("150000.50 RUB became amoCRM's integer price 150001", lead.price == 150_001)
-        timeline.check("stage lead became «Новый лид», owner u-olga became Ольга", lead.statusID == 7_001_001 && lead.responsibleUserID == Self.olga)
+        timeline.check(
+            "stage lead became «Новый лид», owner u-olga became Ольга", lead.statusID == 7_001_001 && lead.responsibleUserID == Self.olga)
         return deal.id
     }
 
@@ -56,7 +60,9 @@ struct DemoScenario: Sendable {
         let lead = system.lead(for: dealID)!
         _ = try amo.editAsSalesperson(leadID: lead.id, userID: Self.ivan, AmoLeadFields(statusID: 7_001_004, pipelineID: Self.pipeline))
         timeline.event("amocrm", "Иван moves lead \(lead.id) to «Предложение»; amoCRM sends a form-encoded webhook")
-        try await DemoWaiting.until("MasterDeal reaches proposal", timeout: .seconds(20)) { masterDeal.deal(id: dealID)?.stage == "proposal" }
+        try await DemoWaiting.until("MasterDeal reaches proposal", timeout: .seconds(20)) {
+            masterDeal.deal(id: dealID)?.stage == "proposal"
+        }
         let deal = masterDeal.deal(id: dealID)!
         timeline.event("masterdeal", "deal \(dealID) stage → proposal (version \(deal.version))")
         timeline.check("the stage change reached MasterDeal", deal.stage == "proposal")
@@ -66,21 +72,27 @@ struct DemoScenario: Sendable {
 
     func leadCreatedInAmoCRM() async throws -> String {
         timeline.chapter("3. A lead created in amoCRM appears in MasterDeal")
-        let lead = try amo.createAsSalesperson(userID: Self.anna, AmoLeadFields(
-            name: "Домбай, горнолыжный тур", price: 98_000, statusID: 7_001_002, pipelineID: Self.pipeline,
-            responsibleUserID: Self.anna, customFields: [900_004: ["ski"]]))
+        let lead = try amo.createAsSalesperson(
+            userID: Self.anna,
+            AmoLeadFields(
+                name: "Домбай, горнолыжный тур", price: 98_000, statusID: 7_001_002, pipelineID: Self.pipeline,
+                responsibleUserID: Self.anna, customFields: [900_004: ["ski"]]))
         timeline.event("amocrm", "Анна creates lead \(lead.id): «Домбай, горнолыжный тур», 98 000, «Квалификация», tour type ski")
         try await DemoWaiting.until("the deal appears in MasterDeal", timeout: .seconds(20)) {
             masterDeal.allDeals().contains { $0.opportunityName == "Домбай, горнолыжный тур" }
         }
         let deal = masterDeal.allDeals().first { $0.opportunityName == "Домбай, горнолыжный тур" }!
-        timeline.event("masterdeal", "deal \(deal.id) created in account \(deal.accountID): stage \(deal.stage), \(deal.amount ?? "-") \(deal.currency ?? ""), owner \(deal.ownerID ?? "-")")
+        timeline.event(
+            "masterdeal",
+            "deal \(deal.id) created in account \(deal.accountID): stage \(deal.stage), \(deal.amount ?? "-") \(deal.currency ?? ""), owner \(deal.ownerID ?? "-")"
+        )
         try await DemoWaiting.until("amoCRM learns the master_deal_id", timeout: .seconds(20)) {
             amo.lead(id: lead.id)?.values(ofField: 900_001) == [deal.id]
         }
         timeline.event("amocrm", "lead \(lead.id) now carries master_deal_id \(deal.id)")
-        timeline.check("the new deal is in account acc-tour, stage qualified, 98000.00 RUB, owner u-anna",
-                       deal.accountID == "acc-tour" && deal.stage == "qualified" && deal.amount == "98000.00" && deal.ownerID == "u-anna")
+        timeline.check(
+            "the new deal is in account acc-tour, stage qualified, 98000.00 RUB, owner u-anna",
+            deal.accountID == "acc-tour" && deal.stage == "qualified" && deal.amount == "98000.00" && deal.ownerID == "u-anna")
         timeline.check("tour type ski arrived as an attribute", deal.attributes["tour_type"]?.stringValue == "ski")
         return deal.id
     }
@@ -90,9 +102,11 @@ struct DemoScenario: Sendable {
     func simultaneousEdits(_ dealID: String) async throws {
         timeline.chapter("4. Both sides edit the same deal at the same moment")
         let lead = system.lead(for: dealID)!
-        _ = try masterDeal.editAsUser(id: dealID, changes: .object(["stage": .string("won"), "opportunity_name": .string("Сочи, 7 ночей — VIP")]))
-        _ = try amo.editAsSalesperson(leadID: lead.id, userID: Self.ivan,
-                                      AmoLeadFields(name: "Сочи, 10 ночей", statusID: 7_001_007, pipelineID: Self.pipeline))
+        _ = try masterDeal.editAsUser(
+            id: dealID, changes: .object(["stage": .string("won"), "opportunity_name": .string("Сочи, 7 ночей — VIP")]))
+        _ = try amo.editAsSalesperson(
+            leadID: lead.id, userID: Self.ivan,
+            AmoLeadFields(name: "Сочи, 10 ночей", statusID: 7_001_007, pipelineID: Self.pipeline))
         timeline.event("masterdeal", "someone moves the deal to won and renames it «Сочи, 7 ночей — VIP»")
         timeline.event("amocrm", "at the same moment Иван renames the lead «Сочи, 10 ночей» and moves it to «Сервис»")
         try await DemoWaiting.until("both sides agree", timeout: .seconds(20)) {
@@ -102,19 +116,25 @@ struct DemoScenario: Sendable {
         }
         let deal = masterDeal.deal(id: dealID)!
         let after = amo.lead(id: lead.id)!
-        timeline.event("dealsync", "settled: stage won / «\(system.stageName(after.statusID))», title «\(deal.opportunityName)» on both sides")
+        timeline.event(
+            "dealsync", "settled: stage won / «\(system.stageName(after.statusID))», title «\(deal.opportunityName)» on both sides")
         let conflicts = try await system.divergence(kinds: ["conflict"]).filter { $0.masterDealID == dealID }
         for conflict in conflicts {
-            timeline.event("divergence", "conflict \(conflict.field ?? "-"): MasterDeal \(conflict.masterValue?.description ?? "-") "
-                + "vs amoCRM \(conflict.crmValue?.description ?? "-") → \(conflict.rule ?? "-") keeps the \(conflict.winner ?? "-") value")
+            timeline.event(
+                "divergence",
+                "conflict \(conflict.field ?? "-"): MasterDeal \(conflict.masterValue?.description ?? "-") "
+                    + "vs amoCRM \(conflict.crmValue?.description ?? "-") → \(conflict.rule ?? "-") keeps the \(conflict.winner ?? "-") value"
+            )
         }
         let stage = conflicts.first { $0.field == "stage" }
-        timeline.check("stage: priority master kept won and amoCRM moved to «Продажа»",
-                       stage?.winner == "master" && after.statusID == 7_001_006 && deal.stage == "won")
+        timeline.check(
+            "stage: priority master kept won and amoCRM moved to «Продажа»",
+            stage?.winner == "master" && after.statusID == 7_001_006 && deal.stage == "won")
         let title = conflicts.first { $0.field == "title" }
         let expected = Self.lwwWinner(title)
-        timeline.check("title: last-write-wins kept the later source timestamp (\(expected ?? "?"))",
-                       title?.rule == "lww" && title?.winner == expected && deal.opportunityName == after.name)
+        timeline.check(
+            "title: last-write-wins kept the later source timestamp (\(expected ?? "?"))",
+            title?.rule == "lww" && title?.winner == expected && deal.opportunityName == after.name)
     }
 
     /// The side last-write-wins must pick for a logged conflict: the later source timestamp, MasterDeal on a tie.
@@ -137,14 +157,18 @@ struct DemoScenario: Sendable {
         try await DemoWaiting.until("the write is dead-lettered", timeout: .seconds(40)) {
             let attempts = try await processorAttempts(dealID)
             for attempt in attempts.dropFirst(seen) {
-                timeline.event("relay", "write to amoCRM failed: \(attempt.status.map { "HTTP \($0)" } ?? "no response") \(attempt.errorClass) — retrying with backoff")
+                timeline.event(
+                    "relay",
+                    "write to amoCRM failed: \(attempt.status.map { "HTTP \($0)" } ?? "no response") \(attempt.errorClass) — retrying with backoff"
+                )
             }
             seen = max(seen, attempts.count)
             let letters = try await system.deadLetters()
             return !letters.isEmpty
         }
         let letter = try await system.deadLetters().first!
-        timeline.event("dealsync", "dead letter \(letter.id): \(letter.errorClass) after \(letter.attempts.count) attempts (dealsync dlq list)")
+        timeline.event(
+            "dealsync", "dead letter \(letter.id): \(letter.errorClass) after \(letter.attempts.count) attempts (dealsync dlq list)")
         timeline.check("the write ended in the dead-letter queue with its attempt history", letter.attempts.count == 4)
         amo.faults.update(FaultSettings())
         timeline.event("amocrm", "back up")
@@ -152,7 +176,8 @@ struct DemoScenario: Sendable {
         let said: String =
             switch result {
             case .requeued(let outbox): "re-enqueued as outbox \(outbox) under its original idempotency key"
-            case .requeuedCurrent(let outbox, let changed): "enqueued outbox \(outbox.map(String.init) ?? "?") with current values for \(changed.joined(separator: ", "))"
+            case .requeuedCurrent(let outbox, let changed):
+                "enqueued outbox \(outbox.map(String.init) ?? "?") with current values for \(changed.joined(separator: ", "))"
             case .alreadyInSync: "nothing to send: amoCRM already holds the decided values"
             case .refused(let reason): "refused: \(reason)"
             }
@@ -175,21 +200,29 @@ struct DemoScenario: Sendable {
     func fitnessFunnel() async throws -> String {
         timeline.chapter("6. The fitness coach's Bitrix24 funnel")
         let bitrix = system.bitrix
-        let deal = try masterDeal.createAsUser(.object([
-            "account_id": .string("acc-fitness"), "opportunity_name": .string("Персональные тренировки, 12 занятий"),
-            "stage": .string("lead"), "amount": .string("24000.00"), "currency": .string("RUB"), "owner_id": .string("u-maria"),
-            "attributes": .object(["program": .string("personal"), "sessions": .number(12)]),
-        ]))
+        let deal = try masterDeal.createAsUser(
+            .object([
+                "account_id": .string("acc-fitness"), "opportunity_name": .string("Персональные тренировки, 12 занятий"),
+                "stage": .string("lead"), "amount": .string("24000.00"), "currency": .string("RUB"), "owner_id": .string("u-maria"),
+                "attributes": .object(["program": .string("personal"), "sessions": .number(12)]),
+            ]))
         timeline.event("masterdeal", "deal \(deal.id) created in account acc-fitness: 24 000.00 RUB, owner u-maria")
-        try await DemoWaiting.until("the deal appears in Bitrix24", timeout: .seconds(20)) { bitrix.allDeals().contains { $0.originID == deal.id } }
+        try await DemoWaiting.until("the deal appears in Bitrix24", timeout: .seconds(20)) {
+            bitrix.allDeals().contains { $0.originID == deal.id }
+        }
         let created = bitrix.allDeals().first { $0.originID == deal.id }!
-        timeline.event("bitrix24", "deal \(created.id) «\(created.title)» in «Первичный контакт» (\(created.stageID)), OPPORTUNITY \(created.opportunity) \(created.currencyID), "
-            + "ORIGINATOR_ID \(created.originatorID ?? "-"), ORIGIN_ID \(created.originID ?? "-")")
-        timeline.check("the Bitrix24 deal is marked as dealsync's and carries the master_deal_id",
-                       created.originatorID == "dealsync" && created.originID == deal.id && created.stageID == "C2:NEW")
+        timeline.event(
+            "bitrix24",
+            "deal \(created.id) «\(created.title)» in «Первичный контакт» (\(created.stageID)), OPPORTUNITY \(created.opportunity) \(created.currencyID), "
+                + "ORIGINATOR_ID \(created.originatorID ?? "-"), ORIGIN_ID \(created.originID ?? "-")")
+        timeline.check(
+            "the Bitrix24 deal is marked as dealsync's and carries the master_deal_id",
+            created.originatorID == "dealsync" && created.originID == deal.id && created.stageID == "C2:NEW")
         _ = bitrix.editAsSalesperson(dealID: created.id, userID: 15, fields: ["STAGE_ID": "C2:PREPAYMENT_INVOICE"])
         timeline.event("bitrix24", "a coach moves it to «Принимают решение»; Bitrix24 sends only the id (ONCRMDEALUPDATE)")
-        try await DemoWaiting.until("MasterDeal reaches proposal", timeout: .seconds(20)) { masterDeal.deal(id: deal.id)?.stage == "proposal" }
+        try await DemoWaiting.until("MasterDeal reaches proposal", timeout: .seconds(20)) {
+            masterDeal.deal(id: deal.id)?.stage == "proposal"
+        }
         timeline.event("masterdeal", "deal \(deal.id) stage → proposal (dealsync read the deal with crm.deal.get first)")
         timeline.check("the coach's stage change reached MasterDeal", masterDeal.deal(id: deal.id)?.stage == "proposal")
         timeline.check("Bitrix24 never refused a call (leaky bucket respected)", bitrix.stats.queryLimitExceeded == 0)

@@ -1,10 +1,11 @@
 import AsyncHTTPClient
-import NIOCore
-import NIOHTTP1
 import DealSyncCore
 import DealSyncSimulators
 import DealSyncStore
 import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
 
 /// Everything the scenario drives and inspects.
 struct DemoSystem: Sendable {
@@ -47,8 +48,6 @@ struct DemoSystem: Sendable {
         try await DeadLetterStore(database: database, logger: logger).list(DeadLetterFilter(status: status))
     }
 }
-
-import Logging
 
 /// Waiting and probing helpers the demo and the benchmark share.
 public enum DemoWaiting {

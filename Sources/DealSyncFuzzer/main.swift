@@ -8,7 +8,9 @@ let fuzzTarget = ProcessInfo.processInfo.environment["DEALSYNC_FUZZ_TARGET"].fla
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    guard let fuzzTarget else { fatalError("set DEALSYNC_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))") }
+    guard let fuzzTarget else {
+        fatalError("set DEALSYNC_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
     if let violation = fuzzTarget.run(Array(UnsafeRawBufferPointer(start: start, count: count))) {
         fatalError("\(fuzzTarget.rawValue): \(violation)")
     }

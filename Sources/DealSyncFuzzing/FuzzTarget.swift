@@ -39,8 +39,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         let loader = ConfigurationLoader(environment: ["SECRET": "fuzz-secret-value-0001"])
         let text = String(decoding: mapping ?? connector ?? [], as: UTF8.self)
         do {
-            _ = try loader.load(connectors: connector == nil ? [] : [.init(path: "c.yaml", text: text)],
-                                mappings: mapping == nil ? [] : [.init(path: "m.yaml", text: text)])
+            _ = try loader.load(
+                connectors: connector == nil ? [] : [.init(path: "c.yaml", text: text)],
+                mappings: mapping == nil ? [] : [.init(path: "m.yaml", text: text)])
         } catch {
             if error.diagnostics.isEmpty { return "refused without a diagnostic" }
             if error.diagnostics.contains(where: { $0.description.contains("fuzz-secret-value-0001") }) {

@@ -67,8 +67,10 @@ public final class Gateway: Sendable {
     let laneWakeups = LaneWakeups()
     let outboxWakeup = Wakeup()
 
-    public init(configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
-                metrics: GatewayMetrics = GatewayMetrics()) {
+    public init(
+        configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
+        metrics: GatewayMetrics = GatewayMetrics()
+    ) {
         self.database = database
         self.options = options
         self.logger = logger
@@ -77,11 +79,13 @@ public final class Gateway: Sendable {
         clientConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(60))
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let credentials = DatabaseCredentialStore(tokens: TokenStore(database: database, logger: logger))
-        let registry = ConnectorRegistry(configuration: configuration, client: httpClient, credentials: credentials, logger: logger,
-                                         metrics: metrics)
-        self.generations = CurrentGeneration(GatewayGeneration(
-            number: 1, configuration: configuration, registry: registry,
-            sync: Self.makeSync(configuration, database: database, metrics: metrics, logger: logger)))
+        let registry = ConnectorRegistry(
+            configuration: configuration, client: httpClient, credentials: credentials, logger: logger,
+            metrics: metrics)
+        self.generations = CurrentGeneration(
+            GatewayGeneration(
+                number: 1, configuration: configuration, registry: registry,
+                sync: Self.makeSync(configuration, database: database, metrics: metrics, logger: logger)))
         self.writer = InboxWriter(database: database, logger: logger, options: options.intake)
         metrics.register(connectors: configuration.connectors.map { ($0.id, $0.kind) })
     }
@@ -89,8 +93,9 @@ public final class Gateway: Sendable {
     static func makeSync(_ configuration: Configuration, database: Database, metrics: GatewayMetrics, logger: Logger) -> SyncContext {
         SyncContext(
             database: database, setup: SyncSetup(configuration: configuration), logger: logger,
-            observer: .init(processed: { [metrics] connector, result in metrics.inbox(connector, result: result) },
-                            divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
+            observer: .init(
+                processed: { [metrics] connector, result in metrics.inbox(connector, result: result) },
+                divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
     }
 
     /// Releases the HTTP client when the gateway's services were never run (CLI commands).
@@ -103,9 +108,10 @@ public final class Gateway: Sendable {
         guard let crm = registry.connector(id), crm.config.kind != .masterdeal, let mapping = configuration.mapping(for: crm.config),
             let master = configuration.masterDeal.flatMap({ registry.connector($0.id) })
         else { return nil }
-        return Reconciler(crm: crm, master: master, mapping: mapping, repairs: repairs,
-                          links: LinkReader(database: database, logger: logger), drift: DriftStore(database: database, logger: logger),
-                          metrics: metrics, logger: logger, settings: settings, generations: generations)
+        return Reconciler(
+            crm: crm, master: master, mapping: mapping, repairs: repairs,
+            links: LinkReader(database: database, logger: logger), drift: DriftStore(database: database, logger: logger),
+            metrics: metrics, logger: logger, settings: settings, generations: generations)
     }
 
     /// The services to run after the database client, in start order (they stop in reverse: the HTTP server first,
@@ -140,8 +146,10 @@ public final class Gateway: Sendable {
         for connector in registry.all {
             guard let events = connector.config.events, let master = connector as? MasterDealConnector else { continue }
             metrics.registerKafka(connector: connector.config.id, consumes: true, publishes: false)
-            kafkaIntakes.append(KafkaIntake(connector: master, events: events, inbox: inboxStore, metrics: metrics, worker: options.worker,
-                                            logger: logger))
+            kafkaIntakes.append(
+                KafkaIntake(
+                    connector: master, events: events, inbox: inboxStore, metrics: metrics, worker: options.worker,
+                    logger: logger))
         }
         if options.intakeOnly { return [ClientShutdown(client: httpClient)] + kafkaIntakes + [writer, app, release] }
         var services: [any Service] = [
@@ -165,8 +173,9 @@ public final class Gateway: Sendable {
                 OutboxRelay(
                     connector: connector, generations: generations, claims: claims, presence: presence, status: status, metrics: metrics,
                     wakeup: outboxWakeup,
-                    options: .init(batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
-                                   idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
+                    options: .init(
+                        batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
+                        idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
                     worker: options.worker, logger: logger)
             }
             let inboxLane = InboxLane(
@@ -175,8 +184,10 @@ public final class Gateway: Sendable {
                 worker: options.worker, logger: logger)
             var lane: [any Service] = []
             if options.polling, connector.config.poll.enabled {
-                lane.append(PollerService(connector: connector, polls: polls, status: status, metrics: metrics,
-                                          inboxWakeup: laneWakeups.lane(id), logger: logger, generations: generations))
+                lane.append(
+                    PollerService(
+                        connector: connector, polls: polls, status: status, metrics: metrics,
+                        inboxWakeup: laneWakeups.lane(id), logger: logger, generations: generations))
             }
             if connector.config.kind == .masterdeal {
                 // MasterDeal's inbox and writes are shared by every process; one process polls it. Its events on

@@ -25,7 +25,11 @@ final class KafkaClientContext: Sendable {
         }
     }
 
-    func collect() -> [KafkaError] { errors.withLock { errors in defer { errors = [] }; return errors } }
+    func collect() -> [KafkaError] {
+        errors.withLock { errors in
+            defer { errors = [] }; return errors
+        }
+    }
 }
 
 enum KafkaClient {

@@ -12,8 +12,10 @@ public struct KafkaMessage: Sendable, Equatable {
     /// The message's timestamp (create or log-append time) in unix milliseconds, when it has one.
     public var timestampMillis: Int64?
 
-    public init(topic: String, partition: Int32, offset: Int64, key: Data?, value: Data, headers: [String: String] = [:],
-                timestampMillis: Int64? = nil) {
+    public init(
+        topic: String, partition: Int32, offset: Int64, key: Data?, value: Data, headers: [String: String] = [:],
+        timestampMillis: Int64? = nil
+    ) {
         self.topic = topic
         self.partition = partition
         self.offset = offset

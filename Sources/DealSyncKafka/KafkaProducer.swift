@@ -38,19 +38,23 @@ public final class KafkaProducer: Sendable {
         self.context = context
         let merged = Self.defaultProperties.merging(properties) { $1 }
         do {
-            handle = KafkaPointer(raw: try KafkaClient.makeHandle(RD_KAFKA_PRODUCER, properties: merged, context: context) { conf in
-                rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
-                    guard let message, let opaque = message.pointee._private else { return }
-                    let pending = Unmanaged<PendingDelivery>.fromOpaque(opaque).takeRetainedValue()
-                    if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                        let topic = message.pointee.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
-                        pending.complete(.success(KafkaDeliveryReport(topic: topic, partition: message.pointee.partition,
-                                                                      offset: message.pointee.offset)))
-                    } else {
-                        pending.complete(.failure(KafkaError(message.pointee.err, "delivery failed")))
+            handle = KafkaPointer(
+                raw: try KafkaClient.makeHandle(RD_KAFKA_PRODUCER, properties: merged, context: context) { conf in
+                    rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+                        guard let message, let opaque = message.pointee._private else { return }
+                        let pending = Unmanaged<PendingDelivery>.fromOpaque(opaque).takeRetainedValue()
+                        if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                            let topic = message.pointee.rkt.flatMap { rd_kafka_topic_name($0) }.map { String(cString: $0) } ?? ""
+                            pending.complete(
+                                .success(
+                                    KafkaDeliveryReport(
+                                        topic: topic, partition: message.pointee.partition,
+                                        offset: message.pointee.offset)))
+                        } else {
+                            pending.complete(.failure(KafkaError(message.pointee.err, "delivery failed")))
+                        }
                     }
-                }
-            })
+                })
         } catch {
             context.release()
             throw error
@@ -164,10 +168,12 @@ public final class KafkaProducer: Sendable {
 
     /// Waits up to `timeout` for every message in flight, then stops: what was not acknowledged by then fails.
     public func close(timeout: Duration = .seconds(10)) async {
-        guard closed.withLock({ closed in
-            defer { closed = true }
-            return !closed
-        }) else { return }
+        guard
+            closed.withLock({ closed in
+                defer { closed = true }
+                return !closed
+            })
+        else { return }
         let handle = handle, stopping = stopping, stopped = stopped
         let millis = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         await KafkaClient.blocking(on: .global()) {

@@ -24,7 +24,8 @@ public final class ChildProgram: Sendable {
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
         // Glibc's module does not export posix_spawn_file_actions_addchdir_np: change directory through sh.
-        let command = directory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0, executable] + arguments }
+        let command =
+            directory.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0, executable] + arguments }
             ?? [executable] + arguments
         let argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
@@ -52,8 +53,10 @@ public final class ChildProgram: Sendable {
     }
 
     /// Runs to completion and returns (status, stdout, stderr).
-    public static func run(_ executable: String, _ arguments: [String], directory: String? = nil,
-                           environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    public static func run(
+        _ executable: String, _ arguments: [String], directory: String? = nil,
+        environment: [String: String] = [:]
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
         let program = try ChildProgram(executable, arguments, directory: directory, environment: environment)
         let status = await program.wait()
         return (status, program.stdout, program.stderr)
@@ -116,8 +119,10 @@ public enum Repository {
     /// The built `dealsync` binary next to the test bundle.
     public static func dealsyncBinary() throws -> String {
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [bundle.appendingPathComponent("dealsync").path,
-                          bundle.deletingLastPathComponent().appendingPathComponent("dealsync").path] {
+        for candidate in [
+            bundle.appendingPathComponent("dealsync").path,
+            bundle.deletingLastPathComponent().appendingPathComponent("dealsync").path,
+        ] {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         throw ChildProgramError("the dealsync binary was not built next to the tests (\(bundle.path)); run `swift build` first")

@@ -23,14 +23,16 @@ struct ConnectorCommandTests {
         #expect(status.status == 0, "\(status.stderr)")
         let connectors = try #require(json(status.stdout)["connectors"] as? [[String: Any]])
         let ids = connectors.compactMap { $0["id"] as? String }
-        #expect(Set(ids.prefix(3)) == ["masterdeal", "tour-amocrm", "fitness-bitrix24"] && ids.last == "old-crm", "configured first: \(ids)")
+        #expect(
+            Set(ids.prefix(3)) == ["masterdeal", "tour-amocrm", "fitness-bitrix24"] && ids.last == "old-crm", "configured first: \(ids)")
         let tour = try #require(connectors.first { $0["id"] as? String == "tour-amocrm" })
         #expect(tour["paused"] as? Bool == true && (tour["reason"] as? String)?.contains("blocked the account") == true, "\(tour)")
         #expect(tour["kind"] as? String == "amocrm" && tour["auth"] as? String == "oauth")
         let fitness = try #require(connectors.first { $0["id"] as? String == "fitness-bitrix24" })
         #expect(fitness["paused"] as? Bool == false && fitness["reason"] == nil)
         #expect(fitness["last_poll_at"] is String && tour["last_poll_at"] == nil, "\(fitness) \(tour)")
-        let leftover = try #require(connectors.first { $0["id"] as? String == "old-crm" }, "a connector no longer configured is still shown")
+        let leftover = try #require(
+            connectors.first { $0["id"] as? String == "old-crm" }, "a connector no longer configured is still shown")
         #expect(leftover["kind"] == nil && leftover["paused"] as? Bool == true)
 
         let table = try await cli(["connector", "status"], url)
@@ -43,15 +45,20 @@ struct ConnectorCommandTests {
         let one = try await cli(["connector", "status", "--connector", "fitness-bitrix24", "--json"], url)
         #expect((try json(one.stdout)["connectors"] as? [[String: Any]])?.count == 1)
 
-        let resumed = try await cli(["connector", "resume", "tour-amocrm", "--reason", "block lifted by amoCRM support", "--actor", "oncall-ivan"], url)
+        let resumed = try await cli(
+            ["connector", "resume", "tour-amocrm", "--reason", "block lifted by amoCRM support", "--actor", "oncall-ivan"], url)
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(resumed.stdout.contains("resumed tour-amocrm (paused since") && resumed.stdout.contains("blocked the account"), "\(resumed.stdout)")
+        #expect(
+            resumed.stdout.contains("resumed tour-amocrm (paused since") && resumed.stdout.contains("blocked the account"),
+            "\(resumed.stdout)")
         let again = try await cli(["connector", "resume", "tour-amocrm"], url)
         #expect(again.status == 0 && again.stdout.contains("tour-amocrm is not paused; nothing changed"), "\(again.stdout)\(again.stderr)")
         let unknown = try await cli(["connector", "resume", "tour-amocrn"], url)
         #expect(unknown.status == 3, "\(unknown.stderr)")
-        #expect(unknown.stderr.contains("no connector 'tour-amocrn'") && unknown.stderr.contains("configured: fitness-bitrix24, masterdeal, tour-amocrm"),
-                "\(unknown.stderr)")
+        #expect(
+            unknown.stderr.contains("no connector 'tour-amocrn'")
+                && unknown.stderr.contains("configured: fitness-bitrix24, masterdeal, tour-amocrm"),
+            "\(unknown.stderr)")
 
         try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 2) { db in
             let states = try await ConnectorStatusStore(database: db, logger: TestPostgres.logger).states()
@@ -70,7 +77,8 @@ struct ConnectorCommandTests {
         let access = "access-7f3b2c19e8d4a6"
         let refresh = "def50200-refresh-5c8e1a9b"
         try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 2) { db in
-            let stored = TokenStore.Stored(accessToken: access, refreshToken: refresh, accessExpiresAt: Date().addingTimeInterval(3_600), generation: 3)
+            let stored = TokenStore.Stored(
+                accessToken: access, refreshToken: refresh, accessExpiresAt: Date().addingTimeInterval(3_600), generation: 3)
             let saved = try await TokenStore(database: db, logger: TestPostgres.logger).save(connector: "tour-amocrm", stored)
             #expect(saved)
         }
@@ -98,21 +106,28 @@ struct ConnectorCommandTests {
         }
         #expect(refused.status == 1 && refused.stderr.contains("a dealsync serve process is still connected"), "\(refused.stderr)")
 
-        let forgot = try await cli(["connector", "forget-tokens", "tour-amocrm", "--reason", "integration re-authorised", "--actor", "admin-olga"], url)
+        let forgot = try await cli(
+            ["connector", "forget-tokens", "tour-amocrm", "--reason", "integration re-authorised", "--actor", "admin-olga"], url)
         #expect(forgot.status == 0, "\(forgot.stderr)")
-        #expect(forgot.stdout.contains("forgot the stored token pair of tour-amocrm (generation 3)") && forgot.stdout.contains("start dealsync serve again"),
-                "\(forgot.stdout)")
+        #expect(
+            forgot.stdout.contains("forgot the stored token pair of tour-amocrm (generation 3)")
+                && forgot.stdout.contains("start dealsync serve again"),
+            "\(forgot.stdout)")
         let twice = try await cli(["connector", "forget-tokens", "tour-amocrm", "--reason", "again"], url)
         #expect(twice.status == 0 && twice.stdout.contains("no stored tokens for tour-amocrm; nothing changed"), "\(twice.stdout)")
         for output in [status, table, notOAuth, unknown, refused, forgot, twice] {
-            #expect(!(output.stdout + output.stderr).contains(access) && !(output.stdout + output.stderr).contains(refresh), "no token is printed")
+            #expect(
+                !(output.stdout + output.stderr).contains(access) && !(output.stdout + output.stderr).contains(refresh),
+                "no token is printed")
         }
 
         try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 2) { db in
             #expect(try await TokenStore(database: db, logger: TestPostgres.logger).load(connector: "tour-amocrm") == nil)
             let audit = try await AuditStore(database: db, logger: TestPostgres.logger).list(action: "connector.")
             #expect(audit.map(\.action) == ["connector.forget_tokens"], "the refused and empty runs record nothing: \(audit)")
-            #expect(audit.first?.actor == "admin-olga" && audit.first?.reason == "integration re-authorised" && audit.first?.details["generation"] == "3")
+            #expect(
+                audit.first?.actor == "admin-olga" && audit.first?.reason == "integration re-authorised"
+                    && audit.first?.details["generation"] == "3")
             #expect(!(audit.first?.details.values.contains { $0.contains(access) || $0.contains(refresh) } ?? true))
         }
     }
@@ -121,15 +136,17 @@ struct ConnectorCommandTests {
     /// starting it for the command when no `serve` runs, and finds it fresh, not broken.
     @Test(.timeLimit(.minutes(2)))
     func withoutADatabaseURLItUsesTheClusterBesideTheConfiguration() async throws {
-        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["connector", "status", "--config", root],
-                                                environment: ["DATABASE_URL": ""])
+        let result = try await ChildProgram.run(
+            try Repository.dealsyncBinary(), ["connector", "status", "--config", root],
+            environment: ["DATABASE_URL": ""])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("tour-amocrm"), "\(result.stdout)")
         #expect(FileManager.default.fileExists(atPath: "\(root)/.dealsync/pgdata/PG_VERSION"), "the cluster was made in the data directory")
     }
 
     func cli(_ arguments: [String], _ url: DatabaseURL) async throws -> (status: Int32, stdout: String, stderr: String) {
-        try await ChildProgram.run(try Repository.dealsyncBinary(), arguments + ["--config", root, "--database-url", url.revealedURLString()])
+        try await ChildProgram.run(
+            try Repository.dealsyncBinary(), arguments + ["--config", root, "--database-url", url.revealedURLString()])
     }
 
     func json(_ text: String) throws -> [String: Any] {

@@ -170,12 +170,13 @@ struct OpsKitTests {
             let help = try await ChildProgram.run(try Repository.dealsyncBinary(), [command, "--help"])
             #expect(help.status == 0, "the runbooks use `ds \(command)`, which dealsync does not have: \(help.stderr)")
             guard let section = help.stdout.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { continue }
-            let subcommands = Set(section.split(separator: "\n").compactMap { line -> String? in
-                guard line.hasPrefix("  "), !line.hasPrefix("   "), let word = line.split(separator: " ").first,
-                    word.allSatisfy({ $0.isLowercase || $0 == "-" })
-                else { return nil }
-                return String(word)
-            })
+            let subcommands = Set(
+                section.split(separator: "\n").compactMap { line -> String? in
+                    guard line.hasPrefix("  "), !line.hasPrefix("   "), let word = line.split(separator: " ").first,
+                        word.allSatisfy({ $0.isLowercase || $0 == "-" })
+                    else { return nil }
+                    return String(word)
+                })
             for word in words {
                 #expect(subcommands.contains(word), "the runbooks use `ds \(command) \(word)`; its subcommands are \(subcommands.sorted())")
             }
@@ -194,11 +195,13 @@ enum OpsKit {
         "dealsync_inbox_oldest_seconds", "dealsync_polls_total", "dealsync_poll_items_total", "dealsync_divergence_total",
         "dealsync_deliveries_total", "dealsync_retries_total", "dealsync_dead_letters_total", "dealsync_dead_letters_open",
         "dealsync_outbox_depth", "dealsync_outbox_oldest_seconds", "dealsync_limiter_wait_seconds_total", "dealsync_breaker_state",
-        "dealsync_connector_paused", "dealsync_rate_limit_share", "dealsync_auth_failures_total", "dealsync_drift_open", "dealsync_drift_oldest_open_seconds",
+        "dealsync_connector_paused", "dealsync_rate_limit_share", "dealsync_auth_failures_total", "dealsync_drift_open",
+        "dealsync_drift_oldest_open_seconds",
         "dealsync_drift_detected_total", "dealsync_drift_repaired_total", "dealsync_sweep_progress_ratio",
         "dealsync_sweep_duration_seconds", "dealsync_sweep_last_completed_timestamp_seconds", "dealsync_records_compared_total",
         "dealsync_config_reloads_total", "dealsync_config_last_reload_successful",
-        "dealsync_kafka_consumer_lag", "dealsync_kafka_partition_assigned", "dealsync_kafka_consumed_total", "dealsync_kafka_consumer_errors_total",
+        "dealsync_kafka_consumer_lag", "dealsync_kafka_partition_assigned", "dealsync_kafka_consumed_total",
+        "dealsync_kafka_consumer_errors_total",
         "dealsync_kafka_store_failures_total", "dealsync_kafka_published_total", "dealsync_kafka_publish_seconds",
     ]
     static let histograms: Set<String> = ["dealsync_webhook_duration_seconds", "dealsync_kafka_publish_seconds"]

@@ -9,11 +9,12 @@ struct ValidateCommandTests {
         let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate"], directory: root)
         #expect(result.status == 0, "\(result.stderr)")
         // It names exactly what it counts (it used to say "3 connectors" and name the two CRMs).
-        #expect(result.stdout == "ok: 3 connectors (fitness-bitrix24: bitrix24, masterdeal: masterdeal, tour-amocrm: amocrm), "
-            + "2 mappings (fitness-coaching, tour-agency)\n"
-            + "  fitness-bitrix24: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n"
-            + "  masterdeal: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n"
-            + "  tour-amocrm: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n",
+        #expect(
+            result.stdout == "ok: 3 connectors (fitness-bitrix24: bitrix24, masterdeal: masterdeal, tour-amocrm: amocrm), "
+                + "2 mappings (fitness-coaching, tour-agency)\n"
+                + "  fitness-bitrix24: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n"
+                + "  masterdeal: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n"
+                + "  tour-amocrm: a first poll reads from its first poll's time (poll.start: now); older records are left alone\n",
             "\(result.stdout)")
     }
 
@@ -21,14 +22,22 @@ struct ValidateCommandTests {
         let copy = try ConfigCopy(from: root)
         defer { copy.remove() }
         try copy.edit("connectors/tour-amocrm.yaml") { $0.replacingOccurrences(of: "  start: now ", with: "  start: beginning ") }
-        try copy.edit("connectors/fitness-bitrix24.yaml") { $0.replacingOccurrences(of: "  interval: 60s", with: "  interval: 60s\n  start: \"2026-01-01T09:00:00+03:00\"") }
+        try copy.edit("connectors/fitness-bitrix24.yaml") {
+            $0.replacingOccurrences(of: "  interval: 60s", with: "  interval: 60s\n  start: \"2026-01-01T09:00:00+03:00\"")
+        }
         try copy.edit("mappings/tour-agency.yaml") { $0 + "\nscope: {stages: [qualified, lead], updated_since: 2026-01-01}\n" }
         let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate", copy.path])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("  fitness-bitrix24: a first poll reads from 2026-01-01T06:00:00Z (poll.start)\n"), "\(result.stdout)")
-        #expect(result.stdout.hasSuffix(
-            "  tour-agency: creates only records in stages lead, qualified and changed since 2026-01-01T00:00:00Z (scope)\n"), "\(result.stdout)")
-        #expect(result.stdout.contains("  tour-amocrm: a first poll reads from the beginning of the account's history (poll.start: beginning)\n"), "\(result.stdout)")
+        #expect(
+            result.stdout.contains("  fitness-bitrix24: a first poll reads from 2026-01-01T06:00:00Z (poll.start)\n"), "\(result.stdout)")
+        #expect(
+            result.stdout.hasSuffix(
+                "  tour-agency: creates only records in stages lead, qualified and changed since 2026-01-01T00:00:00Z (scope)\n"),
+            "\(result.stdout)")
+        #expect(
+            result.stdout.contains(
+                "  tour-amocrm: a first poll reads from the beginning of the account's history (poll.start: beginning)\n"),
+            "\(result.stdout)")
     }
 
     @Test func aStartThatIsNeitherNowNorBeginningNorADateIsRefusedWithItsPosition() async throws {
@@ -37,19 +46,27 @@ struct ValidateCommandTests {
         try copy.edit("connectors/tour-amocrm.yaml") { $0.replacingOccurrences(of: "  start: now ", with: "  start: yesterday ") }
         let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate", copy.path])
         #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("\(copy.path)/connectors/tour-amocrm.yaml:19:10: poll.start: expected now, beginning, a date"), "\(result.stderr)")
+        #expect(
+            result.stderr.hasPrefix("\(copy.path)/connectors/tour-amocrm.yaml:19:10: poll.start: expected now, beginning, a date"),
+            "\(result.stderr)")
         #expect(result.stdout.isEmpty, "\(result.stdout)")
     }
 
     @Test func aBrokenCopyListsEveryProblemWithItsPosition() async throws {
         let copy = try ConfigCopy(from: root)
         defer { copy.remove() }
-        try copy.edit("connectors/tour-amocrm.yaml") { $0.replacingOccurrences(of: "poll:\n  interval: 60s", with: "pol:\n  interval: 60s") }
-        try copy.edit("mappings/tour-agency.yaml") {
-            $0.replacingOccurrences(of: "    direction: master_to_crm         # SLA is set by MasterDeal only", with: "    direction: sideways")
-              .replacingOccurrences(of: "  won:\n    - {status: 7001006, name: Продажа}", with: "  won: []")
+        try copy.edit("connectors/tour-amocrm.yaml") {
+            $0.replacingOccurrences(of: "poll:\n  interval: 60s", with: "pol:\n  interval: 60s")
         }
-        try copy.edit("connectors/fitness-bitrix24.yaml") { $0.replacingOccurrences(of: "mapping: fitness-coaching", with: "mapping: fitness") }
+        try copy.edit("mappings/tour-agency.yaml") {
+            $0.replacingOccurrences(
+                of: "    direction: master_to_crm         # SLA is set by MasterDeal only", with: "    direction: sideways"
+            )
+            .replacingOccurrences(of: "  won:\n    - {status: 7001006, name: Продажа}", with: "  won: []")
+        }
+        try copy.edit("connectors/fitness-bitrix24.yaml") {
+            $0.replacingOccurrences(of: "mapping: fitness-coaching", with: "mapping: fitness")
+        }
         try copy.write("connectors/duplicate.yaml", contents(of: "connectors/masterdeal.yaml"))
 
         let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate", copy.path])
@@ -76,8 +93,12 @@ struct ValidateCommandTests {
             try Repository.dealsyncBinary(), ["validate", copy.path],
             environment: ["MASTERDEAL_TOKEN": "", "MASTERDEAL_EVENT_SECRET": "", "TOUR_AMOCRM_CLIENT_ID": ""])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("\(copy.path)/connectors/masterdeal.yaml:8:17: environment variable MASTERDEAL_TOKEN is not set"), "\(result.stderr)")
-        #expect(result.stderr.contains("connectors/tour-amocrm.yaml:11:16: environment variable TOUR_AMOCRM_CLIENT_ID is not set"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("\(copy.path)/connectors/masterdeal.yaml:8:17: environment variable MASTERDEAL_TOKEN is not set"),
+            "\(result.stderr)")
+        #expect(
+            result.stderr.contains("connectors/tour-amocrm.yaml:11:16: environment variable TOUR_AMOCRM_CLIENT_ID is not set"),
+            "\(result.stderr)")
     }
 
     @Test func helpListsOnlyWorkingCommandsEachWithASentence() async throws {
@@ -131,7 +152,9 @@ struct ConfigSchemaTests {
     @Test func everyShippedExampleMatchesTheEditorSchemas() async throws {
         let fm = FileManager.default
         let mappings = try fm.contentsOfDirectory(atPath: "\(root)/mappings").filter { $0.hasSuffix(".yaml") }.map { "mappings/\($0)" }
-        let connectors = try fm.contentsOfDirectory(atPath: "\(root)/connectors").filter { $0.hasSuffix(".yaml") }.map { "connectors/\($0)" }
+        let connectors = try fm.contentsOfDirectory(atPath: "\(root)/connectors").filter { $0.hasSuffix(".yaml") }.map {
+            "connectors/\($0)"
+        }
         #expect(!mappings.isEmpty && !connectors.isEmpty)
         let mappingResult = try await check("contracts/config/mapping.schema.json", mappings)
         #expect(mappingResult.status == 0, "\(mappingResult.stdout)\(mappingResult.stderr)")
@@ -142,8 +165,13 @@ struct ConfigSchemaTests {
     @Test func theSchemasRejectWhatValidateRejects() async throws {
         let copy = try ConfigCopy(from: root)
         defer { copy.remove() }
-        try copy.edit("mappings/tour-agency.yaml") { $0.replacingOccurrences(of: "    conflict: lww                    # non-critical: last write wins", with: "    conflict: newest") }
-        try copy.edit("connectors/tour-amocrm.yaml") { $0.replacingOccurrences(of: "poll:\n  interval: 60s", with: "poll:\n  intervall: 60s") }
+        try copy.edit("mappings/tour-agency.yaml") {
+            $0.replacingOccurrences(
+                of: "    conflict: lww                    # non-critical: last write wins", with: "    conflict: newest")
+        }
+        try copy.edit("connectors/tour-amocrm.yaml") {
+            $0.replacingOccurrences(of: "poll:\n  interval: 60s", with: "poll:\n  intervall: 60s")
+        }
         let mapping = try await check("contracts/config/mapping.schema.json", ["\(copy.path)/mappings/tour-agency.yaml"])
         #expect(mapping.status == 1)
         #expect(mapping.stdout.contains("/fields/title/conflict"), "\(mapping.stdout)")

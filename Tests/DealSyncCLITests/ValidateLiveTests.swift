@@ -11,8 +11,10 @@ import Testing
 struct ValidateLiveTests {
     static let amoToken = "long-lived-token-for-validate"
 
-    static func tourMapping(status: String = "{status: 7001002, name: Квалификация}", enumValue: String = "502",
-                            extraField: String = "", owner: String = "6001002") -> String {
+    static func tourMapping(
+        status: String = "{status: 7001002, name: Квалификация}", enumValue: String = "502",
+        extraField: String = "", owner: String = "6001002"
+    ) -> String {
         """
         name: tour
         crm: amocrm
@@ -38,8 +40,10 @@ struct ValidateLiveTests {
         """
     }
 
-    static func fitnessMapping(stage: String = "C2:PREPARATION", item: String = "42", extraField: String = "",
-                               owner: String = "15") -> String {
+    static func fitnessMapping(
+        stage: String = "C2:PREPARATION", item: String = "42", extraField: String = "",
+        owner: String = "15"
+    ) -> String {
         """
         name: fitness
         crm: bitrix24
@@ -69,39 +73,44 @@ struct ValidateLiveTests {
     static func connectors(amo: String, bitrix: String, amoAuth: String? = nil) -> [String: String] {
         [
             "connectors/masterdeal.yaml": """
-                id: masterdeal
-                kind: masterdeal
-                base_url: http://127.0.0.1:9
-                auth: {bearer_token: md-token}
-                webhook: {secret: md-event-secret}
-                """,
+            id: masterdeal
+            kind: masterdeal
+            base_url: http://127.0.0.1:9
+            auth: {bearer_token: md-token}
+            webhook: {secret: md-event-secret}
+            """,
             "connectors/tour.yaml": """
-                id: tour
-                kind: amocrm
-                base_url: \(amo)
-                mapping: tour
-                master_account: acc-tour
-                auth: \(amoAuth ?? "{bearer_token: \(amoToken)}")
-                webhook: {secret: tour-webhook-secret-123456}
-                """,
+            id: tour
+            kind: amocrm
+            base_url: \(amo)
+            mapping: tour
+            master_account: acc-tour
+            auth: \(amoAuth ?? "{bearer_token: \(amoToken)}")
+            webhook: {secret: tour-webhook-secret-123456}
+            """,
             "connectors/fitness.yaml": """
-                id: fitness
-                kind: bitrix24
-                base_url: \(bitrix)
-                mapping: fitness
-                master_account: acc-fitness
-                auth:
-                  webhook: {user_id: 1, code: x7k2m9q4w1e8r5t3}
-                webhook: {application_token: q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5, domain: fitcoach.bitrix24.ru}
-                """,
+            id: fitness
+            kind: bitrix24
+            base_url: \(bitrix)
+            mapping: fitness
+            master_account: acc-fitness
+            auth:
+              webhook: {user_id: 1, code: x7k2m9q4w1e8r5t3}
+            webhook: {application_token: q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5, domain: fitcoach.bitrix24.ru}
+            """,
         ]
     }
 
     /// Runs `dealsync validate --live` over the given files against simulators shaped like the good mappings.
-    static func validate(tour: String = tourMapping(), fitness: String = fitnessMapping(), amoAuth: String? = nil,
-                         accountShape: String = tourMapping(),
-                         _ check: @Sendable (_ status: Int32, _ stdout: String, _ stderr: String, _ amo: AmoCRMSimulator,
-                                             _ bitrix: Bitrix24Simulator) throws -> Void) async throws {
+    static func validate(
+        tour: String = tourMapping(), fitness: String = fitnessMapping(), amoAuth: String? = nil,
+        accountShape: String = tourMapping(),
+        _ check:
+            @Sendable (
+                _ status: Int32, _ stdout: String, _ stderr: String, _ amo: AmoCRMSimulator,
+                _ bitrix: Bitrix24Simulator
+            ) throws -> Void
+    ) async throws {
         let shape = try ConfigurationLoader(environment: [:])
             .load(connectors: [], mappings: [.init(path: "m.yaml", text: accountShape)]).mappings["tour"]!
         var amoConfiguration = AmoCRMSimulator.Configuration(matching: shape)
@@ -118,8 +127,9 @@ struct ValidateLiveTests {
                 files["mappings/tour.yaml"] = tour
                 files["mappings/fitness.yaml"] = fitness
                 try writeFiles(files.map { ($0.key, $0.value) }, into: directory)
-                let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["validate", directory, "--live"],
-                                                        environment: ["DATABASE_URL": ""])
+                let result = try await ChildProgram.run(
+                    try Repository.dealsyncBinary(), ["validate", directory, "--live"],
+                    environment: ["DATABASE_URL": ""])
                 try check(result.status, result.stdout, result.stderr.replacingOccurrences(of: directory + "/", with: ""), amo, bitrix)
             }
         }
@@ -136,10 +146,12 @@ struct ValidateLiveTests {
 
     @Test func everyStageFieldValueAndOwnerAnAccountLacksIsReportedAtItsPlace() async throws {
         try await Self.validate(
-            tour: Self.tourMapping(status: "{status: 7001099, name: Нет такого}", enumValue: "599",
-                                   extraField: "  hotel: {master: attributes.hotel, crm: custom_fields.900099}", owner: "6009999"),
-            fitness: Self.fitnessMapping(stage: "C2:NOPE", item: "49",
-                                         extraField: "  visits: {master: attributes.visits, crm: UF_CRM_VISITS}", owner: "99")
+            tour: Self.tourMapping(
+                status: "{status: 7001099, name: Нет такого}", enumValue: "599",
+                extraField: "  hotel: {master: attributes.hotel, crm: custom_fields.900099}", owner: "6009999"),
+            fitness: Self.fitnessMapping(
+                stage: "C2:NOPE", item: "49",
+                extraField: "  visits: {master: attributes.visits, crm: UF_CRM_VISITS}", owner: "99")
         ) { status, stdout, stderr, amo, bitrix in
             #expect(status == 1, "\(stdout)\(stderr)")
             let lines = stderr.split(separator: "\n").map(String.init)
@@ -176,15 +188,20 @@ struct ValidateLiveTests {
             accountShape: Self.tourMapping(extraField: "  insured: {master: attributes.insured, crm: custom_fields.900005}")
         ) { status, stdout, stderr, _, _ in
             #expect(status == 1, "\(stdout)\(stderr)")
-            #expect(stderr.contains("mappings/tour.yaml:") && stderr.contains("field insured: custom field 900005 is a text field, not a checkbox"), "\(stderr)")
-            #expect(stderr.contains("mappings/fitness.yaml:") && stderr.contains("field sessions: user field UF_CRM_SESSIONS is a double field, not a yes/no (boolean) one"),
-                    "\(stderr)")
+            #expect(
+                stderr.contains("mappings/tour.yaml:")
+                    && stderr.contains("field insured: custom field 900005 is a text field, not a checkbox"), "\(stderr)")
+            #expect(
+                stderr.contains("mappings/fitness.yaml:")
+                    && stderr.contains("field sessions: user field UF_CRM_SESSIONS is a double field, not a yes/no (boolean) one"),
+                "\(stderr)")
             #expect(stderr.contains("2 problem(s) found in the live accounts"), "\(stderr)")
         }
         // The same fields as a checkbox and a boolean user field are fine.
         try await Self.validate(
             tour: Self.tourMapping(extraField: "  insured: {master: attributes.insured, crm: custom_fields.900005, transform: boolean}"),
-            accountShape: Self.tourMapping(extraField: "  insured: {master: attributes.insured, crm: custom_fields.900005, transform: boolean}")
+            accountShape: Self.tourMapping(
+                extraField: "  insured: {master: attributes.insured, crm: custom_fields.900005, transform: boolean}")
         ) { status, stdout, stderr, _, _ in
             #expect(status == 0, "\(stdout)\(stderr)")
         }

@@ -9,11 +9,12 @@ import Testing
 struct Bitrix24SyncTests {
     @Test func aDealRoundTripsBetweenMasterDealAndBitrix24ThroughEventsAndPolling() async throws {
         try await SyncSystem.run { system in
-            let deal = try system.masterDeal.createAsUser(.object([
-                "account_id": .string("acc-fitness"), "opportunity_name": .string("Персональные тренировки, 12 занятий"),
-                "stage": .string("lead"), "amount": .string("24000.00"), "currency": .string("RUB"), "owner_id": .string("u-maria"),
-                "attributes": .object(["program": .string("personal")]),
-            ]))
+            let deal = try system.masterDeal.createAsUser(
+                .object([
+                    "account_id": .string("acc-fitness"), "opportunity_name": .string("Персональные тренировки, 12 занятий"),
+                    "stage": .string("lead"), "amount": .string("24000.00"), "currency": .string("RUB"), "owner_id": .string("u-maria"),
+                    "attributes": .object(["program": .string("personal")]),
+                ]))
             try await system.eventually("the deal appears in Bitrix24") {
                 system.bitrix.allDeals().contains { $0.originID == deal.id }
             }
@@ -25,7 +26,8 @@ struct Bitrix24SyncTests {
             #expect(created.userField("UF_CRM_PROGRAM") == "41")
 
             // A coach moves the deal: Bitrix24 sends only the id; dealsync reads the deal and updates MasterDeal.
-            _ = system.bitrix.editAsSalesperson(dealID: created.id, userID: 15, fields: ["STAGE_ID": "C2:PREPARATION", "ASSIGNED_BY_ID": "15"])
+            _ = system.bitrix.editAsSalesperson(
+                dealID: created.id, userID: 15, fields: ["STAGE_ID": "C2:PREPARATION", "ASSIGNED_BY_ID": "15"])
             do {
                 try await system.eventually("MasterDeal reaches qualified") {
                     let now = system.masterDeal.deal(id: deal.id)
@@ -50,10 +52,12 @@ struct Bitrix24SyncTests {
 
     @Test func aDealCreatedInBitrix24IsCreatedInMasterDealAndLinked() async throws {
         try await SyncSystem.run { system in
-            let created = system.bitrix.createAsSalesperson(userID: 15, fields: [
-                "TITLE": "Онлайн-марафон", "STAGE_ID": "C2:PREPAYMENT_INVOICE", "CATEGORY_ID": "2", "OPPORTUNITY": "9900.00",
-                "CURRENCY_ID": "RUB", "ASSIGNED_BY_ID": "15", "UF_CRM_PROGRAM": "43",
-            ])
+            let created = system.bitrix.createAsSalesperson(
+                userID: 15,
+                fields: [
+                    "TITLE": "Онлайн-марафон", "STAGE_ID": "C2:PREPAYMENT_INVOICE", "CATEGORY_ID": "2", "OPPORTUNITY": "9900.00",
+                    "CURRENCY_ID": "RUB", "ASSIGNED_BY_ID": "15", "UF_CRM_PROGRAM": "43",
+                ])
             try await system.eventually("MasterDeal has the deal") {
                 system.masterDeal.allDeals().contains { $0.opportunityName == "Онлайн-марафон" }
             }
@@ -68,9 +72,10 @@ struct Bitrix24SyncTests {
 
     @Test func aDeletedBitrix24DealIsPropagatedAsLostAndLogged() async throws {
         try await SyncSystem.run { system in
-            let deal = try system.masterDeal.createAsUser(.object([
-                "account_id": .string("acc-fitness"), "opportunity_name": .string("Группа, 8 занятий"), "stage": .string("lead"),
-            ]))
+            let deal = try system.masterDeal.createAsUser(
+                .object([
+                    "account_id": .string("acc-fitness"), "opportunity_name": .string("Группа, 8 занятий"), "stage": .string("lead"),
+                ]))
             try await system.eventually("the deal appears in Bitrix24") { system.bitrix.allDeals().contains { $0.originID == deal.id } }
             let created = try #require(system.bitrix.allDeals().first { $0.originID == deal.id })
             _ = system.bitrix.deleteAsSalesperson(dealID: created.id, userID: 12)

@@ -18,10 +18,12 @@ import Testing
         // Polling stays on: MasterDeal sends no event for an attribute change, its poll finds it.
         try await SyncSystem.run(options) { system in
             // MasterDeal says insured: the lead is created with the box ticked.
-            let deal = try system.masterDeal.createAsUser(.object([
-                "account_id": .string("acc-tour"), "opportunity_name": .string("Страховка"), "stage": .string("lead"),
-                "owner_id": .string("u-olga"), "attributes": .object(["insured": .bool(true)]),
-            ])).id
+            let deal = try system.masterDeal.createAsUser(
+                .object([
+                    "account_id": .string("acc-tour"), "opportunity_name": .string("Страховка"), "stage": .string("lead"),
+                    "owner_id": .string("u-olga"), "attributes": .object(["insured": .bool(true)]),
+                ])
+            ).id
             try await system.eventually("the lead has the box ticked", timeout: .seconds(20)) {
                 DeliveryFaultTests.lead(system, of: deal)?.values(ofField: Self.field) == ["1"]
             }
@@ -49,18 +51,23 @@ import Testing
             #expect(Self.insured(system, deal) == .bool(true))
 
             // A lead made in amoCRM without touching the box: its deal says not insured.
-            let plain = try system.amo.createAsSalesperson(userID: 6_001_002, AmoLeadFields(name: "Без страховки", price: 1_000, responsibleUserID: 6_001_002))
+            let plain = try system.amo.createAsSalesperson(
+                userID: 6_001_002, AmoLeadFields(name: "Без страховки", price: 1_000, responsibleUserID: 6_001_002))
             // And one made with the box ticked: its deal says insured.
-            let ticked = try system.amo.createAsSalesperson(userID: 6_001_002, AmoLeadFields(
-                name: "Со страховкой", price: 2_000, responsibleUserID: 6_001_002, customFields: [Self.field: ["1"]]))
+            let ticked = try system.amo.createAsSalesperson(
+                userID: 6_001_002,
+                AmoLeadFields(
+                    name: "Со страховкой", price: 2_000, responsibleUserID: 6_001_002, customFields: [Self.field: ["1"]]))
             try await system.eventually("both leads have deals with the right answer", timeout: .seconds(20)) {
                 Self.deal(system, named: "Без страховки")?.attributes["insured"] == .bool(false)
                     && Self.deal(system, named: "Со страховкой")?.attributes["insured"] == .bool(true)
             }
             try await system.eventually("the outbox is empty") { try await DeliveryFaultTests.openOutbox(system) == 0 }
-            #expect(system.amo.lead(id: plain.id)?.values(ofField: Self.field).map { $0 == ["1"] } != true, "the unticked lead stays unticked")
+            #expect(
+                system.amo.lead(id: plain.id)?.values(ofField: Self.field).map { $0 == ["1"] } != true, "the unticked lead stays unticked")
             #expect(system.amo.lead(id: ticked.id)?.values(ofField: Self.field) == ["1"])
-            let conflicts = try await system.database.client.query("SELECT count(*)::int8 FROM divergence_log WHERE field = 'insured' AND kind = 'conflict'")
+            let conflicts = try await system.database.client.query(
+                "SELECT count(*)::int8 FROM divergence_log WHERE field = 'insured' AND kind = 'conflict'")
             for try await count in conflicts.decode(Int.self) { #expect(count == 0, "one-sided changes are not conflicts") }
         }
     }
@@ -87,10 +94,12 @@ import Testing
         options.fitnessExtraFields = "  medical: {master: attributes.medical_ok, crm: UF_CRM_MEDICAL, transform: boolean, conflict: lww}\n"
         options.bitrix = { $0.userFields.append(.init(id: 9_101, name: "UF_CRM_MEDICAL", kind: .boolean, label: "Справка от врача")) }
         try await SyncSystem.run(options) { system in
-            let deal = try system.masterDeal.createAsUser(.object([
-                "account_id": .string("acc-fitness"), "opportunity_name": .string("Группа, 8 занятий"), "stage": .string("lead"),
-                "owner_id": .string("u-maria"), "attributes": .object(["medical_ok": .bool(true)]),
-            ])).id
+            let deal = try system.masterDeal.createAsUser(
+                .object([
+                    "account_id": .string("acc-fitness"), "opportunity_name": .string("Группа, 8 занятий"), "stage": .string("lead"),
+                    "owner_id": .string("u-maria"), "attributes": .object(["medical_ok": .bool(true)]),
+                ])
+            ).id
             try await system.eventually("the Bitrix24 deal says yes", timeout: .seconds(20)) {
                 system.bitrix.allDeals().first { $0.originID == deal }?.userField("UF_CRM_MEDICAL") == "1"
             }

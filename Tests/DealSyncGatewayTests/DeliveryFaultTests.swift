@@ -19,7 +19,8 @@ struct DeliveryFaultTests {
 
     @Test func underServerErrorsHangsAndRateLimitStormsEveryChangeLandsOnceAndInOrder() async throws {
         var options = SyncSystem.Options()
-        options.amoExtraYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 60, request_timeout: 1s, breaker_threshold: 1000}"
+        options.amoExtraYAML =
+            "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 60, request_timeout: 1s, breaker_threshold: 1000}"
         options.amo = { configuration in
             configuration.faults.errorRate = 0.3
             configuration.faults.rateLimitRate = 0.1
@@ -32,15 +33,18 @@ struct DeliveryFaultTests {
             system.masterDeal.faults.update(Self.faults(errorRate: 0.3, seed: 12))
             let count = 10
             let deals = try (0..<count).map { index in
-                try system.masterDeal.createAsUser(.object([
-                    "account_id": .string("acc-tour"), "opportunity_name": .string("Шторм \(index)"), "stage": .string("lead"),
-                    "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-                ])).id
+                try system.masterDeal.createAsUser(
+                    .object([
+                        "account_id": .string("acc-tour"), "opportunity_name": .string("Шторм \(index)"), "stage": .string("lead"),
+                        "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+                    ])
+                ).id
             }
             // Each deal moves on twice while its first writes are still fighting the faults: the last values win.
             for (index, id) in deals.enumerated() {
                 try system.masterDeal.editAsUser(id: id, changes: .object(["stage": .string("qualified"), "amount": .string("2000.00")]))
-                try system.masterDeal.editAsUser(id: id, changes: .object(["stage": .string("proposal"), "amount": .string("\(3000 + index).00")]))
+                try system.masterDeal.editAsUser(
+                    id: id, changes: .object(["stage": .string("proposal"), "amount": .string("\(3000 + index).00")]))
             }
             try await system.eventually("every deal reached amoCRM with its last values", timeout: .seconds(60)) {
                 deals.enumerated().allSatisfy { index, id in
@@ -62,7 +66,8 @@ struct DeliveryFaultTests {
             }
             try await system.eventually("the outbox is empty again", timeout: .seconds(30)) { try await Self.openOutbox(system) == 0 }
             #expect(system.masterDeal.allDeals().count == count, "no duplicate deals")
-            let serverErrors = system.masterDeal.stats.requests.values.flatMap { $0 }.filter { $0.key.hasPrefix("5") }.map(\.value).reduce(0, +)
+            let serverErrors = system.masterDeal.stats.requests.values.flatMap { $0 }.filter { $0.key.hasPrefix("5") }.map(\.value).reduce(
+                0, +)
             #expect(serverErrors > 0, "MasterDeal's faults were played too")
             #expect(system.amo.allLeads(includingDeleted: true).count == count, "one lead per deal, none duplicated")
             for id in deals {
@@ -81,14 +86,17 @@ struct DeliveryFaultTests {
 
     @Test func aTargetDownForAWhileOpensTheBreakerAndEverythingLandsWhenItReturns() async throws {
         var options = SyncSystem.Options()
-        options.amoExtraYAML = "delivery: {backoff_base: 100ms, backoff_cap: 500ms, max_attempts: 100, breaker_threshold: 3, breaker_cooldown: 2s}"
+        options.amoExtraYAML =
+            "delivery: {backoff_base: 100ms, backoff_cap: 500ms, max_attempts: 100, breaker_threshold: 3, breaker_cooldown: 2s}"
         try await SyncSystem.run(options) { system in
             system.amo.faults.update(Self.faults(down: true))
             let deals = try (0..<5).map { index in
-                try system.masterDeal.createAsUser(.object([
-                    "account_id": .string("acc-tour"), "opportunity_name": .string("Простой \(index)"), "stage": .string("lead"),
-                    "owner_id": .string("u-ivan"),
-                ])).id
+                try system.masterDeal.createAsUser(
+                    .object([
+                        "account_id": .string("acc-tour"), "opportunity_name": .string("Простой \(index)"), "stage": .string("lead"),
+                        "owner_id": .string("u-ivan"),
+                    ])
+                ).id
             }
             try await system.eventually("the breaker opens", timeout: .seconds(15)) {
                 try await Self.metric(system, "dealsync_breaker_state", containing: #"target="tour""#) == 2
@@ -119,10 +127,14 @@ struct DeliveryFaultTests {
         options.amoExtraYAML = "delivery: {backoff_base: 100ms, backoff_cap: 200ms, max_attempts: 3, breaker_threshold: 100}"
         try await SyncSystem.run(options) { system in
             system.amo.faults.update(Self.faults(errorRate: 1))
-            let deal = try system.masterDeal.createAsUser(.object([
-                "account_id": .string("acc-tour"), "opportunity_name": .string("Анапа"), "stage": .string("lead"), "owner_id": .string("u-olga"),
-            ]))
-            try await system.eventually("the create is dead-lettered", timeout: .seconds(20)) { try await Self.openDeadLetters(system) == 1 }
+            let deal = try system.masterDeal.createAsUser(
+                .object([
+                    "account_id": .string("acc-tour"), "opportunity_name": .string("Анапа"), "stage": .string("lead"),
+                    "owner_id": .string("u-olga"),
+                ]))
+            try await system.eventually("the create is dead-lettered", timeout: .seconds(20)) {
+                try await Self.openDeadLetters(system) == 1
+            }
             let letter = try #require(try await Self.deadLetters(system).first)
             #expect(letter.attempts.count == 3, "dead-lettered after exactly the configured attempts")
             #expect(letter.attempts.allSatisfy { (500...599).contains($0.status ?? 0) }, "\(letter.attempts)")
@@ -150,12 +162,16 @@ struct DeliveryFaultTests {
         options.polling = false  // nobody tells dealsync about the deleted leads: their writes fail for good
         try await SyncSystem.run(options) { system in
             let deals = try (0..<4).map { index in
-                try system.masterDeal.createAsUser(.object([
-                    "account_id": .string("acc-tour"), "opportunity_name": .string("Яд \(index)"), "stage": .string("lead"),
-                    "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-                ])).id
+                try system.masterDeal.createAsUser(
+                    .object([
+                        "account_id": .string("acc-tour"), "opportunity_name": .string("Яд \(index)"), "stage": .string("lead"),
+                        "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+                    ])
+                ).id
             }
-            try await system.eventually("every lead exists", timeout: .seconds(20)) { deals.allSatisfy { Self.lead(system, of: $0) != nil } }
+            try await system.eventually("every lead exists", timeout: .seconds(20)) {
+                deals.allSatisfy { Self.lead(system, of: $0) != nil }
+            }
             try await system.eventually("the outbox is empty") { try await Self.openOutbox(system) == 0 }
             let leads = deals.map { Self.lead(system, of: $0)!.id }
             system.amo.pauseWebhooks()
@@ -212,10 +228,13 @@ struct DeliveryFaultTests {
             #expect(system.amo.restoreAsSalesperson(leadID: leads[1], userID: 6_001_001))
             let replayed = try await Self.cli(system, ["dlq", "replay", String(poisoned), "--actor", "support-anna"])
             #expect(replayed.status == 0, "\(replayed.stdout)\(replayed.stderr)")
-            try await system.eventually("the replayed write lands", timeout: .seconds(15)) { system.amo.lead(id: leads[1])?.statusID == 7_001_002 }
+            try await system.eventually("the replayed write lands", timeout: .seconds(15)) {
+                system.amo.lead(id: leads[1])?.statusID == 7_001_002
+            }
 
             // The other lead was deleted on purpose: support drops its write with a reason.
-            let dropped = try await Self.cli(system, ["dlq", "drop", String(doomed), "--reason", "lead deleted on purpose", "--actor", "support-anna"])
+            let dropped = try await Self.cli(
+                system, ["dlq", "drop", String(doomed), "--reason", "lead deleted on purpose", "--actor", "support-anna"])
             #expect(dropped.status == 0, "\(dropped.stderr)")
             #expect(try await Self.openDeadLetters(system) == 0)
             let again = try await Self.cli(system, ["dlq", "drop", String(doomed), "--reason", "twice"])
@@ -242,14 +261,18 @@ struct DeliveryFaultTests {
         try await SyncSystem.run(options) { system in
             let count = 15
             let deals = try (0..<count).map { index in
-                try system.masterDeal.createAsUser(.object([
-                    "account_id": .string("acc-tour"), "opportunity_name": .string("Двое \(index)"), "stage": .string("lead"),
-                    "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-ivan"),
-                ])).id
+                try system.masterDeal.createAsUser(
+                    .object([
+                        "account_id": .string("acc-tour"), "opportunity_name": .string("Двое \(index)"), "stage": .string("lead"),
+                        "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-ivan"),
+                    ])
+                ).id
             }
             for index in 0..<count {
-                _ = try system.amo.createAsSalesperson(userID: 6_001_002, AmoLeadFields(
-                    name: "Из amoCRM \(index)", price: 2_000 + index, responsibleUserID: 6_001_002))
+                _ = try system.amo.createAsSalesperson(
+                    userID: 6_001_002,
+                    AmoLeadFields(
+                        name: "Из amoCRM \(index)", price: 2_000 + index, responsibleUserID: 6_001_002))
             }
             for id in deals { try system.masterDeal.editAsUser(id: id, changes: .object(["stage": .string("qualified")])) }
             try await system.eventually("every deal is in amoCRM, qualified, and every lead in MasterDeal", timeout: .seconds(60)) {
@@ -311,15 +334,18 @@ struct DeliveryFaultTests {
     }
 
     static func outbox(_ system: SyncSystem, target: String) async throws -> [Row] {
-        let rows = try await system.database.client.query("""
+        let rows = try await system.database.client.query(
+            """
             SELECT id, record_key, status, attempts, done_at, attempt_log::text FROM outbox WHERE target = \(target) ORDER BY id
             """)
         var result: [Row] = []
         for try await (id, key, status, attempts, doneAt, log) in rows.decode((Int64, String, String, Int, Date?, String).self) {
             let entries = (try? JSONSerialization.jsonObject(with: Data(log.utf8))) as? [[String: Any]] ?? []
             let delivered = entries.filter { $0["error_class"] as? String == "delivered" }
-            result.append(Row(id: id, recordKey: key, status: status, attempts: attempts, doneAt: doneAt, delivered: delivered.count,
-                              workers: delivered.compactMap { $0["worker"] as? String }, tries: entries.count))
+            result.append(
+                Row(
+                    id: id, recordKey: key, status: status, attempts: attempts, doneAt: doneAt, delivered: delivered.count,
+                    workers: delivered.compactMap { $0["worker"] as? String }, tries: entries.count))
         }
         return result
     }

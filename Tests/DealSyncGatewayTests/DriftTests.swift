@@ -22,9 +22,11 @@ struct DriftTests {
     }
 
     func newLead(_ system: SyncSystem, title: String) async throws -> (deal: String, lead: Int) {
-        let deal = try system.masterDeal.createAsUser(.object([
-            "account_id": .string("acc-tour"), "opportunity_name": .string(title), "stage": .string("lead"), "owner_id": .string("u-olga"),
-        ]))
+        let deal = try system.masterDeal.createAsUser(
+            .object([
+                "account_id": .string("acc-tour"), "opportunity_name": .string(title), "stage": .string("lead"),
+                "owner_id": .string("u-olga"),
+            ]))
         try await system.eventually("the lead exists") { system.amo.allLeads(includingDeleted: false).contains { $0.name == title } }
         let lead = system.amo.allLeads(includingDeleted: false).first { $0.name == title }!
         try await system.eventually("everything is delivered") {
@@ -42,8 +44,9 @@ struct DriftTests {
         try await SyncSystem.run(Self.options()) { system in
             let (dealID, leadID) = try await newLead(system, title: "Сочи")
             system.amo.pauseWebhooks()
-            _ = try system.amo.editAsSalesperson(leadID: leadID, userID: 6_001_002,
-                                                 AmoLeadFields(name: "Сочи, без вебхука", statusID: 7_001_004, pipelineID: 7_001_000))
+            _ = try system.amo.editAsSalesperson(
+                leadID: leadID, userID: 6_001_002,
+                AmoLeadFields(name: "Сочи, без вебхука", statusID: 7_001_004, pipelineID: 7_001_000))
             // stage says repair: auto — the reconciler re-decides it by the rule: the salesperson's edit came after
             // dealsync's write, so MasterDeal follows; the drift closes once both sides agree.
             try await system.eventually("stage drift is found and repaired", timeout: .seconds(20)) {
@@ -69,10 +72,14 @@ struct DriftTests {
             // the salesperson's later edit wins by lww, MasterDeal follows, the drift closes.
             let listed = try await system.cli(["drift", "list", "--open", "--connector", "tour", "--json"])
             #expect(listed.status == 0, "\(listed.stderr)")
-            let entries = (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["drift"] as? [[String: Any]] ?? []
-            #expect(entries.contains { ($0["id"] as? Int).map(Int64.init) == open.id && $0["field"] as? String == "title" }, "\(listed.stdout)")
+            let entries =
+                (try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["drift"] as? [[String: Any]] ?? []
+            #expect(
+                entries.contains { ($0["id"] as? Int).map(Int64.init) == open.id && $0["field"] as? String == "title" }, "\(listed.stdout)")
             let shown = try await system.cli(["drift", "show", String(open.id)])
-            #expect(shown.status == 0 && shown.stdout.contains("Сочи, без вебхука") && shown.stdout.contains("lww"), "\(shown.stdout)\(shown.stderr)")
+            #expect(
+                shown.status == 0 && shown.stdout.contains("Сочи, без вебхука") && shown.stdout.contains("lww"),
+                "\(shown.stdout)\(shown.stderr)")
             let dry = try await system.cli(["drift", "repair", String(open.id), "--dry-run"])
             #expect(dry.status == 0 && dry.stdout.contains("would re-decide and write"), "\(dry.stdout)\(dry.stderr)")
             try await Task.sleep(for: .milliseconds(500))
@@ -115,8 +122,11 @@ struct DriftTests {
         options.amo = { $0.hookDisableThreshold = 100_000 }
         try await SyncSystem.run(options) { system in
             for index in 0..<60 {
-                _ = try system.amo.createAsSalesperson(userID: 6_001_001, AmoLeadFields(name: "Бюджет \(index)", price: 1_000 + index,
-                                                                                    responsibleUserID: 6_001_001))
+                _ = try system.amo.createAsSalesperson(
+                    userID: 6_001_001,
+                    AmoLeadFields(
+                        name: "Бюджет \(index)", price: 1_000 + index,
+                        responsibleUserID: 6_001_001))
             }
             do {
                 try await system.eventually("every lead has its deal and link", timeout: .seconds(60)) {
@@ -124,7 +134,8 @@ struct DriftTests {
                         && system.amo.allLeads(includingDeleted: false).allSatisfy { $0.values(ofField: 900_001)?.first?.isEmpty == false }
                 }
             } catch {
-                let linked = system.amo.allLeads(includingDeleted: false).filter { $0.values(ofField: 900_001)?.first?.isEmpty == false }.count
+                let linked = system.amo.allLeads(includingDeleted: false).filter { $0.values(ofField: 900_001)?.first?.isEmpty == false }
+                    .count
                 print("deals \(system.masterDeal.allDeals().count), linked \(linked), amoCRM \(system.amo.stats)")
                 throw error
             }

@@ -14,15 +14,18 @@ struct ExplainCommandTests {
         var options = SyncSystem.Options()
         options.polling = false
         try await SyncSystem.run(options) { system in
-            let deal = try system.masterDeal.createAsUser(.object([
-                "account_id": .string("acc-tour"), "opportunity_name": .string("Байкал"), "stage": .string("lead"), "owner_id": .string("u-olga"),
-            ]))
+            let deal = try system.masterDeal.createAsUser(
+                .object([
+                    "account_id": .string("acc-tour"), "opportunity_name": .string("Байкал"), "stage": .string("lead"),
+                    "owner_id": .string("u-olga"),
+                ]))
             try await system.eventually("the lead exists") { DeliveryFaultTests.lead(system, of: deal.id) != nil }
             try await system.eventually("the outbox is empty") { try await DeliveryFaultTests.openOutbox(system) == 0 }
             let lead = try #require(DeliveryFaultTests.lead(system, of: deal.id))
             system.amo.pauseWebhooks()
-            _ = try system.amo.editAsSalesperson(leadID: lead.id, userID: 6_001_002,
-                                                 AmoLeadFields(name: "Байкал, зима", statusID: 7_001_004, pipelineID: 7_001_000))
+            _ = try system.amo.editAsSalesperson(
+                leadID: lead.id, userID: 6_001_002,
+                AmoLeadFields(name: "Байкал, зима", statusID: 7_001_004, pipelineID: 7_001_000))
             let body = try #require(system.amo.addWebhookBody(leadID: lead.id))
             let file = NSTemporaryDirectory() + "dealsync-explain-\(UUID().uuidString).form"
             try body.write(toFile: file, atomically: true, encoding: .utf8)

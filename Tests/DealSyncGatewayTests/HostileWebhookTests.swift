@@ -22,7 +22,10 @@ struct HostileWebhookTests {
                 ("a wrong amoCRM URL secret", G.head("/webhooks/tour/guessed-secret-0000", [G.form], length: 1_000_000), "404"),
                 ("an unknown connector", G.head("/webhooks/nobody/\(SyncSystem.webhookSecret)", [G.form], length: 1_000_000), "404"),
                 ("amoCRM declaring 2 MiB", G.head("/webhooks/tour/\(SyncSystem.webhookSecret)", [G.form], length: 2 << 20), "413"),
-                ("amoCRM posting text/plain", G.head("/webhooks/tour/\(SyncSystem.webhookSecret)", [("Content-Type", "text/plain")], length: 1_000), "415"),
+                (
+                    "amoCRM posting text/plain",
+                    G.head("/webhooks/tour/\(SyncSystem.webhookSecret)", [("Content-Type", "text/plain")], length: 1_000), "415"
+                ),
                 ("MasterDeal without X-Signature", G.head("/webhooks/masterdeal", [G.json], length: 1_000), "401"),
                 ("MasterDeal signed an hour ago", G.head("/webhooks/masterdeal", [G.json, ("X-Signature", stale)], length: 1_000), "401"),
                 ("a Bitrix24 event declaring 100 KiB", G.head("/webhooks/fitness", [G.form], length: 100 << 10), "413"),
@@ -39,8 +42,9 @@ struct HostileWebhookTests {
             }
             #expect(try await gateway.inboxCount() == 0)
             // The same route takes the genuine article.
-            let genuine = try await HTTPClient.shared.send(.POST, gateway.url + "/webhooks/tour/\(SyncSystem.webhookSecret)",
-                                                           headers: [G.form], body: G.amoBody())
+            let genuine = try await HTTPClient.shared.send(
+                .POST, gateway.url + "/webhooks/tour/\(SyncSystem.webhookSecret)",
+                headers: [G.form], body: G.amoBody())
             #expect(genuine.0 == 200, "\(genuine.1)")
             #expect(try await gateway.inboxCount() == 1)
         }
@@ -56,9 +60,14 @@ struct HostileWebhookTests {
             let refused: [(path: String, headers: [(String, String)], body: String, expected: String)] = [
                 (amo, [G.json], G.amoBody(), "expected Content-Type application/x-www-form-urlencoded, got application/json"),
                 (amo, [], G.amoBody(), "expected Content-Type application/x-www-form-urlencoded, got none"),
-                ("/webhooks/fitness", [("Content-Type", "multipart/form-data; boundary=x")], G.bitrixBody(),
-                 "expected Content-Type application/x-www-form-urlencoded, got multipart/form-data"),
-                ("/webhooks/masterdeal", [("Content-Type", "text/plain"), signed], event.body, "expected Content-Type application/json, got text/plain"),
+                (
+                    "/webhooks/fitness", [("Content-Type", "multipart/form-data; boundary=x")], G.bitrixBody(),
+                    "expected Content-Type application/x-www-form-urlencoded, got multipart/form-data"
+                ),
+                (
+                    "/webhooks/masterdeal", [("Content-Type", "text/plain"), signed], event.body,
+                    "expected Content-Type application/json, got text/plain"
+                ),
             ]
             for (path, headers, body, expected) in refused {
                 let (status, answer) = try await HTTPClient.shared.send(.POST, gateway.url + path, headers: headers, body: body)
@@ -66,8 +75,10 @@ struct HostileWebhookTests {
                 #expect(JSONValue.parse(Data(answer.utf8))?["error"]?.string == expected, "\(path): \(answer)")
             }
             #expect(try await gateway.inboxCount() == 0)
-            for (path, headers, body) in [(amo, [G.form], G.amoBody()), ("/webhooks/fitness", [G.form], G.bitrixBody()),
-                                          ("/webhooks/masterdeal", [("Content-Type", "application/json; charset=utf-8"), signed], event.body)] {
+            for (path, headers, body) in [
+                (amo, [G.form], G.amoBody()), ("/webhooks/fitness", [G.form], G.bitrixBody()),
+                ("/webhooks/masterdeal", [("Content-Type", "application/json; charset=utf-8"), signed], event.body),
+            ] {
                 let (status, answer) = try await HTTPClient.shared.send(.POST, gateway.url + path, headers: headers, body: body)
                 #expect(status == 200, "\(path): \(answer)")
             }
@@ -81,11 +92,13 @@ struct HostileWebhookTests {
         try await IntakeGateway.run { gateway in
             let appends = Array(repeating: "a[]=1", count: 10_000).joined(separator: "&")
             for body in ["event=ONCRMDEALUPDATE&data[FIELDS][ID]=%zz", appends, G.bitrixBody(token: "forged") + "&x=%zz"] {
-                let (status, answer) = try await HTTPClient.shared.send(.POST, gateway.url + "/webhooks/fitness", headers: [G.form], body: body)
+                let (status, answer) = try await HTTPClient.shared.send(
+                    .POST, gateway.url + "/webhooks/fitness", headers: [G.form], body: body)
                 #expect(status == 401, "\(answer)")
             }
-            let (status, _) = try await HTTPClient.shared.send(.POST, gateway.url + "/webhooks/fitness", headers: [G.form],
-                                                               body: G.bitrixBody() + "&x=%zz")
+            let (status, _) = try await HTTPClient.shared.send(
+                .POST, gateway.url + "/webhooks/fitness", headers: [G.form],
+                body: G.bitrixBody() + "&x=%zz")
             #expect(status == 400, "with the token the body is parsed, and a malformed one refused")
             #expect(try await gateway.inboxCount() == 0)
         }
@@ -107,7 +120,9 @@ struct HostileWebhookTests {
     /// A body trickled in a byte every 100 ms is never idle, yet its connection is closed once the request has
     /// taken longer than the read timeout, long before the body is complete; nothing is stored.
     @Test func aTrickledBodyIsCutOffAtTheReadTimeout() async throws {
-        try await IntakeGateway.run({ $0.idleTimeout = .seconds(30); $0.requestReadTimeout = .milliseconds(500) }) { gateway in
+        try await IntakeGateway.run({
+            $0.idleTimeout = .seconds(30); $0.requestReadTimeout = .milliseconds(500)
+        }) { gateway in
             let body = G.amoBody()
             let connection = try RawConnection(port: gateway.port)
             #expect(connection.send(G.head("/webhooks/tour/\(SyncSystem.webhookSecret)", [G.form], length: body.utf8.count)))

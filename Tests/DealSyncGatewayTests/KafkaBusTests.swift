@@ -58,7 +58,8 @@ struct KafkaBusTests {
 
             // A salesperson moves the lead on; the move goes to MasterDeal as a change event, applied once.
             let lead = try #require(system.amo.allLeads(includingDeleted: false).first { $0.name == "Алтай, 5 ночей" })
-            _ = try system.amo.editAsSalesperson(leadID: lead.id, userID: 6_001_001, AmoLeadFields(statusID: 7_001_004, pipelineID: 7_001_000))
+            _ = try system.amo.editAsSalesperson(
+                leadID: lead.id, userID: 6_001_001, AmoLeadFields(statusID: 7_001_004, pipelineID: 7_001_000))
             try await system.eventually("MasterDeal's deal reaches proposal", timeout: .seconds(60)) {
                 system.masterDeal.deal(id: deal.id)?.stage == "proposal"
             }
@@ -71,7 +72,9 @@ struct KafkaBusTests {
                     try await inbox(system).contains { $0.key == "deal:\(deal.id):v2" && $0.status == "processed" }
                 }
             } catch {
-                print(try await inbox(system), system.masterDeal.eventHistory.map { ($0.event.type, $0.event.version, $0.event.source) }, bus.stats)
+                print(
+                    try await inbox(system), system.masterDeal.eventHistory.map { ($0.event.type, $0.event.version, $0.event.source) },
+                    bus.stats)
                 throw error
             }
             // Deciding the echo wrote no outbox row (rows are written in the same transaction that marks it processed).
@@ -87,8 +90,10 @@ struct KafkaBusTests {
         let options = Self.options
         try await SyncSystem.run(options) { system in
             let bus = try #require(system.bus)
-            let lead = try system.amo.createAsSalesperson(userID: 6_001_002, AmoLeadFields(
-                name: "Байкал, 3 ночи", price: 45_000, statusID: 7_001_002, pipelineID: 7_001_000))
+            let lead = try system.amo.createAsSalesperson(
+                userID: 6_001_002,
+                AmoLeadFields(
+                    name: "Байкал, 3 ночи", price: 45_000, statusID: 7_001_002, pipelineID: 7_001_000))
             try await system.eventually("MasterDeal has the deal", timeout: .seconds(60)) {
                 system.masterDeal.allDeals().contains { $0.opportunityName == "Байкал, 3 ночи" }
             }
@@ -146,10 +151,12 @@ struct KafkaBusTests {
             // The same event again, as a producer retrying after a lost acknowledgement would send it.
             let event = try #require(system.masterDeal.eventHistory.first?.event)
             let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: TestPostgres.logger)
-            _ = try await producer.send(KafkaOutgoingMessage(topic: SyncSystem.eventsTopic, key: Data(deal.id.utf8), value: event.json.serialized()))
+            _ = try await producer.send(
+                KafkaOutgoingMessage(topic: SyncSystem.eventsTopic, key: Data(deal.id.utf8), value: event.json.serialized()))
             await producer.close()
             try await system.eventually("the copy was consumed", timeout: .seconds(30)) {
-                system.gateway.metrics.exposition().contains(#"dealsync_kafka_consumed_total{connector="masterdeal",outcome="duplicate"} 1"#)
+                system.gateway.metrics.exposition().contains(
+                    #"dealsync_kafka_consumed_total{connector="masterdeal",outcome="duplicate"} 1"#)
             }
             #expect(try await inbox(system).count { $0.key == "deal:\(deal.id):v1" } == 1)
         }

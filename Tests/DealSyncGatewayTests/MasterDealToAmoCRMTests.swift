@@ -10,11 +10,12 @@ import Testing
 struct MasterDealToAmoCRMTests {
     @Test func aDealCreatedInMasterDealAppearsInAmoCRMAndAStageChangeComesBack() async throws {
         try await SyncSystem.run { system in
-            let deal = try system.masterDeal.createAsUser(.object([
-                "account_id": .string("acc-tour"), "opportunity_name": .string("Сочи, 7 ночей"), "stage": .string("lead"),
-                "amount": .string("150000.50"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-                "attributes": .object(["tour_type": .string("beach")]),
-            ]))
+            let deal = try system.masterDeal.createAsUser(
+                .object([
+                    "account_id": .string("acc-tour"), "opportunity_name": .string("Сочи, 7 ночей"), "stage": .string("lead"),
+                    "amount": .string("150000.50"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+                    "attributes": .object(["tour_type": .string("beach")]),
+                ]))
             try await system.eventually("the lead exists in amoCRM") {
                 system.amo.allLeads(includingDeleted: false).contains { $0.name == "Сочи, 7 ночей" }
             }
@@ -27,7 +28,8 @@ struct MasterDealToAmoCRMTests {
 
             // A salesperson moves the lead; MasterDeal follows.
             let started = ContinuousClock.now
-            _ = try system.amo.editAsSalesperson(leadID: lead.id, userID: 6_001_002, AmoLeadFields(statusID: 7_001_004, pipelineID: 7_001_000))
+            _ = try system.amo.editAsSalesperson(
+                leadID: lead.id, userID: 6_001_002, AmoLeadFields(statusID: 7_001_004, pipelineID: 7_001_000))
             do {
                 try await system.eventually("MasterDeal's deal reaches proposal") {
                     system.masterDeal.deal(id: deal.id)?.stage == "proposal"

@@ -25,10 +25,11 @@ struct RefusedWriteGatewayTests {
 
     /// A deal created in MasterDeal, its lead created in amoCRM, both settled; returns (deal id, lead id).
     static func settledDeal(_ system: SyncSystem, name: String) async throws -> (String, Int) {
-        let deal = try system.masterDeal.createAsUser(.object([
-            "account_id": .string("acc-tour"), "opportunity_name": .string(name), "stage": .string("lead"),
-            "amount": .string("150000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-        ]))
+        let deal = try system.masterDeal.createAsUser(
+            .object([
+                "account_id": .string("acc-tour"), "opportunity_name": .string(name), "stage": .string("lead"),
+                "amount": .string("150000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+            ]))
         try await system.eventually("the lead exists in amoCRM, linked") {
             system.amo.allLeads(includingDeleted: false).contains { $0.name == name && $0.values(ofField: 900_001) == [deal.id] }
         }
@@ -85,8 +86,9 @@ struct RefusedWriteGatewayTests {
 
             try system.masterDeal.editAsUser(id: dealID, changes: .object(["amount": .string("99000.00")]))
             // "Предложение" maps to the canonical proposal stage; stage has repair: auto.
-            _ = try system.amo.editAsSalesperson(leadID: leadID, userID: 6_001_002,
-                                                 AmoLeadFields(statusID: 7_001_004, pipelineID: 7_001_000))
+            _ = try system.amo.editAsSalesperson(
+                leadID: leadID, userID: 6_001_002,
+                AmoLeadFields(statusID: 7_001_004, pipelineID: 7_001_000))
 
             try await system.eventually("MasterDeal refused the stale write") { Self.refusals(system) >= 1 }
             do {

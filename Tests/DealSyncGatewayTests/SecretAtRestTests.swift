@@ -18,10 +18,12 @@ struct SecretAtRestTests {
             configuration.eventHandlers = configuration.eventHandlers.map { .init(event: $0.event, url: $0.url, kind: .application) }
         })
         try await SyncSystem.run(options) { system in
-            _ = system.bitrix.createAsSalesperson(userID: 15, fields: [
-                "TITLE": "Онлайн-марафон", "STAGE_ID": "C2:NEW", "CATEGORY_ID": "2", "OPPORTUNITY": "9900.00",
-                "CURRENCY_ID": "RUB", "ASSIGNED_BY_ID": "15",
-            ])
+            _ = system.bitrix.createAsSalesperson(
+                userID: 15,
+                fields: [
+                    "TITLE": "Онлайн-марафон", "STAGE_ID": "C2:NEW", "CATEGORY_ID": "2", "OPPORTUNITY": "9900.00",
+                    "CURRENCY_ID": "RUB", "ASSIGNED_BY_ID": "15",
+                ])
             try await system.eventually("MasterDeal has the deal") {
                 system.masterDeal.allDeals().contains { $0.opportunityName == "Онлайн-марафон" }
             }
@@ -31,12 +33,14 @@ struct SecretAtRestTests {
             #expect(status == 200, "\(answer)")
             var stored = 0
             for try await count in try await system.database.client.query(
-                "SELECT count(*) FROM inbox WHERE connector = 'fitness' AND source = 'webhook'").decode(Int.self) { stored = count }
+                "SELECT count(*) FROM inbox WHERE connector = 'fitness' AND source = 'webhook'"
+            ).decode(Int.self) { stored = count }
             #expect(stored >= 2, "the simulator's event and ours were stored")
 
             let dump = try await Self.dump(system.databaseURL)
-            #expect(dump.contains("ONCRMDEALADD") && dump.contains("fitcoach.bitrix24.ru") && dump.contains("777001"),
-                    "the dump shows the stored events")
+            #expect(
+                dump.contains("ONCRMDEALADD") && dump.contains("fitcoach.bitrix24.ru") && dump.contains("777001"),
+                "the dump shows the stored events")
             for secret in [SyncSystem.applicationToken, "bitrix-access-canary-7f3c", "bitrix-refresh-canary-9d21"] {
                 let found = dump.contains(secret) || dump.contains(Self.hex(secret))
                 #expect(!found, "\(secret) is in the database")
@@ -49,8 +53,9 @@ struct SecretAtRestTests {
         // Next to the real pg_ctl: a bin directory of links may hold only the server programs.
         let pgCtl = URL(fileURLWithPath: try PostgresInstallation.find().pgCtl).resolvingSymlinksInPath()
         let pgDump = pgCtl.deletingLastPathComponent().appendingPathComponent("pg_dump").path
-        let result = try await ChildProgram.run(pgDump, ["--data-only", "--no-owner", "--dbname", url],
-                                                environment: ["PGOPTIONS": "-c bytea_output=escape"])
+        let result = try await ChildProgram.run(
+            pgDump, ["--data-only", "--no-owner", "--dbname", url],
+            environment: ["PGOPTIONS": "-c bytea_output=escape"])
         #expect(result.status == 0, "\(result.stderr)")
         return result.stdout
     }

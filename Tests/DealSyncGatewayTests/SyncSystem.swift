@@ -291,7 +291,9 @@ struct SyncSystem: Sendable {
 
     /// The mock cluster with its topics and MasterDeal's side of the bus, and the MasterDeal connector's YAML lines
     /// that point dealsync at it; nothing when `wanted` is false.
-    static func startBus(_ wanted: Bool, masterDeal: MasterDealSimulator, logger: Logger) throws
+    static func startBus(
+        _ wanted: Bool, masterDeal: MasterDealSimulator, logger: Logger
+    ) throws
         -> (KafkaMockCluster?, MasterDealBus?, String)
     {
         guard wanted else { return (nil, nil, "") }

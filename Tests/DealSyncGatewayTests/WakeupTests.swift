@@ -1,5 +1,5 @@
-import DealSyncStore
 import DealSyncGateway
+import DealSyncStore
 import Foundation
 import Synchronization
 import Testing

@@ -32,8 +32,10 @@ struct KafkaClientTests {
         var outgoing: [KafkaOutgoingMessage] = []
         for index in 0..<200 {
             let key = "deal-\(index % 10)"
-            outgoing.append(KafkaOutgoingMessage(topic: "deals", key: Data(key.utf8), value: Data("\(key):\(index)".utf8),
-                                                 headers: [("event_id", "e\(index)"), ("lineage_id", "l\(index)")]))
+            outgoing.append(
+                KafkaOutgoingMessage(
+                    topic: "deals", key: Data(key.utf8), value: Data("\(key):\(index)".utf8),
+                    headers: [("event_id", "e\(index)"), ("lineage_id", "l\(index)")]))
         }
         let reports = await producer.send(outgoing)
         #expect(reports.count == 200)
@@ -88,7 +90,9 @@ struct KafkaClientTests {
         let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: logger)
         #expect((try? await producer.send(KafkaOutgoingMessage(topic: "events", key: nil, value: Data("before".utf8)))) != nil)
         try cluster.setBroker(1, up: false)
-        let sending = Task { await producer.send((0..<5).map { KafkaOutgoingMessage(topic: "events", key: nil, value: Data("m\($0)".utf8)) }) }
+        let sending = Task {
+            await producer.send((0..<5).map { KafkaOutgoingMessage(topic: "events", key: nil, value: Data("m\($0)".utf8)) })
+        }
         try await Task.sleep(for: .milliseconds(500))
         try cluster.setBroker(1, up: true)
         let results = await sending.value

@@ -19,15 +19,18 @@ struct CrashRecoveryTests {
             func create(_ index: Int) throws {
                 let owner = index % 3 == 0 ? Scenario.ivan : Scenario.olga
                 if index % 2 == 0 {
-                    try masterDeal.createAsUser(.object([
-                        "account_id": .string(Scenario.account), "opportunity_name": .string("MD-\(index)"), "stage": .string("lead"),
-                        "amount": .string("\(10_000 + index * 100).00"), "currency": .string("RUB"),
-                        "owner_id": .string(Scenario.ownerByUser[owner]!),
-                    ]))
+                    try masterDeal.createAsUser(
+                        .object([
+                            "account_id": .string(Scenario.account), "opportunity_name": .string("MD-\(index)"), "stage": .string("lead"),
+                            "amount": .string("\(10_000 + index * 100).00"), "currency": .string("RUB"),
+                            "owner_id": .string(Scenario.ownerByUser[owner]!),
+                        ]))
                 } else {
-                    try amo.createAsSalesperson(userID: owner, AmoLeadFields(
-                        name: "AMO-\(index)", price: 20_000 + index * 100, statusID: 7_001_002, pipelineID: Scenario.pipeline,
-                        responsibleUserID: owner))
+                    try amo.createAsSalesperson(
+                        userID: owner,
+                        AmoLeadFields(
+                            name: "AMO-\(index)", price: 20_000 + index * 100, statusID: 7_001_002, pipelineID: Scenario.pipeline,
+                            responsibleUserID: owner))
                 }
                 made += 1
             }

@@ -11,8 +11,10 @@ struct ForgedWebhookTests {
         options.polling = false
         try await Scenario.run(options) { scenario in
             // A real lead's real webhook body: only the URL secret is wrong.
-            let lead = try scenario.amo.createAsSalesperson(userID: Scenario.olga, AmoLeadFields(
-                name: "Чужой лид", price: 1_000, statusID: 7_001_001, pipelineID: Scenario.pipeline, responsibleUserID: Scenario.olga))
+            let lead = try scenario.amo.createAsSalesperson(
+                userID: Scenario.olga,
+                AmoLeadFields(
+                    name: "Чужой лид", price: 1_000, statusID: 7_001_001, pipelineID: Scenario.pipeline, responsibleUserID: Scenario.olga))
             let amoBody = try #require(scenario.amo.addWebhookBody(leadID: lead.id))
             // A well-formed MasterDeal event for a deal of the synced account.
             let event = try Self.eventBody(account: Scenario.account, name: "Поддельная сделка")
@@ -21,8 +23,11 @@ struct ForgedWebhookTests {
             // amoCRM: the secret is the path; a wrong or missing one is answered as if nothing were there.
             #expect(try await scenario.postAmoWebhook(amoBody, secret: "guessed-secret-0000") == 404)
             #expect(try await scenario.postAmoWebhook(amoBody, secret: String(Scenario.webhookSecret.dropLast())) == 404)
-            #expect(try await scenario.post("/webhooks/tour", headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                            body: amoBody).status == 404)
+            #expect(
+                try await scenario.post(
+                    "/webhooks/tour", headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                    body: amoBody
+                ).status == 404)
             #expect(try await scenario.post("/webhooks/nonexistent/\(Scenario.webhookSecret)", body: amoBody).status == 404)
 
             // MasterDeal: HMAC over "<t>.<body>" with the shared secret.
@@ -31,22 +36,28 @@ struct ForgedWebhookTests {
             let forged = MasterDealSimulator.signature(secret: "not-the-secret", body: event, timestamp: now)
             #expect(try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", forged)], body: event).status == 401)
             #expect(try await scenario.post("/webhooks/masterdeal", headers: json, body: event).status == 401, "unsigned")
-            #expect(try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", "v1=deadbeef")], body: event).status == 401,
-                    "malformed signature")
+            #expect(
+                try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", "v1=deadbeef")], body: event).status
+                    == 401,
+                "malformed signature")
             let genuine = MasterDealSimulator.signature(secret: Scenario.eventSecret, body: event, timestamp: now)
             let tampered = event.replacingOccurrences(of: "Поддельная сделка", with: "Подменённая сделка")
-            #expect(try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", genuine)], body: tampered).status == 401,
-                    "a genuine signature of another body")
+            #expect(
+                try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", genuine)], body: tampered).status == 401,
+                "a genuine signature of another body")
             let replayed = MasterDealSimulator.signature(secret: Scenario.eventSecret, body: event, timestamp: now - 3_600)
-            #expect(try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", replayed)], body: event).status == 401,
-                    "a signature an hour old")
+            #expect(
+                try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", replayed)], body: event).status == 401,
+                "a signature an hour old")
 
             // Bodies above the 1 MiB limit are refused before anything looks at them.
             let huge = "leads[add][0][id]=1&padding=" + String(repeating: "x", count: 1 << 20)
             #expect(try await scenario.postAmoWebhook(huge) == 413)
             let hugeEvent = String(repeating: " ", count: 1 << 20) + event
             let hugeSignature = MasterDealSimulator.signature(secret: Scenario.eventSecret, body: hugeEvent, timestamp: now)
-            #expect(try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", hugeSignature)], body: hugeEvent).status == 413)
+            #expect(
+                try await scenario.post("/webhooks/masterdeal", headers: json + [("X-Signature", hugeSignature)], body: hugeEvent).status
+                    == 413)
 
             // Nothing was stored, decided or sent.
             #expect(try await scenario.count("SELECT count(*) FROM inbox") == 0)
@@ -82,12 +93,14 @@ struct ForgedWebhookTests {
     /// A `DealCreated` event body as MasterDeal sends it, for a deal that exists nowhere.
     static func eventBody(account: String, name: String) throws -> String {
         let elsewhere = MasterDealSimulator()
-        let deal = try elsewhere.createAsUser(.object([
-            "account_id": .string(account), "opportunity_name": .string(name), "stage": .string("lead"),
-            "amount": .string("5000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-        ]))
-        let event = MasterDealSimulator.Event(type: .dealCreated, occurredAt: Int64(Date().timeIntervalSince1970 * 1000),
-                                              source: "masterdeal-ui", deal: deal)
+        let deal = try elsewhere.createAsUser(
+            .object([
+                "account_id": .string(account), "opportunity_name": .string(name), "stage": .string("lead"),
+                "amount": .string("5000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+            ]))
+        let event = MasterDealSimulator.Event(
+            type: .dealCreated, occurredAt: Int64(Date().timeIntervalSince1970 * 1000),
+            source: "masterdeal-ui", deal: deal)
         return event.json.text
     }
 }

@@ -12,9 +12,12 @@ struct KafkaGroupTests {
 
     /// The partitions a process says in its `/metrics` that it holds.
     static func partitions(in metrics: String) -> Set<String> {
-        Set(metrics.split(separator: "\n").filter { $0.hasPrefix("dealsync_kafka_partition_assigned{") && Double($0.split(separator: " ").last ?? "") == 1 }.compactMap { line in
-            line.range(of: #"partition="[0-9]+""#, options: .regularExpression).map { String(line[$0]) }
-        })
+        Set(
+            metrics.split(separator: "\n").filter {
+                $0.hasPrefix("dealsync_kafka_partition_assigned{") && Double($0.split(separator: " ").last ?? "") == 1
+            }.compactMap { line in
+                line.range(of: #"partition="[0-9]+""#, options: .regularExpression).map { String(line[$0]) }
+            })
     }
 
     @Test func twoProcessesSplitThePartitionsAndASurvivorTakesOverAfterSIGKILL() async throws {
@@ -37,17 +40,20 @@ struct KafkaGroupTests {
                 }
             } catch {
                 for url in [scenario.gatewayURL, other.url] {
-                    print(try await scenario.send(.GET, url + "/metrics").body.split(separator: "\n").filter { $0.contains("kafka") }.joined(separator: "\n"))
+                    print(
+                        try await scenario.send(.GET, url + "/metrics").body.split(separator: "\n").filter { $0.contains("kafka") }.joined(
+                            separator: "\n"))
                 }
                 throw error
             }
 
             var ids: [String] = []
             func create(_ index: Int) throws {
-                let deal = try masterDeal.createAsUser(.object([
-                    "account_id": .string(Scenario.account), "opportunity_name": .string("BUS-\(index)"), "stage": .string("lead"),
-                    "amount": .string("\(10_000 + index).00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
-                ]))
+                let deal = try masterDeal.createAsUser(
+                    .object([
+                        "account_id": .string(Scenario.account), "opportunity_name": .string("BUS-\(index)"), "stage": .string("lead"),
+                        "amount": .string("\(10_000 + index).00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+                    ]))
                 ids.append(deal.id)
             }
             for index in 0..<(Self.deals / 2) { try create(index) }
@@ -76,7 +82,9 @@ struct KafkaGroupTests {
             let survivor = Self.partitions(in: try await scenario.send(.GET, other.url + "/metrics").body)
             #expect(survivor.count == 8, "the survivor holds every partition: \(survivor.sorted())")
             // Every event was stored once, whichever process consumed it.
-            #expect(try await scenario.count("SELECT count(*) FROM inbox WHERE connector = 'masterdeal' AND source = 'kafka'") == 2 * Self.deals)
+            #expect(
+                try await scenario.count("SELECT count(*) FROM inbox WHERE connector = 'masterdeal' AND source = 'kafka'") == 2 * Self.deals
+            )
         }
     }
 }
@@ -84,7 +92,8 @@ struct KafkaGroupTests {
 /// `dealsync demo --bus kafka`: the demo's story with MasterDeal on a Kafka bus, checking itself.
 struct KafkaDemoTests {
     @Test func theDemoPassesItsChecksOverTheBus() async throws {
-        let result = try await ChildProgram.run(try Repository.dealsyncBinary(), ["demo", "--bus", "kafka", "--config", Repository.root(from: #filePath)])
+        let result = try await ChildProgram.run(
+            try Repository.dealsyncBinary(), ["demo", "--bus", "kafka", "--config", Repository.root(from: #filePath)])
         #expect(result.status == 0, "\(result.stdout.suffix(3000))\(result.stderr.suffix(2000))")
         #expect(result.stdout.contains("kafka: masterdeal deal"), "an event reached dealsync through the topic")
         let summary = result.stdout.split(separator: "\n").last { $0.hasPrefix("demo: ") }.map(String.init)

@@ -24,8 +24,10 @@ final class Scenario: Sendable {
     static let pipeline = 7_001_000
     static let olga = 6_001_001, ivan = 6_001_002
     /// amoCRM status → MasterDeal stage, as the mapping below says (first status of each stage).
-    static let stageByStatus = [7_001_001: "lead", 7_001_002: "qualified", 7_001_003: "qualified", 7_001_004: "proposal",
-                                7_001_006: "won", 7_001_007: "active", 142: "closed", 143: "lost"]
+    static let stageByStatus = [
+        7_001_001: "lead", 7_001_002: "qualified", 7_001_003: "qualified", 7_001_004: "proposal",
+        7_001_006: "won", 7_001_007: "active", 142: "closed", 143: "lost",
+    ]
     static let ownerByUser = [olga: "u-olga", ivan: "u-ivan"]
 
     static let mappingYAML = """
@@ -110,8 +112,10 @@ final class Scenario: Sendable {
     var amoHookURL: String { "\(gatewayURL)/webhooks/tour/\(Self.webhookSecret)" }
     var serve: ChildProgram? { current.withLock { $0 } }
 
-    private init(options: Options, directory: String, databaseURL: DatabaseURL?, gatewayPort: Int, masterDeal: MasterDealSimulator,
-                 amo: AmoCRMSimulator, masterURL: String, amoURL: String, binary: String, kafka: KafkaMockCluster?, bus: MasterDealBus?) {
+    private init(
+        options: Options, directory: String, databaseURL: DatabaseURL?, gatewayPort: Int, masterDeal: MasterDealSimulator,
+        amo: AmoCRMSimulator, masterURL: String, amoURL: String, binary: String, kafka: KafkaMockCluster?, bus: MasterDealBus?
+    ) {
         self.kafka = kafka
         self.bus = bus
         self.options = options
@@ -162,21 +166,27 @@ final class Scenario: Sendable {
         }
         defer { kafka?.shutdown() }
         let (cluster, masterBus, masterYAML) = (kafka, bus, masterExtra)
-        try await SimulatorHost.withRunning(router: masterDeal.makeRouter(), services: masterDeal.services + (masterBus.map { [$0] } ?? []),
-                                            port: 0) { masterURL in
+        try await SimulatorHost.withRunning(
+            router: masterDeal.makeRouter(), services: masterDeal.services + (masterBus.map { [$0] } ?? []),
+            port: 0
+        ) { masterURL in
             var amoConfiguration = AmoCRMSimulator.Configuration(matching: mapping)
             amoConfiguration.webhookTimeScale = options.amoWebhookTimeScale
             amoConfiguration.seed = 11
             // Not to the gateway: to a server that answers 404 at once (a closed port would keep each attempt
             // waiting for its timeout while the client retries the connection).
-            amoConfiguration.webhooks = [options.amoWebhooksToGateway ? "\(gatewayURL)/webhooks/tour/\(webhookSecret)" : "\(masterURL)/nobody-here"]
+            amoConfiguration.webhooks = [
+                options.amoWebhooksToGateway ? "\(gatewayURL)/webhooks/tour/\(webhookSecret)" : "\(masterURL)/nobody-here"
+            ]
             let amo = AmoCRMSimulator(configuration: amoConfiguration)
             try await amo.withRunning { amoURL in
-                try writeConfiguration(to: directory, masterURL: masterURL, amoURL: amoURL, amoDelivery: options.amoDeliveryYAML,
-                                       masterExtra: masterYAML)
-                let scenario = Scenario(options: options, directory: directory, databaseURL: databaseURL, gatewayPort: gatewayPort,
-                                        masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL, binary: binary,
-                                        kafka: cluster, bus: masterBus)
+                try writeConfiguration(
+                    to: directory, masterURL: masterURL, amoURL: amoURL, amoDelivery: options.amoDeliveryYAML,
+                    masterExtra: masterYAML)
+                let scenario = Scenario(
+                    options: options, directory: directory, databaseURL: databaseURL, gatewayPort: gatewayPort,
+                    masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL, binary: binary,
+                    kafka: cluster, bus: masterBus)
                 do {
                     try await body(scenario)
                 } catch {
@@ -192,9 +202,13 @@ final class Scenario: Sendable {
     static let eventsTopic = "masterdeal.deal-events"
     static let changesTopic = "dealsync.crm-changes"
 
-    static func writeConfiguration(to directory: String, masterURL: String, amoURL: String, amoDelivery: String, masterExtra: String = "") throws {
+    static func writeConfiguration(
+        to directory: String, masterURL: String, amoURL: String, amoDelivery: String, masterExtra: String = ""
+    ) throws {
         let files = [
-            ("connectors/masterdeal.yaml", """
+            (
+                "connectors/masterdeal.yaml",
+                """
                 id: masterdeal
                 kind: masterdeal
                 base_url: \(masterURL)
@@ -203,8 +217,11 @@ final class Scenario: Sendable {
                 poll: {interval: 1s, overlap: 2s}
                 delivery: {backoff_base: 100ms, backoff_cap: 1s}
                 \(masterExtra)
-                """),
-            ("connectors/tour.yaml", """
+                """
+            ),
+            (
+                "connectors/tour.yaml",
+                """
                 id: tour
                 kind: amocrm
                 base_url: \(amoURL)
@@ -219,7 +236,8 @@ final class Scenario: Sendable {
                 webhook: {secret: \(webhookSecret)}
                 poll: {interval: 1s, overlap: 2s}
                 \(amoDelivery)
-                """),
+                """
+            ),
             ("mappings/tour.yaml", mappingYAML),
         ]
         try writeFiles(files, into: directory)
@@ -230,8 +248,10 @@ final class Scenario: Sendable {
     /// Starts `dealsync serve` on the scenario's port and database and waits until `/readyz` answers 200.
     @discardableResult
     func startGateway() async throws -> ChildProgram {
-        var arguments = ["serve", "--config", directory, "--env-file", "/dev/null",
-                         "--host", "127.0.0.1", "--port", String(gatewayPort), "--log-level", options.logLevel]
+        var arguments = [
+            "serve", "--config", directory, "--env-file", "/dev/null",
+            "--host", "127.0.0.1", "--port", String(gatewayPort), "--log-level", options.logLevel,
+        ]
         if let externalURL { arguments += ["--database-url", externalURL.revealedURLString()] }
         if !options.polling { arguments.append("--no-polling") }
         let program = try ChildProgram(binary, arguments, environment: options.serveEnvironment)
@@ -248,8 +268,10 @@ final class Scenario: Sendable {
     /// machine would run it; the caller stops it.
     func startAnotherGateway() async throws -> (program: ChildProgram, url: String) {
         let port = try FreePort.pick()
-        var arguments = ["serve", "--config", directory, "--env-file", "/dev/null",
-                         "--host", "127.0.0.1", "--port", String(port), "--log-level", options.logLevel]
+        var arguments = [
+            "serve", "--config", directory, "--env-file", "/dev/null",
+            "--host", "127.0.0.1", "--port", String(port), "--log-level", options.logLevel,
+        ]
         if let externalURL { arguments += ["--database-url", externalURL.revealedURLString()] }
         if !options.polling { arguments.append("--no-polling") }
         let program = try ChildProgram(binary, arguments)
@@ -294,7 +316,8 @@ final class Scenario: Sendable {
     /// else `--data-dir`).
     func dealsync(_ arguments: [String], config: Bool = false) async throws -> (status: Int32, stdout: String, stderr: String) {
         let configuration = config ? ["--config", directory, "--env-file", "/dev/null"] : []
-        let database = externalURL.map { ["--database-url", $0.revealedURLString()] } ?? (config ? [] : ["--data-dir", dataDirectory.path])
+        let database =
+            externalURL.map { ["--database-url", $0.revealedURLString()] } ?? (config ? [] : ["--data-dir", dataDirectory.path])
         return try await ChildProgram.run(binary, arguments + configuration + database, environment: ["DATABASE_URL": ""])
     }
 
@@ -330,7 +353,9 @@ final class Scenario: Sendable {
         try await send(.POST, gatewayURL + path, headers: headers, body: body)
     }
 
-    func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil) async throws -> (status: Int, body: String) {
+    func send(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil
+    ) async throws -> (status: Int, body: String) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -399,7 +424,8 @@ final class Scenario: Sendable {
 
     /// Writes still waiting for a target, and inbox rows still waiting to be processed.
     func openWork() async throws -> Int {
-        try await count("""
+        try await count(
+            """
             SELECT (SELECT count(*) FROM outbox WHERE status IN ('pending', 'in_flight'))
                  + (SELECT count(*) FROM inbox WHERE status = 'pending')
             """)
@@ -453,4 +479,3 @@ final class Scenario: Sendable {
         return problems
     }
 }
-

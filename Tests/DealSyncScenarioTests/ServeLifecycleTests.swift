@@ -23,10 +23,12 @@ struct ServeLifecycleTests {
             let metrics = try await scenario.get("/metrics")
             #expect(metrics.status == 200)
             for connector in ["masterdeal", "tour"] {
-                #expect(metrics.body.contains(#"dealsync_connector_info{"#) && metrics.body.contains(#"connector="\#(connector)""#),
-                        "no dealsync_connector_info for \(connector)")
-                #expect(Self.metricLines(metrics.body, "dealsync_webhooks_total", connector: connector, outcome: "accepted").count == 1,
-                        "the accepted webhook counter of \(connector) is registered at zero")
+                #expect(
+                    metrics.body.contains(#"dealsync_connector_info{"#) && metrics.body.contains(#"connector="\#(connector)""#),
+                    "no dealsync_connector_info for \(connector)")
+                #expect(
+                    Self.metricLines(metrics.body, "dealsync_webhooks_total", connector: connector, outcome: "accepted").count == 1,
+                    "the accepted webhook counter of \(connector) is registered at zero")
             }
             #expect(metrics.body.contains(#"kind="amocrm""#) && metrics.body.contains(#"kind="masterdeal""#))
 
@@ -44,10 +46,11 @@ struct ServeLifecycleTests {
         options.logLevel = "debug"  // the chattiest level must not leak either
         try await Scenario.run(options) { scenario in
             let serve = try await scenario.startGateway()
-            let deal = try scenario.masterDeal.createAsUser(.object([
-                "account_id": .string(Scenario.account), "opportunity_name": .string("Логи"), "stage": .string("lead"),
-                "owner_id": .string("u-olga"),
-            ]))
+            let deal = try scenario.masterDeal.createAsUser(
+                .object([
+                    "account_id": .string(Scenario.account), "opportunity_name": .string("Логи"), "stage": .string("lead"),
+                    "owner_id": .string("u-olga"),
+                ]))
             try await eventually("the lead exists", timeout: .seconds(20)) {
                 scenario.amo.allLeads(includingDeleted: false).contains { $0.values(ofField: Scenario.linkField) == [deal.id] }
             }
@@ -57,8 +60,11 @@ struct ServeLifecycleTests {
             #expect(!tokens.isEmpty, "serve refreshed amoCRM's token and stored the pair")
             #expect(await scenario.terminateGateway() == 0)
 
-            let secrets = [Scenario.webhookSecret, Scenario.eventSecret, Scenario.token, "sim-client-secret-0f4e8d2c7b6a",
-                           "def50200-sim-initial-refresh-token"] + tokens
+            let secrets =
+                [
+                    Scenario.webhookSecret, Scenario.eventSecret, Scenario.token, "sim-client-secret-0f4e8d2c7b6a",
+                    "def50200-sim-initial-refresh-token",
+                ] + tokens
             let log = serve.stderr
             let lines = log.split(separator: "\n").filter { !$0.isEmpty }
             #expect(lines.count > 10, "\(log)")

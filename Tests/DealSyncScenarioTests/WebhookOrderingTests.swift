@@ -18,9 +18,11 @@ struct WebhookOrderingTests {
             var leads: [Int] = []
             for name in ["Архыз", "Эльбрус"] {
                 let body = try await Self.captured(amo) {
-                    let lead = try amo.createAsSalesperson(userID: Scenario.olga, AmoLeadFields(
-                        name: "\(name), 5 ночей", price: 80_000, statusID: 7_001_001, pipelineID: Scenario.pipeline,
-                        responsibleUserID: Scenario.olga))
+                    let lead = try amo.createAsSalesperson(
+                        userID: Scenario.olga,
+                        AmoLeadFields(
+                            name: "\(name), 5 ночей", price: 80_000, statusID: 7_001_001, pipelineID: Scenario.pipeline,
+                            responsibleUserID: Scenario.olga))
                     leads.append(lead.id)
                 }
                 bodies[leads.last!] = [body]
@@ -54,10 +56,12 @@ struct WebhookOrderingTests {
             deliveries += bodies[shuffled]!.shuffled(using: &random).map { ($0, UUID().uuidString) }
             for (body, requestID) in deliveries { #expect(try await scenario.postAmoWebhook(body, requestID: requestID) == 200) }
             for body in bodies[shuffled]!.shuffled(using: &random) {
-                let first = try await scenario.post("/webhooks/tour/\(Scenario.webhookSecret)",
-                                                    headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
-                let again = try await scenario.post("/webhooks/tour/\(Scenario.webhookSecret)",
-                                                    headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
+                let first = try await scenario.post(
+                    "/webhooks/tour/\(Scenario.webhookSecret)",
+                    headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
+                let again = try await scenario.post(
+                    "/webhooks/tour/\(Scenario.webhookSecret)",
+                    headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body)
                 #expect(first.status == 200 && again.status == 200)
                 #expect(again.body.contains(#""status":"duplicate""#), "\(again.body)")
             }
@@ -73,11 +77,13 @@ struct WebhookOrderingTests {
             #expect(scenario.leads().count == 2, "no lead was created by dealsync")
             for id in leads {
                 let lead = try #require(amo.lead(id: id))
-                #expect(lead.price == 99_000 && lead.statusID == 7_001_006 && lead.responsibleUserID == Scenario.ivan
+                #expect(
+                    lead.price == 99_000 && lead.statusID == 7_001_006 && lead.responsibleUserID == Scenario.ivan
                         && lead.name.hasSuffix(", 7 ночей"), "the lead kept its latest state: \(lead)")
                 let deal = try #require(scenario.masterDeal.deal(id: Scenario.link(of: lead) ?? ""))
-                #expect(deal.stage == "won" && deal.amount == "99000.00" && deal.ownerID == "u-ivan" && deal.opportunityName == lead.name,
-                        "the deal holds the lead's latest state: \(deal)")
+                #expect(
+                    deal.stage == "won" && deal.amount == "99000.00" && deal.ownerID == "u-ivan" && deal.opportunityName == lead.name,
+                    "the deal holds the lead's latest state: \(deal)")
             }
             let failed = try await scenario.count("SELECT count(*) FROM inbox WHERE status = 'failed'")
             #expect(failed == 0)

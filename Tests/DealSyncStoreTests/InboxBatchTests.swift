@@ -20,8 +20,11 @@ struct InboxBatchTests {
             _ = try await inbox.record(F.item([F.deal(title: "Сочи, 10 ночей", at: 1020, version: 3)], key: "e3"))
             let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             let steps = try await processor.processBatch(connector: "masterdeal", limit: 200, decode: F.decode)
-            #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0), .processed(inboxID: 2, writes: 1, entries: 0),
-                              .processed(inboxID: 3, writes: 1, entries: 0)])
+            #expect(
+                steps == [
+                    .processed(inboxID: 1, writes: 1, entries: 0), .processed(inboxID: 2, writes: 1, entries: 0),
+                    .processed(inboxID: 3, writes: 1, entries: 0),
+                ])
             // The create first, then each rename on top of it, in order: the last write carries the last title.
             let rows = try await database.client.query("SELECT operation, payload->'values'->'name'->>'text' FROM outbox ORDER BY id")
             var writes: [(String, String?)] = []
@@ -51,7 +54,9 @@ struct InboxBatchTests {
             }
             #expect(try await F.count("links", where: "master_deal_id IN ('md-1', 'md-3')", in: database) == 2)
             #expect(try await F.count("links", where: "master_deal_id = 'md-2'", in: database) == 0, "nothing half-written")
-            #expect(try await F.count("inbox", where: "id = 2 AND status = 'pending' AND attempts = 1 AND error IS NOT NULL", in: database) == 1)
+            #expect(
+                try await F.count("inbox", where: "id = 2 AND status = 'pending' AND attempts = 1 AND error IS NOT NULL", in: database) == 1
+            )
         }
     }
 
@@ -77,7 +82,9 @@ struct InboxBatchTests {
     @Test func aLaneClaimsOnlyItsOwnRows() async throws {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
-            let burst = try (0..<300).map { try F.item([F.lead("\(10_000 + $0)", title: "Лид \($0)", at: 1000, master: nil)], key: "lead-\($0)") }
+            let burst = try (0..<300).map {
+                try F.item([F.lead("\(10_000 + $0)", title: "Лид \($0)", at: 1000, master: nil)], key: "lead-\($0)")
+            }
             _ = try await inbox.record(burst)
             _ = try await inbox.record(F.item([F.deal("md-9", title: "Сочи", at: 1000, version: 1)], key: "deal-9"))
             let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
@@ -91,7 +98,9 @@ struct InboxBatchTests {
     @Test func twoProcessesClaimingAtOnceDecideEveryRowOnce() async throws {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
-            let deals = try (0..<400).map { try F.item([F.deal("md-\($0)", title: "Сделка \($0)", at: 1000, version: 1)], key: "deal-\($0)") }
+            let deals = try (0..<400).map {
+                try F.item([F.deal("md-\($0)", title: "Сделка \($0)", at: 1000, version: 1)], key: "deal-\($0)")
+            }
             _ = try await inbox.record(deals)
             let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             let (first, second) = try await withThrowingTaskGroup(of: [InboxProcessor.Step].self) { group in
@@ -99,7 +108,8 @@ struct InboxBatchTests {
                     group.addTask {
                         var steps: [InboxProcessor.Step] = []
                         while true {
-                            let batch = try await processor.processBatch(connector: "masterdeal", limit: 50, decode: F.decode, worker: worker)
+                            let batch = try await processor.processBatch(
+                                connector: "masterdeal", limit: 50, decode: F.decode, worker: worker)
                             if batch.isEmpty { return steps }
                             steps += batch
                         }

@@ -55,7 +55,9 @@ struct InboxFetchTakeoverTests {
             #expect(try await processor.completeFetch(inboxID: 1, fetched: [late], worker: "host:1") == false)
             try await processor.retryFetch(1, worker: "host:1", error: "fetch failed: timeout", delaySeconds: 0)
             #expect(try await F.count("inbox", in: database) == 1, "the late result is not stored")
-            #expect(try await F.count("inbox", where: "id = 1 AND status = 'pending' AND fetched_by = 'host:2' AND attempts = 2", in: database) == 1)
+            #expect(
+                try await F.count("inbox", where: "id = 1 AND status = 'pending' AND fetched_by = 'host:2' AND attempts = 2", in: database)
+                    == 1)
 
             // The fetch that holds the row fails: it is retried with backoff like any row, by whoever comes first.
             try await processor.retryFetch(1, worker: "host:2", error: "fetch failed: timeout", delaySeconds: 0)

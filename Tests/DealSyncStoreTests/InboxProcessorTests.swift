@@ -16,8 +16,12 @@ struct InboxProcessorTests {
             let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             let steps = try await F.drain(processor)
             #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0)])
-            #expect(try await F.count("links", where: "connector = 'tour' AND master_deal_id = 'md-1' AND record_id IS NULL", in: database) == 1)
-            #expect(try await F.count("outbox", where: "target = 'tour' AND operation = 'create' AND record_key LIKE 'link:%'", in: database) == 1)
+            #expect(
+                try await F.count("links", where: "connector = 'tour' AND master_deal_id = 'md-1' AND record_id IS NULL", in: database) == 1
+            )
+            #expect(
+                try await F.count("outbox", where: "target = 'tour' AND operation = 'create' AND record_key LIKE 'link:%'", in: database)
+                    == 1)
             #expect(try await F.count("field_state", in: database) == 2)
             #expect(try await F.count("inbox", where: "status = 'processed'", in: database) == 1)
             let rows = try await database.client.query("SELECT payload::text, idempotency_key FROM outbox")
@@ -90,8 +94,10 @@ struct InboxProcessorTests {
             #expect(try await processor.processNext(decode: F.decode) == .processed(inboxID: 1, writes: 0, entries: 1))
             #expect(try await F.count("outbox", in: database) == 0)
             #expect(try await F.count("links", in: database) == 0)
-            #expect(try await F.count("divergence_log", where: "kind = 'unmapped_value' AND master_deal_id = 'md-1' AND outcome LIKE 'not created in tour:%'",
-                                      in: database) == 1)
+            #expect(
+                try await F.count(
+                    "divergence_log", where: "kind = 'unmapped_value' AND master_deal_id = 'md-1' AND outcome LIKE 'not created in tour:%'",
+                    in: database) == 1)
         }
     }
 
@@ -118,7 +124,8 @@ struct InboxProcessorTests {
             _ = try await inbox.record(F.item([F.lead(title: "Сочи-2", status: 1, at: 1102)], key: "hook-3"))
             try await F.drain(processor)
             let rows = try await database.client.query(
-                "SELECT kind, field, master_value::text, crm_value::text, rule, winner, lineage_id IS NOT NULL FROM divergence_log ORDER BY id")
+                "SELECT kind, field, master_value::text, crm_value::text, rule, winner, lineage_id IS NOT NULL FROM divergence_log ORDER BY id"
+            )
             var entries: [(String, String?, String?, String?, String?, String?, Bool)] = []
             for try await row in rows.decode((String, String?, String?, String?, String?, String?, Bool).self) { entries.append(row) }
             #expect(entries.count == 0, "a CRM state equal to the one it had is not an edit: \(entries)")

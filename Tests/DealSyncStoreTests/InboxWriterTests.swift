@@ -14,8 +14,9 @@ struct InboxWriterTests {
     let logger = TestPostgres.logger
 
     static func item(_ key: String) -> InboxItem {
-        InboxItem(connector: "tour", dedupeKey: key, source: .webhook, contentType: "application/x-www-form-urlencoded",
-                  body: Data("leads[update][0][id]=\(key)".utf8))
+        InboxItem(
+            connector: "tour", dedupeKey: key, source: .webhook, contentType: "application/x-www-form-urlencoded",
+            body: Data("leads[update][0][id]=\(key)".utf8))
     }
 
     /// The groups a writer committed (or tried to), as the hook saw them.
@@ -27,8 +28,10 @@ struct InboxWriterTests {
 
     /// Runs `body` with a writer whose single flusher holds its first group open until `release` is called, so the
     /// requests sent meanwhile all queue up for the next group.
-    func withWriter(database: Database, fail: @escaping @Sendable ([InboxItem]) -> Bool = { _ in false },
-                    _ body: @Sendable (InboxWriter, Groups, @escaping @Sendable () -> Void) async throws -> Void) async throws {
+    func withWriter(
+        database: Database, fail: @escaping @Sendable ([InboxItem]) -> Bool = { _ in false },
+        _ body: @Sendable (InboxWriter, Groups, @escaping @Sendable () -> Void) async throws -> Void
+    ) async throws {
         let groups = Groups()
         let (gate, opener) = AsyncStream.makeStream(of: Void.self)
         let firstHeld = Mutex(false)
@@ -37,7 +40,9 @@ struct InboxWriterTests {
         options.deadline = .seconds(30)
         let writer = InboxWriter(database: database, logger: logger, options: options) { items in
             groups.add(items)
-            if firstHeld.withLock({ held in defer { held = true }; return !held }) {
+            if firstHeld.withLock({ held in
+                defer { held = true }; return !held
+            }) {
                 for await _ in gate { break }
             }
             if fail(items) { throw CrashForTest() }

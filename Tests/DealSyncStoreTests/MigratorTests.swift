@@ -22,10 +22,11 @@ struct MigratorTests {
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", logger: logger)
             var tables: [String] = []
             for try await name in rows.decode(String.self) { tables.append(name) }
-            #expect(tables == [
-                "audit_log", "connector_status", "dead_letters", "divergence_log", "field_state", "inbox", "links",
-                "oauth_tokens", "outbox", "poll_cursors", "schema_migrations",
-            ])
+            #expect(
+                tables == [
+                    "audit_log", "connector_status", "dead_letters", "divergence_log", "field_state", "inbox", "links",
+                    "oauth_tokens", "outbox", "poll_cursors", "schema_migrations",
+                ])
         }
     }
 
@@ -40,8 +41,10 @@ struct MigratorTests {
             // The first release was fetching another row's records, and had a write waiting.
             let body = try JSONEncoder().encode(FetchRequest(connector: "tour", recordID: "9001"))
             _ = try await inbox.record(InboxItem(connector: "tour", dedupeKey: "refetch:9001", source: .refetch, body: body))
-            _ = try await database.client.query("UPDATE inbox SET attempts = 1, next_attempt_at = now() + interval '60 seconds' WHERE id = 2")
-            _ = try await database.client.query("""
+            _ = try await database.client.query(
+                "UPDATE inbox SET attempts = 1, next_attempt_at = now() + interval '60 seconds' WHERE id = 2")
+            _ = try await database.client.query(
+                """
                 INSERT INTO outbox (target, record_key, operation, payload, idempotency_key, lineage_id)
                 VALUES ('tour', 'record:9000', 'update', '{"values": {"name": {"text": "Анапа"}}}', 'ds1-first-release', gen_random_uuid())
                 """)
@@ -55,7 +58,8 @@ struct MigratorTests {
             }
             let steps = try await StoreFixtures.drain(InboxProcessor(database: database, setup: StoreFixtures.setup, logger: logger))
             #expect(steps == [.processed(inboxID: 1, writes: 1, entries: 0)], "the first release's fetch keeps its lease: \(steps)")
-            #expect(try await StoreFixtures.count("inbox", where: "id = 2 AND status = 'pending' AND fetched_by IS NULL", in: database) == 1)
+            #expect(
+                try await StoreFixtures.count("inbox", where: "id = 2 AND status = 'pending' AND fetched_by IS NULL", in: database) == 1)
             #expect(try await StoreFixtures.count("outbox", where: "status = 'pending'", in: database) == 1)
             #expect(upgrade.applied == Array(Migration.all.map(\.version).dropFirst()))
             #expect(upgrade.currentVersion == Migration.latestVersion)

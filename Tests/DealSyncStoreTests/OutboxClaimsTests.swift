@@ -33,7 +33,9 @@ struct OutboxClaimsTests {
                 let claimed = try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90))
                 #expect(claimed.map(\.delivery.attempt) == [0])
             }
-            #expect(try await F.count("outbox", where: "status = 'in_flight' AND claimed_until > now() + interval '60 seconds'", in: database) == 1)
+            #expect(
+                try await F.count("outbox", where: "status = 'in_flight' AND claimed_until > now() + interval '60 seconds'", in: database)
+                    == 1)
             // Its successor takes the write over at once, long before the lease would have run out.
             try await claims.whilePresent(worker: "host:202") {
                 let again = try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90))
@@ -94,7 +96,8 @@ struct OutboxClaimsTests {
                 let slow = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
                 try await claims.whilePresent(worker: "host:202") {
                     _ = try await database.client.query("UPDATE outbox SET claimed_until = now() - interval '1 second'")
-                    let fresh = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90)).first)
+                    let fresh = try #require(
+                        try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90)).first)
                     #expect(fresh.head.claimedBy == "host:202" && fresh.head.attempts == 1)
 
                     // The slow worker's outcomes, of every kind, change nothing.
@@ -102,15 +105,21 @@ struct OutboxClaimsTests {
                     #expect(try await processor.retry(slow, at: Date(), attempt: late) == false)
                     #expect(try await processor.deadLetter(slow, errorClass: .serverError, attempt: late) == false)
                     #expect(try await processor.superseded(slow, refetched: nil, observations: []) == false)
-                    #expect(try await processor.delivered(slow, recordID: "24189999", landedAt: nil,
-                                                          attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")) == false)
+                    #expect(
+                        try await processor.delivered(
+                            slow, recordID: "24189999", landedAt: nil,
+                            attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")) == false)
                     #expect(try await F.count("outbox", where: "status = 'in_flight' AND claimed_by = 'host:202'", in: database) == 1)
                     #expect(try await F.count("dead_letters", where: "true", in: database) == 0)
-                    #expect(try await F.count("links", where: "record_id IS NOT NULL", in: database) == 0, "the late create's lead is not linked")
+                    #expect(
+                        try await F.count("links", where: "record_id IS NOT NULL", in: database) == 0,
+                        "the late create's lead is not linked")
 
                     // The claim that holds the writes records its outcome.
-                    #expect(try await processor.delivered(fresh, recordID: "24180001", landedAt: nil,
-                                                          attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:202")))
+                    #expect(
+                        try await processor.delivered(
+                            fresh, recordID: "24180001", landedAt: nil,
+                            attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:202")))
                     #expect(try await F.count("outbox", where: "status = 'done'", in: database) == 1)
                     #expect(try await F.count("links", where: "record_id = '24180001'", in: database) == 1)
                     #expect(try await processor.retry(slow, at: Date(), attempt: late) == false, "nor after the write is done")
@@ -132,24 +141,30 @@ struct OutboxClaimsTests {
             let inbox = InboxStore(database: database, logger: logger)
             try await claims.whilePresent(worker: "host:101") {
                 let create = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
-                #expect(try await processor.delivered(create, recordID: "9001", landedAt: SourceStamp(seconds: 1001),
-                                                      attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")))
+                #expect(
+                    try await processor.delivered(
+                        create, recordID: "9001", landedAt: SourceStamp(seconds: 1001),
+                        attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")))
                 for (index, title) in ["Сочи 2", "Сочи 3"].enumerated() {
-                    _ = try await inbox.record(F.item([F.deal(title: title, at: 2000 + Int64(index), version: 2 + Int64(index))], key: "evt-u\(index)"))
+                    _ = try await inbox.record(
+                        F.item([F.deal(title: title, at: 2000 + Int64(index), version: 2 + Int64(index))], key: "evt-u\(index)"))
                     _ = try await F.drain(InboxProcessor(context: processor.context))
                 }
                 let slow = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
                 #expect(slow.writes.count == 2, "two updates coalesced: \(slow.ids)")
 
                 try await claims.whilePresent(worker: "host:202") {
-                    _ = try await database.client.query("UPDATE outbox SET claimed_until = now() - interval '1 second' WHERE status = 'in_flight'")
+                    _ = try await database.client.query(
+                        "UPDATE outbox SET claimed_until = now() - interval '1 second' WHERE status = 'in_flight'")
                     _ = try await inbox.record(F.item([F.deal(title: "Сочи 4", at: 2010, version: 4)], key: "evt-u9"))
                     _ = try await F.drain(InboxProcessor(context: processor.context))
                     let taken = try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90))
                     #expect(taken.map(\.ids) == [[slow.ids[0]]], "the head alone; the follower still in flight and the newer update wait")
                     let head = try #require(taken.first)
-                    #expect(try await processor.delivered(head, recordID: "9001", landedAt: nil,
-                                                          attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:202")))
+                    #expect(
+                        try await processor.delivered(
+                            head, recordID: "9001", landedAt: nil,
+                            attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:202")))
                     // Next the old follower is taken over, and the newer update rides behind it.
                     let next = try await claims.claim(target: "tour", limit: 10, worker: "host:202", lease: .seconds(90))
                     #expect(next.first?.ids.first == slow.ids[1] && next.first?.writes.count == 2, "\(next.map(\.ids))")
@@ -193,19 +208,27 @@ struct OutboxClaimsTests {
                 _ = try await database.client.query("UPDATE outbox SET claimed_until = now() - interval '1 second'")
                 let second = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
                 #expect(try await processor.deadLetter(second, errorClass: .validation, attempt: failed))
-                let letter = try #require(try await DeadLetterStore(database: database, logger: logger)
-                    .list(DeadLetterFilter(connector: "tour", since: nil, errorClass: nil, deal: nil, status: "open")).first)
+                let letter = try #require(
+                    try await DeadLetterStore(database: database, logger: logger)
+                        .list(DeadLetterFilter(connector: "tour", since: nil, errorClass: nil, deal: nil, status: "open")).first)
                 _ = try await DeadLetterReplay(context: processor.context).replay(letter.id, actor: "support", dryRun: false)
                 let third = try #require(try await claims.claim(target: "tour", limit: 10, worker: "host:101", lease: .seconds(90)).first)
-                #expect(third.head.attempts == first.head.attempts && third.head.claimedBy == first.head.claimedBy,
-                        "the same worker at the same attempt number")
+                #expect(
+                    third.head.attempts == first.head.attempts && third.head.claimedBy == first.head.claimedBy,
+                    "the same worker at the same attempt number")
                 #expect(third.head.claimSequence > second.head.claimSequence && second.head.claimSequence > first.head.claimSequence)
 
-                #expect(try await processor.delivered(first, recordID: "9001", landedAt: nil,
-                                                      attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")) == false)
-                #expect(try await F.count("outbox", where: "status = 'in_flight'", in: database) == 1, "the replayed write waits for its own claim")
-                #expect(try await processor.delivered(third, recordID: "9001", landedAt: nil,
-                                                      attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")))
+                #expect(
+                    try await processor.delivered(
+                        first, recordID: "9001", landedAt: nil,
+                        attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")) == false)
+                #expect(
+                    try await F.count("outbox", where: "status = 'in_flight'", in: database) == 1,
+                    "the replayed write waits for its own claim")
+                #expect(
+                    try await processor.delivered(
+                        third, recordID: "9001", landedAt: nil,
+                        attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: "host:101")))
             }
         }
     }

@@ -19,10 +19,13 @@ enum StoreFixtures {
         ]),
         owners: OwnerDirectory(entries: []))
 
-    static let setup = SyncSetup(masterConnector: "masterdeal", lanes: [
-        .init(connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
-              masterAccount: "acc-tour")
-    ])
+    static let setup = SyncSetup(
+        masterConnector: "masterdeal",
+        lanes: [
+            .init(
+                connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
+                masterAccount: "acc-tour")
+        ])
 
     /// The test decoder: inbox bodies are JSON arrays of observations.
     static let decode: InboxProcessor.Decoder = { row in
@@ -30,20 +33,23 @@ enum StoreFixtures {
     }
 
     static func item(_ observations: [Observation], key: String, connector: String? = nil) throws -> InboxItem {
-        InboxItem(connector: connector ?? observations[0].connector, dedupeKey: key, source: .webhook,
-                  contentType: "application/json", body: try JSONEncoder().encode(observations))
+        InboxItem(
+            connector: connector ?? observations[0].connector, dedupeKey: key, source: .webhook,
+            contentType: "application/json", body: try JSONEncoder().encode(observations))
     }
 
     static func deal(_ id: String = "md-1", title: String, stage: String = "lead", at seconds: Int64, version: Int64) -> Observation {
-        Observation(connector: "masterdeal", side: .master, recordID: id,
-                    fields: ["opportunity_name": .text(title), "stage": .text(stage)],
-                    stamp: SourceStamp(seconds: seconds, version: version), account: "acc-tour")
+        Observation(
+            connector: "masterdeal", side: .master, recordID: id,
+            fields: ["opportunity_name": .text(title), "stage": .text(stage)],
+            stamp: SourceStamp(seconds: seconds, version: version), account: "acc-tour")
     }
 
     static func lead(_ id: String = "9001", title: String, status: Int64 = 1, at seconds: Int64, master: String? = "md-1") -> Observation {
-        Observation(connector: "tour", side: .crm, recordID: id,
-                    fields: ["name": .text(title), "status": .text("700:\(status)")],
-                    stamp: SourceStamp(seconds: seconds), linkedMasterID: master)
+        Observation(
+            connector: "tour", side: .crm, recordID: id,
+            fields: ["name": .text(title), "status": .text("700:\(status)")],
+            stamp: SourceStamp(seconds: seconds), linkedMasterID: master)
     }
 
     /// Processes every due row.

@@ -13,8 +13,11 @@ extension AmoCRMConnector: AccountChecking {
         var problems: [AccountProblem] = []
 
         if statuses[Int64(mapping.pipeline)] == nil {
-            problems.append(AccountProblem(mapping.location(of: "pipeline"),
-                                           "pipeline \(mapping.pipeline) does not exist in the account (it has \(statuses.keys.sorted().map(String.init).joined(separator: ", ")))"))
+            problems.append(
+                AccountProblem(
+                    mapping.location(of: "pipeline"),
+                    "pipeline \(mapping.pipeline) does not exist in the account (it has \(statuses.keys.sorted().map(String.init).joined(separator: ", ")))"
+                ))
         }
         var stageCount = 0
         for entry in mapping.stages.entries {
@@ -26,12 +29,15 @@ extension AmoCRMConnector: AccountChecking {
                 guard status != 142, status != 143 else { continue }
                 guard let known = statuses[pipeline] else {
                     if pipeline != Int64(mapping.pipeline) {
-                        problems.append(AccountProblem(stage.location, "stage \(stage.key) (\(entry.canonical)): pipeline \(pipeline) does not exist"))
+                        problems.append(
+                            AccountProblem(stage.location, "stage \(stage.key) (\(entry.canonical)): pipeline \(pipeline) does not exist"))
                     }
                     continue
                 }
                 if !known.contains(status) {
-                    problems.append(AccountProblem(stage.location, "stage \(stage.key) (\(entry.canonical)): status \(status) is not in pipeline \(pipeline)"))
+                    problems.append(
+                        AccountProblem(
+                            stage.location, "stage \(stage.key) (\(entry.canonical)): status \(status) is not in pipeline \(pipeline)"))
                 }
             }
         }
@@ -47,22 +53,30 @@ extension AmoCRMConnector: AccountChecking {
                 continue
             }
             if field.transform == .boolean, known.type != "checkbox" {
-                problems.append(AccountProblem(field.location, "field \(field.name): custom field \(id) is a \(known.type) field, not a checkbox"))
+                problems.append(
+                    AccountProblem(field.location, "field \(field.name): custom field \(id) is a \(known.type) field, not a checkbox"))
             }
             if case .enumeration(let values) = field.transform {
                 guard let enums = known.enums else {
-                    problems.append(AccountProblem(field.location, "field \(field.name): custom field \(id) is a \(known.type) field without a list of values"))
+                    problems.append(
+                        AccountProblem(
+                            field.location, "field \(field.name): custom field \(id) is a \(known.type) field without a list of values"))
                     continue
                 }
                 for (canonical, enumID) in values.sorted(by: { $0.key < $1.key }) where Int64(enumID).map({ !enums.contains($0) }) ?? true {
-                    problems.append(AccountProblem(field.location, "field \(field.name): \(canonical) → \(enumID) is not a value of custom field \(id) (it has \(enums.sorted().map(String.init).joined(separator: ", ")))"))
+                    problems.append(
+                        AccountProblem(
+                            field.location,
+                            "field \(field.name): \(canonical) → \(enumID) is not a value of custom field \(id) (it has \(enums.sorted().map(String.init).joined(separator: ", ")))"
+                        ))
                 }
             }
         }
         if !linkChecked, let id = MappingFieldKey.amoCustomFieldID(mapping.linkField) {
             fieldCount += 1
             if fields[id] == nil {
-                problems.append(AccountProblem(mapping.location(of: "link_field"), "link_field: custom field \(id) does not exist on leads"))
+                problems.append(
+                    AccountProblem(mapping.location(of: "link_field"), "link_field: custom field \(id) does not exist on leads"))
             }
         }
 
@@ -70,7 +84,8 @@ extension AmoCRMConnector: AccountChecking {
             problems.append(AccountProblem(owner.location, "owner \(owner.master): amoCRM user \(owner.crm) does not exist in the account"))
         }
         return AccountReport(
-            checked: "pipeline \(mapping.pipeline): \(stageCount) stages, \(fieldCount) custom fields, \(mapping.owners.entries.count) owners",
+            checked:
+                "pipeline \(mapping.pipeline): \(stageCount) stages, \(fieldCount) custom fields, \(mapping.owners.entries.count) owners",
             problems: problems)
     }
 
@@ -94,7 +109,8 @@ extension AmoCRMConnector: AccountChecking {
         var result: [Int64: KnownField] = [:]
         for field in try await allPages("/api/v4/leads/custom_fields", of: "custom_fields") {
             guard let id = field["id"]?.int64 else { continue }
-            result[id] = KnownField(type: field["type"]?.string ?? "?", enums: field["enums"]?.array.map { Set($0.compactMap { $0["id"]?.int64 }) })
+            result[id] = KnownField(
+                type: field["type"]?.string ?? "?", enums: field["enums"]?.array.map { Set($0.compactMap { $0["id"]?.int64 }) })
         }
         return result
     }

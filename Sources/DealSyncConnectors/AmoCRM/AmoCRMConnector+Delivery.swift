@@ -1,7 +1,7 @@
 import DealSyncCore
 import Foundation
-import NIOHTTP1
 import Logging
+import NIOHTTP1
 
 extension AmoCRMConnector {
     /// Updates go out as batch `PATCH /api/v4/leads` (up to the configured batch size); creates one by one as
@@ -31,14 +31,15 @@ extension AmoCRMConnector {
             pending.removeAll { $0 == index }
         }
         while !pending.isEmpty {
-            let body = JSONValue.array(pending.map {
-                var element = AmoLeadJSON.body(for: batch[$0].values, mapping: mapping, id: Int64(batch[$0].recordID!))
-                if case .object(var object) = element {
-                    object["request_id"] = .string(String($0))
-                    element = .object(object)
-                }
-                return element
-            })
+            let body = JSONValue.array(
+                pending.map {
+                    var element = AmoLeadJSON.body(for: batch[$0].values, mapping: mapping, id: Int64(batch[$0].recordID!))
+                    if case .object(var object) = element {
+                        object["request_id"] = .string(String($0))
+                        element = .object(object)
+                    }
+                    return element
+                })
             let response: HTTPResponse
             do {
                 response = try await request(.PATCH, "/api/v4/leads", body: body, lineage: batch[pending[0]].lineageID)
@@ -61,12 +62,15 @@ extension AmoCRMConnector {
                 let rejection = AmoRejection(response)
                 let failing = pending.filter { rejection.names(requestID: String($0), leadID: batch[$0].recordID) }
                 guard !failing.isEmpty else {
-                    for index in pending { outcomes[index] = .permanent(.validation, status: 400, detail: response.excerpt(redacting: staticSecrets)) }
+                    for index in pending {
+                        outcomes[index] = .permanent(.validation, status: 400, detail: response.excerpt(redacting: staticSecrets))
+                    }
                     pending = []
                     break
                 }
                 for index in failing {
-                    let detail = rejection.message(forLead: batch[index].recordID).map { "Invalid request body: \($0)" }
+                    let detail =
+                        rejection.message(forLead: batch[index].recordID).map { "Invalid request body: \($0)" }
                         .map { Redaction.redact($0, secrets: staticSecrets) } ?? response.excerpt(redacting: staticSecrets)
                     outcomes[index] = .permanent(.validation, status: 400, detail: detail)
                 }
@@ -94,9 +98,11 @@ extension AmoCRMConnector {
                 let existing = try await lookup(masterDealID: masterID, lineage: delivery.lineageID)
             {
                 // An earlier attempt did create it; its answer was lost.
-                logger.info("lead found by master_deal_id; not created again", metadata: [
-                    "lead": "\(existing)", "lineage_id": "\(delivery.lineageID.uuidString.lowercased())",
-                ])
+                logger.info(
+                    "lead found by master_deal_id; not created again",
+                    metadata: [
+                        "lead": "\(existing)", "lineage_id": "\(delivery.lineageID.uuidString.lowercased())",
+                    ])
                 return .delivered(recordID: existing, landedAt: try? await updatedAt(of: Int64(existing) ?? 0, lineage: delivery.lineageID))
             }
             var values = delivery.values
@@ -153,8 +159,9 @@ extension AmoCRMConnector {
             return .paused(.auth, status: nil, reason: error.description)
         case let error as ConnectorError:
             // An unexpected answer on the way (the token endpoint failing): keep its status for support.
-            return .retryable(error.status == 429 ? .rateLimited : .serverError, status: error.status,
-                              detail: Redaction.redact(error.description, secrets: staticSecrets), retryAfter: nil)
+            return .retryable(
+                error.status == 429 ? .rateLimited : .serverError, status: error.status,
+                detail: Redaction.redact(error.description, secrets: staticSecrets), retryAfter: nil)
         case is CancellationError:
             return .retryable(.timeout, status: nil, detail: "cancelled", retryAfter: nil)
         default:

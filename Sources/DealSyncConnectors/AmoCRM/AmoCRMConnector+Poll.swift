@@ -1,7 +1,7 @@
 import DealSyncCore
 import Foundation
-import NIOHTTP1
 import Logging
+import NIOHTTP1
 
 extension AmoCRMConnector {
     /// The poll position: leads updated at or after `from`; `page` > 1 only while more than a page of leads
@@ -26,7 +26,8 @@ extension AmoCRMConnector {
     /// de-duplicates them by `lead:<id>:<updated_at>`). HTTP 204 means nothing changed.
     public func poll(from cursorText: String?) async throws -> PollResult {
         var cursor = cursorText.flatMap { try? JSONDecoder().decode(Cursor.self, from: Data($0.utf8)) } ?? Cursor()
-        let path = "/api/v4/leads?filter[updated_at][from]=\(cursor.from)&order[updated_at]=asc&order[id]=asc&limit=\(Self.pageSize)&page=\(cursor.page)"
+        let path =
+            "/api/v4/leads?filter[updated_at][from]=\(cursor.from)&order[updated_at]=asc&order[id]=asc&limit=\(Self.pageSize)&page=\(cursor.page)"
         let response = try await request(.GET, Self.encoded(path), lineage: nil)
         let lineage = UUID()
         var leads: [JSONValue] = []
@@ -60,7 +61,9 @@ extension AmoCRMConnector {
     /// Reads leads by id, up to a page per request (`filter[id][]=…`); deleted or unknown leads are absent.
     public func fetch(_ recordIDs: [String], lineage: UUID) async throws -> [InboxItem] {
         var items: [InboxItem] = []
-        for chunk in stride(from: 0, to: recordIDs.count, by: Self.pageSize).map({ Array(recordIDs[$0..<min($0 + Self.pageSize, recordIDs.count)]) }) {
+        for chunk in stride(from: 0, to: recordIDs.count, by: Self.pageSize).map({
+            Array(recordIDs[$0..<min($0 + Self.pageSize, recordIDs.count)])
+        }) {
             let filter = chunk.compactMap(Int64.init).map { "filter[id][]=\($0)" }.joined(separator: "&")
             let response = try await request(.GET, Self.encoded("/api/v4/leads?\(filter)&limit=\(Self.pageSize)"), lineage: lineage)
             switch response.status {

@@ -10,8 +10,10 @@ extension AmoCRMConnector {
         var token = try await accessToken()
         for attempt in 0..<2 {
             try await limiter.acquire()
-            var headers = [("Authorization", "Bearer \(token.reveal())"), ("Accept", "application/hal+json"),
-                           ("User-Agent", "dealsync/\(DealSyncVersion.current)")]
+            var headers = [
+                ("Authorization", "Bearer \(token.reveal())"), ("Accept", "application/hal+json"),
+                ("User-Agent", "dealsync/\(DealSyncVersion.current)"),
+            ]
             if body != nil { headers.append(("Content-Type", "application/json")) }
             let response = try await transport.send(
                 method, config.baseURL + path, headers: headers, body: body?.data(), timeout: config.delivery.requestTimeout,
@@ -30,8 +32,10 @@ extension AmoCRMConnector {
     }
 
     /// `POST <base>/oauth2/access_token` with the refresh-token grant.
-    static func refresh(_ refreshToken: Secret, oauth: ConnectorConfig.OAuth, baseURL: String, transport: HTTPTransport,
-                        timeout: Duration) async throws -> OAuthTokens {
+    static func refresh(
+        _ refreshToken: Secret, oauth: ConnectorConfig.OAuth, baseURL: String, transport: HTTPTransport,
+        timeout: Duration
+    ) async throws -> OAuthTokens {
         var body: [String: JSONValue] = [
             "client_id": .string(oauth.clientID), "client_secret": .string(oauth.clientSecret.reveal()),
             "grant_type": .string("refresh_token"), "refresh_token": .string(refreshToken.reveal()),
@@ -54,7 +58,8 @@ extension AmoCRMConnector {
             throw ConnectorError(status: 200, "the token endpoint returned no access_token")
         }
         let expires = json["expires_in"]?.int64.map { Date().addingTimeInterval(Double($0)) }
-        return OAuthTokens(accessToken: Secret(access), refreshToken: json["refresh_token"]?.string.map(Secret.init),
-                           accessExpiresAt: expires)
+        return OAuthTokens(
+            accessToken: Secret(access), refreshToken: json["refresh_token"]?.string.map(Secret.init),
+            accessExpiresAt: expires)
     }
 }

@@ -22,8 +22,10 @@ public final class AmoCRMConnector: Connector {
         case oauth(OAuthSession, ConnectorConfig.OAuth)
     }
 
-    public init(config: ConnectorConfig, mapping: Mapping, client: HTTPClient, credentials: (any CredentialStore)?,
-                limiter: RateLimiter? = nil, logger: Logger, oauthCheckpoint: (@Sendable (String) throws -> Void)? = nil) {
+    public init(
+        config: ConnectorConfig, mapping: Mapping, client: HTTPClient, credentials: (any CredentialStore)?,
+        limiter: RateLimiter? = nil, logger: Logger, oauthCheckpoint: (@Sendable (String) throws -> Void)? = nil
+    ) {
         self.config = config
         self.mapping = mapping
         self.transport = HTTPTransport(client: client, logger: logger)
@@ -128,9 +130,10 @@ public final class AmoCRMConnector: Connector {
             }
             key = "hook:" + Hex.lower(hasher.finalize().prefix(16))
         }
-        return InboxItem(connector: config.id, dedupeKey: key, source: .webhook,
-                         headers: ["user-agent": webhook.headers["user-agent"] ?? ""],
-                         contentType: "application/x-www-form-urlencoded", body: webhook.body)
+        return InboxItem(
+            connector: config.id, dedupeKey: key, source: .webhook,
+            headers: ["user-agent": webhook.headers["user-agent"] ?? ""],
+            contentType: "application/x-www-form-urlencoded", body: webhook.body)
     }
 
     // MARK: Decoding
@@ -155,9 +158,10 @@ public final class AmoCRMConnector: Connector {
     }
 
     func observation(_ lead: AmoLeadJSON.Parsed) -> Observation {
-        Observation(connector: config.id, side: .crm, recordID: lead.id, action: lead.isDeleted ? .delete : .upsert,
-                    fields: lead.fields, stamp: lead.updatedAt.map { SourceStamp(seconds: $0) },
-                    linkedMasterID: lead.linkedMasterID, byIntegration: lead.modifiedByIntegration, isComplete: !lead.isDeleted)
+        Observation(
+            connector: config.id, side: .crm, recordID: lead.id, action: lead.isDeleted ? .delete : .upsert,
+            fields: lead.fields, stamp: lead.updatedAt.map { SourceStamp(seconds: $0) },
+            linkedMasterID: lead.linkedMasterID, byIntegration: lead.modifiedByIntegration, isComplete: !lead.isDeleted)
     }
 
     /// A lead read from the API, keyed by id, `updated_at` and content: re-reading a lead unchanged (the
@@ -173,8 +177,9 @@ public final class AmoCRMConnector: Connector {
             members["_links"] = nil
             state = .object(members)
         }
-        return InboxItem(connector: config.id, dedupeKey: ContentKey.record("lead", id: String(id), stamp: String(updated), body: state),
-                         source: source, contentType: "application/json", body: lead.data(), lineageID: lineage)
+        return InboxItem(
+            connector: config.id, dedupeKey: ContentKey.record("lead", id: String(id), stamp: String(updated), body: state),
+            source: source, contentType: "application/json", body: lead.data(), lineageID: lineage)
     }
 
     private static let ampersand = Data("&".utf8)

@@ -1,7 +1,7 @@
 import DealSyncCore
 import Foundation
-import NIOHTTP1
 import Logging
+import NIOHTTP1
 
 /// amoCRM API v4 lead JSON ↔ the record keys the mapping speaks (`name`, `price`, `status` as
 /// `"<pipeline>:<status>"`, `responsible_user_id`, `custom_fields.<id>`).
@@ -45,8 +45,9 @@ public enum AmoLeadJSON {
                 fields["custom_fields.\(fieldID)"] = value
             }
         }
-        return Parsed(id: String(id), fields: fields, updatedAt: lead["updated_at"]?.int64, linkedMasterID: link,
-                      isDeleted: lead["is_deleted"] == .bool(true), modifiedByIntegration: lead["updated_by"]?.int64 == 0)
+        return Parsed(
+            id: String(id), fields: fields, updatedAt: lead["updated_at"]?.int64, linkedMasterID: link,
+            isDeleted: lead["is_deleted"] == .bool(true), modifiedByIntegration: lead["updated_by"]?.int64 == 0)
     }
 
     /// The write body for mapped values: `status` becomes `status_id` + `pipeline_id`, custom fields become
@@ -72,8 +73,10 @@ public enum AmoLeadJSON {
                 }
             case ("price", .integer(let price)): object["price"] = .number(String(price))
             case ("price", .null): object["price"] = .number("0")
-            case ("responsible_user_id", let user): object["responsible_user_id"] = user.plainText.flatMap(Int64.init).map { .number(String($0)) } ?? .null
-            case ("loss_reason_id", let reason): object["loss_reason_id"] = reason.plainText.flatMap(Int64.init).map { .number(String($0)) } ?? .null
+            case ("responsible_user_id", let user):
+                object["responsible_user_id"] = user.plainText.flatMap(Int64.init).map { .number(String($0)) } ?? .null
+            case ("loss_reason_id", let reason):
+                object["loss_reason_id"] = reason.plainText.flatMap(Int64.init).map { .number(String($0)) } ?? .null
             case (_, .text(let text)): object[key] = .string(text)
             case (_, .null): object[key] = .null
             default: object[key] = .string(value.plainText ?? "")

@@ -1,7 +1,7 @@
 import DealSyncCore
 import Foundation
-import NIOHTTP1
 import Logging
+import NIOHTTP1
 
 /// Decodes amoCRM's legacy v2 webhook form (`leads[<action>][<i>][<field>]=…`) into observations.
 ///
@@ -53,10 +53,11 @@ public struct AmoWebhookDecoder: Sendable {
                 var fields = Self.fields(of: lead)
                 let link = linkFieldID.flatMap { fields["custom_fields.\($0)"]?.plainText }
                 if let linkFieldID { fields["custom_fields.\(linkFieldID)"] = nil }
-                observations.append(Observation(
-                    connector: connector, side: .crm, recordID: id, action: action, fields: fields,
-                    stamp: SourceStamp(seconds: seconds), linkedMasterID: link?.isEmpty == false ? link : nil,
-                    byIntegration: lead["modified_user_id"]?.string == "0", isComplete: true))
+                observations.append(
+                    Observation(
+                        connector: connector, side: .crm, recordID: id, action: action, fields: fields,
+                        stamp: SourceStamp(seconds: seconds), linkedMasterID: link?.isEmpty == false ? link : nil,
+                        byIntegration: lead["modified_user_id"]?.string == "0", isComplete: true))
             }
         }
         if observations.isEmpty && fetch.isEmpty { throw DecodeError("leads[...] holds no known action") }
@@ -74,7 +75,9 @@ public struct AmoWebhookDecoder: Sendable {
             fields["status"] = .text(StageMatrix.amoKey(pipeline: p, status: s))
         }
         if let user = lead["responsible_user_id"]?.string { fields["responsible_user_id"] = .text(user) }
-        if let reason = lead["loss_reason_id"]?.string { fields["loss_reason_id"] = reason == "0" || reason.isEmpty ? .null : .text(reason) }
+        if let reason = lead["loss_reason_id"]?.string {
+            fields["loss_reason_id"] = reason == "0" || reason.isEmpty ? .null : .text(reason)
+        }
         for field in lead["custom_fields"]?.map?.indexed ?? [] {
             guard let field = field.map, let id = field["id"]?.string else { continue }
             let values = field["values"]?.map?.indexed ?? []

@@ -13,8 +13,10 @@ enum Bitrix24Deal {
         var categoryID: Int?
     }
 
-    static let ignored: Set<String> = ["ID", "DATE_MODIFY", "DATE_CREATE", "MODIFY_BY_ID", "CREATED_BY_ID", "CURRENCY_ID",
-                                       "ORIGINATOR_ID", "ORIGIN_ID", "STAGE_SEMANTIC_ID", "CLOSED"]
+    static let ignored: Set<String> = [
+        "ID", "DATE_MODIFY", "DATE_CREATE", "MODIFY_BY_ID", "CREATED_BY_ID", "CURRENCY_ID",
+        "ORIGINATOR_ID", "ORIGIN_ID", "STAGE_SEMANTIC_ID", "CLOSED",
+    ]
 
     static func parse(_ deal: JSONValue, mapping: Mapping) -> Parsed? {
         guard let object = deal.object, let id = deal["ID"]?.text else { return nil }
@@ -36,8 +38,9 @@ enum Bitrix24Deal {
             link = fields.removeValue(forKey: mapping.linkField)?.plainText
         }
         let modified = deal["DATE_MODIFY"]?.string.flatMap(Timestamp.parseSeconds)
-        return Parsed(id: id, fields: fields, modifiedAt: modified, linkedMasterID: link?.isEmpty == false ? link : nil,
-                      modifiedBy: deal["MODIFY_BY_ID"]?.text, categoryID: deal["CATEGORY_ID"]?.text.flatMap(Int.init))
+        return Parsed(
+            id: id, fields: fields, modifiedAt: modified, linkedMasterID: link?.isEmpty == false ? link : nil,
+            modifiedBy: deal["MODIFY_BY_ID"]?.text, categoryID: deal["CATEGORY_ID"]?.text.flatMap(Int.init))
     }
 
     static func fieldValue(_ json: JSONValue) -> FieldValue {

@@ -60,8 +60,10 @@ extension MasterDealConnector {
     /// One delivery in a span of its own, continuing the trace of the change that caused it; the HTTP client's span
     /// (and the `traceparent` MasterDeal receives) are its children.
     func deliver(_ delivery: Delivery) async -> DeliveryOutcome {
-        await withSpan("deliver \(delivery.operation == .create ? "create" : "update") masterdeal",
-                       context: TraceContext.context(traceParent: delivery.traceParent), ofKind: .client) { span in
+        await withSpan(
+            "deliver \(delivery.operation == .create ? "create" : "update") masterdeal",
+            context: TraceContext.context(traceParent: delivery.traceParent), ofKind: .client
+        ) { span in
             span.attributes["dealsync.target"] = config.id
             span.attributes["dealsync.lineage_id"] = delivery.lineageID.uuidString.lowercased()
             if let record = delivery.recordID { span.attributes["dealsync.master_deal_id"] = record }

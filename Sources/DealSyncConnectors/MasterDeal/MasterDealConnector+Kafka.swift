@@ -9,11 +9,16 @@ extension MasterDealConnector {
     public func accept(_ message: KafkaMessage) -> (item: InboxItem, refusal: String?) {
         let position = "kafka:\(message.topic):\(message.partition):\(message.offset)"
         var headers = ["kafka-topic": message.topic, "kafka-partition": "\(message.partition)", "kafka-offset": "\(message.offset)"]
-        for name in ["event_id", "event_type", "lineage_id", "traceparent"] { if let value = message.headers[name] { headers[name] = value } }
+        for name in ["event_id", "event_type", "lineage_id", "traceparent"] {
+            if let value = message.headers[name] { headers[name] = value }
+        }
         let refused = { (reason: String) in
-            (InboxItem(connector: self.config.id, dedupeKey: position, source: .kafka, headers: headers, contentType: "application/json",
-                       body: message.value),
-             Optional(reason))
+            (
+                InboxItem(
+                    connector: self.config.id, dedupeKey: position, source: .kafka, headers: headers, contentType: "application/json",
+                    body: message.value),
+                Optional(reason)
+            )
         }
         guard message.value.count <= Self.maximumEventSize else { return refused("larger than \(Self.maximumEventSize) bytes") }
         guard let event = JSONValue.parse(message.value) else { return refused("not JSON") }
@@ -22,8 +27,11 @@ extension MasterDealConnector {
         headers["x-event-id"] = event["event_id"]?.string ?? ""
         headers["x-event-type"] = event["type"]?.string ?? ""
         let key = deal.version.map { "deal:\(deal.id):v\($0)" } ?? "event:\(event["event_id"]!.string!)"
-        return (InboxItem(connector: config.id, dedupeKey: key, source: .kafka, headers: headers, contentType: "application/json",
-                          body: message.value), nil)
+        return (
+            InboxItem(
+                connector: config.id, dedupeKey: key, source: .kafka, headers: headers, contentType: "application/json",
+                body: message.value), nil
+        )
     }
 
     /// The largest event stored from the topic: the same bound as a webhook body.
@@ -37,23 +45,30 @@ extension MasterDealConnector {
         var dealIDs: [String?] = []
         let now = Date()
         for delivery in deliveries {
-            let dealID = delivery.recordID ?? (delivery.operation == .create ? DealChangeRequested.proposedDealID(for: delivery.idempotencyKey) : nil)
+            let dealID =
+                delivery.recordID
+                ?? (delivery.operation == .create ? DealChangeRequested.proposedDealID(for: delivery.idempotencyKey) : nil)
             dealIDs.append(dealID)
             guard let dealID else { continue }
-            var headers = [("event_id", delivery.idempotencyKey), ("event_type", DealChangeRequested.type),
-                           ("lineage_id", delivery.lineageID.uuidString.lowercased()), ("content-type", "application/json")]
+            var headers = [
+                ("event_id", delivery.idempotencyKey), ("event_type", DealChangeRequested.type),
+                ("lineage_id", delivery.lineageID.uuidString.lowercased()), ("content-type", "application/json"),
+            ]
             // The change's trace goes on with the message: MasterDeal's consumer can continue it.
             if let traceParent = delivery.traceParent { headers.append(("traceparent", traceParent)) }
-            messages.append(KafkaOutgoingMessage(
-                topic: topic, key: Data(dealID.utf8),
-                value: DealChangeRequested.body(for: delivery, dealID: dealID, source: clientName, occurredAt: now),
-                headers: headers))
+            messages.append(
+                KafkaOutgoingMessage(
+                    topic: topic, key: Data(dealID.utf8),
+                    value: DealChangeRequested.body(for: delivery, dealID: dealID, source: clientName, occurredAt: now),
+                    headers: headers))
         }
         let started = ContinuousClock.now
         let sent = await producer.send(messages)
         let failed = sent.count { if case .failure = $0 { true } else { false } }
-        published(sent.count - failed, failed, Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-                      + Double((ContinuousClock.now - started).components.seconds))
+        published(
+            sent.count - failed, failed,
+            Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+                + Double((ContinuousClock.now - started).components.seconds))
         var results = sent.makeIterator()
         return zip(deliveries, dealIDs).map { delivery, dealID in
             guard let dealID else { return .permanent(.validation, status: nil, detail: "no MasterDeal deal id for an update") }

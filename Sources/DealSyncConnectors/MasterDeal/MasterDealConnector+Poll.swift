@@ -1,7 +1,7 @@
 import DealSyncCore
 import Foundation
-import NIOHTTP1
 import Logging
+import NIOHTTP1
 
 extension MasterDealConnector {
     /// The poll position: the newest `updated_at` seen and, mid-sweep, the page cursor.
@@ -36,8 +36,10 @@ extension MasterDealConnector {
         var items: [InboxItem] = []
         for deal in deals {
             guard let parsed = MasterDealRecord.parse(deal) else { continue }
-            items.append(InboxItem(connector: config.id, dedupeKey: "deal:\(parsed.id):v\(parsed.version ?? 0)", source: .poll,
-                                   contentType: "application/json", body: deal.data(), lineageID: lineage))
+            items.append(
+                InboxItem(
+                    connector: config.id, dedupeKey: "deal:\(parsed.id):v\(parsed.version ?? 0)", source: .poll,
+                    contentType: "application/json", body: deal.data(), lineageID: lineage))
             if let millis = parsed.stamp?.millis { cursor.newest = max(cursor.newest ?? millis, millis) }
         }
         let next = list["next_cursor"]?.string

@@ -22,8 +22,10 @@ public final class MasterDealConnector: Connector {
     /// Told of each published batch: messages acknowledged, failed, and seconds from first send to last report.
     let published: @Sendable (_ acknowledged: Int, _ failed: Int, _ seconds: Double) -> Void
 
-    public init(config: ConnectorConfig, client: HTTPClient, limiter: RateLimiter? = nil, logger: Logger, clientName: String = "dealsync",
-                producer: KafkaProducer? = nil, published: @escaping @Sendable (Int, Int, Double) -> Void = { _, _, _ in }) {
+    public init(
+        config: ConnectorConfig, client: HTTPClient, limiter: RateLimiter? = nil, logger: Logger, clientName: String = "dealsync",
+        producer: KafkaProducer? = nil, published: @escaping @Sendable (Int, Int, Double) -> Void = { _, _, _ in }
+    ) {
         self.producer = producer
         self.published = published
         self.config = config
@@ -46,8 +48,10 @@ public final class MasterDealConnector: Connector {
     // MARK: Webhooks
 
     public func accept(_ webhook: WebhookRequest) throws(WebhookRejection) -> InboxItem {
-        switch MasterDealSignature.verify(header: webhook.headers["x-signature"], body: webhook.body,
-                                          secrets: secrets.map { $0.reveal() }, now: webhook.receivedAt, tolerance: tolerance) {
+        switch MasterDealSignature.verify(
+            header: webhook.headers["x-signature"], body: webhook.body,
+            secrets: secrets.map { $0.reveal() }, now: webhook.receivedAt, tolerance: tolerance)
+        {
         case .valid: break
         case .missing: throw WebhookRejection(.unauthorized, "missing X-Signature")
         case .malformed: throw WebhookRejection(.unauthorized, "malformed X-Signature")
@@ -60,9 +64,10 @@ public final class MasterDealConnector: Connector {
             throw WebhookRejection(.malformed, "not a MasterDeal event: expected event_id and a deal")
         }
         let key = parsed.version.map { "deal:\(parsed.id):v\($0)" } ?? "event:\(event["event_id"]!.string!)"
-        return InboxItem(connector: config.id, dedupeKey: key, source: .webhook,
-                         headers: ["x-event-id": webhook.headers["x-event-id"] ?? "", "x-event-type": webhook.headers["x-event-type"] ?? ""],
-                         contentType: "application/json", body: webhook.body)
+        return InboxItem(
+            connector: config.id, dedupeKey: key, source: .webhook,
+            headers: ["x-event-id": webhook.headers["x-event-id"] ?? "", "x-event-type": webhook.headers["x-event-type"] ?? ""],
+            contentType: "application/json", body: webhook.body)
     }
 
     // MARK: Decoding
@@ -72,21 +77,27 @@ public final class MasterDealConnector: Connector {
         let deal = row.item.source == .webhook || row.item.source == .kafka ? json["deal"] : json
         guard let deal, let parsed = MasterDealRecord.parse(deal) else { throw DecodeError("no deal with an id in the body") }
         let source = json["source"]?.string
-        return .observations([Observation(
-            connector: config.id, side: .master, recordID: parsed.id, action: .upsert, fields: parsed.fields,
-            stamp: parsed.stamp, account: parsed.account, byIntegration: source == clientName, isComplete: true)])
+        return .observations([
+            Observation(
+                connector: config.id, side: .master, recordID: parsed.id, action: .upsert, fields: parsed.fields,
+                stamp: parsed.stamp, account: parsed.account, byIntegration: source == clientName, isComplete: true)
+        ])
     }
 
     // MARK: Reading
 
     func get(_ path: String, lineage: UUID?) async throws -> HTTPResponse {
         try await limiter.acquire()
-        return try await transport.send(.GET, config.baseURL + path, headers: headers(), timeout: config.delivery.requestTimeout,
-                                        lineage: lineage, secrets: secretTexts)
+        return try await transport.send(
+            .GET, config.baseURL + path, headers: headers(), timeout: config.delivery.requestTimeout,
+            lineage: lineage, secrets: secretTexts)
     }
 
     func headers(_ extra: [(String, String)] = []) -> [(String, String)] {
-        [("Authorization", "Bearer \(token.reveal())"), ("Accept", "application/json"), ("User-Agent", "dealsync/\(DealSyncVersion.current)")] + extra
+        [
+            ("Authorization", "Bearer \(token.reveal())"), ("Accept", "application/json"),
+            ("User-Agent", "dealsync/\(DealSyncVersion.current)"),
+        ] + extra
     }
 
     public func fetch(_ recordIDs: [String], lineage: UUID) async throws -> [InboxItem] {
@@ -98,8 +109,10 @@ public final class MasterDealConnector: Connector {
                 guard let deal = JSONValue.parse(response.body), let parsed = MasterDealRecord.parse(deal) else {
                     throw DecodeError("GET /v1/deals/{id} returned no deal")
                 }
-                items.append(InboxItem(connector: config.id, dedupeKey: "deal:\(parsed.id):v\(parsed.version ?? 0)", source: .fetch,
-                                       contentType: "application/json", body: response.body, lineageID: lineage))
+                items.append(
+                    InboxItem(
+                        connector: config.id, dedupeKey: "deal:\(parsed.id):v\(parsed.version ?? 0)", source: .fetch,
+                        contentType: "application/json", body: response.body, lineageID: lineage))
             case 404:
                 logger.warning("deal not found", metadata: ["deal": "\(id)", "lineage_id": "\(lineage.uuidString.lowercased())"])
             default:

@@ -1,7 +1,7 @@
 import DealSyncCore
 import Foundation
-import NIOHTTP1
 import Logging
+import NIOHTTP1
 
 /// MasterDeal deal JSON ↔ the record keys the mapping speaks.
 ///

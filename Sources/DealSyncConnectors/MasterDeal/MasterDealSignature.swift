@@ -1,8 +1,8 @@
 import Crypto
 import DealSyncCore
 import Foundation
-import NIOHTTP1
 import Logging
+import NIOHTTP1
 
 /// MasterDeal's event signature: `X-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
 ///

@@ -78,28 +78,38 @@ public struct HTTPTransport: Sendable {
             // only backs it up.
             let response = try await withDeadline(timeout + .milliseconds(250)) { [client, maxBody] in
                 let request = prepared
-                let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)))
+                let response = try await client.execute(
+                    request,
+                    timeout: .nanoseconds(
+                        Int64(timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)))
                 let bytes = try await response.body.collect(upTo: maxBody)
-                return HTTPResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                                    body: Data(bytes.readableBytesView))
+                return HTTPResponse(
+                    status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                    body: Data(bytes.readableBytesView))
             }
-            logger.debug("http request", metadata: [
-                "method": "\(method.rawValue)", "url": "\(loggedURL)", "status": "\(response.status)",
-                "ms": "\(Self.millis(started.duration(to: .now)))", "lineage_id": "\(lineage?.uuidString.lowercased() ?? "-")",
-            ])
+            logger.debug(
+                "http request",
+                metadata: [
+                    "method": "\(method.rawValue)", "url": "\(loggedURL)", "status": "\(response.status)",
+                    "ms": "\(Self.millis(started.duration(to: .now)))", "lineage_id": "\(lineage?.uuidString.lowercased() ?? "-")",
+                ])
             return response
         } catch let error as TransportError {
-            logger.info("http request failed", metadata: [
-                "method": "\(method.rawValue)", "url": "\(loggedURL)", "error": "\(error)",
-                "lineage_id": "\(lineage?.uuidString.lowercased() ?? "-")",
-            ])
+            logger.info(
+                "http request failed",
+                metadata: [
+                    "method": "\(method.rawValue)", "url": "\(loggedURL)", "error": "\(error)",
+                    "lineage_id": "\(lineage?.uuidString.lowercased() ?? "-")",
+                ])
             throw error
         } catch {
             let reason = Redaction.redact(Self.reason(error), secrets: secrets)
-            logger.info("http request failed", metadata: [
-                "method": "\(method.rawValue)", "url": "\(loggedURL)", "error": "\(reason)",
-                "lineage_id": "\(lineage?.uuidString.lowercased() ?? "-")",
-            ])
+            logger.info(
+                "http request failed",
+                metadata: [
+                    "method": "\(method.rawValue)", "url": "\(loggedURL)", "error": "\(reason)",
+                    "lineage_id": "\(lineage?.uuidString.lowercased() ?? "-")",
+                ])
             if Self.isTimeout(error) { throw .timeout }
             throw .network(reason)
         }

@@ -52,8 +52,10 @@ public actor OAuthSession {
     /// each send the same single-use refresh token, and all but the first would lose the grant.
     private var inFlight: Task<Secret, any Error>?
 
-    public init(connector: String, store: any CredentialStore, initialRefreshToken: Secret?, refresher: @escaping Refresher,
-                checkpoint: (@Sendable (String) throws -> Void)? = nil) {
+    public init(
+        connector: String, store: any CredentialStore, initialRefreshToken: Secret?, refresher: @escaping Refresher,
+        checkpoint: (@Sendable (String) throws -> Void)? = nil
+    ) {
         self.connector = connector
         self.store = store
         self.initialRefreshToken = initialRefreshToken
@@ -64,7 +66,8 @@ public actor OAuthSession {
     /// A usable access token, refreshing first when none is stored or it has expired.
     public func accessToken() async throws -> Secret {
         let tokens = try await loaded()
-        if let access = tokens.accessToken, !access.isEmpty, !(tokens.accessExpiresAt.map { $0 <= Date().addingTimeInterval(30) } ?? false) {
+        if let access = tokens.accessToken, !access.isEmpty, !(tokens.accessExpiresAt.map { $0 <= Date().addingTimeInterval(30) } ?? false)
+        {
             return access
         }
         return try await refreshOnce(from: tokens)

@@ -11,8 +11,9 @@ struct ConfigurationValidator {
         }
         if masters.isEmpty, !configuration.connectors.isEmpty {
             let first = configuration.connectors[0]
-            sink.report(SourceLocation(file: first.file, line: 1, column: 1),
-                        "no masterdeal connector: add one connector with kind: masterdeal")
+            sink.report(
+                SourceLocation(file: first.file, line: 1, column: 1),
+                "no masterdeal connector: add one connector with kind: masterdeal")
         }
         for connector in configuration.crmConnectors {
             guard let name = connector.mapping else { continue }
@@ -23,8 +24,9 @@ struct ConfigurationValidator {
                 continue
             }
             if mapping.crm != connector.kind {
-                sink.report(connector.location(of: "mapping"),
-                            "mapping '\(name)' is for \(mapping.crm.rawValue), but this connector is \(connector.kind.rawValue)")
+                sink.report(
+                    connector.location(of: "mapping"),
+                    "mapping '\(name)' is for \(mapping.crm.rawValue), but this connector is \(connector.kind.rawValue)")
             }
         }
         for mapping in configuration.mappings.values.sorted(by: { $0.file < $1.file }) {
@@ -48,7 +50,9 @@ struct ConfigurationValidator {
         if let stageField = mapping.fields.first(where: { $0.transform == .stage }) {
             if stageField.direction.accepts(changeFrom: .master) || mapping.create.inCRM {
                 for entry in mapping.stages.entries where entry.crm.isEmpty {
-                    sink.report(entry.location, "canonical stage '\(entry.canonical)' has no CRM stage to write (field '\(stageField.name)' flows master → crm)")
+                    sink.report(
+                        entry.location,
+                        "canonical stage '\(entry.canonical)' has no CRM stage to write (field '\(stageField.name)' flows master → crm)")
                 }
             }
         }

@@ -70,8 +70,10 @@ public struct ConnectorConfig: Sendable {
         /// The first refresh token, used only until dealsync has stored one of its own.
         public var initialRefreshToken: Secret?
 
-        public init(clientID: String, clientSecret: Secret, redirectURI: String? = nil, tokenURL: String? = nil,
-                    initialRefreshToken: Secret? = nil) {
+        public init(
+            clientID: String, clientSecret: Secret, redirectURI: String? = nil, tokenURL: String? = nil,
+            initialRefreshToken: Secret? = nil
+        ) {
             self.clientID = clientID
             self.clientSecret = clientSecret
             self.redirectURI = redirectURI
@@ -158,8 +160,10 @@ public struct ConnectorConfig: Sendable {
         /// Bound on one HTTP request, head and body.
         public var requestTimeout: Duration
 
-        public init(batchSize: Int, maxAttempts: Int, maxAge: Duration, backoffBase: Duration, backoffCap: Duration,
-                    breakerThreshold: Int, breakerCooldown: Duration, requestTimeout: Duration) {
+        public init(
+            batchSize: Int, maxAttempts: Int, maxAge: Duration, backoffBase: Duration, backoffCap: Duration,
+            breakerThreshold: Int, breakerCooldown: Duration, requestTimeout: Duration
+        ) {
             self.batchSize = batchSize
             self.maxAttempts = maxAttempts
             self.maxAge = maxAge
@@ -173,17 +177,20 @@ public struct ConnectorConfig: Sendable {
         public static func defaults(for kind: ConnectorKind) -> Delivery {
             switch kind {
             case .amocrm:
-                Delivery(batchSize: 50, maxAttempts: 10, maxAge: .seconds(24 * 3600), backoffBase: .seconds(1),
-                         backoffCap: .seconds(300), breakerThreshold: 5, breakerCooldown: .seconds(30),
-                         requestTimeout: .seconds(20))
+                Delivery(
+                    batchSize: 50, maxAttempts: 10, maxAge: .seconds(24 * 3600), backoffBase: .seconds(1),
+                    backoffCap: .seconds(300), breakerThreshold: 5, breakerCooldown: .seconds(30),
+                    requestTimeout: .seconds(20))
             case .bitrix24:
-                Delivery(batchSize: 50, maxAttempts: 10, maxAge: .seconds(24 * 3600), backoffBase: .seconds(2),
-                         backoffCap: .seconds(300), breakerThreshold: 5, breakerCooldown: .seconds(30),
-                         requestTimeout: .seconds(60))
+                Delivery(
+                    batchSize: 50, maxAttempts: 10, maxAge: .seconds(24 * 3600), backoffBase: .seconds(2),
+                    backoffCap: .seconds(300), breakerThreshold: 5, breakerCooldown: .seconds(30),
+                    requestTimeout: .seconds(60))
             case .masterdeal:
-                Delivery(batchSize: 20, maxAttempts: 12, maxAge: .seconds(24 * 3600), backoffBase: .milliseconds(500),
-                         backoffCap: .seconds(120), breakerThreshold: 5, breakerCooldown: .seconds(15),
-                         requestTimeout: .seconds(10))
+                Delivery(
+                    batchSize: 20, maxAttempts: 12, maxAge: .seconds(24 * 3600), backoffBase: .milliseconds(500),
+                    backoffCap: .seconds(120), breakerThreshold: 5, breakerCooldown: .seconds(15),
+                    requestTimeout: .seconds(10))
             }
         }
     }

@@ -38,7 +38,8 @@ struct ConnectorConfigReader {
         let events = readEvents(doc, kind: kind)
         let writes = readWrites(doc, kind: kind, events: events)
         // A MasterDeal that publishes its events on Kafka may send no webhooks at all.
-        let webhook = kind == .masterdeal && doc.node("events") != nil && doc.node("webhook") == nil
+        let webhook =
+            kind == .masterdeal && doc.node("events") != nil && doc.node("webhook") == nil
             ? .hmac(secrets: [], tolerance: .seconds(300)) : readWebhook(doc, kind: kind)
         let poll = readPoll(doc)
         let rateLimit = readRateLimit(doc, kind: kind)
@@ -103,8 +104,10 @@ struct ConnectorConfigReader {
             }
             let refresh = oauth.secret("refresh_token", required: false)
             guard let clientID, let clientSecret, kind != .masterdeal else { return nil }
-            return .oauth(.init(clientID: clientID, clientSecret: clientSecret, redirectURI: redirect, tokenURL: tokenURL,
-                                initialRefreshToken: refresh))
+            return .oauth(
+                .init(
+                    clientID: clientID, clientSecret: clientSecret, redirectURI: redirect, tokenURL: tokenURL,
+                    initialRefreshToken: refresh))
         }
         if let hook = webhookNode {
             defer { hook.finish() }
@@ -135,7 +138,8 @@ struct ConnectorConfigReader {
         case .amocrm:
             guard let secret = hook.secret("secret") else { return nil }
             if secret.reveal().count < 16, let node = hook.node("secret") {
-                sink.report(node.location, "webhook.secret: must be at least 16 characters (it is the only proof a webhook came from amoCRM)")
+                sink.report(
+                    node.location, "webhook.secret: must be at least 16 characters (it is the only proof a webhook came from amoCRM)")
                 return nil
             }
             return .pathSecret(secret)
@@ -214,14 +218,16 @@ struct ConnectorConfigReader {
         guard let events = doc.mapping("events", required: false) else { return nil }
         defer { events.finish() }
         if let kind, kind != .masterdeal {
-            sink.report(events.location, "events: only a masterdeal connector takes its events from Kafka (\(kind.rawValue) sends webhooks)")
+            sink.report(
+                events.location, "events: only a masterdeal connector takes its events from Kafka (\(kind.rawValue) sends webhooks)")
         }
         guard let kafka = events.mapping("kafka") else { return nil }
         defer { kafka.finish() }
         let bus = readBus(kafka)
         let topic = kafka.string("topic")
         if let topic, !Self.isTopicName(topic), let node = kafka.node("topic") {
-            sink.report(node.location, "events.kafka.topic: '\(topic)' is not a Kafka topic name (letters, digits, '.', '_', '-', at most 249)")
+            sink.report(
+                node.location, "events.kafka.topic: '\(topic)' is not a Kafka topic name (letters, digits, '.', '_', '-', at most 249)")
         }
         let group = kafka.string("group", required: false) ?? "dealsync"
         guard let bus, let topic, kind == .masterdeal else { return nil }
@@ -230,7 +236,8 @@ struct ConnectorConfigReader {
 
     /// `writes: http` (the default), `writes: kafka` (the bus of `events.kafka`, topic `dealsync.crm-changes`), or
     /// `writes: {kafka: {topic, brokers, …}}`.
-    private func readWrites(_ doc: YAMLMappingReader, kind: ConnectorKind?, events: ConnectorConfig.KafkaEvents?) -> ConnectorConfig.Writes? {
+    private func readWrites(_ doc: YAMLMappingReader, kind: ConnectorKind?, events: ConnectorConfig.KafkaEvents?) -> ConnectorConfig.Writes?
+    {
         guard let node = doc.node("writes"), !node.isNull else { return .http }
         if case .scalar(let text, _) = node.content, text == "http" { return .http }
         if kind != .masterdeal {
@@ -254,7 +261,8 @@ struct ConnectorConfigReader {
         defer { kafka.finish() }
         let topic = kafka.string("topic", required: false) ?? ConnectorConfig.Writes.defaultTopic
         if !Self.isTopicName(topic), let node = kafka.node("topic") {
-            sink.report(node.location, "writes.kafka.topic: '\(topic)' is not a Kafka topic name (letters, digits, '.', '_', '-', at most 249)")
+            sink.report(
+                node.location, "writes.kafka.topic: '\(topic)' is not a Kafka topic name (letters, digits, '.', '_', '-', at most 249)")
         }
         let bus: ConnectorConfig.KafkaBus?
         if kafka.node("brokers") != nil {
@@ -276,7 +284,11 @@ struct ConnectorConfigReader {
             var texts: [(String, SourceLocation)] = []
             switch node.content {
             case .sequence(let items):
-                for item in items { if let text = YAMLScalar.string(item, path: kafka.keyPath("brokers"), sink: sink) { texts.append((text, item.location)) } }
+                for item in items {
+                    if let text = YAMLScalar.string(item, path: kafka.keyPath("brokers"), sink: sink) {
+                        texts.append((text, item.location))
+                    }
+                }
             default:
                 if let text = YAMLScalar.string(node, path: kafka.keyPath("brokers"), sink: sink) {
                     texts = text.split(separator: ",").map { (String($0).trimmingCharacters(in: .whitespaces), node.location) }
@@ -317,8 +329,10 @@ struct ConnectorConfigReader {
         return ConnectorConfig.KafkaBus(brokers: brokers, tls: tls, sasl: sasl, properties: properties)
     }
 
-    static let reservedClientProperties = ["bootstrap.servers", "metadata.broker.list", "security.protocol", "sasl", "ssl.key.password",
-                                           "group.id", "enable.auto.commit", "enable.auto.offset.store"]
+    static let reservedClientProperties = [
+        "bootstrap.servers", "metadata.broker.list", "security.protocol", "sasl", "ssl.key.password",
+        "group.id", "enable.auto.commit", "enable.auto.offset.store",
+    ]
 
     static func hasKey(_ key: String, in node: YAMLValue?) -> Bool {
         guard case .mapping(let pairs)? = node?.content else { return false }
@@ -334,7 +348,9 @@ struct ConnectorConfigReader {
     }
 
     static func isBrokerAddress(_ text: String) -> Bool {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return false }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+            return false
+        }
         let host = text[..<colon]
         return !host.isEmpty && !host.contains(where: { $0 == "/" || $0 == " " })
     }

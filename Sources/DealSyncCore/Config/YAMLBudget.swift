@@ -28,8 +28,9 @@ struct YAMLBudget {
     }
 
     static func tooLarge(file: String, bytes: Int) -> Diagnostic {
-        Diagnostic(SourceLocation(file: file, line: 1, column: 1),
-                   "the file is \(bytes) bytes; a configuration file may have at most \(maxBytes) (\(maxBytes >> 20) MiB)")
+        Diagnostic(
+            SourceLocation(file: file, line: 1, column: 1),
+            "the file is \(bytes) bytes; a configuration file may have at most \(maxBytes) (\(maxBytes >> 20) MiB)")
     }
 
     private func scan(_ buffer: UnsafeMutableBufferPointer<UInt8>) -> Diagnostic? {
@@ -49,7 +50,8 @@ struct YAMLBudget {
                 return nil
             case YAML_ALIAS_EVENT:
                 let name = event.data.alias.anchor.map { String(cString: $0) } ?? ""
-                return Diagnostic(location, "YAML alias '*\(name.prefix(40))': aliases are not supported in dealsync configuration (write the value out)")
+                return Diagnostic(
+                    location, "YAML alias '*\(name.prefix(40))': aliases are not supported in dealsync configuration (write the value out)")
             case YAML_SCALAR_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                 nodes += 1
                 if nodes > Self.maxNodes {
@@ -58,7 +60,8 @@ struct YAMLBudget {
                 if event.type != YAML_SCALAR_EVENT {
                     depth += 1
                     if depth > Self.maxDepth {
-                        return Diagnostic(location, "nested deeper than \(Self.maxDepth) levels: a configuration file may nest at most that deep")
+                        return Diagnostic(
+                            location, "nested deeper than \(Self.maxDepth) levels: a configuration file may nest at most that deep")
                     }
                 }
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:

@@ -48,7 +48,8 @@ public struct CircuitBreaker: Sendable, Equatable {
     public mutating func record(round outcomes: [DeliveryOutcome], at now: ContinuousClock.Instant) {
         if outcomes.contains(where: { if case .delivered = $0 { true } else { false } }) {
             recordSuccess()
-        } else if outcomes.contains(where: { if case .retryable(let errorClass, _, _, _) = $0 { errorClass.isTargetLevel } else { false } }) {
+        } else if outcomes.contains(where: { if case .retryable(let errorClass, _, _, _) = $0 { errorClass.isTargetLevel } else { false } })
+        {
             recordFailure(at: now)
         }
     }

@@ -20,9 +20,11 @@ public struct Delivery: Sendable, Equatable {
     /// The W3C `traceparent` of the change that caused the write, when it was traced.
     public var traceParent: String?
 
-    public init(outboxIDs: [Int64], idempotencyKey: String, operation: RecordDecision.Operation, recordID: String?,
-                masterDealID: String?, values: [String: FieldValue], lineageID: UUID, knownVersion: Int64? = nil, attempt: Int = 0,
-                traceParent: String? = nil) {
+    public init(
+        outboxIDs: [Int64], idempotencyKey: String, operation: RecordDecision.Operation, recordID: String?,
+        masterDealID: String?, values: [String: FieldValue], lineageID: UUID, knownVersion: Int64? = nil, attempt: Int = 0,
+        traceParent: String? = nil
+    ) {
         self.traceParent = traceParent
         self.outboxIDs = outboxIDs
         self.idempotencyKey = idempotencyKey

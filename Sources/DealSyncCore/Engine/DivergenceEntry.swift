@@ -23,9 +23,11 @@ public struct DivergenceEntry: Sendable, Codable, Equatable {
     public var outcome: String
     public var detail: [String: String]
 
-    public init(kind: Kind, field: String? = nil, masterValue: FieldValue? = nil, crmValue: FieldValue? = nil,
-                masterAt: SourceStamp? = nil, crmAt: SourceStamp? = nil, rule: String? = nil, winner: Side? = nil,
-                outcome: String, detail: [String: String] = [:]) {
+    public init(
+        kind: Kind, field: String? = nil, masterValue: FieldValue? = nil, crmValue: FieldValue? = nil,
+        masterAt: SourceStamp? = nil, crmAt: SourceStamp? = nil, rule: String? = nil, winner: Side? = nil,
+        outcome: String, detail: [String: String] = [:]
+    ) {
         self.kind = kind
         self.field = field
         self.masterValue = masterValue

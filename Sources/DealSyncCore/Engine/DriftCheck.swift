@@ -56,9 +56,10 @@ public struct DriftCheck: Sendable {
                 case (_, _, let m?, let c?): m.millis > c.millis ? .master : (c.millis > m.millis ? .crm : nil)
                 default: nil
                 }
-            differences.append(Difference(
-                field: field.name, masterValue: masterValue, crmValue: crmValue, masterAt: master.stamp, crmAt: crm.stamp,
-                lastChanged: lastChanged, inFlight: inFlight, repair: field.repair, pii: field.pii))
+            differences.append(
+                Difference(
+                    field: field.name, masterValue: masterValue, crmValue: crmValue, masterAt: master.stamp, crmAt: crm.stamp,
+                    lastChanged: lastChanged, inFlight: inFlight, repair: field.repair, pii: field.pii))
         }
         return .differences(differences)
     }

@@ -32,12 +32,14 @@ public struct FieldEngine: Sendable {
         if let knownAt = current.knownAt, stamp < knownAt || (stamp == knownAt && value == current.known) {
             // A record's stamp moves when any of its fields changes: a state newer than the side's last real edit
             // that still holds that edit's value is the same edit, seen in a later state of the record.
-            let overwrittenEdit = stamp < knownAt && current.knownIsOurs && stamp < (current.oursSince ?? knownAt)
+            let overwrittenEdit =
+                stamp < knownAt && current.knownIsOurs && stamp < (current.oursSince ?? knownAt)
                 && current.beforeOursAt.map { stamp > $0 } ?? true && !current.undoneBySide(stamp)
                 && current.lastEditAt.map { stamp > $0 } ?? true && !current.written.contains(value)
                 && (current.lastEditAt == nil || value != current.lastEdit)
             guard overwrittenEdit else {
-                outcome.explanation = stamp == knownAt ? "duplicate of the newest known state: ignored" : "older than the newest known state: ignored"
+                outcome.explanation =
+                    stamp == knownAt ? "duplicate of the newest known state: ignored" : "older than the newest known state: ignored"
                 return outcome
             }
             // A real edit our in-flight write then overwrote: not lost. Made after this side's own decided edit, it
@@ -73,7 +75,8 @@ public struct FieldEngine: Sendable {
             // that tick), not an edit undoing it. The decided value stands and is written again, so the side ends
             // in a definite state.
             forceWrite(on: side, state: state, outcome: &outcome)
-            outcome.explanation = "a state from the tick our write landed, holding what the side held before it: taken for the state before our write"
+            outcome.explanation =
+                "a state from the tick our write landed, holding what the side held before it: taken for the state before our write"
             return outcome
         }
         defer { if tie { forceWrite(on: side, state: state, outcome: &outcome) } }
@@ -113,8 +116,10 @@ public struct FieldEngine: Sendable {
     }
 
     /// Records a real edit of `side` and decides it.
-    private func recordEdit(_ value: FieldValue, from side: Side, at stamp: SourceStamp, state: inout FieldState,
-                            outcome: inout Outcome) {
+    private func recordEdit(
+        _ value: FieldValue, from side: Side, at stamp: SourceStamp, state: inout FieldState,
+        outcome: inout Outcome
+    ) {
         var current = state[side]
         current.edited(value, at: stamp)
         current.pending.removeAll { $0.landedAt.map { $0 < stamp } ?? false }
@@ -129,7 +134,8 @@ public struct FieldEngine: Sendable {
         }
         // Sequential when the side already held the decided value at the time of the edit. Stamps of amoCRM and
         // Bitrix24 count seconds: an edit in the same second our write landed, seen after it, was made on top of it.
-        let sequential = state.decidedBy == nil || state.decidedBy == side
+        let sequential =
+            state.decidedBy == nil || state.decidedBy == side
             || (current.heldSince.map { $0 <= stamp } ?? false)
         decide(value, from: side, at: stamp, sequential: sequential, state: &state, outcome: &outcome)
     }
@@ -142,14 +148,18 @@ public struct FieldEngine: Sendable {
 
     // MARK: Deciding
 
-    private func decide(_ value: FieldValue, from side: Side, at stamp: SourceStamp, sequential: Bool,
-                        state: inout FieldState, outcome: inout Outcome) {
+    private func decide(
+        _ value: FieldValue, from side: Side, at stamp: SourceStamp, sequential: Bool,
+        state: inout FieldState, outcome: inout Outcome
+    ) {
         if !field.direction.accepts(changeFrom: side) {
             if let decided = state.decided {
-                outcome.entries.append(entry(.oneWayViolation, side: side, value: value, stamp: stamp, state: state,
-                                             rule: "direction:\(field.direction.rawValue)", winner: side.other,
-                                             outcome: "kept the \(side.other) value and wrote it back to \(side)",
-                                             decided: decided))
+                outcome.entries.append(
+                    entry(
+                        .oneWayViolation, side: side, value: value, stamp: stamp, state: state,
+                        rule: "direction:\(field.direction.rawValue)", winner: side.other,
+                        outcome: "kept the \(side.other) value and wrote it back to \(side)",
+                        decided: decided))
                 outcome.explanation = "\(side) may not change a \(field.direction.rawValue) field: the decided value is written back"
             } else {
                 outcome.explanation = "\(side) may not change a \(field.direction.rawValue) field; no decided value to write back yet"
@@ -161,11 +171,12 @@ public struct FieldEngine: Sendable {
         switch transformer.canonical(value, from: side) {
         case .success(let c): canonical = c
         case .failure(let unmapped):
-            outcome.entries.append(DivergenceEntry(
-                kind: .unmappedValue, field: field.name,
-                masterValue: side == .master ? value : state.decided, crmValue: side == .crm ? value : state.crm.known,
-                masterAt: side == .master ? stamp : state.master.knownAt, crmAt: side == .crm ? stamp : state.crm.knownAt,
-                rule: field.transform.name, outcome: "not synced: \(unmapped.description)"))
+            outcome.entries.append(
+                DivergenceEntry(
+                    kind: .unmappedValue, field: field.name,
+                    masterValue: side == .master ? value : state.decided, crmValue: side == .crm ? value : state.crm.known,
+                    masterAt: side == .master ? stamp : state.master.knownAt, crmAt: side == .crm ? stamp : state.crm.knownAt,
+                    rule: field.transform.name, outcome: "not synced: \(unmapped.description)"))
             outcome.explanation = "no canonical value: \(unmapped.description)"
             return
         }
@@ -182,9 +193,11 @@ public struct FieldEngine: Sendable {
                 wins = stamp.millis > other || (stamp.millis == other && side == .master)
             }
             let winner = wins ? side : decidedBy
-            outcome.entries.append(entry(.conflict, side: side, value: value, stamp: stamp, state: state,
-                                         rule: field.conflict.description, winner: winner,
-                                         outcome: "kept the \(winner) value", decided: decided))
+            outcome.entries.append(
+                entry(
+                    .conflict, side: side, value: value, stamp: stamp, state: state,
+                    rule: field.conflict.description, winner: winner,
+                    outcome: "kept the \(winner) value", decided: decided))
             if wins { adopt(canonical, from: side, at: stamp, state: &state) }
             outcome.explanation = "concurrent with \(decidedBy)'s change; \(field.conflict) keeps the \(winner) value"
         }
@@ -199,8 +212,10 @@ public struct FieldEngine: Sendable {
         state.crm.heldSince = nil
     }
 
-    private func entry(_ kind: DivergenceEntry.Kind, side: Side, value: FieldValue, stamp: SourceStamp, state: FieldState,
-                       rule: String, winner: Side, outcome: String, decided: FieldValue) -> DivergenceEntry {
+    private func entry(
+        _ kind: DivergenceEntry.Kind, side: Side, value: FieldValue, stamp: SourceStamp, state: FieldState,
+        rule: String, winner: Side, outcome: String, decided: FieldValue
+    ) -> DivergenceEntry {
         let otherValue: FieldValue? =
             side == .crm ? decided : (try? transformer.toCRM(decided).get()) ?? state.crm.known
         let otherStamp = state.decidedBy == side.other ? state.decidedAt : state[side.other].knownAt
@@ -222,10 +237,11 @@ public struct FieldEngine: Sendable {
             case .success(let value):
                 outcome.writes[side] = value
             case .failure(let unmapped):
-                outcome.entries.append(DivergenceEntry(
-                    kind: .unmappedValue, field: field.name, masterValue: decided, crmValue: state.crm.known,
-                    masterAt: state.decidedAt, crmAt: state.crm.knownAt, rule: field.transform.name,
-                    outcome: "not written to \(side): \(unmapped.description)"))
+                outcome.entries.append(
+                    DivergenceEntry(
+                        kind: .unmappedValue, field: field.name, masterValue: decided, crmValue: state.crm.known,
+                        masterAt: state.decidedAt, crmAt: state.crm.knownAt, rule: field.transform.name,
+                        outcome: "not written to \(side): \(unmapped.description)"))
             }
         }
     }
@@ -249,8 +265,10 @@ public struct FieldEngine: Sendable {
     /// this field's value in the write (nil when the write did not carry the field).
     ///
     /// Returns writes when the confirmation shows a newer state already overtook our write.
-    public func confirmed(key: String, on side: Side, landedAt: SourceStamp?, value written: FieldValue? = nil,
-                          state: inout FieldState) -> Outcome {
+    public func confirmed(
+        key: String, on side: Side, landedAt: SourceStamp?, value written: FieldValue? = nil,
+        state: inout FieldState
+    ) -> Outcome {
         var outcome = Outcome()
         var current = state[side]
         guard let index = current.pending.firstIndex(where: { $0.key == key }) else {
@@ -292,8 +310,10 @@ public struct FieldEngine: Sendable {
     /// taken for its echo and the writes before it were dropped with it. The side still held `value` at
     /// `landedAt`; when that is the newest state known, it is recorded as ours, so the write's own echo is not
     /// mistaken later for a real edit made at the time the write landed.
-    private func settleForgotten(_ value: FieldValue, on side: Side, landedAt: SourceStamp, state: inout FieldState,
-                                 outcome: inout Outcome) {
+    private func settleForgotten(
+        _ value: FieldValue, on side: Side, landedAt: SourceStamp, state: inout FieldState,
+        outcome: inout Outcome
+    ) {
         var current = state[side]
         if let knownAt = current.knownAt, landedAt < knownAt || (landedAt == knownAt && !current.knownIsOurs) { return }
         current.holdOurs(value, knownAt: landedAt, landedAt: landedAt)

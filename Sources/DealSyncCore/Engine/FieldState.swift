@@ -11,8 +11,10 @@ public struct FieldState: Sendable, Codable, Equatable {
     public var master: SideState
     public var crm: SideState
 
-    public init(decided: FieldValue? = nil, decidedBy: Side? = nil, decidedAt: SourceStamp? = nil,
-                master: SideState = SideState(), crm: SideState = SideState()) {
+    public init(
+        decided: FieldValue? = nil, decidedBy: Side? = nil, decidedAt: SourceStamp? = nil,
+        master: SideState = SideState(), crm: SideState = SideState()
+    ) {
         self.decided = decided
         self.decidedBy = decidedBy
         self.decidedAt = decidedAt
@@ -116,7 +118,8 @@ public struct SideState: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case known, knownAt = "known_at", knownIsOurs = "known_is_ours", oursSince = "ours_since", beforeOursAt = "before_ours_at", oursReported = "ours_reported", lastEditAt = "last_edit_at", lastEdit = "last_edit", pending,
+        case known, knownAt = "known_at", knownIsOurs = "known_is_ours", oursSince = "ours_since", beforeOursAt = "before_ours_at",
+            oursReported = "ours_reported", lastEditAt = "last_edit_at", lastEdit = "last_edit", pending,
             heldSince = "held_since", written
     }
 

@@ -15,8 +15,10 @@ public struct LinkBook: Sendable, Equatable {
         public var masterVersion: Int64?
         public var fields: [String: FieldState]
 
-        public init(id: Int64, connector: String, masterDealID: String?, recordID: String?, isActive: Bool = true,
-                    masterVersion: Int64? = nil, fields: [String: FieldState] = [:]) {
+        public init(
+            id: Int64, connector: String, masterDealID: String?, recordID: String?, isActive: Bool = true,
+            masterVersion: Int64? = nil, fields: [String: FieldState] = [:]
+        ) {
             self.id = id
             self.connector = connector
             self.masterDealID = masterDealID

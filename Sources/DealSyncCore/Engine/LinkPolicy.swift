@@ -64,9 +64,11 @@ public struct LinkPolicy: Sendable {
             if mayWait(attempts) { return [.wait(reason: "waiting for the link of a deal dealsync created")] }
             // Still unlinked: the confirmation is late or lost (the create may be a dead letter). The CRM record it
             // was made for exists, so another would be a duplicate; the confirmation or a replay links them.
-            actions.append(.problem(
-                connector: lane.connector, masterDealID: dealID, recordID: nil,
-                reason: "not created in \(lane.connector): dealsync made this deal for a record there and its create is not confirmed yet"))
+            actions.append(
+                .problem(
+                    connector: lane.connector, masterDealID: dealID, recordID: nil,
+                    reason:
+                        "not created in \(lane.connector): dealsync made this deal for a record there and its create is not confirmed yet"))
         }
         return actions
     }
@@ -82,8 +84,11 @@ public struct LinkPolicy: Sendable {
             }
             if let other = link.recordID, other != observation.recordID {
                 // Another record already carries this deal: never link two records to one deal.
-                return [.problem(connector: lane.connector, masterDealID: masterID, recordID: observation.recordID,
-                                 reason: "not linked: deal \(masterID) is already linked to record \(other)")]
+                return [
+                    .problem(
+                        connector: lane.connector, masterDealID: masterID, recordID: observation.recordID,
+                        reason: "not linked: deal \(masterID) is already linked to record \(other)")
+                ]
             }
             return [.attachRecord(linkID: link.id)]
         }

@@ -40,8 +40,10 @@ public struct RecordDecision: Sendable, Equatable {
         public var recordKey: String
         public var idempotencyKey: String
 
-        public init(side: Side, operation: Operation, values: [String: FieldValue], fields: [String: FieldValue], recordKey: String,
-                    idempotencyKey: String) {
+        public init(
+            side: Side, operation: Operation, values: [String: FieldValue], fields: [String: FieldValue], recordKey: String,
+            idempotencyKey: String
+        ) {
             self.side = side
             self.operation = operation
             self.values = values

@@ -17,10 +17,13 @@ extension RecordDecider {
         collect(outcomes, into: &decision, link: link, operation: .create, cause: cause, extra: [.crm: linkValue])
         if !decision.writes.contains(where: { $0.side == .crm }) {
             // Nothing mapped flows to the CRM; the record is still created so the deal is visible there.
-            let key = IdempotencyKey.make(target: crmConnector, record: link.recordKey(for: .crm), operation: "create",
-                                          values: linkValue, cause: cause)
-            decision.writes.append(.init(side: .crm, operation: .create, values: linkValue, fields: [:],
-                                         recordKey: link.recordKey(for: .crm), idempotencyKey: key))
+            let key = IdempotencyKey.make(
+                target: crmConnector, record: link.recordKey(for: .crm), operation: "create",
+                values: linkValue, cause: cause)
+            decision.writes.append(
+                .init(
+                    side: .crm, operation: .create, values: linkValue, fields: [:],
+                    recordKey: link.recordKey(for: .crm), idempotencyKey: key))
         }
         // Only the create goes to the CRM; MasterDeal already holds what it said.
         decision.writes.removeAll { $0.side == .master }
@@ -74,7 +77,8 @@ extension RecordDecider {
     func decideDelete(_ observation: Observation, link: LinkSnapshot, decision: RecordDecision, cause: String) -> RecordDecision {
         var decision = decision
         guard observation.side == .crm, link.isActive else {
-            decision.explanations["*"] = observation.side == .master ? "MasterDeal deals are not deleted by sync" : "the link has already ended"
+            decision.explanations["*"] =
+                observation.side == .master ? "MasterDeal deals are not deleted by sync" : "the link has already ended"
             return decision
         }
         let rule: String
@@ -92,10 +96,13 @@ extension RecordDecider {
             outcome = "deleted in the CRM: link ended, the MasterDeal deal moved to '\(stage)'"
             decision.linkChange = .unlink
             let values: [String: FieldValue] = ["stage": .text(stage)]
-            let key = IdempotencyKey.make(target: masterConnector, record: link.recordKey(for: .master), operation: "update",
-                                          values: values, cause: cause)
-            decision.writes.append(.init(side: .master, operation: .update, values: values, fields: [:],
-                                         recordKey: link.recordKey(for: .master), idempotencyKey: key))
+            let key = IdempotencyKey.make(
+                target: masterConnector, record: link.recordKey(for: .master), operation: "update",
+                values: values, cause: cause)
+            decision.writes.append(
+                .init(
+                    side: .master, operation: .update, values: values, fields: [:],
+                    recordKey: link.recordKey(for: .master), idempotencyKey: key))
         }
         decision.entries.append(DivergenceEntry(kind: .delete, crmAt: observation.stamp, rule: rule, outcome: outcome))
         decision.explanations["*"] = outcome

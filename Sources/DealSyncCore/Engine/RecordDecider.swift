@@ -73,8 +73,10 @@ public struct RecordDecider: Sendable {
     ///
     /// `values` are the write's values in the target's representation: a field whose write is no longer pending
     /// (its echo came first) still learns what the target held when.
-    public func confirmed(key: String, on side: Side, landedAt: SourceStamp?, values: [String: FieldValue] = [:],
-                          link: LinkSnapshot, cause: String) -> RecordDecision {
+    public func confirmed(
+        key: String, on side: Side, landedAt: SourceStamp?, values: [String: FieldValue] = [:],
+        link: LinkSnapshot, cause: String
+    ) -> RecordDecision {
         var decision = RecordDecision(fields: link.fields)
         var outcomes: [String: FieldEngine.Outcome] = [:]
         for engine in engines {
@@ -100,7 +102,9 @@ public struct RecordDecider: Sendable {
 
     /// The field's value in an observation: absent from a complete record means empty.
     static func value(of transformer: FieldTransformer, in observation: Observation) -> FieldValue? {
-        let value = observation.side == .master ? transformer.masterValue(in: observation.fields)
+        let value =
+            observation.side == .master
+            ? transformer.masterValue(in: observation.fields)
             : transformer.crmValue(in: observation.fields)
         return value ?? (observation.isComplete ? transformer.absent(on: observation.side) : nil)
     }
@@ -108,8 +112,10 @@ public struct RecordDecider: Sendable {
     // MARK: Collecting writes
 
     /// Groups the per-field writes into one outbox row per side, with keys, and records them as pending.
-    func collect(_ outcomes: [String: FieldEngine.Outcome], into decision: inout RecordDecision, link: LinkSnapshot,
-                 operation: RecordDecision.Operation, cause: String, extra: [Side: [String: FieldValue]] = [:]) {
+    func collect(
+        _ outcomes: [String: FieldEngine.Outcome], into decision: inout RecordDecision, link: LinkSnapshot,
+        operation: RecordDecision.Operation, cause: String, extra: [Side: [String: FieldValue]] = [:]
+    ) {
         for engine in engines {
             guard let outcome = outcomes[engine.field.name] else { continue }
             let entries = engine.field.pii ? outcome.entries.map { $0.masked() } : outcome.entries
@@ -126,10 +132,13 @@ public struct RecordDecider: Sendable {
             }
             guard !values.isEmpty else { continue }
             let recordKey = link.recordKey(for: side)
-            let key = IdempotencyKey.make(target: target(side), record: recordKey, operation: operation.rawValue,
-                                          values: values, cause: cause)
-            decision.writes.append(.init(side: side, operation: operation, values: values, fields: fieldValues,
-                                         recordKey: recordKey, idempotencyKey: key))
+            let key = IdempotencyKey.make(
+                target: target(side), record: recordKey, operation: operation.rawValue,
+                values: values, cause: cause)
+            decision.writes.append(
+                .init(
+                    side: side, operation: operation, values: values, fields: fieldValues,
+                    recordKey: recordKey, idempotencyKey: key))
             for engine in engines {
                 guard let value = fieldValues[engine.field.name], var state = decision.fields[engine.field.name] else { continue }
                 engine.enqueued(value, to: side, key: key, state: &state)

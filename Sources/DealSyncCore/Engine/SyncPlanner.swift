@@ -92,8 +92,10 @@ public struct SyncPlanner: Sendable {
 
     /// Decides one observation into `book`. `cause` makes its idempotency keys deterministic; `attempts` is how
     /// often its inbox row was tried; `refusal` re-decides a link whose writes were refused.
-    public func apply(_ observation: Observation, cause: String, attempts: Int, refusal: Refusal? = nil,
-                      book: inout LinkBook) throws(LinkPolicy.UnknownConnector) -> Outcome {
+    public func apply(
+        _ observation: Observation, cause: String, attempts: Int, refusal: Refusal? = nil,
+        book: inout LinkBook
+    ) throws(LinkPolicy.UnknownConnector) -> Outcome {
         let actions = try policy.actions(for: observation, in: book, attempts: attempts)
         if case .wait(let reason)? = actions.first(where: { if case .wait = $0 { true } else { false } }) {
             return .wait(reason)
@@ -107,15 +109,18 @@ public struct SyncPlanner: Sendable {
         return .applied(effects)
     }
 
-    private func apply(_ action: LinkPolicy.Action, _ observation: Observation, cause: String, refusal: Refusal?,
-                       book: inout LinkBook, effects: inout Effects) {
+    private func apply(
+        _ action: LinkPolicy.Action, _ observation: Observation, cause: String, refusal: Refusal?,
+        book: inout LinkBook, effects: inout Effects
+    ) {
         switch action {
         case .decide(let id), .attachRecord(let id):
             guard var link = book[id], let lane = setup.lane(link.connector) else { return }
             if case .attachRecord = action { link.recordID = observation.recordID }
             let decision: RecordDecision
             if let refusal, refusal.linkID == id {
-                decision = lane.decider.refused(keys: refusal.keys, on: refusal.side, current: observation, link: link.snapshot, cause: cause)
+                decision = lane.decider.refused(
+                    keys: refusal.keys, on: refusal.side, current: observation, link: link.snapshot, cause: cause)
             } else {
                 decision = lane.decider.decide(observation, link: link.snapshot, cause: cause)
             }
@@ -128,14 +133,16 @@ public struct SyncPlanner: Sendable {
                 var link = book.create(connector: connector, masterDealID: observation.recordID, recordID: nil)
             else { return }
             link.masterVersion = observation.stamp?.version
-            commit(lane.decider.createInCRM(from: observation, link: link.snapshot, cause: cause), link: link, lane: lane,
-                   book: &book, effects: &effects)
+            commit(
+                lane.decider.createInCRM(from: observation, link: link.snapshot, cause: cause), link: link, lane: lane,
+                book: &book, effects: &effects)
         case .createInMaster(let connector):
             guard let lane = setup.lane(connector), let account = lane.masterAccount,
                 let link = book.create(connector: connector, masterDealID: nil, recordID: observation.recordID)
             else { return }
-            commit(lane.decider.createInMaster(from: observation, link: link.snapshot, account: account, cause: cause), link: link,
-                   lane: lane, book: &book, effects: &effects)
+            commit(
+                lane.decider.createInMaster(from: observation, link: link.snapshot, account: account, cause: cause), link: link,
+                lane: lane, book: &book, effects: &effects)
         case .adopt(let connector, let masterID):
             guard let lane = setup.lane(connector),
                 let link = book.create(connector: connector, masterDealID: masterID, recordID: observation.recordID)
@@ -144,18 +151,22 @@ public struct SyncPlanner: Sendable {
             effects.refetches.append(masterID)
         case .problem(let connector, let masterID, let recordID, let reason):
             guard let lane = setup.lane(connector) else { return }
-            effects.entries.append(.init(
-                connector: connector, masterDealID: masterID, recordID: recordID,
-                entry: DivergenceEntry(kind: .unmappedValue, field: lane.mapping.linkField, masterValue: .text(masterID),
-                                       crmValue: recordID.map(FieldValue.text), rule: "link", outcome: reason)))
+            effects.entries.append(
+                .init(
+                    connector: connector, masterDealID: masterID, recordID: recordID,
+                    entry: DivergenceEntry(
+                        kind: .unmappedValue, field: lane.mapping.linkField, masterValue: .text(masterID),
+                        crmValue: recordID.map(FieldValue.text), rule: "link", outcome: reason)))
         case .wait:
             break
         }
     }
 
     /// Applies a link's decision to the book and collects its writes and log entries.
-    public func commit(_ decision: RecordDecision, link: LinkBook.Entry, lane: SyncSetup.Lane, book: inout LinkBook,
-                       effects: inout Effects) {
+    public func commit(
+        _ decision: RecordDecision, link: LinkBook.Entry, lane: SyncSetup.Lane, book: inout LinkBook,
+        effects: inout Effects
+    ) {
         var link = link
         switch decision.linkChange {
         case .unlink?:
@@ -170,7 +181,8 @@ public struct SyncPlanner: Sendable {
         book.update(link)
         effects.touched.append(link.id)
         for write in decision.writes {
-            effects.writes.append(.init(linkID: link.id, target: write.side == .master ? setup.masterConnector : lane.connector, write: write))
+            effects.writes.append(
+                .init(linkID: link.id, target: write.side == .master ? setup.masterConnector : lane.connector, write: write))
         }
         for entry in decision.entries {
             effects.entries.append(.init(connector: lane.connector, masterDealID: link.masterDealID, recordID: link.recordID, entry: entry))

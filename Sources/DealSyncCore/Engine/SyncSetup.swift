@@ -35,9 +35,10 @@ public struct SyncSetup: Sendable {
         self.masterConnector = master
         self.lanes = configuration.crmConnectors.compactMap { connector in
             guard let mapping = configuration.mapping(for: connector) else { return nil }
-            return Lane(connector: connector.id,
-                        decider: RecordDecider(mapping: mapping, crmConnector: connector.id, masterConnector: master),
-                        masterAccount: connector.masterAccount)
+            return Lane(
+                connector: connector.id,
+                decider: RecordDecider(mapping: mapping, crmConnector: connector.id, masterConnector: master),
+                masterAccount: connector.masterAccount)
         }
     }
 

@@ -22,7 +22,8 @@ public struct Mapping: Sendable {
     public init(
         name: String, crm: ConnectorKind, pipeline: Int, linkField: String, originator: String = "dealsync",
         create: CreatePolicy = CreatePolicy(), deletes: DeletePolicy = .unlink, fields: [FieldMapping],
-        stages: StageMatrix, owners: OwnerDirectory, scope: SyncScope = SyncScope(), file: String = "<memory>", locations: [String: SourceLocation] = [:]
+        stages: StageMatrix, owners: OwnerDirectory, scope: SyncScope = SyncScope(), file: String = "<memory>",
+        locations: [String: SourceLocation] = [:]
     ) {
         self.name = name
         self.crm = crm

@@ -67,8 +67,10 @@ public struct OwnerDirectory: Sendable, Hashable {
         public var name: String?
         public var location: SourceLocation
 
-        public init(master: String, crm: String, email: String? = nil, name: String? = nil,
-                    location: SourceLocation = .init(file: "<memory>", line: 1, column: 1)) {
+        public init(
+            master: String, crm: String, email: String? = nil, name: String? = nil,
+            location: SourceLocation = .init(file: "<memory>", line: 1, column: 1)
+        ) {
             self.master = master
             self.crm = crm
             self.email = email

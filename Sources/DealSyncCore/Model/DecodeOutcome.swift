@@ -1,5 +1,3 @@
-
-
 /// What a connector's decoder made of an inbox row.
 public enum DecodeOutcome: Sendable {
     /// Observations to decide, in the order they occurred.

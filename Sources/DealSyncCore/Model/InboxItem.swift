@@ -17,8 +17,10 @@ public struct InboxItem: Sendable, Equatable {
     public var body: Data
     public var lineageID: UUID
 
-    public init(connector: String, dedupeKey: String, source: Source, headers: [String: String] = [:],
-                contentType: String? = nil, body: Data, lineageID: UUID = UUID()) {
+    public init(
+        connector: String, dedupeKey: String, source: Source, headers: [String: String] = [:],
+        contentType: String? = nil, body: Data, lineageID: UUID = UUID()
+    ) {
         self.connector = connector
         self.dedupeKey = dedupeKey
         self.source = source

@@ -30,7 +30,6 @@ public struct SourceStamp: Sendable, Codable, Comparable, CustomStringConvertibl
         return lhs.millis == rhs.millis
     }
 
-
     public var description: String {
         let base = Timestamp.iso8601(millis: millis)
         return version.map { "\(base) v\($0)" } ?? base

@@ -84,8 +84,9 @@ public enum Timestamp {
         let days = floorDiv(local, 86_400)
         let secondOfDay = Int(local - days * 86_400)
         let (year, month, day) = civilFromDays(Int(days))
-        var text = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day,
-                          secondOfDay / 3600, (secondOfDay % 3600) / 60, secondOfDay % 60)
+        var text = String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d", year, month, day,
+            secondOfDay / 3600, (secondOfDay % 3600) / 60, secondOfDay % 60)
         if fraction != 0 { text += String(format: ".%03d", fraction) }
         if offsetSeconds == 0 { return text + "Z" }
         let sign = offsetSeconds < 0 ? "-" : "+"

@@ -18,8 +18,10 @@ public final class ConnectorRegistry: Sendable {
     /// Builds the connector of every configured kind this build knows. With `metrics` (the gateway that delivers),
     /// a MasterDeal whose writes go to Kafka gets its producer; a producer that cannot be created (a bad
     /// `client_properties` value) leaves that connector's writes paused with the reason, logged.
-    public convenience init(configuration: Configuration, client: HTTPClient, credentials: (any CredentialStore)?, logger: Logger,
-                            metrics: GatewayMetrics? = nil) {
+    public convenience init(
+        configuration: Configuration, client: HTTPClient, credentials: (any CredentialStore)?, logger: Logger,
+        metrics: GatewayMetrics? = nil
+    ) {
         var built: [any Connector] = []
         for config in configuration.connectors {
             var connectorLogger = logger
@@ -29,27 +31,33 @@ public final class ConnectorRegistry: Sendable {
                 var producer: KafkaProducer?
                 if let metrics, case .kafka(let bus, let topic) = config.writes {
                     do {
-                        producer = try KafkaProducer(properties: bus.clientProperties.merging(["client.id": "dealsync-\(config.id)"]) { $1 },
-                                                     logger: connectorLogger)
+                        producer = try KafkaProducer(
+                            properties: bus.clientProperties.merging(["client.id": "dealsync-\(config.id)"]) { $1 },
+                            logger: connectorLogger)
                         metrics.registerKafka(connector: config.id, consumes: false, publishes: true)
                     } catch {
                         connectorLogger.error("cannot start the Kafka producer", metadata: ["topic": "\(topic)", "error": "\(error)"])
                     }
                 }
                 let id = config.id
-                built.append(MasterDealConnector(
-                    config: config, client: client, logger: connectorLogger, producer: producer,
-                    published: { [metrics] acknowledged, failed, seconds in
-                        metrics?.kafkaPublished(id, acknowledged: acknowledged, failed: failed, seconds: seconds)
-                    }))
+                built.append(
+                    MasterDealConnector(
+                        config: config, client: client, logger: connectorLogger, producer: producer,
+                        published: { [metrics] acknowledged, failed, seconds in
+                            metrics?.kafkaPublished(id, acknowledged: acknowledged, failed: failed, seconds: seconds)
+                        }))
             case .amocrm:
                 guard let mapping = configuration.mapping(for: config) else { continue }
-                built.append(AmoCRMConnector(config: config, mapping: mapping, client: client, credentials: credentials,
-                                             logger: connectorLogger))
+                built.append(
+                    AmoCRMConnector(
+                        config: config, mapping: mapping, client: client, credentials: credentials,
+                        logger: connectorLogger))
             case .bitrix24:
                 guard let mapping = configuration.mapping(for: config) else { continue }
-                built.append(Bitrix24Connector(config: config, mapping: mapping, client: client, credentials: credentials,
-                                               logger: connectorLogger))
+                built.append(
+                    Bitrix24Connector(
+                        config: config, mapping: mapping, client: client, credentials: credentials,
+                        logger: connectorLogger))
             }
         }
         self.init(connectors: built)

@@ -10,13 +10,16 @@ public struct DatabaseCredentialStore: CredentialStore {
 
     public func load(connector: String) async throws -> OAuthTokens? {
         guard let stored = try await tokens.load(connector: connector) else { return nil }
-        return OAuthTokens(accessToken: stored.accessToken.map(Secret.init), refreshToken: stored.refreshToken.map(Secret.init),
-                           accessExpiresAt: stored.accessExpiresAt, generation: stored.generation)
+        return OAuthTokens(
+            accessToken: stored.accessToken.map(Secret.init), refreshToken: stored.refreshToken.map(Secret.init),
+            accessExpiresAt: stored.accessExpiresAt, generation: stored.generation)
     }
 
     public func save(connector: String, tokens new: OAuthTokens) async throws -> Bool {
-        try await tokens.save(connector: connector, .init(
-            accessToken: new.accessToken?.reveal(), refreshToken: new.refreshToken?.reveal(),
-            accessExpiresAt: new.accessExpiresAt, generation: new.generation))
+        try await tokens.save(
+            connector: connector,
+            .init(
+                accessToken: new.accessToken?.reveal(), refreshToken: new.refreshToken?.reveal(),
+                accessExpiresAt: new.accessExpiresAt, generation: new.generation))
     }
 }

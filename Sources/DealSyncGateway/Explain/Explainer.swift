@@ -49,7 +49,8 @@ public struct Explainer: Sendable {
             }
             return explanation
         }
-        throw Failure(description: "cannot decode the payload for \(id) (\(connector.config.kind.rawValue)): " + problems.joined(separator: "; "))
+        throw Failure(
+            description: "cannot decode the payload for \(id) (\(connector.config.kind.rawValue)): " + problems.joined(separator: "; "))
     }
 
     func view(_ observation: Observation) async throws -> Explanation.ObservationView {
@@ -59,7 +60,9 @@ public struct Explainer: Sendable {
             byIntegration: observation.byIntegration,
             fields: observation.fields.mapValues { $0.description }, mapped: [], decision: nil)
         let setup = SyncSetup(configuration: configuration)
-        let lanes = observation.side == .crm ? setup.lanes.filter { $0.connector == observation.connector }
+        let lanes =
+            observation.side == .crm
+            ? setup.lanes.filter { $0.connector == observation.connector }
             : setup.lanes.filter { $0.carries(account: observation.account) }
         for lane in lanes {
             view.mapped += lane.mapping.fields.compactMap { field in mapped(field, lane: lane, observation: observation) }
@@ -71,11 +74,14 @@ public struct Explainer: Sendable {
     func mapped(_ field: FieldMapping, lane: SyncSetup.Lane, observation: Observation) -> Explanation.FieldView? {
         let transformer = FieldTransformer(field: field, mapping: lane.mapping)
         let key = transformer.key(on: observation.side)
-        guard let value = observation.side == .master ? transformer.masterValue(in: observation.fields)
-            : transformer.crmValue(in: observation.fields)
+        guard
+            let value = observation.side == .master
+                ? transformer.masterValue(in: observation.fields)
+                : transformer.crmValue(in: observation.fields)
         else { return nil }
-        var view = Explanation.FieldView(field: field.name, sourceKey: key, sourceValue: value.description,
-                                         direction: field.direction.rawValue, rule: field.conflict.description)
+        var view = Explanation.FieldView(
+            field: field.name, sourceKey: key, sourceValue: value.description,
+            direction: field.direction.rawValue, rule: field.conflict.description)
         switch transformer.canonical(value, from: observation.side) {
         case .success(let canonical):
             view.canonical = canonical.description
@@ -92,7 +98,9 @@ public struct Explainer: Sendable {
         return view
     }
 
-    func decision(_ observation: Observation, lane: SyncSetup.Lane, setup: SyncSetup, links: LinkReader) async throws -> Explanation.DecisionView {
+    func decision(
+        _ observation: Observation, lane: SyncSetup.Lane, setup: SyncSetup, links: LinkReader
+    ) async throws -> Explanation.DecisionView {
         let cause = "explain"
         var decision: RecordDecision
         var link: String
@@ -104,7 +112,8 @@ public struct Explainer: Sendable {
                 decision = RecordDecision(fields: [:])
                 link = "not linked: outside the mapping's scope, so no \(lane.connector) record would be created"
             } else {
-                decision = lane.decider.createInCRM(from: observation, link: LinkSnapshot(linkID: 0, masterDealID: observation.recordID, recordID: nil), cause: cause)
+                decision = lane.decider.createInCRM(
+                    from: observation, link: LinkSnapshot(linkID: 0, masterDealID: observation.recordID, recordID: nil), cause: cause)
                 link = "not linked: a \(lane.connector) record would be created"
             }
         } else if let snapshot = try await links.link(connector: lane.connector, recordID: observation.recordID) {
@@ -117,15 +126,17 @@ public struct Explainer: Sendable {
             decision = RecordDecision(fields: [:])
             link = "not linked: outside the mapping's scope, so no MasterDeal deal would be created"
         } else {
-            decision = lane.decider.createInMaster(from: observation, link: LinkSnapshot(linkID: 0, masterDealID: nil, recordID: observation.recordID),
-                                                   account: lane.masterAccount ?? "-", cause: cause)
+            decision = lane.decider.createInMaster(
+                from: observation, link: LinkSnapshot(linkID: 0, masterDealID: nil, recordID: observation.recordID),
+                account: lane.masterAccount ?? "-", cause: cause)
             link = "not linked: a MasterDeal deal would be created"
         }
         return Explanation.DecisionView(
             link: link, perField: decision.explanations,
             writes: decision.writes.map {
-                .init(target: $0.side == .master ? setup.masterConnector : lane.connector, operation: $0.operation.rawValue,
-                      values: $0.values.mapValues { $0.description })
+                .init(
+                    target: $0.side == .master ? setup.masterConnector : lane.connector, operation: $0.operation.rawValue,
+                    values: $0.values.mapValues { $0.description })
             },
             divergence: decision.entries.map { "\($0.kind.rawValue) \($0.field ?? "-"): \($0.outcome)" })
     }

@@ -37,7 +37,8 @@ struct WebhookReader: Sendable {
         do {
             body = try await request.collectBody(upTo: limit)
         } catch is NIOTooManyBytesError {
-            return .refused(refusal(WebhookRejection(.tooLarge, "body larger than \(limit) bytes"), connector: connector, pathSecret: pathSecret))
+            return .refused(
+                refusal(WebhookRejection(.tooLarge, "body larger than \(limit) bytes"), connector: connector, pathSecret: pathSecret))
         } catch {
             // The caller went away or was too slow (the server's read timeout closed the connection).
             metrics.webhook(id, outcome: "incomplete")
@@ -59,7 +60,9 @@ struct WebhookReader: Sendable {
         }
         if kind == .unauthorized || kind == .stale { metrics.authFailure(id) }
         if kind == .tooLarge {
-            logger.warning("webhook body too large", metadata: ["connector": "\(id)", "limit": "\(connector.config.webhookBodyLimit(ceiling: bodyLimit))"])
+            logger.warning(
+                "webhook body too large",
+                metadata: ["connector": "\(id)", "limit": "\(connector.config.webhookBodyLimit(ceiling: bodyLimit))"])
         } else {
             logger.warning("webhook rejected", metadata: ["connector": "\(id)", "reason": "\(error.reason)"])
         }

@@ -32,8 +32,10 @@ final class KafkaIntake: Service {
     let worker: String
     let logger: Logger
 
-    init(connector: MasterDealConnector, events: ConnectorConfig.KafkaEvents, inbox: InboxStore, metrics: GatewayMetrics,
-         options: Options = Options(), worker: String, logger: Logger) {
+    init(
+        connector: MasterDealConnector, events: ConnectorConfig.KafkaEvents, inbox: InboxStore, metrics: GatewayMetrics,
+        options: Options = Options(), worker: String, logger: Logger
+    ) {
         self.connector = connector
         self.events = events
         self.inbox = inbox
@@ -50,7 +52,8 @@ final class KafkaIntake: Service {
         properties["group.id"] = events.group
         properties["client.id"] = "dealsync-\(worker)"
         let consumer = try KafkaConsumer(properties: properties, topics: [events.topic], logger: logger)
-        logger.info("consuming MasterDeal events", metadata: ["connector": "\(id)", "topic": "\(events.topic)", "group": "\(events.group)"])
+        logger.info(
+            "consuming MasterDeal events", metadata: ["connector": "\(id)", "topic": "\(events.topic)", "group": "\(events.group)"])
         let clock = ContinuousClock()
         var lagDue = clock.now
         var reported: Set<KafkaPartitionLabel> = []
@@ -87,10 +90,13 @@ final class KafkaIntake: Service {
             let accepted = connector.accept(message)
             if let reason = accepted.refusal {
                 refused.append((accepted.item, reason))
-                logger.warning("Kafka message refused", metadata: [
-                    "connector": "\(id)", "topic": "\(message.topic)", "partition": "\(message.partition)", "offset": "\(message.offset)",
-                    "reason": "\(reason)",
-                ])
+                logger.warning(
+                    "Kafka message refused",
+                    metadata: [
+                        "connector": "\(id)", "topic": "\(message.topic)", "partition": "\(message.partition)",
+                        "offset": "\(message.offset)",
+                        "reason": "\(reason)",
+                    ])
             } else {
                 items.append(accepted.item)
             }
@@ -104,9 +110,11 @@ final class KafkaIntake: Service {
                 return true
             } catch {
                 metrics.kafkaStoreFailure(id)
-                logger.error("cannot store Kafka messages; retrying", metadata: [
-                    "connector": "\(id)", "messages": "\(messages.count)", "error": "\(String(describing: error).prefix(200))",
-                ])
+                logger.error(
+                    "cannot store Kafka messages; retrying",
+                    metadata: [
+                        "connector": "\(id)", "messages": "\(messages.count)", "error": "\(String(describing: error).prefix(200))",
+                    ])
                 guard (try? await Task.sleep(for: options.storeRetry)) != nil, !Task.isShuttingDownGracefully else { return false }
             }
         }

@@ -36,8 +36,10 @@ public final class InboxLane: Service {
     let worker: String
     let logger: Logger
 
-    init(connector: any Connector, generations: CurrentGeneration, presence: Presence?, metrics: GatewayMetrics,
-         wakeup: Wakeup, outboxWakeup: Wakeup, options: Options, worker: String, logger: Logger) {
+    init(
+        connector: any Connector, generations: CurrentGeneration, presence: Presence?, metrics: GatewayMetrics,
+        wakeup: Wakeup, outboxWakeup: Wakeup, options: Options, worker: String, logger: Logger
+    ) {
         self.connector = connector
         self.generations = generations
         self.presence = presence
@@ -53,8 +55,9 @@ public final class InboxLane: Service {
     /// work a backlog by hand.
     public convenience init?(of gateway: Gateway, connector id: String, options: Options = Options(), worker: String) {
         guard let connector = gateway.registry.connector(id) else { return nil }
-        self.init(connector: connector, generations: gateway.generations, presence: nil, metrics: gateway.metrics,
-                  wakeup: Wakeup(), outboxWakeup: Wakeup(), options: options, worker: worker, logger: gateway.logger)
+        self.init(
+            connector: connector, generations: gateway.generations, presence: nil, metrics: gateway.metrics,
+            wakeup: Wakeup(), outboxWakeup: Wakeup(), options: options, worker: worker, logger: gateway.logger)
     }
 
     var id: String { connector.config.id }
@@ -66,10 +69,11 @@ public final class InboxLane: Service {
                 // Not waiting for ever on a connection whose server crashed: see abandonedWhenStopping.
                 let worked = try await generations.current.inbox.context.database.abandonedWhenStopping { try await self.cycle() }
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
-            } catch where Task.isCancelled || error is CancellationError {
+            } catch  where Task.isCancelled || error is CancellationError {
                 return
             } catch {
-                logger.error("inbox lane cycle failed", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
+                logger.error(
+                    "inbox lane cycle failed", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
                 await pause(.seconds(1))
             }
         }
@@ -82,7 +86,8 @@ public final class InboxLane: Service {
         let registry = generation.registry
         let inbox = generation.inbox
         let started = ContinuousClock.now
-        let steps = try await inbox.processBatch(connector: id, limit: options.batchSize, decode: { try registry.decode($0) }, worker: worker)
+        let steps = try await inbox.processBatch(
+            connector: id, limit: options.batchSize, decode: { try registry.decode($0) }, worker: worker)
         guard !steps.isEmpty else { return false }
         metrics.laneBatch(id, rows: steps.count, seconds: started.duration(to: .now).seconds)
         var fetches: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)] = []
@@ -91,7 +96,8 @@ public final class InboxLane: Service {
             switch step {
             case .processed(_, let writes, _): wrote = wrote || writes > 0
             case .failed(let inboxID, let error):
-                logger.warning("inbox row failed", metadata: ["connector": "\(id)", "inbox_id": "\(inboxID)", "error": "\(error.prefix(200))"])
+                logger.warning(
+                    "inbox row failed", metadata: ["connector": "\(id)", "inbox_id": "\(inboxID)", "error": "\(error.prefix(200))"])
             case .fetch(let inboxID, let requests, let lineage): fetches.append((inboxID, requests, lineage))
             case .idle, .ignored, .deferred: break
             }
@@ -103,8 +109,10 @@ public final class InboxLane: Service {
 
     /// Reads the records a batch's rows asked for, with as few calls as the connector's batch sizes allow (amoCRM
     /// pages of 250, Bitrix24 `batch` of 50), and stores them as new rows of their lanes.
-    private func fetch(_ rows: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)], registry: ConnectorRegistry,
-                       inbox: InboxProcessor) async {
+    private func fetch(
+        _ rows: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)], registry: ConnectorRegistry,
+        inbox: InboxProcessor
+    ) async {
         var byConnector: [String: [(inboxID: Int64, recordID: String, lineage: UUID)]] = [:]
         for row in rows {
             for request in row.requests { byConnector[request.connector, default: []].append((row.inboxID, request.recordID, row.lineage)) }
@@ -120,7 +128,8 @@ public final class InboxLane: Service {
                 var byRecord: [String: [InboxItem]] = [:]
                 for item in items { byRecord[Self.recordID(of: item, connector: connector) ?? ids[0], default: []].append(item) }
                 for want in wanted {
-                    for var item in byRecord[want.recordID] ?? [] where !(fetched[want.inboxID]?.contains { $0.dedupeKey == item.dedupeKey } ?? false) {
+                    for var item in byRecord[want.recordID] ?? []
+                    where !(fetched[want.inboxID]?.contains { $0.dedupeKey == item.dedupeKey } ?? false) {
                         item.lineageID = want.lineage
                         fetched[want.inboxID, default: []].append(item)
                     }
@@ -129,8 +138,12 @@ public final class InboxLane: Service {
             } catch {
                 failed.formUnion(wanted.map(\.inboxID))
                 metrics.inbox(connectorID, result: "fetch_failed", count: wanted.count)
-                logger.warning("fetch failed", metadata: ["connector": "\(connectorID)", "records": "\(ids.count)",
-                                                         "error": "\(String(describing: error).prefix(200))"])
+                logger.warning(
+                    "fetch failed",
+                    metadata: [
+                        "connector": "\(connectorID)", "records": "\(ids.count)",
+                        "error": "\(String(describing: error).prefix(200))",
+                    ])
             }
         }
         do {
@@ -141,7 +154,9 @@ public final class InboxLane: Service {
                 try await inbox.retryFetches(Array(failed), worker: worker, error: "fetch failed", delaySeconds: 2)
             }
         } catch {
-            logger.warning("fetched records could not be stored", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
+            logger.warning(
+                "fetched records could not be stored",
+                metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
         }
     }
 

@@ -32,11 +32,13 @@ final class Presence: Service {
                     // Held until shutdown (the lanes and relays stop first) or until the connection is lost.
                     try await gracefulShutdown()
                 }
-            } catch where Task.isCancelled || error is CancellationError {
+            } catch  where Task.isCancelled || error is CancellationError {
                 set(false)
                 return
             } catch {
-                logger.error("presence lost its database session", metadata: ["worker": "\(worker)", "error": "\(String(describing: error).prefix(200))"])
+                logger.error(
+                    "presence lost its database session",
+                    metadata: ["worker": "\(worker)", "error": "\(String(describing: error).prefix(200))"])
             }
             set(false)
             await pause(.seconds(1))

@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 import Logging
 import Synchronization
@@ -34,7 +35,9 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in merged.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             object[key] = Self.plain(value)
         }
-        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        guard var line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return
+        }
         line.append(0x0A)
         Self.lock.withLock { _ in FileHandle.standardError.write(line) }
     }
@@ -53,8 +56,6 @@ public struct JSONLogHandler: LogHandler {
         return DealSyncCoreTimestamp.iso(millis: Int64(now * 1000))
     }
 }
-
-import DealSyncCore
 
 enum DealSyncCoreTimestamp {
     static func iso(millis: Int64) -> String { Timestamp.iso8601(millis: millis) }

@@ -177,12 +177,16 @@ public final class GatewayMetrics: Sendable {
     /// Creates the Kafka counters of a connector that uses the bus at zero.
     public func registerKafka(connector: String, consumes: Bool, publishes: Bool) {
         if consumes {
-            for outcome in ["stored", "duplicate", "refused"] { _ = counter("dealsync_kafka_consumed_total", [("connector", connector), ("outcome", outcome)]) }
+            for outcome in ["stored", "duplicate", "refused"] {
+                _ = counter("dealsync_kafka_consumed_total", [("connector", connector), ("outcome", outcome)])
+            }
             _ = counter("dealsync_kafka_consumer_errors_total", [("connector", connector)])
             _ = counter("dealsync_kafka_store_failures_total", [("connector", connector)])
         }
         if publishes {
-            for outcome in ["acknowledged", "failed"] { _ = counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", outcome)]) }
+            for outcome in ["acknowledged", "failed"] {
+                _ = counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", outcome)])
+            }
         }
     }
 
@@ -202,21 +206,30 @@ public final class GatewayMetrics: Sendable {
     /// Messages waiting in a partition this process reads, past what it consumed (0 once the partition went to
     /// another member, which reports it from then on).
     func kafkaLag(_ connector: String, partition: KafkaPartitionLabel, lag: Int64) {
-        gauge("dealsync_kafka_consumer_lag", [("connector", connector), ("topic", partition.topic), ("partition", "\(partition.partition)")])
-            .record(lag)
+        gauge(
+            "dealsync_kafka_consumer_lag", [("connector", connector), ("topic", partition.topic), ("partition", "\(partition.partition)")]
+        )
+        .record(lag)
     }
 
     /// Whether this process holds a partition of the events topic now (1) or held it before (0).
     func kafkaAssigned(_ connector: String, partition: KafkaPartitionLabel, _ assigned: Bool) {
-        gauge("dealsync_kafka_partition_assigned", [("connector", connector), ("topic", partition.topic), ("partition", "\(partition.partition)")])
-            .record(assigned ? 1 : 0)
+        gauge(
+            "dealsync_kafka_partition_assigned",
+            [("connector", connector), ("topic", partition.topic), ("partition", "\(partition.partition)")]
+        )
+        .record(assigned ? 1 : 0)
     }
 
     /// A batch of writes published to Kafka: how many the brokers acknowledged, how many failed, and how long the
     /// batch took from the first send to the last acknowledgement.
     public func kafkaPublished(_ connector: String, acknowledged: Int, failed: Int, seconds: Double) {
-        if acknowledged > 0 { counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", "acknowledged")]).increment(by: acknowledged) }
-        if failed > 0 { counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", "failed")]).increment(by: failed) }
+        if acknowledged > 0 {
+            counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", "acknowledged")]).increment(by: acknowledged)
+        }
+        if failed > 0 {
+            counter("dealsync_kafka_published_total", [("connector", connector), ("outcome", "failed")]).increment(by: failed)
+        }
         timer("dealsync_kafka_publish_seconds", [("connector", connector)]).recordNanoseconds(Int64(seconds * 1e9))
     }
 

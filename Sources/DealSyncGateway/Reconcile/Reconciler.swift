@@ -30,8 +30,10 @@ public final class Reconciler: Service, Sendable {
     private let candidates = Mutex<[String: ContinuousClock.Instant]>([:])
     private let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(crm: any Connector, master: any Connector, mapping: Mapping, repairs: DriftRepair, links: LinkReader, drift: DriftStore,
-         metrics: GatewayMetrics, logger: Logger, settings: ConnectorConfig.Reconcile? = nil, generations: CurrentGeneration? = nil) {
+    init(
+        crm: any Connector, master: any Connector, mapping: Mapping, repairs: DriftRepair, links: LinkReader, drift: DriftStore,
+        metrics: GatewayMetrics, logger: Logger, settings: ConnectorConfig.Reconcile? = nil, generations: CurrentGeneration? = nil
+    ) {
         self.initialCRM = crm
         self.master = master
         self.initialMapping = mapping
@@ -65,10 +67,11 @@ public final class Reconciler: Service, Sendable {
                 } else {
                     try await checkRecent()
                 }
-            } catch where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
+            } catch  where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return
             } catch {
-                logger.warning("reconciliation failed", metadata: ["connector": "\(connector)", "error": "\(String(describing: error).prefix(200))"])
+                logger.warning(
+                    "reconciliation failed", metadata: ["connector": "\(connector)", "error": "\(String(describing: error).prefix(200))"])
             }
             await pause(settings.recheck)
         }
@@ -129,8 +132,9 @@ public final class Reconciler: Service, Sendable {
             let states = try await links.fieldStates(link: link.id)
             report.compared += 1
             let result = DriftCheck(mapping: mapping).compare(master: masterObservation, crm: crmByID[recordID], states: states)
-            report += try await settle(result, link: link, recordID: recordID, masterID: masterID,
-                                       fresh: [masterObservation, crmByID[recordID]].compactMap { $0 })
+            report += try await settle(
+                result, link: link, recordID: recordID, masterID: masterID,
+                fresh: [masterObservation, crmByID[recordID]].compactMap { $0 })
         }
         metrics.recordsCompared(connector, count: report.compared)
         return report
@@ -145,17 +149,22 @@ public final class Reconciler: Service, Sendable {
         return result
     }
 
-    private func settle(_ result: DriftCheck.Result, link: LinkReader.Link, recordID: String, masterID: String,
-                        fresh: [Observation]) async throws -> SweepReport {
+    private func settle(
+        _ result: DriftCheck.Result, link: LinkReader.Link, recordID: String, masterID: String,
+        fresh: [Observation]
+    ) async throws -> SweepReport {
         var report = SweepReport()
         let now = ContinuousClock.now
         switch result {
         case .missing(let side):
             let key = "\(link.id):*"
             guard candidateLasted(key, now: now) else { return report }
-            let entry = DivergenceEntry(kind: .drift, field: "*", outcome: "open: the record is gone from \(side == .crm ? connector : "MasterDeal") while still linked",
-                                        detail: ["missing": side.rawValue, "last_sync_lineage": link.lastLineageID?.uuidString.lowercased() ?? ""])
-            let opened = try await drift.open(entry, connector: connector, masterDealID: masterID, recordID: recordID, lineage: link.lastLineageID)
+            let entry = DivergenceEntry(
+                kind: .drift, field: "*",
+                outcome: "open: the record is gone from \(side == .crm ? connector : "MasterDeal") while still linked",
+                detail: ["missing": side.rawValue, "last_sync_lineage": link.lastLineageID?.uuidString.lowercased() ?? ""])
+            let opened = try await drift.open(
+                entry, connector: connector, masterDealID: masterID, recordID: recordID, lineage: link.lastLineageID)
             if opened.opened {
                 report.opened += 1
                 metrics.driftDetected(connector, field: "*")
@@ -178,24 +187,33 @@ public final class Reconciler: Service, Sendable {
                     kind: .drift, field: difference.field, masterValue: difference.masterValue, crmValue: difference.crmValue,
                     masterAt: difference.masterAt, crmAt: difference.crmAt, rule: "repair:\(difference.repair.rawValue)",
                     outcome: difference.repair == .auto ? "open: repairing by the field's rule" : "open: reported for a person to repair",
-                    detail: ["last_changed": difference.lastChanged?.rawValue ?? "unknown",
-                             "last_sync_lineage": link.lastLineageID?.uuidString.lowercased() ?? ""])
+                    detail: [
+                        "last_changed": difference.lastChanged?.rawValue ?? "unknown",
+                        "last_sync_lineage": link.lastLineageID?.uuidString.lowercased() ?? "",
+                    ])
                 if difference.pii { entry = entry.masked() }
-                let opened = try await drift.open(entry, connector: connector, masterDealID: masterID, recordID: recordID, lineage: link.lastLineageID)
+                let opened = try await drift.open(
+                    entry, connector: connector, masterDealID: masterID, recordID: recordID, lineage: link.lastLineageID)
                 if opened.opened {
                     report.opened += 1
                     metrics.driftDetected(connector, field: difference.field)
-                    logger.warning("drift", metadata: ["connector": "\(connector)", "record": "\(recordID)", "field": "\(difference.field)",
-                                                       "repair": "\(difference.repair.rawValue)"])
+                    logger.warning(
+                        "drift",
+                        metadata: [
+                            "connector": "\(connector)", "record": "\(recordID)", "field": "\(difference.field)",
+                            "repair": "\(difference.repair.rawValue)",
+                        ])
                 }
                 if difference.repair == .auto { repair.append(difference.field) }
             }
             if !repair.isEmpty {
-                let writes = try await repairs.repairDrift(linkID: link.id, fields: repair, fresh: fresh, lineage: UUID(),
-                                                             cause: "drift:\(link.id):\(Date().timeIntervalSince1970)")
+                let writes = try await repairs.repairDrift(
+                    linkID: link.id, fields: repair, fresh: fresh, lineage: UUID(),
+                    cause: "drift:\(link.id):\(Date().timeIntervalSince1970)")
                 report.repaired += repair.count
                 for field in repair { metrics.driftRepaired(connector, field: field) }
-                logger.info("drift repair enqueued", metadata: ["connector": "\(connector)", "record": "\(recordID)", "writes": "\(writes)"])
+                logger.info(
+                    "drift repair enqueued", metadata: ["connector": "\(connector)", "record": "\(recordID)", "writes": "\(writes)"])
             }
         }
         return report
@@ -246,15 +264,21 @@ extension Reconciler {
         case .missing(let side):
             return .refused("the record is gone from \(side == .crm ? connector : "MasterDeal"); unlink or recreate it by hand")
         case .differences(let differences):
-            let fields = entry.field == "*" || entry.field == nil ? differences.map(\.field) : [entry.field!].filter { f in differences.contains { $0.field == f } }
+            let fields =
+                entry.field == "*" || entry.field == nil
+                ? differences.map(\.field) : [entry.field!].filter { f in differences.contains { $0.field == f } }
             guard !fields.isEmpty else {
-                if !dryRun { try await drift.close(connector: connector, recordID: recordID, fields: [entry.field ?? "*"], outcome: "agree at repair time") }
+                if !dryRun {
+                    try await drift.close(
+                        connector: connector, recordID: recordID, fields: [entry.field ?? "*"], outcome: "agree at repair time")
+                }
                 return .closed
             }
             if dryRun { return .enqueued(writes: fields.count) }
-            let writes = try await repairs.repairDrift(linkID: snapshot.linkID, fields: fields,
-                                                         fresh: [masterObservation, crmObservation].compactMap { $0 }, lineage: lineage,
-                                                         cause: "drift-repair:\(entry.id):\(Date().timeIntervalSince1970)")
+            let writes = try await repairs.repairDrift(
+                linkID: snapshot.linkID, fields: fields,
+                fresh: [masterObservation, crmObservation].compactMap { $0 }, lineage: lineage,
+                cause: "drift-repair:\(entry.id):\(Date().timeIntervalSince1970)")
             for field in fields { metrics.driftRepaired(connector, field: field) }
             return .enqueued(writes: writes)
         }

@@ -31,8 +31,10 @@ final class OutboxRelay: Service {
     let logger: Logger
     private let breaker: Mutex<CircuitBreaker>
 
-    init(connector: any Connector, generations: CurrentGeneration, claims: OutboxClaims, presence: Presence, status: ConnectorStatusStore,
-         metrics: GatewayMetrics, wakeup: Wakeup, options: Options, worker: String, logger: Logger) {
+    init(
+        connector: any Connector, generations: CurrentGeneration, claims: OutboxClaims, presence: Presence, status: ConnectorStatusStore,
+        metrics: GatewayMetrics, wakeup: Wakeup, options: Options, worker: String, logger: Logger
+    ) {
         self.connector = connector
         self.generations = generations
         self.claims = claims
@@ -60,7 +62,7 @@ final class OutboxRelay: Service {
                 // Not waiting for ever on a connection whose server crashed: see abandonedWhenStopping.
                 let worked = try await claims.database.abandonedWhenStopping { try await self.cycle() }
                 if !worked { await wakeup.wait(timeout: options.idlePoll) }
-            } catch where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
+            } catch  where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return
             } catch {
                 logger.error("relay cycle failed", metadata: ["target": "\(target)", "error": "\(String(describing: error).prefix(200))"])
@@ -104,14 +106,21 @@ final class OutboxRelay: Service {
 
     /// Records a round: every confirmation, retry and dead letter in one transaction; a refusal (MasterDeal's 412)
     /// or a paused connector on its own.
-    private func apply(_ round: [(group: WriteGroup, answer: DeliveryOutcome)], wasPaused: Bool, connector: any Connector,
-                       outcomes: DeliveryOutcomes) async throws {
+    private func apply(
+        _ round: [(group: WriteGroup, answer: DeliveryOutcome)], wasPaused: Bool, connector: any Connector,
+        outcomes: DeliveryOutcomes
+    ) async throws {
         var recorded: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)] = []
         for (group, answer) in round {
             switch answer {
             case .delivered(let recordID, let landedAt):
-                recorded.append((group, .delivered(recordID: recordID, landedAt: landedAt,
-                                                   attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))))
+                recorded.append(
+                    (
+                        group,
+                        .delivered(
+                            recordID: recordID, landedAt: landedAt,
+                            attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
+                    ))
             case .retryable(let errorClass, let status, let detail, let retryAfter):
                 let attempts = group.head.attempts + 1
                 let age = Duration.seconds(Date().timeIntervalSince(group.createdAt))
@@ -123,19 +132,30 @@ final class OutboxRelay: Service {
                     recorded.append((group, .retry(at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record)))
                 }
             case .permanent(let errorClass, let status, let detail):
-                recorded.append((group, .deadLetter(errorClass, attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue,
-                                                                                       detail: detail, worker: worker))))
+                recorded.append(
+                    (
+                        group,
+                        .deadLetter(
+                            errorClass,
+                            attempt: AttemptRecord(
+                                status: status, errorClass: errorClass.rawValue,
+                                detail: detail, worker: worker))
+                    ))
             case .stale(let refetched):
                 var observations: [Observation] = []
                 if let refetched, case .observations(let decoded)? = try? connector.decode(InboxRow(id: 0, item: refetched)) {
                     observations = decoded
                 }
-                guard try await outcomes.superseded(group, refetched: refetched, observations: observations) else { takenOver(group); continue }
+                guard try await outcomes.superseded(group, refetched: refetched, observations: observations) else {
+                    takenOver(group); continue
+                }
                 metrics.delivery(target, outcome: "stale", count: group.writes.count)
                 wakeup.signal()
             case .paused(let errorClass, let status, let reason):
-                guard try await outcomes.retry(group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
-                                               attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
+                guard
+                    try await outcomes.retry(
+                        group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
+                        attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
                 else { takenOver(group); continue }
                 try await self.status.pause(target, reason: reason)
                 metrics.paused(target, true)
@@ -157,18 +177,25 @@ final class OutboxRelay: Service {
                     resumed = true
                 }
                 metrics.delivery(target, outcome: "delivered", count: group.writes.count)
-                logger.debug("delivered", metadata: ["target": "\(target)", "record": "\(recordID)", "rows": "\(group.writes.count)",
-                                                     "lineage_id": "\(lineage)"])
+                logger.debug(
+                    "delivered",
+                    metadata: [
+                        "target": "\(target)", "record": "\(recordID)", "rows": "\(group.writes.count)",
+                        "lineage_id": "\(lineage)",
+                    ])
             case .retry(_, let attempt):
                 metrics.retry(target, errorClass: attempt.errorClass)
                 metrics.delivery(target, outcome: "retried", count: group.writes.count)
             case .deadLetter(let errorClass, let attempt):
                 metrics.deadLetters(target, count: group.writes.count)
                 metrics.delivery(target, outcome: "dead_lettered", count: group.writes.count)
-                logger.warning("dead-lettered", metadata: [
-                    "target": "\(target)", "error_class": "\(errorClass.rawValue)", "status": "\(attempt.status.map(String.init) ?? "-")",
-                    "attempts": "\(group.head.attempts + 1)", "lineage_id": "\(lineage)",
-                ])
+                logger.warning(
+                    "dead-lettered",
+                    metadata: [
+                        "target": "\(target)", "error_class": "\(errorClass.rawValue)",
+                        "status": "\(attempt.status.map(String.init) ?? "-")",
+                        "attempts": "\(group.head.attempts + 1)", "lineage_id": "\(lineage)",
+                    ])
             }
         }
     }

@@ -1,8 +1,8 @@
 import DealSyncConnectors
 import DealSyncStore
-import Synchronization
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Refreshes the gauges that come from the database: outbox depth and age, inbox backlog, open dead letters.
 /// It also divides a shared rate limit among the processes present: MasterDeal's writes are delivered from
@@ -24,9 +24,11 @@ final class StatsService: Service {
 
     var targets: [String] { limiters.map(\.connector) }
 
-    init(claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, drift: DriftStore, metrics: GatewayMetrics,
-         limiters: [(connector: String, limiter: RateLimiter)], shared: [(connector: String, limiter: RateLimiter)], interval: Duration,
-         worker: String, logger: Logger) {
+    init(
+        claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, drift: DriftStore, metrics: GatewayMetrics,
+        limiters: [(connector: String, limiter: RateLimiter)], shared: [(connector: String, limiter: RateLimiter)], interval: Duration,
+        worker: String, logger: Logger
+    ) {
         self.claims = claims
         self.inbox = inbox
         self.deadLetters = deadLetters
@@ -75,7 +77,8 @@ final class StatsService: Service {
         }
         let (openDrift, oldest) = try await drift.openCounts()
         for (connector, field) in try await drift.knownFields() {
-            metrics.driftOpen(connector, field: field, count: openDrift.first { $0.connector == connector && $0.field == field }?.count ?? 0)
+            metrics.driftOpen(
+                connector, field: field, count: openDrift.first { $0.connector == connector && $0.field == field }?.count ?? 0)
         }
         for target in targets {
             metrics.driftOldest(target, seconds: oldest[target] ?? 0)

@@ -19,7 +19,9 @@ public enum DealSyncTracing {
 
     /// Bootstraps tracing when asked for, and returns the exporter's service to run with the others (it flushes
     /// what is buffered when the group stops); `nil` when tracing stays off.
-    public static func bootstrap(environment: [String: String] = ProcessInfo.processInfo.environment, serviceName: String = "dealsync")
+    public static func bootstrap(
+        environment: [String: String] = ProcessInfo.processInfo.environment, serviceName: String = "dealsync"
+    )
         throws -> (any Service)?
     {
         guard isRequested(by: environment) else { return nil }

@@ -46,7 +46,8 @@ public final class MasterDealBus: Service, Sendable {
         self.simulator = simulator
         self.settings = settings
         self.logger = logger
-        producer = try KafkaProducer(properties: ["bootstrap.servers": settings.bootstrapServers, "client.id": "masterdeal"], logger: logger)
+        producer = try KafkaProducer(
+            properties: ["bootstrap.servers": settings.bootstrapServers, "client.id": "masterdeal"], logger: logger)
         (outgoing, outgoingInput) = AsyncStream.makeStream()
         let input = outgoingInput
         simulator.publisher.bus.sink.withLock { $0 = { events in if !events.isEmpty { input.yield(events) } } }
@@ -76,8 +77,9 @@ public final class MasterDealBus: Service, Sendable {
     private func publishEvents() async {
         for await events in outgoing {
             let messages = events.map { event in
-                KafkaOutgoingMessage(topic: settings.eventsTopic, key: Data(event.deal.id.utf8), value: event.json.serialized(),
-                                     headers: [("event_id", event.id), ("event_type", event.type.rawValue)])
+                KafkaOutgoingMessage(
+                    topic: settings.eventsTopic, key: Data(event.deal.id.utf8), value: event.json.serialized(),
+                    headers: [("event_id", event.id), ("event_type", event.type.rawValue)])
             }
             let results = await producer.send(messages)
             let failed = results.count { if case .failure = $0 { true } else { false } }

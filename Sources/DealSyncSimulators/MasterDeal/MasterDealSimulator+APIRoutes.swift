@@ -34,8 +34,9 @@ extension MasterDealSimulator {
                 let draft = try DealDraft(json: json, stages: stages)
                 let (deal, events) = try state.create(draft, source: client, now: now, rules: self.rules)
                 let headers = ["ETag": deal.etag, "Location": "/v1/deals/\(deal.id)"]
-                return WriteOutcome(response: StoredResponse(status: 201, json: deal.json, headers: headers),
-                                    events: events, applied: true)
+                return WriteOutcome(
+                    response: StoredResponse(status: 201, json: deal.json, headers: headers),
+                    events: events, applied: true)
             }
         }
 
@@ -109,10 +110,12 @@ extension MasterDealSimulator {
             start = .updatedSince(millis)
         }
         let page = state.withLock { Self.page(of: $0.deals.values, from: start, limit: limit) }
-        return HTTP.response(200, .object([
-            "items": .array(page.items.map(\.json)),
-            "next_cursor": page.next.map(JSONValue.string) ?? .null,
-        ]))
+        return HTTP.response(
+            200,
+            .object([
+                "items": .array(page.items.map(\.json)),
+                "next_cursor": page.next.map(JSONValue.string) ?? .null,
+            ]))
     }
 
     /// A write to an existing deal: parses the body into a patch, honours `If-Match`, answers the deal.
@@ -130,10 +133,12 @@ extension MasterDealSimulator {
                 throw Problem.preconditionFailed(currentVersion: before ?? 0)
             }
             let (patch, reason) = try makePatch(json)
-            let (deal, events) = try state.update(id: id, patch: patch, ifMatch: ifMatch, source: client, now: now,
-                                                  rules: self.rules, reason: reason)
-            return WriteOutcome(response: StoredResponse(status: 200, json: deal.json, headers: ["ETag": deal.etag]),
-                                events: events, applied: deal.version != before)
+            let (deal, events) = try state.update(
+                id: id, patch: patch, ifMatch: ifMatch, source: client, now: now,
+                rules: self.rules, reason: reason)
+            return WriteOutcome(
+                response: StoredResponse(status: 200, json: deal.json, headers: ["ETag": deal.etag]),
+                events: events, applied: deal.version != before)
         }
     }
 
@@ -159,8 +164,9 @@ extension MasterDealSimulator {
             case .proceed:
                 guard case .json(let json) = fingerprint.body else { throw Problem.malformedJSON() }
                 let outcome = try operation(&state, json, now)
-                state.idempotency.remember(client: client, key: key, fingerprint: fingerprint,
-                                           response: outcome.response, now: now)
+                state.idempotency.remember(
+                    client: client, key: key, fingerprint: fingerprint,
+                    response: outcome.response, now: now)
                 if outcome.applied { state.writesApplied += 1 }
                 return (outcome.response, false, state.record(outcome.events))
             }

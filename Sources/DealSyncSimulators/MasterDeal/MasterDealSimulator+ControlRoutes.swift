@@ -30,8 +30,9 @@ extension MasterDealSimulator {
         }
         router.patch("/_sim/deals/:id") { request, context in
             let changes = try HTTP.json(try await HTTP.body(of: request))
-            let deal = try self.editAsUser(id: context.parameters.get("id") ?? "", changes: changes,
-                                           ifMatch: try HTTP.ifMatch(request))
+            let deal = try self.editAsUser(
+                id: context.parameters.get("id") ?? "", changes: changes,
+                ifMatch: try HTTP.ifMatch(request))
             return HTTP.response(200, deal.json, headers: ["ETag": deal.etag])
         }
         router.post("/_sim/deals/:id/emit") { request, context in

@@ -24,9 +24,11 @@ extension MasterDealSimulator {
         /// Values are strings, numbers, booleans or null.
         public var attributes: [String: JSONValue]
 
-        public init(id: String, accountID: String, opportunityName: String, stage: String,
-                    amount: String? = nil, currency: String? = nil, ownerID: String? = nil, slaDueAt: String? = nil,
-                    createdAt: Int64, updatedAt: Int64, version: Int = 1, attributes: [String: JSONValue] = [:]) {
+        public init(
+            id: String, accountID: String, opportunityName: String, stage: String,
+            amount: String? = nil, currency: String? = nil, ownerID: String? = nil, slaDueAt: String? = nil,
+            createdAt: Int64, updatedAt: Int64, version: Int = 1, attributes: [String: JSONValue] = [:]
+        ) {
             self.id = id
             self.accountID = accountID
             self.opportunityName = opportunityName

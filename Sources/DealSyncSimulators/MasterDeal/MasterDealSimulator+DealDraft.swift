@@ -29,9 +29,10 @@ extension MasterDealSimulator {
 
         /// The new deal at version 1.
         func makeDeal(id: String, now: Int64) -> Deal {
-            Deal(id: id, accountID: accountID, opportunityName: opportunityName, stage: stage, amount: amount,
-                 currency: currency, ownerID: ownerID, slaDueAt: slaDueAt, createdAt: now, updatedAt: now,
-                 version: 1, attributes: attributes)
+            Deal(
+                id: id, accountID: accountID, opportunityName: opportunityName, stage: stage, amount: amount,
+                currency: currency, ownerID: ownerID, slaDueAt: slaDueAt, createdAt: now, updatedAt: now,
+                version: 1, attributes: attributes)
         }
     }
 }

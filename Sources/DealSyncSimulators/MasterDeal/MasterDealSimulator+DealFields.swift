@@ -57,8 +57,9 @@ extension MasterDealSimulator {
         static func amount(_ value: JSONValue) throws -> String? {
             if value.isNull { return nil }
             guard let text = value.stringValue, !text.hasPrefix("-"), let decimal = DecimalString.parse(text) else {
-                throw Problem.validation("amount must be a non-negative decimal string such as \"150000.00\".",
-                                         pointer: "/amount")
+                throw Problem.validation(
+                    "amount must be a non-negative decimal string such as \"150000.00\".",
+                    pointer: "/amount")
             }
             return DecimalString.format(decimal, minimumFractionDigits: 2)
         }
@@ -89,8 +90,9 @@ extension MasterDealSimulator {
                 throw Problem.validation("attributes must be an object.", pointer: "/attributes")
             }
             for (key, member) in members where key.isEmpty || !member.isScalar {
-                throw Problem.validation("attributes values must be strings, numbers, booleans or null.",
-                                         pointer: "/attributes/\(key)")
+                throw Problem.validation(
+                    "attributes values must be strings, numbers, booleans or null.",
+                    pointer: "/attributes/\(key)")
             }
             return members
         }

@@ -31,8 +31,10 @@ extension MasterDealSimulator {
             guard let before else { return [Event(type: .dealCreated, occurredAt: at, source: source, deal: after)] }
             var events: [Event] = []
             if before.stage != after.stage {
-                events.append(Event(type: .stageChanged, occurredAt: at, source: source, deal: after,
-                                    previousStage: before.stage, reason: reason))
+                events.append(
+                    Event(
+                        type: .stageChanged, occurredAt: at, source: source, deal: after,
+                        previousStage: before.stage, reason: reason))
                 if wonStages.contains(after.stage) {
                     events.append(Event(type: .dealClosedWon, occurredAt: at, source: source, deal: after))
                 } else if lostStages.contains(after.stage) {
@@ -40,8 +42,10 @@ extension MasterDealSimulator {
                 }
             }
             if before.ownerID != after.ownerID {
-                events.append(Event(type: .ownerChanged, occurredAt: at, source: source, deal: after,
-                                    previousOwnerID: before.ownerID))
+                events.append(
+                    Event(
+                        type: .ownerChanged, occurredAt: at, source: source, deal: after,
+                        previousOwnerID: before.ownerID))
             }
             return events
         }

@@ -32,8 +32,10 @@ extension MasterDealSimulator {
         public var previousOwnerID: String?
         public var reason: String?
 
-        public init(id: String = UUID().uuidString.lowercased(), type: Kind, occurredAt: Int64, source: String,
-                    deal: Deal, previousStage: String? = nil, previousOwnerID: String? = nil, reason: String? = nil) {
+        public init(
+            id: String = UUID().uuidString.lowercased(), type: Kind, occurredAt: Int64, source: String,
+            deal: Deal, previousStage: String? = nil, previousOwnerID: String? = nil, reason: String? = nil
+        ) {
             self.id = id
             self.type = type
             self.occurredAt = occurredAt

@@ -26,19 +26,20 @@ extension MasterDealSimulator {
                 let body = item.event.json.text
                 for target in item.targets {
                     let secret = target.secret
-                    dispatcher.send(WebhookDispatcher.Delivery(
-                        url: target.url,
-                        headers: [
-                            ("Content-Type", "application/json"),
-                            ("X-Event-Id", item.event.id),
-                            ("X-Event-Type", item.event.type.rawValue),
-                        ],
-                        body: body,
-                        prepare: { headers, body in
-                            headers.removeAll { $0.0.lowercased() == "x-signature" }
-                            let now = Int64(Date().timeIntervalSince1970)
-                            headers.append(("X-Signature", MasterDealSimulator.signature(secret: secret, body: body, timestamp: now)))
-                        }))
+                    dispatcher.send(
+                        WebhookDispatcher.Delivery(
+                            url: target.url,
+                            headers: [
+                                ("Content-Type", "application/json"),
+                                ("X-Event-Id", item.event.id),
+                                ("X-Event-Type", item.event.type.rawValue),
+                            ],
+                            body: body,
+                            prepare: { headers, body in
+                                headers.removeAll { $0.0.lowercased() == "x-signature" }
+                                let now = Int64(Date().timeIntervalSince1970)
+                                headers.append(("X-Signature", MasterDealSimulator.signature(secret: secret, body: body, timestamp: now)))
+                            }))
                 }
             }
         }

@@ -70,7 +70,8 @@ extension MasterDealSimulator.StoredResponse {
             if let name = HTTPField.Name(name) { fields[name] = value }
         }
         if replayed { fields[MasterDealSimulator.HTTP.replayed] = "true" }
-        return Response(status: HTTPResponse.Status(code: status), headers: fields,
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(
+            status: HTTPResponse.Status(code: status), headers: fields,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -73,8 +73,10 @@ extension MasterDealSimulator {
             return record.fingerprint == fingerprint ? .replay(record.response) : .reuse
         }
 
-        mutating func remember(client: String, key: String, fingerprint: Fingerprint, response: StoredResponse,
-                               now: Int64) {
+        mutating func remember(
+            client: String, key: String, fingerprint: Fingerprint, response: StoredResponse,
+            now: Int64
+        ) {
             guard (200..<300).contains(response.status) else { return }
             records[Key(client: client, key: key)] = Record(fingerprint: fingerprint, response: response, storedAt: now)
             writesSinceSweep += 1

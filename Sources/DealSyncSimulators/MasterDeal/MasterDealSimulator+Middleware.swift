@@ -7,8 +7,10 @@ extension MasterDealSimulator {
     struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         let count: @Sendable (_ route: String, _ status: Int) -> Void
 
-        func handle(_ request: Request, context: Context,
-                    next: (Request, Context) async throws -> Response) async throws -> Response {
+        func handle(
+            _ request: Request, context: Context,
+            next: (Request, Context) async throws -> Response
+        ) async throws -> Response {
             let response: Response
             do {
                 response = try await next(request, context)

@@ -35,8 +35,10 @@ extension MasterDealSimulator {
         // MARK: Changes
 
         /// Creates a deal at version 1 and answers it with its `DealCreated` event.
-        mutating func create(_ draft: DealDraft, id: String? = nil, source: String, now: Int64,
-                             rules: DealRules) throws -> (deal: Deal, events: [Event]) {
+        mutating func create(
+            _ draft: DealDraft, id: String? = nil, source: String, now: Int64,
+            rules: DealRules
+        ) throws -> (deal: Deal, events: [Event]) {
             if let id, deals[id] != nil {
                 throw Problem.validation("A deal with id \(id) exists.", pointer: "/id")
             }
@@ -51,8 +53,10 @@ extension MasterDealSimulator {
         ///
         /// Checks, in order: the deal exists (404), `If-Match` (412), the result is valid (422), the stage
         /// transition is allowed (422 `invalid-stage-transition`).
-        mutating func update(id: String, patch: DealPatch, ifMatch: Int?, source: String, now: Int64,
-                             rules: DealRules, reason: String? = nil) throws -> (deal: Deal, events: [Event]) {
+        mutating func update(
+            id: String, patch: DealPatch, ifMatch: Int?, source: String, now: Int64,
+            rules: DealRules, reason: String? = nil
+        ) throws -> (deal: Deal, events: [Event]) {
             guard let current = deals[id] else { throw Problem.notFound("Deal \(id)") }
             if let ifMatch, ifMatch != current.version {
                 throw Problem.preconditionFailed(currentVersion: current.version)

@@ -35,9 +35,10 @@ public final class MasterDealSimulator: Sendable {
     /// The API and control routes, behind MasterDeal's fault responses.
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
-        router.add(middleware: ProblemMiddleware { route, status in
-            self.state.withLock { $0.countRequest(route, status: status) }
-        })
+        router.add(
+            middleware: ProblemMiddleware { route, status in
+                self.state.withLock { $0.countRequest(route, status: status) }
+            })
         router.add(middleware: FaultMiddleware(injector: faults, render: Self.renderFault))
         addAPIRoutes(to: router)
         addControlRoutes(to: router)
@@ -81,8 +82,9 @@ public final class MasterDealSimulator: Sendable {
         }
         let now = self.now
         let (deal, outgoing) = try state.withLock { state in
-            let (deal, events) = try state.create(draft, id: fields["id"]?.stringValue, source: Self.userSource,
-                                                  now: now, rules: rules)
+            let (deal, events) = try state.create(
+                draft, id: fields["id"]?.stringValue, source: Self.userSource,
+                now: now, rules: rules)
             state.userWrites += 1
             return (deal, state.record(events))
         }
@@ -98,8 +100,9 @@ public final class MasterDealSimulator: Sendable {
         let now = self.now
         let (deal, outgoing) = try state.withLock { state in
             let before = state.deals[id]?.version
-            let (deal, events) = try state.update(id: id, patch: patch, ifMatch: ifMatch, source: Self.userSource,
-                                                  now: now, rules: rules)
+            let (deal, events) = try state.update(
+                id: id, patch: patch, ifMatch: ifMatch, source: Self.userSource,
+                now: now, rules: rules)
             if deal.version != before { state.userWrites += 1 }
             return (deal, state.record(events))
         }

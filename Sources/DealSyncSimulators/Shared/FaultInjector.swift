@@ -101,7 +101,9 @@ public final class FaultInjector: Sendable {
             let s = state.settings
             let elapsed = state.appliedAt.duration(to: .now)
             let elapsedMillis = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-            if s.down || s.downtime.contains(where: { elapsedMillis >= $0.startMillis && elapsedMillis < $0.startMillis + $0.durationMillis }) {
+            if s.down
+                || s.downtime.contains(where: { elapsedMillis >= $0.startMillis && elapsedMillis < $0.startMillis + $0.durationMillis })
+            {
                 return (s.latencyMillis, .down)
             }
             let roll = state.random.nextUnit()

@@ -55,7 +55,9 @@ public final class KafkaClusterSimulator: Sendable {
         }
         for (path, up) in [("down", false), ("up", true)] {
             router.post("/_sim/brokers/:id/\(path)") { _, context in
-                guard let id = context.parameters.get("id").flatMap(Int32.init) else { return Self.problem(400, "broker id must be a number") }
+                guard let id = context.parameters.get("id").flatMap(Int32.init) else {
+                    return Self.problem(400, "broker id must be a number")
+                }
                 do {
                     try self.cluster.setBroker(id, up: up)
                 } catch {
@@ -86,7 +88,8 @@ public final class KafkaClusterSimulator: Sendable {
 
     static func problem(_ status: Int, _ detail: String) -> Response {
         let escaped = detail.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        return Response(status: .init(code: status), headers: [.contentType: "application/problem+json"],
-                        body: .init(byteBuffer: .init(string: #"{"status":\#(status),"detail":"\#(escaped)"}"#)))
+        return Response(
+            status: .init(code: status), headers: [.contentType: "application/problem+json"],
+            body: .init(byteBuffer: .init(string: #"{"status":\#(status),"detail":"\#(escaped)"}"#)))
     }
 }

@@ -18,8 +18,10 @@ public final class WebhookDispatcher: Service, Sendable {
         /// Called before each attempt to refresh time-dependent headers (signatures with a timestamp).
         public var prepare: (@Sendable (inout [(String, String)], String) -> Void)?
 
-        public init(url: String, headers: [(String, String)], body: String,
-                    prepare: (@Sendable (inout [(String, String)], String) -> Void)? = nil) {
+        public init(
+            url: String, headers: [(String, String)], body: String,
+            prepare: (@Sendable (inout [(String, String)], String) -> Void)? = nil
+        ) {
             self.url = url
             self.headers = headers
             self.body = body
@@ -37,8 +39,10 @@ public final class WebhookDispatcher: Service, Sendable {
         /// Multiplies every delay (tests and the demo run amoCRM's hour-long schedule in seconds).
         public var timeScale: Double
 
-        public init(delays: [Duration], timeout: Duration, timeScale: Double = 1,
-                    shouldRetry: @escaping @Sendable (Int, Int?) -> Bool = { _, _ in true }) {
+        public init(
+            delays: [Duration], timeout: Duration, timeScale: Double = 1,
+            shouldRetry: @escaping @Sendable (Int, Int?) -> Bool = { _, _ in true }
+        ) {
             self.delays = delays
             self.timeout = timeout
             self.timeScale = timeScale
@@ -65,8 +69,10 @@ public final class WebhookDispatcher: Service, Sendable {
     /// Called after each failed attempt with the URL (amoCRM uses it to disable hooks).
     private let onFailure: (@Sendable (String) -> Void)?
 
-    public init(policy: RetryPolicy, logger: Logger = Logger(label: "webhooks", factory: { _ in SwiftLogNoOpLogHandler() }),
-                onFailure: (@Sendable (String) -> Void)? = nil) {
+    public init(
+        policy: RetryPolicy, logger: Logger = Logger(label: "webhooks", factory: { _ in SwiftLogNoOpLogHandler() }),
+        onFailure: (@Sendable (String) -> Void)? = nil
+    ) {
         self.policy = policy
         self.logger = logger
         self.onFailure = onFailure

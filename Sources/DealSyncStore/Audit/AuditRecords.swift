@@ -26,8 +26,9 @@ public struct AuditStore: Sendable {
 
     public func record(actor: String, action: String, target: String?, reason: String?, details: [String: String] = [:]) async throws {
         try await database.client.withConnection { connection in
-            try await AuditRecords.insert(actor: actor, action: action, target: target, reason: reason, details: details,
-                                          on: connection, logger: logger)
+            try await AuditRecords.insert(
+                actor: actor, action: action, target: target, reason: reason, details: details,
+                on: connection, logger: logger)
         }
     }
 
@@ -40,17 +41,23 @@ public struct AuditStore: Sendable {
             }
         let rows = try await database.client.query(query, logger: logger)
         var entries: [AuditEntry] = []
-        for try await (id, at, actor, action, target, reason, details) in rows.decode((Int64, Date, String, String, String?, String?, String).self) {
-            entries.append(AuditEntry(id: id, at: at, actor: actor, action: action, target: target, reason: reason,
-                                      details: (try? StoreJSON.decode([String: String].self, from: details)) ?? [:]))
+        for try await (id, at, actor, action, target, reason, details) in rows.decode(
+            (Int64, Date, String, String, String?, String?, String).self)
+        {
+            entries.append(
+                AuditEntry(
+                    id: id, at: at, actor: actor, action: action, target: target, reason: reason,
+                    details: (try? StoreJSON.decode([String: String].self, from: details)) ?? [:]))
         }
         return entries
     }
 }
 
 enum AuditRecords {
-    static func insert(actor: String, action: String, target: String?, reason: String?, details: [String: String],
-                       on connection: PostgresConnection, logger: Logger) async throws {
+    static func insert(
+        actor: String, action: String, target: String?, reason: String?, details: [String: String],
+        on connection: PostgresConnection, logger: Logger
+    ) async throws {
         let json = try StoreJSON.encode(details)
         try await connection.query(
             "INSERT INTO audit_log (actor, action, target, reason, details) VALUES (\(actor), \(action), \(target), \(reason), \(json)::jsonb)",

@@ -60,15 +60,17 @@ public struct ConnectorStatusStore: Sendable {
             try await tx.query(Self.resumeStatement(connector), logger: logger)
             var details = ["paused_reason": found.reason ?? ""]
             if let since = found.since { details["paused_since"] = ISO8601DateFormatter().string(from: since) }
-            try await AuditRecords.insert(actor: actor, action: "connector.resume", target: "connector:\(connector)", reason: reason,
-                                          details: details, on: tx, logger: logger)
+            try await AuditRecords.insert(
+                actor: actor, action: "connector.resume", target: "connector:\(connector)", reason: reason,
+                details: details, on: tx, logger: logger)
             return found
         }
     }
 
     /// Paused connectors and why.
     public func paused() async throws -> [String: String] {
-        let rows = try await database.client.query("SELECT connector, coalesce(reason, '') FROM connector_status WHERE paused", logger: logger)
+        let rows = try await database.client.query(
+            "SELECT connector, coalesce(reason, '') FROM connector_status WHERE paused", logger: logger)
         var result: [String: String] = [:]
         for try await (connector, reason) in rows.decode((String, String).self) { result[connector] = reason }
         return result

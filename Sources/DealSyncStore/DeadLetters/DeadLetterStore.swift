@@ -45,7 +45,8 @@ public struct DeadLetterStore: Sendable {
             logger: logger)
         var steps: [LineageStep] = []
         for try await (id, connector, source, key, received, status) in rows.decode((Int64, String, String, String, Date, String).self) {
-            steps.append(LineageStep(inboxID: id, connector: connector, source: source, dedupeKey: key, receivedAt: received, status: status))
+            steps.append(
+                LineageStep(inboxID: id, connector: connector, source: source, dedupeKey: key, receivedAt: received, status: status))
         }
         return steps
     }
@@ -69,8 +70,9 @@ public struct DeadLetterStore: Sendable {
             var dropped: [Int64] = []
             for try await id in rows.decode(Int64.self) { dropped.append(id) }
             for id in dropped.sorted() {
-                try await AuditRecords.insert(actor: actor, action: "dlq.drop", target: "dead_letter:\(id)", reason: reason,
-                                              details: [:], on: tx, logger: logger)
+                try await AuditRecords.insert(
+                    actor: actor, action: "dlq.drop", target: "dead_letter:\(id)", reason: reason,
+                    details: [:], on: tx, logger: logger)
             }
             return dropped.sorted()
         }
@@ -81,17 +83,18 @@ public struct DeadLetterStore: Sendable {
         var letters: [DeadLetter] = []
         for try await row in rows {
             let c = Array(row)
-            letters.append(DeadLetter(
-                id: try c[0].decode(Int64.self), outboxID: try c[1].decode(Int64.self), connector: try c[2].decode(String.self),
-                recordKey: try c[3].decode(String.self), masterDealID: try c[4].decode(String?.self),
-                operation: try c[5].decode(String.self),
-                values: try StoreJSON.decode(OutboxPayload.self, from: try c[6].decode(String.self)).values,
-                idempotencyKey: try c[7].decode(String.self), lineageID: try c[8].decode(UUID.self),
-                errorClass: try c[9].decode(String.self), lastError: try c[10].decode(String?.self),
-                attempts: (try? Self.decodeAttempts(try c[11].decode(String.self))) ?? [], status: try c[12].decode(String.self),
-                replayCount: try c[13].decode(Int.self), createdAt: try c[14].decode(Date.self),
-                resolvedAt: try c[15].decode(Date?.self), resolvedBy: try c[16].decode(String?.self),
-                resolutionReason: try c[17].decode(String?.self)))
+            letters.append(
+                DeadLetter(
+                    id: try c[0].decode(Int64.self), outboxID: try c[1].decode(Int64.self), connector: try c[2].decode(String.self),
+                    recordKey: try c[3].decode(String.self), masterDealID: try c[4].decode(String?.self),
+                    operation: try c[5].decode(String.self),
+                    values: try StoreJSON.decode(OutboxPayload.self, from: try c[6].decode(String.self)).values,
+                    idempotencyKey: try c[7].decode(String.self), lineageID: try c[8].decode(UUID.self),
+                    errorClass: try c[9].decode(String.self), lastError: try c[10].decode(String?.self),
+                    attempts: (try? Self.decodeAttempts(try c[11].decode(String.self))) ?? [], status: try c[12].decode(String.self),
+                    replayCount: try c[13].decode(Int.self), createdAt: try c[14].decode(Date.self),
+                    resolvedAt: try c[15].decode(Date?.self), resolvedBy: try c[16].decode(String?.self),
+                    resolutionReason: try c[17].decode(String?.self)))
         }
         return letters
     }

@@ -5,8 +5,10 @@ import PostgresNIO
 
 /// Writes divergence log entries inside the processing transaction.
 enum DivergenceRecords {
-    static func insert(_ entry: DivergenceEntry, connector: String, masterDealID: String?, recordID: String?, lineage: UUID?,
-                       open: Bool = false, on tx: PostgresConnection, logger: Logger) async throws {
+    static func insert(
+        _ entry: DivergenceEntry, connector: String, masterDealID: String?, recordID: String?, lineage: UUID?,
+        open: Bool = false, on tx: PostgresConnection, logger: Logger
+    ) async throws {
         let master = try entry.masterValue.map(StoreJSON.encode)
         let crm = try entry.crmValue.map(StoreJSON.encode)
         let detail = try StoreJSON.encode(entry.detail)

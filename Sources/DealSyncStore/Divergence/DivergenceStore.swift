@@ -54,8 +54,10 @@ public struct DivergenceStore: Sendable {
         /// With more matches than `limit`: the newest ones (still listed oldest first), not the oldest.
         public var newest = false
 
-        public init(kinds: [String]? = nil, connector: String? = nil, deal: String? = nil, field: String? = nil, openOnly: Bool = false,
-                    since: Date? = nil, until: Date? = nil, limit: Int = 500, newest: Bool = false) {
+        public init(
+            kinds: [String]? = nil, connector: String? = nil, deal: String? = nil, field: String? = nil, openOnly: Bool = false,
+            since: Date? = nil, until: Date? = nil, limit: Int = 500, newest: Bool = false
+        ) {
             self.kinds = kinds
             self.connector = connector
             self.deal = deal
@@ -103,8 +105,10 @@ public struct DivergenceStore: Sendable {
         if filter.openOnly { conditions.append("open") }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let order = filter.newest ? "DESC" : ""
-        let records = try await read(PostgresQuery(
-            unsafeSQL: "SELECT \(Self.columns) FROM divergence_log \(whereClause) ORDER BY id \(order) LIMIT \(filter.limit)", binds: binds))
+        let records = try await read(
+            PostgresQuery(
+                unsafeSQL: "SELECT \(Self.columns) FROM divergence_log \(whereClause) ORDER BY id \(order) LIMIT \(filter.limit)",
+                binds: binds))
         return filter.newest ? records.reversed() : records
     }
 
@@ -121,14 +125,16 @@ public struct DivergenceStore: Sendable {
                 guard let text = try c[index].decode(String?.self) else { return nil }
                 return try? StoreJSON.decode(FieldValue.self, from: text)
             }
-            records.append(DivergenceRecord(
-                id: try c[0].decode(Int64.self), kind: try c[1].decode(String.self), masterDealID: try c[2].decode(String?.self),
-                connector: try c[3].decode(String.self), recordID: try c[4].decode(String?.self), field: try c[5].decode(String?.self),
-                masterValue: try value(6), crmValue: try value(7), masterAt: try c[8].decode(Date?.self), crmAt: try c[9].decode(Date?.self),
-                rule: try c[10].decode(String?.self), winner: try c[11].decode(String?.self), outcome: try c[12].decode(String.self),
-                lineageID: try c[13].decode(UUID?.self), open: try c[14].decode(Bool.self), closedAt: try c[15].decode(Date?.self),
-                createdAt: try c[16].decode(Date.self),
-                detail: (try? StoreJSON.decode([String: String].self, from: try c[17].decode(String.self))) ?? [:]))
+            records.append(
+                DivergenceRecord(
+                    id: try c[0].decode(Int64.self), kind: try c[1].decode(String.self), masterDealID: try c[2].decode(String?.self),
+                    connector: try c[3].decode(String.self), recordID: try c[4].decode(String?.self), field: try c[5].decode(String?.self),
+                    masterValue: try value(6), crmValue: try value(7), masterAt: try c[8].decode(Date?.self),
+                    crmAt: try c[9].decode(Date?.self),
+                    rule: try c[10].decode(String?.self), winner: try c[11].decode(String?.self), outcome: try c[12].decode(String.self),
+                    lineageID: try c[13].decode(UUID?.self), open: try c[14].decode(Bool.self), closedAt: try c[15].decode(Date?.self),
+                    createdAt: try c[16].decode(Date.self),
+                    detail: (try? StoreJSON.decode([String: String].self, from: try c[17].decode(String.self))) ?? [:]))
         }
         return records
     }

@@ -15,8 +15,10 @@ public struct DriftStore: Sendable {
 
     /// Opens a drift entry for a record's field unless one is open already; returns the open entry's id and
     /// whether it was opened now.
-    public func open(_ entry: DivergenceEntry, connector: String, masterDealID: String?, recordID: String?,
-                     lineage: UUID?) async throws -> (id: Int64, opened: Bool) {
+    public func open(
+        _ entry: DivergenceEntry, connector: String, masterDealID: String?, recordID: String?,
+        lineage: UUID?
+    ) async throws -> (id: Int64, opened: Bool) {
         try await database.client.withTransaction(logger: logger) { tx in
             let key = "drift:\(connector):\(recordID ?? "-"):\(entry.field ?? "*")"
             try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 7))", logger: logger)
@@ -26,8 +28,9 @@ public struct DriftStore: Sendable {
                   AND record_id IS NOT DISTINCT FROM \(recordID) AND field IS NOT DISTINCT FROM \(entry.field)
                 """, logger: logger)
             for try await id in existing.decode(Int64.self) { return (id, false) }
-            try await DivergenceRecords.insert(entry, connector: connector, masterDealID: masterDealID, recordID: recordID,
-                                               lineage: lineage, open: true, on: tx, logger: logger)
+            try await DivergenceRecords.insert(
+                entry, connector: connector, masterDealID: masterDealID, recordID: recordID,
+                lineage: lineage, open: true, on: tx, logger: logger)
             let rows = try await tx.query("SELECT currval('divergence_log_id_seq')", logger: logger)
             for try await id in rows.decode(Int64.self) { return (id, true) }
             throw StoreError("drift entry was not stored")

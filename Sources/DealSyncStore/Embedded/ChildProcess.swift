@@ -52,8 +52,9 @@ struct ChildProcess {
         var pid: pid_t = 0
         let result = posix_spawn(&pid, argv[0], &fileActions, nil, cArgs, environ)
         guard result == 0 else {
-            throw EmbeddedPostgresError.commandFailed((argv[0] as NSString).lastPathComponent, status: result,
-                                                      output: String(cString: strerror(result)))
+            throw EmbeddedPostgresError.commandFailed(
+                (argv[0] as NSString).lastPathComponent, status: result,
+                output: String(cString: strerror(result)))
         }
         return pid
     }

@@ -54,8 +54,10 @@ public final class EmbeddedPostgres: Sendable {
 
     public static let user = "dealsync"
 
-    init(url: DatabaseURL, rootDirectory: String, dataDirectory: String, installation: PostgresInstallation, runner: ChildProcess,
-         watchdog: pid_t?, removesRoot: Bool, settings: String = "") {
+    init(
+        url: DatabaseURL, rootDirectory: String, dataDirectory: String, installation: PostgresInstallation, runner: ChildProcess,
+        watchdog: pid_t?, removesRoot: Bool, settings: String = ""
+    ) {
         self.url = url
         self.rootDirectory = rootDirectory
         self.dataDirectory = dataDirectory
@@ -100,8 +102,9 @@ public final class EmbeddedPostgres: Sendable {
                 }
                 let watchdog = try? startWatchdog(data: data, installation: installation, runner: runner, removing: root)
                 let url = DatabaseURL(host: "127.0.0.1", port: port, user: user, database: "postgres")
-                return EmbeddedPostgres(url: url, rootDirectory: root, dataDirectory: data, installation: installation, runner: runner,
-                                        watchdog: watchdog, removesRoot: true, settings: settings)
+                return EmbeddedPostgres(
+                    url: url, rootDirectory: root, dataDirectory: data, installation: installation, runner: runner,
+                    watchdog: watchdog, removesRoot: true, settings: settings)
             }
             throw lastError ?? EmbeddedPostgresError.commandFailed("pg_ctl start", status: -1, output: "no free port")
         } catch {
@@ -197,8 +200,10 @@ public final class EmbeddedPostgres: Sendable {
     /// A shell loop that outlives us only long enough to stop the cluster when this process is gone, and to remove
     /// `removing` (a throwaway cluster's directory; `nil` keeps a data directory, stopped cleanly). It holds
     /// `keeping` (a data directory's lock) until the cluster is stopped, so no one starts it again meanwhile.
-    static func startWatchdog(data: String, installation: PostgresInstallation, runner: ChildProcess, removing root: String?,
-                              keeping lock: Int32? = nil) throws -> pid_t {
+    static func startWatchdog(
+        data: String, installation: PostgresInstallation, runner: ChildProcess, removing root: String?,
+        keeping lock: Int32? = nil
+    ) throws -> pid_t {
         let parent = getpid()
         let stop = runner.runAs.map { "/usr/sbin/runuser -u \($0) -- " } ?? ""
         let script = """

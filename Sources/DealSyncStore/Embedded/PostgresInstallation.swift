@@ -9,7 +9,9 @@ public struct PostgresInstallation: Sendable {
     public var pgCtl: String { "\(binDirectory)/pg_ctl" }
 
     /// Finds the server programs on `PATH` or in the standard install locations, newest version first.
-    public static func find(environment: [String: String] = ProcessInfo.processInfo.environment) throws(EmbeddedPostgresError) -> PostgresInstallation {
+    public static func find(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(EmbeddedPostgresError) -> PostgresInstallation {
         let fm = FileManager.default
         var candidates: [String] = []
         if let bin = environment["DEALSYNC_PG_BIN"], !bin.isEmpty { candidates.append(bin) }

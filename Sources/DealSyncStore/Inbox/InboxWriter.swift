@@ -63,8 +63,10 @@ public final class InboxWriter: Service, Sendable {
     private let state = Mutex(State())
     private let queued = Wakeup()
 
-    public init(database: Database, logger: Logger, options: Options = Options(),
-                beforeCommit: (@Sendable ([InboxItem]) async throws -> Void)? = nil) {
+    public init(
+        database: Database, logger: Logger, options: Options = Options(),
+        beforeCommit: (@Sendable ([InboxItem]) async throws -> Void)? = nil
+    ) {
         self.database = database
         self.logger = logger
         self.options = options
@@ -180,12 +182,13 @@ public final class InboxWriter: Service, Sendable {
             let items = batch.map(\.item)
             let ids = try await withDeadline(options.storeTimeout) { try await self.store(items) }
             resume(batch, ids)
-        } catch where batch.count > 1 && Self.isBadData(error) {
+        } catch  where batch.count > 1 && Self.isBadData(error) {
             // One row PostgreSQL refuses (bad data) must not fail the others' answers: each is stored alone.
             for one in batch { await flush([one]) }
         } catch {
             if error is DeadlinePassed { database.probeSoon() }
-            logger.error("webhooks could not be stored", metadata: ["rows": "\(batch.count)", "error": "\(String(reflecting: type(of: error)))"])
+            logger.error(
+                "webhooks could not be stored", metadata: ["rows": "\(batch.count)", "error": "\(String(reflecting: type(of: error)))"])
             fail(batch.map(\.id), NotStored(reason: .databaseError))
         }
     }

@@ -33,12 +33,16 @@ public struct LinkReader: Sendable {
     }
 
     public func links(masterDealID: String) async throws -> [Link] {
-        try await rows(PostgresQuery(unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE master_deal_id = $1 ORDER BY id",
-                                     binds: Self.binds(masterDealID)))
+        try await rows(
+            PostgresQuery(
+                unsafeSQL:
+                    "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE master_deal_id = $1 ORDER BY id",
+                binds: Self.binds(masterDealID)))
     }
 
     public func all(connector: String? = nil, activeOnly: Bool = true) async throws -> [Link] {
-        var sql = "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE true"
+        var sql =
+            "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE true"
         var binds = PostgresBindings()
         if let connector {
             binds.append(connector)
@@ -53,17 +57,22 @@ public struct LinkReader: Sendable {
         var binds = PostgresBindings()
         binds.append(connector)
         binds.append(Double(window.components.seconds))
-        return try await rows(PostgresQuery(
-            unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE connector = $1 AND state = 'active' AND updated_at > now() - make_interval(secs => $2) ORDER BY id",
-            binds: binds))
+        return try await rows(
+            PostgresQuery(
+                unsafeSQL:
+                    "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE connector = $1 AND state = 'active' AND updated_at > now() - make_interval(secs => $2) ORDER BY id",
+                binds: binds))
     }
 
     public func link(id: Int64) async throws -> Link? {
         var binds = PostgresBindings()
         binds.append(id)
-        return try await rows(PostgresQuery(
-            unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE id = $1",
-            binds: binds)).first
+        return try await rows(
+            PostgresQuery(
+                unsafeSQL:
+                    "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE id = $1",
+                binds: binds)
+        ).first
     }
 
     public func fieldStates(link: Int64) async throws -> [String: FieldState] {
@@ -79,12 +88,17 @@ public struct LinkReader: Sendable {
         var binds = PostgresBindings()
         binds.append(a)
         binds.append(b)
-        guard let link = try await rows(PostgresQuery(
-            unsafeSQL: "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE \(condition)",
-            binds: binds)).first
+        guard
+            let link = try await rows(
+                PostgresQuery(
+                    unsafeSQL:
+                        "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE \(condition)",
+                    binds: binds)
+            ).first
         else { return nil }
-        return LinkSnapshot(linkID: link.id, masterDealID: link.masterDealID, recordID: link.recordID, isActive: link.active,
-                            fields: try await fieldStates(link: link.id))
+        return LinkSnapshot(
+            linkID: link.id, masterDealID: link.masterDealID, recordID: link.recordID, isActive: link.active,
+            fields: try await fieldStates(link: link.id))
     }
 
     private func rows(_ query: PostgresQuery) async throws -> [Link] {
@@ -93,8 +107,10 @@ public struct LinkReader: Sendable {
         for try await (id, connector, master, record, active, version, lineage, updated) in rows.decode(
             (Int64, String, String?, String?, Bool, Int64?, UUID?, Date).self)
         {
-            links.append(Link(id: id, connector: connector, masterDealID: master, recordID: record, active: active, masterVersion: version,
-                              lastLineageID: lineage, updatedAt: updated))
+            links.append(
+                Link(
+                    id: id, connector: connector, masterDealID: master, recordID: record, active: active, masterVersion: version,
+                    lastLineageID: lineage, updatedAt: updated))
         }
         return links
     }

@@ -25,7 +25,8 @@ enum LinkRecords {
     private static func select(_ query: PostgresQuery, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
         let rows = try await tx.query(query, logger: logger)
         var result: [Row] = []
-        for try await (id, connector, master, record, active, version) in rows.decode((Int64, String, String?, String?, Bool, Int64?).self) {
+        for try await (id, connector, master, record, active, version) in rows.decode((Int64, String, String?, String?, Bool, Int64?).self)
+        {
             result.append(Row(id: id, connector: connector, masterDealID: master, recordID: record, active: active, masterVersion: version))
         }
         return result
@@ -41,8 +42,10 @@ enum LinkRecords {
     }
 
     /// Writes the fields whose state changed.
-    static func saveFieldStates(link: Int64, _ states: [String: FieldState], previous: [String: FieldState],
-                                on tx: PostgresConnection, logger: Logger) async throws {
+    static func saveFieldStates(
+        link: Int64, _ states: [String: FieldState], previous: [String: FieldState],
+        on tx: PostgresConnection, logger: Logger
+    ) async throws {
         for (field, state) in states.sorted(by: { $0.key < $1.key }) where previous[field] != state {
             let json = state.jsonText
             try await tx.query(
@@ -54,8 +57,9 @@ enum LinkRecords {
     }
 
     static func snapshot(_ row: Row, on tx: PostgresConnection, logger: Logger) async throws -> LinkSnapshot {
-        LinkSnapshot(linkID: row.id, masterDealID: row.masterDealID, recordID: row.recordID, isActive: row.active,
-                     fields: try await fieldStates(link: row.id, on: tx, logger: logger))
+        LinkSnapshot(
+            linkID: row.id, masterDealID: row.masterDealID, recordID: row.recordID, isActive: row.active,
+            fields: try await fieldStates(link: row.id, on: tx, logger: logger))
     }
 }
 

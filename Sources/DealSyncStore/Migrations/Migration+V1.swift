@@ -1,4 +1,5 @@
 import DealSyncCore
+
 extension Migration {
     /// The tables of the data flow: inbox → links + field state → outbox → dead letters, the divergence log,
     /// poll cursors, OAuth tokens, connector status and the audit log.

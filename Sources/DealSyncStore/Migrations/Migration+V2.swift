@@ -4,6 +4,6 @@ extension Migration {
     static let v2ClaimSequence = Migration(
         version: 2, name: "outbox claim sequence",
         statements: [
-            "ALTER TABLE outbox ADD COLUMN claim_seq bigint NOT NULL DEFAULT 0",
+            "ALTER TABLE outbox ADD COLUMN claim_seq bigint NOT NULL DEFAULT 0"
         ])
 }

@@ -4,6 +4,6 @@ extension Migration {
     static let v3FetchedBy = Migration(
         version: 3, name: "inbox fetched_by",
         statements: [
-            "ALTER TABLE inbox ADD COLUMN fetched_by text",
+            "ALTER TABLE inbox ADD COLUMN fetched_by text"
         ])
 }

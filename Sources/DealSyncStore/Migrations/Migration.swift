@@ -1,4 +1,5 @@
 import DealSyncCore
+
 /// One forward-only schema change, embedded in the binary.
 public struct Migration: Sendable {
     public var version: Int

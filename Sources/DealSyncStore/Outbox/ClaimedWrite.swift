@@ -37,12 +37,16 @@ public struct WriteGroup: Sendable, Equatable {
     public var delivery: Delivery {
         var values: [String: FieldValue] = [:]
         for write in writes { values.merge(write.values) { _, newer in newer } }
-        let key = writes.count == 1 ? head.idempotencyKey
-            : IdempotencyKey.make(target: head.target, record: head.recordKey, operation: "coalesced", values: values,
-                                  cause: writes.map(\.idempotencyKey).joined(separator: ","))
-        return Delivery(outboxIDs: ids, idempotencyKey: key, operation: head.operation, recordID: head.recordID,
-                        masterDealID: head.masterDealID, values: values, lineageID: head.lineageID,
-                        knownVersion: head.knownVersion, attempt: head.attempts, traceParent: head.traceParent)
+        let key =
+            writes.count == 1
+            ? head.idempotencyKey
+            : IdempotencyKey.make(
+                target: head.target, record: head.recordKey, operation: "coalesced", values: values,
+                cause: writes.map(\.idempotencyKey).joined(separator: ","))
+        return Delivery(
+            outboxIDs: ids, idempotencyKey: key, operation: head.operation, recordID: head.recordID,
+            masterDealID: head.masterDealID, values: values, lineageID: head.lineageID,
+            knownVersion: head.knownVersion, attempt: head.attempts, traceParent: head.traceParent)
     }
 
     /// When the oldest write was made (for max-age decisions).

@@ -5,8 +5,10 @@ import PostgresNIO
 
 /// The outbox side of a relay round's outcomes, set-based: one statement per kind of outcome.
 enum DeliveryRecords {
-    static func record(_ round: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)], on tx: PostgresConnection,
-                       logger: Logger) async throws {
+    static func record(
+        _ round: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)], on tx: PostgresConnection,
+        logger: Logger
+    ) async throws {
         var done = (ids: [Int64](), entries: [String]())
         var retried = (ids: [Int64](), at: [Date](), entries: [String]())
         var dead = (ids: [Int64](), entries: [String](), classes: [String](), details: [String]())

@@ -30,8 +30,10 @@ public struct OutboxClaims: Sendable {
     /// looks for the record before making it again.
     public func claim(target: String, limit: Int, worker: String, lease: Duration, coalesce: Int = 20) async throws -> [WriteGroup] {
         let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
-        let abandoned = try StoreJSON.encode(AttemptRecord(
-            status: nil, errorClass: "interrupted", detail: "claimed by a worker that stopped (or outlived its lease) before recording an outcome"))
+        let abandoned = try StoreJSON.encode(
+            AttemptRecord(
+                status: nil, errorClass: "interrupted",
+                detail: "claimed by a worker that stopped (or outlived its lease) before recording an outcome"))
         return try await database.client.withTransaction(logger: logger) { tx in
             let heads = try await Self.read(
                 """
@@ -143,7 +145,9 @@ public struct OutboxClaims: Sendable {
     /// every `keepAlive`. When the process dies its session ends and the lock with it, so another process
     /// claims the writes it left in flight at once rather than after their lease. Losing the connection
     /// cancels `body` and throws.
-    public func whilePresent(worker: String, keepAlive: Duration = .seconds(5), _ body: @escaping @Sendable () async throws -> Void) async throws {
+    public func whilePresent(
+        worker: String, keepAlive: Duration = .seconds(5), _ body: @escaping @Sendable () async throws -> Void
+    ) async throws {
         let logger = self.logger
         try await database.client.withConnection { connection in
             try await connection.query("SELECT pg_advisory_lock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
@@ -162,13 +166,15 @@ public struct OutboxClaims: Sendable {
                 }
             } catch {
                 _ = try? await withDeadline(keepAlive) {
-                    try await connection.query("SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+                    try await connection.query(
+                        "SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
                 }
                 throw error
             }
             _ = try? await withDeadline(keepAlive) {
-                    try await connection.query("SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
-                }
+                try await connection.query(
+                    "SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+            }
         }
     }
 
@@ -182,20 +188,28 @@ public struct OutboxClaims: Sendable {
         """
     }
 
-    static func read(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger = Logger(label: "outbox")) async throws -> [ClaimedWrite] {
+    static func read(
+        _ query: PostgresQuery, on connection: PostgresConnection, logger: Logger = Logger(label: "outbox")
+    ) async throws -> [ClaimedWrite] {
         let rows = try await connection.query(query, logger: logger)
         var result: [ClaimedWrite] = []
-        for try await (id, target, recordKey, link, master, operation, payload, key, lineage, attempts, created, record, version, claimedBy, sequence,
-            traceParent)
-            in rows.decode((Int64, String, String, Int64?, String?, String, String, String, UUID, Int, Date, String?, Int64?, String?, Int64,
-                            String?).self)
+        for try await (
+            id, target, recordKey, link, master, operation, payload, key, lineage, attempts, created, record, version, claimedBy, sequence,
+            traceParent
+        )
+            in rows.decode(
+                (
+                    Int64, String, String, Int64?, String?, String, String, String, UUID, Int, Date, String?, Int64?, String?, Int64,
+                    String?
+                ).self)
         {
             let values = try StoreJSON.decode(OutboxPayload.self, from: payload).values
-            result.append(ClaimedWrite(
-                id: id, target: target, recordKey: recordKey, linkID: link, masterDealID: master,
-                operation: RecordDecision.Operation(rawValue: operation) ?? .update, values: values, idempotencyKey: key,
-                lineageID: lineage, attempts: attempts, createdAt: created, recordID: record,
-                knownVersion: version, claimedBy: claimedBy, claimSequence: sequence, traceParent: traceParent))
+            result.append(
+                ClaimedWrite(
+                    id: id, target: target, recordKey: recordKey, linkID: link, masterDealID: master,
+                    operation: RecordDecision.Operation(rawValue: operation) ?? .update, values: values, idempotencyKey: key,
+                    lineageID: lineage, attempts: attempts, createdAt: created, recordID: record,
+                    knownVersion: version, claimedBy: claimedBy, claimSequence: sequence, traceParent: traceParent))
         }
         return result
     }

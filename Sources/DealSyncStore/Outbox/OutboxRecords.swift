@@ -6,8 +6,10 @@ import PostgresNIO
 /// Writes outbox rows inside the processing transaction.
 enum OutboxRecords {
     /// Inserts a row; the same idempotency key twice inserts nothing the second time.
-    static func insert(_ write: RecordDecision.Write, target: String, lane: String, link: Int64, masterDealID: String?, lineage: UUID,
-                       inboxID: Int64?, on tx: PostgresConnection, logger: Logger) async throws {
+    static func insert(
+        _ write: RecordDecision.Write, target: String, lane: String, link: Int64, masterDealID: String?, lineage: UUID,
+        inboxID: Int64?, on tx: PostgresConnection, logger: Logger
+    ) async throws {
         let payload = try StoreJSON.encode(OutboxPayload(values: write.values))
         try await tx.query(
             """

@@ -95,8 +95,9 @@ public struct DeadLetterReplay: Sendable {
             try await resolve(id, actor: actor, note: "the target already holds the decided values", on: tx)
             return .alreadyInSync
         }
-        let engineByKey = Dictionary(lane.mapping.fields.map { (FieldTransformer(field: $0, mapping: lane.mapping).key(on: side), $0.name) },
-                                     uniquingKeysWith: { first, _ in first })
+        let engineByKey = Dictionary(
+            lane.mapping.fields.map { (FieldTransformer(field: $0, mapping: lane.mapping).key(on: side), $0.name) },
+            uniquingKeysWith: { first, _ in first })
         var newKey = key
         var newOutboxID: Int64? = outboxID
         if changed.isEmpty {
@@ -107,13 +108,16 @@ public struct DeadLetterReplay: Sendable {
                 WHERE id = \(outboxID)
                 """, logger: logger)
         } else {
-            newKey = IdempotencyKey.make(target: target, record: recordKey, operation: operation, values: current,
-                                         cause: "replay:\(id):\(replays + 1)")
+            newKey = IdempotencyKey.make(
+                target: target, record: recordKey, operation: operation, values: current,
+                cause: "replay:\(id):\(replays + 1)")
             try await tx.query("UPDATE outbox SET status = 'superseded', updated_at = now() WHERE id = \(outboxID)", logger: logger)
-            let write = RecordDecision.Write(side: side, operation: RecordDecision.Operation(rawValue: operation) ?? .update,
-                                             values: current, fields: [:], recordKey: recordKey, idempotencyKey: newKey)
-            try await OutboxRecords.insert(write, target: target, lane: row.connector, link: row.id, masterDealID: row.masterDealID, lineage: lineage,
-                                           inboxID: nil, on: tx, logger: logger)
+            let write = RecordDecision.Write(
+                side: side, operation: RecordDecision.Operation(rawValue: operation) ?? .update,
+                values: current, fields: [:], recordKey: recordKey, idempotencyKey: newKey)
+            try await OutboxRecords.insert(
+                write, target: target, lane: row.connector, link: row.id, masterDealID: row.masterDealID, lineage: lineage,
+                inboxID: nil, on: tx, logger: logger)
             let inserted = try await tx.query("SELECT id FROM outbox WHERE idempotency_key = \(newKey)", logger: logger)
             newOutboxID = nil
             for try await id in inserted.decode(Int64.self) { newOutboxID = id }
@@ -146,7 +150,8 @@ public struct DeadLetterReplay: Sendable {
             UPDATE dead_letters SET status = 'replayed', replay_count = replay_count + 1, resolved_at = now(),
                 resolved_by = \(actor), resolution_reason = \(note) WHERE id = \(id)
             """, logger: logger)
-        try await AuditRecords.insert(actor: actor, action: "dlq.replay", target: "dead_letter:\(id)", reason: note, details: [:],
-                                      on: tx, logger: logger)
+        try await AuditRecords.insert(
+            actor: actor, action: "dlq.replay", target: "dead_letter:\(id)", reason: note, details: [:],
+            on: tx, logger: logger)
     }
 }

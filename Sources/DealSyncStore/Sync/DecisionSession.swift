@@ -17,7 +17,9 @@ struct DecisionSession {
     private var lineages: [Int64: UUID] = [:]
 
     /// Locks the advisory keys of `keys` (in a fixed order), then reads and row-locks their links.
-    static func open(_ context: SyncContext, keys: LinkBookRecords.Keys, reserve: Int, on tx: PostgresConnection) async throws -> DecisionSession {
+    static func open(
+        _ context: SyncContext, keys: LinkBookRecords.Keys, reserve: Int, on tx: PostgresConnection
+    ) async throws -> DecisionSession {
         try await LinkBookRecords.lock(keys.lockNames, on: tx, logger: context.logger)
         let book = try await LinkBookRecords.load(keys, reserve: reserve, on: tx, logger: context.logger)
         return DecisionSession(context: context, tx: tx, book: book, before: book)
@@ -41,13 +43,17 @@ struct DecisionSession {
 
     /// Decides `observations` in order, as one unit: all of it is kept, or (when one must wait) none of it.
     /// Observation `i` gets the cause `"\(cause):\(i)"`, which makes its idempotency keys deterministic.
-    mutating func decide(_ observations: [Observation], cause: String, lineage: UUID, inboxID: Int64?, attempts: Int,
-                         refusal: SyncPlanner.Refusal? = nil) -> Result {
+    mutating func decide(
+        _ observations: [Observation], cause: String, lineage: UUID, inboxID: Int64?, attempts: Int,
+        refusal: SyncPlanner.Refusal? = nil
+    ) -> Result {
         var trial = book
         var effects = SyncPlanner.Effects()
         for (index, observation) in observations.enumerated() {
             do {
-                switch try context.planner.apply(observation, cause: "\(cause):\(index)", attempts: attempts, refusal: refusal, book: &trial) {
+                switch try context.planner.apply(
+                    observation, cause: "\(cause):\(index)", attempts: attempts, refusal: refusal, book: &trial)
+                {
                 case .applied(let more): effects.append(more)
                 case .wait(let reason): return .waited(reason)
                 }
@@ -93,7 +99,8 @@ struct DecisionSession {
     func save() async throws -> Int {
         try await LinkBookRecords.save(book, before: before, lineages: lineages, on: tx, logger: context.logger)
         try context.check("after-state")
-        return try await SyncEffectsRecords.write(caused, masterConnector: context.setup.masterConnector, links: book.entries,
-                                                  checkpoint: context.check, on: tx, logger: context.logger)
+        return try await SyncEffectsRecords.write(
+            caused, masterConnector: context.setup.masterConnector, links: book.entries,
+            checkpoint: context.check, on: tx, logger: context.logger)
     }
 }

@@ -42,11 +42,14 @@ public struct DeliveryOutcomes: Sendable {
                 return entry.group.head.linkID
             }
             guard !linkIDs.isEmpty else { return held }
-            var session = try await DecisionSession.open(context, keys: try await Self.keys(ofLinks: linkIDs, on: tx, logger: logger),
-                                                         reserve: 0, on: tx)
+            var session = try await DecisionSession.open(
+                context, keys: try await Self.keys(ofLinks: linkIDs, on: tx, logger: logger),
+                reserve: 0, on: tx)
             var retargeted: [(link: Int64, master: String)] = []
             for (group, outcome) in kept {
-                guard let linkID = group.head.linkID, let lane = session.book[linkID].flatMap({ context.setup.lane($0.connector) }) else { continue }
+                guard let linkID = group.head.linkID, let lane = session.book[linkID].flatMap({ context.setup.lane($0.connector) }) else {
+                    continue
+                }
                 let side = context.side(of: group.head.target)
                 switch outcome {
                 case .delivered(let recordID, let landedAt, _):
@@ -72,8 +75,10 @@ public struct DeliveryOutcomes: Sendable {
     /// The target confirmed `group`: a create's new id joins the link, the field state learns the write landed
     /// (and when), and whatever that implies is enqueued. Returns whether the link learnt its MasterDeal deal (the
     /// writes queued for it before must now follow the deal).
-    private func confirm(_ group: WriteGroup, recordID: String, landedAt: SourceStamp?, lane: SyncSetup.Lane, side: Side,
-                         in session: inout DecisionSession) -> Bool {
+    private func confirm(
+        _ group: WriteGroup, recordID: String, landedAt: SourceStamp?, lane: SyncSetup.Lane, side: Side,
+        in session: inout DecisionSession
+    ) -> Bool {
         guard let linkID = group.head.linkID else { return false }
         let created = group.head.operation == .create
         session.update(link: linkID) { link in
@@ -85,18 +90,22 @@ public struct DeliveryOutcomes: Sendable {
         let landedValues = group.delivery.values
         for write in group.writes {
             guard let snapshot = session.book[linkID]?.snapshot else { break }
-            let decision = lane.decider.confirmed(key: write.idempotencyKey, on: side, landedAt: landedAt, values: landedValues,
-                                                  link: snapshot, cause: "confirm:\(write.id)")
+            let decision = lane.decider.confirmed(
+                key: write.idempotencyKey, on: side, landedAt: landedAt, values: landedValues,
+                link: snapshot, cause: "confirm:\(write.id)")
             _ = session.commit(decision, link: linkID, lineage: group.head.lineageID)
         }
         guard created, side == .master, let snapshot = session.book[linkID]?.snapshot else { return false }
         // The CRM record learns its deal: master_deal_id goes into the mapping's link field.
         let values: [String: FieldValue] = [lane.mapping.linkField: .text(recordID)]
         let recordKey = snapshot.recordKey(for: .crm)
-        session.add(.init(side: .crm, operation: .update, values: values, fields: [:], recordKey: recordKey,
-                          idempotencyKey: IdempotencyKey.make(target: lane.connector, record: recordKey, operation: "update",
-                                                              values: values, cause: "link:\(linkID)")),
-                    link: linkID, target: lane.connector, lineage: group.head.lineageID)
+        session.add(
+            .init(
+                side: .crm, operation: .update, values: values, fields: [:], recordKey: recordKey,
+                idempotencyKey: IdempotencyKey.make(
+                    target: lane.connector, record: recordKey, operation: "update",
+                    values: values, cause: "link:\(linkID)")),
+            link: linkID, target: lane.connector, lineage: group.head.lineageID)
         return true
     }
 
@@ -126,7 +135,9 @@ public struct DeliveryOutcomes: Sendable {
             try await tx.query(
                 "UPDATE outbox SET status = 'superseded', claimed_by = NULL, claimed_until = NULL, updated_at = now() WHERE id = ANY(\(group.ids))",
                 logger: logger)
-            guard let linkID = group.head.linkID, let names = try await Self.names(ofLink: linkID, on: tx, logger: logger) else { return true }
+            guard let linkID = group.head.linkID, let names = try await Self.names(ofLink: linkID, on: tx, logger: logger) else {
+                return true
+            }
             let side = context.side(of: group.head.target)
             let refusal = SyncPlanner.Refusal(linkID: linkID, side: side, keys: group.writes.map(\.idempotencyKey))
             // The record as it is now, for this link and every other link of the same deal.
@@ -141,13 +152,15 @@ public struct DeliveryOutcomes: Sendable {
             if current.isEmpty {
                 // The deal could not be read again: forget the refused writes and write the decided values again.
                 if let link = session.book[linkID], let lane = context.setup.lane(link.connector) {
-                    let decision = lane.decider.refused(keys: refusal.keys, on: side, current: nil, link: link.snapshot,
-                                                        cause: "stale:\(group.head.id)")
+                    let decision = lane.decider.refused(
+                        keys: refusal.keys, on: side, current: nil, link: link.snapshot,
+                        cause: "stale:\(group.head.id)")
                     _ = session.commit(decision, link: linkID, lineage: group.head.lineageID)
                 }
             } else {
-                _ = session.decide(current, cause: "stale:\(group.head.id)", lineage: group.head.lineageID, inboxID: inboxID,
-                                   attempts: SyncContext.maxAttempts, refusal: refusal)
+                _ = session.decide(
+                    current, cause: "stale:\(group.head.id)", lineage: group.head.lineageID, inboxID: inboxID,
+                    attempts: SyncContext.maxAttempts, refusal: refusal)
             }
             try await session.save()
             return true
@@ -168,10 +181,12 @@ public struct DeliveryOutcomes: Sendable {
                 current[write.id].map { $0.sequence == write.claimSequence && $0.worker == write.claimedBy } ?? false
             }
             if !held {
-                logger.warning("outcome not recorded: the writes were taken over after this claim's lease ran out", metadata: [
-                    "target": "\(group.head.target)", "outbox_ids": "\(group.ids)", "worker": "\(group.head.claimedBy ?? "-")",
-                    "lineage_id": "\(group.head.lineageID.uuidString.lowercased())",
-                ])
+                logger.warning(
+                    "outcome not recorded: the writes were taken over after this claim's lease ran out",
+                    metadata: [
+                        "target": "\(group.head.target)", "outbox_ids": "\(group.ids)", "worker": "\(group.head.claimedBy ?? "-")",
+                        "lineage_id": "\(group.head.lineageID.uuidString.lowercased())",
+                    ])
             }
             return held
         }

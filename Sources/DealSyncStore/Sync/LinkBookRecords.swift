@@ -64,9 +64,12 @@ enum LinkBookRecords {
                     SELECT id FROM links WHERE id = ANY(\(ids)))
                 ORDER BY id FOR UPDATE
                 """, logger: logger)
-            for try await (id, connector, master, record, active, version) in rows.decode((Int64, String, String?, String?, Bool, Int64?).self) {
-                links[id] = LinkBook.Entry(id: id, connector: connector, masterDealID: master, recordID: record, isActive: active,
-                                           masterVersion: version)
+            for try await (id, connector, master, record, active, version) in rows.decode(
+                (Int64, String, String?, String?, Bool, Int64?).self)
+            {
+                links[id] = LinkBook.Entry(
+                    id: id, connector: connector, masterDealID: master, recordID: record, isActive: active,
+                    masterVersion: version)
             }
         }
         if !links.isEmpty {
@@ -95,8 +98,9 @@ enum LinkBookRecords {
             let old = before[id]
             if book.created.contains(id) {
                 created.append(link)
-            } else if let old, old.masterDealID != link.masterDealID || old.recordID != link.recordID || old.isActive != link.isActive
-                || old.masterVersion != link.masterVersion || old.fields != link.fields
+            } else if let old,
+                old.masterDealID != link.masterDealID || old.recordID != link.recordID || old.isActive != link.isActive
+                    || old.masterVersion != link.masterVersion || old.fields != link.fields
             {
                 changed.append(link)
             }

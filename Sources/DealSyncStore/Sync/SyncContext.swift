@@ -16,8 +16,10 @@ public struct SyncContext: Sendable {
     /// How often an inbox row may be tried (waits and failures count); a fetch started twice as often is given up.
     public static let maxAttempts = 12
 
-    public init(database: Database, setup: SyncSetup, logger: Logger, checkpoint: (@Sendable (String) throws -> Void)? = nil,
-                observer: SyncObserver? = nil) {
+    public init(
+        database: Database, setup: SyncSetup, logger: Logger, checkpoint: (@Sendable (String) throws -> Void)? = nil,
+        observer: SyncObserver? = nil
+    ) {
         self.database = database
         self.setup = setup
         self.planner = SyncPlanner(setup: setup, maxAttempts: Self.maxAttempts)
@@ -37,8 +39,10 @@ public struct SyncObserver: Sendable {
     public var processed: @Sendable (_ connector: String, _ result: String) -> Void
     public var divergence: @Sendable (_ connector: String, _ kind: DivergenceEntry.Kind) -> Void
 
-    public init(processed: @escaping @Sendable (String, String) -> Void,
-                divergence: @escaping @Sendable (String, DivergenceEntry.Kind) -> Void) {
+    public init(
+        processed: @escaping @Sendable (String, String) -> Void,
+        divergence: @escaping @Sendable (String, DivergenceEntry.Kind) -> Void
+    ) {
         self.processed = processed
         self.divergence = divergence
     }

@@ -15,8 +15,10 @@ enum SyncEffectsRecords {
     /// Writes everything in `caused` with a handful of statements; `masterDealIDs` gives each link's deal id as
     /// it is after the batch (a write is ordered under it). Returns how many outbox rows were written.
     @discardableResult
-    static func write(_ caused: [Caused], masterConnector: String, links: [Int64: LinkBook.Entry], checkpoint: (String) throws -> Void,
-                      on tx: PostgresConnection, logger: Logger) async throws -> Int {
+    static func write(
+        _ caused: [Caused], masterConnector: String, links: [Int64: LinkBook.Entry], checkpoint: (String) throws -> Void,
+        on tx: PostgresConnection, logger: Logger
+    ) async throws -> Int {
         try await cancel(caused.flatMap(\.effects.cancelled), on: tx, logger: logger)
         let writes = try await insertWrites(caused, links: links, on: tx, logger: logger)
         try checkpoint("after-outbox")
@@ -37,10 +39,14 @@ enum SyncEffectsRecords {
             """, logger: logger)
     }
 
-    private static func insertWrites(_ caused: [Caused], links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
-                                     logger: Logger) async throws -> Int {
-        var columns = (targets: [String](), recordKeys: [String](), links: [Int64](), deals: [String](), operations: [String](),
-                       payloads: [String](), keys: [String](), lineages: [UUID](), inboxIDs: [Int64](), lanes: [String]())
+    private static func insertWrites(
+        _ caused: [Caused], links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
+        logger: Logger
+    ) async throws -> Int {
+        var columns = (
+            targets: [String](), recordKeys: [String](), links: [Int64](), deals: [String](), operations: [String](),
+            payloads: [String](), keys: [String](), lineages: [UUID](), inboxIDs: [Int64](), lanes: [String]()
+        )
         for cause in caused {
             for write in cause.effects.writes {
                 columns.targets.append(write.target)
@@ -73,9 +79,11 @@ enum SyncEffectsRecords {
 
     private static func insertEntries(_ caused: [Caused], on tx: PostgresConnection, logger: Logger) async throws {
         let noStamp = Int64.min
-        var c = (kinds: [String](), deals: [String](), connectors: [String](), records: [String](), fields: [String](),
-                 masterValues: [String](), crmValues: [String](), masterAt: [Int64](), crmAt: [Int64](), rules: [String](),
-                 winners: [String](), outcomes: [String](), lineages: [UUID](), details: [String]())
+        var c = (
+            kinds: [String](), deals: [String](), connectors: [String](), records: [String](), fields: [String](),
+            masterValues: [String](), crmValues: [String](), masterAt: [Int64](), crmAt: [Int64](), rules: [String](),
+            winners: [String](), outcomes: [String](), lineages: [UUID](), details: [String]()
+        )
         for cause in caused {
             for logged in cause.effects.entries {
                 let entry = logged.entry
@@ -114,16 +122,20 @@ enum SyncEffectsRecords {
     }
 
     /// Each adopted CRM record asks for its MasterDeal deal to be read (a row that decodes to a fetch request).
-    private static func insertRefetches(_ caused: [Caused], masterConnector: String, on tx: PostgresConnection,
-                                        logger: Logger) async throws {
+    private static func insertRefetches(
+        _ caused: [Caused], masterConnector: String, on tx: PostgresConnection,
+        logger: Logger
+    ) async throws {
         var items: [InboxItem] = []
         for cause in caused {
             for (index, dealID) in cause.effects.refetches.enumerated() {
                 let body = try StoreJSON.encode(FetchRequest(connector: masterConnector, recordID: dealID))
                 let origin = cause.inboxID.map { "inbox:\($0)" } ?? cause.lineage.uuidString.lowercased()
-                items.append(InboxItem(connector: masterConnector, dedupeKey: "refetch:\(dealID):\(origin):\(index)",
-                                       source: .refetch, contentType: "application/json", body: Data(body.utf8),
-                                       lineageID: cause.lineage))
+                items.append(
+                    InboxItem(
+                        connector: masterConnector, dedupeKey: "refetch:\(dealID):\(origin):\(index)",
+                        source: .refetch, contentType: "application/json", body: Data(body.utf8),
+                        lineageID: cause.lineage))
             }
         }
         _ = try await InboxRecords.insert(items, on: tx, logger: logger)

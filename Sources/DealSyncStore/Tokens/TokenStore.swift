@@ -63,7 +63,8 @@ extension TokenStore {
         public var updatedAt: Date
 
         enum CodingKeys: String, CodingKey {
-            case connector, generation, hasRefreshToken = "has_refresh_token", accessExpiresAt = "access_expires_at", updatedAt = "updated_at"
+            case connector, generation, hasRefreshToken = "has_refresh_token", accessExpiresAt = "access_expires_at", updatedAt =
+                "updated_at"
         }
 
         /// The columns a summary is read from, in ``read(_:)``'s order.
@@ -72,7 +73,8 @@ extension TokenStore {
         static func read(_ rows: PostgresRowSequence) async throws -> [Summary] {
             var result: [Summary] = []
             for try await row in rows.decode((String, Int64, Bool, Date?, Date).self) {
-                result.append(Summary(connector: row.0, generation: row.1, hasRefreshToken: row.2, accessExpiresAt: row.3, updatedAt: row.4))
+                result.append(
+                    Summary(connector: row.0, generation: row.1, hasRefreshToken: row.2, accessExpiresAt: row.3, updatedAt: row.4))
             }
             return result
         }
@@ -92,8 +94,9 @@ extension TokenStore {
             let rows = try await tx.query(
                 "DELETE FROM oauth_tokens WHERE connector = \(connector) RETURNING \(unescaped: Summary.columns)", logger: logger)
             guard let forgotten = try await Summary.read(rows).first else { return nil }
-            try await AuditRecords.insert(actor: actor, action: "connector.forget_tokens", target: "connector:\(connector)", reason: reason,
-                                          details: ["generation": String(forgotten.generation)], on: tx, logger: logger)
+            try await AuditRecords.insert(
+                actor: actor, action: "connector.forget_tokens", target: "connector:\(connector)", reason: reason,
+                details: ["generation": String(forgotten.generation)], on: tx, logger: logger)
             return forgotten
         }
     }

@@ -12,8 +12,10 @@ struct ConnectorCommand: AsyncParsableCommand {
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show every connector: paused or active and why, its last poll, writes waiting, open dead letters, stored OAuth tokens.",
-            discussion: "Connectors found in the database but no longer configured are listed too, so writes left for them are not forgotten.")
+            abstract:
+                "Show every connector: paused or active and why, its last poll, writes waiting, open dead letters, stored OAuth tokens.",
+            discussion:
+                "Connectors found in the database but no longer configured are listed too, so writes left for them are not forgotten.")
         @OptionGroup var config: ConfigOptions
         @OptionGroup var database: RequiredDatabaseOptions
         @Option(help: "Only this connector.") var connector: String?
@@ -26,14 +28,16 @@ struct ConnectorCommand: AsyncParsableCommand {
                 try await ConnectorStatusView.gather(configuration: configuration, database: db)
             }.filter { connector == nil || $0.id == connector }
             if json { return try JSONOutput.print(["connectors": views]) }
-            var table = Table("CONNECTOR", "KIND", "STATE", "SINCE", "LAST POLL", "WAITING", "OLDEST", "DEAD LETTERS", "OAUTH TOKENS", "REASON")
+            var table = Table(
+                "CONNECTOR", "KIND", "STATE", "SINCE", "LAST POLL", "WAITING", "OLDEST", "DEAD LETTERS", "OAUTH TOKENS", "REASON")
             for view in views {
-                table.add(view.id, view.kind ?? "(not configured)", view.paused ? "paused" : "active",
-                          view.pausedSince.map { Age.format(since: $0) + " ago" } ?? "-",
-                          view.lastPollAt.map { Age.format(since: $0) + " ago" } ?? "never",
-                          String(view.outboxOpen), view.outboxOpen > 0 ? "\(Int(view.outboxOldestSeconds))s" : "-",
-                          String(view.deadLettersOpen), view.oauthTokens?.text ?? (view.auth == "oauth" ? "none stored" : "-"),
-                          view.reason ?? "")
+                table.add(
+                    view.id, view.kind ?? "(not configured)", view.paused ? "paused" : "active",
+                    view.pausedSince.map { Age.format(since: $0) + " ago" } ?? "-",
+                    view.lastPollAt.map { Age.format(since: $0) + " ago" } ?? "never",
+                    String(view.outboxOpen), view.outboxOpen > 0 ? "\(Int(view.outboxOldestSeconds))s" : "-",
+                    String(view.deadLettersOpen), view.oauthTokens?.text ?? (view.auth == "oauth" ? "none stored" : "-"),
+                    view.reason ?? "")
             }
             print(table.render())
         }
@@ -42,7 +46,9 @@ struct ConnectorCommand: AsyncParsableCommand {
     struct Resume: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Resume a paused connector by hand, after its cause is fixed (recorded in the audit log).",
-            discussion: "A paused connector resumes by itself when a probe write succeeds; this is for one with no write waiting. Running processes pick it up on their next cycle. If the cause is not fixed, the next call pauses it again. Exit 0 when resumed or not paused, 3 for a connector that is not configured.")
+            discussion:
+                "A paused connector resumes by itself when a probe write succeeds; this is for one with no write waiting. Running processes pick it up on their next cycle. If the cause is not fixed, the next call pauses it again. Exit 0 when resumed or not paused, 3 for a connector that is not configured."
+        )
         @OptionGroup var config: ConfigOptions
         @OptionGroup var database: RequiredDatabaseOptions
         @Argument(help: "The connector's id.") var connector: String
@@ -71,7 +77,9 @@ struct ConnectorCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "forget-tokens",
             abstract: "Delete a connector's stored OAuth token pair, so dealsync starts again from the refresh token in its configuration.",
-            discussion: "For re-authorising after a lost grant: put the new refresh token into the configuration's environment, stop every dealsync serve process (a running one keeps the old pair in memory and would store it again), run this, then start them. It refuses while a dealsync serve process is connected to the database. Recorded in the audit log; no token is ever printed.")
+            discussion:
+                "For re-authorising after a lost grant: put the new refresh token into the configuration's environment, stop every dealsync serve process (a running one keeps the old pair in memory and would store it again), run this, then start them. It refuses while a dealsync serve process is connected to the database. Recorded in the audit log; no token is ever printed."
+        )
         @OptionGroup var config: ConfigOptions
         @OptionGroup var database: RequiredDatabaseOptions
         @Argument(help: "The connector's id.") var connector: String
@@ -82,7 +90,9 @@ struct ConnectorCommand: AsyncParsableCommand {
             let configuration = try config.loadOrExit()
             let connectorConfig = try ConnectorCommand.requireConfigured(connector, in: configuration, directory: config.directory)
             guard case .oauth = connectorConfig.auth else {
-                throw CLIError("\(connector) does not use OAuth (\(ConnectorStatusView.authName(connectorConfig.auth))); it has no stored tokens to forget")
+                throw CLIError(
+                    "\(connector) does not use OAuth (\(ConnectorStatusView.authName(connectorConfig.auth))); it has no stored tokens to forget"
+                )
             }
             let actor = Actor.resolve(self.actor)
             let connector = self.connector
@@ -93,13 +103,17 @@ struct ConnectorCommand: AsyncParsableCommand {
                 return .some(try await TokenStore(database: db, logger: .cli()).forget(connector: connector, actor: actor, reason: reason))
             }
             guard let forgotten else {
-                throw CLIError("a dealsync serve process is still connected to this database; stop every one first (a running process keeps the old token pair in memory and would store it again), then run this and start them")
+                throw CLIError(
+                    "a dealsync serve process is still connected to this database; stop every one first (a running process keeps the old token pair in memory and would store it again), then run this and start them"
+                )
             }
             guard let forgotten else {
                 print("no stored tokens for \(connector); nothing changed")
                 return
             }
-            print("forgot the stored token pair of \(connector) (generation \(forgotten.generation)); start dealsync serve again to use the configured refresh token")
+            print(
+                "forgot the stored token pair of \(connector) (generation \(forgotten.generation)); start dealsync serve again to use the configured refresh token"
+            )
         }
     }
 
@@ -130,7 +144,7 @@ struct ConnectorStatusView: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case id, kind, auth, paused, reason, pausedSince = "paused_since", lastPollAt = "last_poll_at", outboxOpen = "outbox_open",
-             outboxOldestSeconds = "outbox_oldest_seconds", deadLettersOpen = "dead_letters_open", oauthTokens = "oauth_tokens"
+            outboxOldestSeconds = "outbox_oldest_seconds", deadLettersOpen = "dead_letters_open", oauthTokens = "oauth_tokens"
     }
 
     static func authName(_ auth: ConnectorConfig.Auth) -> String {

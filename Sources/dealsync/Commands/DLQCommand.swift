@@ -21,7 +21,9 @@ struct DLQCommand: AsyncParsableCommand {
         func filter(status: String?) throws -> DeadLetterFilter {
             var since: Date?
             if let text = self.since {
-                guard let date = SinceParser.parse(text) else { throw ValidationError("--since: expected 2h, 30m, 1d or an ISO-8601 timestamp") }
+                guard let date = SinceParser.parse(text) else {
+                    throw ValidationError("--since: expected 2h, 30m, 1d or an ISO-8601 timestamp")
+                }
                 since = date
             }
             return DeadLetterFilter(connector: connector, since: since, errorClass: errorClass, deal: deal, status: status)
@@ -44,17 +46,19 @@ struct DLQCommand: AsyncParsableCommand {
             // REPLAYS counts this write's replays against the loop breaker's limit.
             var table = Table("ID", "CONNECTOR", "DEAL", "OPERATION", "ERROR CLASS", "ATTEMPTS", "REPLAYS", "AGE", "STATUS", "LAST ERROR")
             for letter in letters {
-                table.add(String(letter.id), letter.connector, letter.masterDealID ?? "-", letter.operation, letter.errorClass,
-                          String(letter.attempts.count), "\(letter.replayCount)/\(DeadLetterReplay.maxReplays)",
-                          Age.format(since: letter.createdAt), letter.status,
-                          String((letter.lastError ?? "").replacingOccurrences(of: "\n", with: " ").prefix(80)))
+                table.add(
+                    String(letter.id), letter.connector, letter.masterDealID ?? "-", letter.operation, letter.errorClass,
+                    String(letter.attempts.count), "\(letter.replayCount)/\(DeadLetterReplay.maxReplays)",
+                    Age.format(since: letter.createdAt), letter.status,
+                    String((letter.lastError ?? "").replacingOccurrences(of: "\n", with: " ").prefix(80)))
             }
             print(table.render())
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one dead letter: payload, every attempt and the lineage that caused it.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one dead letter: payload, every attempt and the lineage that caused it.")
         @OptionGroup var database: RequiredDatabaseOptions
         @Argument(help: "The dead letter's id.") var id: Int64
         @Flag(help: "One JSON document for scripts.") var json = false
@@ -77,7 +81,9 @@ struct DLQCommand: AsyncParsableCommand {
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-enqueue dead letters under their original idempotency key, re-decided against the current state.",
-            discussion: "A value that changed since the write failed is replaced by the current decided value, so a stale value never overwrites a newer one. The relay delivers replays within the target's rate limit. Exit 0 when every replay was enqueued, 3 when nothing matched, 4 when some were refused.")
+            discussion:
+                "A value that changed since the write failed is replaced by the current decided value, so a stale value never overwrites a newer one. The relay delivers replays within the target's rate limit. Exit 0 when every replay was enqueued, 3 when nothing matched, 4 when some were refused."
+        )
         @OptionGroup var config: ConfigOptions
         @OptionGroup var database: RequiredDatabaseOptions
         @OptionGroup var filters: Filters
@@ -97,7 +103,8 @@ struct DLQCommand: AsyncParsableCommand {
                 let store = DeadLetterStore(database: db, logger: .cli())
                 let targets = all ? try await store.list(try filters.filter(status: "open")).map(\.id) : ids
                 guard !targets.isEmpty else { return (0, 0) }
-                let replay = DeadLetterReplay(context: SyncContext(database: db, setup: SyncSetup(configuration: configuration), logger: .cli()))
+                let replay = DeadLetterReplay(
+                    context: SyncContext(database: db, setup: SyncSetup(configuration: configuration), logger: .cli()))
                 var done = 0
                 var refused = 0
                 for (index, id) in targets.enumerated() {
@@ -106,14 +113,25 @@ struct DLQCommand: AsyncParsableCommand {
                     switch result {
                     case .requeued(let outbox):
                         done += 1
-                        print(progress + (dryRun ? "would re-enqueue outbox \(outbox) as it was" : "re-enqueued outbox \(outbox) under its original key"))
+                        print(
+                            progress
+                                + (dryRun
+                                    ? "would re-enqueue outbox \(outbox) as it was" : "re-enqueued outbox \(outbox) under its original key")
+                        )
                     case .requeuedCurrent(let outbox, let changed):
                         done += 1
                         let what = "with current values for \(changed.joined(separator: ", "))"
-                        print(progress + (dryRun ? "would enqueue a new write \(what)" : "enqueued outbox \(outbox.map(String.init) ?? "?") \(what)"))
+                        print(
+                            progress
+                                + (dryRun
+                                    ? "would enqueue a new write \(what)" : "enqueued outbox \(outbox.map(String.init) ?? "?") \(what)"))
                     case .alreadyInSync:
                         done += 1
-                        print(progress + (dryRun ? "would resolve it: the target already holds the decided values" : "resolved: the target already holds the decided values"))
+                        print(
+                            progress
+                                + (dryRun
+                                    ? "would resolve it: the target already holds the decided values"
+                                    : "resolved: the target already holds the decided values"))
                     case .refused(let reason):
                         refused += 1
                         print(progress + "refused: \(reason)")
@@ -145,7 +163,8 @@ struct DLQCommand: AsyncParsableCommand {
             for id in dropped { print("dropped dead letter \(id)") }
             let missing = Set(ids).subtracting(dropped)
             if !missing.isEmpty {
-                FileHandle.standardError.write(Data("dealsync: not open or not found: \(missing.sorted().map(String.init).joined(separator: ", "))\n".utf8))
+                FileHandle.standardError.write(
+                    Data("dealsync: not open or not found: \(missing.sorted().map(String.init).joined(separator: ", "))\n".utf8))
                 throw ExitCode(dropped.isEmpty ? ExitStatus.notFound : ExitStatus.partial)
             }
         }
@@ -165,8 +184,9 @@ struct DLQCommand: AsyncParsableCommand {
             var table = Table("ID", "WHEN", "ACTOR", "ACTION", "TARGET", "REASON / DETAILS")
             for entry in entries {
                 let details = entry.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                table.add(String(entry.id), Timestamp.iso8601(millis: Int64(entry.at.timeIntervalSince1970 * 1000)), entry.actor, entry.action,
-                          entry.target ?? "-", [entry.reason, details.isEmpty ? nil : details].compactMap { $0 }.joined(separator: " · "))
+                table.add(
+                    String(entry.id), Timestamp.iso8601(millis: Int64(entry.at.timeIntervalSince1970 * 1000)), entry.actor, entry.action,
+                    entry.target ?? "-", [entry.reason, details.isEmpty ? nil : details].compactMap { $0 }.joined(separator: " · "))
             }
             print(table.render())
         }
@@ -194,12 +214,16 @@ struct DeadLetterView: Encodable {
         for (key, value) in letter.values.sorted(by: { $0.key < $1.key }) { lines.append("  \(key) = \(value)") }
         lines.append("attempts")
         for (index, attempt) in letter.attempts.enumerated() {
-            lines.append("  \(index + 1). \(Self.time(attempt.at))  \(attempt.status.map { "HTTP \($0)" } ?? "no response")  \(attempt.errorClass)  \(attempt.detail.replacingOccurrences(of: "\n", with: " ").prefix(160))")
+            lines.append(
+                "  \(index + 1). \(Self.time(attempt.at))  \(attempt.status.map { "HTTP \($0)" } ?? "no response")  \(attempt.errorClass)  \(attempt.detail.replacingOccurrences(of: "\n", with: " ").prefix(160))"
+            )
         }
         lines.append("caused by")
         if lineage.isEmpty { lines.append("  (no inbox rows share this lineage)") }
         for step in lineage {
-            lines.append("  inbox \(step.inboxID)  \(step.connector) \(step.source)  \(step.dedupeKey)  received \(Self.time(step.receivedAt))  \(step.status)")
+            lines.append(
+                "  inbox \(step.inboxID)  \(step.connector) \(step.source)  \(step.dedupeKey)  received \(Self.time(step.receivedAt))  \(step.status)"
+            )
         }
         return lines.joined(separator: "\n")
     }

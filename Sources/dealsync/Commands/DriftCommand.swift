@@ -22,21 +22,24 @@ struct DriftCommand: AsyncParsableCommand {
 
         func run() async throws {
             let entries = try await database.withDatabase { db in
-                try await DivergenceStore(database: db, logger: .cli()).list(.init(kinds: ["drift"], connector: connector, deal: deal, openOnly: open))
+                try await DivergenceStore(database: db, logger: .cli()).list(
+                    .init(kinds: ["drift"], connector: connector, deal: deal, openOnly: open))
             }
             if json { return try JSONOutput.print(["drift": entries]) }
             var table = Table("ID", "CONNECTOR", "DEAL", "RECORD", "FIELD", "MASTERDEAL", "CRM", "LAST CHANGED", "OPEN", "AGE", "OUTCOME")
             for e in entries {
-                table.add(String(e.id), e.connector, e.masterDealID ?? "-", e.recordID ?? "-", e.field ?? "-", e.masterValue?.description ?? "-",
-                          e.crmValue?.description ?? "-", e.detail["last_changed"] ?? "-", e.open ? "open" : "closed",
-                          Age.format(since: e.createdAt), e.outcome)
+                table.add(
+                    String(e.id), e.connector, e.masterDealID ?? "-", e.recordID ?? "-", e.field ?? "-", e.masterValue?.description ?? "-",
+                    e.crmValue?.description ?? "-", e.detail["last_changed"] ?? "-", e.open ? "open" : "closed",
+                    Age.format(since: e.createdAt), e.outcome)
             }
             print(table.render())
         }
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one drift entry: both values, the field's history on both sides and what its rule would do.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one drift entry: both values, the field's history on both sides and what its rule would do.")
         @OptionGroup var config: ConfigOptions
         @OptionGroup var database: RequiredDatabaseOptions
         @Argument(help: "The drift entry's id.") var id: Int64
@@ -44,12 +47,17 @@ struct DriftCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try config.loadOrExit()
-            let found = try await database.withDatabase(configDirectory: config.directory) { db -> (DivergenceRecord, [DivergenceRecord], [String: FieldState])? in
+            let found = try await database.withDatabase(configDirectory: config.directory) {
+                db -> (DivergenceRecord, [DivergenceRecord], [String: FieldState])? in
                 let store = DivergenceStore(database: db, logger: .cli())
                 guard let entry = try await store.get(id), entry.kind == "drift" else { return nil }
-                let history = try await store.list(.init(deal: entry.masterDealID, field: entry.field)).filter { $0.connector == entry.connector }
+                let history = try await store.list(.init(deal: entry.masterDealID, field: entry.field)).filter {
+                    $0.connector == entry.connector
+                }
                 var states: [String: FieldState] = [:]
-                if let record = entry.recordID, let link = try await LinkReader(database: db, logger: .cli()).link(connector: entry.connector, recordID: record) {
+                if let record = entry.recordID,
+                    let link = try await LinkReader(database: db, logger: .cli()).link(connector: entry.connector, recordID: record)
+                {
                     states = link.fields
                 }
                 return (entry, history, states)
@@ -72,7 +80,9 @@ struct DriftCommand: AsyncParsableCommand {
                 "rule", "  \(rule)", "history of the field (divergence log)",
             ]
             for h in history {
-                lines.append("  \(DeadLetterView.time(h.createdAt))  \(h.kind)  master=\(h.masterValue?.description ?? "-") crm=\(h.crmValue?.description ?? "-")  \(h.outcome)")
+                lines.append(
+                    "  \(DeadLetterView.time(h.createdAt))  \(h.kind)  master=\(h.masterValue?.description ?? "-") crm=\(h.crmValue?.description ?? "-")  \(h.outcome)"
+                )
             }
             print(lines.joined(separator: "\n"))
         }
@@ -85,7 +95,8 @@ struct DriftCommand: AsyncParsableCommand {
             if let decided = states[name]?.decided {
                 let transformer = FieldTransformer(field: field, mapping: mapping)
                 let crm = (try? transformer.toCRM(decided).get())?.description ?? "-"
-                text += "; a repair re-reads both records, decides any change the webhooks missed by this rule, then writes the decided value \(decided) (CRM: \(crm)) where a side differs"
+                text +=
+                    "; a repair re-reads both records, decides any change the webhooks missed by this rule, then writes the decided value \(decided) (CRM: \(crm)) where a side differs"
             }
             return text
         }
@@ -94,7 +105,8 @@ struct DriftCommand: AsyncParsableCommand {
     struct Repair: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Repair drift now: re-read both records, re-decide by the field's rule and write where a side differs (audited).",
-            discussion: "Exit 0 when every repair was enqueued or found the sides agreeing, 3 when nothing matched, 4 when some were refused.")
+            discussion:
+                "Exit 0 when every repair was enqueued or found the sides agreeing, 3 when nothing matched, 4 when some were refused.")
         @OptionGroup var config: ConfigOptions
         @OptionGroup var database: RequiredDatabaseOptions
         @Argument(help: "Drift entry ids.") var ids: [Int64] = []
@@ -113,7 +125,9 @@ struct DriftCommand: AsyncParsableCommand {
             let (done, refused) = try await database.withDatabase(configDirectory: config.directory) { db -> (Int, Int) in
                 try await DriftTools.withGateway(configuration, database: db) { gateway in
                     let store = DivergenceStore(database: db, logger: .cli())
-                    let entries = all ? try await store.list(.init(kinds: ["drift"], connector: connector, openOnly: true))
+                    let entries =
+                        all
+                        ? try await store.list(.init(kinds: ["drift"], connector: connector, openOnly: true))
                         : try await ids.asyncCompactMap { try await store.get($0) }
                     var done = 0, refused = 0
                     for (index, entry) in entries.enumerated() {
@@ -127,7 +141,11 @@ struct DriftCommand: AsyncParsableCommand {
                         switch result {
                         case .enqueued(let writes):
                             done += 1
-                            print(prefix + (dryRun ? "would re-decide and write \(writes) field(s)" : "repair enqueued (\(writes) write(s)); it closes once both sides agree"))
+                            print(
+                                prefix
+                                    + (dryRun
+                                        ? "would re-decide and write \(writes) field(s)"
+                                        : "repair enqueued (\(writes) write(s)); it closes once both sides agree"))
                         case .closed:
                             done += 1
                             print(prefix + (dryRun ? "the sides agree now: would close it" : "the sides agree now: closed"))
@@ -137,7 +155,8 @@ struct DriftCommand: AsyncParsableCommand {
                         }
                         if !dryRun {
                             try await AuditStore(database: db, logger: .cli()).record(
-                                actor: actor, action: "drift.repair", target: "drift:\(entry.id)", reason: nil, details: ["result": "\(result)"])
+                                actor: actor, action: "drift.repair", target: "drift:\(entry.id)", reason: nil,
+                                details: ["result": "\(result)"])
                         }
                     }
                     return (done, refused)
@@ -172,18 +191,24 @@ struct DriftCommand: AsyncParsableCommand {
             let frozen = settings
             let report = try await database.withDatabase(configDirectory: config.directory) { db in
                 try await DriftTools.withGateway(configuration, database: db) { gateway in
-                    guard let reconciler = gateway.reconciler(for: connector, settings: frozen) else { throw CLIError("no reconciler for \(connector)") }
+                    guard let reconciler = gateway.reconciler(for: connector, settings: frozen) else {
+                        throw CLIError("no reconciler for \(connector)")
+                    }
                     return try await reconciler.sweep { done, total in print("swept \(done)/\(total) linked records") }
                 }
             }
-            print("compared \(report.compared) records: \(report.opened) drift opened, \(report.repaired) repaired automatically, \(report.closed) closed")
+            print(
+                "compared \(report.compared) records: \(report.opened) drift opened, \(report.repaired) repaired automatically, \(report.closed) closed"
+            )
         }
     }
 }
 
 enum DriftTools {
     /// A gateway object (connectors, processor, reconcilers) without running its services.
-    static func withGateway<T: Sendable>(_ configuration: Configuration, database: Database, _ body: (Gateway) async throws -> T) async throws -> T {
+    static func withGateway<T: Sendable>(
+        _ configuration: Configuration, database: Database, _ body: (Gateway) async throws -> T
+    ) async throws -> T {
         var logger = Logger.cli()
         logger.logLevel = .error
         let gateway = Gateway(configuration: configuration, database: database, logger: logger)

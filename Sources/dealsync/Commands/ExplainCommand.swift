@@ -32,7 +32,9 @@ struct ExplainCommand: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("\(file): cannot read the file") }
             payload = data
         }
-        let logger = { var l = Logger.cli(); l.logLevel = .error; return l }()
+        let logger = {
+            var l = Logger.cli(); l.logLevel = .error; return l
+        }()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let registry = ConnectorRegistry(configuration: configuration, client: client, credentials: nil, logger: logger)
         let explanation: Explanation
@@ -66,14 +68,19 @@ struct ExplainCommand: AsyncParsableCommand {
     static func text(_ e: Explanation) -> String {
         var lines = ["\(e.connector): read as a \(e.readAs)"]
         if let ignored = e.ignored { lines.append("ignored: \(ignored)") }
-        if !e.fetch.isEmpty { lines.append("ids only — the gateway fetches these records before deciding: \(e.fetch.joined(separator: ", "))") }
+        if !e.fetch.isEmpty {
+            lines.append("ids only — the gateway fetches these records before deciding: \(e.fetch.joined(separator: ", "))")
+        }
         for o in e.observations {
             lines.append("")
-            lines.append("\(o.side) record \(o.recordID): \(o.action) at \(o.stamp ?? "no timestamp")"
-                + (o.linkedMasterID.map { ", master_deal_id \($0)" } ?? "") + (o.byIntegration ? ", made by an integration" : ""))
+            lines.append(
+                "\(o.side) record \(o.recordID): \(o.action) at \(o.stamp ?? "no timestamp")"
+                    + (o.linkedMasterID.map { ", master_deal_id \($0)" } ?? "") + (o.byIntegration ? ", made by an integration" : ""))
             var table = Table("FIELD", "SOURCE", "VALUE", "CANONICAL", "OTHER SIDE", "RULE", "NOTE")
             for f in o.mapped {
-                table.add(f.field, f.sourceKey, f.sourceValue, f.canonical ?? "-", f.otherSide ?? "-", "\(f.direction) \(f.rule)", f.problem ?? "")
+                table.add(
+                    f.field, f.sourceKey, f.sourceValue, f.canonical ?? "-", f.otherSide ?? "-", "\(f.direction) \(f.rule)", f.problem ?? ""
+                )
             }
             lines.append(table.render())
             if let d = o.decision {

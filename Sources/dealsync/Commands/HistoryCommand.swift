@@ -62,7 +62,8 @@ struct HistoryCommand: AsyncParsableCommand {
             throw ExitCode(ExitStatus.notFound)
         }
         let since = self.since.flatMap(SinceParser.parse)
-        let found = try await database.withDatabase(configDirectory: config.directory) { db -> (DealHistory.Subject, DealHistory.Records)? in
+        let found = try await database.withDatabase(configDirectory: config.directory) {
+            db -> (DealHistory.Subject, DealHistory.Records)? in
             let history = DealHistory(database: db, logger: .cli())
             let subject: DealHistory.Subject? =
                 switch target {

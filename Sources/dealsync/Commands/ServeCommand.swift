@@ -24,7 +24,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Relays of MasterDeal's writes in this process (their rounds overlap; each deal's writes stay in order).")
     var masterdealRelays = 2
     @Flag(help: "Do not poll connectors (webhooks and events only).") var noPolling = false
-    @Option(help: "Write this process's pid here while it runs, for `dealsync reload --pid-file` (with the embedded default, the data directory records it).")
+    @Option(
+        help:
+            "Write this process's pid here while it runs, for `dealsync reload --pid-file` (with the embedded default, the data directory records it)."
+    )
     var pidFile: String?
     @Flag(help: "Only store webhooks (no inbox lanes, pollers or relays): a front process while others do the work.")
     var intakeOnly = false
@@ -64,12 +67,15 @@ struct ServeCommand: AsyncParsableCommand {
             let report = try await Migrator(logger: logger).migrate(db)
             logger.info("schema ready", metadata: ["version": "\(report.currentVersion)", "applied": "\(report.applied.count)"])
             let gateway = Gateway(configuration: configuration, database: db, options: gatewayOptions, logger: logger)
-            let reloader = ConfigurationReloader(gateway: gateway, directory: config.directory, load: { try config.load() },
-                                                 signals: hangups, logger: logger)
+            let reloader = ConfigurationReloader(
+                gateway: gateway, directory: config.directory, load: { try config.load() },
+                signals: hangups, logger: logger)
             // The exporter first, so it stops last and flushes the spans of everything else.
-            let services = (tracing.map { [$0] } ?? []) + gateway.services { port in
-                logger.info("listening", metadata: ["host": "\(gatewayOptions.host)", "port": "\(port)"])
-            } + [reloader]
+            let services =
+                (tracing.map { [$0] } ?? [])
+                + gateway.services { port in
+                    logger.info("listening", metadata: ["host": "\(gatewayOptions.host)", "port": "\(port)"])
+                } + [reloader]
             var groupConfiguration = ServiceGroupConfiguration(
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)

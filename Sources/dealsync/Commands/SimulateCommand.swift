@@ -127,8 +127,9 @@ struct SimulateCommand: AsyncParsableCommand {
             ) { url in
                 print("Kafka cluster bootstrap: \(simulator.bootstrapServers)")
                 print("topics: \(simulator.topics.map { "\($0.name) (\($0.partitions) partitions)" }.joined(separator: ", "))")
-                print("control routes under \(url)/_sim/ (GET /_sim/cluster, POST /_sim/brokers/{id}/down|up, "
-                      + "POST /_sim/topics/{topic}/partitions/{n}/leader/{broker})")
+                print(
+                    "control routes under \(url)/_sim/ (GET /_sim/cluster, POST /_sim/brokers/{id}/down|up, "
+                        + "POST /_sim/topics/{topic}/partitions/{n}/leader/{broker})")
             }
         }
     }

@@ -52,7 +52,8 @@ struct ValidateCommand: AsyncParsableCommand {
         if let url, !url.isEmpty {
             let database = try RequiredDatabaseOptions.parse(["--database-url", url])
             problems = try await database.withDatabase { db in
-                try await Self.checkAccounts(configuration, credentials: DatabaseCredentialStore(tokens: TokenStore(database: db, logger: .cli())))
+                try await Self.checkAccounts(
+                    configuration, credentials: DatabaseCredentialStore(tokens: TokenStore(database: db, logger: .cli())))
             }
         } else {
             problems = try await Self.checkAccounts(configuration, credentials: nil)
@@ -76,7 +77,9 @@ struct ValidateCommand: AsyncParsableCommand {
         for config in configuration.crmConnectors {
             let at = config.locations["auth"].map(String.init(describing:)) ?? config.file
             if case .oauth = config.auth, credentials == nil {
-                report("\(at): \(config.id): --live needs --database-url: OAuth refresh tokens are single-use and a refreshed pair must be stored where `dealsync serve` finds it")
+                report(
+                    "\(at): \(config.id): --live needs --database-url: OAuth refresh tokens are single-use and a refreshed pair must be stored where `dealsync serve` finds it"
+                )
                 continue
             }
             guard let checker = registry.connector(config.id) as? any AccountChecking else { continue }
@@ -85,7 +88,9 @@ struct ValidateCommand: AsyncParsableCommand {
                 for problem in result.problems { report("\(problem)") }
                 print("live: \(config.id): \(result.checked): \(result.problems.isEmpty ? "ok" : "\(result.problems.count) problem(s)")")
             } catch {
-                report("\(config.locations["base_url"].map(String.init(describing:)) ?? config.file): \(config.id): cannot read the account: \(error)")
+                report(
+                    "\(config.locations["base_url"].map(String.init(describing:)) ?? config.file): \(config.id): cannot read the account: \(error)"
+                )
             }
         }
         return problems

@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 
 /// A plain text table for terminal output: a header, aligned columns, no truncation of the last column.
@@ -64,8 +65,6 @@ enum SinceParser {
         return nil
     }
 }
-
-import DealSyncCore
 
 enum TimestampParsing {
     static func millis(_ text: String) -> Int64? { Timestamp.parseMillis(text) }

@@ -7,7 +7,10 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "Directory holding connectors/ and mappings/.")
     var directory: String = "."
 
-    @Option(help: "A KEY=value file filling ${KEY} references (default: <config>/dealsync.env when it exists). Variables already set in the environment win.")
+    @Option(
+        help:
+            "A KEY=value file filling ${KEY} references (default: <config>/dealsync.env when it exists). Variables already set in the environment win."
+    )
     var envFile: String?
 
     /// The process environment over the environment file.

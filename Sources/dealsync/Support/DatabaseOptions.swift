@@ -10,7 +10,10 @@ struct DatabaseOptions: ParsableArguments {
     @Option(help: "postgres://user:password@host:port/database (default: $DATABASE_URL, else the PostgreSQL cluster kept in --data-dir).")
     var databaseURL: String?
 
-    @Option(help: "Where the embedded PostgreSQL cluster is kept when no database URL is given (default: <config>/.dealsync, created on first use).")
+    @Option(
+        help:
+            "Where the embedded PostgreSQL cluster is kept when no database URL is given (default: <config>/.dealsync, created on first use)."
+    )
     var dataDir: String?
 
     var resolvedURL: String? {
@@ -46,8 +49,10 @@ struct DatabaseOptions: ParsableArguments {
 extension DatabaseOptions {
     /// For `serve`: the client runs as the first service of the group the body starts, so it stops last. Without a
     /// URL, this process owns the data directory's cluster for its whole life; a second `serve` there is refused.
-    func withServeDatabase(configDirectory: String, logger: Logger,
-                           _ body: @Sendable (Database) async throws -> Void) async throws {
+    func withServeDatabase(
+        configDirectory: String, logger: Logger,
+        _ body: @Sendable (Database) async throws -> Void
+    ) async throws {
         if let text = resolvedURL {
             let url: DatabaseURL
             do { url = try DatabaseURL(parsing: text) } catch { throw CLIError(error.description) }
@@ -61,8 +66,9 @@ extension DatabaseOptions {
         let directory = dataDirectory(configDirectory: configDirectory)
         do {
             try await directory.withServeCluster { cluster in
-                logger.notice("no database URL given: using the PostgreSQL cluster of the data directory",
-                              metadata: ["data_dir": "\(directory.path)", "port": "\(cluster.url.port)"])
+                logger.notice(
+                    "no database URL given: using the PostgreSQL cluster of the data directory",
+                    metadata: ["data_dir": "\(directory.path)", "port": "\(cluster.url.port)"])
                 try await Database.withDatabase(cluster.url, logger: logger, maximumConnections: 30, body)
             }
         } catch let error as DataDirectory.HolderError {
@@ -86,7 +92,8 @@ struct RequiredDatabaseOptions: ParsableArguments {
     @Option(help: "postgres://user:password@host:port/database (default: $DATABASE_URL, else the PostgreSQL cluster kept in --data-dir).")
     var databaseURL: String?
 
-    @Option(help: "The data directory of the embedded PostgreSQL cluster, used when no database URL is given (default: <config>/.dealsync).")
+    @Option(
+        help: "The data directory of the embedded PostgreSQL cluster, used when no database URL is given (default: <config>/.dealsync).")
     var dataDir: String?
 
     func withDatabase<T: Sendable>(configDirectory: String = ".", _ body: @Sendable (Database) async throws -> T) async throws -> T {

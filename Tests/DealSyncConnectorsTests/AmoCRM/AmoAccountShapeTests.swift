@@ -24,16 +24,19 @@ struct AmoAccountShapeTests {
             #expect(report.problems.isEmpty, "an unmapped unsorted status is no problem: \(report.problems)")
 
             let unsorted = try await Self.unsortedStatus(amo)
-            let lead = try amo.simulator.createAsSalesperson(userID: AmoFixture.olga, AmoLeadFields(
-                name: "Заявка с сайта", pipelineID: AmoFixture.pipeline, responsibleUserID: AmoFixture.olga))
+            let lead = try amo.simulator.createAsSalesperson(
+                userID: AmoFixture.olga,
+                AmoLeadFields(
+                    name: "Заявка с сайта", pipelineID: AmoFixture.pipeline, responsibleUserID: AmoFixture.olga))
             let sorted = try amo.simulator.editAsSalesperson(leadID: lead.id, userID: AmoFixture.olga, AmoLeadFields(statusID: unsorted))
             #expect(sorted.statusID == unsorted)
             let body = try #require(amo.simulator.addWebhookBody(leadID: lead.id))
             let item = try connector.accept(WebhookRequest(pathSecret: AmoFixture.webhookSecret, headers: [:], body: Data(body.utf8)))
             let observation = try #require(try connector.decodeStored(item).observations?.first)
             #expect(observation.fields["status"] == .text("\(AmoFixture.pipeline):\(unsorted)"))
-            #expect(amo.mapping.stages.canonicalStage(for: "\(AmoFixture.pipeline):\(unsorted)") == nil,
-                    "the mapping does not name it: the engine logs it as an unmapped value")
+            #expect(
+                amo.mapping.stages.canonicalStage(for: "\(AmoFixture.pipeline):\(unsorted)") == nil,
+                "the mapping does not name it: the engine logs it as an unmapped value")
 
             let fetched = try #require(try await connector.fetch([String(lead.id)], lineage: UUID()).first)
             #expect(try connector.decodeStored(fetched).observations?.first?.fields["status"] == observation.fields["status"])
@@ -43,8 +46,10 @@ struct AmoAccountShapeTests {
     @Test func aLeadReadByDifferentQueriesIsTheSameInboxItem() async throws {
         try await AmoHarness.run { amo in
             let connector = amo.connector()
-            let lead = try amo.simulator.createAsSalesperson(userID: AmoFixture.olga, AmoLeadFields(
-                name: "С рекламы", pipelineID: AmoFixture.pipeline, customFields: [AmoFixture.tourTypeField: ["beach"]]))
+            let lead = try amo.simulator.createAsSalesperson(
+                userID: AmoFixture.olga,
+                AmoLeadFields(
+                    name: "С рекламы", pipelineID: AmoFixture.pipeline, customFields: [AmoFixture.tourTypeField: ["beach"]]))
             let fetched = try #require(try await connector.fetch([String(lead.id)], lineage: UUID()).first)
             let polled = try #require(try await connector.poll(from: nil).items.first { $0.body.contains(Data("\(lead.id)".utf8)) })
             #expect(fetched.body != polled.body, "each read's lead links with its own query string")

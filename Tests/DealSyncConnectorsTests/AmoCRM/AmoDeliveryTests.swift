@@ -8,21 +8,26 @@ import Testing
 /// outcomes.
 struct AmoDeliveryTests {
     static func update(_ id: Int?, _ values: [String: FieldValue], attempt: Int = 0) -> Delivery {
-        Delivery(outboxIDs: [Int64(id ?? 0)], idempotencyKey: "upd-\(UUID().uuidString.prefix(8))", operation: .update,
-                 recordID: id.map(String.init), masterDealID: nil, values: values, lineageID: UUID(), attempt: attempt)
+        Delivery(
+            outboxIDs: [Int64(id ?? 0)], idempotencyKey: "upd-\(UUID().uuidString.prefix(8))", operation: .update,
+            recordID: id.map(String.init), masterDealID: nil, values: values, lineageID: UUID(), attempt: attempt)
     }
 
     static func create(_ masterID: String, _ values: [String: FieldValue], attempt: Int = 0, key: String = "create-1") -> Delivery {
-        Delivery(outboxIDs: [1], idempotencyKey: key, operation: .create, recordID: nil, masterDealID: masterID,
-                 values: values, lineageID: UUID(), attempt: attempt)
+        Delivery(
+            outboxIDs: [1], idempotencyKey: key, operation: .create, recordID: nil, masterDealID: masterID,
+            values: values, lineageID: UUID(), attempt: attempt)
     }
 
     /// Leads made by a salesperson (in the simulator, no API call).
     static func seed(_ amo: AmoHarness, count: Int) throws -> [Int] {
         try (0..<count).map { index in
-            try amo.simulator.createAsSalesperson(userID: AmoFixture.olga, AmoLeadFields(
-                name: "Заявка \(index)", price: 1000 * (index + 1), statusID: AmoFixture.newLead, pipelineID: AmoFixture.pipeline,
-                responsibleUserID: AmoFixture.olga)).id
+            try amo.simulator.createAsSalesperson(
+                userID: AmoFixture.olga,
+                AmoLeadFields(
+                    name: "Заявка \(index)", price: 1000 * (index + 1), statusID: AmoFixture.newLead, pipelineID: AmoFixture.pipeline,
+                    responsibleUserID: AmoFixture.olga)
+            ).id
         }
     }
 
@@ -93,11 +98,15 @@ struct AmoDeliveryTests {
 
     @Test func aCreateReturnsTheNewIDAndWhenItLanded() async throws {
         try await AmoHarness.run { amo in
-            let outcomes = await amo.connector().deliver([Self.create("md-create-1", [
-                "name": .text("Италия, Рим"), "price": .integer(210_000), "status": .text("7001000:7001002"),
-                "responsible_user_id": .text("6001002"), "custom_fields.900004": .text("501"),
-                "custom_fields.900001": .text("md-create-1"),
-            ])])
+            let outcomes = await amo.connector().deliver([
+                Self.create(
+                    "md-create-1",
+                    [
+                        "name": .text("Италия, Рим"), "price": .integer(210_000), "status": .text("7001000:7001002"),
+                        "responsible_user_id": .text("6001002"), "custom_fields.900004": .text("501"),
+                        "custom_fields.900001": .text("md-create-1"),
+                    ])
+            ])
             let created = try #require(Self.leads(amo, linkedTo: "md-create-1").first)
             #expect(outcomes == [.delivered(recordID: String(created.id), landedAt: SourceStamp(seconds: Int64(created.updatedAt)))])
             #expect(created.name == "Италия, Рим")

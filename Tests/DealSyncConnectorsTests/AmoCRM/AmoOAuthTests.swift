@@ -20,14 +20,17 @@ struct DatabaseCredentials: CredentialStore {
 
     func load(connector: String) async throws -> OAuthTokens? {
         guard let stored = try await tokens.load(connector: connector) else { return nil }
-        return OAuthTokens(accessToken: stored.accessToken.map(Secret.init), refreshToken: stored.refreshToken.map(Secret.init),
-                           accessExpiresAt: stored.accessExpiresAt, generation: stored.generation)
+        return OAuthTokens(
+            accessToken: stored.accessToken.map(Secret.init), refreshToken: stored.refreshToken.map(Secret.init),
+            accessExpiresAt: stored.accessExpiresAt, generation: stored.generation)
     }
 
     func save(connector: String, tokens new: OAuthTokens) async throws -> Bool {
-        let saved = try await tokens.save(connector: connector, .init(
-            accessToken: new.accessToken?.reveal(), refreshToken: new.refreshToken?.reveal(), accessExpiresAt: new.accessExpiresAt,
-            generation: new.generation))
+        let saved = try await tokens.save(
+            connector: connector,
+            .init(
+                accessToken: new.accessToken?.reveal(), refreshToken: new.refreshToken?.reveal(), accessExpiresAt: new.accessExpiresAt,
+                generation: new.generation))
         if saved { committed(new) }
         return saved
     }
@@ -184,8 +187,10 @@ struct AmoOAuthTests {
                 let stored = try #require(try await Self.stored(database))
 
                 amo.simulator.revokeIntegration()
-                let outcomes = await connector.deliver([AmoDeliveryTests.update(id, ["price": .integer(5)]),
-                                                        AmoDeliveryTests.create("md-revoked", ["name": .text("x")])])
+                let outcomes = await connector.deliver([
+                    AmoDeliveryTests.update(id, ["price": .integer(5)]),
+                    AmoDeliveryTests.create("md-revoked", ["name": .text("x")]),
+                ])
                 for outcome in outcomes {
                     guard case .paused(.auth, _, _) = outcome else {
                         Issue.record("a revoked grant pauses the connector: \(outcome)")
@@ -205,8 +210,10 @@ struct AmoOAuthTests {
                 } catch {
                     texts += [String(describing: error), String(reflecting: error)]
                 }
-                let secrets = [AmoFixture.initialRefreshToken, AmoFixture.clientSecret, AmoFixture.webhookSecret,
-                               try #require(stored.accessToken), try #require(stored.refreshToken)]
+                let secrets = [
+                    AmoFixture.initialRefreshToken, AmoFixture.clientSecret, AmoFixture.webhookSecret,
+                    try #require(stored.accessToken), try #require(stored.refreshToken),
+                ]
                 #expect(texts.count >= 5)
                 for text in texts {
                     for secret in secrets { #expect(!text.contains(secret), "a token in: \(text)") }

@@ -80,10 +80,13 @@ struct AmoPollTests {
 
                 // After the poll, still within its newest second: a new lead, another edit of a polled lead with the
                 // same updated_at, and a lead stamped a second earlier (a write that committed late).
-                let late = try await amo.createLeads([Self.leadJSON("Четвёртый", updatedAt: boundary),
-                                                      Self.leadJSON("Пятый", updatedAt: boundary - 1)])
-                let (status, _) = try await amo.api(.PATCH, "/api/v4/leads/\(first[2])",
-                                                    json: #"{"price":2500,"updated_at":\#(boundary)}"#)
+                let late = try await amo.createLeads([
+                    Self.leadJSON("Четвёртый", updatedAt: boundary),
+                    Self.leadJSON("Пятый", updatedAt: boundary - 1),
+                ])
+                let (status, _) = try await amo.api(
+                    .PATCH, "/api/v4/leads/\(first[2])",
+                    json: #"{"price":2500,"updated_at":\#(boundary)}"#)
                 #expect(status == 200)
                 #expect(amo.simulator.lead(id: first[2])?.updatedAt == boundary)
                 amo.simulator.advanceLimitClock(by: .seconds(2))

@@ -23,8 +23,9 @@ struct AmoRuleViolationTests {
             ])
             for index in [0, 2, 3] {
                 let lead = try #require(amo.simulator.lead(id: ids[index]))
-                #expect(outcomes[index] == .delivered(recordID: String(ids[index]), landedAt: SourceStamp(seconds: Int64(lead.updatedAt))),
-                        "element \(index): \(outcomes[index])")
+                #expect(
+                    outcomes[index] == .delivered(recordID: String(ids[index]), landedAt: SourceStamp(seconds: Int64(lead.updatedAt))),
+                    "element \(index): \(outcomes[index])")
             }
             guard case .permanent(.validation, 400, let detail) = outcomes[1] else {
                 Issue.record("the lead the answer names is refused for good: \(outcomes[1])")
@@ -43,7 +44,7 @@ struct AmoRuleViolationTests {
         try await AmoHarness.run { amo in
             let id = try D.seed(amo, count: 1)[0]
             let outcomes = await amo.connector().deliver([
-                D.update(id, ["status": .text("7001000:7001002"), "loss_reason_id": .text("5020001")]),
+                D.update(id, ["status": .text("7001000:7001002"), "loss_reason_id": .text("5020001")])
             ])
             guard case .delivered = outcomes[0] else {
                 Issue.record("\(outcomes[0])")

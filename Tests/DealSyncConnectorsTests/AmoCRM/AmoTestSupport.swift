@@ -155,13 +155,16 @@ struct AmoHarness: Sendable {
         credentials: any CredentialStore = MemoryCredentialStore(), limiter: RateLimiter? = nil,
         checkpoint: (@Sendable (String) throws -> Void)? = nil
     ) -> AmoCRMConnector {
-        AmoCRMConnector(config: config, mapping: mapping, client: .shared, credentials: credentials, limiter: limiter,
-                        logger: AmoFixture.logger, oauthCheckpoint: checkpoint)
+        AmoCRMConnector(
+            config: config, mapping: mapping, client: .shared, credentials: credentials, limiter: limiter,
+            logger: AmoFixture.logger, oauthCheckpoint: checkpoint)
     }
 
     /// A request with the tests' own token (counted by amoCRM's limit like any other).
     @discardableResult
-    func api(_ method: HTTPMethod, _ path: String, json: String? = nil, token: String = AmoFixture.testToken) async throws
+    func api(
+        _ method: HTTPMethod, _ path: String, json: String? = nil, token: String = AmoFixture.testToken
+    ) async throws
         -> (status: Int, body: JSONValue?)
     {
         var request = HTTPClientRequest(url: baseURL + path)

@@ -43,8 +43,10 @@ struct AmoWebhookAcceptTests {
 
     @Test func theAmoRequestIDIsTheDedupeKeyWhenPresent() throws {
         let id = "9c0e8f5a-4b1d-4e2a-8f3c-6d7e1a2b3c4d"
-        let item = try connector.accept(request(AmoWebhookFixtures.statusAndUpdates,
-                                                headers: ["X-Amocrm-Requestid": id, "User-Agent": "amoCRM-Webhooks/3.0"]))
+        let item = try connector.accept(
+            request(
+                AmoWebhookFixtures.statusAndUpdates,
+                headers: ["X-Amocrm-Requestid": id, "User-Agent": "amoCRM-Webhooks/3.0"]))
         #expect(item.dedupeKey == "request:\(id)")
         #expect(item.headers["user-agent"] == "amoCRM-Webhooks/3.0")
         #expect(item.contentType == "application/x-www-form-urlencoded")

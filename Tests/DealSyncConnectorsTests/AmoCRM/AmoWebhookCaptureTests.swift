@@ -38,17 +38,23 @@ struct AmoWebhookCaptureTests {
             let connector = amo.connector()
             var states: [AmoLead] = []
             // 1. A salesperson creates a lead with every kind of custom field.
-            let created = try amo.simulator.createAsSalesperson(userID: AmoFixture.olga, AmoLeadFields(
-                name: "Анталья, 10 ночей", price: 185_000, statusID: AmoFixture.newLead, pipelineID: AmoFixture.pipeline,
-                responsibleUserID: AmoFixture.olga, customFields: [
-                    AmoFixture.linkField: ["md-captured"], AmoFixture.tourTypeField: ["beach"], AmoFixture.slaField: ["1767312000"],
-                    AmoFixture.travellersField: ["3"], AmoFixture.phoneField: ["+7 900 123-45-67"],
-                ]))
+            let created = try amo.simulator.createAsSalesperson(
+                userID: AmoFixture.olga,
+                AmoLeadFields(
+                    name: "Анталья, 10 ночей", price: 185_000, statusID: AmoFixture.newLead, pipelineID: AmoFixture.pipeline,
+                    responsibleUserID: AmoFixture.olga,
+                    customFields: [
+                        AmoFixture.linkField: ["md-captured"], AmoFixture.tourTypeField: ["beach"], AmoFixture.slaField: ["1767312000"],
+                        AmoFixture.travellersField: ["3"], AmoFixture.phoneField: ["+7 900 123-45-67"],
+                    ]))
             let id = created.id
             states.append(created)
             // 2. Moves it and hands it to a colleague: update, status and responsible in one POST.
-            states.append(try amo.simulator.editAsSalesperson(leadID: id, userID: AmoFixture.olga, AmoLeadFields(
-                statusID: AmoFixture.proposal, responsibleUserID: AmoFixture.ivan)))
+            states.append(
+                try amo.simulator.editAsSalesperson(
+                    leadID: id, userID: AmoFixture.olga,
+                    AmoLeadFields(
+                        statusID: AmoFixture.proposal, responsibleUserID: AmoFixture.ivan)))
             // 3. dealsync writes: the echo comes back with modified_user_id=0.
             let written = await connector.deliver([AmoDeliveryTests.update(id, ["price": .integer(190_000)])])
             guard case .delivered = written[0] else {
@@ -67,11 +73,14 @@ struct AmoWebhookCaptureTests {
             #expect(hooks.count == 6)
             var decoded: [DecodeOutcome] = []
             for hook in hooks {
-                let item = try connector.accept(WebhookRequest(
-                    pathSecret: AmoFixture.webhookSecret,
-                    headers: ["Content-Type": "application/x-www-form-urlencoded", "User-Agent": "amoCRM-Webhooks/3.0",
-                              "X-Amocrm-Requestid": hook.requestID],
-                    body: Data(hook.body.utf8)))
+                let item = try connector.accept(
+                    WebhookRequest(
+                        pathSecret: AmoFixture.webhookSecret,
+                        headers: [
+                            "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "amoCRM-Webhooks/3.0",
+                            "X-Amocrm-Requestid": hook.requestID,
+                        ],
+                        body: Data(hook.body.utf8)))
                 #expect(item.dedupeKey == "request:\(hook.requestID)")
                 decoded.append(try connector.decodeStored(item))
             }

@@ -12,10 +12,11 @@ struct AmoWebhookDecodingTests {
     }
 
     func accept(_ body: String) throws(WebhookRejection) -> InboxItem {
-        try connector.accept(WebhookRequest(
-            pathSecret: AmoFixture.webhookSecret,
-            headers: ["Content-Type": "application/x-www-form-urlencoded", "User-Agent": "amoCRM-Webhooks/3.0"],
-            body: Data(body.utf8)))
+        try connector.accept(
+            WebhookRequest(
+                pathSecret: AmoFixture.webhookSecret,
+                headers: ["Content-Type": "application/x-www-form-urlencoded", "User-Agent": "amoCRM-Webhooks/3.0"],
+                body: Data(body.utf8)))
     }
 
     func decode(_ body: String) throws -> DecodeOutcome {
@@ -52,10 +53,11 @@ struct AmoWebhookDecodingTests {
             #expect(!observation.byIntegration, "modified_user_id 6001002 is a salesperson")
         }
         let leadB = try #require(observations.first { $0.recordID == AmoWebhookFixtures.leadB })
-        #expect(leadB.fields == [
-            "name": .text("Семья Ивановых"), "price": .integer(0), "status": .text("7001000:7001002"),
-            "responsible_user_id": .text("6001002"),
-        ])
+        #expect(
+            leadB.fields == [
+                "name": .text("Семья Ивановых"), "price": .integer(0), "status": .text("7001000:7001002"),
+                "responsible_user_id": .text("6001002"),
+            ])
         #expect(leadB.byIntegration, "modified_user_id=0 marks an API write (our own echo)")
         #expect(leadB.linkedMasterID == nil)
         #expect(leadB.isComplete)
@@ -67,10 +69,11 @@ struct AmoWebhookDecodingTests {
         #expect(observations.count == 4)
         let added = try #require(observations.first { $0.recordID == "24180021" })
         #expect(added.action == .upsert)
-        #expect(added.fields == [
-            "name": .text("Новая заявка: Египет"), "price": .integer(0), "status": .text("7001000:7001001"),
-            "responsible_user_id": .text("6001003"),
-        ])
+        #expect(
+            added.fields == [
+                "name": .text("Новая заявка: Египет"), "price": .integer(0), "status": .text("7001000:7001001"),
+                "responsible_user_id": .text("6001003"),
+            ])
         #expect(added.isComplete)
         #expect(added.stamp == SourceStamp(seconds: 1_767_225_700))
 
@@ -88,16 +91,18 @@ struct AmoWebhookDecodingTests {
 
         let restored = try #require(observations.first { $0.recordID == "24180041" })
         #expect(restored.action == .restore)
-        #expect(restored.fields == [
-            "name": .text("Горнолыжный тур"), "price": .integer(99_000), "status": .text("7001000:7001003"),
-            "responsible_user_id": .text("6001001"), "custom_fields.900004": .text("502"),
-        ])
+        #expect(
+            restored.fields == [
+                "name": .text("Горнолыжный тур"), "price": .integer(99_000), "status": .text("7001000:7001003"),
+                "responsible_user_id": .text("6001001"), "custom_fields.900004": .text("502"),
+            ])
         #expect(restored.isComplete)
     }
 
     @Test func keyOrderAndBracketEscapingDoNotChangeWhatIsDecoded() throws {
-        let pairs = AmoWebhookFixtures.updatePairs(id: "24180051", name: "Лыжи, Шерегеш", price: 120_000,
-                                                   lastModified: 1_767_226_000)
+        let pairs = AmoWebhookFixtures.updatePairs(
+            id: "24180051", name: "Лыжи, Шерегеш", price: 120_000,
+            lastModified: 1_767_226_000)
         let orders = [pairs, pairs.reversed(), pairs.enumerated().sorted { ($0.offset * 7) % 13 < ($1.offset * 7) % 13 }.map(\.element)]
         var decoded: [[Observation]] = []
         for order in orders {
@@ -106,10 +111,11 @@ struct AmoWebhookDecodingTests {
             }
         }
         let first = try #require(decoded.first?.first)
-        #expect(first.fields == [
-            "name": .text("Лыжи, Шерегеш"), "price": .integer(120_000), "status": .text("7001000:7001002"),
-            "responsible_user_id": .text("6001001"), "custom_fields.900004": .text("502"),
-        ])
+        #expect(
+            first.fields == [
+                "name": .text("Лыжи, Шерегеш"), "price": .integer(120_000), "status": .text("7001000:7001002"),
+                "responsible_user_id": .text("6001001"), "custom_fields.900004": .text("502"),
+            ])
         for observations in decoded { #expect(observations == [first]) }
     }
 
@@ -117,10 +123,11 @@ struct AmoWebhookDecodingTests {
         let outcome = try decode(AmoWebhookFixtures.automation)
         #expect(outcome.observations == nil, "the short form holds no lead data to decide on")
         let requests = try #require(outcome.fetchRequests)
-        #expect(Set(requests) == [
-            FetchRequest(connector: AmoFixture.connectorID, recordID: AmoWebhookFixtures.leadA),
-            FetchRequest(connector: AmoFixture.connectorID, recordID: AmoWebhookFixtures.leadB),
-        ])
+        #expect(
+            Set(requests) == [
+                FetchRequest(connector: AmoFixture.connectorID, recordID: AmoWebhookFixtures.leadA),
+                FetchRequest(connector: AmoFixture.connectorID, recordID: AmoWebhookFixtures.leadB),
+            ])
     }
 
     @Test func anEmptyLinkFieldLinksNothing() throws {
@@ -138,12 +145,16 @@ struct AmoWebhookDecodingTests {
         ("no leads[...]", "account%5Bid%5D=31415926&account%5Bsubdomain%5D=touragency"),
         ("an unknown action only", "leads%5Bnote%5D%5B0%5D%5Bid%5D=24180011&account%5Bid%5D=31415926"),
         ("an entry without an id", "leads%5Bupdate%5D%5B0%5D%5Bname%5D=x&leads%5Bupdate%5D%5B0%5D%5Blast_modified%5D=1767225600"),
-        ("a non-numeric id",
-         "leads%5Bupdate%5D%5B0%5D%5Bid%5D=abc&leads%5Bupdate%5D%5B0%5D%5Bname%5D=x&leads%5Bupdate%5D%5B0%5D%5Blast_modified%5D=1"),
+        (
+            "a non-numeric id",
+            "leads%5Bupdate%5D%5B0%5D%5Bid%5D=abc&leads%5Bupdate%5D%5B0%5D%5Bname%5D=x&leads%5Bupdate%5D%5B0%5D%5Blast_modified%5D=1"
+        ),
         ("a delete without an id", "leads%5Bdelete%5D%5B0%5D%5Bstatus_id%5D=143&leads%5Bdelete%5D%5B0%5D%5Bpipeline_id%5D=7001000"),
-        ("one good entry and one without an id",
-         "leads%5Bupdate%5D%5B0%5D%5Bid%5D=24180011&leads%5Bupdate%5D%5B0%5D%5Bname%5D=x&leads%5Bupdate%5D%5B0%5D%5Blast_modified%5D=1"
-            + "&leads%5Bupdate%5D%5B1%5D%5Bname%5D=y&leads%5Bupdate%5D%5B1%5D%5Blast_modified%5D=1"),
+        (
+            "one good entry and one without an id",
+            "leads%5Bupdate%5D%5B0%5D%5Bid%5D=24180011&leads%5Bupdate%5D%5B0%5D%5Bname%5D=x&leads%5Bupdate%5D%5B0%5D%5Blast_modified%5D=1"
+                + "&leads%5Bupdate%5D%5B1%5D%5Bname%5D=y&leads%5Bupdate%5D%5B1%5D%5Blast_modified%5D=1"
+        ),
         ("an entry that is a string", "leads%5Bupdate%5D%5B0%5D=24180011"),
     ]
 

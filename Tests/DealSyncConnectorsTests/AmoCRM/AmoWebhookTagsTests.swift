@@ -34,15 +34,17 @@ struct AmoWebhookTagsTests {
 
     @Test func aTaggedLeadBlockDecodesToItsFieldsOnly() throws {
         let connector = try AmoFixture.offlineConnector()
-        let item = try connector.accept(WebhookRequest(
-            pathSecret: AmoFixture.webhookSecret, headers: ["Content-Type": "application/x-www-form-urlencoded"],
-            body: Data(Self.taggedStatus.utf8)))
+        let item = try connector.accept(
+            WebhookRequest(
+                pathSecret: AmoFixture.webhookSecret, headers: ["Content-Type": "application/x-www-form-urlencoded"],
+                body: Data(Self.taggedStatus.utf8)))
         let observations = try #require(try connector.decodeStored(item).observations)
         #expect(observations.count == 1)
-        #expect(observations.first?.fields == [
-            "name": .text("Тур в Сочи"), "price": .integer(150_000), "status": .text("7001000:7001004"),
-            "responsible_user_id": .text("6001001"), "custom_fields.900004": .text("501"),
-        ], "a tag with id 900004 is not custom field 900004, and its name is not a field")
+        #expect(
+            observations.first?.fields == [
+                "name": .text("Тур в Сочи"), "price": .integer(150_000), "status": .text("7001000:7001004"),
+                "responsible_user_id": .text("6001001"), "custom_fields.900004": .text("501"),
+            ], "a tag with id 900004 is not custom field 900004, and its name is not a field")
         #expect(observations.first?.stamp == SourceStamp(seconds: 1_767_225_600))
     }
 
@@ -53,18 +55,25 @@ struct AmoWebhookTagsTests {
         try await SimulatorHost.withRunning(router: router) { receiver in
             try await AmoHarness.run(account: { $0.webhooks = ["\(receiver)/webhooks/tour/\(AmoFixture.webhookSecret)"] }) { amo in
                 let connector = amo.connector()
-                let created = try amo.simulator.createAsSalesperson(userID: AmoFixture.olga, AmoLeadFields(
-                    name: "Анталья", price: 99_000, statusID: AmoFixture.newLead, pipelineID: AmoFixture.pipeline,
-                    customFields: [AmoFixture.tourTypeField: ["ski"]], tags: ["горящий", "VIP"]))
-                let moved = try amo.simulator.editAsSalesperson(leadID: created.id, userID: AmoFixture.ivan, AmoLeadFields(
-                    statusID: AmoFixture.proposal, tags: ["горящий"]))
+                let created = try amo.simulator.createAsSalesperson(
+                    userID: AmoFixture.olga,
+                    AmoLeadFields(
+                        name: "Анталья", price: 99_000, statusID: AmoFixture.newLead, pipelineID: AmoFixture.pipeline,
+                        customFields: [AmoFixture.tourTypeField: ["ski"]], tags: ["горящий", "VIP"]))
+                let moved = try amo.simulator.editAsSalesperson(
+                    leadID: created.id, userID: AmoFixture.ivan,
+                    AmoLeadFields(
+                        statusID: AmoFixture.proposal, tags: ["горящий"]))
                 try await amo.eventually("two webhooks") { amo.simulator.webhookHistory.filter(\.succeeded).count >= 2 }
                 let hooks = amo.simulator.webhookHistory.filter(\.succeeded).sorted { $0.deliveryID < $1.deliveryID }
                 for (hook, lead) in zip(hooks, [created, moved]) {
-                    #expect(hook.body.contains("%5Btags%5D%5B0%5D%5Bname%5D=%D0%B3%D0%BE%D1%80%D1%8F%D1%89%D0%B8%D0%B9"),
-                            "the tags are on the wire: \(hook.body)")
-                    let item = try connector.accept(WebhookRequest(
-                        pathSecret: AmoFixture.webhookSecret, headers: ["X-Amocrm-Requestid": hook.requestID], body: Data(hook.body.utf8)))
+                    #expect(
+                        hook.body.contains("%5Btags%5D%5B0%5D%5Bname%5D=%D0%B3%D0%BE%D1%80%D1%8F%D1%89%D0%B8%D0%B9"),
+                        "the tags are on the wire: \(hook.body)")
+                    let item = try connector.accept(
+                        WebhookRequest(
+                            pathSecret: AmoFixture.webhookSecret, headers: ["X-Amocrm-Requestid": hook.requestID],
+                            body: Data(hook.body.utf8)))
                     let observations = try #require(try connector.decodeStored(item).observations)
                     #expect(!observations.isEmpty)
                     for observation in observations {

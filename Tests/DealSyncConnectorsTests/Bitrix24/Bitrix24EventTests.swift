@@ -7,8 +7,10 @@ import Testing
 struct Bitrix24EventTests {
     typealias F = BitrixConnectorFixture
 
-    static func body(event: String = "ONCRMDEALUPDATE", id: String = "134806", token: String = F.token,
-                     member: String = "6a1f0e3c9b27d84f5e2a7c19d03b8e64", domain: String = "fitcoach.bitrix24.ru") -> Data {
+    static func body(
+        event: String = "ONCRMDEALUPDATE", id: String = "134806", token: String = F.token,
+        member: String = "6a1f0e3c9b27d84f5e2a7c19d03b8e64", domain: String = "fitcoach.bitrix24.ru"
+    ) -> Data {
         // Written the way Bitrix24 posts it: form-urlencoded, brackets escaped, keys in its order.
         let pairs = [
             ("event", event), ("event_handler_id", "58"), ("data[FIELDS][ID]", id), ("ts", "1727018926"),
@@ -63,8 +65,10 @@ struct Bitrix24EventTests {
 
     @Test func aWrongTokenMemberOrDomainIsUnauthorized() throws {
         let connector = try F.connector(url: "http://127.0.0.1:9")
-        for body in [Self.body(token: "forged-token"), Self.body(token: String(F.token.dropLast())), Self.body(member: "0"),
-                     Self.body(domain: "evil.bitrix24.ru")] {
+        for body in [
+            Self.body(token: "forged-token"), Self.body(token: String(F.token.dropLast())), Self.body(member: "0"),
+            Self.body(domain: "evil.bitrix24.ru"),
+        ] {
             let rejection = #expect(throws: WebhookRejection.self) { try connector.accept(WebhookRequest(headers: [:], body: body)) }
             #expect(rejection?.kind == .unauthorized)
         }
@@ -74,8 +78,11 @@ struct Bitrix24EventTests {
 
     @Test func malformedBodiesAreRejected() throws {
         let connector = try F.connector(url: "http://127.0.0.1:9")
-        let noID = Data(PHPForm.encode([("event", "ONCRMDEALUPDATE"), ("auth[application_token]", F.token),
-                                        ("auth[member_id]", "6a1f0e3c9b27d84f5e2a7c19d03b8e64"), ("auth[domain]", "fitcoach.bitrix24.ru")]).utf8)
+        let noID = Data(
+            PHPForm.encode([
+                ("event", "ONCRMDEALUPDATE"), ("auth[application_token]", F.token),
+                ("auth[member_id]", "6a1f0e3c9b27d84f5e2a7c19d03b8e64"), ("auth[domain]", "fitcoach.bitrix24.ru"),
+            ]).utf8)
         #expect(throws: WebhookRejection(.malformed, "no numeric data[FIELDS][ID]")) {
             try connector.accept(WebhookRequest(headers: [:], body: noID))
         }
@@ -83,13 +90,15 @@ struct Bitrix24EventTests {
     }
 
     /// An outgoing webhook's event (set up in the portal's UI): no `event_handler_id`, the portal's identity only.
-    static let outgoingWebhookEvent = "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&ts=1727018926"
+    static let outgoingWebhookEvent =
+        "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&ts=1727018926"
         + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F"
         + "&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64"
         + "&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5"
 
     /// An application's event: `event_handler_id`, an access token, and no refresh token.
-    static let applicationEvent = "event=ONCRMDEALADD&event_handler_id=201&data%5BFIELDS%5D%5BID%5D=6641&ts=1735374081"
+    static let applicationEvent =
+        "event=ONCRMDEALADD&event_handler_id=201&data%5BFIELDS%5D%5BID%5D=6641&ts=1735374081"
         + "&auth%5Baccess_token%5D=s6p6eclrvim6da22&auth%5Bexpires%5D=1735377681&auth%5Bexpires_in%5D=3600&auth%5Bscope%5D=crm"
         + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F"
         + "&auth%5Bstatus%5D=L&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F"
@@ -99,7 +108,8 @@ struct Bitrix24EventTests {
     @Test(arguments: [(outgoingWebhookEvent, "134806"), (applicationEvent, "6641")])
     func bothEventFormsAreAcceptedAndAskForTheDeal(body: String, id: String) throws {
         let connector = try F.connector(url: "http://127.0.0.1:9")
-        let item = try connector.accept(WebhookRequest(headers: ["content-type": "application/x-www-form-urlencoded"], body: Data(body.utf8)))
+        let item = try connector.accept(
+            WebhookRequest(headers: ["content-type": "application/x-www-form-urlencoded"], body: Data(body.utf8)))
         // Stored as received, but for the credentials it carries: the application token and an access token are blanked.
         let blanked = body.replacingOccurrences(of: F.token, with: "").replacingOccurrences(of: "s6p6eclrvim6da22", with: "")
         #expect(String(decoding: item.body, as: UTF8.self) == blanked, "stored as received, credentials blanked")

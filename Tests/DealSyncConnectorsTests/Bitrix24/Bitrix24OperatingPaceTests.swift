@@ -40,14 +40,16 @@ struct Bitrix24OperatingPaceTests {
     /// limit is in play.
     static func heavyPortal() -> Bitrix24Simulator {
         F.simulator {
-            $0.limits = Bitrix24Simulator.Limits(bucketCapacity: 1_000_000, drainPerSecond: 1_000_000,
-                                                 cost: Bitrix24Simulator.OperatingCost(perWrite: 2))
+            $0.limits = Bitrix24Simulator.Limits(
+                bucketCapacity: 1_000_000, drainPerSecond: 1_000_000,
+                cost: Bitrix24Simulator.OperatingCost(perWrite: 2))
         }
     }
 
     static func update(_ id: Int, title: String) -> Delivery {
-        Delivery(outboxIDs: [Int64(id)], idempotencyKey: "k\(id)-\(title)", operation: .update, recordID: String(id), masterDealID: nil,
-                 values: ["TITLE": .text(title)], lineageID: UUID())
+        Delivery(
+            outboxIDs: [Int64(id)], idempotencyKey: "k\(id)-\(title)", operation: .update, recordID: String(id), masterDealID: nil,
+            values: ["TITLE": .text(title)], lineageID: UUID())
     }
 
     @Test func aWriteHeavyRunSlowsDownBeforeTheOperatingLimitInsteadOfFailing() async throws {
@@ -155,8 +157,9 @@ struct Bitrix24OperatingPaceTests {
         let simulator = Self.heavyPortal()
         try await simulator.withRunning { url in
             simulator.freezeLimitClock()
-            let connector = try F.connector(url: url, extra: "rate_limit: {requests_per_second: 1000, burst: 1000}",
-                                            pacing: SimulatedTime(simulator).clock)
+            let connector = try F.connector(
+                url: url, extra: "rate_limit: {requests_per_second: 1000, burst: 1000}",
+                pacing: SimulatedTime(simulator).clock)
             let id = simulator.createAsSalesperson(userID: 12, fields: ["TITLE": "D", "CATEGORY_ID": "2"]).id
             #expect(try await connector.fetch([String(id), "999999"], lineage: UUID()).count == 1, "a deleted deal is just absent")
             simulator.exhaustOperatingTime(method: "crm.deal.get")

@@ -19,7 +19,9 @@ struct Bitrix24PollerTests {
             _ = simulator.editAsSalesperson(dealID: deal.id, userID: 12, fields: ["TITLE": "B"])
             let second = try await F.pollAll(connector, cursor: &cursor)
             let keys = second.map(\.dedupeKey)
-            #expect(keys.contains { $0.hasPrefix("deal:\(deal.id):") && !first.map(\.dedupeKey).contains($0) }, "\(keys) cursor \(cursor ?? "")")
+            #expect(
+                keys.contains { $0.hasPrefix("deal:\(deal.id):") && !first.map(\.dedupeKey).contains($0) }, "\(keys) cursor \(cursor ?? "")"
+            )
         }
     }
 }
@@ -32,7 +34,9 @@ extension Bitrix24PollerTests {
             simulator.freezeClock()
             var ids: [Int] = []
             for index in 0..<130 {
-                ids.append(simulator.createAsSalesperson(userID: 12, fields: ["TITLE": "Deal \(index)", "CATEGORY_ID": "2", "STAGE_ID": "C2:NEW"]).id)
+                ids.append(
+                    simulator.createAsSalesperson(userID: 12, fields: ["TITLE": "Deal \(index)", "CATEGORY_ID": "2", "STAGE_ID": "C2:NEW"])
+                        .id)
             }
             var cursor: String?
             let items = try await F.pollAll(connector, cursor: &cursor)

@@ -8,8 +8,9 @@ struct Bitrix24WriterTests {
     typealias F = BitrixConnectorFixture
 
     func update(_ id: Int, _ values: [String: FieldValue]) -> Delivery {
-        Delivery(outboxIDs: [Int64(id)], idempotencyKey: "k\(id)", operation: .update, recordID: String(id), masterDealID: nil,
-                 values: values, lineageID: UUID())
+        Delivery(
+            outboxIDs: [Int64(id)], idempotencyKey: "k\(id)", operation: .update, recordID: String(id), masterDealID: nil,
+            values: values, lineageID: UUID())
     }
 
     @Test func aBatchWithMixedResultsSucceedsWhereItCanAndSaysWhyElsewhere() async throws {
@@ -20,7 +21,8 @@ struct Bitrix24WriterTests {
             let b = simulator.createAsSalesperson(userID: 12, fields: ["TITLE": "B", "CATEGORY_ID": "2", "STAGE_ID": "C2:NEW"])
             let money = FieldValue.money(Money(amount: Decimal(string: "15000.5")!, currency: "RUB"))
             let outcomes = await connector.deliver([
-                update(a.id, ["TITLE": .text("A2"), "STAGE_ID": .text("C2:PREPARATION"), "OPPORTUNITY": money, "UF_CRM_PROGRAM": .text("42")]),
+                update(
+                    a.id, ["TITLE": .text("A2"), "STAGE_ID": .text("C2:PREPARATION"), "OPPORTUNITY": money, "UF_CRM_PROGRAM": .text("42")]),
                 update(999_999, ["TITLE": .text("nobody")]),
                 update(b.id, ["STAGE_ID": .text("C2:NO_SUCH_STAGE")]),
                 update(b.id, ["UF_CRM_NO_SUCH_FIELD": .text("x")]),
@@ -59,8 +61,9 @@ struct Bitrix24WriterTests {
         let simulator = F.simulator()
         try await simulator.withRunning { url in
             let connector = try F.connector(url: url)
-            let create = Delivery(outboxIDs: [1], idempotencyKey: "c1", operation: .create, recordID: nil, masterDealID: "md-7",
-                                  values: ["TITLE": .text("New"), "ORIGIN_ID": .text("md-7"), "ASSIGNED_BY_ID": .text("15")], lineageID: UUID())
+            let create = Delivery(
+                outboxIDs: [1], idempotencyKey: "c1", operation: .create, recordID: nil, masterDealID: "md-7",
+                values: ["TITLE": .text("New"), "ORIGIN_ID": .text("md-7"), "ASSIGNED_BY_ID": .text("15")], lineageID: UUID())
             guard case .delivered(let id, let landed) = await connector.deliver([create])[0] else {
                 Issue.record("the create is delivered")
                 return

@@ -57,15 +57,18 @@ enum BitrixConnectorFixture {
         webhook: {secret: s}
         """
 
-    static func connector(url: String, extra: String = "", client: HTTPClient = .shared, pacing: PacingClock = .continuous) throws
+    static func connector(
+        url: String, extra: String = "", client: HTTPClient = .shared, pacing: PacingClock = .continuous
+    ) throws
         -> Bitrix24Connector
     {
         let configuration = try ConfigurationLoader(environment: [:]).load(
             connectors: [.init(path: "c/fitness.yaml", text: connectorYAML(url, extra: extra)), .init(path: "c/md.yaml", text: master)],
             mappings: [.init(path: "m/fitness.yaml", text: mappingYAML)])
         let config = configuration.connector("fitness")!
-        return Bitrix24Connector(config: config, mapping: configuration.mapping(for: config)!, client: client, credentials: nil,
-                                 logger: TestPostgres.logger, pacing: pacing)
+        return Bitrix24Connector(
+            config: config, mapping: configuration.mapping(for: config)!, client: client, credentials: nil,
+            logger: TestPostgres.logger, pacing: pacing)
     }
 
     static func simulator(_ change: (inout Bitrix24Simulator.Configuration) -> Void = { _ in }) -> Bitrix24Simulator {

@@ -1,5 +1,6 @@
-@testable import DealSyncConnectors
 import Testing
+
+@testable import DealSyncConnectors
 
 /// The pure pacing of a Bitrix24 method under its operating-time budget (480 s in ten minutes, 90 % used at most).
 struct OperatingBudgetTests {

@@ -22,8 +22,9 @@ struct MasterDealKafkaTests {
             events: {kafka: {brokers: "\(cluster.bootstrapServers)", topic: masterdeal.deal-events}}
             writes: {kafka: {topic: \(Self.topic)}}
             """
-        let config = try #require(try ConfigurationLoader(environment: [:])
-            .load(connectors: [.init(path: "connectors/masterdeal.yaml", text: yaml)], mappings: []).masterDeal)
+        let config = try #require(
+            try ConfigurationLoader(environment: [:])
+                .load(connectors: [.init(path: "connectors/masterdeal.yaml", text: yaml)], mappings: []).masterDeal)
         let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: MasterDealFixture.logger)
         return MasterDealConnector(config: config, client: .shared, logger: MasterDealFixture.logger, producer: producer)
     }
@@ -33,8 +34,10 @@ struct MasterDealKafkaTests {
         defer { cluster.shutdown() }
         try cluster.createTopic(Self.topic, partitions: 2)
         let master = try connector(cluster)
-        let create = MasterDealFixture.delivery(.create, key: "tour:lead:17:create", values: MasterDealFixture.fullDealFields().merging(
-            ["account_id": .text("acc-1")]) { $1 })
+        let create = MasterDealFixture.delivery(
+            .create, key: "tour:lead:17:create",
+            values: MasterDealFixture.fullDealFields().merging(
+                ["account_id": .text("acc-1")]) { $1 })
         let update = MasterDealFixture.delivery(.update, recordID: "md-42", values: ["stage": .text("proposal")], knownVersion: 3)
         let outcomes = await master.deliver([create, update])
         let proposed = DealChangeRequested.proposedDealID(for: "tour:lead:17:create")
@@ -43,8 +46,9 @@ struct MasterDealKafkaTests {
         #expect(await master.deliver([create]) == [.delivered(recordID: proposed, landedAt: nil)])
         await master.producer?.close()
 
-        let consumer = try KafkaConsumer(properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "check"], topics: [Self.topic],
-                                         logger: MasterDealFixture.logger)
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "check"], topics: [Self.topic],
+            logger: MasterDealFixture.logger)
         var messages: [KafkaMessage] = []
         for _ in 0..<100 where messages.count < 3 { messages += await consumer.poll(maxMessages: 10, timeout: .milliseconds(200)).messages }
         await consumer.close()
@@ -79,8 +83,10 @@ struct MasterDealKafkaTests {
                      "owner_id":null,"sla_due_at":null,"created_at":"2026-12-01T10:00:00.000Z","updated_at":"2026-12-05T07:00:00.000Z",
                      "version":4,"attributes":{}}}
             """#
-        let accepted = master.accept(KafkaMessage(topic: "masterdeal.deal-events", partition: 1, offset: 9, key: Data("md-7".utf8),
-                                                  value: Data(event.utf8)))
+        let accepted = master.accept(
+            KafkaMessage(
+                topic: "masterdeal.deal-events", partition: 1, offset: 9, key: Data("md-7".utf8),
+                value: Data(event.utf8)))
         #expect(accepted.refusal == nil)
         #expect(accepted.item.dedupeKey == "deal:md-7:v4")
         #expect(accepted.item.source == .kafka)
@@ -92,15 +98,20 @@ struct MasterDealKafkaTests {
         let cases: [(String, String)] = [
             ("[1,2", "not JSON"),
             (#"{"event_id":"x","type":"StageChanged"}"#, "not a MasterDeal event: event_id: not a lowercase UUID"),
-            (event.replacingOccurrences(of: #""version":4,"previous"#, with: #""version":5,"previous"#), "not a MasterDeal event: version: differs from deal.version"),
+            (
+                event.replacingOccurrences(of: #""version":4,"previous"#, with: #""version":5,"previous"#),
+                "not a MasterDeal event: version: differs from deal.version"
+            ),
             (event.replacingOccurrences(of: "\"deal\":", with: "\"dealz\":"), "not a MasterDeal event: deal: missing or not an object"),
         ]
         for (index, (body, reason)) in cases.enumerated() {
-            let refused = master.accept(KafkaMessage(topic: "masterdeal.deal-events", partition: 0, offset: Int64(index), key: nil, value: Data(body.utf8)))
+            let refused = master.accept(
+                KafkaMessage(topic: "masterdeal.deal-events", partition: 0, offset: Int64(index), key: nil, value: Data(body.utf8)))
             #expect(refused.refusal == reason)
             #expect(refused.item.dedupeKey == "kafka:masterdeal.deal-events:0:\(index)")
         }
         let huge = Data(repeating: UInt8(ascii: " "), count: MasterDealConnector.maximumEventSize + 1)
-        #expect(master.accept(KafkaMessage(topic: "t", partition: 0, offset: 0, key: nil, value: huge)).refusal == "larger than 1048576 bytes")
+        #expect(
+            master.accept(KafkaMessage(topic: "t", partition: 0, offset: 0, key: nil, value: huge)).refusal == "larger than 1048576 bytes")
     }
 }

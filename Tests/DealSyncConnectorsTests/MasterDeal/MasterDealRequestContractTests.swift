@@ -52,7 +52,8 @@ struct MasterDealRequestContractTests {
         #expect(
             requests.map { "\($0.method) \($0.path)" }
                 == ["POST /v1/deals", "PATCH /v1/deals/md-7f3a9c21", "PATCH /v1/deals/md-7f3a9c21"])
-        #expect(received.firstIndex { $0.headers["idempotency-key"] == patch.idempotencyKey }!
+        #expect(
+            received.firstIndex { $0.headers["idempotency-key"] == patch.idempotencyKey }!
                 < received.firstIndex { $0.headers["idempotency-key"] == clear.idempotencyKey }!, "one deal's writes in order")
         for request in requests {
             #expect(request.headers["authorization"] == "Bearer \(MasterDealFixture.token)")

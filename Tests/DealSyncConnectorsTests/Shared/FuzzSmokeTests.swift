@@ -31,8 +31,10 @@ struct FuzzSmokeTests {
 /// A few of libFuzzer's mutations, seeded.
 enum Mutator {
     /// Fragments the parsers treat specially.
-    static let tokens: [[UInt8]] = ["[", "]", "[]", "%", "%5B", "%FF", "%zz", "&", "=", "+", "\n", ": ", "- ", "*a", "&a ", "{", "}",
-                                    "auth[application_token]=", "leads[add][0][id]=", "\"", "\u{FEFF}", "${X}"].map { Array($0.utf8) }
+    static let tokens: [[UInt8]] = [
+        "[", "]", "[]", "%", "%5B", "%FF", "%zz", "&", "=", "+", "\n", ": ", "- ", "*a", "&a ", "{", "}",
+        "auth[application_token]=", "leads[add][0][id]=", "\"", "\u{FEFF}", "${X}",
+    ].map { Array($0.utf8) }
 
     static func mutate(_ seed: [UInt8], other: [UInt8], random: inout SplitMix) -> [UInt8] {
         var bytes = seed

@@ -27,21 +27,28 @@ struct ConfigurationLoaderTests {
 
     @Test func syntaxErrorPointsAtTheProblem() {
         let broken = ConfigFixtures.replacing(line: 3, with: "base_url: [https://tour.amocrm.ru", in: ConfigFixtures.amo)
-        let errors = ConfigFixtures.diagnostics(connectors: [("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken)])
-        #expect(errors == [
-            "connectors/tour.yaml:4:8: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence started at line 3, column 11)"
+        let errors = ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken),
         ])
+        #expect(
+            errors == [
+                "connectors/tour.yaml:4:8: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence started at line 3, column 11)"
+            ])
     }
 
     @Test func wrongTypeNamesKeyAndPosition() {
         let broken = ConfigFixtures.replacing(line: 13, with: "  requests_per_second: seven", in: ConfigFixtures.amo)
-        let errors = ConfigFixtures.diagnostics(connectors: [("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken)])
+        let errors = ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken),
+        ])
         #expect(errors == ["connectors/tour.yaml:13:24: rate_limit.requests_per_second: expected a number, found \"seven\""])
     }
 
     @Test func unknownKeyIsAnErrorWithASuggestion() {
         let broken = ConfigFixtures.replacing(line: 10, with: "pol:", in: ConfigFixtures.amo)
-        let errors = ConfigFixtures.diagnostics(connectors: [("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken)])
+        let errors = ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken),
+        ])
         #expect(errors == ["connectors/tour.yaml:10:1: unknown key 'pol' (did you mean 'poll'?)"])
     }
 
@@ -53,11 +60,14 @@ struct ConfigurationLoaderTests {
 
     @Test func aYesNoFieldLoadsAndAMisspeltTransformListsTheChoices() throws {
         let field = "\n  insured: {master: attributes.insured, crm: custom_fields.900007, transform: %@}\nstages:"
-        let good = ConfigFixtures.tourMapping.replacingOccurrences(of: "\nstages:", with: field.replacingOccurrences(of: "%@", with: "boolean"))
-        let loaded = try ConfigurationLoader(environment: [:]).load(connectors: [], mappings: [.init(path: "mappings/tour.yaml", text: good)])
+        let good = ConfigFixtures.tourMapping.replacingOccurrences(
+            of: "\nstages:", with: field.replacingOccurrences(of: "%@", with: "boolean"))
+        let loaded = try ConfigurationLoader(environment: [:]).load(
+            connectors: [], mappings: [.init(path: "mappings/tour.yaml", text: good)])
         #expect(loaded.mappings["tour"]?.field(named: "insured")?.transform == .boolean)
 
-        let broken = ConfigFixtures.tourMapping.replacingOccurrences(of: "\nstages:", with: field.replacingOccurrences(of: "%@", with: "bool"))
+        let broken = ConfigFixtures.tourMapping.replacingOccurrences(
+            of: "\nstages:", with: field.replacingOccurrences(of: "%@", with: "bool"))
         let errors = ConfigFixtures.diagnostics(mappings: [("mappings/tour.yaml", broken)])
         #expect(errors.count == 1 && errors[0].hasPrefix("mappings/tour.yaml:18:"), "\(errors)")
         #expect(errors.first?.contains("boolean") == true && errors.first?.contains("\"bool\"") == true, "\(errors)")
@@ -78,15 +88,19 @@ struct ConfigurationLoaderTests {
     }
 
     @Test func defaultsFillMissingVariables() throws {
-        let withDefault = ConfigFixtures.replacing(line: 3, with: "base_url: ${AMO_URL:-https://fallback.amocrm.ru}", in: ConfigFixtures.amo)
+        let withDefault = ConfigFixtures.replacing(
+            line: 3, with: "base_url: ${AMO_URL:-https://fallback.amocrm.ru}", in: ConfigFixtures.amo)
         let configuration = try ConfigFixtures.load(connectors: [("c/m.yaml", ConfigFixtures.masterDeal), ("c/t.yaml", withDefault)]).get()
         #expect(configuration.connector("tour")?.baseURL == "https://fallback.amocrm.ru")
     }
 
     @Test func substitutedSecretsAreNeverPrintedInTypeErrors() {
         let broken = ConfigFixtures.replacing(line: 13, with: "  requests_per_second: ${AMO_TOKEN}", in: ConfigFixtures.amo)
-        let errors = ConfigFixtures.diagnostics(connectors: [("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken)])
-        #expect(errors == ["connectors/tour.yaml:13:24: rate_limit.requests_per_second: expected a number, found a value from the environment"])
+        let errors = ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken),
+        ])
+        #expect(
+            errors == ["connectors/tour.yaml:13:24: rate_limit.requests_per_second: expected a number, found a value from the environment"])
     }
 
     @Test func incompleteStageMatrixIsReportedPerStage() {
@@ -113,24 +127,37 @@ struct ConfigurationLoaderTests {
 
     @Test func connectorMustNameAnExistingMappingOfItsKind() {
         let broken = ConfigFixtures.replacing(line: 4, with: "mapping: tours", in: ConfigFixtures.amo)
-        let errors = ConfigFixtures.diagnostics(connectors: [("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken)])
+        let errors = ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken),
+        ])
         #expect(errors == ["connectors/tour.yaml:4:1: mapping 'tours' does not exist (defined: tour)"])
     }
 
     @Test func directionAndConflictRuleMustAgree() {
-        let broken = ConfigFixtures.replacing(line: 8, with: "    crm: name\n    direction: master_to_crm\n    conflict: {priority: crm}", in: ConfigFixtures.tourMapping)
+        let broken = ConfigFixtures.replacing(
+            line: 8, with: "    crm: name\n    direction: master_to_crm\n    conflict: {priority: crm}", in: ConfigFixtures.tourMapping)
         let errors = ConfigFixtures.diagnostics(mappings: [("mappings/tour.yaml", broken)])
-        #expect(errors == ["mappings/tour.yaml:10:15: fields.title.conflict: a master_to_crm field can only be resolved by priority: master (found priority:crm)"])
+        #expect(
+            errors == [
+                "mappings/tour.yaml:10:15: fields.title.conflict: a master_to_crm field can only be resolved by priority: master (found priority:crm)"
+            ])
     }
 
     @Test func connectorIDsMustBeURLSafe() {
         let broken = ConfigFixtures.replacing(line: 1, with: "id: Tour Agency", in: ConfigFixtures.amo)
-        let errors = ConfigFixtures.diagnostics(connectors: [("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken)])
-        #expect(errors.contains("connectors/tour.yaml:1:5: id: 'Tour Agency' is not URL-safe (use lowercase letters, digits, '-' and '_', at most 63)"), "\(errors)")
+        let errors = ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", broken),
+        ])
+        #expect(
+            errors.contains(
+                "connectors/tour.yaml:1:5: id: 'Tour Agency' is not URL-safe (use lowercase letters, digits, '-' and '_', at most 63)"),
+            "\(errors)")
     }
 
     @Test func ownerEntriesMustBeWellFormed() {
-        let broken = ConfigFixtures.replacing(line: 27, with: "  - {master: u-olga, crm: abc, email: not-an-email}\n  - {master: u-olga, crm: 502}", in: ConfigFixtures.tourMapping)
+        let broken = ConfigFixtures.replacing(
+            line: 27, with: "  - {master: u-olga, crm: abc, email: not-an-email}\n  - {master: u-olga, crm: 502}",
+            in: ConfigFixtures.tourMapping)
         let errors = ConfigFixtures.diagnostics(mappings: [("mappings/tour.yaml", broken)])
         #expect(errors.contains("mappings/tour.yaml:27:27: owners[0].crm: expected an integer, found \"abc\""), "\(errors)")
         #expect(errors.contains("mappings/tour.yaml:27:39: owners[0].email: 'not-an-email' is not an e-mail address"), "\(errors)")

@@ -22,14 +22,17 @@ struct KafkaConfigTests {
 
     /// The problems found in the MasterDeal connector's file (the CRM's file then also says it has no MasterDeal).
     func errors(_ extra: String) -> [String] {
-        ConfigFixtures.diagnostics(connectors: [("connectors/masterdeal.yaml", Self.base + "\n" + extra), ("connectors/tour.yaml", ConfigFixtures.amo)])
-            .filter { $0.hasPrefix("connectors/masterdeal.yaml") }
+        ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", Self.base + "\n" + extra), ("connectors/tour.yaml", ConfigFixtures.amo),
+        ])
+        .filter { $0.hasPrefix("connectors/masterdeal.yaml") }
     }
 
     @Test func eventsFromATopicWithWritesToAnotherLoadWithoutWebhooks() throws {
         var environment = ConfigFixtures.environment
         environment["KAFKA_PASSWORD"] = "s3cret-pass"
-        let config = try load("""
+        let config = try load(
+            """
             events:
               kafka:
                 brokers: [kafka-1:9093, kafka-2:9093]
@@ -58,7 +61,8 @@ struct KafkaConfigTests {
     }
 
     @Test func writesToKafkaMayNameTheirOwnBrokersAndTopic() throws {
-        let config = try load("""
+        let config = try load(
+            """
             webhook:
               secret: ${MD_SECRET}
             writes: {kafka: {brokers: "bus:9092", topic: crm.changes}}
@@ -116,7 +120,9 @@ struct KafkaConfigTests {
 
     @Test func aCRMConnectorTakesNoEventsFromKafka() {
         let amo = ConfigFixtures.amo + "\nevents: {kafka: {brokers: \"k:9092\", topic: t}}"
-        let found = ConfigFixtures.diagnostics(connectors: [("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", amo)])
+        let found = ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", amo),
+        ])
         #expect(found.count == 1)
         #expect(found.first?.contains("events: only a masterdeal connector takes its events from Kafka") == true, "\(found)")
     }

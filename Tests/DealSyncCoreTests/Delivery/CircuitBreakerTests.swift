@@ -28,7 +28,8 @@ struct CircuitBreakerTests {
     @Test func aRoundWithAnyDeliveryIsASuccessAndRecordLevelFailuresDoNotCount() {
         var breaker = CircuitBreaker(threshold: 1, cooldown: .seconds(30))
         let now = ContinuousClock.now
-        breaker.record(round: [.permanent(.validation, status: 400, detail: "bad value"), .permanent(.notFound, status: 404, detail: "gone")], at: now)
+        breaker.record(
+            round: [.permanent(.validation, status: 400, detail: "bad value"), .permanent(.notFound, status: 404, detail: "gone")], at: now)
         #expect(breaker.state == .closed(failures: 0), "a record the target refuses says nothing about the target")
         breaker.record(round: [Self.limited, .delivered(recordID: "7", landedAt: nil)], at: now)
         #expect(breaker.state == .closed(failures: 0), "the target answered: it is up")

@@ -8,7 +8,8 @@ struct ConvergencePropertyTests {
     static let rules: [ConflictRule] = [.lww, .priority(.master), .priority(.crm)]
 
     @Test func bothSidesConvergeWithBoundedWrites() async {
-        await propertyCheck(count: 2000, input: Gen.int(in: 0...Int.max), Gen.int(in: 0...2), Gen.bool) { seed, ruleIndex, secondResolution in
+        await propertyCheck(count: 2000, input: Gen.int(in: 0...Int.max), Gen.int(in: 0...2), Gen.bool) {
+            seed, ruleIndex, secondResolution in
             var world = SyncWorld(.init(seed: UInt64(seed), rule: Self.rules[ruleIndex], crmSecondResolution: secondResolution))
             world.run()
             let decided = world.state.decided
@@ -18,7 +19,8 @@ struct ConvergencePropertyTests {
             // (as the architecture's model), 2.0 when the CRM counts seconds and edits come every second; the
             // README states these bounds (plus two writes for runs with very few edits).
             let perEdit = secondResolution ? 2.0 : 1.6
-            #expect(Double(world.writes) <= perEdit * Double(world.edits.count) + 2, "\(world.writes) writes for \(world.edits.count) edits")
+            #expect(
+                Double(world.writes) <= perEdit * Double(world.edits.count) + 2, "\(world.writes) writes for \(world.edits.count) edits")
         }
     }
 

@@ -12,16 +12,20 @@ enum EngineFixtures {
         deletes: .unlink,
         fields: [
             FieldMapping(name: "title", master: "opportunity_name", crm: "name", conflict: .lww),
-            FieldMapping(name: "amount", master: "amount", crm: "price", transform: .money(fixedCurrency: "RUB"),
-                         conflict: .priority(.master)),
+            FieldMapping(
+                name: "amount", master: "amount", crm: "price", transform: .money(fixedCurrency: "RUB"),
+                conflict: .priority(.master)),
             FieldMapping(name: "stage", master: "stage", crm: "status", transform: .stage, conflict: .priority(.master)),
             FieldMapping(name: "owner", master: "owner_id", crm: "responsible_user_id", transform: .owner, conflict: .lww),
-            FieldMapping(name: "sla", master: "sla_due_at", crm: "custom_fields.900002", transform: .timestamp,
-                         direction: .masterToCRM, conflict: .priority(.master)),
-            FieldMapping(name: "phone", master: "attributes.phone", crm: "custom_fields.900003", direction: .crmToMaster,
-                         conflict: .priority(.crm), pii: true),
-            FieldMapping(name: "tour_type", master: "attributes.tour_type", crm: "custom_fields.900004",
-                         transform: .enumeration(["beach": "501", "ski": "502"]), conflict: .lww),
+            FieldMapping(
+                name: "sla", master: "sla_due_at", crm: "custom_fields.900002", transform: .timestamp,
+                direction: .masterToCRM, conflict: .priority(.master)),
+            FieldMapping(
+                name: "phone", master: "attributes.phone", crm: "custom_fields.900003", direction: .crmToMaster,
+                conflict: .priority(.crm), pii: true),
+            FieldMapping(
+                name: "tour_type", master: "attributes.tour_type", crm: "custom_fields.900004",
+                transform: .enumeration(["beach": "501", "ski": "502"]), conflict: .lww),
         ],
         stages: StageMatrix(entries: [
             .init(canonical: "lead", crm: [.init(key: "700:1", name: "Новый лид")]),
@@ -46,13 +50,15 @@ enum EngineFixtures {
     ]
 
     static func master(_ fields: [String: FieldValue], at seconds: Int64, version: Int64) -> Observation {
-        Observation(connector: "masterdeal", side: .master, recordID: "md-1", fields: fields,
-                    stamp: SourceStamp(seconds: seconds, version: version), account: "acc-tour")
+        Observation(
+            connector: "masterdeal", side: .master, recordID: "md-1", fields: fields,
+            stamp: SourceStamp(seconds: seconds, version: version), account: "acc-tour")
     }
 
     static func crm(_ fields: [String: FieldValue], at seconds: Int64, action: Observation.Action = .upsert) -> Observation {
-        Observation(connector: "tour", side: .crm, recordID: "9001", action: action, fields: fields,
-                    stamp: SourceStamp(seconds: seconds))
+        Observation(
+            connector: "tour", side: .crm, recordID: "9001", action: action, fields: fields,
+            stamp: SourceStamp(seconds: seconds))
     }
 
     /// A link created from MasterDeal whose create has landed and echoed: both sides hold the record.

@@ -5,8 +5,9 @@ import Testing
 struct FieldEngineEdgeTests {
     static func engine(_ rule: ConflictRule) -> FieldEngine {
         let field = FieldMapping(name: "title", master: "opportunity_name", crm: "name", conflict: rule)
-        let mapping = Mapping(name: "m", crm: .amocrm, pipeline: 1, linkField: "custom_fields.1", fields: [field],
-                              stages: StageMatrix(entries: []), owners: OwnerDirectory(entries: []))
+        let mapping = Mapping(
+            name: "m", crm: .amocrm, pipeline: 1, linkField: "custom_fields.1", fields: [field],
+            stages: StageMatrix(entries: []), owners: OwnerDirectory(entries: []))
         return FieldEngine(transformer: FieldTransformer(field: field, mapping: mapping))
     }
 
@@ -95,8 +96,10 @@ struct FieldEngineEdgeTests {
     }
 
     /// The seeds that found these cases replay to the rules' winners.
-    @Test(arguments: [(UInt64(588_920_603_887_052_811), 0, "v29"), (UInt64(838_524_847_975_230_535), 1, "v29"),
-                      (UInt64(3_900_833_030_838_823_862), 2, "v28")])
+    @Test(arguments: [
+        (UInt64(588_920_603_887_052_811), 0, "v29"), (UInt64(838_524_847_975_230_535), 1, "v29"),
+        (UInt64(3_900_833_030_838_823_862), 2, "v28"),
+    ])
     func theSeedsThatFoundThemConverge(seed: UInt64, rule: Int, winner: String) {
         var world = SyncWorld(.init(seed: seed, rule: ConvergencePropertyTests.rules[rule], loseRate: 0))
         world.run()

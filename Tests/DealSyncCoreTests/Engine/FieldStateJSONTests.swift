@@ -62,7 +62,9 @@ import Testing
         var checked = 0
         for round in 0..<1_000 {
             var values: [String: FieldValue] = [:]
-            for index in 0..<Int(random.next() % 6) { values[["title", "a/b", "custom_fields.7", "Ж", "price"][index % 5] + "\(index)"] = Self.value(&random) }
+            for index in 0..<Int(random.next() % 6) {
+                values[["title", "a/b", "custom_fields.7", "Ж", "price"][index % 5] + "\(index)"] = Self.value(&random)
+            }
             if round % 7 == 0 { values["url"] = .text("https://example.com/a/b") }
             var hasher = SHA256()
             for part in ["masterdeal", "deal-\(round)", "update", "inbox:\(round):0"] {
@@ -71,8 +73,10 @@ import Testing
             }
             hasher.update(data: try encoder.encode(values))
             let before = "ds1-" + hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined()
-            #expect(IdempotencyKey.make(target: "masterdeal", record: "deal-\(round)", operation: "update", values: values,
-                                        cause: "inbox:\(round):0") == before)
+            #expect(
+                IdempotencyKey.make(
+                    target: "masterdeal", record: "deal-\(round)", operation: "update", values: values,
+                    cause: "inbox:\(round):0") == before)
             checked += 1
         }
         #expect(checked == 1_000)

@@ -79,7 +79,8 @@ struct FieldTransformerTests {
         #expect((try? t.toMaster(.text("maybe")).get()) == nil)
         #expect((try? t.toCRM(.text("yes please")).get()) == nil)
         // A checkbox mapped as plain text still reads as text.
-        let text = FieldTransformer(field: FieldMapping(name: "note", master: "attributes.note", crm: "custom_fields.900007"), mapping: F.mapping)
+        let text = FieldTransformer(
+            field: FieldMapping(name: "note", master: "attributes.note", crm: "custom_fields.900007"), mapping: F.mapping)
         #expect(text.crmValue(in: ["custom_fields.900007": .bool(true)]) == .text("true"))
     }
 

@@ -11,12 +11,16 @@ struct LinkPolicyTests {
     static func setup(createInMaster: Bool = true, createInCRM: Bool = true) -> SyncSetup {
         var mapping = F.mapping
         mapping.create = CreatePolicy(inCRM: createInCRM, inMaster: createInMaster)
-        return SyncSetup(masterConnector: "masterdeal", lanes: [
-            .init(connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
-                  masterAccount: "acc-tour"),
-            .init(connector: "spare", decider: RecordDecider(mapping: mapping, crmConnector: "spare", masterConnector: "masterdeal"),
-                  masterAccount: nil),
-        ])
+        return SyncSetup(
+            masterConnector: "masterdeal",
+            lanes: [
+                .init(
+                    connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
+                    masterAccount: "acc-tour"),
+                .init(
+                    connector: "spare", decider: RecordDecider(mapping: mapping, crmConnector: "spare", masterConnector: "masterdeal"),
+                    masterAccount: nil),
+            ])
     }
 
     static func policy(_ setup: SyncSetup = setup()) -> LinkPolicy { LinkPolicy(setup: setup, maxAttempts: maxAttempts) }
@@ -83,13 +87,18 @@ struct LinkPolicyTests {
     @Test func aDealAlreadyLinkedToAnotherRecordIsNeverLinkedTwice() throws {
         let book = LinkBook(links: [.init(id: 5, connector: "tour", masterDealID: "md-1", recordID: "9002")])
         let actions = try Self.policy().actions(for: Self.lead(master: "md-1"), in: book, attempts: 0)
-        #expect(actions == [.problem(connector: "tour", masterDealID: "md-1", recordID: "9001",
-                                     reason: "not linked: deal md-1 is already linked to record 9002")])
+        #expect(
+            actions == [
+                .problem(
+                    connector: "tour", masterDealID: "md-1", recordID: "9001",
+                    reason: "not linked: deal md-1 is already linked to record 9002")
+            ])
     }
 
     @Test func aRecordCarryingADealIdIsAdopted() throws {
-        #expect(try Self.policy().actions(for: Self.lead(master: "md-7"), in: LinkBook(), attempts: 0)
-            == [.adopt(connector: "tour", masterDealID: "md-7")])
+        #expect(
+            try Self.policy().actions(for: Self.lead(master: "md-7"), in: LinkBook(), attempts: 0)
+                == [.adopt(connector: "tour", masterDealID: "md-7")])
     }
 
     @Test func aNewRecordIsCreatedInMasterDealWhenTheMappingAllows() throws {

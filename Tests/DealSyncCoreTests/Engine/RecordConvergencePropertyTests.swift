@@ -22,8 +22,9 @@ struct RecordConvergencePropertyTests {
             // 1.62 when amoCRM counts seconds (means 0.97 and 1.11), for both sides and every field of the deal.
             // The README states these bounds; the seeds are fixed, so the check is exact, not a margin.
             let perEdit = crmCountsSeconds ? 1.62 : 1.35
-            #expect(Double(world.writes) <= perEdit * Double(world.edits.count),
-                    "seed \(Self.seed(n)): \(world.writes) writes for \(world.edits.count) edits")
+            #expect(
+                Double(world.writes) <= perEdit * Double(world.edits.count),
+                "seed \(Self.seed(n)): \(world.writes) writes for \(world.edits.count) edits")
         }
         #expect(refusals > 1000, "MasterDeal refused only \(refusals) writes: the model no longer exercises 412")
     }
@@ -36,8 +37,9 @@ struct RecordConvergencePropertyTests {
             for field in RecordWorld.mapping.fields {
                 let decided = world.link.fields[field.name]?.decided
                 let allowed = Self.winners(of: field, in: world)
-                #expect(allowed.isEmpty || allowed.contains { $0 == decided },
-                        "seed \(Self.seed(n)): \(field.name) is \(String(describing: decided)), the sides' last values are \(allowed)")
+                #expect(
+                    allowed.isEmpty || allowed.contains { $0 == decided },
+                    "seed \(Self.seed(n)): \(field.name) is \(String(describing: decided)), the sides' last values are \(allowed)")
             }
         }
     }

@@ -12,11 +12,12 @@ struct RecordDeciderTests {
         let write = try #require(decision.writes.first)
         #expect(decision.writes.count == 1)
         #expect(write.side == .crm && write.operation == .create && write.recordKey == "link:7")
-        #expect(write.values == [
-            "custom_fields.900001": .text("md-1"), "name": .text("Сочи, 7 ночей"), "price": .integer(150_001),
-            "status": F.stage(1), "responsible_user_id": .text("501"), "custom_fields.900002": .time(1_767_200_000),
-            "custom_fields.900004": .text("501"),
-        ])
+        #expect(
+            write.values == [
+                "custom_fields.900001": .text("md-1"), "name": .text("Сочи, 7 ночей"), "price": .integer(150_001),
+                "status": F.stage(1), "responsible_user_id": .text("501"), "custom_fields.900002": .time(1_767_200_000),
+                "custom_fields.900004": .text("501"),
+            ])
         #expect(decision.entries.isEmpty)
     }
 
@@ -32,7 +33,8 @@ struct RecordDeciderTests {
 
     @Test func aOneSidedChangePropagates() throws {
         let link = F.settledLink()
-        let decision = decider.decide(F.crm(F.crmRecord.merging(["name": .text("Сочи, 10 ночей")]) { $1 }, at: 1100), link: link, cause: "inbox:4:0")
+        let decision = decider.decide(
+            F.crm(F.crmRecord.merging(["name": .text("Сочи, 10 ночей")]) { $1 }, at: 1100), link: link, cause: "inbox:4:0")
         let write = try #require(decision.writes.first)
         #expect(decision.writes.count == 1)
         #expect(write.side == .master && write.recordKey == "md-1")
@@ -57,7 +59,8 @@ struct RecordDeciderTests {
     @Test func concurrentChangesResolveByPriorityAndAreLogged() throws {
         var link = F.settledLink()
         // MasterDeal moves the deal to "won" and amoCRM, before seeing that, moves it back to lead's stage 700:1 → 700:2.
-        let fromMaster = decider.decide(F.master(F.masterRecord.merging(["stage": .text("won")]) { $1 }, at: 1200, version: 2), link: link, cause: "inbox:6:0")
+        let fromMaster = decider.decide(
+            F.master(F.masterRecord.merging(["stage": .text("won")]) { $1 }, at: 1200, version: 2), link: link, cause: "inbox:6:0")
         #expect(fromMaster.writes.map(\.values) == [["status": F.stage(142)]])
         link = F.applying(fromMaster, to: link)
         let fromCRM = decider.decide(F.crm(F.crmRecord.merging(["status": F.stage(2)]) { $1 }, at: 1201), link: link, cause: "inbox:7:0")
@@ -72,7 +75,8 @@ struct RecordDeciderTests {
 
     @Test func concurrentChangesResolveByLastWriteWinsOnSourceTimestamps() throws {
         var link = F.settledLink()
-        let fromMaster = decider.decide(F.master(F.masterRecord.merging(["opportunity_name": .text("Сочи A")]) { $1 }, at: 1300, version: 2), link: link, cause: "i:8")
+        let fromMaster = decider.decide(
+            F.master(F.masterRecord.merging(["opportunity_name": .text("Сочи A")]) { $1 }, at: 1300, version: 2), link: link, cause: "i:8")
         link = F.applying(fromMaster, to: link)
         let later = decider.decide(F.crm(F.crmRecord.merging(["name": .text("Сочи B")]) { $1 }, at: 1301), link: link, cause: "i:9")
         let entry = try #require(later.entries.first)
@@ -83,7 +87,8 @@ struct RecordDeciderTests {
 
     @Test func anExactLastWriteWinsTieGoesToMasterDeal() throws {
         var link = F.settledLink()
-        let fromMaster = decider.decide(F.master(F.masterRecord.merging(["opportunity_name": .text("M")]) { $1 }, at: 1400, version: 2), link: link, cause: "i:10")
+        let fromMaster = decider.decide(
+            F.master(F.masterRecord.merging(["opportunity_name": .text("M")]) { $1 }, at: 1400, version: 2), link: link, cause: "i:10")
         link = F.applying(fromMaster, to: link)
         let tie = decider.decide(F.crm(F.crmRecord.merging(["name": .text("C")]) { $1 }, at: 1400), link: link, cause: "i:11")
         #expect(tie.entries.first?.winner == .master)
@@ -92,9 +97,12 @@ struct RecordDeciderTests {
 
     @Test func convergedChangesMoveTheDecidedValueSilently() {
         var link = F.settledLink()
-        let fromMaster = decider.decide(F.master(F.masterRecord.merging(["attributes.tour_type": .text("ski")]) { $1 }, at: 1500, version: 2), link: link, cause: "i:12")
+        let fromMaster = decider.decide(
+            F.master(F.masterRecord.merging(["attributes.tour_type": .text("ski")]) { $1 }, at: 1500, version: 2), link: link, cause: "i:12"
+        )
         link = F.applying(fromMaster, to: link)
-        let sameOnCRM = decider.decide(F.crm(F.crmRecord.merging(["custom_fields.900004": .text("502")]) { $1 }, at: 1500), link: link, cause: "i:13")
+        let sameOnCRM = decider.decide(
+            F.crm(F.crmRecord.merging(["custom_fields.900004": .text("502")]) { $1 }, at: 1500), link: link, cause: "i:13")
         #expect(sameOnCRM.entries.isEmpty)
         #expect(sameOnCRM.writes.isEmpty)
         #expect(sameOnCRM.fields["tour_type"]?.decided == .text("ski"))
@@ -103,22 +111,28 @@ struct RecordDeciderTests {
     @Test func aStageThatCollapsesIntoTheDecidedStageIsLeftAlone() {
         let link = F.settledLink()
         // Lead → qualified written by MasterDeal; the salesperson then picks "Прогрев", also qualified.
-        var current = F.applying(decider.decide(F.master(F.masterRecord.merging(["stage": .text("qualified")]) { $1 }, at: 1600, version: 2), link: link, cause: "i:14"), to: link)
-        let landed = decider.confirmed(key: current.fields["stage"]!.crm.pending[0].key, on: .crm, landedAt: SourceStamp(seconds: 1601), link: current, cause: "c")
+        var current = F.applying(
+            decider.decide(
+                F.master(F.masterRecord.merging(["stage": .text("qualified")]) { $1 }, at: 1600, version: 2), link: link, cause: "i:14"),
+            to: link)
+        let landed = decider.confirmed(
+            key: current.fields["stage"]!.crm.pending[0].key, on: .crm, landedAt: SourceStamp(seconds: 1601), link: current, cause: "c")
         current = F.applying(landed, to: current)
         let warming = decider.decide(F.crm(F.crmRecord.merging(["status": F.stage(3)]) { $1 }, at: 1700), link: current, cause: "i:15")
         #expect(warming.writes.isEmpty, "Прогрев already stands for qualified")
         #expect(warming.entries.isEmpty)
         #expect(warming.fields["stage"]?.decided == .text("qualified"))
         // MasterDeal saying "qualified" again does not move the lead out of Прогрев.
-        let repeatMaster = decider.decide(F.master(F.masterRecord.merging(["stage": .text("qualified"), "opportunity_name": .text("x")]) { $1 }, at: 1800, version: 3),
-                                          link: F.applying(warming, to: current), cause: "i:16")
+        let repeatMaster = decider.decide(
+            F.master(F.masterRecord.merging(["stage": .text("qualified"), "opportunity_name": .text("x")]) { $1 }, at: 1800, version: 3),
+            link: F.applying(warming, to: current), cause: "i:16")
         #expect(!repeatMaster.writes.contains { $0.values["status"] != nil })
     }
 
     @Test func echoesPropagateNothing() throws {
         var link = F.settledLink()
-        let change = decider.decide(F.master(F.masterRecord.merging(["amount": F.rub("200000")]) { $1 }, at: 1900, version: 2), link: link, cause: "i:17")
+        let change = decider.decide(
+            F.master(F.masterRecord.merging(["amount": F.rub("200000")]) { $1 }, at: 1900, version: 2), link: link, cause: "i:17")
         #expect(change.writes.map(\.values) == [["price": .integer(200_000)]])
         link = F.applying(change, to: link)
         let echo = decider.decide(F.crm(F.crmRecord.merging(["price": .text("200000")]) { $1 }, at: 1901), link: link, cause: "i:18")
@@ -158,8 +172,9 @@ struct RecordDeciderTests {
 
     @Test func aRecordCreatedInTheCRMIsCreatedInMasterDeal() throws {
         let link = LinkSnapshot(linkID: 9, masterDealID: nil, recordID: "9001")
-        let decision = decider.createInMaster(from: F.crm(F.crmRecord.merging(["custom_fields.900003": .text("+7 900 000-00-00")]) { $1 }, at: 500),
-                                              link: link, account: "acc-tour", cause: "i:23")
+        let decision = decider.createInMaster(
+            from: F.crm(F.crmRecord.merging(["custom_fields.900003": .text("+7 900 000-00-00")]) { $1 }, at: 500),
+            link: link, account: "acc-tour", cause: "i:23")
         let write = try #require(decision.writes.first)
         #expect(decision.writes.count == 1 && write.side == .master && write.operation == .create && write.recordKey == "link:9")
         #expect(write.values["account_id"] == .text("acc-tour"))
@@ -181,9 +196,11 @@ struct RecordDeciderTests {
 
     @Test func personalDataIsMaskedInTheLog() throws {
         var link = F.settledLink()
-        let first = decider.decide(F.crm(F.crmRecord.merging(["custom_fields.900003": .text("+7 111")]) { $1 }, at: 2300), link: link, cause: "i:25")
+        let first = decider.decide(
+            F.crm(F.crmRecord.merging(["custom_fields.900003": .text("+7 111")]) { $1 }, at: 2300), link: link, cause: "i:25")
         link = F.applying(first, to: link)
-        let violation = decider.decide(F.master(F.masterRecord.merging(["attributes.phone": .text("+7 222")]) { $1 }, at: 2301, version: 2), link: link, cause: "i:26")
+        let violation = decider.decide(
+            F.master(F.masterRecord.merging(["attributes.phone": .text("+7 222")]) { $1 }, at: 2301, version: 2), link: link, cause: "i:26")
         let entry = try #require(violation.entries.first)
         #expect(entry.kind == .oneWayViolation && entry.field == "phone")
         #expect(entry.masterValue == .text("***") && entry.crmValue == .text("***"))
@@ -210,7 +227,8 @@ struct RecordDeciderTests {
 
     @Test func staleObservationsAreDropped() {
         var link = F.settledLink()
-        link = F.applying(decider.decide(F.crm(F.crmRecord.merging(["name": .text("new")]) { $1 }, at: 2600), link: link, cause: "i:29"), to: link)
+        link = F.applying(
+            decider.decide(F.crm(F.crmRecord.merging(["name": .text("new")]) { $1 }, at: 2600), link: link, cause: "i:29"), to: link)
         let stale = decider.decide(F.crm(F.crmRecord.merging(["name": .text("old")]) { $1 }, at: 2550), link: link, cause: "i:30")
         #expect(stale.writes.isEmpty)
         #expect(stale.fields["title"]?.decided == .text("new"))

@@ -76,14 +76,16 @@ struct RecordWorld {
         stamps = [.master: SourceStamp(millis: 0, version: 1), .crm: SourceStamp(millis: 0)]
         // A settled link: each side holds the record and knows the other holds it.
         var link = LinkSnapshot(linkID: 1, masterDealID: "md-1", recordID: "9001")
-        link.fields = Self.decider.decide(Self.observation(.master, records[.master]!, stamps[.master]!), link: link, cause: "seed:m").fields
+        link.fields =
+            Self.decider.decide(Self.observation(.master, records[.master]!, stamps[.master]!), link: link, cause: "seed:m").fields
         link.fields = Self.decider.decide(Self.observation(.crm, records[.crm]!, stamps[.crm]!), link: link, cause: "seed:c").fields
         self.link = link
     }
 
     static func observation(_ side: Side, _ record: [String: FieldValue], _ stamp: SourceStamp) -> Observation {
-        Observation(connector: side == .master ? "masterdeal" : "tour", side: side, recordID: side == .master ? "md-1" : "9001",
-                    fields: record, stamp: stamp, account: "acc-tour", isComplete: true)
+        Observation(
+            connector: side == .master ? "masterdeal" : "tour", side: side, recordID: side == .master ? "md-1" : "9001",
+            fields: record, stamp: stamp, account: "acc-tour", isComplete: true)
     }
 
     mutating func run() {
@@ -118,7 +120,9 @@ struct RecordWorld {
             let crm = transformer.crmValue(in: records[.crm]!) ?? transformer.absent(on: .crm)
             guard let decided = link.fields[field.name]?.decided,
                 transformer.agrees(master, on: .master, with: decided), transformer.agrees(crm, on: .crm, with: decided)
-            else { return "\(field.name): decided \(String(describing: link.fields[field.name]?.decided)), MasterDeal \(master), amoCRM \(crm)" }
+            else {
+                return "\(field.name): decided \(String(describing: link.fields[field.name]?.decided)), MasterDeal \(master), amoCRM \(crm)"
+            }
             return nil
         }
     }
@@ -129,7 +133,9 @@ struct RecordWorld {
         return edits.compactMap { edit in
             let key = transformer.key(on: edit.side)
             guard let value = edit.fields[key] else { return nil }
-            let canonical = edit.side == .master ? transformer.masterValue(in: [key: value]) : try? transformer.toMaster(transformer.crmValue(in: [key: value])!).get()
+            let canonical =
+                edit.side == .master
+                ? transformer.masterValue(in: [key: value]) : try? transformer.toMaster(transformer.crmValue(in: [key: value])!).get()
             guard let canonical else { return nil }
             var millis = Int64(edit.time * 1000)
             if edit.side == .crm && options.crmSecondResolution { millis = millis / 1000 * 1000 }
@@ -147,7 +153,9 @@ struct RecordWorld {
                     func side(_ s: SideState) -> String {
                         "\(s.known.map { "\($0)" } ?? "-")@\(s.knownAt.map { "\($0)" } ?? "-")\(s.knownIsOurs ? " ours since \(s.oursSince.map { "\($0)" } ?? "?")" : "") edit=\(s.lastEdit.map { "\($0)" } ?? "-")@\(s.lastEditAt.map { "\($0)" } ?? "-") pend=\(s.pending.map { "\($0.value)" }) held=\(s.heldSince.map { "\($0)" } ?? "-")"
                     }
-                    log.append("          [\(name)] D=\(state.decided.map { "\($0)" } ?? "-") by \(state.decidedBy.map { "\($0)" } ?? "-")@\(state.decidedAt.map { "\($0)" } ?? "-") | M: \(side(state.master)) | C: \(side(state.crm))")
+                    log.append(
+                        "          [\(name)] D=\(state.decided.map { "\($0)" } ?? "-") by \(state.decidedBy.map { "\($0)" } ?? "-")@\(state.decidedAt.map { "\($0)" } ?? "-") | M: \(side(state.master)) | C: \(side(state.crm))"
+                    )
                 }
             }
         }
@@ -155,11 +163,15 @@ struct RecordWorld {
         case .edit(let side, let fields):
             // A person saving a field with the value it already has changed nothing in it.
             let changed = fields.filter { key, value in
-                guard let field = Self.mapping.fields.first(where: { ($0.master == key && side == .master) || ($0.crm == key && side == .crm) })
+                guard
+                    let field = Self.mapping.fields.first(where: {
+                        ($0.master == key && side == .master) || ($0.crm == key && side == .crm)
+                    })
                 else { return true }
                 let transformer = FieldTransformer(field: field, mapping: Self.mapping)
                 let read = { (record: [String: FieldValue]) in
-                    side == .master ? transformer.masterValue(in: record) ?? transformer.absent(on: side)
+                    side == .master
+                        ? transformer.masterValue(in: record) ?? transformer.absent(on: side)
                         : transformer.crmValue(in: record) ?? transformer.absent(on: side)
                 }
                 return read([key: value]) != read(records[side]!)

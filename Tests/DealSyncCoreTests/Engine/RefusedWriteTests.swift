@@ -11,8 +11,9 @@ struct RefusedWriteTests {
     /// on its way): the rename is written with the old version, refused, and must still reach MasterDeal.
     func renameRefusedBecauseTheAmountChanged() throws -> (link: LinkSnapshot, refusedKey: String) {
         var link = F.settledLink()
-        let rename = decider.decide(F.crm(F.crmRecord.merging(["name": .text("Сочи, 10 ночей")]) { $1 }, at: 1100), link: link,
-                                    cause: "inbox:4:0")
+        let rename = decider.decide(
+            F.crm(F.crmRecord.merging(["name": .text("Сочи, 10 ночей")]) { $1 }, at: 1100), link: link,
+            cause: "inbox:4:0")
         let write = try #require(rename.writes.first)
         #expect(rename.writes.count == 1 && write.side == .master)
         link.fields = rename.fields
@@ -78,6 +79,7 @@ struct RefusedWriteTests {
         world.run()
         #expect(world.refusals > 0)
         #expect(world.divergent.isEmpty, "\(world.divergent)")
-        #expect(world.records[.crm]?["name"] == .text("title-crm-432") && world.records[.master]?["opportunity_name"] == .text("title-crm-432"))
+        #expect(
+            world.records[.crm]?["name"] == .text("title-crm-432") && world.records[.master]?["opportunity_name"] == .text("title-crm-432"))
     }
 }

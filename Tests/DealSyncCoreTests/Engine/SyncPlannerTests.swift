@@ -5,14 +5,19 @@ import Testing
 /// observations see what earlier ones did, and an observation that waits changes nothing.
 struct SyncPlannerTests {
     typealias F = EngineFixtures
-    static let planner = SyncPlanner(setup: SyncSetup(masterConnector: "masterdeal", lanes: [
-        .init(connector: "tour", decider: F.decider, masterAccount: "acc-tour"),
-    ]), maxAttempts: 12)
+    static let planner = SyncPlanner(
+        setup: SyncSetup(
+            masterConnector: "masterdeal",
+            lanes: [
+                .init(connector: "tour", decider: F.decider, masterAccount: "acc-tour")
+            ]), maxAttempts: 12)
 
     @Test func aNewDealTakesAReservedIdAndItsCreateIsKeyedByIt() throws {
         var book = LinkBook(reservedIDs: [41, 42])
-        guard case .applied(let effects) = try Self.planner.apply(F.master(F.masterRecord, at: 1000, version: 3), cause: "inbox:1:0",
-                                                                  attempts: 0, book: &book)
+        guard
+            case .applied(let effects) = try Self.planner.apply(
+                F.master(F.masterRecord, at: 1000, version: 3), cause: "inbox:1:0",
+                attempts: 0, book: &book)
         else {
             Issue.record("expected the deal to be decided")
             return
@@ -66,9 +71,13 @@ struct SyncPlannerTests {
 
     @Test func anEndedLinkCancelsItsWaitingWrites() throws {
         let settled = F.settledLink()
-        var book = LinkBook(links: [.init(id: settled.linkID, connector: "tour", masterDealID: "md-1", recordID: "9001", fields: settled.fields)])
-        guard case .applied(let effects) = try Self.planner.apply(F.crm([:], at: 1100, action: .delete), cause: "inbox:3:0", attempts: 0,
-                                                                  book: &book)
+        var book = LinkBook(links: [
+            .init(id: settled.linkID, connector: "tour", masterDealID: "md-1", recordID: "9001", fields: settled.fields)
+        ])
+        guard
+            case .applied(let effects) = try Self.planner.apply(
+                F.crm([:], at: 1100, action: .delete), cause: "inbox:3:0", attempts: 0,
+                book: &book)
         else {
             Issue.record("expected the delete to be decided")
             return

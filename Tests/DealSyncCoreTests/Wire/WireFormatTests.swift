@@ -61,7 +61,8 @@ struct DecimalTextTests {
 
 struct PHPFormTests {
     @Test func parsesBracketKeysInAnyOrder() throws {
-        let body = "leads%5Bupdate%5D%5B0%5D%5Bname%5D=%D0%A2%D1%83%D1%80+%D0%B2+%D0%A1%D0%BE%D1%87%D0%B8"
+        let body =
+            "leads%5Bupdate%5D%5B0%5D%5Bname%5D=%D0%A2%D1%83%D1%80+%D0%B2+%D0%A1%D0%BE%D1%87%D0%B8"
             + "&account%5Bid%5D=29085955&leads[update][0][id]=12345&leads[update][1][id]=12346"
             + "&leads[update][0][custom_fields][0][values][0]=1735689600&leads[status][0][id]=12345"
         let form = try PHPForm.parse(body)

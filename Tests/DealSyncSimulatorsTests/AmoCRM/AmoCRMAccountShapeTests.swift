@@ -28,8 +28,9 @@ struct AmoCRMAccountShapeTests {
 
     /// An account shaped by the mapping above, with the tests' token.
     static func mappingShaped() throws -> AmoCRMSimulator.Configuration {
-        let mapping = try #require(try ConfigurationLoader(environment: [:])
-            .load(connectors: [], mappings: [.init(path: "m.yaml", text: mappingYAML)]).mappings["tour"])
+        let mapping = try #require(
+            try ConfigurationLoader(environment: [:])
+                .load(connectors: [], mappings: [.init(path: "m.yaml", text: mappingYAML)]).mappings["tour"])
         var configuration = AmoCRMSimulator.Configuration(matching: mapping)
         configuration.oauth.accessToken = Amo.accessToken
         configuration.requestsPerSecond = 10_000
@@ -51,8 +52,9 @@ struct AmoCRMAccountShapeTests {
                 #expect(pipeline["is_unsorted_on"] as? Bool == true)
                 let statuses = pipeline.jsonObject("_embedded").jsonArray("statuses")
                 let first = try #require(statuses.first)
-                #expect(first.jsonInt("type") == 1 && first.jsonInt("sort") == 10 && first["is_editable"] as? Bool == false,
-                        "\(first)")
+                #expect(
+                    first.jsonInt("type") == 1 && first.jsonInt("sort") == 10 && first["is_editable"] as? Bool == false,
+                    "\(first)")
                 #expect(first.jsonString("name") == "Неразобранное")
                 #expect(statuses.dropFirst().allSatisfy { $0.jsonInt("type") == 0 }, "one unsorted status per pipeline")
                 #expect(statuses.dropFirst().first?.jsonInt("sort") == 20)
@@ -64,7 +66,8 @@ struct AmoCRMAccountShapeTests {
             // Leads can sit in it, and webhooks name it.
             let main = try #require(pipelines.first { $0["is_main"] as? Bool == true })
             let unsorted = try #require(main.jsonObject("_embedded").jsonArray("statuses").first?.jsonInt("id"))
-            let lead = try simulator.createAsSalesperson(userID: configuration.oauth.userID, AmoLeadFields(name: "С сайта", statusID: unsorted))
+            let lead = try simulator.createAsSalesperson(
+                userID: configuration.oauth.userID, AmoLeadFields(name: "С сайта", statusID: unsorted))
             #expect(lead.statusID == unsorted && lead.pipelineID == main.jsonInt("id"))
             let form = try #require(AmoWebhookBody.parse(simulator.addWebhookBody(leadID: lead.id)))
             #expect(form.amoLeads("add").first?.amoText("status_id") == String(unsorted))
@@ -88,11 +91,14 @@ extension AmoCRMAccountShapeTests {
             #expect(leads.count == 2)
             for lead in leads {
                 let id = try #require(lead.jsonInt("id"))
-                #expect(lead.jsonObject("_links").jsonObject("self").jsonString("href") == "https://\(authority)/api/v4/leads/\(id)?\(query)")
+                #expect(
+                    lead.jsonObject("_links").jsonObject("self").jsonString("href") == "https://\(authority)/api/v4/leads/\(id)?\(query)")
                 #expect(lead.keys.contains("source_id") && lead["is_price_modified_by_robot"] as? Bool == false, "asked for with=")
             }
             let plain = try await client.get("/api/v4/leads/\(try #require(leads.first?.jsonInt("id")))")
-            #expect(plain.object.jsonObject("_links").jsonObject("self").jsonString("href")?.hasSuffix("/api/v4/leads/\(leads[0].jsonInt("id")!)") == true)
+            #expect(
+                plain.object.jsonObject("_links").jsonObject("self").jsonString("href")?.hasSuffix(
+                    "/api/v4/leads/\(leads[0].jsonInt("id")!)") == true)
             #expect(plain.object["source_id"] == nil && plain.object["is_price_modified_by_robot"] == nil)
             _ = simulator
         }

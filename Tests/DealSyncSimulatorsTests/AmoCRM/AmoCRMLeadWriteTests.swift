@@ -9,10 +9,12 @@ struct AmoCRMLeadWriteTests {
 
     @Test func createAnswers200WithRequestIDsEchoedOrIndexed() async throws {
         try await Amo.withSimulator { simulator, client in
-            let reply = try await client.send(.POST, "/api/v4/leads", json: """
-                [{"name":"Тур в Стамбул","price":120000,"request_id":"md-1","updated_by":0},
-                 {"name":"Тур в Каир","status_id":\(Default.booked)}]
-                """)
+            let reply = try await client.send(
+                .POST, "/api/v4/leads",
+                json: """
+                    [{"name":"Тур в Стамбул","price":120000,"request_id":"md-1","updated_by":0},
+                     {"name":"Тур в Каир","status_id":\(Default.booked)}]
+                    """)
             #expect(reply.status == 200)
             #expect(reply.contentType == "application/hal+json")
             let leads = reply.object.jsonObject("_embedded").jsonArray("leads")
@@ -36,9 +38,11 @@ struct AmoCRMLeadWriteTests {
     @Test func patchBatchAnswersOnlyIDUpdatedAtAndLinks() async throws {
         try await Amo.withSimulator { simulator, client in
             let ids = simulator.allLeads().prefix(2).map(\.id)
-            let reply = try await client.send(.PATCH, "/api/v4/leads", json: """
-                [{"id":\(ids[0]),"price":1000},{"id":\(ids[1]),"name":"Переименована"}]
-                """)
+            let reply = try await client.send(
+                .PATCH, "/api/v4/leads",
+                json: """
+                    [{"id":\(ids[0]),"price":1000},{"id":\(ids[1]),"name":"Переименована"}]
+                    """)
             #expect(reply.status == 200)
             let leads = reply.object.jsonObject("_embedded").jsonArray("leads")
             #expect(leads.compactMap { $0.jsonInt("id") } == ids)
@@ -75,13 +79,15 @@ struct AmoCRMLeadWriteTests {
 
     @Test func customFieldsAreWrittenReadAndCleared() async throws {
         try await Amo.withSimulator { simulator, client in
-            let created = try await client.send(.POST, "/api/v4/leads", json: """
-                [{"name":"Поля","custom_fields_values":[
-                  {"field_id":\(Default.travellersField),"values":[{"value":3}]},
-                  {"field_id":\(Default.destinationField),"values":[{"enum_id":\(Default.destinationItaly)}]},
-                  {"field_code":"MASTER_DEAL_ID","values":[{"value":"md-42"}]},
-                  {"field_id":\(Default.departureDateField),"values":[{"value":1790000000}]}]}]
-                """)
+            let created = try await client.send(
+                .POST, "/api/v4/leads",
+                json: """
+                    [{"name":"Поля","custom_fields_values":[
+                      {"field_id":\(Default.travellersField),"values":[{"value":3}]},
+                      {"field_id":\(Default.destinationField),"values":[{"enum_id":\(Default.destinationItaly)}]},
+                      {"field_code":"MASTER_DEAL_ID","values":[{"value":"md-42"}]},
+                      {"field_id":\(Default.departureDateField),"values":[{"value":1790000000}]}]}]
+                    """)
             #expect(created.status == 200)
             let id = try #require(created.object.jsonObject("_embedded").jsonArray("leads").first?.jsonInt("id"))
             let lead = try #require(simulator.lead(id: id))
@@ -91,9 +97,11 @@ struct AmoCRMLeadWriteTests {
             let read = try await client.get("/api/v4/leads/\(id)").object.jsonArray("custom_fields_values")
             #expect(read.first { $0.jsonInt("field_id") == Default.travellersField }?.jsonArray("values").first?["value"] as? String == "3")
 
-            _ = try await client.send(.PATCH, "/api/v4/leads/\(id)", json: """
-                {"custom_fields_values":[{"field_id":\(Default.travellersField),"values":null}]}
-                """)
+            _ = try await client.send(
+                .PATCH, "/api/v4/leads/\(id)",
+                json: """
+                    {"custom_fields_values":[{"field_id":\(Default.travellersField),"values":null}]}
+                    """)
             #expect(simulator.lead(id: id)?.values(ofField: Default.travellersField) == nil)
             #expect(simulator.lead(id: id)?.values(ofField: Default.destinationField) == ["Италия"], "other fields stay")
         }
@@ -103,18 +111,24 @@ struct AmoCRMLeadWriteTests {
         try await Amo.withSimulator { simulator, client in
             let lead = try #require(simulator.allLeads().first { $0.statusID == Default.newRequest })
             #expect(lead.closedAt == nil)
-            let rejected = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
-                {"status_id":142,"loss_reason_id":\(Default.lossTooExpensive)}
-                """)
+            let rejected = try await client.send(
+                .PATCH, "/api/v4/leads/\(lead.id)",
+                json: """
+                    {"status_id":142,"loss_reason_id":\(Default.lossTooExpensive)}
+                    """)
             #expect(rejected.status == 400)
             #expect(rejected.contentType == "application/problem+json")
-            #expect(rejected.body == #"{"errors":{"\#(lead.id)":"Loss reason can be specified only for lost lead"},"title":"Bad Request","type":"https:\/\/httpstatus.es\/400","status":400,"detail":"Invalid request body"}"#,
-                    "a rule broken: keyed by the lead id, no validation-errors")
+            #expect(
+                rejected.body
+                    == #"{"errors":{"\#(lead.id)":"Loss reason can be specified only for lost lead"},"title":"Bad Request","type":"https:\/\/httpstatus.es\/400","status":400,"detail":"Invalid request body"}"#,
+                "a rule broken: keyed by the lead id, no validation-errors")
             #expect(simulator.lead(id: lead.id)?.statusID == Default.newRequest, "a rejected write changes nothing")
 
-            let lost = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
-                {"status_id":143,"loss_reason_id":\(Default.lossTooExpensive)}
-                """)
+            let lost = try await client.send(
+                .PATCH, "/api/v4/leads/\(lead.id)",
+                json: """
+                    {"status_id":143,"loss_reason_id":\(Default.lossTooExpensive)}
+                    """)
             #expect(lost.status == 200)
             let closed = try #require(simulator.lead(id: lead.id))
             #expect(closed.lossReasonID == Default.lossTooExpensive)
@@ -129,18 +143,22 @@ struct AmoCRMLeadWriteTests {
         try await Amo.withSimulator { simulator, client in
             let open = simulator.allLeads().filter { $0.statusID != 143 }.prefix(2).map(\.id)
             let before = simulator.allLeads()
-            let ruled = try await client.send(.PATCH, "/api/v4/leads", json: """
-                [{"id":\(open[0]),"price":1},{"id":\(open[1]),"loss_reason_id":\(Default.lossNoAnswer)}]
-                """)
+            let ruled = try await client.send(
+                .PATCH, "/api/v4/leads",
+                json: """
+                    [{"id":\(open[0]),"price":1},{"id":\(open[1]),"loss_reason_id":\(Default.lossNoAnswer)}]
+                    """)
             #expect(ruled.status == 400)
             #expect(ruled.object.jsonObject("errors").keys.sorted() == [String(open[1])])
             #expect(ruled.object["validation-errors"] == nil)
             #expect(ruled.object.jsonString("detail") == "Invalid request body")
             #expect(simulator.allLeads() == before, "nothing of the batch is written")
 
-            let typed = try await client.send(.PATCH, "/api/v4/leads", json: """
-                [{"id":\(open[0]),"price":"a lot"},{"id":\(open[1]),"loss_reason_id":\(Default.lossNoAnswer)}]
-                """)
+            let typed = try await client.send(
+                .PATCH, "/api/v4/leads",
+                json: """
+                    [{"id":\(open[0]),"price":"a lot"},{"id":\(open[1]),"loss_reason_id":\(Default.lossNoAnswer)}]
+                    """)
             #expect(typed.status == 400)
             #expect(typed.object.jsonArray("validation-errors").map { $0.jsonString("request_id") } == ["0"])
             #expect(typed.object["errors"] == nil)
@@ -151,12 +169,14 @@ struct AmoCRMLeadWriteTests {
     @Test func enumValueOutsideTheListIsNotSupportedChoiceWithItsPath() async throws {
         try await Amo.withSimulator { simulator, client in
             let count = simulator.allLeads().count
-            let reply = try await client.send(.POST, "/api/v4/leads", json: """
-                [{"name":"ok"},
-                 {"name":"bad","custom_fields_values":[
-                   {"field_id":\(Default.travellersField),"values":[{"value":"2"}]},
-                   {"field_id":\(Default.destinationField),"values":[{"value":"Марс"}]}]}]
-                """)
+            let reply = try await client.send(
+                .POST, "/api/v4/leads",
+                json: """
+                    [{"name":"ok"},
+                     {"name":"bad","custom_fields_values":[
+                       {"field_id":\(Default.travellersField),"values":[{"value":"2"}]},
+                       {"field_id":\(Default.destinationField),"values":[{"value":"Марс"}]}]}]
+                    """)
             #expect(reply.status == 400)
             #expect(reply.contentType == "application/problem+json")
             #expect(reply.object.jsonString("title") == "Bad Request")
@@ -178,7 +198,10 @@ struct AmoCRMLeadWriteTests {
         (#"{"pipeline_id":1}"#, "NotSupportedChoice", "pipeline_id"),
         (#"{"responsible_user_id":12345}"#, "NotSupportedChoice", "responsible_user_id"),
         (#"{"custom_fields_values":[{"field_id":1,"values":[{"value":"x"}]}]}"#, "NotSupportedChoice", "custom_fields_values.0.field_id"),
-        (#"{"custom_fields_values":[{"field_id":880004,"values":[{"enum_id":7}]}]}"#, "NotSupportedChoice", "custom_fields_values.0.values.0.enum_id"),
+        (
+            #"{"custom_fields_values":[{"field_id":880004,"values":[{"enum_id":7}]}]}"#, "NotSupportedChoice",
+            "custom_fields_values.0.values.0.enum_id"
+        ),
     ])
     func invalidWritesAnswer400WithCodeAndPath(body: String, code: String, path: String) async throws {
         try await Amo.withSimulator { simulator, client in
@@ -195,9 +218,11 @@ struct AmoCRMLeadWriteTests {
     @Test func movingToAnotherPipelineNeedsItsPipelineID() async throws {
         try await Amo.withSimulator { simulator, client in
             let lead = try #require(simulator.allLeads().first { $0.pipelineID == Default.toursPipeline && $0.statusID != 142 })
-            let moved = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
-                {"pipeline_id":\(Default.corporatePipeline),"status_id":\(Default.corporateContract)}
-                """)
+            let moved = try await client.send(
+                .PATCH, "/api/v4/leads/\(lead.id)",
+                json: """
+                    {"pipeline_id":\(Default.corporatePipeline),"status_id":\(Default.corporateContract)}
+                    """)
             #expect(moved.status == 200)
             #expect(simulator.lead(id: lead.id)?.pipelineID == Default.corporatePipeline)
             #expect(simulator.lead(id: lead.id)?.statusID == Default.corporateContract)

@@ -20,7 +20,9 @@ struct AmoCRMReferenceRoutesTests {
                 let reply = try await client.get("/api/v4/leads/pipelines/\(id)/statuses")
                 #expect(reply.status == 200 && reply.contentType == "application/hal+json")
                 #expect(reply.object.jsonInt("_total_items") == listed.count)
-                #expect(reply.object.jsonObject("_links").jsonObject("self").jsonString("href")?.hasSuffix("/api/v4/leads/pipelines/\(id)/statuses") == true)
+                #expect(
+                    reply.object.jsonObject("_links").jsonObject("self").jsonString("href")?.hasSuffix(
+                        "/api/v4/leads/pipelines/\(id)/statuses") == true)
                 let statuses = reply.object.jsonObject("_embedded").jsonArray("statuses")
                 #expect(Self.canonical(statuses) == Self.canonical(listed), "the same statuses as in the pipeline list")
                 for status in listed {
@@ -31,7 +33,8 @@ struct AmoCRMReferenceRoutesTests {
             }
             let missing = try await client.get("/api/v4/leads/pipelines/0/statuses")
             #expect(missing.status == 404 && missing.contentType == "application/problem+json")
-            #expect(missing.body == #"{"title":"Not Found","type":"https:\/\/httpstatus.es\/404","status":404,"detail":"Pipeline not found"}"#)
+            #expect(
+                missing.body == #"{"title":"Not Found","type":"https:\/\/httpstatus.es\/404","status":404,"detail":"Pipeline not found"}"#)
             #expect(try await client.get("/api/v4/leads/pipelines/\(Default.toursPipeline)/statuses", token: nil).status == 401)
         }
     }

@@ -1,6 +1,7 @@
-@testable import DealSyncSimulators
 import Foundation
 import Testing
+
+@testable import DealSyncSimulators
 
 /// The decision logic without sockets: the sliding window, the retry table, the disable window, JSON types.
 struct AmoCRMRulesTests {
@@ -52,8 +53,10 @@ struct AmoCRMRulesTests {
         let hub = AmoWebhookHub(catalog: catalog, destinations: ["http://hook"], disableThreshold: 100, timeScale: 1, seed: 1, now: 0)
         let start = Instant.now
         func fail(at instant: Instant) {
-            hub.record(AmoWebhookAttempt(deliveryID: 1, destination: "http://hook", body: "", attempt: 1, status: 500,
-                                         succeeded: false, requestID: "r", at: .now, isAutomation: false), at: instant)
+            hub.record(
+                AmoWebhookAttempt(
+                    deliveryID: 1, destination: "http://hook", body: "", attempt: 1, status: 500,
+                    succeeded: false, requestID: "r", at: .now, isAutomation: false), at: instant)
         }
         for minute in 0..<60 { fail(at: start + .seconds(minute * 60)) }
         // Three hours later: the first 60 fell out of the window.

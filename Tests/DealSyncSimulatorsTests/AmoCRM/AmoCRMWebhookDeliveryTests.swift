@@ -177,9 +177,11 @@ struct AmoCRMWebhookDeliveryTests {
         try await receiver.withRunning { receiverBase in
             try await Amo.withSimulator { simulator, client in
                 #expect(try await client.get("/api/v4/webhooks").status == 204)
-                let created = try await client.send(.POST, "/api/v4/webhooks", json: """
-                    {"destination":"\(receiverBase)/hooks/status-only","settings":["status_lead"]}
-                    """)
+                let created = try await client.send(
+                    .POST, "/api/v4/webhooks",
+                    json: """
+                        {"destination":"\(receiverBase)/hooks/status-only","settings":["status_lead"]}
+                        """)
                 #expect(created.status == 201)
                 #expect(created.object["disabled"] as? Bool == false)
                 #expect(try await client.get("/api/v4/webhooks").object.jsonInt("_total_items") == 1)
@@ -192,9 +194,12 @@ struct AmoCRMWebhookDeliveryTests {
                 let form = try PHPForm.parse(try #require(receiver.received.last).body)
                 #expect(form["leads"]?.map?.keys == ["status"], "only the subscribed action is sent")
 
-                let bad = try await client.send(.POST, "/api/v4/webhooks", json: #"{"destination":"\#(receiverBase)/x","settings":["nope"]}"#)
+                let bad = try await client.send(
+                    .POST, "/api/v4/webhooks", json: #"{"destination":"\#(receiverBase)/x","settings":["nope"]}"#)
                 #expect(bad.status == 400)
-                #expect(try await client.send(.DELETE, "/api/v4/webhooks", json: #"{"destination":"\#(receiverBase)/hooks/status-only"}"#).status == 204)
+                #expect(
+                    try await client.send(.DELETE, "/api/v4/webhooks", json: #"{"destination":"\#(receiverBase)/hooks/status-only"}"#)
+                        .status == 204)
                 #expect(try await client.get("/api/v4/webhooks").status == 204)
             }
         }

@@ -29,12 +29,14 @@ struct AmoCRMWebhookFormTests {
 
     @Test func anAPICreateFiresAnAddWithLegacyFieldsAndIsAnEchoOfARobot() async throws {
         try await Self.withHooked { simulator, client, receiver, _ in
-            let reply = try await client.send(.POST, "/api/v4/leads", json: """
-                [{"name":"Эхо","price":5000,"updated_by":0,"custom_fields_values":[
-                  {"field_id":\(Default.departureDateField),"values":[{"value":1790000000}]},
-                  {"field_id":\(Default.destinationField),"values":[{"value":"Египет"}]},
-                  {"field_id":\(Default.travellersField),"values":[{"value":2}]}]}]
-                """)
+            let reply = try await client.send(
+                .POST, "/api/v4/leads",
+                json: """
+                    [{"name":"Эхо","price":5000,"updated_by":0,"custom_fields_values":[
+                      {"field_id":\(Default.departureDateField),"values":[{"value":1790000000}]},
+                      {"field_id":\(Default.destinationField),"values":[{"value":"Египет"}]},
+                      {"field_id":\(Default.travellersField),"values":[{"value":2}]}]}]
+                    """)
             let id = try #require(reply.object.jsonObject("_embedded").jsonArray("leads").first?.jsonInt("id"))
             try await amoEventually("the add webhook") { receiver.received.count == 1 }
             let received = receiver.received[0]
@@ -80,9 +82,11 @@ struct AmoCRMWebhookFormTests {
     @Test func statusAndResponsibleChangesAddTheirOwnSections() async throws {
         try await Self.withHooked { simulator, client, receiver, _ in
             let lead = try #require(simulator.allLeads().first { $0.statusID == Default.newRequest })
-            _ = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
-                {"status_id":\(Default.booked),"responsible_user_id":\(Default.salesAnna)}
-                """)
+            _ = try await client.send(
+                .PATCH, "/api/v4/leads/\(lead.id)",
+                json: """
+                    {"status_id":\(Default.booked),"responsible_user_id":\(Default.salesAnna)}
+                    """)
             try await amoEventually("the update webhook") { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
             #expect(form.amoLeads("update").count == 1)
@@ -133,9 +137,11 @@ struct AmoCRMWebhookFormTests {
     @Test func aSalespersonEditViaControlRouteIsAnUpdateByThatUser() async throws {
         try await Self.withHooked { simulator, client, receiver, _ in
             let lead = try #require(simulator.allLeads().first { $0.statusID == Default.newRequest })
-            let reply = try await client.send(.PATCH, "/_sim/leads/\(lead.id)", json: """
-                {"user_id":\(Default.salesBoris),"name":"Петров, Шарм","status_id":142}
-                """, token: nil)
+            let reply = try await client.send(
+                .PATCH, "/_sim/leads/\(lead.id)",
+                json: """
+                    {"user_id":\(Default.salesBoris),"name":"Петров, Шарм","status_id":142}
+                    """, token: nil)
             #expect(reply.status == 200)
             try await amoEventually("the webhook") { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
@@ -152,9 +158,11 @@ struct AmoCRMWebhookFormTests {
         try await Self.withHooked { simulator, client, receiver, _ in
             let lead = try #require(simulator.allLeads().first { !$0.tags.isEmpty })
             #expect(lead.tags.map(\.name) == ["семья", "горящий"])
-            let reply = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: """
-                {"status_id":\(Default.booked),"tags_to_add":[{"name":"VIP"}],"tags_to_delete":[{"id":\(lead.tags[0].id)}]}
-                """)
+            let reply = try await client.send(
+                .PATCH, "/api/v4/leads/\(lead.id)",
+                json: """
+                    {"status_id":\(Default.booked),"tags_to_add":[{"name":"VIP"}],"tags_to_delete":[{"id":\(lead.tags[0].id)}]}
+                    """)
             #expect(reply.status == 200)
             let tags = try #require(simulator.lead(id: lead.id)?.tags)
             #expect(tags.map(\.name) == ["горящий", "VIP"])
@@ -179,9 +187,13 @@ struct AmoCRMWebhookFormTests {
     @Test func theAutomationFormCarriesIDsOnly() async throws {
         try await Self.withHooked { simulator, client, receiver, _ in
             let lead = try #require(simulator.allLeads().first { $0.statusID == Default.offerSent })
-            #expect(try await client.send(.POST, "/_sim/automation", json: """
-                {"lead_id":\(lead.id),"old_status_id":\(Default.newRequest)}
-                """, token: nil).status == 204)
+            #expect(
+                try await client.send(
+                    .POST, "/_sim/automation",
+                    json: """
+                        {"lead_id":\(lead.id),"old_status_id":\(Default.newRequest)}
+                        """, token: nil
+                ).status == 204)
             try await amoEventually("the automation webhook") { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
             let status = try #require(form.amoLeads("status").first)

@@ -55,8 +55,10 @@ struct AmoReply: Sendable {
 struct AmoClient: Sendable {
     let base: String
 
-    func send(_ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil,
-              token: String? = Amo.accessToken) async throws -> AmoReply {
+    func send(
+        _ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil,
+        token: String? = Amo.accessToken
+    ) async throws -> AmoReply {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -112,10 +114,11 @@ final class AmoWebhookReceiver: Sendable {
         router.post("/hooks/:name") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
             let (status, delay) = self.state.withLock { state in
-                state.received.append(Received(
-                    path: request.uri.path, body: String(buffer: body), contentType: request.headers[.contentType],
-                    userAgent: request.headers[.userAgent], requestID: request.headers[HTTPField.Name("X-Amocrm-Requestid")!],
-                    at: .now))
+                state.received.append(
+                    Received(
+                        path: request.uri.path, body: String(buffer: body), contentType: request.headers[.contentType],
+                        userAgent: request.headers[.userAgent], requestID: request.headers[HTTPField.Name("X-Amocrm-Requestid")!],
+                        at: .now))
                 return (state.status, state.delay)
             }
             if delay > .zero { try await self.hold(for: delay) }
@@ -143,8 +146,10 @@ final class AmoWebhookReceiver: Sendable {
 }
 
 /// Polls until `condition` holds, failing after `timeout`.
-func amoEventually(timeout: Duration = .seconds(3), _ what: String = "condition",
-                _ condition: @Sendable () -> Bool) async throws {
+func amoEventually(
+    timeout: Duration = .seconds(3), _ what: String = "condition",
+    _ condition: @Sendable () -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
         guard ContinuousClock.now < deadline else { throw SimulatorError("timed out waiting for \(what)") }

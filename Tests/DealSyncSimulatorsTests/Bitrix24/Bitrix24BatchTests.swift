@@ -10,14 +10,16 @@ struct Bitrix24BatchTests {
 
     @Test func mixedResultsAndErrorsComeBackPerCommandWithHTTP200() async throws {
         try await BitrixTest.withSimulator { simulator, client in
-            let reply = try await client.call("batch", json: """
-                {"halt":0,"cmd":{
-                  "upd":"crm.deal.update?id=101&fields[TITLE]=%D0%98%D0%B7%20batch",
-                  "missing":"crm.deal.get?id=99999",
-                  "page":"crm.deal.list?select[]=ID&filter[CATEGORY_ID]=2",
-                  "nope":"crm.deal.explode",
-                  "one":"crm.deal.get?id=102"}}
-                """)
+            let reply = try await client.call(
+                "batch",
+                json: """
+                    {"halt":0,"cmd":{
+                      "upd":"crm.deal.update?id=101&fields[TITLE]=%D0%98%D0%B7%20batch",
+                      "missing":"crm.deal.get?id=99999",
+                      "page":"crm.deal.list?select[]=ID&filter[CATEGORY_ID]=2",
+                      "nope":"crm.deal.explode",
+                      "one":"crm.deal.get?id=102"}}
+                    """)
             #expect(reply.status == 200)
             let batch = reply.resultObject
             let results = batch.bitrixObject("result")
@@ -50,21 +52,25 @@ struct Bitrix24BatchTests {
 
     @Test func haltStopsAtTheFirstError() async throws {
         try await BitrixTest.withSimulator { simulator, client in
-            let reply = try await client.call("batch", form: PHPForm.encode([
-                ("halt", "1"),
-                ("cmd[a]", "crm.deal.update?id=101&fields[COMMENTS]=a"),
-                ("cmd[b]", "crm.deal.update?id=99999&fields[COMMENTS]=b"),
-                ("cmd[c]", "crm.deal.update?id=102&fields[COMMENTS]=c"),
-            ]))
+            let reply = try await client.call(
+                "batch",
+                form: PHPForm.encode([
+                    ("halt", "1"),
+                    ("cmd[a]", "crm.deal.update?id=101&fields[COMMENTS]=a"),
+                    ("cmd[b]", "crm.deal.update?id=99999&fields[COMMENTS]=b"),
+                    ("cmd[c]", "crm.deal.update?id=102&fields[COMMENTS]=c"),
+                ]))
             #expect(reply.status == 200)
             let batch = reply.resultObject
             #expect(Set(batch.bitrixObject("result").keys) == ["a"])
             #expect(Set(batch.bitrixObject("result_error").keys) == ["b"])
             #expect(simulator.deal(id: 101)?.comments == "a")
             #expect(simulator.deal(id: 102)?.comments == nil, "nothing runs after the error")
-            let carryOn = try await client.call("batch", json: """
-                {"halt":false,"cmd":{"a":"crm.deal.get?id=99999","b":"crm.deal.update?id=102&fields[COMMENTS]=c"}}
-                """)
+            let carryOn = try await client.call(
+                "batch",
+                json: """
+                    {"halt":false,"cmd":{"a":"crm.deal.get?id=99999","b":"crm.deal.update?id=102&fields[COMMENTS]=c"}}
+                    """)
             #expect(carryOn.resultObject.bitrixObject("result")["b"] as? Bool == true)
             #expect(simulator.deal(id: 102)?.comments == "c")
         }
@@ -72,12 +78,14 @@ struct Bitrix24BatchTests {
 
     @Test func laterCommandsUseEarlierResults() async throws {
         try await BitrixTest.withSimulator { simulator, client in
-            let reply = try await client.call("batch", json: """
-                {"halt":1,"cmd":{
-                  "add":"crm.deal.add?fields[TITLE]=Ссылка&fields[CATEGORY_ID]=2",
-                  "read":"crm.deal.get?id=$result[add]",
-                  "copy":"crm.deal.update?id=$result[add]&fields[COMMENTS]=stage $result[read][STAGE_ID]"}}
-                """)
+            let reply = try await client.call(
+                "batch",
+                json: """
+                    {"halt":1,"cmd":{
+                      "add":"crm.deal.add?fields[TITLE]=Ссылка&fields[CATEGORY_ID]=2",
+                      "read":"crm.deal.get?id=$result[add]",
+                      "copy":"crm.deal.update?id=$result[add]&fields[COMMENTS]=stage $result[read][STAGE_ID]"}}
+                    """)
             let results = reply.resultObject.bitrixObject("result")
             #expect(results["add"] as? Int == 106)
             #expect((results["read"] as? [String: Any])?.bitrixString("TITLE") == "Ссылка")
@@ -109,8 +117,9 @@ struct Bitrix24BatchTests {
         try await BitrixTest.withSimulator { _, client in
             let reply = try await client.call("batch", json: #"{"cmd":{"inner":"batch?cmd[x]=crm.deal.get%3Fid%3D101"}}"#)
             #expect(reply.status == 200)
-            #expect(reply.resultObject.bitrixObject("result_error").bitrixObject("inner").bitrixString("error")
-                == "ERROR_BATCH_METHOD_NOT_ALLOWED")
+            #expect(
+                reply.resultObject.bitrixObject("result_error").bitrixObject("inner").bitrixString("error")
+                    == "ERROR_BATCH_METHOD_NOT_ALLOWED")
             #expect(reply.body.contains(#""result":[]"#))
         }
     }

@@ -10,10 +10,13 @@ struct Bitrix24CallingTests {
     /// The same list request in the three encodings a portal accepts.
     @Test func jsonFormAndQueryStringGiveTheSameResult() async throws {
         try await BitrixTest.withSimulator { _, client in
-            let json = try await client.call("crm.deal.list", json: """
-                {"filter":{"CATEGORY_ID":2,">=OPPORTUNITY":10000},"order":{"OPPORTUNITY":"DESC"},"select":["ID","TITLE","OPPORTUNITY"]}
-                """)
-            let bracketKeys = "filter%5BCATEGORY_ID%5D=2&filter%5B%3E%3DOPPORTUNITY%5D=10000&order%5BOPPORTUNITY%5D=DESC"
+            let json = try await client.call(
+                "crm.deal.list",
+                json: """
+                    {"filter":{"CATEGORY_ID":2,">=OPPORTUNITY":10000},"order":{"OPPORTUNITY":"DESC"},"select":["ID","TITLE","OPPORTUNITY"]}
+                    """)
+            let bracketKeys =
+                "filter%5BCATEGORY_ID%5D=2&filter%5B%3E%3DOPPORTUNITY%5D=10000&order%5BOPPORTUNITY%5D=DESC"
                 + "&select%5B%5D=ID&select%5B%5D=TITLE&select%5B%5D=OPPORTUNITY"
             let form = try await client.call("crm.deal.list", form: bracketKeys)
             let query = try await client.call("crm.deal.list.json", query: bracketKeys)
@@ -76,9 +79,11 @@ struct Bitrix24CallingTests {
 
     @Test func flagsAndNumbersInJSONReadAsPHPStrings() async throws {
         try await BitrixTest.withSimulator { simulator, client in
-            let reply = try await client.call("crm.deal.add", json: """
-                {"fields":{"TITLE":"Числа","CATEGORY_ID":2,"OPPORTUNITY":1250.5,"UF_CRM_SESSIONS":8,"ASSIGNED_BY_ID":15}}
-                """)
+            let reply = try await client.call(
+                "crm.deal.add",
+                json: """
+                    {"fields":{"TITLE":"Числа","CATEGORY_ID":2,"OPPORTUNITY":1250.5,"UF_CRM_SESSIONS":8,"ASSIGNED_BY_ID":15}}
+                    """)
             let id = try #require(reply.result as? Int)
             let deal = try #require(simulator.deal(id: id))
             #expect(deal.categoryID == 2)

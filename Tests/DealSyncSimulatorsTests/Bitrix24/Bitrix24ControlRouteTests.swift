@@ -9,9 +9,11 @@ struct Bitrix24ControlRouteTests {
 
     @Test func aSalespersonCreatesEditsMovesAndDeletesOverHTTP() async throws {
         try await BitrixTest.withSimulator { simulator, client in
-            let created = try await client.send(.POST, "/_sim/deals", json: """
-                {"user_id":15,"fields":{"TITLE":"Пробное занятие","CATEGORY_ID":2,"UF_CRM_PROGRAM":42}}
-                """)
+            let created = try await client.send(
+                .POST, "/_sim/deals",
+                json: """
+                    {"user_id":15,"fields":{"TITLE":"Пробное занятие","CATEGORY_ID":2,"UF_CRM_PROGRAM":42}}
+                    """)
             #expect(created.status == 201)
             #expect(created.object.bitrixString("ID") == "106" && created.object.bitrixString("CREATED_BY_ID") == "15")
             let edited = try await client.send(.PATCH, "/_sim/deals/106", json: #"{"user_id":12,"STAGE_ID":"C2:EXECUTING"}"#)

@@ -76,9 +76,11 @@ struct Bitrix24DealReadTests {
             var lastID = 0
             var seen: [Int] = []
             while true {
-                let reply = try await client.call("crm.deal.list", json: """
-                    {"select":["ID"],"order":{"ID":"ASC"},"filter":{">ID":\(lastID)},"start":-1}
-                    """)
+                let reply = try await client.call(
+                    "crm.deal.list",
+                    json: """
+                        {"select":["ID"],"order":{"ID":"ASC"},"filter":{">ID":\(lastID)},"start":-1}
+                        """)
                 #expect(reply.object.bitrixInt("total") == 0)
                 #expect(reply.object["next"] == nil)
                 let page = reply.resultList.compactMap { $0.bitrixString("ID").flatMap { Int($0) } }
@@ -106,10 +108,12 @@ struct Bitrix24DealReadTests {
             for title in ["Б", "А", "Б"] { simulator.createAsSalesperson(userID: 15, fields: ["TITLE": title, "OPPORTUNITY": "700"]) }
             let byAmount = try await client.call("crm.deal.list", json: #"{"order":{"OPPORTUNITY":"ASC"},"select":["ID"]}"#)
             #expect(byAmount.resultList.compactMap { $0.bitrixString("ID") } == ["103", "106", "107", "108", "105", "104", "101", "102"])
-            let byTitle = try await client.call("crm.deal.list", json: #"{"order":{"TITLE":"desc"},"filter":{"@ID":[106,107,108]},"select":["ID"]}"#)
+            let byTitle = try await client.call(
+                "crm.deal.list", json: #"{"order":{"TITLE":"desc"},"filter":{"@ID":[106,107,108]},"select":["ID"]}"#)
             #expect(byTitle.resultList.compactMap { $0.bitrixString("ID") } == ["106", "108", "107"])
             // STAGE_ID sorts by the stage's place in the funnel, not by its text.
-            let byStage = try await client.call("crm.deal.list", json: #"{"order":{"STAGE_ID":"ASC"},"filter":{"CATEGORY_ID":2},"select":["ID"]}"#)
+            let byStage = try await client.call(
+                "crm.deal.list", json: #"{"order":{"STAGE_ID":"ASC"},"filter":{"CATEGORY_ID":2},"select":["ID"]}"#)
             #expect(byStage.resultList.compactMap { $0.bitrixString("ID") } == ["103", "101", "102", "104"])
         }
     }
@@ -155,9 +159,11 @@ struct Bitrix24DealReadTests {
             simulator.editAsSalesperson(dealID: 104, userID: 15, fields: ["COMMENTS": "later"])
             let watermark = try #require(
                 try await client.call("crm.deal.get", json: #"{"id":101}"#).resultObject.bitrixString("DATE_MODIFY"))
-            let pull = try await client.call("crm.deal.list", json: """
-                {"filter":{">=DATE_MODIFY":"\(watermark)"},"order":{"DATE_MODIFY":"ASC","ID":"ASC"},"select":["ID","DATE_MODIFY"]}
-                """)
+            let pull = try await client.call(
+                "crm.deal.list",
+                json: """
+                    {"filter":{">=DATE_MODIFY":"\(watermark)"},"order":{"DATE_MODIFY":"ASC","ID":"ASC"},"select":["ID","DATE_MODIFY"]}
+                    """)
             #expect(pull.resultList.compactMap { $0.bitrixString("ID") } == ["101", "102", "103", "104"])
             let stamps = pull.resultList.compactMap { $0.bitrixString("DATE_MODIFY") }
             #expect(Set(stamps.prefix(3)).count == 1 && stamps[3] != stamps[0], "three share one second")
@@ -169,7 +175,8 @@ struct Bitrix24DealReadTests {
             #expect(inUTC.resultList.count == 4)
             let day = watermark.prefix(10).split(separator: "-")
             let siteFormat = "\(day[2]).\(day[1]).\(day[0]) \(watermark.dropFirst(11).prefix(8))"
-            let inSiteFormat = try await client.call("crm.deal.list", json: #"{"filter":{">DATE_MODIFY":"\#(siteFormat)"},"select":["ID"]}"#)
+            let inSiteFormat = try await client.call(
+                "crm.deal.list", json: #"{"filter":{">DATE_MODIFY":"\#(siteFormat)"},"select":["ID"]}"#)
             #expect(inSiteFormat.resultList.compactMap { $0.bitrixString("ID") } == ["104"], "\(siteFormat)")
         }
     }

@@ -8,10 +8,12 @@ struct Bitrix24DealWriteTests {
 
     @Test func addAnswersTheNewIDAsAnIntegerAndStartsInTheFunnelsFirstStage() async throws {
         try await BitrixTest.withSimulator { simulator, client in
-            let reply = try await client.call("crm.deal.add", json: """
-                {"fields":{"TITLE":"Новый клиент","CATEGORY_ID":"2","ORIGINATOR_ID":"dealsync","ORIGIN_ID":"md-1"},
-                 "params":{"REGISTER_SONET_EVENT":"N"}}
-                """)
+            let reply = try await client.call(
+                "crm.deal.add",
+                json: """
+                    {"fields":{"TITLE":"Новый клиент","CATEGORY_ID":"2","ORIGINATOR_ID":"dealsync","ORIGIN_ID":"md-1"},
+                     "params":{"REGISTER_SONET_EVENT":"N"}}
+                    """)
             #expect(reply.status == 200)
             #expect(reply.body.hasPrefix(#"{"result":106,"time":"#))
             let deal = try #require(simulator.deal(id: 106))
@@ -29,10 +31,12 @@ struct Bitrix24DealWriteTests {
     @Test func unknownFieldsAndStageIDsAreSilentlyIgnored() async throws {
         try await BitrixTest.withSimulator { simulator, client in
             let before = try #require(simulator.deal(id: 101))
-            let reply = try await client.call("crm.deal.update", json: """
-                {"id":101,"fields":{"TITLE":"Переименована","NO_SUCH_FIELD":"x","UF_CRM_NOPE":"y","STAGE_ID":"C2:NO_SUCH_STAGE",
-                 "title":"lower-case keys are other fields","ID":999,"DATE_CREATE":"2001-01-01T00:00:00+03:00","CLOSED":"Y"}}
-                """)
+            let reply = try await client.call(
+                "crm.deal.update",
+                json: """
+                    {"id":101,"fields":{"TITLE":"Переименована","NO_SUCH_FIELD":"x","UF_CRM_NOPE":"y","STAGE_ID":"C2:NO_SUCH_STAGE",
+                     "title":"lower-case keys are other fields","ID":999,"DATE_CREATE":"2001-01-01T00:00:00+03:00","CLOSED":"Y"}}
+                    """)
             #expect(reply.status == 200 && reply.result as? Bool == true)
             let after = try #require(simulator.deal(id: 101))
             #expect(after.title == "Переименована")

@@ -47,8 +47,9 @@ struct Bitrix24EventTests {
                 #expect(event.auth("domain") == "fitcoach.bitrix24.ru")
                 #expect(event.auth("client_endpoint") == "https://fitcoach.bitrix24.ru/rest/")
                 #expect(event.auth("server_endpoint") == "https://oauth.bitrix.info/rest/")
-                #expect(form["auth"]?.map?.keys == ["domain", "client_endpoint", "server_endpoint", "member_id", "application_token"],
-                        "an outgoing webhook gets the portal's identity and no token")
+                #expect(
+                    form["auth"]?.map?.keys == ["domain", "client_endpoint", "server_endpoint", "member_id", "application_token"],
+                    "an outgoing webhook gets the portal's identity and no token")
                 #expect(subscriptions.contains { $0.event == event.event && $0.kind == .outgoingWebhook })
                 let ts = Int(form["ts"]?.string ?? "") ?? 0
                 #expect(abs(ts - simulator.now) < 5)
@@ -63,15 +64,17 @@ struct Bitrix24EventTests {
             _ = try await client.call("crm.deal.update", json: #"{"id":101,"fields":{}}"#)
             _ = try await client.call("batch", json: #"{"cmd":{"a":"crm.deal.update?id=102&fields[NOPE]=1"}}"#)
             try await bitrixEventually("three echoes") { receiver.received.count == 3 }
-            #expect(Set(receiver.received.map { "\($0.event ?? "")/\($0.dealID ?? "")" })
-                == ["ONCRMDEALADD/106", "ONCRMDEALUPDATE/101", "ONCRMDEALUPDATE/102"])
+            #expect(
+                Set(receiver.received.map { "\($0.event ?? "")/\($0.dealID ?? "")" })
+                    == ["ONCRMDEALADD/106", "ONCRMDEALUPDATE/101", "ONCRMDEALUPDATE/102"])
             #expect(simulator.deal(id: 102)?.modifyByID == Default.integrationUser, "recognise your own writes by MODIFY_BY_ID")
         }
     }
 
     @Test func aFunnelChangeFiresOnlyMoveToCategory() async throws {
         try await Self.withHandlers { simulator, client, receiver, _ in
-            let moved = try await client.send(.POST, "/_sim/deals/101/move", json: #"{"category_id":0,"stage_id":"PREPARATION","user_id":12}"#)
+            let moved = try await client.send(
+                .POST, "/_sim/deals/101/move", json: #"{"category_id":0,"stage_id":"PREPARATION","user_id":12}"#)
             #expect(moved.status == 200)
             try await bitrixEventually("the move event") { !receiver.received.isEmpty }
             try await Task.sleep(for: .milliseconds(200))
@@ -140,9 +143,12 @@ struct Bitrix24EventTests {
             let event = receiver.received[0]
             let handlerID = try #require(simulator.eventSubscriptions.first { $0.event == "ONCRMDEALUPDATE" }?.id)
             #expect(event.form["event_handler_id"]?.string == String(handlerID), "an application's handler is named")
-            #expect(event.form["auth"]?.map?.keys == ["access_token", "expires", "expires_in", "scope", "domain", "server_endpoint", "status",
-                                                     "client_endpoint", "member_id", "user_id", "application_token"],
-                    "a token, and never a refresh token")
+            #expect(
+                event.form["auth"]?.map?.keys == [
+                    "access_token", "expires", "expires_in", "scope", "domain", "server_endpoint", "status",
+                    "client_endpoint", "member_id", "user_id", "application_token",
+                ],
+                "a token, and never a refresh token")
             let token = try #require(event.auth("access_token"))
             #expect(event.auth("user_id") == "1" && event.auth("application_token") == simulator.configuration.applicationToken)
             #expect(Int(event.auth("expires") ?? "") ?? 0 > simulator.now)
@@ -162,8 +168,9 @@ struct Bitrix24EventTests {
     /// Whether an event was deprioritised is read from the simulator's record; the wall clock only bounds the extra
     /// delay from below (never shorter) and, generously, from above (a prompt event does not wait for it).
     @Test func aSlowHandlerIsDeprioritised() async throws {
-        let delivery = Bitrix24Simulator.EventDelivery(timeout: .seconds(2), slowResponseThreshold: .milliseconds(100),
-                                                       deprioritisedDelay: .milliseconds(2000))
+        let delivery = Bitrix24Simulator.EventDelivery(
+            timeout: .seconds(2), slowResponseThreshold: .milliseconds(100),
+            deprioritisedDelay: .milliseconds(2000))
         try await Self.withHandlers(delivery: delivery) { simulator, _, receiver, url in
             receiver.respond(status: 200, delay: .milliseconds(250))
             simulator.editAsSalesperson(dealID: 101, userID: 12, fields: ["COMMENTS": "slow"])

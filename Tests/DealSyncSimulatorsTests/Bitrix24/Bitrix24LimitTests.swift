@@ -175,8 +175,9 @@ struct Bitrix24LimitTests {
             _ = try await response.body.collect(upTo: 1 << 16)
             try await http.shutdown()
             #expect(response.status.code == 302)
-            #expect(response.headers.first(name: "Location")
-                == "https://fitcoach-new.bitrix24.ru" + BitrixTest.hook + "/crm.deal.get?id=101")
+            #expect(
+                response.headers.first(name: "Location")
+                    == "https://fitcoach-new.bitrix24.ru" + BitrixTest.hook + "/crm.deal.get?id=101")
             _ = try await client.send(.PUT, "/_sim/faults", json: "{}")
             #expect(try await client.call("crm.deal.get", json: #"{"id":101}"#).status == 200)
             #expect(simulator.stats.redirects == 1)

@@ -29,7 +29,8 @@ struct Bitrix24OAuthTests {
             let reused = try await client.get(Self.refreshQuery(BitrixTest.refreshToken))
             #expect(reused.status == 400 && reused.error == "invalid_grant")
             #expect(try await client.app("crm.deal.get", json: #"{"id":101}"#, token: access).status == 200)
-            let form = "grant_type=refresh_token&client_id=\(Bitrix24Simulator.OAuth().clientID)"
+            let form =
+                "grant_type=refresh_token&client_id=\(Bitrix24Simulator.OAuth().clientID)"
                 + "&client_secret=\(Bitrix24Simulator.OAuth().clientSecret)&refresh_token=\(next)"
             let posted = try await client.send(.POST, "/oauth/token/", form: form)
             #expect(posted.status == 200 && posted.object.bitrixString("access_token") != nil)

@@ -50,8 +50,9 @@ struct Bitrix24OperatingTests {
             #expect(blocked.status == 429 && blocked.error == "OPERATION_TIME_LIMIT")
             #expect(simulator.stats.operationTimeLimited == 1)
             #expect(simulator.deal(id: ids[0])?.title == "r65", "the refused batch wrote nothing")
-            #expect(try await client.call("crm.deal.update", json: #"{"id":\#(ids[0]),"fields":{"TITLE":"alone"}}"#).status == 200,
-                    "the update method itself is still under its budget")
+            #expect(
+                try await client.call("crm.deal.update", json: #"{"id":\#(ids[0]),"fields":{"TITLE":"alone"}}"#).status == 200,
+                "the update method itself is still under its budget")
 
             simulator.advanceLimitClock(by: .seconds(600))
             #expect(try await client.call("batch", json: Self.writeBatch(ids, title: "later")).status == 200, "the window has passed")
@@ -78,9 +79,11 @@ struct Bitrix24OperatingTests {
             #expect(simulator.operatingTime(method: "crm.deal.update") > 480)
             let direct = try await client.call("crm.deal.update", json: #"{"id":101,"fields":{"TITLE":"x"}}"#)
             #expect(direct.status == 429 && direct.error == "OPERATION_TIME_LIMIT")
-            #expect(try await client.app("crm.deal.update", json: #"{"id":101,"fields":{"TITLE":"x"}}"#).status == 429,
-                    "the application's account too")
-            let batch = try await client.call("batch", json: #"{"cmd":{"u":"crm.deal.update?id=101&fields[TITLE]=y","g":"crm.deal.get?id=101"}}"#)
+            #expect(
+                try await client.app("crm.deal.update", json: #"{"id":101,"fields":{"TITLE":"x"}}"#).status == 429,
+                "the application's account too")
+            let batch = try await client.call(
+                "batch", json: #"{"cmd":{"u":"crm.deal.update?id=101&fields[TITLE]=y","g":"crm.deal.get?id=101"}}"#)
             #expect(batch.status == 200)
             #expect(batch.resultObject.bitrixObject("result_error").bitrixObject("u").bitrixString("error") == "OPERATION_TIME_LIMIT")
             #expect(batch.resultObject.bitrixObject("result").bitrixObject("g").bitrixString("TITLE") != "y", "the read still runs")

@@ -1,7 +1,8 @@
-@testable import DealSyncSimulators
 import DealSyncCore
 import Foundation
 import Testing
+
+@testable import DealSyncSimulators
 
 /// The decision logic without sockets: the leaky bucket, the operating buckets, PHP readings, LIKE, dates.
 struct Bitrix24RulesTests {

@@ -46,8 +46,10 @@ final class BitrixEventReceiver: Sendable {
         router.post("/events/:name") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
             let (status, delay) = self.state.withLock { state in
-                state.received.append(Received(path: request.uri.path, body: String(buffer: body),
-                                               contentType: request.headers[.contentType], at: .now))
+                state.received.append(
+                    Received(
+                        path: request.uri.path, body: String(buffer: body),
+                        contentType: request.headers[.contentType], at: .now))
                 return (state.status, state.delay)
             }
             if delay > .zero { try await self.hold(for: delay) }

@@ -77,7 +77,9 @@ struct BitrixClient: Sendable {
 
     /// Calls as the OAuth application: `/rest/<method>` with `auth` in the JSON body.
     func app(_ method: String, json: String = "{}", token: String = BitrixTest.accessToken) async throws -> BitrixReply {
-        let body = json.trimmingCharacters(in: .whitespaces) == "{}" ? "{\"auth\":\"\(token)\"}"
+        let body =
+            json.trimmingCharacters(in: .whitespaces) == "{}"
+            ? "{\"auth\":\"\(token)\"}"
             : "{\"auth\":\"\(token)\"," + json.trimmingCharacters(in: .whitespaces).dropFirst()
         return try await send(.POST, "/rest/\(method)", json: body)
     }
@@ -101,8 +103,10 @@ struct BitrixClient: Sendable {
 }
 
 /// Polls until `condition` holds, failing after `timeout`.
-func bitrixEventually(timeout: Duration = .seconds(3), _ what: String = "condition",
-                     _ condition: @Sendable () -> Bool) async throws {
+func bitrixEventually(
+    timeout: Duration = .seconds(3), _ what: String = "condition",
+    _ condition: @Sendable () -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
         guard ContinuousClock.now < deadline else { throw SimulatorError("timed out waiting for \(what)") }

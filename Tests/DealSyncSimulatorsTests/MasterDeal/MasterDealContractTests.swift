@@ -29,7 +29,9 @@ struct MasterDealContractTests {
                 try response.body.write(to: file)
                 files[component, default: []].append(file.path)
             }
-            let created = try await client.write(.POST, "/v1/deals", """
+            let created = try await client.write(
+                .POST, "/v1/deals",
+                """
                 {"account_id":"acc-1","opportunity_name":"Tour","stage":"lead","amount":"150000","currency":"RUB",
                  "owner_id":"u-olga","sla_due_at":"2026-11-30T18:00:00+03:00","attributes":{"pax":2,"vip":true,"note":"x"}}
                 """)
@@ -38,36 +40,54 @@ struct MasterDealContractTests {
             #expect(created.header("Location") == "/v1/deals/\(id)")
             #expect(created.header("ETag") == "\"1\"")
             try keep(try await client.get("/v1/deals/\(id)"), "Deal", status: 200, contentType: "application/json")
-            try keep(try await client.write(.PATCH, "/v1/deals/\(id)", #"{"amount":null,"currency":null}"#),
-                     "Deal", status: 200, contentType: "application/json")
-            try keep(try await client.write(.POST, "/v1/deals/\(id)/stage", #"{"stage":"qualified","reason":"call"}"#),
-                     "Deal", status: 200, contentType: "application/json")
-            try keep(try await client.write(.PUT, "/v1/deals/\(id)/owners", #"{"owner_id":null}"#),
-                     "Deal", status: 200, contentType: "application/json")
+            try keep(
+                try await client.write(.PATCH, "/v1/deals/\(id)", #"{"amount":null,"currency":null}"#),
+                "Deal", status: 200, contentType: "application/json")
+            try keep(
+                try await client.write(.POST, "/v1/deals/\(id)/stage", #"{"stage":"qualified","reason":"call"}"#),
+                "Deal", status: 200, contentType: "application/json")
+            try keep(
+                try await client.write(.PUT, "/v1/deals/\(id)/owners", #"{"owner_id":null}"#),
+                "Deal", status: 200, contentType: "application/json")
             try keep(try await client.get("/v1/deals?limit=1"), "DealList", status: 200, contentType: "application/json")
-            try keep(try await client.get("/v1/deals?updated_since=2000-01-01T00:00:00Z"), "DealList", status: 200,
-                     contentType: "application/json")
-            try keep(try await client.write(.POST, "/v1/deals/\(id)/notes", #"{"text":"called the client"}"#),
-                     "Note", status: 201, contentType: "application/json")
+            try keep(
+                try await client.get("/v1/deals?updated_since=2000-01-01T00:00:00Z"), "DealList", status: 200,
+                contentType: "application/json")
+            try keep(
+                try await client.write(.POST, "/v1/deals/\(id)/notes", #"{"text":"called the client"}"#),
+                "Note", status: 201, contentType: "application/json")
 
             let problem = "application/problem+json"
-            try keep(try await MasterDealTestClient(baseURL: baseURL, token: nil).get("/v1/deals"), "Problem",
-                     status: 401, contentType: problem)
+            try keep(
+                try await MasterDealTestClient(baseURL: baseURL, token: nil).get("/v1/deals"), "Problem",
+                status: 401, contentType: problem)
             try keep(try await client.get("/v1/deals/md-missing"), "Problem", status: 404, contentType: problem)
             try keep(try await client.send(.POST, "/v1/deals", body: "{}"), "Problem", status: 400, contentType: problem)
             try keep(try await client.write(.POST, "/v1/deals", "{not json"), "Problem", status: 400, contentType: problem)
             try keep(try await client.get("/v1/deals?limit=0"), "Problem", status: 400, contentType: problem)
-            try keep(try await client.write(.PATCH, "/v1/deals/\(id)", #"{"version":9}"#), "Problem", status: 422,
-                     contentType: problem)
-            try keep(try await client.write(.PATCH, "/v1/deals/\(id)", #"{"stage":"lead"}"#), "Problem", status: 422,
-                     contentType: problem)
-            try keep(try await client.write(.PATCH, "/v1/deals/\(id)", "{}", headers: [("If-Match", "\"1\"")]),
-                     "PreconditionProblem", status: 412, contentType: problem)
-            simulator.faults.update({ var f = FaultSettings(); f.rateLimitRate = 1; f.retryAfterSeconds = 3; return f }())
+            try keep(
+                try await client.write(.PATCH, "/v1/deals/\(id)", #"{"version":9}"#), "Problem", status: 422,
+                contentType: problem)
+            try keep(
+                try await client.write(.PATCH, "/v1/deals/\(id)", #"{"stage":"lead"}"#), "Problem", status: 422,
+                contentType: problem)
+            try keep(
+                try await client.write(.PATCH, "/v1/deals/\(id)", "{}", headers: [("If-Match", "\"1\"")]),
+                "PreconditionProblem", status: 412, contentType: problem)
+            simulator.faults.update(
+                {
+                    var f = FaultSettings(); f.rateLimitRate = 1; f.retryAfterSeconds = 3; return f
+                }())
             try keep(try await client.get("/v1/deals"), "Problem", status: 429, contentType: problem)
-            simulator.faults.update({ var f = FaultSettings(); f.down = true; return f }())
+            simulator.faults.update(
+                {
+                    var f = FaultSettings(); f.down = true; return f
+                }())
             try keep(try await client.get("/v1/deals"), "Problem", status: 503, contentType: problem)
-            simulator.faults.update({ var f = FaultSettings(); f.errorRate = 1; return f }())
+            simulator.faults.update(
+                {
+                    var f = FaultSettings(); f.errorRate = 1; return f
+                }())
             try keep(try await client.get("/v1/deals"), "Problem", status: 500, contentType: problem)
             return files
         }
@@ -93,8 +113,11 @@ struct MasterDealContractTests {
             return try await receiver.waitFor(8)
         }
         let types = try received.map { try #require($0.json["type"]?.stringValue) }
-        #expect(types.sorted() == ["BillingReady", "DealClosedLost", "DealClosedWon", "DealCreated", "OfferApproved",
-                                   "OwnerChanged", "StageChanged", "StageChanged"])
+        #expect(
+            types.sorted() == [
+                "BillingReady", "DealClosedLost", "DealClosedWon", "DealCreated", "OfferApproved",
+                "OwnerChanged", "StageChanged", "StageChanged",
+            ])
         var files: [String] = []
         for (index, request) in received.enumerated() {
             let event = try request.json
@@ -115,8 +138,9 @@ struct MasterDealContractTests {
     @Test func theCheckerRejectsAnInstanceThatBreaksTheContract() throws {
         let directory = try MasterDealContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let deal = MasterDealSimulator.Deal(id: "md-00000001", accountID: "acc", opportunityName: "x", stage: "lead",
-                                            amount: "10.00", currency: "RUB", createdAt: 0, updatedAt: 0)
+        let deal = MasterDealSimulator.Deal(
+            id: "md-00000001", accountID: "acc", opportunityName: "x", stage: "lead",
+            amount: "10.00", currency: "RUB", createdAt: 0, updatedAt: 0)
         var broken = try #require(deal.json.objectValue)
         broken["amount"] = .number(10)
         let good = directory.appendingPathComponent("good.json")

@@ -49,11 +49,13 @@ struct MasterDealDealTests {
         let simulator = MasterDealSimulator(configuration: masterDealTestConfiguration())
         try await simulator.withRunning { baseURL in
             let client = MasterDealTestClient(baseURL: baseURL)
-            let id = try #require(try await client.create(
-                extra: #","amount":"10.5","currency":"RUB","owner_id":"u-olga","attributes":{"keep":"k","drop":true,"n":1}"#
-            )["id"]?.stringValue)
-            let response = try await client.write(.PATCH, "/v1/deals/\(id)",
-                                                  #"{"owner_id":null,"attributes":{"drop":null,"n":2.5,"new":"v"}}"#)
+            let id = try #require(
+                try await client.create(
+                    extra: #","amount":"10.5","currency":"RUB","owner_id":"u-olga","attributes":{"keep":"k","drop":true,"n":1}"#
+                )["id"]?.stringValue)
+            let response = try await client.write(
+                .PATCH, "/v1/deals/\(id)",
+                #"{"owner_id":null,"attributes":{"drop":null,"n":2.5,"new":"v"}}"#)
             #expect(response.status == 200)
             let deal = try response.json
             #expect(deal["owner_id"] == .null)
@@ -92,8 +94,9 @@ struct MasterDealDealTests {
         let receiver = MasterDealEventReceiver()
         try await receiver.withSimulator { simulator, api, _ in
             let ui = MasterDealTestClient(baseURL: api.baseURL, token: nil)
-            let created = try await ui.send(.POST, "/_sim/deals",
-                                            body: #"{"id":"md-0000beef","account_id":"a","opportunity_name":"UI deal","stage":"lead"}"#)
+            let created = try await ui.send(
+                .POST, "/_sim/deals",
+                body: #"{"id":"md-0000beef","account_id":"a","opportunity_name":"UI deal","stage":"lead"}"#)
             #expect(created.status == 201)
             let edited = try await ui.send(.PATCH, "/_sim/deals/md-0000beef", body: #"{"stage":"qualified","owner_id":"u-ivan"}"#)
             #expect(edited.status == 200)
@@ -117,13 +120,15 @@ struct MasterDealDealTests {
         let directory = try MasterDealContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("seed.json")
-        try Data("""
+        try Data(
+            """
             {"items": [
               {"id": "md-00000001", "account_id": "acc", "opportunity_name": "Seeded", "stage": "won",
                "amount": "99.9", "currency": "USD", "updated_at": "2026-11-23T10:00:00.123Z", "version": 4},
               {"account_id": "acc", "opportunity_name": "Minimal", "stage": "lead"}
             ]}
-            """.utf8).write(to: file)
+            """.utf8
+        ).write(to: file)
         let deals = try MasterDealSimulator.loadSeedDeals(from: file.path)
         #expect(deals.count == 2)
         #expect(deals[0].id == "md-00000001")

@@ -13,8 +13,9 @@ struct MasterDealEventDeliveryTests {
         try request.body.write(to: body)
         var environment = ["MASTERDEAL_EVENT_SECRET": current]
         if let previous { environment["MASTERDEAL_EVENT_SECRET_PREVIOUS"] = previous }
-        let result = try MasterDealContractCheck.run(["signature", request.headers["x-signature"] ?? "", body.path],
-                                                     environment: environment)
+        let result = try MasterDealContractCheck.run(
+            ["signature", request.headers["x-signature"] ?? "", body.path],
+            environment: environment)
         return result.status
     }
 
@@ -109,8 +110,9 @@ struct MasterDealEventDeliveryTests {
             try await first.withSimulator { _, client, _ in
                 _ = try await client.create()
                 _ = try await first.waitFor(1)
-                let put = try await client.send(.PUT, "/_sim/event-targets",
-                                                body: #"[{"url":"\#(secondURL)/events","secret":"two"}]"#)
+                let put = try await client.send(
+                    .PUT, "/_sim/event-targets",
+                    body: #"[{"url":"\#(secondURL)/events","secret":"two"}]"#)
                 #expect(put.status == 200)
                 #expect(!put.text.contains("two"))
                 _ = try await client.create()

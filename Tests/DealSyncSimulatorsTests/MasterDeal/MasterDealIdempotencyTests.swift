@@ -69,12 +69,14 @@ struct MasterDealIdempotencyTests {
         let simulator = MasterDealSimulator(configuration: masterDealTestConfiguration())
         try await simulator.withRunning { baseURL in
             let client = MasterDealTestClient(baseURL: baseURL)
-            let response = try await client.send(.POST, "/v1/deals",
-                                                 body: #"{"account_id":"a","opportunity_name":"n","stage":"lead"}"#)
+            let response = try await client.send(
+                .POST, "/v1/deals",
+                body: #"{"account_id":"a","opportunity_name":"n","stage":"lead"}"#)
             #expect(response.status == 400)
             #expect(response.problemSlug == "idempotency-key-missing")
-            let long = try await client.write(.POST, "/v1/deals", #"{"account_id":"a","opportunity_name":"n","stage":"lead"}"#,
-                                              key: String(repeating: "k", count: 256))
+            let long = try await client.write(
+                .POST, "/v1/deals", #"{"account_id":"a","opportunity_name":"n","stage":"lead"}"#,
+                key: String(repeating: "k", count: 256))
             #expect(long.status == 400)
             #expect(long.problemSlug == "idempotency-key-invalid")
             #expect(simulator.allDeals().isEmpty)
@@ -87,12 +89,14 @@ struct MasterDealIdempotencyTests {
             let client = MasterDealTestClient(baseURL: baseURL)
             let id = try #require(try await client.create()["id"]?.stringValue)
             try simulator.editAsUser(id: id, changes: ["opportunity_name": "Edited in MasterDeal"])
-            let stale = try await client.write(.PATCH, "/v1/deals/\(id)", #"{"stage":"qualified"}"#, key: "w",
-                                               headers: [("If-Match", "\"1\"")])
+            let stale = try await client.write(
+                .PATCH, "/v1/deals/\(id)", #"{"stage":"qualified"}"#, key: "w",
+                headers: [("If-Match", "\"1\"")])
             #expect(stale.status == 412)
             // The connector re-reads, re-decides and retries the same outbox row (same key, same body).
-            let retried = try await client.write(.PATCH, "/v1/deals/\(id)", #"{"stage":"qualified"}"#, key: "w",
-                                                 headers: [("If-Match", "\"2\"")])
+            let retried = try await client.write(
+                .PATCH, "/v1/deals/\(id)", #"{"stage":"qualified"}"#, key: "w",
+                headers: [("If-Match", "\"2\"")])
             #expect(retried.status == 200)
             #expect(retried.header("Idempotent-Replayed") == nil)
             #expect(simulator.deal(id: id)?.stage == "qualified")

@@ -8,16 +8,19 @@ struct MasterDealLogicTests {
     typealias Sim = MasterDealSimulator
 
     func deal(_ id: String, at millis: Int64, stage: String = "lead", owner: String? = nil) -> Sim.Deal {
-        Sim.Deal(id: id, accountID: "a", opportunityName: "n", stage: stage, ownerID: owner,
-                 createdAt: millis, updatedAt: millis)
+        Sim.Deal(
+            id: id, accountID: "a", opportunityName: "n", stage: stage, ownerID: owner,
+            createdAt: millis, updatedAt: millis)
     }
 
     @Test func cursorsRoundTripAndRejectForeignTokens() {
         let cursor = Sim.PageCursor(updatedAt: 1_795_428_000_123, id: "md-|odd/id+")
         #expect(Sim.PageCursor(token: cursor.token) == cursor)
         #expect(!cursor.token.contains("="))
-        for token in ["", "abc", Data("c2|1|x".utf8).base64EncodedString(), Data("c1|x|y".utf8).base64EncodedString(),
-                      Data("c1|1|".utf8).base64EncodedString()] {
+        for token in [
+            "", "abc", Data("c2|1|x".utf8).base64EncodedString(), Data("c1|x|y".utf8).base64EncodedString(),
+            Data("c1|1|".utf8).base64EncodedString(),
+        ] {
             #expect(Sim.PageCursor(token: token) == nil, "\(token)")
         }
     }

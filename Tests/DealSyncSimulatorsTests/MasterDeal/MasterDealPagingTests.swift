@@ -13,9 +13,10 @@ struct MasterDealPagingTests {
         var deals: [MasterDealSimulator.Deal] = []
         for index in 0..<50 {
             let updatedAt = index < 5 ? shared - 1000 + Int64(index) : index < 45 ? shared : shared + Int64(index)
-            deals.append(MasterDealSimulator.Deal(
-                id: String(format: "md-%08x", (index * 7919) % 65_536), accountID: "acc", opportunityName: "Deal \(index)",
-                stage: "lead", createdAt: shared - 5000, updatedAt: updatedAt))
+            deals.append(
+                MasterDealSimulator.Deal(
+                    id: String(format: "md-%08x", (index * 7919) % 65_536), accountID: "acc", opportunityName: "Deal \(index)",
+                    stage: "lead", createdAt: shared - 5000, updatedAt: updatedAt))
         }
         return deals
     }
@@ -98,8 +99,10 @@ struct MasterDealPagingTests {
         let simulator = MasterDealSimulator(configuration: masterDealTestConfiguration())
         try await simulator.withRunning { baseURL in
             let client = MasterDealTestClient(baseURL: baseURL)
-            for path in ["/v1/deals?limit=0", "/v1/deals?limit=501", "/v1/deals?limit=ten",
-                         "/v1/deals?updated_since=yesterday", "/v1/deals?updated_since=2026-11-23T10:00:00"] {
+            for path in [
+                "/v1/deals?limit=0", "/v1/deals?limit=501", "/v1/deals?limit=ten",
+                "/v1/deals?updated_since=yesterday", "/v1/deals?updated_since=2026-11-23T10:00:00",
+            ] {
                 let response = try await client.get(path)
                 #expect(response.status == 400, "\(path)")
                 #expect(response.problemSlug == "invalid-parameter", "\(path)")

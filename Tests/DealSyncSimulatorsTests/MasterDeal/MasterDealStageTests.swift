@@ -106,7 +106,9 @@ struct MasterDealStageTests {
             let id = try #require(try await client.create(extra: extra)["id"]?.stringValue)
             let before = try #require(simulator.deal(id: id))
             // The same values in other spellings: "150000" is 150000.00, 15:00Z is 18:00+03:00, removing an absent key.
-            let response = try await client.write(.PATCH, "/v1/deals/\(id)", """
+            let response = try await client.write(
+                .PATCH, "/v1/deals/\(id)",
+                """
                 {"amount":"150000","currency":"RUB","sla_due_at":"2026-11-30T15:00:00Z","stage":"lead","attributes":{"a":1,"zz":null}}
                 """)
             #expect(response.status == 200)

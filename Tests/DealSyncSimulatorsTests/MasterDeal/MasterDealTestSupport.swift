@@ -36,8 +36,10 @@ struct MasterDealTestClient: Sendable {
     let baseURL: String
     var token: String? = MasterDealTestClient.token
 
-    func send(_ method: HTTPMethod, _ path: String, body: String? = nil,
-              headers: [(String, String)] = []) async throws -> MasterDealTestResponse {
+    func send(
+        _ method: HTTPMethod, _ path: String, body: String? = nil,
+        headers: [(String, String)] = []
+    ) async throws -> MasterDealTestResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -48,8 +50,9 @@ struct MasterDealTestClient: Sendable {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
         let bytes = try await response.body.collect(upTo: 4 << 20)
-        return MasterDealTestResponse(status: Int(response.status.code), headers: response.headers,
-                                      body: Data(bytes.readableBytesView))
+        return MasterDealTestResponse(
+            status: Int(response.status.code), headers: response.headers,
+            body: Data(bytes.readableBytesView))
     }
 
     func get(_ path: String) async throws -> MasterDealTestResponse {
@@ -57,15 +60,18 @@ struct MasterDealTestClient: Sendable {
     }
 
     /// A write with an `Idempotency-Key` (a fresh one unless given).
-    func write(_ method: HTTPMethod, _ path: String, _ body: String, key: String = UUID().uuidString,
-               headers: [(String, String)] = []) async throws -> MasterDealTestResponse {
+    func write(
+        _ method: HTTPMethod, _ path: String, _ body: String, key: String = UUID().uuidString,
+        headers: [(String, String)] = []
+    ) async throws -> MasterDealTestResponse {
         try await send(method, path, body: body, headers: [("Idempotency-Key", key)] + headers)
     }
 
     /// Creates a deal through the API and answers its JSON.
     func create(stage: String = "lead", extra: String = "") async throws -> MasterDealJSON {
-        let response = try await write(.POST, "/v1/deals",
-                                       #"{"account_id":"acc-1","opportunity_name":"Tour to Sochi","stage":"\#(stage)""# + extra + "}")
+        let response = try await write(
+            .POST, "/v1/deals",
+            #"{"account_id":"acc-1","opportunity_name":"Tour to Sochi","stage":"\#(stage)""# + extra + "}")
         try #require(response.status == 201, "create failed: \(response.status) \(response.text)")
         return try response.json
     }

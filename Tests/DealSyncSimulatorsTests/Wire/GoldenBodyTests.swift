@@ -61,8 +61,10 @@ struct GoldenBodyTests {
         let catalog = AmoCatalog(AmoCRMSimulator.Configuration())
         for seed: UInt64 in [1, 2, 3] {
             var random = SplitMix64(seed: seed)
-            let body = try #require(AmoWebhookForm.body(for: [.added(Self.amoLead)], settings: ["add_lead"], catalog: catalog,
-                                                         random: &random))
+            let body = try #require(
+                AmoWebhookForm.body(
+                    for: [.added(Self.amoLead)], settings: ["add_lead"], catalog: catalog,
+                    random: &random))
             let pairs = body.split(separator: "&").map(String.init)
             #expect(pairs.sorted() == Self.amoAddPairs.sorted(), "seed \(seed): \(body)")
             for list in ["custom_fields", "tags"] {
@@ -86,47 +88,55 @@ struct GoldenBodyTests {
     }
 
     @Test func aBitrix24OutgoingWebhookEventIsTheFormWrittenByHand() {
-        let body = BitrixEventForm.body(for: Self.bitrixChange(.updated), to: .outgoingWebhook, portal: Self.bitrixPortal, ts: 1_727_018_926)
-        #expect(body == "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&ts=1727018926"
-            + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F"
-            + "&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64"
-            + "&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5")
+        let body = BitrixEventForm.body(
+            for: Self.bitrixChange(.updated), to: .outgoingWebhook, portal: Self.bitrixPortal, ts: 1_727_018_926)
+        #expect(
+            body == "event=ONCRMDEALUPDATE&data%5BFIELDS%5D%5BID%5D=134806&ts=1727018926"
+                + "&auth%5Bdomain%5D=fitcoach.bitrix24.ru&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F"
+                + "&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64"
+                + "&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5")
     }
 
     @Test func aBitrix24ApplicationEventIsTheFormWrittenByHand() {
-        let tokens = BitrixEventForm.AppTokens(accessToken: "s6p6eclrvim6da22", expiresAt: 1_727_022_526, expiresIn: 3600,
-                                               scope: "crm,user", userID: 12)
-        let body = BitrixEventForm.body(for: Self.bitrixChange(.movedToCategory), to: .application(handlerID: 201, tokens: tokens),
-                                        portal: Self.bitrixPortal, ts: 1_727_018_926)
-        #expect(body == "event=ONCRMDEALMOVETOCATEGORY&event_handler_id=201&data%5BFIELDS%5D%5BID%5D=134806"
-            + "&data%5BFIELDS%5D%5BCATEGORY_ID%5D=2&data%5BFIELDS%5D%5BSTAGE_ID%5D=C2%3ANEW&ts=1727018926"
-            + "&auth%5Baccess_token%5D=s6p6eclrvim6da22&auth%5Bexpires%5D=1727022526&auth%5Bexpires_in%5D=3600"
-            + "&auth%5Bscope%5D=crm%2Cuser&auth%5Bdomain%5D=fitcoach.bitrix24.ru"
-            + "&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&auth%5Bstatus%5D=L"
-            + "&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64"
-            + "&auth%5Buser_id%5D=12&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5")
+        let tokens = BitrixEventForm.AppTokens(
+            accessToken: "s6p6eclrvim6da22", expiresAt: 1_727_022_526, expiresIn: 3600,
+            scope: "crm,user", userID: 12)
+        let body = BitrixEventForm.body(
+            for: Self.bitrixChange(.movedToCategory), to: .application(handlerID: 201, tokens: tokens),
+            portal: Self.bitrixPortal, ts: 1_727_018_926)
+        #expect(
+            body == "event=ONCRMDEALMOVETOCATEGORY&event_handler_id=201&data%5BFIELDS%5D%5BID%5D=134806"
+                + "&data%5BFIELDS%5D%5BCATEGORY_ID%5D=2&data%5BFIELDS%5D%5BSTAGE_ID%5D=C2%3ANEW&ts=1727018926"
+                + "&auth%5Baccess_token%5D=s6p6eclrvim6da22&auth%5Bexpires%5D=1727022526&auth%5Bexpires_in%5D=3600"
+                + "&auth%5Bscope%5D=crm%2Cuser&auth%5Bdomain%5D=fitcoach.bitrix24.ru"
+                + "&auth%5Bserver_endpoint%5D=https%3A%2F%2Foauth.bitrix.info%2Frest%2F&auth%5Bstatus%5D=L"
+                + "&auth%5Bclient_endpoint%5D=https%3A%2F%2Ffitcoach.bitrix24.ru%2Frest%2F&auth%5Bmember_id%5D=6a1f0e3c9b27d84f5e2a7c19d03b8e64"
+                + "&auth%5Buser_id%5D=12&auth%5Bapplication_token%5D=q8m3v1x7c2n9b5z4k6j0h2g8f1d7s3a5")
     }
 
     // MARK: MasterDeal event
 
     /// A deal written with an amount of one fraction digit and times in other offsets, then a `StageChanged` about it.
     @Test func aMasterDealEventIsTheJSONWrittenByHand() throws {
-        let seed = try MasterDealSimulator.JSONValue.parse(Data("""
-            {"id":"md-0000002a","account_id":"acc-tour","opportunity_name":"Сочи/Адлер","stage":"proposal","amount":"150000.5",
-             "currency":"RUB","owner_id":"u-anna","sla_due_at":"2026-11-30T18:00:00+03:00","created_at":"2026-11-23T05:13:20+03:00",
-             "updated_at":"2026-11-23T10:00:00.123Z","version":3,"attributes":{"tour_type":"beach"}}
-            """.utf8))
+        let seed = try MasterDealSimulator.JSONValue.parse(
+            Data(
+                """
+                {"id":"md-0000002a","account_id":"acc-tour","opportunity_name":"Сочи/Адлер","stage":"proposal","amount":"150000.5",
+                 "currency":"RUB","owner_id":"u-anna","sla_due_at":"2026-11-30T18:00:00+03:00","created_at":"2026-11-23T05:13:20+03:00",
+                 "updated_at":"2026-11-23T10:00:00.123Z","version":3,"attributes":{"tour_type":"beach"}}
+                """.utf8))
         let deal = try MasterDealSimulator.Deal(seed: seed, now: 0)
         let event = MasterDealSimulator.Event(
             id: "5b0d8c1e-3f2a-4c6b-9e7d-1a2b3c4d5e6f", type: .stageChanged, occurredAt: 1_795_428_000_123, source: "masterdeal-ui",
             deal: deal, previousStage: "qualified")
-        #expect(event.json.text == """
-            {"deal":{"account_id":"acc-tour","amount":"150000.50","attributes":{"tour_type":"beach"},\
-            "created_at":"2026-11-23T02:13:20.000Z","currency":"RUB","id":"md-0000002a","opportunity_name":"Сочи/Адлер",\
-            "owner_id":"u-anna","sla_due_at":"2026-11-30T18:00:00+03:00","stage":"proposal",\
-            "updated_at":"2026-11-23T10:00:00.123Z","version":3},"event_id":"5b0d8c1e-3f2a-4c6b-9e7d-1a2b3c4d5e6f",\
-            "occurred_at":"2026-11-23T10:00:00.123Z","previous_stage":"qualified","source":"masterdeal-ui",\
-            "type":"StageChanged","version":3}
-            """)
+        #expect(
+            event.json.text == """
+                {"deal":{"account_id":"acc-tour","amount":"150000.50","attributes":{"tour_type":"beach"},\
+                "created_at":"2026-11-23T02:13:20.000Z","currency":"RUB","id":"md-0000002a","opportunity_name":"Сочи/Адлер",\
+                "owner_id":"u-anna","sla_due_at":"2026-11-30T18:00:00+03:00","stage":"proposal",\
+                "updated_at":"2026-11-23T10:00:00.123Z","version":3},"event_id":"5b0d8c1e-3f2a-4c6b-9e7d-1a2b3c4d5e6f",\
+                "occurred_at":"2026-11-23T10:00:00.123Z","previous_stage":"qualified","source":"masterdeal-ui",\
+                "type":"StageChanged","version":3}
+                """)
     }
 }

@@ -5,8 +5,10 @@ import Testing
 /// The simulators' own `parse_str` / `http_build_query`, checked against PHP's documented behaviour.
 struct QueryFormTests {
     @Test func buildEncodesLikePHPsURLEncode() {
-        #expect(QueryForm.build([("leads[add][0][name]", "Сочи ~ 7 ночей (семья)")])
-            == "leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%A1%D0%BE%D1%87%D0%B8+%7E+7+%D0%BD%D0%BE%D1%87%D0%B5%D0%B9+%28%D1%81%D0%B5%D0%BC%D1%8C%D1%8F%29")
+        #expect(
+            QueryForm.build([("leads[add][0][name]", "Сочи ~ 7 ночей (семья)")])
+                == "leads%5Badd%5D%5B0%5D%5Bname%5D=%D0%A1%D0%BE%D1%87%D0%B8+%7E+7+%D0%BD%D0%BE%D1%87%D0%B5%D0%B9+%28%D1%81%D0%B5%D0%BC%D1%8C%D1%8F%29"
+        )
         #expect(QueryForm.urlencode("a-b_c.d~e f+g&h=i/j") == "a-b_c.d%7Ee+f%2Bg%26h%3Di%2Fj", "only letters, digits and -_. pass")
         #expect(QueryForm.build([("a", ""), ("b", "1")]) == "a=&b=1")
     }

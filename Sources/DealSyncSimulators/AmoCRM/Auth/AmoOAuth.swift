@@ -137,8 +137,9 @@ struct AmoOAuth: Sendable {
     // MARK: Problems
 
     static func problem(status: HTTPResponse.Status, hint: String, bodyStatus: Int) -> AmoProblem {
-        AmoProblem(status: status, title: "Некорректный запрос", type: "https://developers.amocrm.ru/v3/errors/OAuthProblemJson",
-                   detail: "В запросе отсутствует ряд параметров или параметры невалидны", hint: hint, bodyStatus: bodyStatus)
+        AmoProblem(
+            status: status, title: "Некорректный запрос", type: "https://developers.amocrm.ru/v3/errors/OAuthProblemJson",
+            detail: "В запросе отсутствует ряд параметров или параметры невалидны", hint: hint, bodyStatus: bodyStatus)
     }
 
     /// A refresh token amoCRM will not accept: HTTP 400, and (as observed in the wild) `"status": 401` in the body.

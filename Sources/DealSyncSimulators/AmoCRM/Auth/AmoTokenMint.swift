@@ -12,7 +12,8 @@ struct AmoTokenMint: Sendable {
         var generator = SystemRandomNumberGenerator()
         let jti = Self.hex(bytes: 20, using: &generator)
         let header = #"{"typ":"JWT","alg":"RS256","jti":"\#(jti)"}"#
-        let payload = #"{"aud":"\#(clientID)","jti":"\#(jti)","iat":\#(now),"nbf":\#(now),"exp":\#(now + ttl),"#
+        let payload =
+            #"{"aud":"\#(clientID)","jti":"\#(jti)","iat":\#(now),"nbf":\#(now),"exp":\#(now + ttl),"#
             + #""sub":"\#(userID)","grant_type":"","account_id":\#(accountID),"base_domain":"amocrm.ru","version":2,"#
             + #""scopes":["crm","files","files_delete","notifications","push_notifications"],"#
             + #""hash_uuid":"\#(UUID().uuidString.lowercased())","api_domain":"api-b.amocrm.ru"}"#

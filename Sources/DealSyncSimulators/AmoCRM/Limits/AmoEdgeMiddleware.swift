@@ -30,7 +30,9 @@ struct AmoEdgeMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     /// Plays the injected fault, as amoCRM's edge would show it.
-    private func faulted(_ request: Request, _ context: Context, _ next: (Request, Context) async throws -> Response) async throws -> Response {
+    private func faulted(
+        _ request: Request, _ context: Context, _ next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let (latency, fault) = simulator.faults.next()
         if latency > 0 { try await Task.sleep(for: .milliseconds(latency)) }
         switch fault {
@@ -45,7 +47,9 @@ struct AmoEdgeMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     /// Runs the route, turning thrown problems into their responses so they are counted and tagged.
-    private static func respond(_ request: Request, _ context: Context, _ next: (Request, Context) async throws -> Response) async throws -> Response {
+    private static func respond(
+        _ request: Request, _ context: Context, _ next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         var response: Response
         do {
             response = try await next(request, context)

@@ -12,9 +12,10 @@ struct AmoCatalog: Sendable {
     init(_ configuration: AmoCRMSimulator.Configuration) {
         subdomain = configuration.subdomain
         accountID = configuration.accountID
-        pipelines = Self.withUnsorted(configuration.pipelines.map {
-            AmoCRMSimulator.Pipeline(id: $0.id, name: $0.name, isMain: $0.isMain, statuses: $0.statuses)
-        })
+        pipelines = Self.withUnsorted(
+            configuration.pipelines.map {
+                AmoCRMSimulator.Pipeline(id: $0.id, name: $0.name, isMain: $0.isMain, statuses: $0.statuses)
+            })
         users = configuration.users
         customFields = configuration.customFields
         lossReasons = configuration.lossReasons

@@ -2,7 +2,9 @@ import Foundation
 
 /// Turns one written custom field value (`{"value": ...}`, `{"enum_id": ...}`) into stored text, by field type.
 enum AmoFieldValueParser {
-    static func parse(_ json: AmoJSON, field: AmoCRMSimulator.CustomField, path: String)
+    static func parse(
+        _ json: AmoJSON, field: AmoCRMSimulator.CustomField, path: String
+    )
         -> Result<AmoFieldValue.Item, AmoValidationIssue>
     {
         guard json.members != nil else { return .failure(.invalidType(path, type: "array")) }
@@ -13,12 +15,13 @@ enum AmoFieldValueParser {
         let valuePath = "\(path).value"
         switch field.type {
         case .numeric:
-            let text: String? = switch value {
-            case .int(let number): String(number)
-            case .double(let number): DecimalString.parse(String(number)).map { DecimalString.format($0) }
-            case .string(let string): DecimalString.parse(string).map { DecimalString.format($0) }
-            default: nil
-            }
+            let text: String? =
+                switch value {
+                case .int(let number): String(number)
+                case .double(let number): DecimalString.parse(String(number)).map { DecimalString.format($0) }
+                case .string(let string): DecimalString.parse(string).map { DecimalString.format($0) }
+                default: nil
+                }
             return text.map { .success(.init(value: $0)) } ?? .failure(.invalidType(valuePath, type: "numeric"))
         case .checkbox:
             switch value {
@@ -46,7 +49,9 @@ enum AmoFieldValueParser {
         }
     }
 
-    private static func parseChoice(_ json: AmoJSON, field: AmoCRMSimulator.CustomField, path: String)
+    private static func parseChoice(
+        _ json: AmoJSON, field: AmoCRMSimulator.CustomField, path: String
+    )
         -> Result<AmoFieldValue.Item, AmoValidationIssue>
     {
         if let enumID = json["enum_id"], !enumID.isNull {

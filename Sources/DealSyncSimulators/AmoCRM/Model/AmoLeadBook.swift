@@ -117,7 +117,9 @@ struct AmoLeadBook: Sendable {
 
     /// The lead after `write`, the write's type and choice errors, and the rules of amoCRM it breaks (as amoCRM words
     /// them).
-    private func apply(_ write: AmoLeadWrite, to base: AmoLead, isNew: Bool, actor: Int, now: Int)
+    private func apply(
+        _ write: AmoLeadWrite, to base: AmoLead, isNew: Bool, actor: Int, now: Int
+    )
         -> (AmoLead, [AmoValidationIssue], [String])
     {
         var lead = base

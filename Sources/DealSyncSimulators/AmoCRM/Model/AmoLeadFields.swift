@@ -11,9 +11,11 @@ public struct AmoLeadFields: Sendable, Equatable {
     /// The lead's tags by name, replacing the ones it had (an empty list removes them all); `nil` keeps them.
     public var tags: [String]?
 
-    public init(name: String? = nil, price: Int? = nil, statusID: Int? = nil, pipelineID: Int? = nil,
-                responsibleUserID: Int? = nil, lossReasonID: Int? = nil, customFields: [Int: [String]?] = [:],
-                tags: [String]? = nil) {
+    public init(
+        name: String? = nil, price: Int? = nil, statusID: Int? = nil, pipelineID: Int? = nil,
+        responsibleUserID: Int? = nil, lossReasonID: Int? = nil, customFields: [Int: [String]?] = [:],
+        tags: [String]? = nil
+    ) {
         self.name = name
         self.price = price
         self.statusID = statusID
@@ -34,9 +36,17 @@ public struct AmoLeadFields: Sendable, Equatable {
         if let responsibleUserID { members.append(("responsible_user_id", .int(responsibleUserID))) }
         if let lossReasonID { members.append(("loss_reason_id", .int(lossReasonID))) }
         if !customFields.isEmpty {
-            members.append(("custom_fields_values", .array(customFields.sorted { $0.key < $1.key }.map { fieldID, values in
-                .object([("field_id", .int(fieldID)), ("values", values.map { .array($0.map { Self.value($0, field: catalog.field(fieldID)) }) } ?? .null)])
-            })))
+            members.append(
+                (
+                    "custom_fields_values",
+                    .array(
+                        customFields.sorted { $0.key < $1.key }.map { fieldID, values in
+                            .object([
+                                ("field_id", .int(fieldID)),
+                                ("values", values.map { .array($0.map { Self.value($0, field: catalog.field(fieldID)) }) } ?? .null),
+                            ])
+                        })
+                ))
         }
         if let tags { members.append(("_embedded", .object([("tags", .array(tags.map { .object([("name", .string($0))]) }))]))) }
         return .object(members)

@@ -76,11 +76,12 @@ struct AmoLeadQuery: Sendable, Equatable {
             return true
         }
         matching.sort { a, b in
-            let (ka, kb) = switch orderKey {
-            case "updated_at": (a.updatedAt, b.updatedAt)
-            case "created_at": (a.createdAt, b.createdAt)
-            default: (a.id, b.id)
-            }
+            let (ka, kb) =
+                switch orderKey {
+                case "updated_at": (a.updatedAt, b.updatedAt)
+                case "created_at": (a.createdAt, b.createdAt)
+                default: (a.id, b.id)
+                }
             if ka != kb { return ascending ? ka < kb : ka > kb }
             return ascending ? a.id < b.id : a.id > b.id
         }

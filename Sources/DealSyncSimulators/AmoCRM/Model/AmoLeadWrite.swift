@@ -101,8 +101,10 @@ struct AmoLeadWrite: Sendable {
         return (write, issues)
     }
 
-    private static func parseField(_ item: AmoJSON, index: Int, catalog: AmoCatalog, into write: inout AmoLeadWrite,
-                                   issues: inout [AmoValidationIssue]) {
+    private static func parseField(
+        _ item: AmoJSON, index: Int, catalog: AmoCatalog, into write: inout AmoLeadWrite,
+        issues: inout [AmoValidationIssue]
+    ) {
         let path = "custom_fields_values.\(index)"
         let field: AmoCRMSimulator.CustomField?
         if let id = item["field_id"]?.int {

@@ -9,32 +9,35 @@ extension AmoCRMSimulator {
         router.get("/api/v4/leads/pipelines") { request, _ in
             _ = try self.authenticate(request)
             let json = self.catalogJSON(request)
-            return AmoResponse.hal(.object([
-                ("_total_items", .int(self.catalog.pipelines.count)),
-                ("_links", AmoLeadJSON.links("\(json.base)/api/v4/leads/pipelines")),
-                ("_embedded", .object([("pipelines", .array(self.catalog.pipelines.map(json.pipeline)))])),
-            ]))
+            return AmoResponse.hal(
+                .object([
+                    ("_total_items", .int(self.catalog.pipelines.count)),
+                    ("_links", AmoLeadJSON.links("\(json.base)/api/v4/leads/pipelines")),
+                    ("_embedded", .object([("pipelines", .array(self.catalog.pipelines.map(json.pipeline)))])),
+                ]))
         }
         router.get("/api/v4/leads/custom_fields") { request, _ in
             _ = try self.authenticate(request)
             let json = self.catalogJSON(request)
-            return AmoResponse.hal(.object([
-                ("_total_items", .int(self.catalog.customFields.count)),
-                ("_page", .int(1)),
-                ("_links", AmoLeadJSON.links("\(json.base)/api/v4/leads/custom_fields")),
-                ("_embedded", .object([("custom_fields", .array(self.catalog.customFields.map(json.field)))])),
-            ]))
+            return AmoResponse.hal(
+                .object([
+                    ("_total_items", .int(self.catalog.customFields.count)),
+                    ("_page", .int(1)),
+                    ("_links", AmoLeadJSON.links("\(json.base)/api/v4/leads/custom_fields")),
+                    ("_embedded", .object([("custom_fields", .array(self.catalog.customFields.map(json.field)))])),
+                ]))
         }
         router.get("/api/v4/users") { request, _ in try self.listUsers(request) }
         router.get("/api/v4/account") { request, _ in
             let user = try self.authenticate(request)
-            return AmoResponse.hal(.object([
-                ("id", .int(self.catalog.accountID)), ("name", .string(self.catalog.subdomain)),
-                ("subdomain", .string(self.catalog.subdomain)), ("current_user_id", .int(user)),
-                ("country", .string("RU")), ("currency", .string("RUB")), ("currency_symbol", .string("₽")),
-                ("customers_mode", .string("disabled")), ("is_unsorted_on", .bool(true)), ("is_loss_reason_enabled", .bool(true)),
-                ("_links", AmoLeadJSON.links("\(Self.base(request))/api/v4/account")),
-            ]))
+            return AmoResponse.hal(
+                .object([
+                    ("id", .int(self.catalog.accountID)), ("name", .string(self.catalog.subdomain)),
+                    ("subdomain", .string(self.catalog.subdomain)), ("current_user_id", .int(user)),
+                    ("country", .string("RU")), ("currency", .string("RUB")), ("currency_symbol", .string("₽")),
+                    ("customers_mode", .string("disabled")), ("is_unsorted_on", .bool(true)), ("is_loss_reason_enabled", .bool(true)),
+                    ("_links", AmoLeadJSON.links("\(Self.base(request))/api/v4/account")),
+                ]))
         }
         addReferenceItemRoutes(to: router)
         addWebhookRoutes(to: router)
@@ -52,10 +55,11 @@ extension AmoCRMSimulator {
         let page = catalog.users[start..<min(start + query.limit, catalog.users.count)]
         let json = catalogJSON(request)
         let pageCount = (catalog.users.count + query.limit - 1) / query.limit
-        return AmoResponse.hal(.object([
-            ("_total_items", .int(catalog.users.count)), ("_page", .int(query.page)), ("_page_count", .int(pageCount)),
-            ("_links", AmoLeadJSON.links("\(json.base)/api/v4/users")),
-            ("_embedded", .object([("users", .array(page.map(json.user)))])),
-        ]))
+        return AmoResponse.hal(
+            .object([
+                ("_total_items", .int(catalog.users.count)), ("_page", .int(query.page)), ("_page_count", .int(pageCount)),
+                ("_links", AmoLeadJSON.links("\(json.base)/api/v4/users")),
+                ("_embedded", .object([("users", .array(page.map(json.user)))])),
+            ]))
     }
 }

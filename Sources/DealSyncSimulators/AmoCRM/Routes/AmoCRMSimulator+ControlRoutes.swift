@@ -1,7 +1,7 @@
-import Synchronization
 import Foundation
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// `/_sim/` routes: the salesperson, the administrator and the outages. No auth, no limit, no faults.
 ///
@@ -27,7 +27,8 @@ extension AmoCRMSimulator {
             let id = try context.parameters.require("id", as: Int.self)
             let body = try await Self.json(request)
             guard self.book.withLock({ $0.live(id) }) != nil else { throw AmoProblem.notFound }
-            let lead = try self.editAsSalesperson(leadID: id, userID: Self.userID(body, default: self.configuration.oauth.userID), json: body)
+            let lead = try self.editAsSalesperson(
+                leadID: id, userID: Self.userID(body, default: self.configuration.oauth.userID), json: body)
             return AmoResponse.json(AmoLeadJSON.lead(lead, catalog: self.catalog, base: Self.base(request)))
         }
         router.delete("/_sim/leads/:id") { request, context in
@@ -45,8 +46,9 @@ extension AmoCRMSimulator {
         router.post("/_sim/automation") { request, _ in
             let body = try await Self.json(request)
             guard let id = body["lead_id"]?.int,
-                self.sendAutomationWebhook(leadID: id, oldStatusID: body["old_status_id"]?.int,
-                                           oldPipelineID: body["old_pipeline_id"]?.int, destination: body["destination"]?.string)
+                self.sendAutomationWebhook(
+                    leadID: id, oldStatusID: body["old_status_id"]?.int,
+                    oldPipelineID: body["old_pipeline_id"]?.int, destination: body["destination"]?.string)
             else { throw AmoProblem.notFound }
             return AmoResponse.noContent()
         }
@@ -63,27 +65,41 @@ extension AmoCRMSimulator {
             return try Self.encoded(settings)
         }
         router.get("/_sim/webhooks") { _, _ in
-            AmoResponse.json(.array(self.webhookHistory.map { attempt in
-                .object([
-                    ("delivery_id", .int(attempt.deliveryID)), ("destination", .string(attempt.destination)),
-                    ("attempt", .int(attempt.attempt)), ("status", .int(attempt.status)), ("succeeded", .bool(attempt.succeeded)),
-                    ("request_id", .string(attempt.requestID)), ("at", .double(attempt.at.timeIntervalSince1970)),
-                    ("automation", .bool(attempt.isAutomation)), ("body", .string(attempt.body)),
-                ])
-            }))
+            AmoResponse.json(
+                .array(
+                    self.webhookHistory.map { attempt in
+                        .object([
+                            ("delivery_id", .int(attempt.deliveryID)), ("destination", .string(attempt.destination)),
+                            ("attempt", .int(attempt.attempt)), ("status", .int(attempt.status)), ("succeeded", .bool(attempt.succeeded)),
+                            ("request_id", .string(attempt.requestID)), ("at", .double(attempt.at.timeIntervalSince1970)),
+                            ("automation", .bool(attempt.isAutomation)), ("body", .string(attempt.body)),
+                        ])
+                    }))
         }
-        router.post("/_sim/webhooks/pause") { _, _ in self.pauseWebhooks(); return AmoResponse.noContent() }
-        router.post("/_sim/webhooks/resume") { _, _ in self.resumeWebhooks(); return AmoResponse.noContent() }
-        router.post("/_sim/hooks/enable") { _, _ in self.enableHooks(); return AmoResponse.noContent() }
-        router.post("/_sim/block") { _, _ in self.block(); return AmoResponse.noContent() }
-        router.post("/_sim/unblock") { _, _ in self.unblock(); return AmoResponse.noContent() }
+        router.post("/_sim/webhooks/pause") { _, _ in
+            self.pauseWebhooks(); return AmoResponse.noContent()
+        }
+        router.post("/_sim/webhooks/resume") { _, _ in
+            self.resumeWebhooks(); return AmoResponse.noContent()
+        }
+        router.post("/_sim/hooks/enable") { _, _ in
+            self.enableHooks(); return AmoResponse.noContent()
+        }
+        router.post("/_sim/block") { _, _ in
+            self.block(); return AmoResponse.noContent()
+        }
+        router.post("/_sim/unblock") { _, _ in
+            self.unblock(); return AmoResponse.noContent()
+        }
         router.put("/_sim/subscription") { request, _ in
             let body = try await Self.json(request)
             guard let expired = body["expired"]?.bool else { throw AmoProblem.badRequest("expected {\"expired\": bool}") }
             self.setSubscriptionExpired(expired)
             return AmoResponse.noContent()
         }
-        router.post("/_sim/oauth/revoke") { _, _ in self.revokeIntegration(); return AmoResponse.noContent() }
+        router.post("/_sim/oauth/revoke") { _, _ in
+            self.revokeIntegration(); return AmoResponse.noContent()
+        }
         router.post("/_sim/oauth/authorize") { _, _ in
             AmoResponse.json(.object([("code", .string(self.issueAuthorizationCode()))]), status: .created)
         }

@@ -1,8 +1,8 @@
-import Synchronization
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// `/api/v4/leads`: list, one, create, update.
 extension AmoCRMSimulator {
@@ -15,8 +15,10 @@ extension AmoCRMSimulator {
             guard let id = context.parameters.get("id", as: Int.self) else { throw AmoProblem.notFound }
             guard let lead = self.book.withLock({ $0.live(id) }) else { return AmoResponse.noContent() }
             let with = AmoLeadQuery.parse(request.uri.query).with
-            return AmoResponse.hal(AmoLeadJSON.lead(lead, catalog: self.catalog, base: Self.base(request), with: with,
-                                                    query: request.uri.query))
+            return AmoResponse.hal(
+                AmoLeadJSON.lead(
+                    lead, catalog: self.catalog, base: Self.base(request), with: with,
+                    query: request.uri.query))
         }
         router.post("/api/v4/leads") { request, _ in try await self.createLeads(request) }
         router.patch("/api/v4/leads") { request, _ in try await self.patchLeads(request, id: nil) }
@@ -34,7 +36,8 @@ extension AmoCRMSimulator {
         let (page, hasMore) = query.select(from: leads, catalog: catalog, unsearchable: unsearchable)
         guard !page.isEmpty else { return AmoResponse.noContent() }
         let base = Self.base(request)
-        let href = { (number: Int) in "\(base)/api/v4/leads?\(AmoLeadQuery.link(raw: request.uri.query, page: number, limit: query.limit))" }
+        let href = { (number: Int) in "\(base)/api/v4/leads?\(AmoLeadQuery.link(raw: request.uri.query, page: number, limit: query.limit))"
+        }
         var links: [(String, AmoJSON)] = [("self", .object([("href", .string(href(query.page)))]))]
         if hasMore { links.append(("next", .object([("href", .string(href(query.page + 1)))]))) }
         if query.page > 1 {
@@ -63,16 +66,26 @@ extension AmoCRMSimulator {
         }
         let created = try createLeads(writes, actor: actor).get()
         let base = Self.base(request)
-        return AmoResponse.hal(.object([
-            ("_links", AmoLeadJSON.links("\(base)/api/v4/leads")),
-            ("_embedded", .object([("leads", .array(zip(writes.indices, created).map { index, lead in
-                .object([
-                    ("id", .int(lead.id)),
-                    ("request_id", .string(writes[index].requestID ?? String(index))),
-                    ("_links", AmoLeadJSON.links("\(base)/api/v4/leads/\(lead.id)")),
-                ])
-            }))])),
-        ]))
+        return AmoResponse.hal(
+            .object([
+                ("_links", AmoLeadJSON.links("\(base)/api/v4/leads")),
+                (
+                    "_embedded",
+                    .object([
+                        (
+                            "leads",
+                            .array(
+                                zip(writes.indices, created).map { index, lead in
+                                    .object([
+                                        ("id", .int(lead.id)),
+                                        ("request_id", .string(writes[index].requestID ?? String(index))),
+                                        ("_links", AmoLeadJSON.links("\(base)/api/v4/leads/\(lead.id)")),
+                                    ])
+                                })
+                        )
+                    ])
+                ),
+            ]))
     }
 
     private func patchLeads(_ request: Request, id: Int?) async throws -> Response {
@@ -107,10 +120,11 @@ extension AmoCRMSimulator {
             ])
         }
         if id != nil, let item = items.first { return AmoResponse.hal(item) }
-        return AmoResponse.hal(.object([
-            ("_links", AmoLeadJSON.links("\(base)/api/v4/leads")),
-            ("_embedded", .object([("leads", .array(items))])),
-        ]))
+        return AmoResponse.hal(
+            .object([
+                ("_links", AmoLeadJSON.links("\(base)/api/v4/leads")),
+                ("_embedded", .object([("leads", .array(items))])),
+            ]))
     }
 
     // MARK: Shared pieces

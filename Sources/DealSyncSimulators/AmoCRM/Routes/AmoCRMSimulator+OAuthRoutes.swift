@@ -1,6 +1,6 @@
-import Synchronization
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// `POST /oauth2/access_token`: JSON (as the docs show) or a form (as OAuth client libraries send).
 extension AmoCRMSimulator {
@@ -13,10 +13,11 @@ extension AmoCRMSimulator {
                 state.exchange(grant, now: Double(now)) { self.mint.mint(now: now, ttl: ttl) }
             }
             let issued = try result.get()
-            return AmoResponse.json(.object([
-                ("token_type", .string("Bearer")), ("expires_in", .int(issued.expiresIn)),
-                ("access_token", .string(issued.accessToken)), ("refresh_token", .string(issued.refreshToken)),
-            ]))
+            return AmoResponse.json(
+                .object([
+                    ("token_type", .string("Bearer")), ("expires_in", .int(issued.expiresIn)),
+                    ("access_token", .string(issued.accessToken)), ("refresh_token", .string(issued.refreshToken)),
+                ]))
         }
     }
 
@@ -25,14 +26,17 @@ extension AmoCRMSimulator {
         let text = String(buffer: buffer)
         let fields: [String: String]
         if let json = try? AmoJSONParser.parse(text), let members = json.members {
-            fields = Dictionary(members.compactMap { key, value in
-                (value.string ?? value.int.map(String.init)).map { (key, $0) }
-            }, uniquingKeysWith: { _, last in last })
+            fields = Dictionary(
+                members.compactMap { key, value in
+                    (value.string ?? value.int.map(String.init)).map { (key, $0) }
+                }, uniquingKeysWith: { _, last in last })
         } else {
-            fields = Dictionary(QueryForm.parse(text).entries.compactMap { entry in entry.value.string.map { (entry.key, $0) } },
-                                uniquingKeysWith: { _, last in last })
+            fields = Dictionary(
+                QueryForm.parse(text).entries.compactMap { entry in entry.value.string.map { (entry.key, $0) } },
+                uniquingKeysWith: { _, last in last })
         }
-        return AmoOAuth.Grant(clientID: fields["client_id"], clientSecret: fields["client_secret"], grantType: fields["grant_type"],
-                              refreshToken: fields["refresh_token"], code: fields["code"], redirectURI: fields["redirect_uri"])
+        return AmoOAuth.Grant(
+            clientID: fields["client_id"], clientSecret: fields["client_secret"], grantType: fields["grant_type"],
+            refreshToken: fields["refresh_token"], code: fields["code"], redirectURI: fields["redirect_uri"])
     }
 }

@@ -19,11 +19,12 @@ extension AmoCRMSimulator {
             _ = try self.authenticate(request)
             let pipeline = try self.pipeline(context)
             let json = self.catalogJSON(request)
-            return AmoResponse.hal(.object([
-                ("_total_items", .int(pipeline.statuses.count)),
-                ("_links", AmoLeadJSON.links("\(json.base)/api/v4/leads/pipelines/\(pipeline.id)/statuses")),
-                ("_embedded", .object([("statuses", .array(pipeline.statuses.map { json.status($0, in: pipeline) }))])),
-            ]))
+            return AmoResponse.hal(
+                .object([
+                    ("_total_items", .int(pipeline.statuses.count)),
+                    ("_links", AmoLeadJSON.links("\(json.base)/api/v4/leads/pipelines/\(pipeline.id)/statuses")),
+                    ("_embedded", .object([("statuses", .array(pipeline.statuses.map { json.status($0, in: pipeline) }))])),
+                ]))
         }
         router.get("/api/v4/leads/pipelines/:id/statuses/:status") { request, context in
             _ = try self.authenticate(request)

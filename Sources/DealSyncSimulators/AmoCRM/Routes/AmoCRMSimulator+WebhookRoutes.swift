@@ -1,5 +1,5 @@
-import Synchronization
 import Hummingbird
+import Synchronization
 
 /// `/api/v4/webhooks`: list, subscribe (or change settings), unsubscribe.
 extension AmoCRMSimulator {
@@ -8,18 +8,21 @@ extension AmoCRMSimulator {
             _ = try self.authenticate(request)
             let subscriptions = self.hub.subscriptions
             guard !subscriptions.isEmpty else { return AmoResponse.noContent() }
-            return AmoResponse.hal(.object([
-                ("_total_items", .int(subscriptions.count)),
-                ("_links", AmoLeadJSON.links("\(Self.base(request))/api/v4/webhooks")),
-                ("_embedded", .object([("webhooks", .array(subscriptions.map(self.webhookJSON)))])),
-            ]))
+            return AmoResponse.hal(
+                .object([
+                    ("_total_items", .int(subscriptions.count)),
+                    ("_links", AmoLeadJSON.links("\(Self.base(request))/api/v4/webhooks")),
+                    ("_embedded", .object([("webhooks", .array(subscriptions.map(self.webhookJSON)))])),
+                ]))
         }
         router.post("/api/v4/webhooks") { request, _ in
             let user = try self.authenticateWrite(request)
             let body = try await Self.json(request)
             var issues: [AmoValidationIssue] = []
             let destination = body["destination"]?.string ?? ""
-            if !(destination.hasPrefix("http://") || destination.hasPrefix("https://")) { issues.append(.notSupportedChoice("destination")) }
+            if !(destination.hasPrefix("http://") || destination.hasPrefix("https://")) {
+                issues.append(.notSupportedChoice("destination"))
+            }
             let settings = body["settings"]?.array?.compactMap(\.string) ?? []
             if settings.isEmpty { issues.append(.missing("settings")) }
             for (index, setting) in settings.enumerated() where !AmoWebhookSubscription.allLeadEvents.contains(setting) {

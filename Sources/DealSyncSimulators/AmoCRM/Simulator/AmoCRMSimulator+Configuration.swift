@@ -242,9 +242,11 @@ extension AmoCRMSimulator {
         public var ageSeconds: Int
         public var tags: [String]
 
-        public init(name: String, price: Int = 0, pipelineID: Int? = nil, statusID: Int? = nil,
-                    responsibleUserID: Int? = nil, customFields: [Int: [String]] = [:], ageSeconds: Int = 3600,
-                    tags: [String] = []) {
+        public init(
+            name: String, price: Int = 0, pipelineID: Int? = nil, statusID: Int? = nil,
+            responsibleUserID: Int? = nil, customFields: [Int: [String]] = [:], ageSeconds: Int = 3600,
+            tags: [String] = []
+        ) {
             self.name = name
             self.price = price
             self.pipelineID = pipelineID

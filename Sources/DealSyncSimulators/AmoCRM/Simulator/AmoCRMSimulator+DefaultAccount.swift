@@ -44,17 +44,21 @@ extension AmoCRMSimulator.Configuration {
 
     static var defaultPipelines: [Pipeline] {
         [
-            Pipeline(id: Default.toursPipeline, name: "Туры", isMain: true, statuses: [
-                Status(id: Default.unsorted, name: "Неразобранное", color: "#c1c1c1", type: 1, isEditable: false),
-                Status(id: Default.newRequest, name: "Новая заявка", color: "#99ccff"),
-                Status(id: Default.offerSent, name: "Подбор отправлен", color: "#ffcc66"),
-                Status(id: Default.booked, name: "Бронь", color: "#87f2c0"),
-            ]),
-            Pipeline(id: Default.corporatePipeline, name: "Корпоративные", statuses: [
-                Status(id: Default.corporateBrief, name: "Бриф", color: "#fffeb2"),
-                Status(id: Default.corporateContract, name: "Договор", color: "#f9deff"),
-                Status(id: AmoCRMSimulator.Status.won, name: "Тур оплачен", color: "#CCFF66", isEditable: false),
-            ]),
+            Pipeline(
+                id: Default.toursPipeline, name: "Туры", isMain: true,
+                statuses: [
+                    Status(id: Default.unsorted, name: "Неразобранное", color: "#c1c1c1", type: 1, isEditable: false),
+                    Status(id: Default.newRequest, name: "Новая заявка", color: "#99ccff"),
+                    Status(id: Default.offerSent, name: "Подбор отправлен", color: "#ffcc66"),
+                    Status(id: Default.booked, name: "Бронь", color: "#87f2c0"),
+                ]),
+            Pipeline(
+                id: Default.corporatePipeline, name: "Корпоративные",
+                statuses: [
+                    Status(id: Default.corporateBrief, name: "Бриф", color: "#fffeb2"),
+                    Status(id: Default.corporateContract, name: "Договор", color: "#f9deff"),
+                    Status(id: AmoCRMSimulator.Status.won, name: "Тур оплачен", color: "#CCFF66", isEditable: false),
+                ]),
         ]
     }
 
@@ -62,8 +66,9 @@ extension AmoCRMSimulator.Configuration {
         [
             User(id: Default.admin, name: "Ольга Админ", email: "admin@sunrisetours.example", isAdmin: true),
             User(id: Default.salesAnna, name: "Анна Продажи", email: "anna@sunrisetours.example", groupID: 372_001),
-            User(id: Default.salesBoris, name: "Борис Продажи", email: "boris@sunrisetours.example", lang: "en",
-                 groupID: 372_001),
+            User(
+                id: Default.salesBoris, name: "Борис Продажи", email: "boris@sunrisetours.example", lang: "en",
+                groupID: 372_001),
         ]
     }
 
@@ -82,12 +87,14 @@ extension AmoCRMSimulator.Configuration {
             CustomField(id: Default.masterDealIDField, name: "MasterDeal ID", type: .text, code: "MASTER_DEAL_ID"),
             CustomField(id: Default.travellersField, name: "Туристов", type: .numeric),
             CustomField(id: Default.departureDateField, name: "Дата вылета", type: .date),
-            CustomField(id: Default.destinationField, name: "Направление", type: .select, enums: [
-                .init(id: Default.destinationTurkey, value: "Турция"),
-                .init(id: Default.destinationEgypt, value: "Египет"),
-                .init(id: Default.destinationThailand, value: "Таиланд"),
-                .init(id: Default.destinationItaly, value: "Италия"),
-            ]),
+            CustomField(
+                id: Default.destinationField, name: "Направление", type: .select,
+                enums: [
+                    .init(id: Default.destinationTurkey, value: "Турция"),
+                    .init(id: Default.destinationEgypt, value: "Египет"),
+                    .init(id: Default.destinationThailand, value: "Таиланд"),
+                    .init(id: Default.destinationItaly, value: "Италия"),
+                ]),
             CustomField(id: Default.returnDateTimeField, name: "Возвращение", type: .dateTime),
             CustomField(id: Default.insuranceField, name: "Страховка", type: .checkbox),
         ] + trackingFields(firstID: Default.utmSourceField)
@@ -99,20 +106,26 @@ extension AmoCRMSimulator.Configuration {
 
     static var defaultSeedLeads: [SeedLead] {
         [
-            SeedLead(name: "Семья Ивановых, Анталья", price: 185_000, statusID: Default.offerSent,
-                     responsibleUserID: Default.salesAnna,
-                     customFields: [Default.travellersField: ["4"], Default.destinationField: ["Турция"],
-                                    Default.departureDateField: ["1780272000"], Default.utmSourceField: ["yandex"],
-                                    Default.utmReferrerField: ["https://ya.ru/"]], ageSeconds: 7200, tags: ["семья", "горящий"]),
-            SeedLead(name: "Петров, Хургада", price: 96_500, statusID: Default.newRequest,
-                     responsibleUserID: Default.salesBoris,
-                     customFields: [Default.travellersField: ["2"], Default.destinationField: ["Египет"]], ageSeconds: 5400),
-            SeedLead(name: "ООО Вектор, выездной семинар", price: 1_250_000, pipelineID: Default.corporatePipeline,
-                     statusID: Default.corporateBrief, responsibleUserID: Default.admin,
-                     customFields: [Default.travellersField: ["18"]], ageSeconds: 3600, tags: ["корпоратив"]),
-            SeedLead(name: "Сидорова, Пхукет", price: 240_000, statusID: AmoCRMSimulator.Status.won,
-                     responsibleUserID: Default.salesAnna,
-                     customFields: [Default.destinationField: ["Таиланд"], Default.insuranceField: ["1"]], ageSeconds: 1800),
+            SeedLead(
+                name: "Семья Ивановых, Анталья", price: 185_000, statusID: Default.offerSent,
+                responsibleUserID: Default.salesAnna,
+                customFields: [
+                    Default.travellersField: ["4"], Default.destinationField: ["Турция"],
+                    Default.departureDateField: ["1780272000"], Default.utmSourceField: ["yandex"],
+                    Default.utmReferrerField: ["https://ya.ru/"],
+                ], ageSeconds: 7200, tags: ["семья", "горящий"]),
+            SeedLead(
+                name: "Петров, Хургада", price: 96_500, statusID: Default.newRequest,
+                responsibleUserID: Default.salesBoris,
+                customFields: [Default.travellersField: ["2"], Default.destinationField: ["Египет"]], ageSeconds: 5400),
+            SeedLead(
+                name: "ООО Вектор, выездной семинар", price: 1_250_000, pipelineID: Default.corporatePipeline,
+                statusID: Default.corporateBrief, responsibleUserID: Default.admin,
+                customFields: [Default.travellersField: ["18"]], ageSeconds: 3600, tags: ["корпоратив"]),
+            SeedLead(
+                name: "Сидорова, Пхукет", price: 240_000, statusID: AmoCRMSimulator.Status.won,
+                responsibleUserID: Default.salesAnna,
+                customFields: [Default.destinationField: ["Таиланд"], Default.insuranceField: ["1"]], ageSeconds: 1800),
         ]
     }
 }

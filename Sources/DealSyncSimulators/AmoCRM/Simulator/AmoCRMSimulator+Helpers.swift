@@ -1,5 +1,5 @@
-import Synchronization
 import Foundation
+import Synchronization
 
 /// In-process helpers for tests and the demo; each has a `/_sim/` route too.
 extension AmoCRMSimulator {
@@ -53,11 +53,15 @@ extension AmoCRMSimulator {
 
     /// Sends the Digital Pipeline's short form for a lead, to `destination` or to every enabled hook.
     @discardableResult
-    public func sendAutomationWebhook(leadID: Int, oldStatusID: Int? = nil, oldPipelineID: Int? = nil,
-                                      destination: String? = nil) -> Bool {
+    public func sendAutomationWebhook(
+        leadID: Int, oldStatusID: Int? = nil, oldPipelineID: Int? = nil,
+        destination: String? = nil
+    ) -> Bool {
         guard let lead = book.withLock({ $0.live(leadID) }) else { return false }
-        for delivery in hub.automation(lead: lead, oldStatusID: oldStatusID ?? lead.statusID,
-                                       oldPipelineID: oldPipelineID ?? lead.pipelineID, destination: destination) {
+        for delivery in hub.automation(
+            lead: lead, oldStatusID: oldStatusID ?? lead.statusID,
+            oldPipelineID: oldPipelineID ?? lead.pipelineID, destination: destination)
+        {
             sender.enqueue(delivery)
         }
         return true

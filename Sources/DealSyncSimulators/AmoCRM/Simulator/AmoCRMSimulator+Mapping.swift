@@ -13,8 +13,10 @@ extension AmoCRMSimulator.Configuration {
                 let parts = stage.key.split(separator: ":").compactMap { Int($0) }
                 guard parts.count == 2 else { continue }
                 if pipelines[parts[0]] == nil { order.append(parts[0]) }
-                pipelines[parts[0], default: []].append(.init(id: parts[1], name: stage.name ?? entry.canonical,
-                                                               isEditable: ![142, 143].contains(parts[1])))
+                pipelines[parts[0], default: []].append(
+                    .init(
+                        id: parts[1], name: stage.name ?? entry.canonical,
+                        isEditable: ![142, 143].contains(parts[1])))
             }
         }
         if pipelines[mapping.pipeline] == nil {
@@ -22,8 +24,9 @@ extension AmoCRMSimulator.Configuration {
             pipelines[mapping.pipeline] = []
         }
         self.pipelines = order.map { id in
-            AmoCRMSimulator.Pipeline(id: id, name: id == mapping.pipeline ? mapping.name : "Pipeline \(id)",
-                                     isMain: id == mapping.pipeline, statuses: pipelines[id] ?? [])
+            AmoCRMSimulator.Pipeline(
+                id: id, name: id == mapping.pipeline ? mapping.name : "Pipeline \(id)",
+                isMain: id == mapping.pipeline, statuses: pipelines[id] ?? [])
         }
         var users = mapping.owners.entries.compactMap { owner -> AmoCRMSimulator.User? in
             guard let id = Int(owner.crm) else { return nil }

@@ -42,14 +42,19 @@ public final class AmoCRMSimulator: Sendable {
         faults = FaultInjector(configuration.faults)
         book = Mutex(AmoLeadBook(catalog: catalog, seed: seed))
         oauth = Mutex(AmoOAuth(configuration.oauth, longLivedTokens: configuration.longLivedTokens, now: Double(now)))
-        limiter = Mutex(AmoRateLimiter(limit: configuration.requestsPerSecond, blockAfterViolations: configuration.blockAfterViolations,
-                                       violationWindow: configuration.violationWindow))
-        hub = AmoWebhookHub(catalog: catalog, destinations: configuration.webhooks, disableThreshold: configuration.hookDisableThreshold,
-                            timeScale: configuration.webhookTimeScale, seed: seed &+ 1, now: now)
-        sender = AmoWebhookSender(hub: hub, timeout: configuration.webhookTimeout, timeScale: configuration.webhookTimeScale,
-                                  clock: configuration.webhookRetryClock)
-        mint = AmoTokenMint(clientID: configuration.oauth.clientID, accountID: configuration.accountID,
-                            userID: configuration.oauth.userID, subdomain: configuration.subdomain)
+        limiter = Mutex(
+            AmoRateLimiter(
+                limit: configuration.requestsPerSecond, blockAfterViolations: configuration.blockAfterViolations,
+                violationWindow: configuration.violationWindow))
+        hub = AmoWebhookHub(
+            catalog: catalog, destinations: configuration.webhooks, disableThreshold: configuration.hookDisableThreshold,
+            timeScale: configuration.webhookTimeScale, seed: seed &+ 1, now: now)
+        sender = AmoWebhookSender(
+            hub: hub, timeout: configuration.webhookTimeout, timeScale: configuration.webhookTimeScale,
+            clock: configuration.webhookRetryClock)
+        mint = AmoTokenMint(
+            clientID: configuration.oauth.clientID, accountID: configuration.accountID,
+            userID: configuration.oauth.userID, subdomain: configuration.subdomain)
         flags = Mutex(Flags(subscriptionExpired: configuration.subscriptionExpired))
         seedLeads(configuration.seedLeads, now: now)
     }
@@ -142,9 +147,10 @@ public final class AmoCRMSimulator: Sendable {
 
     private func seedLeads(_ seeds: [SeedLead], now: Int) {
         for seed in seeds {
-            let fields = AmoLeadFields(name: seed.name, price: seed.price, statusID: seed.statusID, pipelineID: seed.pipelineID,
-                                       responsibleUserID: seed.responsibleUserID, customFields: seed.customFields.mapValues { $0 },
-                                       tags: seed.tags.isEmpty ? nil : seed.tags)
+            let fields = AmoLeadFields(
+                name: seed.name, price: seed.price, statusID: seed.statusID, pipelineID: seed.pipelineID,
+                responsibleUserID: seed.responsibleUserID, customFields: seed.customFields.mapValues { $0 },
+                tags: seed.tags.isEmpty ? nil : seed.tags)
             var json = fields.json(catalog: catalog)
             if case .object(var members) = json {
                 members += [("created_at", .int(now - seed.ageSeconds)), ("updated_at", .int(now - seed.ageSeconds))]

@@ -1,4 +1,3 @@
-
 /// Builds amoCRM's legacy (API v2) webhook form: `leads[<action>][<i>][<field>]` plus `account[...]`.
 ///
 /// Field order inside a lead, the order of actions and where `account` goes vary between deliveries, as
@@ -23,8 +22,10 @@ enum AmoWebhookForm {
     }
 
     /// The body for one subscription, or `nil` when none of its settings matches.
-    static func body(for changes: [AmoLeadChange], settings: Set<String>, catalog: AmoCatalog,
-                     random: inout SplitMix64) -> String? {
+    static func body(
+        for changes: [AmoLeadChange], settings: Set<String>, catalog: AmoCatalog,
+        random: inout SplitMix64
+    ) -> String? {
         var sections: [(action: String, entries: [[Pairs]])] = []
         for change in changes {
             for (action, setting, old) in actions(for: change) where settings.contains(setting) {
@@ -49,8 +50,10 @@ enum AmoWebhookForm {
     }
 
     /// The short Digital Pipeline form: ids only, no lead data.
-    static func automationBody(lead: AmoLead, oldStatusID: Int, oldPipelineID: Int, catalog: AmoCatalog,
-                               random: inout SplitMix64) -> String {
+    static func automationBody(
+        lead: AmoLead, oldStatusID: Int, oldPipelineID: Int, catalog: AmoCatalog,
+        random: inout SplitMix64
+    ) -> String {
         let fields: Pairs = [
             ("id", String(lead.id)), ("status_id", String(lead.statusID)), ("pipeline_id", String(lead.pipelineID)),
             ("old_status_id", String(oldStatusID)), ("old_pipeline_id", String(oldPipelineID)),

@@ -36,9 +36,10 @@ final class AmoWebhookHub: Sendable {
         self.failureWindow = .seconds(7200) * timeScale
         var initial = State(random: SplitMix64(seed: seed))
         for destination in destinations {
-            initial.subscriptions.append(AmoWebhookSubscription(
-                id: initial.nextSubscriptionID, destination: destination, settings: AmoWebhookSubscription.allLeadEvents,
-                createdAt: now, updatedAt: now, createdBy: 0, sort: initial.subscriptions.count + 1, disabled: false))
+            initial.subscriptions.append(
+                AmoWebhookSubscription(
+                    id: initial.nextSubscriptionID, destination: destination, settings: AmoWebhookSubscription.allLeadEvents,
+                    createdAt: now, updatedAt: now, createdBy: 0, sort: initial.subscriptions.count + 1, disabled: false))
             initial.nextSubscriptionID += 1
         }
         state = Mutex(initial)
@@ -81,14 +82,19 @@ final class AmoWebhookHub: Sendable {
         return state.withLock { state in
             var result: [AmoWebhookDelivery] = []
             for subscription in state.subscriptions where !subscription.disabled {
-                guard let body = AmoWebhookForm.body(for: changes, settings: Set(subscription.settings), catalog: catalog,
-                                                     random: &state.random) else { continue }
+                guard
+                    let body = AmoWebhookForm.body(
+                        for: changes, settings: Set(subscription.settings), catalog: catalog,
+                        random: &state.random)
+                else { continue }
                 if state.paused {
                     state.counters.lost += 1
                     continue
                 }
-                result.append(AmoWebhookDelivery(id: state.nextDeliveryID, destination: subscription.destination, body: body,
-                                                 isAutomation: false))
+                result.append(
+                    AmoWebhookDelivery(
+                        id: state.nextDeliveryID, destination: subscription.destination, body: body,
+                        isAutomation: false))
                 state.nextDeliveryID += 1
             }
             return result
@@ -105,8 +111,9 @@ final class AmoWebhookHub: Sendable {
             }
             return targets.map { target in
                 defer { state.nextDeliveryID += 1 }
-                let body = AmoWebhookForm.automationBody(lead: lead, oldStatusID: oldStatusID, oldPipelineID: oldPipelineID,
-                                                         catalog: catalog, random: &state.random)
+                let body = AmoWebhookForm.automationBody(
+                    lead: lead, oldStatusID: oldStatusID, oldPipelineID: oldPipelineID,
+                    catalog: catalog, random: &state.random)
                 return AmoWebhookDelivery(id: state.nextDeliveryID, destination: target, body: body, isAutomation: true)
             }
         }

@@ -24,8 +24,10 @@ final class AmoWebhookSender: Service, Sendable {
     private let inFlight = Mutex(0)
     private let logger: Logger
 
-    init(hub: AmoWebhookHub, timeout: Duration, timeScale: Double, clock: any Clock<Duration> = ContinuousClock(),
-         logger: Logger = Logger(label: "amocrm-webhooks", factory: { _ in SwiftLogNoOpLogHandler() })) {
+    init(
+        hub: AmoWebhookHub, timeout: Duration, timeScale: Double, clock: any Clock<Duration> = ContinuousClock(),
+        logger: Logger = Logger(label: "amocrm-webhooks", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.hub = hub
         self.timeout = timeout
         self.timeScale = timeScale
@@ -72,9 +74,10 @@ final class AmoWebhookSender: Service, Sendable {
             let requestID = UUID().uuidString.lowercased()
             let status = await post(delivery, requestID: requestID, client: client)
             let succeeded = status.map { (100..<300).contains($0) } ?? false
-            hub.record(AmoWebhookAttempt(
-                deliveryID: delivery.id, destination: delivery.destination, body: delivery.body, attempt: attempt,
-                status: status, succeeded: succeeded, requestID: requestID, at: Date(), isAutomation: delivery.isAutomation),
+            hub.record(
+                AmoWebhookAttempt(
+                    deliveryID: delivery.id, destination: delivery.destination, body: delivery.body, attempt: attempt,
+                    status: status, succeeded: succeeded, requestID: requestID, at: Date(), isAutomation: delivery.isAutomation),
                 at: .now)
             if succeeded { return }
             let retryIndex = attempt - 1

@@ -35,11 +35,15 @@ struct AmoCatalogJSON {
             ("id", .int(field.id)), ("name", .string(field.name)), ("type", .string(field.type.rawValue)),
             ("account_id", .int(catalog.accountID)), ("code", .string(field.code)), ("sort", .int(sort)),
             ("is_api_only", .bool(false)),
-            ("enums", field.type.hasEnums
-                ? .array(field.enums.enumerated().map { index, choice in
-                    .object([("id", .int(choice.id)), ("value", .string(choice.value)), ("sort", .int((index + 1) * 10))])
-                })
-                : .null),
+            (
+                "enums",
+                field.type.hasEnums
+                    ? .array(
+                        field.enums.enumerated().map { index, choice in
+                            .object([("id", .int(choice.id)), ("value", .string(choice.value)), ("sort", .int((index + 1) * 10))])
+                        })
+                    : .null
+            ),
             ("group_id", .null), ("required_statuses", .array([])), ("is_deletable", .bool(!predefined)),
             ("is_predefined", .bool(predefined)), ("entity_type", .string("leads")), ("remind", .null),
             ("_links", AmoLeadJSON.links("\(base)/api/v4/leads/custom_fields/\(field.id)")),
@@ -47,17 +51,22 @@ struct AmoCatalogJSON {
     }
 
     func user(_ user: AmoCRMSimulator.User) -> AmoJSON {
-        let full: AmoJSON = .object([("view", .string("A")), ("edit", .string("A")), ("add", .string("A")),
-                                     ("delete", .string("A")), ("export", .string("A"))])
+        let full: AmoJSON = .object([
+            ("view", .string("A")), ("edit", .string("A")), ("add", .string("A")),
+            ("delete", .string("A")), ("export", .string("A")),
+        ])
         return .object([
             ("id", .int(user.id)), ("name", .string(user.name)), ("email", .string(user.email)), ("lang", .string(user.lang)),
-            ("rights", .object([
-                ("leads", full), ("contacts", full), ("companies", full),
-                ("tasks", .object([("edit", .string("A")), ("delete", .string("A"))])),
-                ("mail_access", .bool(false)), ("catalog_access", .bool(false)), ("status_rights", .array([])),
-                ("is_admin", .bool(user.isAdmin)), ("is_free", .bool(false)), ("is_active", .bool(true)),
-                ("group_id", user.groupID == 0 ? .null : .int(user.groupID)), ("role_id", .null),
-            ])),
+            (
+                "rights",
+                .object([
+                    ("leads", full), ("contacts", full), ("companies", full),
+                    ("tasks", .object([("edit", .string("A")), ("delete", .string("A"))])),
+                    ("mail_access", .bool(false)), ("catalog_access", .bool(false)), ("status_rights", .array([])),
+                    ("is_admin", .bool(user.isAdmin)), ("is_free", .bool(false)), ("is_active", .bool(true)),
+                    ("group_id", user.groupID == 0 ? .null : .int(user.groupID)), ("role_id", .null),
+                ])
+            ),
             ("_links", AmoLeadJSON.links("\(base)/api/v4/users/\(user.id)")),
         ])
     }

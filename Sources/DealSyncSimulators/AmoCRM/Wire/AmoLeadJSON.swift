@@ -8,10 +8,16 @@ enum AmoLeadJSON {
         ]
         if with.contains("contacts") { embedded.append(("contacts", .array([]))) }
         if with.contains("loss_reason"), let reasonID = lead.lossReasonID, let reason = catalog.lossReason(reasonID) {
-            embedded.append(("loss_reason", .array([.object([
-                ("id", .int(reason.id)), ("name", .string(reason.name)), ("sort", .int(100_000)),
-                ("_links", links("\(base)/api/v4/leads/loss_reasons/\(reason.id)")),
-            ])])))
+            embedded.append(
+                (
+                    "loss_reason",
+                    .array([
+                        .object([
+                            ("id", .int(reason.id)), ("name", .string(reason.name)), ("sort", .int(100_000)),
+                            ("_links", links("\(base)/api/v4/leads/loss_reasons/\(reason.id)")),
+                        ])
+                    ])
+                ))
         }
         var members: [(String, AmoJSON)] = [
             ("id", .int(lead.id)),
@@ -46,16 +52,17 @@ enum AmoLeadJSON {
     /// `null` when the lead has no filled field; numbers come back as strings, dates as integers.
     static func customFieldsValues(_ lead: AmoLead, catalog: AmoCatalog) -> AmoJSON {
         guard !lead.customFields.isEmpty else { return .null }
-        return .array(lead.customFields.compactMap { filled in
-            guard let field = catalog.field(filled.fieldID) else { return nil }
-            return .object([
-                ("field_id", .int(field.id)),
-                ("field_name", .string(field.name)),
-                ("field_code", .string(field.code)),
-                ("field_type", .string(field.type.rawValue)),
-                ("values", .array(filled.values.map { value(of: $0, type: field.type) })),
-            ])
-        })
+        return .array(
+            lead.customFields.compactMap { filled in
+                guard let field = catalog.field(filled.fieldID) else { return nil }
+                return .object([
+                    ("field_id", .int(field.id)),
+                    ("field_name", .string(field.name)),
+                    ("field_code", .string(field.code)),
+                    ("field_type", .string(field.type.rawValue)),
+                    ("values", .array(filled.values.map { value(of: $0, type: field.type) })),
+                ])
+            })
     }
 
     private static func value(of item: AmoFieldValue.Item, type: AmoCRMSimulator.CustomField.FieldType) -> AmoJSON {

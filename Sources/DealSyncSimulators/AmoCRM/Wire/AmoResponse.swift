@@ -27,7 +27,8 @@ enum AmoResponse {
         // nginx's own wording, which differs from the RFC phrase for 504.
         let phrase = status.code == 504 ? "Gateway Time-out" : status.reasonPhrase
         let title = "\(status.code) \(phrase)"
-        let page = "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n"
+        let page =
+            "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n"
             + "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
         return make(status: status, contentType: "text/html", text: page)
     }
@@ -85,14 +86,25 @@ struct AmoProblem: HTTPResponseError, Sendable {
         if let hint { members.append(("hint", .string(hint))) }
         if !errors.isEmpty { members.append(("errors", .object(errors.map { (String($0.leadID), .string($0.message)) }))) }
         if !validation.isEmpty {
-            members.append(("validation-errors", .array(validation.map { group in
-                .object([
-                    ("request_id", .string(group.requestID)),
-                    ("errors", .array(group.issues.map {
-                        .object([("code", .string($0.code)), ("path", .string($0.path)), ("detail", .string($0.detail))])
-                    })),
-                ])
-            })))
+            members.append(
+                (
+                    "validation-errors",
+                    .array(
+                        validation.map { group in
+                            .object([
+                                ("request_id", .string(group.requestID)),
+                                (
+                                    "errors",
+                                    .array(
+                                        group.issues.map {
+                                            .object([
+                                                ("code", .string($0.code)), ("path", .string($0.path)), ("detail", .string($0.detail)),
+                                            ])
+                                        })
+                                ),
+                            ])
+                        })
+                ))
         }
         members += [
             ("title", .string(title)), ("type", .string(type)), ("status", .int(bodyStatus ?? Int(status.code))),

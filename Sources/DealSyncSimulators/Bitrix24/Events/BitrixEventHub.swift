@@ -26,8 +26,9 @@ final class BitrixEventHub: Sendable {
     init(handlers: [Bitrix24Simulator.EventHandler]) {
         var initial = State()
         for handler in handlers where !initial.subscriptions.contains(where: { $0.event == handler.event && $0.handler == handler.url }) {
-            initial.subscriptions.append(BitrixEventSubscription(
-                id: initial.nextSubscriptionID, event: handler.event, handler: handler.url, kind: handler.kind, authUserID: 0))
+            initial.subscriptions.append(
+                BitrixEventSubscription(
+                    id: initial.nextSubscriptionID, event: handler.event, handler: handler.url, kind: handler.kind, authUserID: 0))
             initial.nextSubscriptionID += 1
         }
         state = Mutex(initial)
@@ -38,7 +39,9 @@ final class BitrixEventHub: Sendable {
     var subscriptions: [BitrixEventSubscription] { state.withLock { $0.subscriptions } }
 
     /// `event.bind`: one handler per event and URL.
-    func bind(event: String, handler: String, kind: Bitrix24Simulator.EventHandler.Kind, authUserID: Int)
+    func bind(
+        event: String, handler: String, kind: Bitrix24Simulator.EventHandler.Kind, authUserID: Int
+    )
         -> Result<BitrixEventSubscription, BitrixError>
     {
         let event = event.uppercased()
@@ -46,8 +49,9 @@ final class BitrixEventHub: Sendable {
             if state.subscriptions.contains(where: { $0.event == event && $0.handler == handler }) {
                 return .failure(.handlerAlreadyBound)
             }
-            let subscription = BitrixEventSubscription(id: state.nextSubscriptionID, event: event, handler: handler, kind: kind,
-                                                       authUserID: authUserID)
+            let subscription = BitrixEventSubscription(
+                id: state.nextSubscriptionID, event: event, handler: handler, kind: kind,
+                authUserID: authUserID)
             state.nextSubscriptionID += 1
             state.subscriptions.append(subscription)
             return .success(subscription)

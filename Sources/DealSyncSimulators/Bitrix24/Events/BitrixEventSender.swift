@@ -61,15 +61,18 @@ final class BitrixEventSender: Service, Sendable {
         let elapsed = ContinuousClock.now - started
         let succeeded = status.map { (200..<300).contains($0) } ?? false
         if elapsed > delivery.slowResponseThreshold { hub.setSlow(handler, true) }
-        hub.record(BitrixEventAttempt(
-            deliveryID: item.id, event: item.subscription.event, handlerID: item.subscription.id, handler: handler,
-            dealID: item.dealID, body: item.body, status: status, succeeded: succeeded, deprioritised: deprioritised, at: Date(),
-            responseMillis: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
+        hub.record(
+            BitrixEventAttempt(
+                deliveryID: item.id, event: item.subscription.event, handlerID: item.subscription.id, handler: handler,
+                dealID: item.dealID, body: item.body, status: status, succeeded: succeeded, deprioritised: deprioritised, at: Date(),
+                responseMillis: Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)))
         if !succeeded {
-            logger.warning("event delivery failed, not retried", metadata: [
-                "event": "\(item.subscription.event)", "handler_id": "\(item.subscription.id)",
-                "status": "\(status.map(String.init) ?? "none")",
-            ])
+            logger.warning(
+                "event delivery failed, not retried",
+                metadata: [
+                    "event": "\(item.subscription.event)", "handler_id": "\(item.subscription.id)",
+                    "status": "\(status.map(String.init) ?? "none")",
+                ])
         }
     }
 

@@ -22,8 +22,9 @@ struct BitrixDealBook: Sendable {
     mutating func add(_ write: BitrixDealWrite, actor: Int, now: Int) -> BitrixDeal {
         let categoryID = write.categoryForNewDeal(portal: portal)
         let first = portal.firstStage(in: categoryID)
-        var deal = BitrixDeal(id: nextID, categoryID: categoryID, stageID: first?.id ?? "NEW",
-                              semantic: first?.stage.semantics.letter ?? "P", currency: portal.currency, actor: actor, now: now)
+        var deal = BitrixDeal(
+            id: nextID, categoryID: categoryID, stageID: first?.id ?? "NEW",
+            semantic: first?.stage.semantics.letter ?? "P", currency: portal.currency, actor: actor, now: now)
         nextID += 1
         deal.beginDate = portal.day(of: now)
         deal.closeDate = portal.day(of: now + 7 * 86_400)
@@ -54,7 +55,7 @@ struct BitrixDealBook: Sendable {
     /// `nil` when the deal or the funnel does not exist.
     mutating func move(_ id: Int, toCategory categoryID: Int, stageID: String?, actor: Int, now: Int) -> BitrixDeal? {
         guard var deal = deals[id], portal.category(categoryID) != nil,
-              let stage = stageID.flatMap(portal.stage).flatMap({ $0.categoryID == categoryID ? $0 : nil })
+            let stage = stageID.flatMap(portal.stage).flatMap({ $0.categoryID == categoryID ? $0 : nil })
                 ?? portal.firstStage(in: categoryID)
         else { return nil }
         deal.categoryID = categoryID

@@ -53,7 +53,8 @@ struct BitrixDealFilter: Sendable {
             var texts: [String]
             switch value {
             case .string(let text):
-                texts = operation == .inList || operation == .notInList
+                texts =
+                    operation == .inList || operation == .notInList
                     ? text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : [text]
             case .map(let map):
                 texts = map.entries.compactMap { $0.value.string }
@@ -92,9 +93,10 @@ struct BitrixDealFilter: Sendable {
         case .inList: return !value.isNull && condition.keys.contains(value)
         case .notInList: return value.isNull || !condition.keys.contains(value)
         case .contains, .notContains:
-            let found = text(of: value).map { text in
-                condition.texts.first.map { $0.isEmpty || text.contains($0.lowercased()) } ?? false
-            } ?? false
+            let found =
+                text(of: value).map { text in
+                    condition.texts.first.map { $0.isEmpty || text.contains($0.lowercased()) } ?? false
+                } ?? false
             return condition.operation == .contains ? found : !found
         case .like, .notLike:
             let found = text(of: value).map { text in condition.texts.first.map { like(text, pattern: $0.lowercased()) } ?? false } ?? false

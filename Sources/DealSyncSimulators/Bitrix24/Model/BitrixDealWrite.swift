@@ -16,7 +16,8 @@ struct BitrixDealWrite: Sendable {
     /// The funnel a new deal goes to: a known `CATEGORY_ID`, else the default funnel 0.
     func categoryForNewDeal(portal: BitrixPortal) -> Int {
         guard let raw = fields["CATEGORY_ID"]?.string, let id = Int(raw.trimmingCharacters(in: .whitespaces)),
-              portal.category(id) != nil else { return 0 }
+            portal.category(id) != nil
+        else { return 0 }
         return id
     }
 

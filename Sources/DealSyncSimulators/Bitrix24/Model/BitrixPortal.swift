@@ -52,8 +52,9 @@ struct BitrixPortal: Sendable {
                 }
                 if stage.semantics == .failure { sawFailure = true }
                 let id = category.stageID(stage.code)
-                stages[id] = StageRef(id: id, categoryID: category.id, stage: stage, recordID: recordID, isFirst: index == 0,
-                                      extraSemantics: extra)
+                stages[id] = StageRef(
+                    id: id, categoryID: category.id, stage: stage, recordID: recordID, isFirst: index == 0,
+                    extraSemantics: extra)
                 recordID += 2
             }
         }

@@ -56,7 +56,9 @@ extension Bitrix24Simulator {
     }
 
     /// One `method?query` command, with `$result[...]` references resolved.
-    private func runCommand(_ command: String, caller: BitrixCaller, results: [String: BitrixJSON])
+    private func runCommand(
+        _ command: String, caller: BitrixCaller, results: [String: BitrixJSON]
+    )
         -> Result<(BitrixOutcome, BitrixTimeBlock), BitrixError>
     {
         let arrived = preciseNow
@@ -102,7 +104,9 @@ extension Bitrix24Simulator {
     }
 
     /// `$result[key][FIELD][0]` starting at `start`: the value it names and where the reference ends.
-    private static func resolve(_ text: String, at start: String.Index, results: [String: BitrixJSON])
+    private static func resolve(
+        _ text: String, at start: String.Index, results: [String: BitrixJSON]
+    )
         -> (BitrixJSON, String.Index)?
     {
         guard text[start...].hasPrefix("$result[") else { return nil }

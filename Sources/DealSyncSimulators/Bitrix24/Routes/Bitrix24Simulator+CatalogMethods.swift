@@ -16,8 +16,9 @@ extension Bitrix24Simulator {
             return .object(members)
         }
         let page = Self.page(categories, start: Self.start(call.params))
-        return BitrixOutcome(.object([("categories", .array(page.items))]), total: page.total, next: page.next,
-                             rows: page.items.count)
+        return BitrixOutcome(
+            .object([("categories", .array(page.items))]), total: page.total, next: page.next,
+            rows: page.items.count)
     }
 
     /// `crm.status.list {filter: {ENTITY_ID: "DEAL_STAGE" | "DEAL_STAGE_<n>"}}`: the stages of the funnels, with
@@ -49,11 +50,12 @@ extension Bitrix24Simulator {
 
     private func statusJSON(_ ref: BitrixPortal.StageRef, category: BitrixPortal.Category) -> BitrixJSON {
         let system = ["NEW", "WON", "LOSE"].contains(ref.stage.code)
-        let semantics: BitrixJSON = switch ref.stage.semantics {
-        case .process: .null
-        case .success: .string("S")
-        case .failure: .string("F")
-        }
+        let semantics: BitrixJSON =
+            switch ref.stage.semantics {
+            case .process: .null
+            case .success: .string("S")
+            case .failure: .string("F")
+            }
         return .object([
             ("ID", .string(String(ref.recordID))), ("ENTITY_ID", .string(category.statusEntityID)),
             ("STATUS_ID", .string(ref.id)), ("NAME", .string(ref.stage.name)),
@@ -97,11 +99,12 @@ extension Bitrix24Simulator {
     /// `profile`: who the webhook or token acts as (a common connectivity check).
     func profile(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
         guard let user = portal.user(call.caller.userID) else { throw .noAuth }
-        return BitrixOutcome(.object([
-            ("ID", .string(String(user.id))), ("ADMIN", .bool(user.id == configuration.oauth.userID)), ("NAME", .string(user.name)),
-            ("LAST_NAME", .string(user.lastName)), ("PERSONAL_GENDER", .string("")), ("TIME_ZONE", .string("")),
-            ("TIME_ZONE_OFFSET", .int(configuration.timeZoneOffsetSeconds)),
-        ]), rows: 1)
+        return BitrixOutcome(
+            .object([
+                ("ID", .string(String(user.id))), ("ADMIN", .bool(user.id == configuration.oauth.userID)), ("NAME", .string(user.name)),
+                ("LAST_NAME", .string(user.lastName)), ("PERSONAL_GENDER", .string("")), ("TIME_ZONE", .string("")),
+                ("TIME_ZONE_OFFSET", .int(configuration.timeZoneOffsetSeconds)),
+            ]), rows: 1)
     }
 
     private static let userFilterKeys: Set<String> = ["ID", "ACTIVE", "EMAIL", "NAME", "LAST_NAME", "WORK_POSITION"]

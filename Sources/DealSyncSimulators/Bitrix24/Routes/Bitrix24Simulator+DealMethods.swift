@@ -16,8 +16,9 @@ extension Bitrix24Simulator {
         let rows = page.deals.map {
             BitrixDealJSON.object($0, portal: portal, fields: query.fields, userFields: query.userFields, source: .list)
         }
-        return BitrixOutcome(.array(rows), total: page.total, next: page.next, rows: rows.count,
-                             countedRows: page.counted ? page.total : 0)
+        return BitrixOutcome(
+            .array(rows), total: page.total, next: page.next, rows: rows.count,
+            countedRows: page.counted ? page.total : 0)
     }
 
     func addDeal(_ call: BitrixCall) throws(BitrixError) -> BitrixOutcome {
@@ -70,8 +71,10 @@ extension Bitrix24Simulator {
             if field.kind == .enumeration {
                 info.append(("items", .array(field.items.map { .object([("ID", .string(String($0.id))), ("VALUE", .string($0.value))]) })))
             }
-            info += [("title", .string(field.name)), ("listLabel", .string(field.label)), ("formLabel", .string(field.label)),
-                     ("filterLabel", .string(field.label))]
+            info += [
+                ("title", .string(field.name)), ("listLabel", .string(field.label)), ("formLabel", .string(field.label)),
+                ("filterLabel", .string(field.label)),
+            ]
             members.append((field.name, .object(info)))
         }
         return BitrixOutcome(.object(members))
@@ -97,10 +100,17 @@ extension Bitrix24Simulator {
                 ("IS_SEARCHABLE", .string("N")), ("SETTINGS", .array([])),
             ]
             if field.kind == .enumeration {
-                members.append(("LIST", .array(field.items.map { item in
-                    .object([("ID", .string(String(item.id))), ("SORT", .string(String(item.sort))), ("VALUE", .string(item.value)),
-                             ("DEF", .string("N")), ("XML_ID", .string("sim\(item.id)"))])
-                })))
+                members.append(
+                    (
+                        "LIST",
+                        .array(
+                            field.items.map { item in
+                                .object([
+                                    ("ID", .string(String(item.id))), ("SORT", .string(String(item.sort))), ("VALUE", .string(item.value)),
+                                    ("DEF", .string("N")), ("XML_ID", .string("sim\(item.id)")),
+                                ])
+                            })
+                    ))
             }
             return .object(members)
         }

@@ -18,8 +18,9 @@ extension Bitrix24Simulator {
         }
         let now = self.now
         let result = oauth.withLock { state in
-            state.refresh(clientID: params.text("client_id"), clientSecret: params.text("client_secret"),
-                          refreshToken: params.text("refresh_token"), now: now)
+            state.refresh(
+                clientID: params.text("client_id"), clientSecret: params.text("client_secret"),
+                refreshToken: params.text("refresh_token"), now: now)
         }
         switch result {
         case .failure(let error):
@@ -27,13 +28,14 @@ extension Bitrix24Simulator {
         case .success(let issued):
             requestStats.withLock { $0.tokenRefreshes += 1 }
             let oauth = configuration.oauth
-            return BitrixResponse.json(.object([
-                ("access_token", .string(issued.accessToken)), ("expires", .int(issued.expiresAt)),
-                ("expires_in", .int(issued.expiresIn)), ("scope", .string(oauth.scope)), ("domain", .string("oauth.bitrix.info")),
-                ("server_endpoint", .string(BitrixEventForm.Portal.serverEndpoint)), ("status", .string("L")),
-                ("client_endpoint", .string(configuration.resolvedClientEndpoint)), ("member_id", .string(configuration.memberID)),
-                ("user_id", .int(oauth.userID)), ("refresh_token", .string(issued.refreshToken)),
-            ]))
+            return BitrixResponse.json(
+                .object([
+                    ("access_token", .string(issued.accessToken)), ("expires", .int(issued.expiresAt)),
+                    ("expires_in", .int(issued.expiresIn)), ("scope", .string(oauth.scope)), ("domain", .string("oauth.bitrix.info")),
+                    ("server_endpoint", .string(BitrixEventForm.Portal.serverEndpoint)), ("status", .string("L")),
+                    ("client_endpoint", .string(configuration.resolvedClientEndpoint)), ("member_id", .string(configuration.memberID)),
+                    ("user_id", .int(oauth.userID)), ("refresh_token", .string(issued.refreshToken)),
+                ]))
         }
     }
 }

@@ -21,9 +21,11 @@ extension Bitrix24Simulator {
         public var maxBatchCommands: Int
         public var batchOverflow: BatchOverflow
 
-        public init(bucketCapacity: Int = 50, drainPerSecond: Double = 2, operatingBudgetSeconds: Double? = 480,
-                    operatingWindow: Duration = .seconds(600), timeScale: Double = 1, cost: OperatingCost = OperatingCost(),
-                    maxBatchCommands: Int = 50, batchOverflow: BatchOverflow = .failExtraCommands) {
+        public init(
+            bucketCapacity: Int = 50, drainPerSecond: Double = 2, operatingBudgetSeconds: Double? = 480,
+            operatingWindow: Duration = .seconds(600), timeScale: Double = 1, cost: OperatingCost = OperatingCost(),
+            maxBatchCommands: Int = 50, batchOverflow: BatchOverflow = .failExtraCommands
+        ) {
             self.bucketCapacity = bucketCapacity
             self.drainPerSecond = drainPerSecond
             self.operatingBudgetSeconds = operatingBudgetSeconds

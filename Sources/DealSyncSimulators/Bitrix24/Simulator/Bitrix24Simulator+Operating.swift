@@ -37,13 +37,19 @@ extension Bitrix24Simulator {
         router.get("/_sim/operating") { _, _ in
             let limitNow = self.limitClock.now
             let accounts = self.operating.withLock { $0.accounts(at: limitNow) }
-            return BitrixResponse.json(.array(accounts.map { account in
-                .object([
-                    ("caller", .string(account.key.caller.hasPrefix("app:") ? "application" : "webhook")),
-                    ("method", .string(account.key.method)), ("operating", .double(account.operating)),
-                    ("reset_in", account.resetIn.map { .double(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? .null),
-                ])
-            }))
+            return BitrixResponse.json(
+                .array(
+                    accounts.map { account in
+                        .object([
+                            ("caller", .string(account.key.caller.hasPrefix("app:") ? "application" : "webhook")),
+                            ("method", .string(account.key.method)), ("operating", .double(account.operating)),
+                            (
+                                "reset_in",
+                                account.resetIn.map { .double(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
+                                    ?? .null
+                            ),
+                        ])
+                    }))
         }
     }
 }

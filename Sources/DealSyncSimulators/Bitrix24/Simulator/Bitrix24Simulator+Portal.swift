@@ -100,8 +100,10 @@ extension Bitrix24Simulator {
         public var mandatory: Bool
         public var items: [Item]
 
-        public init(id: Int, name: String, kind: Kind, label: String, multiple: Bool = false, mandatory: Bool = false,
-                    items: [Item] = []) {
+        public init(
+            id: Int, name: String, kind: Kind, label: String, multiple: Bool = false, mandatory: Bool = false,
+            items: [Item] = []
+        ) {
             self.id = id
             self.name = name
             self.kind = kind

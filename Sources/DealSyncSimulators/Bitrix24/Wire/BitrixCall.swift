@@ -1,4 +1,3 @@
-
 /// One method call, top-level or a `batch` command: its name, parameters and caller.
 struct BitrixCall: Sendable {
     /// Lowercase, without `.json` (`crm.deal.list`).

@@ -42,7 +42,9 @@ enum BitrixParameters {
 
     /// PHP truthiness of a flag such as `halt` (`"1"`, `"true"`, `"Y"` are true; `""`, `"0"`, `"false"`, `"N"` false).
     static func isTrue(_ value: QueryForm.Value?) -> Bool {
-        guard let text = value?.string?.trimmingCharacters(in: .whitespaces).lowercased() else { return value?.map.map { !$0.isEmpty } ?? false }
+        guard let text = value?.string?.trimmingCharacters(in: .whitespaces).lowercased() else {
+            return value?.map.map { !$0.isEmpty } ?? false
+        }
         return !["", "0", "false", "n", "no"].contains(text)
     }
 }

@@ -25,7 +25,8 @@ enum BitrixResponse {
 
     /// nginx's page for a request that hung past the gateway's patience.
     static func gatewayTimeout() -> Response {
-        let page = "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+        let page =
+            "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
             + "<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
         return make(status: .gatewayTimeout, contentType: "text/html", text: page)
     }

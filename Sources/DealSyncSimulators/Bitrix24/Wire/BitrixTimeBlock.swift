@@ -1,4 +1,3 @@
-
 /// The `time` member: when the call started and finished (unix seconds with microseconds and `date('c')` in the
 /// portal's zone), and the method's accumulated `operating` time with the instant part of it is released.
 struct BitrixTimeBlock: Sendable {
