@@ -19,6 +19,8 @@ public final class KafkaConsumer: Sendable {
         "enable.partition.eof": "false",
         "session.timeout.ms": "6000",
         "heartbeat.interval.ms": "500",
+        // A fetch a broker never answers (it went away without closing the connection) is given up after 10 s.
+        "socket.timeout.ms": "10000",
         "socket.keepalive.enable": "true",
     ]
 

@@ -13,7 +13,7 @@ import Testing
 /// MasterDeal on a Kafka bus (librdkafka's mock cluster on loopback): its events reach dealsync only through the
 /// events topic, and dealsync's writes to MasterDeal go out as `DealChangeRequested` events on the changes topic,
 /// which the simulator applies.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct KafkaBusTests {
     static let tourDeal: DealSyncSimulators.MasterDealSimulator.JSONValue = .object([
         "account_id": .string("acc-tour"), "opportunity_name": .string("Алтай, 5 ночей"), "stage": .string("lead"),
@@ -185,6 +185,8 @@ struct KafkaBusTests {
             let during = try await inbox(system)
             #expect(!during.contains { row in renamed.contains { row.key == "deal:\($0):v1" } })
             for broker in 1...3 { try cluster.setBroker(Int32(broker), up: true) }
+            let restored = ContinuousClock.now
+            defer { print("brokers back: every deal in amoCRM after \(restored.duration(to: .now))") }
             try await system.eventually("every deal reached amoCRM", timeout: .seconds(90)) {
                 let names = Set(system.amo.allLeads(includingDeleted: false).map(\.name))
                 return (0..<3).allSatisfy { names.contains("Outage \($0)") }
