@@ -114,4 +114,38 @@ struct TracingTests {
             }
         }
     }
+
+    @Test func aDealMadeInMasterDealIsOneTraceFromItsEventToTheAmoCRMRequest() async throws {
+        let receiver = Receiver()
+        try await SimulatorHost.withRunning(router: receiver.router) { receiverURL in
+            var options = Scenario.Options()
+            options.polling = false
+            options.serveEnvironment = [
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiverURL, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_BSP_SCHEDULE_DELAY": "100",
+            ]
+            try await Scenario.run(options) { scenario in
+                try await scenario.startGateway()
+                try scenario.masterDeal.createAsUser(
+                    .object([
+                        "account_id": .string(Scenario.account), "opportunity_name": .string("Traced deal"), "stage": .string("lead"),
+                        "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+                    ]))
+                try await eventually("amoCRM has the lead", timeout: .seconds(30)) {
+                    scenario.leads().contains { $0.name == "Traced deal" }
+                }
+                try await eventually("the delivery's span arrived", timeout: .seconds(20)) {
+                    receiver.spans.contains { $0.name == "deliver 1 to tour" }
+                }
+                let spans = receiver.spans
+                let deliver = try #require(spans.first { $0.name == "deliver 1 to tour" })
+                #expect(deliver.attributes["dealsync.outcome.delivered"] == "1", "\(deliver)")
+                // MasterDeal's signed event came in as a webhook: the delivery to amoCRM hangs off that span.
+                let webhook = try #require(spans.first { $0.spanID == deliver.parentID }, "\(spans)")
+                #expect(webhook.name == "POST /webhooks/{connector}")
+                #expect(webhook.attributes["dealsync.connector"] == "masterdeal")
+                let request = try #require(spans.first { $0.parentID == deliver.spanID }, "the client span: \(spans)")
+                #expect(request.traceID == webhook.traceID)
+            }
+        }
+    }
 }

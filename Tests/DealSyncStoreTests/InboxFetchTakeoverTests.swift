@@ -22,7 +22,7 @@ struct InboxFetchTakeoverTests {
 
             try await claims.whilePresent(worker: "host:1") {
                 let started = try await processor.processNext(decode: F.decode, worker: "host:1")
-                guard case .fetch(let id, let requests, _) = started else {
+                guard case .fetch(let id, let requests, _, _) = started else {
                     Issue.record("expected a fetch, got \(started)")
                     return
                 }
@@ -36,7 +36,7 @@ struct InboxFetchTakeoverTests {
 
             // Its process is gone: another takes the fetch over at once, as one more attempt.
             let taken = try await processor.processNext(decode: F.decode, worker: "host:2")
-            guard case .fetch(1, _, _) = taken else {
+            guard case .fetch(1, _, _, _) = taken else {
                 Issue.record("expected the fetch to be taken over, got \(taken)")
                 return
             }
@@ -62,7 +62,7 @@ struct InboxFetchTakeoverTests {
             // The fetch that holds the row fails: it is retried with backoff like any row, by whoever comes first.
             try await processor.retryFetch(1, worker: "host:2", error: "fetch failed: timeout", delaySeconds: 0)
             let retried = try await processor.processNext(decode: F.decode, worker: "host:3")
-            guard case .fetch(1, _, _) = retried else {
+            guard case .fetch(1, _, _, _) = retried else {
                 Issue.record("expected the failed fetch again, got \(retried)")
                 return
             }
@@ -88,6 +88,24 @@ struct InboxFetchTakeoverTests {
             }
             #expect(reason.contains("asked for 24 times"), "\(reason)")
             #expect(try await F.count("inbox", where: "status = 'failed'", in: database) == 1)
+        }
+    }
+
+    @Test func aRowThatAsksForAFetchHandsOnItsTraceContext() async throws {
+        try await TestPostgres.withDatabase { database in
+            let body = try JSONEncoder().encode(FetchRequest(connector: "tour", recordID: "9002"))
+            let traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            _ = try await InboxStore(database: database, logger: logger).record(
+                InboxItem(
+                    connector: "tour", dedupeKey: "refetch:9002", source: .refetch,
+                    headers: ["traceparent": traceParent, "x-other": "kept out"], body: body))
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
+            let step = try await processor.processNext(decode: F.decode, worker: "host:1")
+            guard case .fetch(_, _, _, let trace) = step else {
+                Issue.record("expected a fetch, got \(step)")
+                return
+            }
+            #expect(trace == ["traceparent": traceParent], "the fetched records continue the row's trace, and only it")
         }
     }
 }

@@ -8,6 +8,10 @@ extension AmoCRMConnector {
     /// `POST /api/v4/leads` with `master_deal_id` in the link field, each preceded — after an uncertain
     /// failure — by a look-up, so a lead is never created twice.
     public func deliver(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
+        await DeliveryTracing.traced(deliveries, target: config.id) { await send(deliveries) }
+    }
+
+    func send(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: deliveries.count)
         let updates = deliveries.indices.filter { deliveries[$0].operation == .update }
         for index in deliveries.indices where deliveries[index].operation == .create {

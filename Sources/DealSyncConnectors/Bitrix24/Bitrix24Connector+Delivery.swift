@@ -8,6 +8,10 @@ extension Bitrix24Connector {
     /// failure, look the deal up by them first. Every write is checked against the portal's stages and fields
     /// before it is sent, because Bitrix24 drops unknown ones without a word.
     public func deliver(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
+        await DeliveryTracing.traced(deliveries, target: config.id) { await send(deliveries) }
+    }
+
+    func send(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: deliveries.count)
         let known: Bitrix24Metadata
         do {

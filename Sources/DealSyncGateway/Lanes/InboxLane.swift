@@ -90,7 +90,7 @@ public final class InboxLane: Service {
             connector: id, limit: options.batchSize, decode: { try registry.decode($0) }, worker: worker)
         guard !steps.isEmpty else { return false }
         metrics.laneBatch(id, rows: steps.count, seconds: started.duration(to: .now).seconds)
-        var fetches: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)] = []
+        var fetches: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID, trace: [String: String])] = []
         var wrote = false
         for step in steps {
             switch step {
@@ -98,7 +98,7 @@ public final class InboxLane: Service {
             case .failed(let inboxID, let error):
                 logger.warning(
                     "inbox row failed", metadata: ["connector": "\(id)", "inbox_id": "\(inboxID)", "error": "\(error.prefix(200))"])
-            case .fetch(let inboxID, let requests, let lineage): fetches.append((inboxID, requests, lineage))
+            case .fetch(let inboxID, let requests, let lineage, let trace): fetches.append((inboxID, requests, lineage, trace))
             case .idle, .ignored, .deferred: break
             }
         }
@@ -110,12 +110,14 @@ public final class InboxLane: Service {
     /// Reads the records a batch's rows asked for, with as few calls as the connector's batch sizes allow (amoCRM
     /// pages of 250, Bitrix24 `batch` of 50), and stores them as new rows of their lanes.
     private func fetch(
-        _ rows: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID)], registry: ConnectorRegistry,
+        _ rows: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID, trace: [String: String])], registry: ConnectorRegistry,
         inbox: InboxProcessor
     ) async {
-        var byConnector: [String: [(inboxID: Int64, recordID: String, lineage: UUID)]] = [:]
+        var byConnector: [String: [(inboxID: Int64, recordID: String, lineage: UUID, trace: [String: String])]] = [:]
         for row in rows {
-            for request in row.requests { byConnector[request.connector, default: []].append((row.inboxID, request.recordID, row.lineage)) }
+            for request in row.requests {
+                byConnector[request.connector, default: []].append((row.inboxID, request.recordID, row.lineage, row.trace))
+            }
         }
         var fetched: [Int64: [InboxItem]] = Dictionary(uniqueKeysWithValues: rows.map { ($0.inboxID, []) })
         var failed: Set<Int64> = []
@@ -131,6 +133,8 @@ public final class InboxLane: Service {
                     for var item in byRecord[want.recordID] ?? []
                     where !(fetched[want.inboxID]?.contains { $0.dedupeKey == item.dedupeKey } ?? false) {
                         item.lineageID = want.lineage
+                        // The fetched record goes on in the trace of the event that named it.
+                        item.headers.merge(want.trace) { $1 }
                         fetched[want.inboxID, default: []].append(item)
                     }
                 }

@@ -33,7 +33,8 @@ public struct InboxProcessor: Sendable {
         case processed(inboxID: Int64, writes: Int, entries: Int)
         case ignored(inboxID: Int64, reason: String)
         /// The row waits until its records are fetched; call ``completeFetch(inboxID:fetched:worker:)``.
-        case fetch(inboxID: Int64, requests: [FetchRequest], lineage: UUID)
+        /// `trace` is the row's trace context, which the fetched records carry on.
+        case fetch(inboxID: Int64, requests: [FetchRequest], lineage: UUID, trace: [String: String] = [:])
         case failed(inboxID: Int64, error: String)
         case deferred(inboxID: Int64)
     }
@@ -134,7 +135,9 @@ public struct InboxProcessor: Sendable {
                     steps[row.id] = .failed(inboxID: row.id, error: reason)
                 } else {
                     statuses.fetching.append(row.id)
-                    steps[row.id] = .fetch(inboxID: row.id, requests: requests, lineage: row.item.lineageID)
+                    steps[row.id] = .fetch(
+                        inboxID: row.id, requests: requests, lineage: row.item.lineageID,
+                        trace: row.item.headers.filter { $0.key == "traceparent" || $0.key == "tracestate" })
                 }
             case .observations(let observations):
                 decoded.append((row, observations))
