@@ -27,6 +27,15 @@ struct ServeBench {
         var isolation = Freshness()
         var burst = 0.0
         var peakRSS = 0.0
+        var tracing: [TracingCost] = []
+    }
+
+    /// Ingest and drain with traces off and on (OTLP/HTTP to a sink in the benchmark's process).
+    struct TracingCost {
+        var traced: Bool
+        var ingest = LoadTools.WrkResult()
+        var drain = 0.0
+        var exportRequests = 0
     }
 
     struct Freshness {
@@ -162,6 +171,13 @@ struct ServeBench {
         }
 
         // 4. Freshness at a steady rate, and connector B's while connector A takes a burst.
+        // 4. Tracing's cost: the same ingest and drain with traces exported and without, in this run.
+        if phases.contains("tracing") {
+            figures.tracing = try await tracingCost(
+                gateway: gateway, database: database, client: client, hook: hookA, leads: takeA(3 * plan.tracingBacklog), plan: plan,
+                directory: directory, logger: logger)
+        }
+
         guard phases.contains("freshness") else { return figures }
         try await gateway.start()
         let steady = try await AmoLoad(url: hookA, client: client).send(
@@ -194,10 +210,11 @@ struct ServeBench {
     }
 
     /// The measurements a run makes (`DEALSYNC_BENCH_ONLY`, comma-separated, to profile one of them): `ingest`
-    /// (with its ceilings), `drain`, `freshness` (with isolation).
+    /// (with its ceilings), `drain`, `tracing` (ingest and drain with traces exported and without), `freshness`
+    /// (with isolation).
     static var phases: Set<String> {
         let only = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_ONLY"] ?? ""
-        return only.isEmpty ? ["ingest", "drain", "freshness"] : Set(only.split(separator: ",").map(String.init))
+        return only.isEmpty ? ["ingest", "drain", "tracing", "freshness"] : Set(only.split(separator: ",").map(String.init))
     }
 
     /// How much of each measurement a run does.
@@ -214,7 +231,10 @@ struct ServeBench {
             burst = quick ? 5_000 : 20_000
         }
 
-        var leadsA: Int { backlogs.reduce(0, +) + steadyRate * seconds + burst }
+        /// The backlog each of the tracing phase's two drains decides.
+        var tracingBacklog: Int { backlogs.first ?? 1_000 }
+
+        var leadsA: Int { backlogs.reduce(0, +) + 3 * tracingBacklog + steadyRate * seconds + burst }
         var leadsB: Int { trickleRate * seconds }
     }
 
@@ -351,6 +371,8 @@ final class GatewayProcess: @unchecked Sendable {
     let database: DatabaseURL
     let port: Int
     private var process: ChildProgram?
+    /// More environment for the next `serve` started (the `OTEL_*` of a traced run).
+    var environment: [String: String] = [:]
 
     init(binary: String, config: String, database: DatabaseURL, port: Int) {
         self.binary = binary
@@ -378,9 +400,10 @@ final class GatewayProcess: @unchecked Sendable {
         if let directory = Self.profileDirectory {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             process = try ChildProgram(
-                "/usr/bin/perf", ["record", "-F", "499", "-g", "-o", "\(directory)/serve-\(runs + 1).perf", "--", binary] + serve)
+                "/usr/bin/perf", ["record", "-F", "499", "-g", "-o", "\(directory)/serve-\(runs + 1).perf", "--", binary] + serve,
+                environment: environment)
         } else {
-            process = try ChildProgram(binary, serve)
+            process = try ChildProgram(binary, serve, environment: environment)
         }
         self.process = process
         for _ in 0..<600 {

@@ -95,6 +95,15 @@ targets.append(
         name: "isolation: B's freshness p99 ≤ 250 ms during A's burst",
         met: f.isolation.p99 <= 250 && f.isolation.count == f.isolation.expected,
         detail: String(format: "%.1f ms, %d of %d", f.isolation.p99, f.isolation.count, f.isolation.expected)))
+if f.tracing.count == 3 {
+    let (off, on, again) = (f.tracing[0], f.tracing[1], f.tracing[2])
+    say(
+        String(
+            format:
+                "tracing's cost (same run, off → on → off): ingest %.0f → %.0f → %.0f req/s, p99 %.2f → %.2f → %.2f ms; drain %.0f → %.0f → %.0f observations/s; %d OTLP exports",
+            off.ingest.requestsPerSecond, on.ingest.requestsPerSecond, again.ingest.requestsPerSecond, off.ingest.p99, on.ingest.p99,
+            again.ingest.p99, off.drain, on.drain, again.drain, on.exportRequests))
+}
 targets.append(Target(name: "gateway peak RSS ≤ 200 MB", met: f.peakRSS * 1.048576 <= 200, detail: String(format: "%.0f MiB", f.peakRSS)))
 
 say("targets:")
