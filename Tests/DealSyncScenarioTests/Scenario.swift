@@ -80,6 +80,9 @@ final class Scenario: Sendable {
         var kafkaPartitions = 8
         /// More environment for `dealsync serve` (the `OTEL_*` variables of a traced run).
         var serveEnvironment: [String: String] = [:]
+        /// A PostgreSQL of the scenario's own (not the shared test cluster), which the test may crash
+        /// (``privateCluster``).
+        var privateCluster = false
     }
 
     let options: Options
@@ -94,6 +97,8 @@ final class Scenario: Sendable {
     let binary: String
     let kafka: KafkaMockCluster?
     let bus: MasterDealBus?
+    /// The scenario's own PostgreSQL (``Options/privateCluster``).
+    let privateCluster: EmbeddedPostgres?
     private let current = Mutex<ChildProgram?>(nil)
     /// Every `serve` started, for the output of a failing test.
     private let started = Mutex<[ChildProgram]>([])
@@ -114,8 +119,10 @@ final class Scenario: Sendable {
 
     private init(
         options: Options, directory: String, databaseURL: DatabaseURL?, gatewayPort: Int, masterDeal: MasterDealSimulator,
-        amo: AmoCRMSimulator, masterURL: String, amoURL: String, binary: String, kafka: KafkaMockCluster?, bus: MasterDealBus?
+        amo: AmoCRMSimulator, masterURL: String, amoURL: String, binary: String, kafka: KafkaMockCluster?, bus: MasterDealBus?,
+        privateCluster: EmbeddedPostgres? = nil
     ) {
+        self.privateCluster = privateCluster
         self.kafka = kafka
         self.bus = bus
         self.options = options
@@ -133,7 +140,12 @@ final class Scenario: Sendable {
     /// then stops whatever `serve` is still running and the simulators. A failing body prints the gateway's log.
     static func run(_ options: Options = Options(), _ body: @Sendable (Scenario) async throws -> Void) async throws {
         let binary = try Repository.dealsyncBinary()
-        let databaseURL = options.embedded ? nil : try await TestPostgres.freshDatabaseURL(migrated: false)
+        let privateCluster = options.privateCluster ? try EmbeddedPostgres.start() : nil
+        defer { privateCluster?.stop() }
+        let databaseURL: DatabaseURL? =
+            if options.embedded { nil } else if let privateCluster {
+                try await privateCluster.createDatabase("dealsync", logger: TestPostgres.logger)
+            } else { try await TestPostgres.freshDatabaseURL(migrated: false) }
         let gatewayPort = try FreePort.pick()
         let gatewayURL = "http://127.0.0.1:\(gatewayPort)"
         let mapping = try ConfigurationLoader(environment: [:])
@@ -186,7 +198,7 @@ final class Scenario: Sendable {
                 let scenario = Scenario(
                     options: options, directory: directory, databaseURL: databaseURL, gatewayPort: gatewayPort,
                     masterDeal: masterDeal, amo: amo, masterURL: masterURL, amoURL: amoURL, binary: binary,
-                    kafka: cluster, bus: masterBus)
+                    kafka: cluster, bus: masterBus, privateCluster: privateCluster)
                 do {
                     try await body(scenario)
                 } catch {

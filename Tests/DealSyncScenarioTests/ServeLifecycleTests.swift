@@ -1,5 +1,6 @@
 import DealSyncCore
 import DealSyncSimulators
+import DealSyncStore
 import DealSyncTestSupport
 import Foundation
 import Testing
@@ -37,6 +38,30 @@ struct ServeLifecycleTests {
             #expect(serve.stderr.contains(#""msg":"stopped""#), "the last words are the log line «stopped»:\n\(serve.stderr.suffix(2_000))")
             #expect(!serve.stderr.contains(#""level":"error""#), "no error logged on the way down:\n\(serve.stderr.suffix(4_000))")
             // Nothing listens any more.
+            #expect(!Scenario.accepts(port: scenario.gatewayPort), "nothing listens on the port any more")
+        }
+    }
+
+    /// SIGTERM ends `serve` with its PostgreSQL crashed (the stop of a machine whose database went first): the
+    /// process exits by itself within its bounds (10 s of grace, 5 s of cancellation), never waiting for the
+    /// database. The test waits up to 30 s for the exit; what it took is printed.
+    @Test func sigtermEndsServeWhileItsDatabaseIsDown() async throws {
+        var options = Scenario.Options()
+        options.privateCluster = true
+        options.polling = false
+        try await Scenario.run(options) { scenario in
+            let serve = try await scenario.startGateway()
+            let cluster = try #require(scenario.privateCluster)
+            try cluster.halt(mode: .immediate)
+            // serve has noticed: it says the database is unreachable.
+            try await eventually("serve reports the database unreachable", timeout: .seconds(20)) {
+                let ready = try await scenario.get("/readyz")
+                return ready.status == 503 && ready.body.contains("database unreachable")
+            }
+            let signalled = ContinuousClock.now
+            let status = await scenario.terminateGateway(timeout: .seconds(30))
+            print("serve stopped \(signalled.duration(to: .now)) after SIGTERM with its database down")
+            #expect(status != nil, "serve did not exit within 30 s of SIGTERM:\n\(serve.stderr.suffix(3_000))")
             #expect(!Scenario.accepts(port: scenario.gatewayPort), "nothing listens on the port any more")
         }
     }
