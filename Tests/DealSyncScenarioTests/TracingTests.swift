@@ -97,6 +97,9 @@ struct TracingTests {
                 let decide = try #require(spans.first { $0.name == "decide webhook" && $0.parentID == webhook.spanID }, "\(spans)")
                 #expect(decide.traceID == webhook.traceID)
                 #expect(decide.attributes["dealsync.outcome"] == "processed")
+                let lead = try #require(scenario.leads().first { $0.name == "Traced lead" })
+                #expect(decide.attributes["dealsync.record_id"] == String(lead.id))
+                #expect(decide.attributes["dealsync.writes"] == "1", "\(decide)")
                 #expect(decide.attributes["dealsync.lineage_id"] == deliver.attributes["dealsync.lineage_id"])
                 // The HTTP client's span of the write to MasterDeal is the delivery's child, in the same trace.
                 let request = try #require(spans.first { $0.parentID == deliver.spanID }, "the client span: \(spans)")

@@ -34,7 +34,8 @@ struct DecisionSession {
 
     /// What deciding one inbox row (or one set of observations) did.
     enum Result {
-        case decided(writes: Int, entries: [(connector: String, kind: DivergenceEntry.Kind)])
+        /// `entries`: what the divergence log got, with each entry's field rule (for traces and metrics).
+        case decided(writes: Int, entries: [(connector: String, kind: DivergenceEntry.Kind, rule: String?)])
         /// Nothing was changed; the row is tried again later.
         case waited(String)
         /// The observations cannot be decided (a connector without a mapping); nothing was changed.
@@ -91,7 +92,7 @@ struct DecisionSession {
     private mutating func record(_ effects: SyncPlanner.Effects, lineage: UUID, inboxID: Int64?) -> Result {
         for id in effects.touched { lineages[id] = lineage }
         caused.append(.init(effects: effects, lineage: lineage, inboxID: inboxID))
-        return .decided(writes: effects.writes.count, entries: effects.entries.map { ($0.connector, $0.entry.kind) })
+        return .decided(writes: effects.writes.count, entries: effects.entries.map { ($0.connector, $0.entry.kind, $0.entry.rule) })
     }
 
     /// Writes back the links that changed and everything decided, with a handful of statements.

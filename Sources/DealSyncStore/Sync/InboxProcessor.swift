@@ -154,12 +154,25 @@ public struct InboxProcessor: Sendable {
                 }
             }
             var session = try await DecisionSession.open(context, keys: keys, reserve: reserve, on: tx)
+            let spanOfRow = Dictionary(uniqueKeysWithValues: zip(rows.map(\.id), spans))
             for (row, observations) in decoded {
+                if let span = spanOfRow[row.id], let first = observations.first {
+                    // Ids only, never field values: the record, and the deal when the observation names it.
+                    span.attributes["dealsync.record_id"] = first.recordID
+                    if let deal = first.side == .master ? first.recordID : first.linkedMasterID {
+                        span.attributes["dealsync.master_deal_id"] = deal
+                    }
+                }
                 switch session.decide(
                     observations, cause: "inbox:\(row.id)", lineage: row.item.lineageID, inboxID: row.id,
                     attempts: row.attempts)
                 {
                 case .decided(let writes, let logged):
+                    if let span = spanOfRow[row.id] {
+                        span.attributes["dealsync.writes"] = writes
+                        let rules = Set(logged.compactMap { entry in entry.rule.map { "\(entry.kind.rawValue) \($0)" } })
+                        if !rules.isEmpty { span.attributes["dealsync.rules"] = rules.sorted().joined(separator: ", ") }
+                    }
                     statuses.finish(row.id, .processed, error: nil)
                     steps[row.id] = .processed(inboxID: row.id, writes: writes, entries: logged.count)
                     entries += logged.map { ($0.connector, $0.kind) }
