@@ -56,11 +56,10 @@ public struct DemoRunner: Sendable {
             var kafka: KafkaMockCluster?
             defer { kafka?.shutdown() }
             if options.bus == .kafka {
-                let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
+                let (cluster, bus) = try MasterDealBus.onMockCluster(stage.masterDeal, logger: logger)
                 kafka = cluster
-                let (bus, busConfiguration) = try Self.onTheBus(
-                    stage: stage, configuration: configuration, cluster: cluster, logger: logger)
-                configuration = busConfiguration
+                stage.masterDeal.setEventTargets([])
+                configuration = Self.onTheBus(configuration, bus: bus)
                 extra.append(bus)
                 timeline.event(
                     "kafka",
@@ -76,25 +75,15 @@ public struct DemoRunner: Sendable {
         }
     }
 
-    /// MasterDeal moved onto a Kafka bus: the topics created, the simulator publishing and applying there instead
-    /// of sending webhooks, and the MasterDeal connector consuming and publishing there.
-    static func onTheBus(
-        stage: DemoEnvironment.Stage, configuration: Configuration, cluster: KafkaMockCluster, logger: Logger
-    ) throws
-        -> (MasterDealBus, Configuration)
-    {
-        let settings = MasterDealBus.Settings(bootstrapServers: cluster.bootstrapServers)
-        try cluster.createTopic(settings.eventsTopic, partitions: 4)
-        try cluster.createTopic(settings.changesTopic, partitions: 4)
-        stage.masterDeal.setEventTargets([])
-        let bus = try MasterDealBus(simulator: stage.masterDeal, settings: settings, logger: logger)
+    /// The configuration with the MasterDeal connector consuming and publishing on `bus` (no webhooks from it).
+    static func onTheBus(_ configuration: Configuration, bus: MasterDealBus) -> Configuration {
         var configuration = configuration
-        let brokers = ConnectorConfig.KafkaBus(brokers: cluster.bootstrapServers.split(separator: ",").map(String.init))
+        let brokers = ConnectorConfig.KafkaBus(brokers: bus.settings.bootstrapServers.split(separator: ",").map(String.init))
         for index in configuration.connectors.indices where configuration.connectors[index].kind == .masterdeal {
-            configuration.connectors[index].events = .init(bus: brokers, topic: settings.eventsTopic)
-            configuration.connectors[index].writes = .kafka(bus: brokers, topic: settings.changesTopic)
+            configuration.connectors[index].events = .init(bus: brokers, topic: bus.settings.eventsTopic)
+            configuration.connectors[index].writes = .kafka(bus: brokers, topic: bus.settings.changesTopic)
         }
-        return (bus, configuration)
+        return configuration
     }
 
     private func runGateway(

@@ -99,3 +99,12 @@ enum KafkaClient {
         }
     }
 }
+
+/// A flag one thread sets and another reads (an `Atomic`, which cannot be copied into a closure, in a class).
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    func set() { value.store(true, ordering: .releasing) }
+    /// Sets the flag; true for the one caller that set it first.
+    func setFirst() -> Bool { value.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
+}

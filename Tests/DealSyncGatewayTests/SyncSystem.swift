@@ -189,8 +189,8 @@ struct SyncSystem: Sendable {
         var kafka = false
     }
 
-    static let eventsTopic = "masterdeal.deal-events"
-    static let changesTopic = "dealsync.crm-changes"
+    /// The topic MasterDeal's events go to on the bus (``MasterDealBus``'s default).
+    static let eventsTopic = MasterDealBus.Settings(bootstrapServers: "").eventsTopic
 
     /// Starts everything, runs `body`, stops everything.
     static func run(_ options: Options = Options(), _ body: @Sendable (SyncSystem) async throws -> Void) async throws {
@@ -297,18 +297,8 @@ struct SyncSystem: Sendable {
         -> (KafkaMockCluster?, MasterDealBus?, String)
     {
         guard wanted else { return (nil, nil, "") }
-        let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
-        try cluster.createTopic(eventsTopic, partitions: 4)
-        try cluster.createTopic(changesTopic, partitions: 4)
-        var settings = MasterDealBus.Settings(bootstrapServers: cluster.bootstrapServers)
-        settings.eventsTopic = eventsTopic
-        settings.changesTopic = changesTopic
-        let bus = try MasterDealBus(simulator: masterDeal, settings: settings, logger: logger)
-        let yaml = """
-            events: {kafka: {brokers: "\(cluster.bootstrapServers)", topic: \(eventsTopic), group: dealsync}}
-            writes: {kafka: {topic: \(changesTopic)}}
-            """
-        return (cluster, bus, yaml)
+        let (cluster, bus) = try MasterDealBus.onMockCluster(masterDeal, logger: logger)
+        return (cluster, bus, bus.connectorYAML)
     }
 
     /// A token for test-side API calls (the webhook subscription), from an authorization code.

@@ -163,18 +163,9 @@ final class Scenario: Sendable {
         var bus: MasterDealBus?
         var masterExtra = ""
         if options.kafka {
-            let cluster = try KafkaMockCluster(brokers: 3, logger: Logger(label: "kafka"))
-            try cluster.createTopic(eventsTopic, partitions: options.kafkaPartitions)
-            try cluster.createTopic(changesTopic, partitions: options.kafkaPartitions)
-            var settings = MasterDealBus.Settings(bootstrapServers: cluster.bootstrapServers)
-            settings.eventsTopic = eventsTopic
-            settings.changesTopic = changesTopic
-            bus = try MasterDealBus(simulator: masterDeal, settings: settings, logger: Logger(label: "masterdeal-bus"))
-            masterExtra = """
-                events: {kafka: {brokers: "\(cluster.bootstrapServers)", topic: \(eventsTopic), group: dealsync}}
-                writes: {kafka: {topic: \(changesTopic)}}
-                """
-            kafka = cluster
+            let (cluster, onBus) = try MasterDealBus.onMockCluster(
+                masterDeal, partitions: options.kafkaPartitions, logger: Logger(label: "masterdeal-bus"))
+            (kafka, bus, masterExtra) = (cluster, onBus, onBus.connectorYAML)
         }
         defer { kafka?.shutdown() }
         let (cluster, masterBus, masterYAML) = (kafka, bus, masterExtra)
@@ -210,9 +201,6 @@ final class Scenario: Sendable {
             }
         }
     }
-
-    static let eventsTopic = "masterdeal.deal-events"
-    static let changesTopic = "dealsync.crm-changes"
 
     static func writeConfiguration(
         to directory: String, masterURL: String, amoURL: String, amoDelivery: String, masterExtra: String = ""

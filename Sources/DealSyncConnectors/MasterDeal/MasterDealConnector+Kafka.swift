@@ -26,10 +26,10 @@ extension MasterDealConnector {
         let deal = MasterDealRecord.parse(event["deal"]!)!
         headers["x-event-id"] = event["event_id"]?.string ?? ""
         headers["x-event-type"] = event["type"]?.string ?? ""
-        let key = deal.version.map { "deal:\(deal.id):v\($0)" } ?? "event:\(event["event_id"]!.string!)"
         return (
             InboxItem(
-                connector: config.id, dedupeKey: key, source: .kafka, headers: headers, contentType: "application/json",
+                connector: config.id, dedupeKey: Self.eventKey(deal, eventID: event["event_id"]!.string!), source: .kafka, headers: headers,
+                contentType: "application/json",
                 body: message.value), nil
         )
     }

@@ -63,11 +63,16 @@ public final class MasterDealConnector: Connector {
         else {
             throw WebhookRejection(.malformed, "not a MasterDeal event: expected event_id and a deal")
         }
-        let key = parsed.version.map { "deal:\(parsed.id):v\($0)" } ?? "event:\(event["event_id"]!.string!)"
         return InboxItem(
-            connector: config.id, dedupeKey: key, source: .webhook,
+            connector: config.id, dedupeKey: Self.eventKey(parsed, eventID: event["event_id"]!.string!), source: .webhook,
             headers: ["x-event-id": webhook.headers["x-event-id"] ?? "", "x-event-type": webhook.headers["x-event-type"] ?? ""],
             contentType: "application/json", body: webhook.body)
+    }
+
+    /// An event's inbox key, however it arrived (webhook or Kafka): the deal's version, so one change delivered
+    /// twice, or both ways, is stored once; the event id for an event without a version.
+    static func eventKey(_ deal: MasterDealRecord.Parsed, eventID: String) -> String {
+        deal.version.map { "deal:\(deal.id):v\($0)" } ?? "event:\(eventID)"
     }
 
     // MARK: Decoding

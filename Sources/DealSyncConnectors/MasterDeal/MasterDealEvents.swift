@@ -32,20 +32,9 @@ public enum MasterDealEvents {
         return nil
     }
 
+    /// A UUID in its canonical lowercase form (what MasterDeal sends).
     static func isUUID(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 36 else { return false }
-        for (index, byte) in bytes.enumerated() {
-            if [8, 13, 18, 23].contains(index) {
-                guard byte == UInt8(ascii: "-") else { return false }
-            } else {
-                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
-                else {
-                    return false
-                }
-            }
-        }
-        return true
+        UUID(uuidString: text)?.uuidString.lowercased() == text
     }
 }
 

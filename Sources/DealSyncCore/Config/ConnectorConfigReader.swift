@@ -43,9 +43,7 @@ struct ConnectorConfigReader {
             ? .hmac(secrets: [], tolerance: .seconds(300)) : readWebhook(doc, kind: kind)
         let poll = readPoll(doc)
         let rateLimit = readRateLimit(doc, kind: kind)
-        var delivery = readDelivery(doc, kind: kind, toKafka: writes.map { if case .kafka = $0 { true } else { false } } ?? false)
-        // One publish carries a whole batch in one round trip: writes to Kafka go 200 at a time unless told otherwise.
-        if case .kafka? = writes, !Self.hasKey("batch_size", in: doc.node("delivery")) { delivery?.batchSize = 200 }
+        let delivery = readDelivery(doc, kind: kind, toKafka: writes.map { if case .kafka = $0 { true } else { false } } ?? false)
         let reconcile = readReconcile(doc, kind: kind)
         doc.finish()
 
@@ -334,14 +332,6 @@ struct ConnectorConfigReader {
         "group.id", "enable.auto.commit", "enable.auto.offset.store",
     ]
 
-    static func hasKey(_ key: String, in node: YAMLValue?) -> Bool {
-        guard case .mapping(let pairs)? = node?.content else { return false }
-        return pairs.contains { pair in
-            if case .scalar(let name, _) = pair.key.content { return name == key }
-            return false
-        }
-    }
-
     static func isTopicName(_ name: String) -> Bool {
         (1...249).contains(name.count) && name != "." && name != ".."
             && name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) }
@@ -356,7 +346,9 @@ struct ConnectorConfigReader {
     }
 
     private func readDelivery(_ doc: YAMLMappingReader, kind: ConnectorKind?, toKafka: Bool = false) -> ConnectorConfig.Delivery? {
-        let defaults = ConnectorConfig.Delivery.defaults(for: kind ?? .masterdeal)
+        var defaults = ConnectorConfig.Delivery.defaults(for: kind ?? .masterdeal)
+        // One publish carries a whole batch in one round trip: writes to Kafka go 200 at a time unless told otherwise.
+        if toKafka { defaults.batchSize = 200 }
         guard let delivery = doc.mapping("delivery", required: false) else { return defaults }
         defer { delivery.finish() }
         var result = defaults

@@ -44,7 +44,7 @@ struct GatewayRoutes: Sendable {
     /// the sender's trace when it sent one; the stored row carries the span's context to the work it causes.
     func webhook(_ request: Request, connector id: String, pathSecret: String?) async throws -> Response {
         var incoming: [String: String] = [:]
-        for name in ["traceparent", "tracestate"] { if let value = request.headers[HTTPField.Name(name)!] { incoming[name] = value } }
+        for (name, field) in Self.traceHeaders { if let value = request.headers[field] { incoming[name] = value } }
         return try await withSpan("POST /webhooks/{connector}", context: TraceContext.context(from: incoming), ofKind: .server) { span in
             span.attributes["dealsync.connector"] = id
             let response = try await store(request, connector: id, pathSecret: pathSecret)
@@ -127,6 +127,9 @@ struct GatewayRoutes: Sendable {
             return Self.json(.serviceUnavailable, ["status": "not ready", "reason": "database unreachable"])
         }
     }
+
+    /// The W3C trace-context headers a sender may continue its trace with.
+    static let traceHeaders = ["traceparent", "tracestate"].map { ($0, HTTPField.Name($0)!) }
 
     static func json(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
         var body: [UInt8] = []

@@ -161,3 +161,28 @@ extension MasterDealSimulator {
         publisher.publish(outgoing)
     }
 }
+
+extension MasterDealBus {
+    /// MasterDeal on a fresh mock cluster (3 brokers) with the bus's two topics of `partitions` each: what the demo
+    /// and the tests put MasterDeal on. The caller shuts the cluster down.
+    public static func onMockCluster(
+        _ simulator: MasterDealSimulator, partitions: Int = 4, logger: Logger
+    ) throws
+        -> (cluster: KafkaMockCluster, bus: MasterDealBus)
+    {
+        let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
+        let settings = Settings(bootstrapServers: cluster.bootstrapServers)
+        try cluster.createTopic(settings.eventsTopic, partitions: partitions)
+        try cluster.createTopic(settings.changesTopic, partitions: partitions)
+        return (cluster, try MasterDealBus(simulator: simulator, settings: settings, logger: logger))
+    }
+
+    /// The MasterDeal connector's YAML lines that point dealsync at this bus: events from its events topic, writes
+    /// to its changes topic.
+    public var connectorYAML: String {
+        """
+        events: {kafka: {brokers: "\(settings.bootstrapServers)", topic: \(settings.eventsTopic), group: dealsync}}
+        writes: {kafka: {topic: \(settings.changesTopic)}}
+        """
+    }
+}

@@ -103,9 +103,12 @@ public struct InboxProcessor: Sendable {
         // never exported: its rows are decided again, one by one.
         let spans = rows.map { row in
             let span = startSpan("decide \(row.item.source.rawValue)", context: TraceContext.context(from: row.item.headers))
-            span.attributes["dealsync.connector"] = row.item.connector
-            span.attributes["dealsync.inbox_id"] = Int(row.id)
-            span.attributes["dealsync.lineage_id"] = row.item.lineageID.uuidString.lowercased()
+            // With tracing off (the default) spans record nothing: the attributes are not even formatted.
+            if span.isRecording {
+                span.attributes["dealsync.connector"] = row.item.connector
+                span.attributes["dealsync.inbox_id"] = Int(row.id)
+                span.attributes["dealsync.lineage_id"] = row.item.lineageID.uuidString.lowercased()
+            }
             return span
         }
         var statuses = InboxClaims.Statuses()
@@ -156,7 +159,7 @@ public struct InboxProcessor: Sendable {
             var session = try await DecisionSession.open(context, keys: keys, reserve: reserve, on: tx)
             let spanOfRow = Dictionary(uniqueKeysWithValues: zip(rows.map(\.id), spans))
             for (row, observations) in decoded {
-                if let span = spanOfRow[row.id], let first = observations.first {
+                if let span = spanOfRow[row.id], span.isRecording, let first = observations.first {
                     // Ids only, never field values: the record, and the deal when the observation names it.
                     span.attributes["dealsync.record_id"] = first.recordID
                     if let deal = first.side == .master ? first.recordID : first.linkedMasterID {
@@ -168,7 +171,7 @@ public struct InboxProcessor: Sendable {
                     attempts: row.attempts)
                 {
                 case .decided(let writes, let logged):
-                    if let span = spanOfRow[row.id] {
+                    if let span = spanOfRow[row.id], span.isRecording {
                         span.attributes["dealsync.writes"] = writes
                         let rules = Set(logged.compactMap { entry in entry.rule.map { "\(entry.kind.rawValue) \($0)" } })
                         if !rules.isEmpty { span.attributes["dealsync.rules"] = rules.sorted().joined(separator: ", ") }
