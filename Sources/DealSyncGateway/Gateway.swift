@@ -37,6 +37,8 @@ public final class Gateway: Sendable {
         /// others'. Writes stay in order per deal (one in flight per record, whichever relay claims it).
         public var masterDealRelays = 2
         public var pausedProbe: Duration = .seconds(30)
+        /// How the connector lanes spread over the `serve` processes present.
+        public var lanes = LaneOptions()
         /// How long `serve` lets its services stop on SIGTERM before it cancels them (then 5 s more at most).
         public var shutdownGrace: Duration = .seconds(10)
         /// Identifies this process in outbox claims: host, pid and a random part, because a restarted container
@@ -167,6 +169,7 @@ public final class Gateway: Sendable {
                 interval: options.statsInterval, worker: options.worker,
                 logger: logger),
         ]
+        var lanes: [LaneHost.Lane] = []
         for connector in registry.all {
             let id = connector.config.id
             let relays = (0..<(connector.config.kind == .masterdeal ? max(1, options.masterDealRelays) : 1)).map { _ in
@@ -193,14 +196,17 @@ public final class Gateway: Sendable {
                 // MasterDeal's inbox and writes are shared by every process; one process polls it. Its events on
                 // Kafka are read by every process, as one consumer group.
                 services += [inboxLane] + relays
-                if !lane.isEmpty { services.append(ConnectorLease(name: id, database: database, services: lane, logger: logger)) }
+                if !lane.isEmpty { lanes.append(.init(name: id, services: lane)) }
             } else {
                 // A CRM's lane (its inbox, fetches, poller, reconciler and writes) runs in one process: its rate
                 // limits are per account.
                 if connector.config.reconcile.enabled, let reconciler = reconciler(for: id) { lane.append(reconciler) }
-                services.append(ConnectorLease(name: id, database: database, services: [inboxLane] + lane + relays, logger: logger))
+                lanes.append(.init(name: id, services: [inboxLane] + lane + relays))
             }
         }
+        // The lanes spread over the processes present: each runs about its share, one lock per lane the guard.
+        services.append(
+            LaneHost(lanes: lanes, database: database, worker: options.worker, metrics: metrics, logger: logger, options: options.lanes))
         return services + kafkaIntakes + [writer, app, release]
     }
 }

@@ -55,6 +55,29 @@ public final class GatewayMetrics: Sendable {
         gauge("dealsync_config_last_reload_successful", []).record(result == "accepted" ? 1 : 0)
     }
 
+    // MARK: Lanes
+
+    /// Creates the lane metrics at zero for the lanes this process can run.
+    func registerLanes(_ lanes: [String]) {
+        for lane in lanes { gauge("dealsync_lane_running", [("connector", lane)]).record(0) }
+        for event in ["acquired", "released", "ended", "lost"] { _ = counter("dealsync_lane_changes_total", [("event", event)]) }
+        gauge("dealsync_lanes_running", []).record(0)
+        gauge("dealsync_lane_hosts", []).record(0)
+    }
+
+    /// Whether this process runs `lane` now; a lane acquired, released, ended (its services stopped or failed)
+    /// or lost (with the lock's connection).
+    func lane(_ lane: String, running: Bool, event: String) {
+        gauge("dealsync_lane_running", [("connector", lane)]).record(running ? 1 : 0)
+        counter("dealsync_lane_changes_total", [("event", event)]).increment()
+    }
+
+    /// How many lanes this process runs and how many lane hosts (`serve` processes running lanes) it sees.
+    func lanes(running: Int, hosts: Int) {
+        gauge("dealsync_lanes_running", []).record(running)
+        gauge("dealsync_lane_hosts", []).record(hosts)
+    }
+
     static let webhookOutcomes = [
         "accepted", "duplicate", "ignored", "not_found", "too_large", "unsupported_media_type", "incomplete", "store_failed",
         "rejected_unauthorized", "rejected_stale", "rejected_malformed",

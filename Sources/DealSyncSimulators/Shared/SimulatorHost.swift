@@ -7,14 +7,14 @@ import UnixSignals
 /// Runs a simulator's router on loopback with its background services, for tests, the demo and the CLI.
 public enum SimulatorHost {
     /// Starts `router` on `host:port` (0 picks a free port), runs `body` with the base URL, then shuts down.
-    public static func withRunning<T: Sendable>(
-        router: Router<BasicRequestContext>,
+    public static func withRunning<T: Sendable, Routes: HTTPResponderBuilder>(
+        router: Routes,
         services: [any Service] = [],
         host: String = "127.0.0.1",
         port: Int = 0,
         logger: Logger = Logger(label: "simulator", factory: { _ in SwiftLogNoOpLogHandler() }),
         _ body: @Sendable (_ baseURL: String) async throws -> T
-    ) async throws -> T {
+    ) async throws -> T where Routes.Responder.Context == BasicRequestContext {
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: router,
@@ -50,10 +50,10 @@ public enum SimulatorHost {
     }
 
     /// Runs until SIGTERM/SIGINT, printing the URL once bound (the `dealsync simulate` commands).
-    public static func runForever(
-        router: Router<BasicRequestContext>, services: [any Service], host: String, port: Int, logger: Logger,
+    public static func runForever<Routes: HTTPResponderBuilder>(
+        router: Routes, services: [any Service], host: String, port: Int, logger: Logger,
         onRunning: @escaping @Sendable (String) -> Void
-    ) async throws {
+    ) async throws where Routes.Responder.Context == BasicRequestContext {
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "simulator"),

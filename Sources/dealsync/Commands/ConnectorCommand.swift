@@ -29,10 +29,12 @@ struct ConnectorCommand: AsyncParsableCommand {
             }.filter { connector == nil || $0.id == connector }
             if json { return try JSONOutput.print(["connectors": views]) }
             var table = Table(
-                "CONNECTOR", "KIND", "STATE", "SINCE", "LAST POLL", "WAITING", "OLDEST", "DEAD LETTERS", "OAUTH TOKENS", "REASON")
+                "CONNECTOR", "KIND", "STATE", "LANE IN", "SINCE", "LAST POLL", "WAITING", "OLDEST", "DEAD LETTERS", "OAUTH TOKENS",
+                "REASON")
             for view in views {
                 table.add(
                     view.id, view.kind ?? "(not configured)", view.paused ? "paused" : "active",
+                    view.laneRunner.map { $0.isEmpty ? "(an older version)" : $0 } ?? (view.kind == nil ? "-" : "nobody"),
                     view.pausedSince.map { Age.format(since: $0) + " ago" } ?? "-",
                     view.lastPollAt.map { Age.format(since: $0) + " ago" } ?? "never",
                     String(view.outboxOpen), view.outboxOpen > 0 ? "\(Int(view.outboxOldestSeconds))s" : "-",
@@ -137,13 +139,17 @@ struct ConnectorStatusView: Encodable {
     var pausedSince: Date?
     /// When a poll last succeeded (in whichever process held the connector's lane).
     var lastPollAt: Date?
+    /// The `serve` process (its worker name) running the connector's lane now: for a CRM its inbox, polls and
+    /// writes; for MasterDeal its polls. `nil`: no process runs it.
+    var laneRunner: String?
     var outboxOpen: Int
     var outboxOldestSeconds: Double
     var deadLettersOpen: Int
     var oauthTokens: TokenStore.Summary?
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, auth, paused, reason, pausedSince = "paused_since", lastPollAt = "last_poll_at", outboxOpen = "outbox_open",
+        case id, kind, auth, paused, reason, pausedSince = "paused_since", lastPollAt = "last_poll_at", laneRunner = "lane_runner",
+            outboxOpen = "outbox_open",
             outboxOldestSeconds = "outbox_oldest_seconds", deadLettersOpen = "dead_letters_open", oauthTokens = "oauth_tokens"
     }
 
@@ -164,6 +170,7 @@ struct ConnectorStatusView: Encodable {
         let tokens = try await TokenStore(database: database, logger: logger).summaries()
         let polled = try await PollStore(database: database, logger: logger).lastPolled()
         var ids = configuration.connectors.map(\.id)
+        let runners = try await LaneLocks(database: database, logger: logger).runners(of: ids)
         let configured = Set(ids)
         let known = Set(states.keys).union(depth.map(\.target)).union(dead.keys).union(tokens.keys)
         ids += known.subtracting(configured).sorted()
@@ -174,7 +181,7 @@ struct ConnectorStatusView: Encodable {
             return ConnectorStatusView(
                 id: id, kind: config?.kind.rawValue, auth: config.map { authName($0.auth) }, paused: state?.paused ?? false,
                 reason: state?.paused == true ? state?.reason : nil, pausedSince: state?.paused == true ? state?.since : nil,
-                lastPollAt: polled[id],
+                lastPollAt: polled[id], laneRunner: runners[id],
                 outboxOpen: waiting?.open ?? 0, outboxOldestSeconds: waiting?.oldestSeconds ?? 0, deadLettersOpen: dead[id] ?? 0,
                 oauthTokens: tokens[id])
         }

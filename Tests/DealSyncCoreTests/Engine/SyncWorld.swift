@@ -141,7 +141,7 @@ struct SyncWorld {
 }
 
 /// SplitMix64: small, fast and seedable, so a failing case replays exactly.
-struct SplitMix {
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
 
