@@ -40,6 +40,15 @@ struct AmoLoad: Sendable {
 
     /// Posts a webhook for each of `leads`: at `rate` per second when given, else back to back over `connections`.
     func send(leads: [Int], rate: Double? = nil, connections: Int = 32) async throws -> Answers {
+        try await Self.send(leads.map { (url, $0) }, client: client, rate: rate, connections: connections)
+    }
+
+    /// Posts a webhook for each lead to its own URL (many tenants' hooks): at `rate` per second when given, else
+    /// back to back over `connections`.
+    static func send(
+        _ targets: [(url: String, lead: Int)], client: HTTPClient, rate: Double? = nil, connections: Int = 32
+    ) async throws -> Answers {
+        let leads = targets.map(\.lead)
         let next = NextIndex()
         let started = ContinuousClock.now
         let results = try await withThrowingTaskGroup(of: Answers.self) { group in
@@ -54,7 +63,7 @@ struct AmoLoad: Sendable {
                         }
                         let now = Date().timeIntervalSince1970
                         let sentMillis = Int64(now * 1000)
-                        var request = HTTPClientRequest(url: url)
+                        var request = HTTPClientRequest(url: targets[index].url)
                         request.method = .POST
                         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
                         request.body = .bytes(ByteBuffer(string: Self.body(leadID: leads[index], tag: "t\(sentMillis)", now: Int(now))))

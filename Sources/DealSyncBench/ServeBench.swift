@@ -390,12 +390,12 @@ final class GatewayProcess: @unchecked Sendable {
     /// Where each run's CPU profile goes (`DEALSYNC_BENCH_PERF`): serve runs under `perf record`.
     static let profileDirectory = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PERF"]
 
-    func start(intakeOnly: Bool = false) async throws {
+    func start(intakeOnly: Bool = false, polling: Bool = false) async throws {
         let serve =
             [
                 "serve", "--config", config, "--database-url", database.revealedURLString(), "--host", "127.0.0.1", "--port", "\(port)",
-                "--no-polling", "--log-level", Self.logDirectory == nil ? "warning" : "info",
-            ] + (intakeOnly ? ["--intake-only"] : []) + Self.extraArguments
+                "--log-level", Self.logDirectory == nil ? "warning" : "info",
+            ] + (polling ? [] : ["--no-polling"]) + (intakeOnly ? ["--intake-only"] : []) + Self.extraArguments
         let process: ChildProgram
         if let directory = Self.profileDirectory {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -434,12 +434,39 @@ final class GatewayProcess: @unchecked Sendable {
         self.process = nil
     }
 
+    /// SIGKILL: no shutdown at all; the process is gone when this returns.
+    func kill() async {
+        guard let process else { return }
+        process.signal(SIGKILL)
+        _ = await process.wait()
+        self.process = nil
+    }
+
+    /// The running gateway's pid.
+    var pid: Int32? { process?.pid }
+
     /// The peak resident set size of the running gateway (`VmHWM`), in MiB.
-    func peakRSS() -> Double {
+    func peakRSS() -> Double { memory("VmHWM:") }
+
+    /// The resident set size of the running gateway now (`VmRSS`), in MiB.
+    func currentRSS() -> Double { memory("VmRSS:") }
+
+    private func memory(_ field: String) -> Double {
         guard let pid = process?.pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
             let kib = Double(line.split(separator: " ").dropFirst().first ?? "")
         else { return 0 }
         return kib / 1024
+    }
+
+    /// CPU time the running gateway has used so far (user and system), in seconds.
+    func cpuSeconds() -> Double {
+        guard let pid = process?.pid, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        // After the command's closing parenthesis: state is field 3, utime and stime fields 14 and 15.
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }

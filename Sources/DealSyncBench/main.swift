@@ -6,6 +6,15 @@ import Foundation
 /// peak memory), each printed with the target it is held to; exits 1 when one is missed.
 /// `dealsync-bench sims …` is the simulators' process of a run (started by the benchmark itself).
 let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "tenant-sims" {
+    do {
+        try await BenchTenantSims.run(arguments: Array(arguments.dropFirst()))
+    } catch {
+        FileHandle.standardError.write(Data("simulators failed: \(error)\n".utf8))
+        exit(2)
+    }
+    exit(0)
+}
 if arguments.first == "sims" {
     do {
         try await BenchSims.run(arguments: Array(arguments.dropFirst()))
@@ -54,7 +63,36 @@ if only.isEmpty || only.contains("kafka") {
         exit(2)
     }
 }
-if only == "kafka" { exit(0) }
+if only.isEmpty || only.contains("tenants") {
+    say("tenants: \(TenantsBench.tenants) amoCRM connectors in one process, then three processes sharing them")
+    do {
+        let t = try await TenantsBench(repository: repository, binaries: binaries, quick: quick, say: say).run()
+        targets.append(
+            Target(
+                name: "3 serves × \(TenantsBench.tenants + 1) lanes: no process above 40 within a minute", met: t.spread <= 60,
+                detail: String(format: "%.1f s, %@", t.spread, "\(t.spreadLoads)")))
+        targets.append(
+            Target(
+                name: "after SIGKILL of one, the survivors run every lane within a minute", met: t.takeover <= 60,
+                detail: String(format: "%.1f s, %@", t.takeover, "\(t.takeoverLoads)")))
+        targets.append(
+            Target(
+                name: "tenants: every webhook's lead one deal, none twice, nothing dead-lettered",
+                met: t.deals == t.expectedDeals && t.uniqueDeals == t.deals && t.deadLetters == 0,
+                detail: "\(t.deals) deals, \(t.uniqueDeals) distinct, \(t.expectedDeals) expected, \(t.deadLetters) dead letters"))
+    } catch {
+        say("tenants benchmark failed: \(error)")
+        exit(2)
+    }
+}
+if only == "kafka" || only == "tenants"
+    || (!only.isEmpty && !only.contains("ingest") && !only.contains("drain")
+        && !only.contains("freshness") && !only.contains("tracing"))
+{
+    say("targets:")
+    for target in targets { say("  [\(target.met ? "met" : "MISSED")] \(target.name): \(target.detail)") }
+    exit(targets.allSatisfy(\.met) ? 0 : 1)
+}
 
 say("pipeline: dealsync serve, the simulators and the load as separate processes")
 let f: ServeBench.Figures

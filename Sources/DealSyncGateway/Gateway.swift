@@ -67,7 +67,8 @@ public final class Gateway: Sendable {
     let httpClient: HTTPClient
     let logger: Logger
     let laneWakeups = LaneWakeups()
-    let outboxWakeup = Wakeup()
+    /// Per target: a write committed (by any process, through `NOTIFY`) wakes only that target's relays.
+    let outboxWakeups = LaneWakeups()
 
     public init(
         configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
@@ -159,7 +160,7 @@ public final class Gateway: Sendable {
             // After the relays stop (services stop in reverse order), what they published is flushed.
             KafkaProducersShutdown(producers: registry.producers),
             presence,
-            OutboxNotifications(database: database, wakeup: outboxWakeup, logger: logger),
+            OutboxNotifications(database: database, wakeups: outboxWakeups, logger: logger),
             InboxNotifications(database: database, wakeups: laneWakeups, logger: logger),
             StatsService(
                 claims: claims, inbox: inboxStore, deadLetters: DeadLetterStore(database: database, logger: logger),
@@ -175,7 +176,7 @@ public final class Gateway: Sendable {
             let relays = (0..<(connector.config.kind == .masterdeal ? max(1, options.masterDealRelays) : 1)).map { _ in
                 OutboxRelay(
                     connector: connector, generations: generations, claims: claims, presence: presence, status: status, metrics: metrics,
-                    wakeup: outboxWakeup,
+                    wakeup: outboxWakeups.lane(id),
                     options: .init(
                         batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
                         idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
@@ -183,7 +184,7 @@ public final class Gateway: Sendable {
             }
             let inboxLane = InboxLane(
                 connector: connector, generations: generations, presence: presence, metrics: metrics,
-                wakeup: laneWakeups.lane(id), outboxWakeup: outboxWakeup, options: .init(batchSize: options.inboxBatchSize),
+                wakeup: laneWakeups.lane(id), options: .init(batchSize: options.inboxBatchSize),
                 worker: options.worker, logger: logger)
             var lane: [any Service] = []
             if options.polling, connector.config.poll.enabled {

@@ -31,21 +31,19 @@ public final class InboxLane: Service {
     let presence: Presence?
     let metrics: GatewayMetrics
     let wakeup: Wakeup
-    let outboxWakeup: Wakeup
     let options: Options
     let worker: String
     let logger: Logger
 
     init(
         connector: any Connector, generations: CurrentGeneration, presence: Presence?, metrics: GatewayMetrics,
-        wakeup: Wakeup, outboxWakeup: Wakeup, options: Options, worker: String, logger: Logger
+        wakeup: Wakeup, options: Options, worker: String, logger: Logger
     ) {
         self.connector = connector
         self.generations = generations
         self.presence = presence
         self.metrics = metrics
         self.wakeup = wakeup
-        self.outboxWakeup = outboxWakeup
         self.options = options
         self.worker = worker
         self.logger = logger
@@ -57,7 +55,7 @@ public final class InboxLane: Service {
         guard let connector = gateway.registry.connector(id) else { return nil }
         self.init(
             connector: connector, generations: gateway.generations, presence: nil, metrics: gateway.metrics,
-            wakeup: Wakeup(), outboxWakeup: Wakeup(), options: options, worker: worker, logger: gateway.logger)
+            wakeup: Wakeup(), options: options, worker: worker, logger: gateway.logger)
     }
 
     var id: String { connector.config.id }
@@ -91,18 +89,16 @@ public final class InboxLane: Service {
         guard !steps.isEmpty else { return false }
         metrics.laneBatch(id, rows: steps.count, seconds: started.duration(to: .now).seconds)
         var fetches: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID, trace: [String: String])] = []
-        var wrote = false
+        // The writes' relays are woken by the transaction's `NOTIFY`, one target at a time.
         for step in steps {
             switch step {
-            case .processed(_, let writes, _): wrote = wrote || writes > 0
             case .failed(let inboxID, let error):
                 logger.warning(
                     "inbox row failed", metadata: ["connector": "\(id)", "inbox_id": "\(inboxID)", "error": "\(error.prefix(200))"])
             case .fetch(let inboxID, let requests, let lineage, let trace): fetches.append((inboxID, requests, lineage, trace))
-            case .idle, .ignored, .deferred: break
+            case .processed, .idle, .ignored, .deferred: break
             }
         }
-        if wrote { outboxWakeup.signal() }
         if !fetches.isEmpty { await fetch(fetches, registry: registry, inbox: inbox) }
         return true
     }

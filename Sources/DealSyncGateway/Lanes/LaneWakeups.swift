@@ -2,7 +2,7 @@ import DealSyncStore
 import Synchronization
 
 /// One ``Wakeup`` per connector lane: a stored webhook, a polled page or a fetched record wakes only the lane
-/// that will process it.
+/// that will process it, and a write only the relays of its target.
 public final class LaneWakeups: Sendable {
     private let wakeups: Mutex<[String: Wakeup]> = Mutex([:])
 
@@ -19,4 +19,9 @@ public final class LaneWakeups: Sendable {
     }
 
     public func signal(_ connector: String) { lane(connector).signal() }
+
+    /// Wakes every lane (a hint that names none).
+    public func signalAll() {
+        for wakeup in wakeups.withLock({ Array($0.values) }) { wakeup.signal() }
+    }
 }

@@ -3,16 +3,16 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 
-/// Listens for `NOTIFY dealsync_outbox` and wakes the relays. Only a hint: the relays poll anyway, so a
-/// dropped connection costs latency, never a write.
+/// Listens for `NOTIFY dealsync_outbox` and wakes the relays of the target it names (every relay when it names
+/// none). Only a hint: the relays poll anyway, so a dropped connection costs latency, never a write.
 final class OutboxNotifications: Service {
     let database: Database
-    let wakeup: Wakeup
+    let wakeups: LaneWakeups
     let logger: Logger
 
-    init(database: Database, wakeup: Wakeup, logger: Logger) {
+    init(database: Database, wakeups: LaneWakeups, logger: Logger) {
         self.database = database
-        self.wakeup = wakeup
+        self.wakeups = wakeups
         self.logger = logger
     }
 
@@ -22,7 +22,13 @@ final class OutboxNotifications: Service {
                 try await cancelWhenGracefulShutdown {
                     try await self.database.client.withConnection { connection in
                         try await connection.listen(on: "dealsync_outbox") { notifications in
-                            for try await _ in notifications { self.wakeup.signal() }
+                            for try await notification in notifications {
+                                if notification.payload.isEmpty {
+                                    self.wakeups.signalAll()
+                                } else {
+                                    self.wakeups.signal(notification.payload)
+                                }
+                            }
                         }
                     }
                 }

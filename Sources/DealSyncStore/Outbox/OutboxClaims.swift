@@ -48,15 +48,13 @@ public struct OutboxClaims: Sendable {
                     SELECT c.id, c.turn FROM lanes l CROSS JOIN LATERAL (
                         SELECT o.id, row_number() OVER (ORDER BY o.id) AS turn FROM outbox o
                         WHERE o.target = \(target) AND o.lane = l.lane AND o.status = 'pending' AND o.next_attempt_at <= now()
-                          AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.target = o.target AND e.record_key = o.record_key
-                                          AND e.status IN ('pending', 'in_flight') AND e.id < o.id)
+                          AND o.id = (\(unescaped: Self.recordHead("o")))
                         ORDER BY o.id LIMIT \(limit)
                     ) c WHERE l.lane IS NOT NULL
                     UNION ALL
                     SELECT h.id, 0 FROM outbox h
                     WHERE h.target = \(target) AND h.status = 'in_flight' AND \(unescaped: Self.abandoned("h"))
-                      AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.target = h.target AND e.record_key = h.record_key
-                                      AND e.status IN ('pending', 'in_flight') AND e.id < h.id)
+                      AND h.id = (\(unescaped: Self.recordHead("h")))
                 ), due AS (
                     SELECT o.id FROM outbox o JOIN candidates c ON c.id = o.id
                     ORDER BY c.turn, o.id LIMIT \(limit)
@@ -109,6 +107,19 @@ public struct OutboxClaims: Sendable {
             }
             return groups
         }
+    }
+
+    /// The oldest open write of the record of the row `alias`: a row is its record's head when its id is this.
+    ///
+    /// A correlated `min` rather than `NOT EXISTS (… e.id < alias.id)`: PostgreSQL runs it as one descent of
+    /// `outbox_open` per row whatever its statistics say. The anti-join form, planned on a young outbox whose
+    /// statistics autovacuum had not yet gathered, scanned every open write of the target for each candidate:
+    /// 40 s per claim with 3,700 MasterDeal writes waiting from a hundred connectors, 39 ms this way.
+    static func recordHead(_ alias: String) -> String {
+        """
+        SELECT min(e.id) FROM outbox e WHERE e.target = \(alias).target AND e.record_key = \(alias).record_key
+            AND e.status IN ('pending', 'in_flight')
+        """
     }
 
     // MARK: Presence

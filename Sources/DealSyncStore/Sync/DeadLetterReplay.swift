@@ -140,6 +140,8 @@ public struct DeadLetterReplay: Sendable {
             actor: actor, action: "dlq.replay", target: "dead_letter:\(id)", reason: nil,
             details: ["outbox_id": "\(newOutboxID ?? 0)", "changed_fields": changed.joined(separator: ","), "idempotency_key": newKey],
             on: tx, logger: logger)
+        // Every relay is hinted (an empty payload): the replayed write's target may differ from the dead letter's
+        // once current values are re-decided, and a replay is rare.
         try await tx.query("SELECT pg_notify('dealsync_outbox', '')", logger: logger)
         return changed.isEmpty ? .requeued(outboxID: outboxID) : .requeuedCurrent(outboxID: newOutboxID, changed: changed)
     }

@@ -24,7 +24,11 @@ enum SyncEffectsRecords {
         try checkpoint("after-outbox")
         try await insertEntries(caused, on: tx, logger: logger)
         try await insertRefetches(caused, masterConnector: masterConnector, on: tx, logger: logger)
-        if writes > 0 { try await tx.query("SELECT pg_notify('dealsync_outbox', '')", logger: logger) }
+        if writes > 0 {
+            // One hint per target written to, so only its relays wake (a studio's hundred relays do not all look).
+            let targets = Array(Set(caused.flatMap { $0.effects.writes.map(\.target) })).sorted()
+            try await tx.query("SELECT pg_notify('dealsync_outbox', t) FROM unnest(\(targets)::text[]) AS t", logger: logger)
+        }
         return writes
     }
 
