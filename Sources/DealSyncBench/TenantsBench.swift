@@ -110,6 +110,24 @@ struct TenantsBench {
                 String(
                     format: "  one serve, %d connectors: ready in %.1f s, every lane running in %.1f s", lanes, figures.ready,
                     figures.allLanes))
+            // The accounts' leads were made just before the first polls, inside their overlap: the first polls
+            // bring them in. Idle is after that: nothing open, and a whole poll interval without a new inbox row.
+            let settling = ContinuousClock.now
+            var quietSince = ContinuousClock.now
+            var seen = -1
+            while quietSince.duration(to: .now) < .seconds(Self.pollInterval + 2) {
+                let rows = try await Self.count("SELECT count(*)::int8 FROM inbox", database: database, logger: logger)
+                let open = try await Self.count(
+                    "SELECT (SELECT count(*) FROM outbox WHERE status IN ('pending', 'in_flight')) + (SELECT count(*) FROM inbox WHERE status = 'pending')",
+                    database: database, logger: logger)
+                if rows != seen || open > 0 { (seen, quietSince) = (rows, .now) }
+                guard settling.duration(to: .now) < .seconds(300) else { throw BenchError("the first polls' work did not settle") }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            say(
+                String(
+                    format: "  the first polls' import of %d rows settled %.0f s after every lane ran", seen,
+                    settling.duration(to: .now).seconds))
             let polledBefore = try await Self.polls(gateway: gateways[0])
             let cpuBefore = gateways[0].cpuSeconds()
             let idleStart = ContinuousClock.now

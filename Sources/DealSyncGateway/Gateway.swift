@@ -31,7 +31,9 @@ public final class Gateway: Sendable {
         public var requestReadTimeout: Duration = .seconds(10)
         public var polling = true
         public var statsInterval: Duration = .seconds(5)
-        public var relayIdlePoll: Duration = .seconds(1)
+        /// The longest an idle relay sleeps: a committed write's `NOTIFY` wakes its target's relays at once and a
+        /// retry wakes them when due, so this bounds only what a lost notification costs.
+        public var relayIdlePoll: Duration = .seconds(5)
         public var relayLease: Duration = .seconds(90)
         /// Relays of MasterDeal's writes in this process: a round's claim, sending and recording overlap the
         /// others'. Writes stay in order per deal (one in flight per record, whichever relay claims it).

@@ -16,9 +16,11 @@ public final class InboxLane: Service {
         /// Rows decided per transaction.
         public var batchSize = 200
         /// How long an idle lane sleeps before looking again (a stored row wakes it at once).
-        public var idlePoll: Duration = .seconds(1)
+        /// The longest an idle lane sleeps (a stored row's `NOTIFY` wakes it at once; a row waiting for its next
+        /// attempt wakes it when due).
+        public var idlePoll: Duration = .seconds(5)
 
-        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(1)) {
+        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(5)) {
             self.batchSize = batchSize
             self.idlePoll = idlePoll
         }
@@ -65,8 +67,14 @@ public final class InboxLane: Service {
             await presence?.waitUntilHeld()
             do {
                 // Not waiting for ever on a connection whose server crashed: see abandonedWhenStopping.
-                let worked = try await generations.current.inbox.context.database.abandonedWhenStopping { try await self.cycle() }
-                if !worked { await wakeup.wait(timeout: options.idlePoll) }
+                let database = generations.current.inbox.context.database
+                let worked = try await database.abandonedWhenStopping { try await self.cycle() }
+                if !worked {
+                    let due = try await database.abandonedWhenStopping {
+                        try await InboxStore(database: database, logger: self.logger).nextDue(connector: self.id)
+                    }
+                    await wakeup.wait(timeout: IdleWait.duration(nextDue: due, longest: options.idlePoll))
+                }
             } catch  where Task.isCancelled || error is CancellationError {
                 return
             } catch {

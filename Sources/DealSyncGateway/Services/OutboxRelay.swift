@@ -13,7 +13,8 @@ final class OutboxRelay: Service {
     struct Options: Sendable {
         var batchSize: Int
         var lease: Duration = .seconds(90)
-        var idlePoll: Duration = .seconds(1)
+        /// The longest an idle relay sleeps (a write's `NOTIFY` wakes it at once; a retry wakes it when due).
+        var idlePoll: Duration = .seconds(5)
         var pausedProbe: Duration = .seconds(30)
     }
 
@@ -61,7 +62,10 @@ final class OutboxRelay: Service {
             do {
                 // Not waiting for ever on a connection whose server crashed: see abandonedWhenStopping.
                 let worked = try await claims.database.abandonedWhenStopping { try await self.cycle() }
-                if !worked { await wakeup.wait(timeout: options.idlePoll) }
+                if !worked {
+                    let due = try await claims.database.abandonedWhenStopping { try await self.claims.nextDue(target: self.target) }
+                    await wakeup.wait(timeout: IdleWait.duration(nextDue: due, longest: options.idlePoll))
+                }
             } catch  where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return
             } catch {

@@ -59,6 +59,20 @@ public struct InboxStore: Sendable {
     }
 
     /// Pending rows and the age of the oldest, per connector (for metrics and `/readyz`).
+    /// How long until the earliest pending row of `connector` is due (zero or less: due already); `nil` when none
+    /// is pending.
+    public func nextDue(connector: String) async throws -> Duration? {
+        let rows = try await database.client.query(
+            """
+            SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM inbox
+            WHERE connector = \(connector) AND status = 'pending'
+            """, logger: logger)
+        for try await seconds in rows.decode(Double?.self) {
+            return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+        }
+        return nil
+    }
+
     public func backlog() async throws -> [(connector: String, pending: Int, oldestSeconds: Double)] {
         let rows = try await database.client.query(
             """

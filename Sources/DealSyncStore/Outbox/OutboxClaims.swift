@@ -237,14 +237,18 @@ public struct OutboxClaims: Sendable {
         return result
     }
 
-    /// When the next write for `target` is due, if any is waiting (the relay sleeps until then).
-    public func nextDue(target: String) async throws -> Date? {
+    /// How long until something for `target` is due (a pending write's next attempt, or the lease end of one in
+    /// flight); zero or less when something is due already; `nil` when nothing is open. An idle relay sleeps
+    /// until then (``IdleWait``).
+    public func nextDue(target: String) async throws -> Duration? {
         let rows = try await database.client.query(
             """
-            SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE claimed_until END)
+            SELECT extract(epoch FROM min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE claimed_until END) - now())::float8
             FROM outbox WHERE target = \(target) AND status IN ('pending', 'in_flight')
             """, logger: logger)
-        for try await date in rows.decode(Date?.self) { return date }
+        for try await seconds in rows.decode(Double?.self) {
+            return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+        }
         return nil
     }
 }
