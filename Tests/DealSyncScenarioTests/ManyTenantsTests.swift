@@ -117,7 +117,9 @@ struct ManyTenantsTests {
                     #expect(Set(names).count == 48, "no deal was created twice")
                     for tenant in Self.tenants {
                         let leads = accounts[tenant]!.allLeads(includingDeleted: false)
-                        #expect(leads.count == 4, "\(tenant): two leads of its own and two deals from MasterDeal, each once")
+                        #expect(
+                            leads.count == 4,
+                            "\(tenant): two leads of its own and two deals from MasterDeal, each once: \(leads.map(\.name))")
                         #expect(!leads.contains { $0.name.hasPrefix("MD ") && !$0.name.hasPrefix("MD \(tenant) ") }, "only its own deals")
                     }
                 } catch {
