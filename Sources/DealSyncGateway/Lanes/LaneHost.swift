@@ -148,7 +148,8 @@ public final class LaneHost: Service {
             },
             logger: logger)
         configuration.maximumGracefulShutdownDuration = options.stopGrace
-        configuration.maximumCancellationDuration = .seconds(5)
+        // No maximumCancellationDuration: ServiceLifecycle ends the whole process (fatalError) when it is
+        // exceeded; a lane that is slow to cancel is waited for (the process's own shutdown bounds it).
         return ServiceGroup(configuration: configuration)
     }
 
