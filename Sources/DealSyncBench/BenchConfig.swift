@@ -1,5 +1,8 @@
 import DealSyncCore
+import DealSyncStore
 import Foundation
+import Logging
+import PostgresNIO
 
 /// The configuration a benchmark run serves: MasterDeal and two amoCRM accounts (A and B) with the tour agency's
 /// mapping, secrets in a `dealsync.env` of its own, and rate limits raised where the benchmark measures dealsync
@@ -61,6 +64,23 @@ enum BenchConfig {
             delivery: {batch_size: 50}
             """.write(toFile: "\(directory)/connectors/\(name).yaml", atomically: true, encoding: .utf8)
         }
+    }
+
+    /// A throwaway PostgreSQL with the durable settings (`fsync`, `synchronous_commit`, `full_page_writes` on) and
+    /// `databases` created in it; the caller stops it.
+    static func durableCluster(creating databases: [String], maxConnections: Int = 200, logger: Logger) async throws -> EmbeddedPostgres {
+        let cluster = try EmbeddedPostgres.start(options: .init(fsync: true, maxConnections: maxConnections))
+        do {
+            try await Database.withDatabase(cluster.url, logger: logger) { admin in
+                for name in databases {
+                    _ = try await admin.client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+                }
+            }
+        } catch {
+            cluster.stop()
+            throw error
+        }
+        return cluster
     }
 
     static func environment(directory: String) -> [String: String] {

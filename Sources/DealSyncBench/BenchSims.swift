@@ -20,9 +20,7 @@ enum BenchSims {
     }
 
     static func run(arguments: [String]) async throws {
-        func option(_ name: String) -> String? {
-            arguments.firstIndex(of: "--\(name)").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
-        }
+        let option = { (name: String) in Self.option(name, in: arguments) }
         guard let directory = option("config"), let gatewayPort = option("gateway-port").flatMap(Int.init) else {
             throw BenchError("usage: dealsync-bench sims --config DIR --gateway-port PORT [--leads-a N] [--leads-b N]")
         }
@@ -50,6 +48,11 @@ enum BenchSims {
                 }
             }
         }
+    }
+
+    /// The value after `--name` in `arguments`.
+    static func option(_ name: String, in arguments: [String]) -> String? {
+        arguments.firstIndex(of: "--\(name)").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
     }
 
     static func amoConfiguration(mapping: Mapping, prefix: String, environment: [String: String]) -> AmoCRMSimulator.Configuration {

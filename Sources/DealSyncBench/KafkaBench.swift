@@ -40,12 +40,9 @@ struct KafkaBench {
         defer { kafka.shutdown() }
         try kafka.createTopic(Self.eventsTopic, partitions: 8)
         try kafka.createTopic(Self.changesTopic, partitions: 8)
-        let cluster = try EmbeddedPostgres.start(options: .init(fsync: true))
+        let cluster = try await BenchConfig.durableCluster(creating: ["dealsync"], logger: logger)
         defer { cluster.stop() }
         let databaseURL = cluster.url.with(database: "dealsync")
-        try await Database.withDatabase(cluster.url, logger: logger) { admin in
-            _ = try await admin.client.query("CREATE DATABASE dealsync", logger: logger)
-        }
         let directory = NSTemporaryDirectory() + "dealsync-kafka-bench-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try BenchConfig.write(

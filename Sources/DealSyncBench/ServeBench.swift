@@ -47,14 +47,10 @@ struct ServeBench {
 
     func run() async throws -> Figures {
         var figures = Figures()
-        let cluster = try EmbeddedPostgres.start(options: .init(fsync: true))
-        defer { cluster.stop() }
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let cluster = try await BenchConfig.durableCluster(creating: ["dealsync", "naive"], logger: logger)
+        defer { cluster.stop() }
         let databaseURL = cluster.url.with(database: "dealsync")
-        try await Database.withDatabase(cluster.url, logger: logger) { admin in
-            _ = try await admin.client.query("CREATE DATABASE dealsync", logger: logger)
-            _ = try await admin.client.query("CREATE DATABASE naive", logger: logger)
-        }
         try await Database.withDatabase(cluster.url.with(database: "naive"), logger: logger) { naive in
             _ = try await naive.client.query(PostgresQuery(unsafeSQL: LoadTools.naiveTable), logger: logger)
         }
@@ -346,10 +342,11 @@ struct ServeBench {
         return result
     }
 
-    static func awaitReady(_ sims: ChildProgram) async throws -> BenchSims.Ready {
+    /// The first line the simulators' process prints, decoded as `Ready`.
+    static func awaitReady<Ready: Decodable>(_ sims: ChildProgram, as: Ready.Type = BenchSims.Ready.self) async throws -> Ready {
         for _ in 0..<3000 {
             if let line = sims.stdout.split(separator: "\n").first,
-                let ready = try? JSONDecoder().decode(BenchSims.Ready.self, from: Data(line.utf8))
+                let ready = try? JSONDecoder().decode(Ready.self, from: Data(line.utf8))
             {
                 return ready
             }

@@ -49,13 +49,10 @@ struct TenantsBench {
     }
 
     func run() async throws -> Figures {
-        let cluster = try EmbeddedPostgres.start(options: .init(fsync: true, maxConnections: 300))
-        defer { cluster.stop() }
         let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        let cluster = try await BenchConfig.durableCluster(creating: ["tenants"], maxConnections: 300, logger: logger)
+        defer { cluster.stop() }
         let databaseURL = cluster.url.with(database: "tenants")
-        try await Database.withDatabase(cluster.url, logger: logger) { admin in
-            _ = try await admin.client.query("CREATE DATABASE tenants", logger: logger)
-        }
         let directory = NSTemporaryDirectory() + "dealsync-bench-tenants-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try BenchConfig.write(
@@ -65,7 +62,7 @@ struct TenantsBench {
             "\(binaries)/dealsync-bench",
             ["tenant-sims", "--config", directory, "--tenants", "\(Self.tenants)", "--leads", "\(Self.leadsPerTenant)"])
         defer { sims.signal(SIGTERM) }
-        let ready = try await Self.awaitReady(sims)
+        let ready = try await ServeBench.awaitReady(sims, as: BenchTenantSims.Ready.self)
         try Self.writeConfiguration(into: directory, repository: repository, ready: ready)
         say("simulators (their own process): MasterDeal \(ready.master), \(Self.tenants) amoCRM accounts behind \(ready.amo)")
 
@@ -264,19 +261,6 @@ struct TenantsBench {
         }
     }
 
-    static func awaitReady(_ sims: ChildProgram) async throws -> BenchTenantSims.Ready {
-        for _ in 0..<3000 {
-            if let line = sims.stdout.split(separator: "\n").first,
-                let ready = try? JSONDecoder().decode(BenchTenantSims.Ready.self, from: Data(line.utf8))
-            {
-                return ready
-            }
-            if let status = sims.poll() { throw BenchError("the simulators stopped (\(status)): \(sims.stderr.prefix(500))") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw BenchError("the simulators did not start")
-    }
-
     /// MasterDeal and one amoCRM connector per tenant, all with the tour agency's mapping and shared credentials
     /// from `dealsync.env` (the simulated accounts accept the same pair, each its own copy).
     static func writeConfiguration(into directory: String, repository: String, ready: BenchTenantSims.Ready) throws {
@@ -320,9 +304,7 @@ enum BenchTenantSims {
     }
 
     static func run(arguments: [String]) async throws {
-        func option(_ name: String) -> String? {
-            arguments.firstIndex(of: "--\(name)").flatMap { arguments.indices.contains($0 + 1) ? arguments[$0 + 1] : nil }
-        }
+        let option = { (name: String) in BenchSims.option(name, in: arguments) }
         guard let directory = option("config"), let count = option("tenants").flatMap(Int.init) else {
             throw BenchError("usage: dealsync-bench tenant-sims --config DIR --tenants N [--leads N]")
         }

@@ -35,7 +35,6 @@ public final class LaneHost: Service {
     /// Lanes whose service group ended since the last round, with the error that ended it.
     private let ended = Mutex<[(String, (any Error)?)]>([])
     private let wakeup = Wakeup()
-    private let runningNow = Mutex<Set<String>>([])
 
     public init(
         lanes: [Lane], database: Database, worker: String, metrics: GatewayMetrics, logger: Logger, options: Options = Options()
@@ -48,9 +47,6 @@ public final class LaneHost: Service {
         self.options = options
         metrics.registerLanes(lanes.map(\.name))
     }
-
-    /// The lanes running in this process now.
-    public var running: Set<String> { runningNow.withLock { $0 } }
 
     public func run() async throws {
         guard !lanes.isEmpty else { return }
@@ -159,7 +155,6 @@ public final class LaneHost: Service {
     }
 
     private func lane(_ name: String, running: Bool, event: String, error: (any Error)?) {
-        runningNow.withLock { if running { $0.insert(name) } else { $0.remove(name) } }
         metrics.lane(name, running: running, event: event)
         var metadata: Logger.Metadata = ["connector": "\(name)", "worker": "\(worker)", "event": "\(event)"]
         if let error { metadata["error"] = "\(String(describing: error).prefix(200))" }

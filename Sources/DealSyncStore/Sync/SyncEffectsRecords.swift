@@ -20,16 +20,16 @@ enum SyncEffectsRecords {
         on tx: PostgresConnection, logger: Logger
     ) async throws -> Int {
         try await cancel(caused.flatMap(\.effects.cancelled), on: tx, logger: logger)
-        let writes = try await insertWrites(caused, links: links, on: tx, logger: logger)
+        let targets = try await insertWrites(caused, links: links, on: tx, logger: logger)
         try checkpoint("after-outbox")
         try await insertEntries(caused, on: tx, logger: logger)
         try await insertRefetches(caused, masterConnector: masterConnector, on: tx, logger: logger)
-        if writes > 0 {
+        if !targets.isEmpty {
             // One hint per target written to, so only its relays wake (a studio's hundred relays do not all look).
-            let targets = Array(Set(caused.flatMap { $0.effects.writes.map(\.target) })).sorted()
-            try await tx.query("SELECT pg_notify('dealsync_outbox', t) FROM unnest(\(targets)::text[]) AS t", logger: logger)
+            let distinct = Array(Set(targets)).sorted()
+            try await tx.query("SELECT pg_notify('dealsync_outbox', t) FROM unnest(\(distinct)::text[]) AS t", logger: logger)
         }
-        return writes
+        return targets.count
     }
 
     /// Writes still waiting for a target on a link that ended: they must never land.
@@ -43,10 +43,11 @@ enum SyncEffectsRecords {
             """, logger: logger)
     }
 
+    /// Inserts the outbox rows; returns each row's target.
     private static func insertWrites(
         _ caused: [Caused], links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
         logger: Logger
-    ) async throws -> Int {
+    ) async throws -> [String] {
         var columns = (
             targets: [String](), recordKeys: [String](), links: [Int64](), deals: [String](), operations: [String](),
             payloads: [String](), keys: [String](), lineages: [UUID](), inboxIDs: [Int64](), lanes: [String]()
@@ -66,7 +67,7 @@ enum SyncEffectsRecords {
                 columns.inboxIDs.append(cause.inboxID ?? 0)
             }
         }
-        guard !columns.targets.isEmpty else { return 0 }
+        guard !columns.targets.isEmpty else { return [] }
         try await tx.query(
             """
             INSERT INTO outbox (target, record_key, link_id, master_deal_id, operation, payload, idempotency_key, lineage_id, inbox_id,
@@ -78,7 +79,7 @@ enum SyncEffectsRecords {
             ORDER BY ordinality
             ON CONFLICT (idempotency_key) DO NOTHING
             """, logger: logger)
-        return columns.targets.count
+        return columns.targets
     }
 
     private static func insertEntries(_ caused: [Caused], on tx: PostgresConnection, logger: Logger) async throws {
