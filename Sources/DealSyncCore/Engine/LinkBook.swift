@@ -33,7 +33,36 @@ public struct LinkBook: Sendable, Equatable {
         }
     }
 
+    /// A create sent to MasterDeal for a CRM record whose answer is not recorded yet: the deal may exist already,
+    /// and a poll may find it before the link learns its id.
+    public struct MasterCreateInFlight: Sendable, Equatable {
+        public var linkID: Int64
+        public var connector: String
+        public var recordID: String?
+        /// The `account_id` and `opportunity_name` the create sent.
+        public var account: String?
+        public var name: FieldValue?
+
+        public init(linkID: Int64, connector: String, recordID: String?, account: String?, name: FieldValue?) {
+            self.linkID = linkID
+            self.connector = connector
+            self.recordID = recordID
+            self.account = account
+            self.name = name
+        }
+
+        /// Whether `deal` (a MasterDeal observation) may be what this create made: same account and, where the
+        /// create sent a name, the same name.
+        public func mayHaveMade(_ deal: Observation) -> Bool {
+            guard deal.side == .master, account == deal.account else { return false }
+            guard let name else { return true }
+            return deal.fields["opportunity_name"] == name
+        }
+    }
+
     public private(set) var entries: [Int64: Entry] = [:]
+    /// Creates sent to MasterDeal and not yet confirmed (loaded when the batch has MasterDeal observations).
+    public let masterCreatesInFlight: [MasterCreateInFlight]
     /// Links created while deciding this batch (the store inserts them).
     public private(set) var created: Set<Int64> = []
     private var byRecord: [Key: Int64] = [:]
@@ -47,8 +76,9 @@ public struct LinkBook: Sendable, Equatable {
     }
 
     /// A book of the links the store found, with `reservedIDs` for the links the batch may create.
-    public init(links: [Entry] = [], reservedIDs: [Int64] = []) {
+    public init(links: [Entry] = [], reservedIDs: [Int64] = [], masterCreatesInFlight: [MasterCreateInFlight] = []) {
         freeIDs = reservedIDs.reversed()
+        self.masterCreatesInFlight = masterCreatesInFlight
         for link in links { index(link) }
     }
 
@@ -67,6 +97,11 @@ public struct LinkBook: Sendable, Equatable {
     }
 
     public subscript(id: Int64) -> Entry? { entries[id] }
+
+    /// The unconfirmed create to MasterDeal that may have made `deal`, if any.
+    public func masterCreateInFlight(thatMayHaveMade deal: Observation) -> MasterCreateInFlight? {
+        masterCreatesInFlight.first { $0.mayHaveMade(deal) }
+    }
 
     /// Replaces a link's entry (its record id or deal id may have been learned).
     public mutating func update(_ link: Entry) {

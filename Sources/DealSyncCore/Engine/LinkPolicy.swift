@@ -56,12 +56,23 @@ public struct LinkPolicy: Sendable {
             guard observation.action == .upsert, lane.mapping.create.inCRM, lane.carries(account: observation.account),
                 lane.mapping.inScope(observation)
             else { continue }
-            guard observation.byIntegration else {
+            // A deal dealsync created for a CRM record gets its link once the create is confirmed. A webhook says who
+            // made the deal; a poll does not, so a deal matching a create still waiting for its answer is taken for
+            // that create's (its answer may be a moment from being recorded, or lost with a killed process).
+            let inFlight = observation.byIntegration ? nil : book.masterCreateInFlight(thatMayHaveMade: observation)
+            guard observation.byIntegration || inFlight != nil else {
                 actions.append(.createInCRM(connector: lane.connector))
                 continue
             }
-            // dealsync created this deal for a CRM record; its link appears once the create is confirmed.
-            if mayWait(attempts) { return [.wait(reason: "waiting for the link of a deal dealsync created")] }
+            if mayWait(attempts) {
+                return [
+                    .wait(
+                        reason: inFlight.map {
+                            "waiting for the answer of the create dealsync sent for \($0.connector) record \($0.recordID ?? "?")"
+                        }
+                            ?? "waiting for the link of a deal dealsync created")
+                ]
+            }
             // Still unlinked: the confirmation is late or lost (the create may be a dead letter). The CRM record it
             // was made for exists, so another would be a duplicate; the confirmation or a replay links them.
             actions.append(

@@ -14,7 +14,7 @@ public struct Migration: Sendable {
     }
 
     /// Every migration dealsync knows, in order. Never edit a released one: add the next.
-    public static let all: [Migration] = [.v1InitialSchema, .v2ClaimSequence, .v3FetchedBy, .v4InboxLanes, .v5KafkaSource]
+    public static let all: [Migration] = [.v1InitialSchema, .v2ClaimSequence, .v3FetchedBy, .v4InboxLanes, .v5KafkaSource, .v6OpenCreates]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
 }

@@ -21,7 +21,8 @@ struct DecisionSession {
         _ context: SyncContext, keys: LinkBookRecords.Keys, reserve: Int, on tx: PostgresConnection
     ) async throws -> DecisionSession {
         try await LinkBookRecords.lock(keys.lockNames, on: tx, logger: context.logger)
-        let book = try await LinkBookRecords.load(keys, reserve: reserve, on: tx, logger: context.logger)
+        let book = try await LinkBookRecords.load(
+            keys, reserve: reserve, masterTarget: context.setup.masterConnector, on: tx, logger: context.logger)
         return DecisionSession(context: context, tx: tx, book: book, before: book)
     }
 

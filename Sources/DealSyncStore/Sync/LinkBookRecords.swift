@@ -11,6 +11,8 @@ enum LinkBookRecords {
         var deals: Set<String> = []
         var records: Set<RecordKey> = []
         var linkIDs: Set<Int64> = []
+        /// Whether MasterDeal deals are observed: a deal with no link yet may be the answer to a create in flight.
+        var observesDeals = false
 
         struct RecordKey: Hashable {
             var connector: String
@@ -22,6 +24,7 @@ enum LinkBookRecords {
             switch observation.side {
             case .master:
                 deals.insert(observation.recordID)
+                observesDeals = true
             case .crm:
                 records.insert(RecordKey(connector: observation.connector, recordID: observation.recordID))
                 if let master = observation.linkedMasterID, !master.isEmpty { deals.insert(master) }
@@ -46,8 +49,12 @@ enum LinkBookRecords {
     }
 
     /// Reads (and row-locks) every link of `keys` and their field state, and reserves `reserve` ids for links
-    /// the batch may create.
-    static func load(_ keys: Keys, reserve: Int, on tx: PostgresConnection, logger: Logger) async throws -> LinkBook {
+    /// the batch may create. When deals are observed, the creates in flight to `masterTarget` are read first: a
+    /// create confirmed after that read is then seen in its link, one confirmed before it is no longer in flight.
+    static func load(
+        _ keys: Keys, reserve: Int, masterTarget: String, on tx: PostgresConnection, logger: Logger
+    ) async throws -> LinkBook {
+        let inFlight = keys.observesDeals ? try await masterCreatesInFlight(to: masterTarget, on: tx, logger: logger) : []
         var links: [Int64: LinkBook.Entry] = [:]
         let deals = Array(keys.deals), connectors = keys.records.map(\.connector), records = keys.records.map(\.recordID)
         let ids = Array(keys.linkIDs)
@@ -85,7 +92,30 @@ enum LinkBookRecords {
                 "SELECT nextval('links_id_seq') FROM generate_series(1, \(reserve))", logger: logger)
             for try await id in rows.decode(Int64.self) { reserved.append(id) }
         }
-        return LinkBook(links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved)
+        return LinkBook(links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved, masterCreatesInFlight: inFlight)
+    }
+
+    /// Creates to MasterDeal that may have landed without their answer being recorded: in flight, or sent before
+    /// and waiting for another attempt.
+    static func masterCreatesInFlight(
+        to target: String, on tx: PostgresConnection, logger: Logger
+    ) async throws -> [LinkBook.MasterCreateInFlight] {
+        let rows = try await tx.query(
+            """
+            SELECT o.link_id, l.connector, l.record_id, o.payload::text FROM outbox o JOIN links l ON l.id = o.link_id
+            WHERE o.target = \(target) AND o.operation = 'create' AND o.status IN ('pending', 'in_flight')
+                AND (o.status = 'in_flight' OR o.attempts > 0)
+            ORDER BY o.id
+            """, logger: logger)
+        var creates: [LinkBook.MasterCreateInFlight] = []
+        for try await (link, connector, record, payload) in rows.decode((Int64, String, String?, String).self) {
+            let values = try StoreJSON.decode(OutboxPayload.self, from: payload).values
+            creates.append(
+                .init(
+                    linkID: link, connector: connector, recordID: record, account: values["account_id"]?.plainText,
+                    name: values["opportunity_name"]))
+        }
+        return creates
     }
 
     /// Writes every link of `book` that differs from `before` (new links, learnt ids, versions, field state),

@@ -72,6 +72,35 @@ struct LinkPolicyTests {
         #expect(reason.contains("not created in tour"))
     }
 
+    /// A poll cannot tell who made a deal: one that matches a create dealsync sent and has no answer for yet is
+    /// that create's deal until its answer says otherwise; one that does not match is a deal made in MasterDeal.
+    @Test func aPolledDealMatchingACreateInFlightWaitsForItsAnswer() throws {
+        let create = LinkBook.MasterCreateInFlight(
+            linkID: 7, connector: "tour", recordID: "9001", account: "acc-tour", name: .text("Сочи, 7 ночей"))
+        let book = LinkBook(masterCreatesInFlight: [create])
+        let waiting = try Self.policy().actions(for: Self.deal(), in: book, attempts: Self.maxAttempts - 1)
+        #expect(waiting == [.wait(reason: "waiting for the answer of the create dealsync sent for tour record 9001")])
+        let given = try Self.policy().actions(for: Self.deal(), in: book, attempts: Self.maxAttempts)
+        #expect(given.count == 2)
+        #expect(given.allSatisfy { if case .problem = $0 { true } else { false } }, "never created: it may be tour's own deal")
+
+        var renamed = Self.deal()
+        renamed.fields["opportunity_name"] = .text("Анапа, 3 ночи")
+        #expect(
+            try Self.policy().actions(for: renamed, in: book, attempts: 0)
+                == [.createInCRM(connector: "tour"), .createInCRM(connector: "spare")],
+            "another name: a deal made in MasterDeal")
+        #expect(
+            try Self.policy().actions(for: Self.deal(account: "acc-other"), in: book, attempts: 0)
+                == [.createInCRM(connector: "spare")], "another account: a deal made in MasterDeal")
+        let nameless = LinkBook(masterCreatesInFlight: [
+            .init(linkID: 7, connector: "tour", recordID: "9001", account: "acc-tour", name: nil)
+        ])
+        #expect(
+            try Self.policy().actions(for: Self.deal(), in: nameless, attempts: 0).first.map { if case .wait = $0 { true } else { false } }
+                == true)
+    }
+
     // MARK: CRM records
 
     @Test func aLinkedRecordIsDecidedOnItsLink() throws {

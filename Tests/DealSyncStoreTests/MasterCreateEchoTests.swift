@@ -1,0 +1,71 @@
+import DealSyncCore
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+/// A poll of MasterDeal finds the deal dealsync created for a lead before the create's answer is recorded (the
+/// answer is a moment away, or its process was killed with the create in flight). Polled deals do not say who
+/// made them: the deal must wait for the answer, not become a second lead in the CRM.
+struct MasterCreateEchoTests {
+    typealias F = StoreFixtures
+    let logger = TestPostgres.logger
+
+    static func polled(_ id: String, title: String) -> Observation {
+        var deal = F.deal(id, title: title, at: 1001, version: 1)
+        deal.byIntegration = false
+        return deal
+    }
+
+    @Test func aPolledDealMatchingACreateInFlightWaitsForItsAnswerAndIsNeverCreatedAgain() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
+            let claims = OutboxClaims(database: database, logger: logger)
+            let outcomes = DeliveryOutcomes(context: SyncContext(database: database, setup: F.setup, logger: logger))
+            // A lead new to MasterDeal: dealsync links it and queues the deal's create.
+            _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1000, master: nil)], key: "lead-1"))
+            #expect(try await F.drain(processor) == [.processed(inboxID: 1, writes: 1, entries: 0)])
+            try await claims.whilePresent(worker: "host:101") {
+                // The relay sends the create; MasterDeal makes md-1; its answer is not recorded yet.
+                let create = try #require(
+                    try await claims.claim(target: "masterdeal", limit: 10, worker: "host:101", lease: .seconds(90)).first)
+                #expect(create.delivery.operation == .create)
+
+                // Meanwhile the poll finds md-1, and a deal made in MasterDeal by somebody else.
+                _ = try await inbox.record(F.item([Self.polled("md-1", title: "Сочи")], key: "poll-md-1"))
+                _ = try await inbox.record(F.item([Self.polled("md-2", title: "Анапа")], key: "poll-md-2"))
+                let meanwhile = try await F.drain(processor)
+                // (md-1's row may come round again within the drain once its one-second wait is over.)
+                #expect(meanwhile.count >= 2)
+                #expect(meanwhile.filter { $0 != .deferred(inboxID: 2) } == [.processed(inboxID: 3, writes: 1, entries: 0)])
+                #expect(meanwhile.first == .deferred(inboxID: 2))
+                #expect(
+                    try await F.count("outbox", where: "target = 'tour' AND operation = 'create'", in: database) == 1,
+                    "only md-2 becomes a lead")
+                #expect(
+                    try await F.count("outbox", where: "target = 'tour' AND operation = 'create' AND master_deal_id = 'md-1'", in: database)
+                        == 0)
+
+                // The answer is recorded: the link learns md-1, and the waiting poll is decided on it.
+                #expect(
+                    try await outcomes.delivered(
+                        create, recordID: "md-1", landedAt: SourceStamp(seconds: 1001, version: 1),
+                        attempt: AttemptRecord(status: 201, errorClass: "delivered", detail: "", worker: "host:101")))
+                _ = try await database.client.query("UPDATE inbox SET next_attempt_at = now() WHERE id = 2")
+                let after = try await F.drain(processor)
+                #expect(after.count == 1)
+                guard case .processed(inboxID: 2, _, _)? = after.first else {
+                    Issue.record("the polled deal was not decided on its link: \(after)")
+                    return
+                }
+            }
+            #expect(try await F.count("outbox", where: "target = 'tour' AND operation = 'create'", in: database) == 1)
+            #expect(
+                try await F.count("links", where: "connector = 'tour' AND master_deal_id = 'md-1' AND record_id = '9001'", in: database)
+                    == 1)
+            #expect(try await F.count("links", where: "connector = 'tour' AND master_deal_id = 'md-1'", in: database) == 1)
+        }
+    }
+}
