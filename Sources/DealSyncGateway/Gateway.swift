@@ -8,6 +8,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// The connector host: webhook routes with group-committed intake, one inbox lane per connector, pollers and
 /// outbox relays over one database, as services for one `ServiceGroup` (`dealsync serve`, the demo and the
@@ -67,10 +68,14 @@ public final class Gateway: Sendable {
     /// Intake's group commit.
     public let writer: InboxWriter
     let httpClient: HTTPClient
+    let credentials: DatabaseCredentialStore
     let logger: Logger
     let laneWakeups = LaneWakeups()
     /// Per target: a write committed (by any process, through `NOTIFY`) wakes only that target's relays.
     let outboxWakeups = LaneWakeups()
+    /// The lane host and what lanes are built from, once ``services(onHTTPRunning:)`` made them: a reload adds
+    /// and removes lanes through it.
+    let lanesRunning = Mutex<(host: LaneHost, kit: LaneKit)?>(nil)
 
     public init(
         configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
@@ -84,6 +89,7 @@ public final class Gateway: Sendable {
         clientConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(60))
         self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let credentials = DatabaseCredentialStore(tokens: TokenStore(database: database, logger: logger))
+        self.credentials = credentials
         let registry = ConnectorRegistry(
             configuration: configuration, client: httpClient, credentials: credentials, logger: logger,
             metrics: metrics)
@@ -127,12 +133,13 @@ public final class Gateway: Sendable {
         let registry = self.registry
         let inboxStore = InboxStore(database: database, logger: logger)
         let claims = OutboxClaims(database: database, logger: logger)
-        let status = ConnectorStatusStore(database: database, logger: logger)
-        let polls = PollStore(database: database, logger: logger)
-        let presence = Presence(claims: claims, worker: options.worker, logger: logger)
+        let kit = LaneKit(
+            claims: claims, status: ConnectorStatusStore(database: database, logger: logger),
+            polls: PollStore(database: database, logger: logger),
+            presence: Presence(claims: claims, worker: options.worker, logger: logger))
         let router = Router()
         GatewayRoutes(
-            registry: registry, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
+            generations: generations, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
             bodyLimit: options.bodyLimit
         ).register(on: router)
         let readTimeout = TimeAmount(options.requestReadTimeout)
@@ -157,61 +164,87 @@ public final class Gateway: Sendable {
                     logger: logger))
         }
         if options.intakeOnly { return [ClientShutdown(client: httpClient)] + kafkaIntakes + [writer, app, release] }
+        let generations = self.generations
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
             // After the relays stop (services stop in reverse order), what they published is flushed.
             KafkaProducersShutdown(producers: registry.producers),
-            presence,
+            kit.presence,
             OutboxNotifications(database: database, wakeups: outboxWakeups, logger: logger),
             InboxNotifications(database: database, wakeups: laneWakeups, logger: logger),
             StatsService(
                 claims: claims, inbox: inboxStore, deadLetters: DeadLetterStore(database: database, logger: logger),
                 drift: DriftStore(database: database, logger: logger),
-                metrics: metrics, limiters: registry.all.map { ($0.config.id, $0.limiter) },
+                metrics: metrics, limiters: { generations.current.registry.all.map { ($0.config.id, $0.limiter) } },
                 shared: registry.all.filter { $0.config.kind == .masterdeal }.map { ($0.config.id, $0.limiter) },
                 interval: options.statsInterval, worker: options.worker,
                 logger: logger),
         ]
         var lanes: [LaneHost.Lane] = []
         for connector in registry.all {
+            guard connector.config.kind == .masterdeal else {
+                lanes.append(lane(of: connector, kit: kit))
+                continue
+            }
+            // MasterDeal's inbox and writes are shared by every process; one process polls it. Its events on Kafka
+            // are read by every process, as one consumer group.
             let id = connector.config.id
-            let relays = (0..<(connector.config.kind == .masterdeal ? max(1, options.masterDealRelays) : 1)).map { _ in
-                OutboxRelay(
-                    connector: connector, generations: generations, claims: claims, presence: presence, status: status, metrics: metrics,
-                    wakeup: outboxWakeups.lane(id),
-                    options: .init(
-                        batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
-                        idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
-                    worker: options.worker, logger: logger)
-            }
-            let inboxLane = InboxLane(
-                connector: connector, generations: generations, presence: presence, metrics: metrics,
-                wakeup: laneWakeups.lane(id), options: .init(batchSize: options.inboxBatchSize),
-                worker: options.worker, logger: logger)
-            var lane: [any Service] = []
-            if options.polling, connector.config.poll.enabled {
-                lane.append(
-                    PollerService(
-                        connector: connector, polls: polls, status: status, metrics: metrics,
-                        inboxWakeup: laneWakeups.lane(id), logger: logger, generations: generations))
-            }
-            if connector.config.kind == .masterdeal {
-                // MasterDeal's inbox and writes are shared by every process; one process polls it. Its events on
-                // Kafka are read by every process, as one consumer group.
-                services += [inboxLane] + relays
-                if !lane.isEmpty { lanes.append(.init(name: id, services: lane)) }
-            } else {
-                // A CRM's lane (its inbox, fetches, poller, reconciler and writes) runs in one process: its rate
-                // limits are per account.
-                if connector.config.reconcile.enabled, let reconciler = reconciler(for: id) { lane.append(reconciler) }
-                lanes.append(.init(name: id, services: [inboxLane] + lane + relays))
-            }
+            services += [inboxLane(of: connector, kit: kit)] + relays(of: connector, kit: kit)
+            if let poller = poller(of: connector, kit: kit) { lanes.append(.init(name: id, services: [poller])) }
         }
         // The lanes spread over the processes present: each runs about its share, one lock per lane the guard.
-        services.append(
-            LaneHost(lanes: lanes, database: database, worker: options.worker, metrics: metrics, logger: logger, options: options.lanes))
+        let host = LaneHost(
+            lanes: lanes, database: database, worker: options.worker, metrics: metrics, logger: logger, options: options.lanes)
+        lanesRunning.withLock { $0 = (host, kit) }
+        services.append(host)
         return services + kafkaIntakes + [writer, app, release]
     }
+
+    /// A CRM connector's lane: its inbox, fetches, poller, reconciler and writes, run in one process at a time
+    /// (its rate limits are per account).
+    func lane(of connector: any Connector, kit: LaneKit) -> LaneHost.Lane {
+        let id = connector.config.id
+        var services: [any Service] = [inboxLane(of: connector, kit: kit)]
+        if let poller = poller(of: connector, kit: kit) { services.append(poller) }
+        if connector.config.reconcile.enabled, let reconciler = reconciler(for: id) { services.append(reconciler) }
+        return .init(name: id, services: services + relays(of: connector, kit: kit))
+    }
+
+    func inboxLane(of connector: any Connector, kit: LaneKit) -> InboxLane {
+        InboxLane(
+            connector: connector, generations: generations, presence: kit.presence, metrics: metrics,
+            wakeup: laneWakeups.lane(connector.config.id), options: .init(batchSize: options.inboxBatchSize),
+            worker: options.worker, logger: logger)
+    }
+
+    func poller(of connector: any Connector, kit: LaneKit) -> PollerService? {
+        guard options.polling, connector.config.poll.enabled else { return nil }
+        return PollerService(
+            connector: connector, polls: kit.polls, status: kit.status, metrics: metrics,
+            inboxWakeup: laneWakeups.lane(connector.config.id), logger: logger, generations: generations)
+    }
+
+    /// The relays of a target's writes: one for a CRM, ``Options/masterDealRelays`` for MasterDeal.
+    func relays(of connector: any Connector, kit: LaneKit) -> [OutboxRelay] {
+        let count = connector.config.kind == .masterdeal ? max(1, options.masterDealRelays) : 1
+        return (0..<count).map { _ in
+            OutboxRelay(
+                connector: connector, generations: generations, claims: kit.claims, presence: kit.presence, status: kit.status,
+                metrics: metrics, wakeup: outboxWakeups.lane(connector.config.id),
+                options: .init(
+                    batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
+                    idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
+                worker: options.worker, logger: logger)
+        }
+    }
+}
+
+/// The stores and the presence every lane of a running gateway shares.
+struct LaneKit: Sendable {
+    let claims: OutboxClaims
+    let status: ConnectorStatusStore
+    let polls: PollStore
+    let presence: Presence
 }
 
 /// Shuts the shared HTTP client down when the group stops.

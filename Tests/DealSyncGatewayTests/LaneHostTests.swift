@@ -16,14 +16,20 @@ struct LaneHostTests {
 
     /// Which host runs which lane, and whether a lane ever ran twice at once.
     final class Runs: Sendable {
-        private let state = Mutex<(running: [String: Set<String>], overlaps: [String])>(([:], []))
+        private let state = Mutex<(running: [String: Set<String>], overlaps: [String], starts: [String: Int])>(([:], [], [:]))
 
         func start(_ lane: String, in host: String) {
             state.withLock { state in
                 if let others = state.running[lane], !others.isEmpty { state.overlaps.append("\(lane) in \(others) and \(host)") }
                 state.running[lane, default: []].insert(host)
+                state.starts[lane, default: 0] += 1
             }
         }
+
+        /// How often `lane` was started, anywhere.
+        func starts(_ lane: String) -> Int { state.withLock { $0.starts[lane] ?? 0 } }
+
+        func isRunning(_ lane: String) -> Bool { state.withLock { !($0.running[lane] ?? []).isEmpty } }
 
         func stop(_ lane: String, in host: String) {
             state.withLock { _ = $0.running[lane]?.remove(host) }
@@ -127,6 +133,48 @@ struct LaneHostTests {
         try await eventually("every lane runs again, spread over both hosts", timeout: .seconds(30)) {
             let loads = runs.loads(["host-a", "host-b"])
             return runs.runningLanes == 9 && loads.reduce(0, +) == 9 && loads.max()! <= 5
+        }
+    }
+
+    /// A reload removes a lane and adds others while the host runs: the removed lane stops after its in-flight
+    /// work before `remove` returns, is unlocked and never started again; an added lane starts.
+    @Test func aReloadRemovesAndAddsLanesWhileTheHostRuns() async throws {
+        let url = try await TestPostgres.freshDatabaseURL()
+        let runs = Runs()
+        var options = LaneOptions()
+        options.interval = .milliseconds(100)
+        let lane: @Sendable (String) -> LaneHost.Lane = { name in
+            .init(name: name, services: [StandInLane(lane: name, host: "host-a", runs: runs)])
+        }
+        try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 3) { [options] database in
+            let host = LaneHost(
+                lanes: ["tenant-1", "tenant-2", "tenant-3"].map(lane), database: database, worker: "host-a", metrics: GatewayMetrics(),
+                logger: TestPostgres.logger, options: options)
+            let group = ServiceGroup(services: [host], logger: TestPostgres.logger)
+            async let running: Void = group.run()
+            try await eventually("the three lanes run", timeout: .seconds(30)) { runs.runningLanes == 3 }
+
+            await host.remove(["tenant-2"])
+            #expect(!runs.isRunning("tenant-2"), "remove returns only once the lane's in-flight work has ended")
+            #expect(runs.isRunning("tenant-1") && runs.isRunning("tenant-3"))
+            try await eventually("its lock is released", timeout: .seconds(10)) {
+                try await database.client.withConnection { connection in
+                    try await !LaneLocks.sight(lanes: ["tenant-2"], on: connection, logger: TestPostgres.logger).heldElsewhere
+                        .contains("tenant-2")
+                }
+            }
+
+            host.add([lane("tenant-4")])
+            try await eventually("the added lane runs", timeout: .seconds(30)) { runs.isRunning("tenant-4") }
+            #expect(runs.starts("tenant-2") == 1, "a removed lane is not taken again")
+            #expect(!runs.isRunning("tenant-2"))
+
+            host.add([lane("tenant-2")])
+            try await eventually("a lane added back runs again", timeout: .seconds(30)) { runs.isRunning("tenant-2") }
+            #expect(runs.starts("tenant-2") == 2)
+            #expect(runs.overlaps.isEmpty, "\(runs.overlaps)")
+            await group.triggerGracefulShutdown()
+            try await running
         }
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 import Testing
 
 /// `SIGHUP` and `dealsync reload` against a running `dealsync serve`: a changed mapping applies to what is decided
-/// after it; an invalid configuration, or a changed connector set, is refused and the running one keeps working.
+/// after it; CRM connectors are removed, added back and restarted with new settings; an invalid configuration, or
+/// a changed MasterDeal connector, is refused and the running one keeps working.
 struct ConfigReloadTests {
     /// The mapping with `qualified` written as Прогрев (7001003) instead of Квалификация (7001002).
     static let swappedYAML = Scenario.mappingYAML.replacingOccurrences(
@@ -62,19 +63,127 @@ struct ConfigReloadTests {
             #expect(metrics.contains(#"dealsync_config_reloads_total{result="refused"} 1"#))
             #expect(metrics.contains("dealsync_config_last_reload_successful 0"))
 
-            // Refused: the connector set changed (a restart is needed for that).
-            try Self.swappedYAML.write(toFile: scenario.directory + "/mappings/tour.yaml", atomically: true, encoding: .utf8)
-            let connector = scenario.directory + "/connectors/tour.yaml"
-            try FileManager.default.moveItem(atPath: connector, toPath: connector + ".off")
-            serve.signal(SIGHUP)
-            try await eventually("the second refusal is audited", timeout: .seconds(10)) {
-                try await Self.reloads(scenario) == ["accepted", "refused", "refused"]
-            }
-            #expect(scenario.gatewayLogs().contains("connector set changed (removed tour): restart needed"))
-            let details = try await scenario.texts("SELECT details->>'changed' FROM audit_log WHERE action = 'config.reload' ORDER BY id")
-            #expect(details.last?.contains("connectors/tour.yaml (removed)") == true, "\(details)")
-            try FileManager.default.moveItem(atPath: connector + ".off", toPath: connector)
             #expect(try await Self.qualifiedLead(scenario, "still") == 7_001_003)
+        }
+    }
+
+    static func lead(_ scenario: Scenario, _ name: String) throws {
+        _ = try scenario.amo.createAsSalesperson(
+            userID: Scenario.olga,
+            AmoLeadFields(name: name, price: 1_000, statusID: 7_001_001, pipelineID: Scenario.pipeline, responsibleUserID: Scenario.olga))
+    }
+
+    static func connectorsOfLastReload(_ scenario: Scenario) async throws -> String? {
+        try await scenario.texts("SELECT details->>'connectors' FROM audit_log WHERE action = 'config.reload' ORDER BY id").last
+    }
+
+    @Test func aCRMConnectorIsRemovedAddedBackAndRestartedWithoutARestart() async throws {
+        var options = Scenario.Options()
+        options.embedded = true
+        try await Scenario.run(options) { scenario in
+            let serve = try await scenario.startGateway()
+            try Self.lead(scenario, "first")
+            try await eventually("the first lead reaches MasterDeal", timeout: .seconds(30)) {
+                scenario.deals().contains { $0.opportunityName == "first" }
+            }
+            let connector = scenario.directory + "/connectors/tour.yaml"
+            let yaml = try String(contentsOfFile: connector, encoding: .utf8)
+
+            // Removed: its lane stops and its webhook route is gone; nothing of it runs any more.
+            try FileManager.default.removeItem(atPath: connector)
+            serve.signal(SIGHUP)
+            try await eventually("the removal is audited", timeout: .seconds(20)) { try await Self.reloads(scenario) == ["accepted"] }
+            #expect(try await Self.connectorsOfLastReload(scenario) == "removed tour")
+            #expect(try await scenario.postAmoWebhook("leads[add][0][id]=1", secret: Scenario.webhookSecret) == 404)
+            let metrics = try await scenario.get("/metrics").body
+            #expect(metrics.contains(#"dealsync_lane_running{connector="tour"} 0"#), "\(metrics)")
+            #expect(metrics.contains(#"dealsync_lane_changes_total{event="removed"} 1"#))
+            try Self.lead(scenario, "while removed")
+
+            // Added back: the lane starts again and its poll finds the lead made meanwhile.
+            try yaml.write(toFile: connector, atomically: true, encoding: .utf8)
+            serve.signal(SIGHUP)
+            try await eventually("the addition is audited", timeout: .seconds(20)) {
+                try await Self.reloads(scenario) == ["accepted", "accepted"]
+            }
+            #expect(try await Self.connectorsOfLastReload(scenario) == "added tour")
+            try await eventually("the lead made while it was removed reaches MasterDeal", timeout: .seconds(30)) {
+                scenario.deals().contains { $0.opportunityName == "while removed" }
+            }
+
+            // Changed settings: the lane restarts with them and keeps syncing both ways.
+            try yaml.replacingOccurrences(of: "poll: {interval: 1s, overlap: 2s}", with: "poll: {interval: 2s, overlap: 3s}")
+                .write(toFile: connector, atomically: true, encoding: .utf8)
+            let reload = try await scenario.dealsync(["reload"], config: true)
+            #expect(reload.status == 0, "\(reload.stderr)")
+            try await eventually("the restart is audited", timeout: .seconds(20)) {
+                try await Self.reloads(scenario) == ["accepted", "accepted", "accepted"]
+            }
+            #expect(try await Self.connectorsOfLastReload(scenario) == "restarted tour")
+            #expect(try await Self.qualifiedLead(scenario, "after restart") == 7_001_002)
+            try Self.lead(scenario, "after restart, from amoCRM")
+            try await eventually("a lead made after the restart reaches MasterDeal", timeout: .seconds(30)) {
+                scenario.deals().contains { $0.opportunityName == "after restart, from amoCRM" }
+            }
+
+            // MasterDeal's connector is shared by everything: a change to it waits for a restart.
+            let master = scenario.directory + "/connectors/masterdeal.yaml"
+            try (try String(contentsOfFile: master, encoding: .utf8)).replacingOccurrences(
+                of: "poll: {interval: 1s", with: "poll: {interval: 3s"
+            )
+            .write(toFile: master, atomically: true, encoding: .utf8)
+            serve.signal(SIGHUP)
+            try await eventually("the refusal is audited", timeout: .seconds(20)) {
+                try await Self.reloads(scenario) == ["accepted", "accepted", "accepted", "refused"]
+            }
+            #expect(scenario.gatewayLogs().contains("masterdeal (MasterDeal) changed: its settings apply at restart"))
+            #expect(serve.poll() == nil, "still running")
+            #expect(scenario.leads().filter { $0.name == "first" }.count == 1)
+            #expect(scenario.deals().filter { $0.opportunityName == "while removed" }.count == 1)
+        }
+    }
+
+    static func watchReads(_ scenario: Scenario) async throws -> Int {
+        let line = try await scenario.get("/metrics").body.split(separator: "\n").first {
+            $0.hasPrefix("dealsync_config_watch_reads_total ")
+        }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    /// `serve --watch-config`: a saved change reloads by itself; a broken file is refused once, not at every look,
+    /// and its fix is applied.
+    @Test func aWatchedConfigurationReloadsWhenItsFilesChange() async throws {
+        var options = Scenario.Options()
+        options.embedded = true
+        options.serveArguments = ["--watch-config", "--watch-interval", "0.2"]
+        try await Scenario.run(options) { scenario in
+            let serve = try await scenario.startGateway()
+            let mapping = scenario.directory + "/mappings/tour.yaml"
+            try Self.swappedYAML.write(toFile: mapping, atomically: true, encoding: .utf8)
+            try await eventually("the change is applied by itself", timeout: .seconds(20)) {
+                try await Self.reloads(scenario) == ["accepted"]
+            }
+            let actors = try await scenario.texts("SELECT actor FROM audit_log WHERE action = 'config.reload' ORDER BY id")
+            #expect(actors.first?.hasPrefix("configuration watch") == true, "\(actors)")
+            #expect(try await Self.qualifiedLead(scenario, "watched") == 7_001_003)
+
+            let broken = Self.swappedYAML.replacingOccurrences(of: "conflict: lww}", with: "conflict: lwww}")
+            try broken.write(toFile: mapping, atomically: true, encoding: .utf8)
+            try await eventually("the broken file is refused", timeout: .seconds(20)) {
+                try await Self.reloads(scenario) == ["accepted", "refused"]
+            }
+            // The watch keeps reading the files, and does not try the broken ones again.
+            let reads = try await Self.watchReads(scenario)
+            try await eventually("the watch read the files five more times", timeout: .seconds(20)) {
+                try await Self.watchReads(scenario) >= reads + 5
+            }
+            #expect(try await Self.reloads(scenario) == ["accepted", "refused"])
+            try Self.swappedYAML.replacingOccurrences(of: "conflict: lww}", with: "conflict: lww}  # fixed")
+                .write(toFile: mapping, atomically: true, encoding: .utf8)
+            try await eventually("the fix is applied", timeout: .seconds(20)) {
+                try await Self.reloads(scenario) == ["accepted", "refused", "accepted"]
+            }
+            #expect(serve.poll() == nil)
         }
     }
 }

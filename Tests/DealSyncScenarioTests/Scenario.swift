@@ -83,6 +83,8 @@ final class Scenario: Sendable {
         /// A PostgreSQL of the scenario's own (not the shared test cluster), which the test may crash
         /// (``privateCluster``).
         var privateCluster = false
+        /// More arguments for `dealsync serve`.
+        var serveArguments: [String] = []
     }
 
     let options: Options
@@ -254,6 +256,7 @@ final class Scenario: Sendable {
         ]
         if let externalURL { arguments += ["--database-url", externalURL.revealedURLString()] }
         if !options.polling { arguments.append("--no-polling") }
+        arguments += options.serveArguments
         let program = try ChildProgram(binary, arguments, environment: options.serveEnvironment)
         current.withLock { $0 = program }
         started.withLock { $0.append(program) }

@@ -22,45 +22,47 @@ public final class ConnectorRegistry: Sendable {
         configuration: Configuration, client: HTTPClient, credentials: (any CredentialStore)?, logger: Logger,
         metrics: GatewayMetrics? = nil
     ) {
-        var built: [any Connector] = []
-        for config in configuration.connectors {
-            var connectorLogger = logger
-            connectorLogger[metadataKey: "connector"] = "\(config.id)"
-            switch config.kind {
-            case .masterdeal:
-                var producer: KafkaProducer?
-                if let metrics, case .kafka(let bus, let topic) = config.writes {
-                    do {
-                        producer = try KafkaProducer(
-                            properties: bus.clientProperties.merging(["client.id": "dealsync-\(config.id)"]) { $1 },
-                            logger: connectorLogger)
-                        metrics.registerKafka(connector: config.id, consumes: false, publishes: true)
-                    } catch {
-                        connectorLogger.error("cannot start the Kafka producer", metadata: ["topic": "\(topic)", "error": "\(error)"])
-                    }
+        self.init(
+            connectors: configuration.connectors.compactMap { config in
+                Self.build(config, in: configuration, client: client, credentials: credentials, logger: logger, metrics: metrics)
+            })
+    }
+
+    /// The connector of `config`, deciding by its mapping in `configuration`; `nil` for a CRM connector without one.
+    static func build(
+        _ config: ConnectorConfig, in configuration: Configuration, client: HTTPClient, credentials: (any CredentialStore)?,
+        logger: Logger, metrics: GatewayMetrics?
+    ) -> (any Connector)? {
+        var connectorLogger = logger
+        connectorLogger[metadataKey: "connector"] = "\(config.id)"
+        switch config.kind {
+        case .masterdeal:
+            var producer: KafkaProducer?
+            if let metrics, case .kafka(let bus, let topic) = config.writes {
+                do {
+                    producer = try KafkaProducer(
+                        properties: bus.clientProperties.merging(["client.id": "dealsync-\(config.id)"]) { $1 },
+                        logger: connectorLogger)
+                    metrics.registerKafka(connector: config.id, consumes: false, publishes: true)
+                } catch {
+                    connectorLogger.error("cannot start the Kafka producer", metadata: ["topic": "\(topic)", "error": "\(error)"])
                 }
-                let id = config.id
-                built.append(
-                    MasterDealConnector(
-                        config: config, client: client, logger: connectorLogger, producer: producer,
-                        published: { [metrics] acknowledged, failed, seconds in
-                            metrics?.kafkaPublished(id, acknowledged: acknowledged, failed: failed, seconds: seconds)
-                        }))
-            case .amocrm:
-                guard let mapping = configuration.mapping(for: config) else { continue }
-                built.append(
-                    AmoCRMConnector(
-                        config: config, mapping: mapping, client: client, credentials: credentials,
-                        logger: connectorLogger))
-            case .bitrix24:
-                guard let mapping = configuration.mapping(for: config) else { continue }
-                built.append(
-                    Bitrix24Connector(
-                        config: config, mapping: mapping, client: client, credentials: credentials,
-                        logger: connectorLogger))
             }
+            let id = config.id
+            return MasterDealConnector(
+                config: config, client: client, logger: connectorLogger, producer: producer,
+                published: { [metrics] acknowledged, failed, seconds in
+                    metrics?.kafkaPublished(id, acknowledged: acknowledged, failed: failed, seconds: seconds)
+                })
+        case .amocrm:
+            guard let mapping = configuration.mapping(for: config) else { return nil }
+            return AmoCRMConnector(
+                config: config, mapping: mapping, client: client, credentials: credentials, logger: connectorLogger)
+        case .bitrix24:
+            guard let mapping = configuration.mapping(for: config) else { return nil }
+            return Bitrix24Connector(
+                config: config, mapping: mapping, client: client, credentials: credentials, logger: connectorLogger)
         }
-        self.init(connectors: built)
     }
 
     public func connector(_ id: String) -> (any Connector)? { connectors[id] }

@@ -10,7 +10,8 @@ import Tracing
 
 /// The gateway's HTTP surface: webhook intake, health, readiness and metrics.
 struct GatewayRoutes: Sendable {
-    let registry: ConnectorRegistry
+    /// The connectors are those of the current configuration: a reload adds and removes routes.
+    let generations: CurrentGeneration
     /// Intake's group commit: a webhook is answered once the commit holding its row has completed.
     let writer: InboxWriter
     let database: Database
@@ -57,7 +58,7 @@ struct GatewayRoutes: Sendable {
     func store(_ request: Request, connector id: String, pathSecret: String?) async throws -> Response {
         let started = ContinuousClock.now
         defer { metrics.webhookDuration(id, started.duration(to: .now)) }
-        guard let connector = registry.connector(id) else {
+        guard let connector = generations.current.registry.connector(id) else {
             metrics.webhook("unknown", outcome: "not_found")
             return Self.json(.notFound, ["error": "not found"])
         }

@@ -12,6 +12,10 @@ import Synchronization
 /// looks at who holds what, asks ``LaneBalance`` what to let go of and what to take, stops a released lane after
 /// its in-flight work (each lane is a service group of its own, shut down gracefully) and only then unlocks it.
 /// Losing the connection loses every lock, so every lane here is stopped at once and the host starts again.
+///
+/// A reload changes the lanes while they run (``remove(_:)``, ``add(_:)``): a removed lane stops here after its
+/// in-flight work and is unlocked, and is never taken again; an added one is taken by whichever process's share it
+/// falls in.
 public final class LaneHost: Service {
     /// One connector's lane: the services that run together, in one process at a time.
     public struct Lane: Sendable {
@@ -26,7 +30,6 @@ public final class LaneHost: Service {
 
     public typealias Options = LaneOptions
 
-    let lanes: [Lane]
     let database: Database
     let worker: String
     let metrics: GatewayMetrics
@@ -35,11 +38,32 @@ public final class LaneHost: Service {
     /// Lanes whose service group ended since the last round, with the error that ended it.
     private let ended = Mutex<[(String, (any Error)?)]>([])
     private let wakeup = Wakeup()
+    private let state: Mutex<State>
+
+    /// The lanes this process may run, the ones running here now, and who waits for some to stop.
+    struct State {
+        var lanes: [Lane]
+        var running: Set<String> = []
+        var waiters: [(names: Set<String>, continuation: CheckedContinuation<Void, Never>)] = []
+
+        /// Resumes the waiters none of whose lanes runs here any more.
+        mutating func resumeStopped() {
+            let running = self.running
+            waiters.removeAll { waiter in
+                guard waiter.names.isDisjoint(with: running) else { return false }
+                waiter.continuation.resume()
+                return true
+            }
+        }
+    }
+
+    /// The lanes this process may run now.
+    public var lanes: [Lane] { state.withLock { $0.lanes } }
 
     public init(
         lanes: [Lane], database: Database, worker: String, metrics: GatewayMetrics, logger: Logger, options: Options = Options()
     ) {
-        self.lanes = lanes
+        self.state = Mutex(State(lanes: lanes))
         self.database = database
         self.worker = worker
         self.metrics = metrics
@@ -48,9 +72,45 @@ public final class LaneHost: Service {
         metrics.registerLanes(lanes.map(\.name))
     }
 
-    public func run() async throws {
+    /// Stops the lanes named `names` in this process after their in-flight work and unlocks them; they are not
+    /// taken again. Returns once none of them runs here.
+    public func remove(_ names: Set<String>) async {
+        guard !names.isEmpty else { return }
+        let present = state.withLock { state in
+            state.lanes.removeAll { names.contains($0.name) }
+            return !state.running.isDisjoint(with: names)
+        }
+        guard present else { return }
+        await withCheckedContinuation { continuation in
+            let stopped = state.withLock { state in
+                guard !state.running.isDisjoint(with: names) else { return true }
+                state.waiters.append((names, continuation))
+                return false
+            }
+            if stopped { continuation.resume() }
+            wakeup.signal()
+        }
+    }
+
+    /// Adds lanes this process may run from now on (a lane of the same name must be removed first).
+    public func add(_ lanes: [Lane]) {
         guard !lanes.isEmpty else { return }
+        metrics.registerLanes(lanes.map(\.name))
+        state.withLock { state in
+            let names = Set(lanes.map(\.name))
+            state.lanes.removeAll { names.contains($0.name) }
+            state.lanes += lanes
+        }
+        wakeup.signal()
+    }
+
+    public func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            guard !lanes.isEmpty else {
+                // Nothing to run here (yet): no lock session until a reload adds a lane.
+                await wakeup.wait(timeout: options.interval)
+                continue
+            }
             do {
                 try await database.client.withConnection { connection in
                     try await self.host(on: connection)
@@ -66,7 +126,6 @@ public final class LaneHost: Service {
     }
 
     private func host(on connection: PostgresConnection) async throws {
-        let names = lanes.map(\.name)
         let checkTimeout = options.checkTimeout
         let logger = self.logger
         try await withDeadline(checkTimeout) { try await LaneLocks.register(worker: self.worker, on: connection, logger: logger) }
@@ -76,13 +135,23 @@ public final class LaneHost: Service {
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    let current = self.lanes
+                    let names = current.map(\.name)
                     for (name, error) in ended.withLock({ e in
                         defer { e.removeAll() }; return e
                     }) {
                         let released = releasing.remove(name) != nil
                         groups[name] = nil
                         try await withDeadline(checkTimeout) { try await LaneLocks.unlock(name, on: connection, logger: logger) }
-                        lane(name, running: false, event: released ? "released" : "ended", error: error)
+                        self.stopped(name)
+                        let event = !names.contains(name) ? "removed" : released ? "released" : "ended"
+                        lane(name, running: false, event: event, error: error)
+                    }
+                    // Lanes a reload removed stop after their in-flight work, like a lane handed over.
+                    for (name, group) in groups where !names.contains(name) && !releasing.contains(name) {
+                        releasing.insert(name)
+                        logger.info("connector removed: its lane stops after its in-flight work", metadata: ["connector": "\(name)"])
+                        await group.triggerGracefulShutdown()
                     }
                     let sighting = try await withDeadline(checkTimeout) {
                         try await LaneLocks.sight(lanes: names, on: connection, logger: logger)
@@ -99,12 +168,13 @@ public final class LaneHost: Service {
                     }
                     var taken = 0
                     for name in plan.acquire where taken < plan.acquireLimit {
-                        guard let lane = lanes.first(where: { $0.name == name }),
+                        guard let lane = current.first(where: { $0.name == name }),
                             try await withDeadline(checkTimeout, { try await LaneLocks.tryLock(name, on: connection, logger: logger) })
                         else { continue }
                         taken += 1
                         let group = makeGroup(lane)
                         groups[name] = group
+                        state.withLock { _ = $0.running.insert(name) }
                         tasks.addTask {
                             do {
                                 try await group.run()
@@ -123,6 +193,7 @@ public final class LaneHost: Service {
                 try await tasks.waitForAll()
                 for name in groups.keys { lane(name, running: false, event: "released", error: nil) }
                 groups.removeAll()
+                stoppedAll()
                 try? await withDeadline(checkTimeout) { try await LaneLocks.unlockAll(on: connection, logger: logger) }
             }
         } catch {
@@ -130,8 +201,23 @@ public final class LaneHost: Service {
             // at once (leaving the task group cancelled them). The connection is closed rather than handed back to
             // the pool with locks that might still be held.
             for name in groups.keys { lane(name, running: false, event: "lost", error: error) }
+            stoppedAll()
             try? await connection.close()
             throw error
+        }
+    }
+
+    private func stopped(_ name: String) {
+        state.withLock { state in
+            state.running.remove(name)
+            state.resumeStopped()
+        }
+    }
+
+    private func stoppedAll() {
+        state.withLock { state in
+            state.running.removeAll()
+            state.resumeStopped()
         }
     }
 

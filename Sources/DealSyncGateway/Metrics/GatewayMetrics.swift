@@ -49,6 +49,11 @@ public final class GatewayMetrics: Sendable {
         gauge("dealsync_config_last_reload_successful", []).record(1)
     }
 
+    /// `serve --watch-config` read the configuration files once more.
+    func configWatched() {
+        counter("dealsync_config_watch_reads_total", []).increment()
+    }
+
     /// A configuration reload, accepted or refused; the last one's result stays in the gauge until the next.
     func configReload(result: String) {
         counter("dealsync_config_reloads_total", [("result", result)]).increment()
@@ -57,16 +62,21 @@ public final class GatewayMetrics: Sendable {
 
     // MARK: Lanes
 
+    /// A connector a reload removed: no longer configured (its counters stay, as counters do).
+    public func unregister(connector id: String, kind: ConnectorKind) {
+        gauge("dealsync_connector_info", [("connector", id), ("kind", kind.rawValue)]).record(0)
+    }
+
     /// Creates the lane metrics at zero for the lanes this process can run.
     func registerLanes(_ lanes: [String]) {
         for lane in lanes { gauge("dealsync_lane_running", [("connector", lane)]).record(0) }
-        for event in ["acquired", "released", "ended", "lost"] { _ = counter("dealsync_lane_changes_total", [("event", event)]) }
+        for event in ["acquired", "released", "ended", "lost", "removed"] { _ = counter("dealsync_lane_changes_total", [("event", event)]) }
         gauge("dealsync_lanes_running", []).record(0)
         gauge("dealsync_lane_hosts", []).record(0)
     }
 
-    /// Whether this process runs `lane` now; a lane acquired, released, ended (its services stopped or failed)
-    /// or lost (with the lock's connection).
+    /// Whether this process runs `lane` now; a lane acquired, released, ended (its services stopped or failed),
+    /// lost (with the lock's connection) or removed (by a reload).
     func lane(_ lane: String, running: Bool, event: String) {
         gauge("dealsync_lane_running", [("connector", lane)]).record(running ? 1 : 0)
         counter("dealsync_lane_changes_total", [("event", event)]).increment()

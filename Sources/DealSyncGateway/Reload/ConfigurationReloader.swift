@@ -9,13 +9,19 @@ import UnixSignals
 /// Applies a changed configuration without a restart, on each `SIGHUP` (`dealsync reload` sends one).
 ///
 /// A reload re-reads `connectors/` and `mappings/` and validates them exactly as `dealsync validate` does. Only a
-/// configuration with no problem, whose connectors are those running, is applied, at once and whole
-/// (``Gateway/adopt(_:)``); anything else is refused with every problem in the log, and the running configuration
-/// keeps running. Every reload, accepted or refused, is in the audit log (`config.reload`) and in
-/// `dealsync_config_reloads_total{result}`.
+/// configuration with no problem, and no change to the MasterDeal connector, is applied, whole
+/// (``Gateway/adopt(_:changes:)``): CRM connectors added start, removed ones stop after their in-flight work, changed
+/// ones restart with their new settings, mappings apply to every batch decided after the switch. Anything else is
+/// refused with every problem in the log, and the running configuration keeps running. Every reload, accepted or
+/// refused, is in the audit log (`config.reload`) and in `dealsync_config_reloads_total{result}`.
+///
+/// With a watch interval (`serve --watch-config`), the files are also read that often and a reload runs by itself
+/// once they have changed and then stayed the same for one more interval (an editor or a deploy still writing
+/// them is waited for). A refused set of files is not tried again until it changes.
 public final class ConfigurationReloader: Service {
     public enum Outcome: Sendable, Equatable {
-        case accepted(generation: Int, changes: [String])
+        /// `connectors`: what happened to the CRM connectors; `waiting`: per removed connector, what it left waiting.
+        case accepted(generation: Int, changes: [String], connectors: String = "none", waiting: [String] = [])
         case refused(problems: [String], changes: [String])
     }
 
@@ -25,6 +31,7 @@ public final class ConfigurationReloader: Service {
     let directory: String
     let load: Load
     let signals: UnixSignalsSequence?
+    let watchInterval: Duration?
     let actor: String
     let logger: Logger
     /// The files the running configuration was read from.
@@ -32,11 +39,15 @@ public final class ConfigurationReloader: Service {
 
     /// `load` reads and validates the configuration below `directory` as `dealsync validate` does; `signals` are
     /// the hang-ups to reload on (trapped before the service group starts, so an early one is not fatal).
-    public init(gateway: Gateway, directory: String, load: @escaping Load, signals: UnixSignalsSequence?, logger: Logger) {
+    public init(
+        gateway: Gateway, directory: String, load: @escaping Load, signals: UnixSignalsSequence?, watchInterval: Duration? = nil,
+        logger: Logger
+    ) {
         self.gateway = gateway
         self.directory = directory
         self.load = load
         self.signals = signals
+        self.watchInterval = watchInterval
         self.actor = "SIGHUP to dealsync serve (pid \(getpid()))"
         self.logger = logger
         self.files = Mutex(ConfigurationFiles.read(directory: directory))
@@ -44,9 +55,37 @@ public final class ConfigurationReloader: Service {
     }
 
     public func run() async throws {
-        guard let signals else { return }
-        for await _ in signals.cancelOnGracefulShutdown() {
-            _ = await reload(by: actor)
+        guard signals != nil || watchInterval != nil else { return }
+        // Hang-ups and the watch ask; one reload runs at a time, and asks made meanwhile count once.
+        let (asks, asking) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        await withDiscardingTaskGroup { group in
+            if let signals {
+                group.addTask {
+                    for await _ in signals.cancelOnGracefulShutdown() { asking.yield(self.actor) }
+                }
+            }
+            if let watchInterval {
+                group.addTask { await self.watch(every: watchInterval, asking: asking) }
+            }
+            group.addTask {
+                for await actor in asks.cancelOnGracefulShutdown() { _ = await self.reload(by: actor) }
+            }
+        }
+    }
+
+    /// Reads the files every `interval` and asks for a reload when they differ from the running ones and have
+    /// settled (the same in two readings in a row), once per distinct set of files.
+    private func watch(every interval: Duration, asking: AsyncStream<String>.Continuation) async {
+        var previous = ConfigurationFiles.read(directory: directory)
+        var asked = files.withLock { $0 }
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await pause(interval)
+            let read = ConfigurationFiles.read(directory: directory)
+            gateway.metrics.configWatched()
+            defer { previous = read }
+            guard read == previous, read != asked, read != files.withLock({ $0 }) else { continue }
+            asked = read
+            asking.yield("configuration watch of dealsync serve (pid \(getpid()))")
         }
     }
 
@@ -60,9 +99,11 @@ public final class ConfigurationReloader: Service {
             let next = try load()
             let reasons = gateway.restartReasons(for: next, changes: changes)
             if reasons.isEmpty {
-                let generation = gateway.adopt(next)
+                let adoption = await gateway.adopt(next, changes: changes)
                 files.withLock { $0 = read }
-                outcome = .accepted(generation: generation.number, changes: changed)
+                outcome = .accepted(
+                    generation: adoption.generation.number, changes: changed, connectors: adoption.connectors.description,
+                    waiting: adoption.leftWaiting.map { "\($0.connector): \($0.writes) writes and \($0.rows) inbox rows waiting" })
             } else {
                 outcome = .refused(problems: reasons, changes: changed)
             }
@@ -78,14 +119,19 @@ public final class ConfigurationReloader: Service {
     private func report(_ outcome: Outcome, actor: String) async {
         var details: [String: String] = [:]
         switch outcome {
-        case .accepted(let generation, let changes):
+        case .accepted(let generation, let changes, let connectors, let waiting):
             gateway.metrics.configReload(result: "accepted")
-            details = ["result": "accepted", "generation": "\(generation)", "changed": changes.joined(separator: ", ")]
-            logger.notice(
-                "configuration reloaded",
-                metadata: [
-                    "generation": "\(generation)", "changed": "\(changes.isEmpty ? "nothing" : changes.joined(separator: ", "))",
-                ])
+            details = [
+                "result": "accepted", "generation": "\(generation)", "changed": changes.joined(separator: ", "),
+                "connectors": connectors,
+            ]
+            if !waiting.isEmpty { details["left_waiting"] = waiting.joined(separator: "; ") }
+            var metadata: Logger.Metadata = [
+                "generation": "\(generation)", "changed": "\(changes.isEmpty ? "nothing" : changes.joined(separator: ", "))",
+                "connectors": "\(connectors)",
+            ]
+            if !waiting.isEmpty { metadata["left_waiting"] = "\(waiting.joined(separator: "; "))" }
+            logger.notice("configuration reloaded", metadata: metadata)
         case .refused(let problems, let changes):
             gateway.metrics.configReload(result: "refused")
             details = ["result": "refused", "changed": changes.joined(separator: ", "), "problems": problems.joined(separator: "\n")]

@@ -13,7 +13,8 @@ final class StatsService: Service {
     let deadLetters: DeadLetterStore
     let drift: DriftStore
     let metrics: GatewayMetrics
-    let limiters: [(connector: String, limiter: RateLimiter)]
+    /// The connectors' limiters as configured now (a reload adds and removes connectors).
+    let limiters: @Sendable () -> [(connector: String, limiter: RateLimiter)]
     /// Limiters every process uses at once for one API (MasterDeal), shared out by the processes present.
     let shared: [(connector: String, limiter: RateLimiter)]
     let interval: Duration
@@ -21,12 +22,21 @@ final class StatsService: Service {
     let worker: String
     let logger: Logger
     private let reportedWait = Mutex<[String: Duration]>([:])
+    /// Every connector configured since the start: a removed connector's waiting writes and rows stay reported.
+    private let known = Mutex<[String]>([])
 
-    var targets: [String] { limiters.map(\.connector) }
+    /// The connectors reported on: those configured now, then those removed since the start.
+    func targets(_ configured: [String]) -> [String] {
+        known.withLock { known in
+            for id in configured where !known.contains(id) { known.append(id) }
+            return known
+        }
+    }
 
     init(
         claims: OutboxClaims, inbox: InboxStore, deadLetters: DeadLetterStore, drift: DriftStore, metrics: GatewayMetrics,
-        limiters: [(connector: String, limiter: RateLimiter)], shared: [(connector: String, limiter: RateLimiter)], interval: Duration,
+        limiters: @escaping @Sendable () -> [(connector: String, limiter: RateLimiter)],
+        shared: [(connector: String, limiter: RateLimiter)], interval: Duration,
         worker: String, logger: Logger
     ) {
         self.claims = claims
@@ -61,6 +71,8 @@ final class StatsService: Service {
                 metrics.rateShare(connector, limiter.share)
             }
         }
+        let limiters = self.limiters()
+        let targets = targets(limiters.map(\.connector))
         let depth = try await claims.depth()
         for target in targets {
             let row = depth.first { $0.target == target }

@@ -31,6 +31,9 @@ struct ServeCommand: AsyncParsableCommand {
     var pidFile: String?
     @Flag(help: "Only store webhooks (no inbox lanes, pollers or relays): a front process while others do the work.")
     var intakeOnly = false
+    @Flag(help: "Reload by itself when connectors/ or mappings/ change (read every --watch-interval), besides on SIGHUP.")
+    var watchConfig = false
+    @Option(help: "How often --watch-config reads the files, in seconds.") var watchInterval = 2.0
 
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -61,6 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let config = self.config
         let pidFile = self.pidFile
+        let watch: Duration? = watchConfig ? .milliseconds(Int64(max(0.1, watchInterval) * 1000)) : nil
         try await database.withServeDatabase(configDirectory: config.directory, logger: logger) { db in
             if let pidFile { try Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: pidFile)) }
             defer { if let pidFile { unlink(pidFile) } }
@@ -69,7 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
             let gateway = Gateway(configuration: configuration, database: db, options: gatewayOptions, logger: logger)
             let reloader = ConfigurationReloader(
                 gateway: gateway, directory: config.directory, load: { try config.load() },
-                signals: hangups, logger: logger)
+                signals: hangups, watchInterval: watch, logger: logger)
             // The exporter first, so it stops last and flushes the spans of everything else.
             let services =
                 (tracing.map { [$0] } ?? [])
