@@ -128,7 +128,12 @@ struct TenantsBench {
             let polledBefore = try await Self.polls(gateway: gateways[0])
             let cpuBefore = gateways[0].cpuSeconds()
             let idleStart = ContinuousClock.now
-            try await Task.sleep(for: .seconds(quick ? 20 : 60))
+            // DEALSYNC_BENCH_IDLE=seconds lengthens the idle window (to attach a profiler to the gateway).
+            let idle = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_IDLE"].flatMap(Int.init) ?? (quick ? 20 : 60)
+            if ProcessInfo.processInfo.environment["DEALSYNC_BENCH_IDLE"] != nil {
+                say("  idle window of \(idle) s begins: gateway pid \(gateways[0].pid.map(String.init) ?? "?")")
+            }
+            try await Task.sleep(for: .seconds(idle))
             figures.idleSeconds = idleStart.duration(to: .now).seconds
             figures.idleCPU = (gateways[0].cpuSeconds() - cpuBefore) / figures.idleSeconds * 100
             figures.polls = try await Self.polls(gateway: gateways[0]) - polledBefore

@@ -17,7 +17,7 @@ extension Database {
 
     /// Probes the pool now instead of at the next interval: a caller whose query failed or timed out says so.
     public func probeSoon() {
-        probeRequests.continuation.yield()
+        probeRequests.signal()
     }
 
     /// For shutdown: when neither the pool nor a fresh connection answers, closes the pool, so every request
@@ -134,20 +134,23 @@ extension Database {
         return step
     }
 
-    /// Waits `duration`, or less when ``probeSoon()`` is called meanwhile or the task is cancelled.
+    /// Waits `duration`, or less when ``probeSoon()`` is called meanwhile or the task is cancelled. (Not
+    /// shortened by a graceful shutdown: the pool is supervised until the very end.)
     private func waitForProbe(_ duration: Duration) async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: duration) }
-            group.addTask { [stream = probeRequests.stream] in
-                for await _ in stream { return }
-            }
+            group.addTask { await self.probeRequests.waitForSignal() }
             await group.next()
             group.cancelAll()
         }
     }
 
+    /// How many times the pool was probed since the start.
+    public var probeCount: Int { probes.load(ordering: .relaxed) }
+
     /// Whether the pool runs `SELECT 1` within `timeout`.
     func probePool(timeout: Duration) async -> Bool {
+        probes.add(1, ordering: .relaxed)
         let client = self.client
         let logger = self.logger
         do {

@@ -32,7 +32,11 @@ public final class Database: Service, Sendable {
 
     let pools: Mutex<Pools>
     let availabilityState: Mutex<DatabaseAvailability>
-    let probeRequests: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+    /// ``probeSoon()`` asks the supervision to probe now. (Not an `AsyncStream`: cancelling the task that waits on
+    /// one ends the stream for good, and every later wait would return at once.)
+    let probeRequests = Wakeup()
+    /// Probes of the pool made so far (the supervision's pace, for tests).
+    let probes = Atomic<Int>(0)
 
     public init(
         url: DatabaseURL, maximumConnections: Int = 20, availability: DatabaseAvailability.Options = .init(),
@@ -48,7 +52,6 @@ public final class Database: Service, Sendable {
                     configuration: Self.configuration(url, maximumConnections: maximumConnections),
                     backgroundLogger: logger)))
         self.availabilityState = Mutex(DatabaseAvailability(options: availability))
-        self.probeRequests = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Runs the pool and its supervision until cancelled, then closes every pool it started.

@@ -38,7 +38,7 @@ public final class Wakeup: Sendable {
 
     /// Waits for a signal until the task is cancelled. The continuation is registered and removed under the
     /// lock, and a task cancelled before it registers never registers, so no continuation is left behind.
-    private func waitForSignal() async {
+    func waitForSignal() async {
         let id = state.withLock { s -> Int in
             s.nextID += 1
             return s.nextID
