@@ -126,14 +126,17 @@ public final class Reconciler: Service, Sendable {
         try await budget.acquire()
         let crmItems = try await crm.fetch(pairs.map(\.1), lineage: lineage)
         let crmByID = observations(crmItems, from: crm)
+        // The chunk's field states and open drift in one query each (most records have no drift to close).
+        let states = try await links.fieldStates(links: pairs.map(\.0.id))
+        let drifting = try await drift.recordsWithOpenDrift(connector: connector, among: pairs.map(\.1))
         for (link, recordID, masterID) in pairs {
             let masterItems = try await master.fetch([masterID], lineage: lineage)
             let masterObservation = observations(masterItems, from: master)[masterID]
-            let states = try await links.fieldStates(link: link.id)
             report.compared += 1
-            let result = DriftCheck(mapping: mapping).compare(master: masterObservation, crm: crmByID[recordID], states: states)
+            let result = DriftCheck(mapping: mapping).compare(
+                master: masterObservation, crm: crmByID[recordID], states: states[link.id] ?? [:])
             report += try await settle(
-                result, link: link, recordID: recordID, masterID: masterID,
+                result, link: link, recordID: recordID, masterID: masterID, hasOpenDrift: drifting.contains(recordID),
                 fresh: [masterObservation, crmByID[recordID]].compactMap { $0 })
         }
         metrics.recordsCompared(connector, count: report.compared)
@@ -150,7 +153,7 @@ public final class Reconciler: Service, Sendable {
     }
 
     private func settle(
-        _ result: DriftCheck.Result, link: LinkReader.Link, recordID: String, masterID: String,
+        _ result: DriftCheck.Result, link: LinkReader.Link, recordID: String, masterID: String, hasOpenDrift: Bool,
         fresh: [Observation]
     ) async throws -> SweepReport {
         var report = SweepReport()
@@ -172,8 +175,11 @@ public final class Reconciler: Service, Sendable {
         case .differences(let differences):
             let differing = Set(differences.map(\.field))
             let agreeing = mapping.fields.map(\.name).filter { !differing.contains($0) } + ["*"]
-            let closed = try await drift.close(connector: connector, recordID: recordID, fields: agreeing, outcome: "the sides agree again")
-            report.closed += closed.count
+            if hasOpenDrift {
+                let closed = try await drift.close(
+                    connector: connector, recordID: recordID, fields: agreeing, outcome: "the sides agree again")
+                report.closed += closed.count
+            }
             forget(link: link.id, except: differing)
             let settled = differences.filter { !$0.inFlight }
             guard !settled.isEmpty else { return report }

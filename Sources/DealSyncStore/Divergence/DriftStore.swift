@@ -37,6 +37,19 @@ public struct DriftStore: Sendable {
         }
     }
 
+    /// Which of `records` have open drift (of any field) for `connector`, in one query.
+    public func recordsWithOpenDrift(connector: String, among records: [String]) async throws -> Set<String> {
+        guard !records.isEmpty else { return [] }
+        let rows = try await database.client.query(
+            """
+            SELECT DISTINCT record_id FROM divergence_log
+            WHERE kind = 'drift' AND open AND connector = \(connector) AND record_id = ANY(\(records))
+            """, logger: logger)
+        var found: Set<String> = []
+        for try await record in rows.decode(String.self) { found.insert(record) }
+        return found
+    }
+
     /// Closes the open drift of a record's fields that now agree; returns the ids closed.
     @discardableResult
     public func close(connector: String, recordID: String?, fields: [String], outcome: String) async throws -> [Int64] {
