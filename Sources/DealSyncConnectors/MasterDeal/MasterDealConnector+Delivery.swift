@@ -108,7 +108,8 @@ extension MasterDealConnector {
     }
 
     func outcome(of response: HTTPResponse, delivery: Delivery) async -> DeliveryOutcome {
-        let detail = response.excerpt(redacting: secretTexts)
+        // Only failures keep an excerpt of the answer (redacting it costs more than the rest of a success).
+        var detail: String { response.excerpt(redacting: secretTexts) }
         switch response.status {
         case 200, 201:
             guard let deal = JSONValue.parse(response.body), let parsed = MasterDealRecord.parse(deal) else {

@@ -59,6 +59,9 @@ public final class Reconciler: Service, Sendable {
 
     public func run() async throws {
         guard settings.enabled else { return }
+        // Reconcilers started together (a process with a hundred connectors) would compare in step, every recheck
+        // at the same moment: each starts at a random point of its first interval, so their reads spread out.
+        await pause(settings.recheck * Double.random(in: 0..<1))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let due = lastSweep.withLock { last in last.map { $0.duration(to: .now) >= settings.sweepInterval } ?? true }

@@ -11,8 +11,14 @@ enum LinkBookRecords {
         var deals: Set<String> = []
         var records: Set<RecordKey> = []
         var linkIDs: Set<Int64> = []
-        /// Whether MasterDeal deals are observed: a deal with no link yet may be the answer to a create in flight.
-        var observesDeals = false
+        /// The accounts and names of the MasterDeal deals observed: a deal with no link yet may be the answer to a
+        /// create in flight with the same ones. A deal without a name as text matches any name of its account.
+        var observedDeals: Set<ObservedDeal> = []
+
+        struct ObservedDeal: Hashable {
+            var account: String
+            var name: String?
+        }
 
         struct RecordKey: Hashable {
             var connector: String
@@ -24,7 +30,11 @@ enum LinkBookRecords {
             switch observation.side {
             case .master:
                 deals.insert(observation.recordID)
-                observesDeals = true
+                if let account = observation.account {
+                    var name: String?
+                    if case .text(let text)? = observation.fields["opportunity_name"] { name = text }
+                    observedDeals.insert(ObservedDeal(account: account, name: name))
+                }
             case .crm:
                 records.insert(RecordKey(connector: observation.connector, recordID: observation.recordID))
                 if let master = observation.linkedMasterID, !master.isEmpty { deals.insert(master) }
@@ -54,7 +64,7 @@ enum LinkBookRecords {
     static func load(
         _ keys: Keys, reserve: Int, masterTarget: String, on tx: PostgresConnection, logger: Logger
     ) async throws -> LinkBook {
-        let inFlight = keys.observesDeals ? try await masterCreatesInFlight(to: masterTarget, on: tx, logger: logger) : []
+        let inFlight = try await masterCreatesInFlight(to: masterTarget, like: keys.observedDeals, on: tx, logger: logger)
         var links: [Int64: LinkBook.Entry] = [:]
         let deals = Array(keys.deals), connectors = keys.records.map(\.connector), records = keys.records.map(\.recordID)
         let ids = Array(keys.linkIDs)
@@ -95,25 +105,31 @@ enum LinkBookRecords {
         return LinkBook(links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved, masterCreatesInFlight: inFlight)
     }
 
-    /// Creates to MasterDeal that may have landed without their answer being recorded: in flight, or sent before
-    /// and waiting for another attempt.
+    /// Creates to MasterDeal that may have landed without their answer being recorded (in flight, or sent before
+    /// and waiting for another attempt), of the accounts and names in `deals`: only those can match a deal seen.
     static func masterCreatesInFlight(
-        to target: String, on tx: PostgresConnection, logger: Logger
+        to target: String, like deals: Set<Keys.ObservedDeal>, on tx: PostgresConnection, logger: Logger
     ) async throws -> [LinkBook.MasterCreateInFlight] {
+        guard !deals.isEmpty else { return [] }
+        let accounts = Array(Set(deals.map(\.account)))
+        let anyName = deals.contains { $0.name == nil }
+        let names = Array(Set(deals.compactMap(\.name)))
         let rows = try await tx.query(
             """
-            SELECT o.link_id, l.connector, l.record_id, o.payload::text FROM outbox o JOIN links l ON l.id = o.link_id
+            SELECT o.link_id, l.connector, l.record_id, o.payload #>> '{values,account_id,text}', (o.payload #> '{values,opportunity_name}')::text
+            FROM outbox o JOIN links l ON l.id = o.link_id
             WHERE o.target = \(target) AND o.operation = 'create' AND o.status IN ('pending', 'in_flight')
                 AND (o.status = 'in_flight' OR o.attempts > 0)
+                AND o.payload #>> '{values,account_id,text}' = ANY(\(accounts))
+                AND (\(anyName) OR o.payload #>> '{values,opportunity_name,text}' = ANY(\(names)))
             ORDER BY o.id
             """, logger: logger)
         var creates: [LinkBook.MasterCreateInFlight] = []
-        for try await (link, connector, record, payload) in rows.decode((Int64, String, String?, String).self) {
-            let values = try StoreJSON.decode(OutboxPayload.self, from: payload).values
+        for try await (link, connector, record, account, name) in rows.decode((Int64, String, String?, String?, String?).self) {
             creates.append(
                 .init(
-                    linkID: link, connector: connector, recordID: record, account: values["account_id"]?.plainText,
-                    name: values["opportunity_name"]))
+                    linkID: link, connector: connector, recordID: record, account: account,
+                    name: try name.map { try StoreJSON.decode(FieldValue.self, from: $0) }))
         }
         return creates
     }
