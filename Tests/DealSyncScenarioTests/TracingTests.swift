@@ -42,13 +42,18 @@ struct TracingTests {
         var spanID: String
         var parentID: String
         var name: String
+        var kind: Int
         var attributes: [String: String]
+        /// The span ids this span links to.
+        var links: [String]
 
         init(_ json: JSONValue) {
             traceID = json["traceId"]?.string ?? ""
             spanID = json["spanId"]?.string ?? ""
             parentID = json["parentSpanId"]?.string ?? ""
             name = json["name"]?.string ?? ""
+            kind = json["kind"]?.int64.map(Int.init) ?? 0
+            links = (json["links"]?.array ?? []).compactMap { $0["spanId"]?.string }
             var attributes: [String: String] = [:]
             for attribute in json["attributes"]?.array ?? [] {
                 guard let key = attribute["key"]?.string, let value = attribute["value"]?.object?.values.first else { continue }
@@ -101,6 +106,9 @@ struct TracingTests {
                 #expect(decide.attributes["dealsync.record_id"] == String(lead.id))
                 #expect(decide.attributes["dealsync.writes"] == "1", "\(decide)")
                 #expect(decide.attributes["dealsync.lineage_id"] == deliver.attributes["dealsync.lineage_id"])
+                // The lane's transaction is a span of its own (a batch has many causes) that the decision links to,
+                // with a span per database step.
+                Self.expectDatabaseSpans(in: spans, decide: decide, deliver: deliver)
                 // The HTTP client's span of the write to MasterDeal is the delivery's child, in the same trace.
                 let request = try #require(spans.first { $0.parentID == deliver.spanID }, "the client span: \(spans)")
                 #expect(request.traceID == deliver.traceID)
@@ -148,6 +156,74 @@ struct TracingTests {
                 #expect(webhook.attributes["dealsync.connector"] == "masterdeal")
                 let request = try #require(spans.first { $0.parentID == deliver.spanID }, "the client span: \(spans)")
                 #expect(request.traceID == webhook.traceID)
+
+                // What the divergence log got is on the decision's span, with the rule: an owner the mapping's
+                // directory does not know is an unmapped value of the owner transform.
+                try scenario.masterDeal.createAsUser(
+                    .object([
+                        "account_id": .string(Scenario.account), "opportunity_name": .string("Traced stranger"), "stage": .string("lead"),
+                        "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-nobody"),
+                    ]))
+                let unmapped = try #require(
+                    try await Self.first(in: receiver, "the unknown owner's decision") { span in
+                        span.name == "decide webhook" && span.attributes["dealsync.rules"] != nil
+                    })
+                #expect(unmapped.attributes["dealsync.rules"] == "unmapped_value owner", "\(unmapped)")
+            }
+        }
+    }
+
+    /// The lane's transaction is a span of its own that the decision links to, with a span per database step;
+    /// recording the target's answer is in the change's trace, with its database steps.
+    static func expectDatabaseSpans(in spans: [Span], decide: Span, deliver: Span) {
+        let batches = spans.filter { span in span.name == "inbox batch" && decide.links.contains(span.spanID) }
+        #expect(batches.count == 1, "\(decide)")
+        let batchID = batches.first?.spanID ?? "-"
+        #expect(batches.first?.attributes["dealsync.connector"] == "tour")
+        let steps = Set(spans.filter { span in span.parentID == batchID }.map { span in span.name })
+        #expect(steps == ["db claim inbox rows", "db lock and load links", "db save decisions", "db write row statuses"], "\(steps)")
+        // Recording MasterDeal's answer is in the change's trace too, with its database steps.
+        let recorded = spans.filter { span in span.name == "record 1 outcomes" && span.traceID == deliver.traceID }
+        #expect(recorded.count == 1, "\(spans)")
+        let recordedID = recorded.first?.spanID ?? "-"
+        #expect(spans.contains { span in span.parentID == recordedID && span.name == "db save decisions" })
+    }
+
+    /// The first span received that satisfies `match`, waiting for it to arrive.
+    static func first(in receiver: Receiver, _ what: String, _ match: @escaping @Sendable (Span) -> Bool) async throws -> Span? {
+        try await eventually(what, timeout: .seconds(30)) { receiver.spans.contains(where: match) }
+        return receiver.spans.first(where: match)
+    }
+
+    @Test func aDealEventOnKafkaIsOneTraceFromItsConsumptionToTheAmoCRMRequest() async throws {
+        let receiver = Receiver()
+        try await SimulatorHost.withRunning(router: receiver.router) { receiverURL in
+            var options = Scenario.Options()
+            options.polling = false
+            options.kafka = true
+            options.serveEnvironment = [
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiverURL, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json", "OTEL_BSP_SCHEDULE_DELAY": "100",
+            ]
+            try await Scenario.run(options) { scenario in
+                try await scenario.startGateway()
+                try scenario.masterDeal.createAsUser(
+                    .object([
+                        "account_id": .string(Scenario.account), "opportunity_name": .string("Traced bus deal"), "stage": .string("lead"),
+                        "amount": .string("1000.00"), "currency": .string("RUB"), "owner_id": .string("u-olga"),
+                    ]))
+                try await eventually("amoCRM has the lead", timeout: .seconds(60)) {
+                    scenario.leads().contains { $0.name == "Traced bus deal" }
+                }
+                let deliver = try #require(try await Self.first(in: receiver, "the delivery's span") { $0.name == "deliver 1 to tour" })
+                let spans = receiver.spans
+                // The event's consumption is the trace's root: the lane's decision and the delivery hang off it.
+                let consume = try #require(spans.first { $0.spanID == deliver.parentID }, "\(spans)")
+                #expect(consume.name.hasPrefix("consume "), "\(consume)")
+                #expect(consume.kind == 5, "a consumer span")
+                #expect(consume.attributes["messaging.system"] == "kafka")
+                #expect(!consume.attributes["messaging.kafka.offset", default: ""].isEmpty)
+                let decide = try #require(spans.first { $0.name == "decide kafka" && $0.parentID == consume.spanID }, "\(spans)")
+                #expect(decide.traceID == deliver.traceID)
             }
         }
     }

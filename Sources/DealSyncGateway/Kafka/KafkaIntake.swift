@@ -5,6 +5,7 @@ import DealSyncStore
 import Foundation
 import Logging
 import ServiceLifecycle
+import Tracing
 
 /// Consumes MasterDeal's events from a Kafka topic into the inbox, as a member of the configured consumer group:
 /// every `serve` process runs one, and the group spreads the topic's partitions over them.
@@ -86,8 +87,24 @@ final class KafkaIntake: Service {
     private func store(_ messages: [KafkaMessage]) async -> Bool {
         var items: [InboxItem] = []
         var refused: [(item: InboxItem, reason: String)] = []
+        // A consumer span per message, continuing the producer's trace when the message carries one; the stored
+        // row carries the span on to the lane's decision. Ended once the poll's messages are stored.
+        var spans: [any Span] = []
+        defer { for span in spans { span.end() } }
         for message in messages {
-            let accepted = connector.accept(message)
+            var accepted = connector.accept(message)
+            let span = startSpan(
+                "consume \(message.topic)", context: TraceContext.context(from: accepted.item.headers), ofKind: .consumer)
+            if span.isRecording {
+                span.attributes["messaging.system"] = "kafka"
+                span.attributes["messaging.destination.name"] = message.topic
+                span.attributes["messaging.destination.partition.id"] = "\(message.partition)"
+                span.attributes["messaging.kafka.offset"] = Int(message.offset)
+                span.attributes["dealsync.connector"] = id
+                if let reason = accepted.refusal { span.attributes["dealsync.refused"] = reason }
+                accepted.item.headers.merge(TraceContext.headers(of: span.context)) { $1 }
+            }
+            spans.append(span)
             if let reason = accepted.refusal {
                 refused.append((accepted.item, reason))
                 logger.warning(

@@ -2,6 +2,7 @@ import DealSyncCore
 import Foundation
 import Logging
 import PostgresNIO
+import Tracing
 
 /// Records what a target answered to a group of writes, each outcome in one transaction with what it means for
 /// the link: a confirmation teaches the field state when the write landed, a dead letter makes it forget the
@@ -33,18 +34,29 @@ public struct DeliveryOutcomes: Sendable {
     /// group, whether it was still the relay's claim (only then is its outcome recorded).
     public func record(_ round: [(group: WriteGroup, outcome: Outcome)]) async throws -> [Bool] {
         guard !round.isEmpty else { return [] }
+        // One span for the round's transaction, in the trace of its first traced write and linked to the others',
+        // with a child span per database step.
+        let traced = round.compactMap(\.group.head.traceParent)
+        let span = startSpan("record \(round.count) outcomes", context: TraceContext.context(traceParent: traced.first))
+        defer { span.end() }
+        if span.isRecording {
+            span.attributes["dealsync.target"] = round[0].group.head.target
+            for parent in traced.dropFirst() { span.addLink(SpanLink(context: TraceContext.context(traceParent: parent), attributes: [:])) }
+        }
         return try await context.database.client.withTransaction(logger: logger) { tx in
-            let held = try await stillClaimed(round.map(\.group), on: tx)
+            let held = try await DatabaseSpan.run("db check claims", in: span) { try await stillClaimed(round.map(\.group), on: tx) }
             let kept = zip(round, held).filter(\.1).map(\.0)
-            try await DeliveryRecords.record(kept, on: tx, logger: logger)
+            try await DatabaseSpan.run("db record attempts", in: span) { try await DeliveryRecords.record(kept, on: tx, logger: logger) }
             let linkIDs = kept.compactMap { entry -> Int64? in
                 if case .retry = entry.outcome { return nil }
                 return entry.group.head.linkID
             }
             guard !linkIDs.isEmpty else { return held }
-            var session = try await DecisionSession.open(
-                context, keys: try await Self.keys(ofLinks: linkIDs, on: tx, logger: logger),
-                reserve: 0, on: tx)
+            var session = try await DatabaseSpan.run("db lock and load links", in: span) {
+                try await DecisionSession.open(
+                    context, keys: try await Self.keys(ofLinks: linkIDs, on: tx, logger: logger),
+                    reserve: 0, on: tx)
+            }
             var retargeted: [(link: Int64, master: String)] = []
             for (group, outcome) in kept {
                 guard let linkID = group.head.linkID, let lane = session.book[linkID].flatMap({ context.setup.lane($0.connector) }) else {
@@ -67,7 +79,7 @@ public struct DeliveryOutcomes: Sendable {
                 }
             }
             try await Self.retargetMasterWrites(retargeted, on: tx, logger: logger)
-            try await session.save()
+            _ = try await DatabaseSpan.run("db save decisions", in: span) { try await session.save() }
             return held
         }
     }

@@ -2,6 +2,7 @@ import DealSyncCore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 import Tracing
 
 /// Turns inbox rows into decisions, a batch of rows per transaction.
@@ -51,10 +52,25 @@ public struct InboxProcessor: Sendable {
     /// each, oldest first; empty when nothing was due. `worker` names the process's presence: a fetch it starts is
     /// taken over by another process soon after this one dies, instead of after the whole fetch lease.
     public func processBatch(connector: String?, limit: Int, decode: Decoder, worker: String? = nil) async throws -> [Step] {
+        // The batch's own span (a trace of its own, as a batch has many causes), with a child span per database
+        // step; each row's decision links to it.
+        // A claim that found nothing (an idle lane looking) ends neither span, so exports nothing.
+        let batch = startSpan("inbox batch", context: .topLevel)
+        let claiming = batch.isRecording ? startSpan("db claim inbox rows", context: batch.context, ofKind: .client) : nil
+        claiming?.attributes["db.system"] = "postgresql"
+        let claimed = Atomic<Bool>(false)
+        defer { if claimed.load(ordering: .relaxed) { batch.end() } }
         do {
             return try await context.database.client.withTransaction(logger: logger) { tx in
                 let rows = try await InboxClaims.claim(connector: connector, limit: limit, on: tx, logger: logger)
-                return try await process(rows, decode: decode, worker: worker, on: tx)
+                guard !rows.isEmpty else { return Reported(steps: [], connectors: [], entries: [], spans: []) }
+                claimed.store(true, ordering: .relaxed)
+                claiming?.end()
+                if batch.isRecording {
+                    batch.attributes["dealsync.connector"] = connector ?? "*"
+                    batch.attributes["dealsync.rows"] = rows.count
+                }
+                return try await process(rows, decode: decode, worker: worker, batch: batch, on: tx)
             }.reported(to: context.observer).committed()
         } catch let error as PostgresTransactionError where error.closureError is CancellationError {
             throw CancellationError()
@@ -84,7 +100,7 @@ public struct InboxProcessor: Sendable {
             do {
                 steps += try await context.database.client.withTransaction(logger: logger) { tx in
                     let rows = try await InboxClaims.claim(ids: [id], on: tx, logger: logger)
-                    return try await process(rows, decode: decode, worker: worker, on: tx)
+                    return try await process(rows, decode: decode, worker: worker, batch: nil, on: tx)
                 }.reported(to: context.observer).committed()
             } catch let error as PostgresTransactionError {
                 let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
@@ -96,7 +112,9 @@ public struct InboxProcessor: Sendable {
     }
 
     /// Decodes and decides `rows` in the transaction `tx`, and records every row's status.
-    private func process(_ rows: [InboxClaims.Row], decode: Decoder, worker: String?, on tx: PostgresConnection) async throws -> Reported {
+    private func process(
+        _ rows: [InboxClaims.Row], decode: Decoder, worker: String?, batch: (any Span)?, on tx: PostgresConnection
+    ) async throws -> Reported {
         guard !rows.isEmpty else { return Reported(steps: [], connectors: [], entries: [], spans: []) }
         // One span per row, continuing the trace stored with it (the webhook's, the poll's, the Kafka message's);
         // ended once the transaction deciding it has committed. A rolled-back batch's spans are never ended, so
@@ -108,6 +126,7 @@ public struct InboxProcessor: Sendable {
                 span.attributes["dealsync.connector"] = row.item.connector
                 span.attributes["dealsync.inbox_id"] = Int(row.id)
                 span.attributes["dealsync.lineage_id"] = row.item.lineageID.uuidString.lowercased()
+                if let batch { span.addLink(SpanLink(context: batch.context, attributes: [:])) }
             }
             return span
         }
@@ -156,7 +175,9 @@ public struct InboxProcessor: Sendable {
                     reserve += context.planner.policy.linksItMayCreate(observation)
                 }
             }
-            var session = try await DecisionSession.open(context, keys: keys, reserve: reserve, on: tx)
+            var session = try await DatabaseSpan.run("db lock and load links", in: batch) {
+                try await DecisionSession.open(context, keys: keys, reserve: reserve, on: tx)
+            }
             let spanOfRow = Dictionary(uniqueKeysWithValues: zip(rows.map(\.id), spans))
             for (row, observations) in decoded {
                 if let span = spanOfRow[row.id], span.isRecording, let first = observations.first {
@@ -187,10 +208,12 @@ public struct InboxProcessor: Sendable {
                     steps[row.id] = .failed(inboxID: row.id, error: reason)
                 }
             }
-            try await session.save()
+            _ = try await DatabaseSpan.run("db save decisions", in: batch) { try await session.save() }
         }
         try context.check("before-commit")
-        try await statuses.write(fetchLease: Self.fetchLease, worker: worker, maxAttempts: Self.maxAttempts * 2, on: tx, logger: logger)
+        try await DatabaseSpan.run("db write row statuses", in: batch) {
+            try await statuses.write(fetchLease: Self.fetchLease, worker: worker, maxAttempts: Self.maxAttempts * 2, on: tx, logger: logger)
+        }
         let ordered = rows.compactMap { steps[$0.id] }
         for (row, span) in zip(rows, spans) { span.attributes["dealsync.outcome"] = steps[row.id]?.name ?? "none" }
         return Reported(steps: ordered, connectors: rows.map(\.item.connector), entries: entries, spans: spans)
