@@ -6,6 +6,7 @@ import DealSyncStore
 import DealSyncTestSupport
 import Foundation
 import NIOHTTP1
+import PostgresNIO
 import Synchronization
 import Testing
 
@@ -159,13 +160,25 @@ struct DriftTests {
     @Test func workInFlightIsNeverReportedAsDrift() async throws {
         try await SyncSystem.run(Self.options()) { system in
             let (dealID, _) = try await newLead(system, title: "Домбай")
-            var down = FaultSettings()
-            down.down = true
-            system.amo.faults.update(down)
+            // amoCRM answers reads and fails every write: the stage's write to it is retried while the reconciler,
+            // reading both sides, sees them differ.
+            var writesDown = FaultSettings()
+            writesDown.writesDown = true
+            system.amo.faults.update(writesDown)
             _ = try system.masterDeal.editAsUser(id: dealID, changes: .object(["stage": .string("qualified")]))
-            // MasterDeal's StageChanged event arrives; amoCRM is down, so the write to it is retried while the
-            // reconciler sees the two sides differ.
-            try await Task.sleep(for: .seconds(3))
+            try await system.eventually("the write to amoCRM has failed once", timeout: .seconds(20)) {
+                let rows = try await system.database.client.query(
+                    "SELECT count(*)::int8 FROM outbox WHERE target = 'tour' AND status = 'pending' AND attempts > 0")
+                for try await count in rows.decode(Int.self) { return count == 1 }
+                return false
+            }
+            // Proof the reconciler looked: records compared six more times (a recheck every 300 ms, so longer than
+            // the 1 s grace after which an unexplained difference is drift), the sides differing all along.
+            let compared = Self.compared(system)
+            try await system.eventually("the reconciler compared the record six more times", timeout: .seconds(30)) {
+                Self.compared(system) >= compared + 6
+            }
+            #expect(system.amo.allLeads(includingDeleted: false).first?.statusID != 7_001_002, "the sides still differ")
             #expect(try await drift(system).isEmpty, "a pending write explains the difference")
             system.amo.faults.update(FaultSettings())
             do {
@@ -176,8 +189,19 @@ struct DriftTests {
                 print(try await system.dump())
                 throw error
             }
-            try await Task.sleep(for: .seconds(2))
+            let landed = Self.compared(system)
+            try await system.eventually("the reconciler compared the record again since", timeout: .seconds(30)) {
+                Self.compared(system) >= landed + 2
+            }
             #expect(try await drift(system).isEmpty)
         }
+    }
+
+    /// `dealsync_records_compared_total` for the amoCRM connector.
+    static func compared(_ system: SyncSystem) -> Int {
+        let line = system.gateway.metrics.exposition().split(separator: "\n").first {
+            $0.hasPrefix(#"dealsync_records_compared_total{connector="tour"}"#)
+        }
+        return line.flatMap { Int(Double($0.split(separator: " ").last ?? "") ?? -1) } ?? 0
     }
 }

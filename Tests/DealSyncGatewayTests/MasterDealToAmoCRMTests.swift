@@ -4,6 +4,7 @@ import DealSyncSimulators
 import DealSyncStore
 import DealSyncTestSupport
 import Foundation
+import PostgresNIO
 import Testing
 
 @Suite(.serialized)
@@ -40,10 +41,39 @@ struct MasterDealToAmoCRMTests {
             }
             print("stage round trip took", started.duration(to: .now))
             #expect(system.amo.allLeads(includingDeleted: true).count == 1, "no duplicate leads")
-            // Quiet for a while: no ping-pong.
-            let writesBefore = system.masterDeal.stats.writesApplied
-            try await Task.sleep(for: .seconds(2))
-            #expect(system.masterDeal.stats.writesApplied == writesBefore)
+            // No ping-pong: MasterDeal's event for dealsync's own write (the echo) is decided, and it causes no write
+            // to either side. Proof it ran first: its inbox row is processed and nothing is waiting anywhere.
+            let version = try #require(system.masterDeal.deal(id: deal.id)?.version)
+            let masterWrites = system.masterDeal.stats.writesApplied
+            try await system.eventually("the echo of the stage write is decided and nothing waits") {
+                let echo = try await Self.count(
+                    "SELECT count(*)::int8 FROM inbox WHERE connector = 'masterdeal' AND dedupe_key = 'deal:\(deal.id):v\(version)' AND status = 'processed'",
+                    system)
+                let waiting = try await Self.count(
+                    "SELECT (SELECT count(*) FROM inbox WHERE status = 'pending') + (SELECT count(*) FROM outbox WHERE status IN ('pending', 'in_flight'))",
+                    system)
+                return echo == 1 && waiting == 0
+            }
+            #expect(system.masterDeal.deal(id: deal.id)?.version == version, "no write to MasterDeal after its echo")
+            #expect(system.masterDeal.stats.writesApplied == masterWrites)
+            let amoWrites = Self.amoWrites(system)
+            #expect(
+                try await Self.count(
+                    "SELECT count(*)::int8 FROM outbox WHERE target = 'tour' AND created_at >= (SELECT processed_at FROM inbox WHERE dedupe_key = 'deal:\(deal.id):v\(version)')",
+                    system) == 0,
+                "no write to amoCRM queued by the echo")
+            #expect(Self.amoWrites(system) == amoWrites)
         }
+    }
+
+    static func count(_ sql: String, _ system: SyncSystem) async throws -> Int {
+        let rows = try await system.database.client.query(PostgresQuery(unsafeSQL: sql))
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Requests to amoCRM that change leads.
+    static func amoWrites(_ system: SyncSystem) -> Int {
+        system.amo.stats.requestsByRoute.filter { $0.key.hasPrefix("PATCH ") || $0.key.hasPrefix("POST /api/v4/leads") }.values.reduce(0, +)
     }
 }

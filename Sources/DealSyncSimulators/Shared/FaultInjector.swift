@@ -17,6 +17,10 @@ public struct FaultSettings: Codable, Sendable, Equatable {
     public var hangMillis: Int = 30_000
     /// While true, every API request is answered as if the service were down.
     public var down: Bool = false
+    /// While true, every request that would change something (any method but GET and HEAD, OAuth token requests
+    /// apart) is answered as if the service were down, and reads go through: a CRM whose writes fail. (Bitrix24
+    /// reads with POST too, so there it is the same as ``down``.)
+    public var writesDown: Bool = false
     /// Down windows relative to when the settings were applied.
     public var downtime: [Window] = []
     /// Seed for reproducible fault sequences; random when absent.
@@ -47,6 +51,7 @@ public struct FaultSettings: Codable, Sendable, Equatable {
         case timeoutRate = "timeout_rate"
         case hangMillis = "hang_ms"
         case down, downtime, seed
+        case writesDown = "writes_down"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -58,6 +63,7 @@ public struct FaultSettings: Codable, Sendable, Equatable {
         timeoutRate = try c.decodeIfPresent(Double.self, forKey: .timeoutRate) ?? 0
         hangMillis = try c.decodeIfPresent(Int.self, forKey: .hangMillis) ?? 30_000
         down = try c.decodeIfPresent(Bool.self, forKey: .down) ?? false
+        writesDown = try c.decodeIfPresent(Bool.self, forKey: .writesDown) ?? false
         downtime = try c.decodeIfPresent([Window].self, forKey: .downtime) ?? []
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
     }
@@ -95,13 +101,19 @@ public final class FaultInjector: Sendable {
         }
     }
 
-    /// The latency to add and the fault to play for the next request.
-    public func next() -> (latencyMillis: Int, fault: Fault) {
+    /// Whether `request` would change something (``FaultSettings/writesDown``): any method but GET and HEAD, OAuth
+    /// token requests apart.
+    public static func changes(_ request: Request) -> Bool {
+        request.method != .get && request.method != .head && !request.uri.path.contains("oauth")
+    }
+
+    /// The latency to add and the fault to play for the next request (`changes`: whether it would change something).
+    public func next(changes: Bool = false) -> (latencyMillis: Int, fault: Fault) {
         state.withLock { state in
             let s = state.settings
             let elapsed = state.appliedAt.duration(to: .now)
             let elapsedMillis = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-            if s.down
+            if s.down || (s.writesDown && changes)
                 || s.downtime.contains(where: { elapsedMillis >= $0.startMillis && elapsedMillis < $0.startMillis + $0.durationMillis })
             {
                 return (s.latencyMillis, .down)
@@ -146,7 +158,7 @@ public struct FaultMiddleware<Context: RequestContext>: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if request.uri.path.hasPrefix("/_sim/") { return try await next(request, context) }
-        let (latency, fault) = injector.next()
+        let (latency, fault) = injector.next(changes: FaultInjector.changes(request))
         if latency > 0 { try await Task.sleep(for: .milliseconds(latency)) }
         switch fault {
         case .none:

@@ -126,4 +126,20 @@ struct AmoCRMLimitTests {
             #expect(try await client.get("/_sim/leads", token: nil).status == 200, "control routes are never faulted")
         }
     }
+
+    /// Writes down, reads up: a CRM whose writes fail while it still answers reads.
+    @Test func withWritesDownReadsGoThroughAndWritesFail() async throws {
+        try await Amo.withSimulator { simulator, client in
+            let lead = try #require(simulator.allLeads().first)
+            var settings = FaultSettings()
+            settings.writesDown = true
+            simulator.faults.update(settings)
+            #expect(try await client.get("/api/v4/leads/\(lead.id)").status == 200)
+            let write = try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: #"{"price":1}"#)
+            #expect(write.status >= 500, "\(write.status)")
+            #expect(simulator.lead(id: lead.id)?.price == lead.price, "nothing written")
+            simulator.faults.update(FaultSettings())
+            #expect(try await client.send(.PATCH, "/api/v4/leads/\(lead.id)", json: #"{"price":1}"#).status == 200)
+        }
+    }
 }

@@ -33,7 +33,7 @@ struct AmoEdgeMiddleware<Context: RequestContext>: RouterMiddleware {
     private func faulted(
         _ request: Request, _ context: Context, _ next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let (latency, fault) = simulator.faults.next()
+        let (latency, fault) = simulator.faults.next(changes: FaultInjector.changes(request))
         if latency > 0 { try await Task.sleep(for: .milliseconds(latency)) }
         switch fault {
         case .none: return try await Self.respond(request, context, next)

@@ -74,7 +74,7 @@ extension Bitrix24Simulator {
 
     /// Plays the injected fault as the portal's edge shows it; `nil` lets the request through.
     private func playFault() async -> Response? {
-        let (latency, fault) = faults.next()
+        let (latency, fault) = faults.next(changes: true)  // every REST call is a POST, reads too
         if latency > 0 { try? await Task.sleep(for: .milliseconds(latency)) }
         let response: Response
         switch fault {
