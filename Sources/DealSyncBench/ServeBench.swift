@@ -397,7 +397,7 @@ final class GatewayProcess: @unchecked Sendable {
         if let directory = Self.profileDirectory {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             process = try ChildProgram(
-                "/usr/bin/perf", ["record", "-F", "499", "-g", "-o", "\(directory)/serve-\(runs + 1).perf", "--", binary] + serve,
+                "/usr/bin/perf", ["record", "-F", "499", "-g", "-o", "\(directory)/\(fileName(runs + 1)).perf", "--", binary] + serve,
                 environment: environment)
         } else {
             process = try ChildProgram(binary, serve, environment: environment)
@@ -422,12 +422,7 @@ final class GatewayProcess: @unchecked Sendable {
             process.signal(SIGTERM)
         }
         _ = await process.wait()
-        runs += 1
-        if let directory = Self.logDirectory {
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try? process.stderr.write(toFile: "\(directory)/serve-\(runs).log", atomically: true, encoding: .utf8)
-            try? process.stdout.write(toFile: "\(directory)/serve-\(runs).out", atomically: true, encoding: .utf8)
-        }
+        keepLogs(of: process)
         self.process = nil
     }
 
@@ -436,7 +431,20 @@ final class GatewayProcess: @unchecked Sendable {
         guard let process else { return }
         process.signal(SIGKILL)
         _ = await process.wait()
+        keepLogs(of: process)
         self.process = nil
+    }
+
+    /// Each run's files are named by the instance's port and the run's number (`serve-45895-1.log`), so the
+    /// gateways of one benchmark never overwrite each other's.
+    private func fileName(_ run: Int) -> String { "serve-\(port)-\(run)" }
+
+    private func keepLogs(of process: ChildProgram) {
+        runs += 1
+        guard let directory = Self.logDirectory else { return }
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try? process.stderr.write(toFile: "\(directory)/\(fileName(runs)).log", atomically: true, encoding: .utf8)
+        try? process.stdout.write(toFile: "\(directory)/\(fileName(runs)).out", atomically: true, encoding: .utf8)
     }
 
     /// The running gateway's pid.
