@@ -88,7 +88,7 @@ public struct DeadLetterStore: Sendable {
                     id: try c[0].decode(Int64.self), outboxID: try c[1].decode(Int64.self), connector: try c[2].decode(String.self),
                     recordKey: try c[3].decode(String.self), masterDealID: try c[4].decode(String?.self),
                     operation: try c[5].decode(String.self),
-                    values: try StoreJSON.decode(OutboxPayload.self, from: try c[6].decode(String.self)).values,
+                    values: try OutboxPayload(jsonText: try c[6].decode(String.self)).values,
                     idempotencyKey: try c[7].decode(String.self), lineageID: try c[8].decode(UUID.self),
                     errorClass: try c[9].decode(String.self), lastError: try c[10].decode(String?.self),
                     attempts: (try? Self.decodeAttempts(try c[11].decode(String.self))) ?? [], status: try c[12].decode(String.self),

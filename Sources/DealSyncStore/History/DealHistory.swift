@@ -145,7 +145,7 @@ public struct DealHistory: Sendable {
                     id: try c[0].decode(Int64.self), target: try c[1].decode(String.self), recordKey: try c[2].decode(String.self),
                     linkID: try c[3].decode(Int64?.self), masterDealID: try c[4].decode(String?.self),
                     operation: try c[5].decode(String.self),
-                    values: (try? StoreJSON.decode(OutboxPayload.self, from: try c[6].decode(String.self)).values) ?? [:],
+                    values: (try? OutboxPayload(jsonText: try c[6].decode(String.self)).values) ?? [:],
                     idempotencyKey: try c[7].decode(String.self), lineageID: try c[8].decode(UUID.self),
                     inboxID: try c[9].decode(Int64?.self),
                     status: try c[10].decode(String.self),

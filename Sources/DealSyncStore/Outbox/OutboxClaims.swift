@@ -214,7 +214,7 @@ public struct OutboxClaims: Sendable {
                     String?
                 ).self)
         {
-            let values = try StoreJSON.decode(OutboxPayload.self, from: payload).values
+            let values = try OutboxPayload(jsonText: payload).values
             result.append(
                 ClaimedWrite(
                     id: id, target: target, recordKey: recordKey, linkID: link, masterDealID: master,

@@ -10,7 +10,7 @@ enum OutboxRecords {
         _ write: RecordDecision.Write, target: String, lane: String, link: Int64, masterDealID: String?, lineage: UUID,
         inboxID: Int64?, on tx: PostgresConnection, logger: Logger
     ) async throws {
-        let payload = try StoreJSON.encode(OutboxPayload(values: write.values))
+        let payload = OutboxPayload(values: write.values).jsonText
         try await tx.query(
             """
             INSERT INTO outbox (target, record_key, link_id, master_deal_id, operation, payload, idempotency_key,

@@ -65,7 +65,7 @@ public struct DeadLetterReplay: Sendable {
         guard replays < Self.maxReplays else {
             return .refused("dead letter \(id) was replayed \(replays) times already; drop it or fix its cause")
         }
-        let original = try StoreJSON.decode(OutboxPayload.self, from: payloadText).values
+        let original = try OutboxPayload(jsonText: payloadText).values
         guard let linkID, let row = try await LinkRecords.byID(linkID, on: tx, logger: logger), let lane = setup.lane(row.connector) else {
             return .refused("the link of dead letter \(id) no longer exists")
         }

@@ -61,7 +61,7 @@ enum SyncEffectsRecords {
                 // The lane whose change caused the write: its link's CRM connector.
                 columns.lanes.append(links[write.linkID]?.connector ?? write.target)
                 columns.operations.append(write.write.operation.rawValue)
-                columns.payloads.append(try StoreJSON.encode(OutboxPayload(values: write.write.values)))
+                columns.payloads.append(OutboxPayload(values: write.write.values).jsonText)
                 columns.keys.append(write.write.idempotencyKey)
                 columns.lineages.append(cause.lineage)
                 columns.inboxIDs.append(cause.inboxID ?? 0)
