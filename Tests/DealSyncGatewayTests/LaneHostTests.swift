@@ -60,9 +60,11 @@ struct LaneHostTests {
     }
 
     /// Runs a lane host named `name` on a client of its own until the returned task is cancelled.
-    static func startHost(_ name: String, url: DatabaseURL, runs: Runs, metrics: GatewayMetrics = GatewayMetrics()) -> Task<Void, Never> {
+    static func startHost(
+        _ name: String, url: DatabaseURL, runs: Runs, metrics: GatewayMetrics = GatewayMetrics(), interval: Duration = .milliseconds(100)
+    ) -> Task<Void, Never> {
         var options = LaneOptions()
-        options.interval = .milliseconds(100)
+        options.interval = interval
         options.stopGrace = .seconds(5)
         return Task { [options] in
             try? await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 3) { database in
@@ -175,6 +177,45 @@ struct LaneHostTests {
             #expect(runs.overlaps.isEmpty, "\(runs.overlaps)")
             await group.triggerGracefulShutdown()
             try await running
+        }
+    }
+
+    /// A host notices at once that its lock connection closed, not at its next look: with a round every 30 s, its
+    /// lanes still stop within seconds of the server ending the session. And the lock session asks the server to
+    /// probe it (TCP keepalives), so a process cut off without a word loses its locks within seconds, not hours.
+    @Test func aClosedLockConnectionStopsTheLanesAtOnce() async throws {
+        let url = try await TestPostgres.freshDatabaseURL()
+        let runs = Runs()
+        let metrics = GatewayMetrics()
+        let a = Self.startHost("host-a", url: url, runs: runs, metrics: metrics, interval: .seconds(30))
+        defer { a.cancel() }
+        try await eventually("the host runs every lane", timeout: .seconds(30)) { runs.loads(["host-a"]) == [9] }
+        let terminatedCount = try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 1) { database in
+            let terminated = try await database.client.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'dealsync lanes host-a' AND datname = current_database()"
+            )
+            var count = 0
+            for try await done in terminated.decode(Bool.self) where done { count += 1 }
+            return count
+        }
+        #expect(terminatedCount == 1)
+        try await eventually("the lanes stopped long before the next 30 s look", timeout: .seconds(10)) {
+            runs.loads(["host-a"]) == [0] && metrics.exposition().contains(#"dealsync_lane_changes_total{event="lost"} 9"#)
+        }
+    }
+
+    @Test func theLockSessionAsksTheServerForKeepalives() async throws {
+        let url = try await TestPostgres.freshDatabaseURL()
+        try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 1) { database in
+            try await database.client.withConnection { connection in
+                try await LaneLocks.register(worker: "host-k", on: connection, logger: TestPostgres.logger)
+                let rows = try await connection.query(
+                    "SELECT current_setting('tcp_keepalives_idle') || '/' || current_setting('tcp_keepalives_interval') || '/' || current_setting('tcp_keepalives_count')",
+                    logger: TestPostgres.logger)
+                var values: [String] = []
+                for try await text in rows.decode(String.self) { values.append(text) }
+                #expect(values == ["10/5/3"])
+            }
         }
     }
 }

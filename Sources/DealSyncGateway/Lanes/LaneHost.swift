@@ -39,6 +39,16 @@ public final class LaneHost: Service {
     private let ended = Mutex<[(String, (any Error)?)]>([])
     private let wakeup = Wakeup()
     private let state: Mutex<State>
+    /// Set when one session's lock connection closed (a flag per session: a late close of an earlier session's
+    /// connection never touches a later one).
+    final class Closed: Sendable {
+        let flag = Atomic<Bool>(false)
+        var isSet: Bool { flag.load(ordering: .relaxed) }
+    }
+
+    struct LockConnectionClosed: Error, CustomStringConvertible {
+        var description: String { "the connection holding the lane locks closed" }
+    }
 
     /// The lanes this process may run, the ones running here now, and who waits for some to stop.
     struct State {
@@ -128,13 +138,21 @@ public final class LaneHost: Service {
     private func host(on connection: PostgresConnection) async throws {
         let checkTimeout = options.checkTimeout
         let logger = self.logger
+        let closed = Closed()
         try await withDeadline(checkTimeout) { try await LaneLocks.register(worker: self.worker, on: connection, logger: logger) }
         var balance = LaneBalance(orphanRounds: options.orphanRounds)
         var groups: [String: ServiceGroup] = [:]
         var releasing: Set<String> = []
         do {
             try await withThrowingTaskGroup(of: Void.self) { tasks in
+                // The locks live as long as the connection: once it closes (the server ended the session, the
+                // network said so), every lane stops at once rather than at the next round's failed query.
+                connection.closeFuture.whenComplete { [wakeup] _ in
+                    closed.flag.store(true, ordering: .relaxed)
+                    wakeup.signal()
+                }
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    if closed.isSet { throw LockConnectionClosed() }
                     let current = self.lanes
                     let names = current.map(\.name)
                     for (name, error) in ended.withLock({ e in
@@ -188,6 +206,7 @@ public final class LaneHost: Service {
                     metrics.lanes(running: groups.count - releasing.count, hosts: max(1, sighting.hosts.count))
                     await wakeup.wait(timeout: options.interval)
                 }
+                if closed.isSet { throw LockConnectionClosed() }
                 // Shutting down: every lane stops after its in-flight work, then the locks go.
                 for group in groups.values { await group.triggerGracefulShutdown() }
                 try await tasks.waitForAll()
