@@ -53,9 +53,30 @@ public enum TestPostgres {
     public static func withPrivateCluster<T: Sendable>(
         _ options: EmbeddedPostgres.Options = .init(), _ body: @Sendable (EmbeddedPostgres) async throws -> T
     ) async throws -> T {
-        let cluster = try EmbeddedPostgres.start(options: options)
-        defer { cluster.stop() }
-        return try await body(cluster)
+        // initdb and pg_ctl are waited for on threads of their own: under a busy suite they take long, and the
+        // cooperative threads must go on serving the other tests meanwhile.
+        let cluster = try await offThePool { try EmbeddedPostgres.start(options: options) }
+        do {
+            let result = try await body(cluster)
+            try? await offThePool { cluster.stop() }
+            return result
+        } catch {
+            try? await offThePool { cluster.stop() }
+            throw error
+        }
+    }
+}
+
+/// Runs blocking work (a child process waited for) on a thread of its own and returns its result.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        Thread.detachNewThread {
+            do {
+                continuation.resume(returning: try work())
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
     }
 }
 
@@ -71,16 +92,4 @@ extension EmbeddedPostgres {
         try await offThePool { try self.restart() }
     }
 
-    private func offThePool(_ work: @escaping @Sendable () throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            Thread.detachNewThread {
-                do {
-                    try work()
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
-    }
 }

@@ -81,6 +81,19 @@ struct LaneHostTests {
         }
     }
 
+    /// The server ends `host`'s lock session, as a restarted PostgreSQL or an administrator would; returns how many
+    /// sessions it ended.
+    static func endLockSession(of host: String, url: DatabaseURL) async throws -> Int {
+        try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 1) { database in
+            let rows = try await database.client.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \("dealsync lanes " + host) AND datname = current_database()"
+            )
+            var count = 0
+            for try await done in rows.decode(Bool.self) where done { count += 1 }
+            return count
+        }
+    }
+
     @Test func lanesSpreadEvenlyAndMoveWhenHostsJoinAndLeave() async throws {
         let url = try await TestPostgres.freshDatabaseURL()
         let runs = Runs()
@@ -118,15 +131,7 @@ struct LaneHostTests {
             return loads.reduce(0, +) == 9 && loads.min()! >= 4
         }
         // The server ends host-b's lock session, as a network cut or a restarted PostgreSQL would.
-        let terminated = try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 1) { database in
-            let rows = try await database.client.query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'dealsync lanes host-b' AND datname = current_database()"
-            )
-            var count = 0
-            for try await done in rows.decode(Bool.self) where done { count += 1 }
-            return count
-        }
-        #expect(terminated == 1)
+        #expect(try await Self.endLockSession(of: "host-b", url: url) == 1)
         try await eventually("host-b noticed the loss", timeout: .seconds(30)) {
             metricsB.exposition().contains("dealsync_lane_changes_total{event=\"lost\"} ")
                 && !metricsB.exposition().contains(
@@ -190,15 +195,7 @@ struct LaneHostTests {
         let a = Self.startHost("host-a", url: url, runs: runs, metrics: metrics, interval: .seconds(30))
         defer { a.cancel() }
         try await eventually("the host runs every lane", timeout: .seconds(30)) { runs.loads(["host-a"]) == [9] }
-        let terminatedCount = try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 1) { database in
-            let terminated = try await database.client.query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'dealsync lanes host-a' AND datname = current_database()"
-            )
-            var count = 0
-            for try await done in terminated.decode(Bool.self) where done { count += 1 }
-            return count
-        }
-        #expect(terminatedCount == 1)
+        #expect(try await Self.endLockSession(of: "host-a", url: url) == 1)
         try await eventually("the lanes stopped long before the next 30 s look", timeout: .seconds(10)) {
             runs.loads(["host-a"]) == [0] && metrics.exposition().contains(#"dealsync_lane_changes_total{event="lost"} 9"#)
         }
