@@ -324,6 +324,7 @@ let package = Package(
             dependencies: [
                 "DealSyncSimulators",
                 "DealSyncCore",
+                "DealSyncTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

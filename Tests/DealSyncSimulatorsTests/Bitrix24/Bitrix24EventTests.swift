@@ -77,7 +77,9 @@ struct Bitrix24EventTests {
                 .POST, "/_sim/deals/101/move", json: #"{"category_id":0,"stage_id":"PREPARATION","user_id":12}"#)
             #expect(moved.status == 200)
             try await bitrixEventually("the move event") { !receiver.received.isEmpty }
-            try await Task.sleep(for: .milliseconds(200))
+            // Every event the move caused has been sent (nothing pending): it caused only this one.
+            try await bitrixEventually("every event of the move sent") { simulator.pendingEvents == 0 }
+            #expect(simulator.eventHistory.count == 1)
             #expect(receiver.received.map(\.event) == ["ONCRMDEALMOVETOCATEGORY"])
             let form = receiver.received[0].form
             #expect(form["data"]?["FIELDS"]?["CATEGORY_ID"]?.string == "0")
@@ -101,7 +103,8 @@ struct Bitrix24EventTests {
             receiver.respond(status: 200, delay: .seconds(5))
             simulator.editAsSalesperson(dealID: 102, userID: 12, fields: ["COMMENTS": "b"])
             try await bitrixEventually(timeout: .seconds(5), "the timeout recorded") { simulator.eventHistory.count == 2 }
-            try await Task.sleep(for: .milliseconds(500))
+            // Nothing is pending: no retry is waiting to be sent.
+            try await bitrixEventually("nothing pending") { simulator.pendingEvents == 0 }
             #expect(receiver.received.count == 2, "one attempt each")
             let history = simulator.eventHistory
             #expect(history[0].status == 500 && !history[0].succeeded)
@@ -119,7 +122,7 @@ struct Bitrix24EventTests {
             simulator.editAsSalesperson(dealID: 102, userID: 12, fields: ["COMMENTS": "kept"])
             try await bitrixEventually("the event after resuming") { !receiver.received.isEmpty }
             try await bitrixEventually("the attempt recorded") { simulator.eventHistory.count == 1 }
-            try await Task.sleep(for: .milliseconds(150))
+            try await bitrixEventually("nothing pending") { simulator.pendingEvents == 0 }
             #expect(receiver.received.map(\.dealID) == ["102"])
             #expect(simulator.stats.eventsLost == 1)
             let attempts = try await client.get("/_sim/events")

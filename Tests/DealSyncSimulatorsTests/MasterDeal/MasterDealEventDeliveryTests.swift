@@ -1,4 +1,5 @@
 import DealSyncSimulators
+import DealSyncTestSupport
 import Foundation
 import NIOHTTP1
 import Testing
@@ -52,7 +53,8 @@ struct MasterDealEventDeliveryTests {
             #expect(received.count == 3)
             #expect(Set(received.map(\.body)).count == 1)
             #expect(Set(received.compactMap { $0.headers["x-event-id"] }).count == 1)
-            try await Task.sleep(for: .milliseconds(100))
+            // The sender is done with the event (acknowledged: nothing left to retry), so no fourth request comes.
+            try await eventually("the sender is done with the event", timeout: .seconds(10)) { simulator.stats.eventsPending == 0 }
             #expect(receiver.requests.count == 3)
             let attempts = simulator.deliveryAttempts
             #expect(attempts.map(\.succeeded) == [false, false, true])
@@ -73,7 +75,10 @@ struct MasterDealEventDeliveryTests {
             // 1+2+5+10+30+60 s scaled by 0.002 is about 0.22 s.
             let received = try await receiver.waitFor(7, timeout: .seconds(4))
             #expect(received.count == 7)
-            try await Task.sleep(for: .milliseconds(300))
+            // The sender gave up (nothing pending any more): no eighth request comes.
+            try await eventually("the sender gave up", timeout: .seconds(10)) {
+                simulator.stats.eventsPending == 0 && simulator.stats.eventsFailed == 1
+            }
             #expect(receiver.requests.count == 7)
             #expect(simulator.stats.eventsFailed == 1)
             #expect(simulator.stats.eventsPending == 0)
@@ -89,9 +94,11 @@ struct MasterDealEventDeliveryTests {
             #expect(pause.status == 200)
             #expect(simulator.eventsPaused)
             _ = try await client.write(.POST, "/v1/deals/\(id)/stage", #"{"stage":"qualified"}"#)
-            try await Task.sleep(for: .milliseconds(200))
+            // The change's event is recorded as dropped and nothing is being sent: the receiver got nothing more.
+            try await eventually("the paused event is dropped", timeout: .seconds(10)) {
+                simulator.eventHistory.last?.dropped == true && simulator.stats.eventsPending == 0
+            }
             #expect(receiver.requests.count == 1)
-            #expect(simulator.eventHistory.last?.dropped == true)
             _ = try await client.send(.POST, "/_sim/events/resume")
             _ = try await client.write(.POST, "/v1/deals/\(id)/stage", #"{"stage":"proposal"}"#)
             let received = try await receiver.waitFor(2)
