@@ -67,8 +67,9 @@ public enum TestPostgres {
     }
 }
 
-/// Runs blocking work (a child process waited for) on a thread of its own and returns its result.
-func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+/// Runs blocking work (a child process waited for) on a thread of its own and returns its result: the cooperative
+/// threads (two on this machine) go on serving the other tests meanwhile.
+public func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
         Thread.detachNewThread {
             do {

@@ -142,7 +142,8 @@ final class Scenario: Sendable {
     /// then stops whatever `serve` is still running and the simulators. A failing body prints the gateway's log.
     static func run(_ options: Options = Options(), _ body: @Sendable (Scenario) async throws -> Void) async throws {
         let binary = try Repository.dealsyncBinary()
-        let privateCluster = options.privateCluster ? try EmbeddedPostgres.start() : nil
+        // initdb is waited for off the cooperative threads (the other tests need them meanwhile).
+        let privateCluster: EmbeddedPostgres? = options.privateCluster ? try await offThePool { try EmbeddedPostgres.start() } : nil
         defer { privateCluster?.stop() }
         let databaseURL: DatabaseURL? =
             if options.embedded { nil } else if let privateCluster {

@@ -52,7 +52,7 @@ struct ServeLifecycleTests {
         try await Scenario.run(options) { scenario in
             let serve = try await scenario.startGateway()
             let cluster = try #require(scenario.privateCluster)
-            try cluster.halt(mode: .immediate)
+            try await cluster.halted(mode: .immediate)
             // serve has noticed: it says the database is unreachable.
             try await eventually("serve reports the database unreachable", timeout: .seconds(20)) {
                 let ready = try await scenario.get("/readyz")

@@ -7,8 +7,8 @@ import Testing
 ///
 /// A missing Python module makes check.py exit 2, which fails these tests (they never skip).
 struct MasterDealContractTests {
-    @Test func theOpenAPIDocumentIsValid() throws {
-        let result = try MasterDealContractCheck.run(["spec", MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml"])
+    @Test func theOpenAPIDocumentIsValid() async throws {
+        let result = try await MasterDealContractCheck.run(["spec", MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml"])
         #expect(result.status == 0, "\(result.output)")
     }
 
@@ -93,7 +93,7 @@ struct MasterDealContractTests {
         }
         #expect(captured["Problem"]?.count == 10)
         for (component, files) in captured.sorted(by: { $0.key < $1.key }) {
-            let result = try MasterDealContractCheck.run(
+            let result = try await MasterDealContractCheck.run(
                 ["openapi", MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml", component] + files)
             #expect(result.status == 0, "\(component): \(result.output)")
         }
@@ -130,12 +130,12 @@ struct MasterDealContractTests {
             files.append(file.path)
         }
         // Each body against contracts/events/<its type>.schema.json.
-        let result = try MasterDealContractCheck.run(["events", MasterDealContractCheck.contracts.path + "/events"] + files)
+        let result = try await MasterDealContractCheck.run(["events", MasterDealContractCheck.contracts.path + "/events"] + files)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.components(separatedBy: "ok ").count - 1 == 8, "\(result.output)")
     }
 
-    @Test func theCheckerRejectsAnInstanceThatBreaksTheContract() throws {
+    @Test func theCheckerRejectsAnInstanceThatBreaksTheContract() async throws {
         let directory = try MasterDealContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let deal = MasterDealSimulator.Deal(
@@ -148,21 +148,21 @@ struct MasterDealContractTests {
         try deal.json.serialized().write(to: good)
         try MasterDealJSON.object(broken).serialized().write(to: bad)
         let spec = MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml"
-        #expect(try MasterDealContractCheck.run(["openapi", spec, "Deal", good.path]).status == 0)
-        let result = try MasterDealContractCheck.run(["openapi", spec, "Deal", bad.path])
+        #expect(try await MasterDealContractCheck.run(["openapi", spec, "Deal", good.path]).status == 0)
+        let result = try await MasterDealContractCheck.run(["openapi", spec, "Deal", bad.path])
         #expect(result.status == 1)
         #expect(result.output.contains("/amount"))
-        let schema = try MasterDealContractCheck.run(
+        let schema = try await MasterDealContractCheck.run(
             ["schema", MasterDealContractCheck.contracts.path + "/events/deal.schema.json", bad.path])
         #expect(schema.status == 1)
     }
 
-    @Test func aMissingPythonModuleFailsLoudlyWithThePackageToInstall() throws {
+    @Test func aMissingPythonModuleFailsLoudlyWithThePackageToInstall() async throws {
         let directory = try MasterDealContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Data("import sys\nsys.modules['yaml'] = None\n".utf8)
             .write(to: directory.appendingPathComponent("sitecustomize.py"))
-        let result = try MasterDealContractCheck.run(
+        let result = try await MasterDealContractCheck.run(
             ["spec", MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml"],
             environment: ["PYTHONPATH": directory.path])
         #expect(result.status == 2)

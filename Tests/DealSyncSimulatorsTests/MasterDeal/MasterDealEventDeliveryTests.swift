@@ -7,14 +7,14 @@ import Testing
 /// Event delivery: signatures a receiver can verify, retries with backoff, giving up, pause / resume.
 struct MasterDealEventDeliveryTests {
     /// Checks `X-Signature` with Python's `hmac` (an implementation independent of the simulator's).
-    func verify(_ request: MasterDealEventReceiver.Received, current: String, previous: String? = nil) throws -> Int32 {
+    func verify(_ request: MasterDealEventReceiver.Received, current: String, previous: String? = nil) async throws -> Int32 {
         let directory = try MasterDealContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let body = directory.appendingPathComponent("body.json")
         try request.body.write(to: body)
         var environment = ["MASTERDEAL_EVENT_SECRET": current]
         if let previous { environment["MASTERDEAL_EVENT_SECRET_PREVIOUS"] = previous }
-        let result = try MasterDealContractCheck.run(
+        let result = try await MasterDealContractCheck.run(
             ["signature", request.headers["x-signature"] ?? "", body.path],
             environment: environment)
         return result.status
@@ -35,14 +35,14 @@ struct MasterDealEventDeliveryTests {
         let hex = String(parts.last?.dropFirst(3) ?? "")
         #expect(parts.last?.hasPrefix("v1=") == true)
         #expect(hex.count == 64 && hex.allSatisfy { "0123456789abcdef".contains($0) })
-        #expect(try verify(request, current: "whsec-current") == 0)
-        #expect(try verify(request, current: "whsec-wrong") == 1)
+        #expect(try await verify(request, current: "whsec-current") == 0)
+        #expect(try await verify(request, current: "whsec-wrong") == 1)
         // Rotation: a receiver that already has a new secret still accepts the previous one.
-        #expect(try verify(request, current: "whsec-next", previous: "whsec-current") == 0)
+        #expect(try await verify(request, current: "whsec-next", previous: "whsec-current") == 0)
         // The signature covers the raw body: any change breaks it.
         var tampered = request
         tampered.body = request.body + Data(" ".utf8)
-        #expect(try verify(tampered, current: "whsec-current") == 1)
+        #expect(try await verify(tampered, current: "whsec-current") == 1)
     }
 
     @Test func aFailingReceiverGetsTheSameEventAgainUntilItAcknowledges() async throws {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import DealSyncSimulators
+import DealSyncTestSupport
 import Foundation
 import Hummingbird
 import NIOCore
@@ -169,7 +170,12 @@ enum MasterDealContractCheck {
     static var contracts: URL { repositoryRoot.appendingPathComponent("contracts") }
 
     /// Exit status and combined output. A missing Python module exits 2 and names the pip package.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        // Python is waited for on a thread of its own, not on one of the cooperative threads other tests need.
+        try await offThePool { try runBlocking(arguments, environment: environment) }
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", contracts.appendingPathComponent("check.py").path] + arguments
