@@ -94,7 +94,9 @@ struct KafkaDemoTests {
     @Test func theDemoPassesItsChecksOverTheBus() async throws {
         let result = try await ChildProgram.run(
             try Repository.dealsyncBinary(), ["demo", "--bus", "kafka", "--config", Repository.root(from: #filePath)])
-        #expect(result.status == 0, "\(result.stdout.suffix(3000))\(result.stderr.suffix(2000))")
+        // The failed checks first (the output is long), then the end of both streams.
+        let failed = result.stdout.split(separator: "\n").filter { $0.contains("✗") }.joined(separator: "\n")
+        #expect(result.status == 0, "\(failed)\n\(result.stdout.suffix(3000))\(result.stderr.suffix(2000))")
         #expect(result.stdout.contains("kafka: masterdeal deal"), "an event reached dealsync through the topic")
         let summary = result.stdout.split(separator: "\n").last { $0.hasPrefix("demo: ") }.map(String.init)
         #expect(summary?.hasSuffix("checks passed, 0 failed") == true, "\(summary ?? "no summary")")
