@@ -15,7 +15,6 @@ public final class InboxLane: Service {
     public struct Options: Sendable {
         /// Rows decided per transaction.
         public var batchSize = 200
-        /// How long an idle lane sleeps before looking again (a stored row wakes it at once).
         /// The longest an idle lane sleeps (a stored row's `NOTIFY` wakes it at once; a row waiting for its next
         /// attempt wakes it when due).
         public var idlePoll: Duration = .seconds(5)

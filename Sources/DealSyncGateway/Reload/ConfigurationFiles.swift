@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 
 /// The texts of a configuration directory's `connectors/*.yaml` and `mappings/*.yaml`, to tell what a reload changes.
@@ -33,6 +34,11 @@ public struct ConfigurationFiles: Sendable, Equatable {
 
         public var description: String { "\(path) (\(kind.rawValue))" }
         public var isConnector: Bool { path.hasPrefix("connectors/") }
+
+        /// Whether this is the file `config` was read from (its path is relative; the config's may be absolute).
+        public func concerns(_ config: ConnectorConfig) -> Bool {
+            isConnector && (config.file == path || config.file.hasSuffix("/" + path))
+        }
     }
 
     /// What differs in `next`, by path.

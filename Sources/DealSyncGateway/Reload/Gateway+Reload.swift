@@ -37,10 +37,7 @@ extension Gateway {
         let wanted = next.connectors.filter { $0.kind != .masterdeal }
         let runningIDs = Set(running.map(\.id))
         let wantedIDs = Set(wanted.map(\.id))
-        let touched = changes.filter(\.isConnector)
-        func changed(_ config: ConnectorConfig) -> Bool {
-            touched.contains { config.file == $0.path || config.file.hasSuffix("/" + $0.path) }
-        }
+        func changed(_ config: ConnectorConfig) -> Bool { changes.contains { $0.concerns(config) } }
         return ConnectorChanges(
             added: wanted.map(\.id).filter { !runningIDs.contains($0) },
             removed: running.map(\.id).filter { !wantedIDs.contains($0) },
@@ -59,8 +56,8 @@ extension Gateway {
         case (nil, nil):
             return []
         case (let running?, let wanted?) where running.id == wanted.id:
-            let touched = changes.filter(\.isConnector).contains { wanted.file == $0.path || wanted.file.hasSuffix("/" + $0.path) }
-            return touched ? ["\(wanted.id) (MasterDeal) changed: its settings apply at restart"] : []
+            return changes.contains(where: { $0.concerns(wanted) })
+                ? ["\(wanted.id) (MasterDeal) changed: its settings apply at restart"] : []
         case (let running?, let wanted?):
             return ["MasterDeal connector changed from \(running.id) to \(wanted.id): restart needed"]
         case (let running?, nil):

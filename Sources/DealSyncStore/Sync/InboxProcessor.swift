@@ -56,8 +56,7 @@ public struct InboxProcessor: Sendable {
         // step; each row's decision links to it.
         // A claim that found nothing (an idle lane looking) ends neither span, so exports nothing.
         let batch = startSpan("inbox batch", context: .topLevel)
-        let claiming = batch.isRecording ? startSpan("db claim inbox rows", context: batch.context, ofKind: .client) : nil
-        claiming?.attributes["db.system"] = "postgresql"
+        let claiming = DatabaseSpan.start("db claim inbox rows", in: batch)
         let claimed = Atomic<Bool>(false)
         defer { if claimed.load(ordering: .relaxed) { batch.end() } }
         do {
