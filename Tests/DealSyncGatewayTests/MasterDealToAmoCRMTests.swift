@@ -27,7 +27,10 @@ struct MasterDealToAmoCRMTests {
             #expect(lead.values(ofField: 900_001) == [deal.id], "master_deal_id is written into the link field")
             #expect(lead.values(ofField: 900_004) == ["beach"])
 
-            // A salesperson moves the lead; MasterDeal follows.
+            // A salesperson moves the lead; MasterDeal follows. The move comes a second after dealsync's writes on
+            // amoCRM's clock: amoCRM counts whole seconds, and within the second of our write an edit cannot be told
+            // from a concurrent one (stage is MasterDeal's by priority, so it would be written back).
+            system.amo.advanceClock(bySeconds: 1)
             let started = ContinuousClock.now
             _ = try system.amo.editAsSalesperson(
                 leadID: lead.id, userID: 6_001_002, AmoLeadFields(statusID: 7_001_004, pipelineID: 7_001_000))
