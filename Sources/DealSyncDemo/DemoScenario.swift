@@ -58,6 +58,9 @@ struct DemoScenario: Sendable {
     func stageMovedInAmoCRM(_ dealID: String) async throws {
         timeline.chapter("2. A salesperson moves the lead in amoCRM; MasterDeal follows (webhook)")
         let lead = system.lead(for: dealID)!
+        // Ivan acts a moment later, as people do: amoCRM stamps changes in whole seconds, and a move within the
+        // second of dealsync's own write cannot be told from a concurrent one (the stage is MasterDeal's by priority).
+        amo.advanceClock(bySeconds: 1)
         _ = try amo.editAsSalesperson(leadID: lead.id, userID: Self.ivan, AmoLeadFields(statusID: 7_001_004, pipelineID: Self.pipeline))
         timeline.event("amocrm", "Иван moves lead \(lead.id) to «Предложение»; amoCRM sends a form-encoded webhook")
         try await DemoWaiting.until("MasterDeal reaches proposal", timeout: .seconds(20)) {
