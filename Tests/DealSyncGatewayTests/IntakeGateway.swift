@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// A gateway on loopback over a fresh database, with the three connectors of ``SyncSystem`` pointing nowhere
 /// and polling off: for what the webhook routes do with what arrives.
@@ -31,6 +32,16 @@ struct IntakeGateway: Sendable {
                 .init(path: "mappings/fitness.yaml", text: SyncSystem.fitnessMappingYAML()),
             ])
         let url = try await TestPostgres.freshDatabaseURL(in: cluster)
+        let stopping = Mutex<(told: ContinuousClock.Instant?, services: ContinuousClock.Instant?)>((nil, nil))
+        defer {
+            // Where a slow stop's time went: the services, or closing the database client (every pool it started).
+            let (told, services) = stopping.withLock { $0 }
+            if let told, told.duration(to: .now) > .seconds(3) {
+                print(
+                    "intake gateway stop: services stopped after \(services.map { told.duration(to: $0) }.map(String.init(describing:)) ?? "never"), "
+                        + "database closed after \(told.duration(to: .now))")
+            }
+        }
         try await Database.withDatabase(url, logger: logger, maximumConnections: 10) { database in
             var options = Gateway.Options()
             options.port = 0
@@ -39,7 +50,11 @@ struct IntakeGateway: Sendable {
             configure(&options)
             let gateway = Gateway(configuration: configuration, database: database, options: options, logger: logger)
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-            let group = ServiceGroup(services: gateway.services { continuation.yield($0) }, logger: logger)
+            let running = RunningServices()
+            let services = gateway.services { continuation.yield($0) }.enumerated().map { index, service in
+                Watched(name: "\(index):\(type(of: service))", inner: service, running: running) as any Service
+            }
+            let group = ServiceGroup(services: services, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 var iterator = ports.makeAsyncIterator()
@@ -47,12 +62,33 @@ struct IntakeGateway: Sendable {
                 do {
                     try await body(IntakeGateway(port: port, database: database))
                 } catch {
+                    stopping.withLock { $0.told = .now }
                     await group.triggerGracefulShutdown()
                     try? await tasks.waitForAll()
+                    stopping.withLock { $0.services = .now }
                     throw error
                 }
+                stopping.withLock { $0.told = .now }
                 await group.triggerGracefulShutdown()
+                let report = Task {
+                    try await Task.sleep(for: .seconds(10))
+                    print("intake gateway stop: still running after 10 s: \(running.names.withLock { $0.sorted() })")
+                    try await IntakeGateway.printActivity(url)
+                }
+                defer { report.cancel() }
                 try await tasks.waitForAll()
+                stopping.withLock { $0.services = .now }
+            }
+        }
+    }
+
+    static func printActivity(_ url: DatabaseURL) async throws {
+        try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 1) { admin in
+            let rows = try await admin.client.query(
+                "SELECT pid, state, coalesce(wait_event_type,'') || '/' || coalesce(wait_event,''), left(query, 120), (now() - query_start)::text FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            for try await (pid, state, wait, query, age) in rows.decode((Int, String?, String, String?, String?).self) {
+                print("  backend \(pid) \(state ?? "-") \(wait) \(age ?? "-") \(query ?? "-")")
             }
         }
     }
@@ -107,4 +143,21 @@ struct IntakeGateway: Sendable {
         let body = MasterDealSimulator.Event(type: .dealCreated, occurredAt: now * 1000, source: "masterdeal-ui", deal: deal).json.text
         return (body, MasterDealSimulator.signature(secret: SyncSystem.eventSecret, body: body, timestamp: now))
     }
+}
+
+/// A service whose name is in `running` while it runs.
+struct Watched: Service {
+    let name: String
+    let inner: any Service
+    let running: RunningServices
+
+    func run() async throws {
+        running.names.withLock { _ = $0.insert(name) }
+        defer { running.names.withLock { _ = $0.remove(name) } }
+        try await inner.run()
+    }
+}
+
+final class RunningServices: Sendable {
+    let names = Mutex<Set<String>>([])
 }

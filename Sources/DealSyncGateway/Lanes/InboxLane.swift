@@ -18,6 +18,9 @@ public final class InboxLane: Service {
         /// The longest an idle lane sleeps (a stored row's `NOTIFY` wakes it at once; a row waiting for its next
         /// attempt wakes it when due).
         public var idlePoll: Duration = .seconds(5)
+        /// The longest a batch's transaction may take before the lane gives up on it and tries again (its rows
+        /// stay locked until it ends, and are skipped meanwhile).
+        public var batchLimit: Duration = .seconds(60)
 
         public init(batchSize: Int = 200, idlePoll: Duration = .seconds(5)) {
             self.batchSize = batchSize
@@ -91,8 +94,10 @@ public final class InboxLane: Service {
         let registry = generation.registry
         let inbox = generation.inbox
         let started = ContinuousClock.now
-        let steps = try await inbox.processBatch(
-            connector: id, limit: options.batchSize, decode: { try registry.decode($0) }, worker: worker)
+        let (id, limit, worker) = (self.id, options.batchSize, self.worker)
+        let steps = try await inbox.context.database.bounded(options.batchLimit) {
+            try await inbox.processBatch(connector: id, limit: limit, decode: { try registry.decode($0) }, worker: worker)
+        }
         guard !steps.isEmpty else { return false }
         metrics.laneBatch(id, rows: steps.count, seconds: started.duration(to: .now).seconds)
         var fetches: [(inboxID: Int64, requests: [FetchRequest], lineage: UUID, trace: [String: String])] = []

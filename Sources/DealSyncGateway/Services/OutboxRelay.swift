@@ -16,6 +16,8 @@ final class OutboxRelay: Service {
         /// The longest an idle relay sleeps (a write's `NOTIFY` wakes it at once; a retry wakes it when due).
         var idlePoll: Duration = .seconds(5)
         var pausedProbe: Duration = .seconds(30)
+        /// The longest a claim may take before the relay gives up on it and tries again.
+        var claimLimit: Duration = .seconds(30)
     }
 
     let connector: any Connector
@@ -97,7 +99,10 @@ final class OutboxRelay: Service {
         case .allowed:
             break
         }
-        let groups = try await claims.claim(target: target, limit: limit, worker: worker, lease: options.lease)
+        let (claims, target, worker, lease, rows) = (self.claims, self.target, self.worker, options.lease, limit)
+        let groups = try await claims.database.bounded(options.claimLimit) {
+            try await claims.claim(target: target, limit: rows, worker: worker, lease: lease)
+        }
         guard !groups.isEmpty else { return false }
         let generation = generations.current
         let connector = generation.registry.connector(target) ?? self.connector

@@ -37,17 +37,38 @@ extension Database {
     }
 }
 
+// MARK: Bounded rounds
+
+extension Database {
+    /// Runs `body` (queries only, no calls to other systems) but gives up waiting for it after `limit`, throwing
+    /// ``DeadlinePassed`` and asking the supervision to probe the pool; `body` is cancelled and left to end in
+    /// the background. A service loop calls it so that one query that never answers (one in flight when
+    /// PostgreSQL crashed was seen waiting for minutes after the server was back) cannot stop its work for good.
+    public func bounded<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await withDeadline(limit, body)
+        } catch let error as DeadlinePassed {
+            probeSoon()
+            throw error
+        }
+    }
+}
+
 // MARK: Stopping
 
 extension Database {
     /// Runs `body` (a lane's or a relay's round of queries), but stops waiting for it as soon as the task is
-    /// cancelled, or once the service group is shutting down while the database is unavailable: then `body` is
-    /// cancelled and left to end in the background, and this throws `CancellationError`.
+    /// cancelled, or once the service group is shutting down and either the database is unavailable or `grace`
+    /// has passed: then `body` is cancelled and left to end in the background, and this throws
+    /// `CancellationError`.
     ///
     /// A query on a pooled connection whose server crashed can neither answer nor notice its cancellation (a
-    /// transaction's statement in flight when PostgreSQL was stopped with `-m immediate` waited for ever), and a
-    /// service awaiting it never stops. With the database there, shutting down waits for `body` as before.
-    public func abandonedWhenStopping<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// transaction's statement in flight when PostgreSQL was stopped with `-m immediate` waited for ever, and one
+    /// in flight at the crash was seen still waiting minutes after the server was back), and a service awaiting
+    /// it would never stop. What a round abandoned this way had claimed is taken over when its lease ends.
+    public func abandonedWhenStopping<T: Sendable>(
+        grace: Duration = .seconds(15), _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
         let race = DeadlineRace<T>()
         let watch = Mutex<Task<Void, Never>?>(nil)
         defer { watch.withLock { $0?.cancel() } }
@@ -61,9 +82,18 @@ extension Database {
             }
         } onGracefulShutdown: { [self] in
             let task = Task {
+                let told = ContinuousClock.now
                 while !Task.isCancelled {
                     if !self.isAvailable {
                         race.finish(.failure(CancellationError()))
+                        return
+                    }
+                    if told.duration(to: .now) >= grace {
+                        if race.finish(.failure(CancellationError())) {
+                            self.logger.warning(
+                                "stopped waiting for a round of database work at shutdown",
+                                metadata: ["grace_ms": "\(grace.milliseconds)"])
+                        }
                         return
                     }
                     try? await Task.sleep(for: .milliseconds(100))

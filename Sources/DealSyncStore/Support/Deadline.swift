@@ -65,14 +65,17 @@ final class DeadlineRace<T: Sendable>: Sendable {
         }
     }
 
-    func finish(_ result: Result<T, any Error>) {
-        let (continuation, tasks) = state.withLock { s -> (CheckedContinuation<T, any Error>?, [Task<Void, Never>]) in
-            guard !s.finished else { return (nil, []) }
+    /// Ends the race with `result`; returns whether this call ended it (false when it had ended already).
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let (ended, continuation, tasks) = state.withLock { s -> (Bool, CheckedContinuation<T, any Error>?, [Task<Void, Never>]) in
+            guard !s.finished else { return (false, nil, []) }
             s.finished = true
             defer { s.continuation = nil }
-            return (s.continuation, s.tasks)
+            return (true, s.continuation, s.tasks)
         }
         for task in tasks { task.cancel() }
         continuation?.resume(with: result)
+        return ended
     }
 }
