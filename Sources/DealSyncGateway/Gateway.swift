@@ -76,6 +76,9 @@ public final class Gateway: Sendable {
     /// The lane host and what lanes are built from, once ``services(onHTTPRunning:)`` made them: a reload adds
     /// and removes lanes through it.
     let lanesRunning = Mutex<(host: LaneHost, kit: LaneKit)?>(nil)
+    /// The decision feed, when MasterDeal's connector has one (built once: MasterDeal's connector changes only at
+    /// a restart).
+    let decisionFeed: DecisionFeedConnector?
 
     public init(
         configuration: Configuration, database: Database, options: Options = Options(), logger: Logger,
@@ -98,7 +101,30 @@ public final class Gateway: Sendable {
                 number: 1, configuration: configuration, registry: registry,
                 sync: Self.makeSync(configuration, database: database, metrics: metrics, logger: logger)))
         self.writer = InboxWriter(database: database, logger: logger, options: options.intake)
+        self.decisionFeed = Self.makeDecisionFeed(configuration, metrics: metrics, logger: logger)
         metrics.register(connectors: configuration.connectors.map { ($0.id, $0.kind) })
+    }
+
+    /// The decision feed of MasterDeal's connector, with its producer; a producer that cannot be created (a bad
+    /// `client_properties` value) leaves the feed paused with the reason, logged.
+    static func makeDecisionFeed(_ configuration: Configuration, metrics: GatewayMetrics, logger: Logger) -> DecisionFeedConnector? {
+        guard let master = configuration.masterDeal, let feed = master.decisions else { return nil }
+        let id = ConnectorConfig.DecisionFeed.target(of: master.id)
+        var feedLogger = logger
+        feedLogger[metadataKey: "connector"] = "\(id)"
+        var producer: KafkaProducer?
+        do {
+            producer = try KafkaProducer(
+                properties: feed.bus.clientProperties.merging(["client.id": "dealsync-\(id)"]) { $1 }, logger: feedLogger)
+            metrics.registerKafka(connector: id, consumes: false, publishes: true)
+        } catch {
+            feedLogger.error("cannot start the decision feed's Kafka producer", metadata: ["topic": "\(feed.topic)", "error": "\(error)"])
+        }
+        return DecisionFeedConnector(
+            master: master, feed: feed, producer: producer,
+            published: { [metrics] acknowledged, failed, seconds in
+                metrics.kafkaPublished(id, acknowledged: acknowledged, failed: failed, seconds: seconds)
+            })
     }
 
     static func makeSync(_ configuration: Configuration, database: Database, metrics: GatewayMetrics, logger: Logger) -> SyncContext {
@@ -168,7 +194,7 @@ public final class Gateway: Sendable {
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
             // After the relays stop (services stop in reverse order), what they published is flushed.
-            KafkaProducersShutdown(producers: registry.producers),
+            KafkaProducersShutdown(producers: registry.producers + [decisionFeed?.producer].compactMap { $0 }),
             kit.presence,
             OutboxNotifications(database: database, wakeups: outboxWakeups, logger: logger),
             InboxNotifications(database: database, wakeups: laneWakeups, logger: logger),
@@ -192,6 +218,8 @@ public final class Gateway: Sendable {
             services += [inboxLane(of: connector, kit: kit)] + relays(of: connector, kit: kit)
             if let poller = poller(of: connector, kit: kit) { lanes.append(.init(name: id, services: [poller])) }
         }
+        // The decision feed is shared like MasterDeal's writes: every process's relays take its rows.
+        if let decisionFeed { services += relays(of: decisionFeed, kit: kit) }
         // The lanes spread over the processes present: each runs about its share, one lock per lane the guard.
         let host = LaneHost(
             lanes: lanes, database: database, worker: options.worker, metrics: metrics, logger: logger, options: options.lanes)
@@ -233,7 +261,9 @@ public final class Gateway: Sendable {
                 metrics: metrics, wakeup: outboxWakeups.lane(connector.config.id),
                 options: .init(
                     batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
-                    idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe),
+                    idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe,
+                    // Each of the feed's events is one decision: never merged with the next.
+                    coalesce: connector is DecisionFeedConnector ? 1 : 20),
                 worker: options.worker, logger: logger)
         }
     }

@@ -86,6 +86,73 @@ struct KafkaBusTests {
         }
     }
 
+    /// The decision feed's events for one deal, read from its topic until `count` have come (or 30 s passed).
+    static func decisions(_ cluster: KafkaMockCluster, deal: String, count: Int) async throws -> [KafkaMessage] {
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "feed-reader", "auto.offset.reset": "earliest"],
+            topics: [SyncSystem.decisionsTopic], logger: TestPostgres.logger)
+        var messages: [KafkaMessage] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while messages.filter({ $0.key == Data(deal.utf8) }).count < count && ContinuousClock.now < deadline {
+            messages += await consumer.poll(maxMessages: 50, timeout: .milliseconds(200)).messages
+        }
+        await consumer.close()
+        return messages
+    }
+
+    @Test func everyDecidedChangeIsPublishedToTheDecisionFeedInTheOrderDecided() async throws {
+        var options = Self.options
+        options.decisionFeed = true
+        try await SyncSystem.run(options) { system in
+            let cluster = try #require(system.kafka)
+            let deal = try system.masterDeal.createAsUser(Self.tourDeal)
+            try await system.eventually("the lead exists in amoCRM", timeout: .seconds(60)) {
+                system.amo.allLeads(includingDeleted: false).contains { $0.name == "Алтай, 5 ночей" }
+            }
+            let lead = try #require(system.amo.allLeads(includingDeleted: false).first { $0.name == "Алтай, 5 ночей" })
+            try await system.eventually("the lead carries the MasterDeal id", timeout: .seconds(30)) {
+                system.amo.lead(id: lead.id)?.values(ofField: 900_001) == [deal.id]
+            }
+            _ = try system.amo.editAsSalesperson(
+                leadID: lead.id, userID: 6_001_001, AmoLeadFields(statusID: 7_001_004, pipelineID: 7_001_000))
+            try await system.eventually("MasterDeal's deal reaches proposal", timeout: .seconds(60)) {
+                system.masterDeal.deal(id: deal.id)?.stage == "proposal"
+            }
+            // The move's echo is processed: every decision this story makes has been made.
+            try await system.eventually("the echo is processed", timeout: .seconds(30)) {
+                try await inbox(system).contains { $0.key == "deal:\(deal.id):v2" && $0.status == "processed" }
+            }
+            let messages = try await Self.decisions(cluster, deal: deal.id, count: 2)
+            let events = try messages.filter { $0.key == Data(deal.id.utf8) }.map { try #require(JSONValue.parse($0.value)) }
+            let story = events.map { "\($0["direction"]?.string ?? "?") \($0["operation"]?.string ?? "?") \($0["target"]?.string ?? "?")" }
+            // The create decided from MasterDeal's deal, then the salesperson's move decided for MasterDeal; the lead's
+            // link field written back in between is bookkeeping, not a change of the deal, and is not published.
+            #expect(story == ["to_crm create tour", "to_masterdeal update masterdeal"], "\(events)")
+            try #require(events.count == 2)
+            #expect(events[0]["fields"]?["title"] == .string("Алтай, 5 ночей"))
+            #expect(events[0]["fields"]?["stage"] == .string("lead"))
+            #expect(events[0]["fields"]?["amount"] == .object(["amount": .string("90000.00"), "currency": .string("RUB")]))
+            #expect(events[1]["fields"] == .object(["stage": .string("proposal")]), "the canonical stage, not amoCRM's status id")
+            #expect(events[1]["record_id"] == .string(String(lead.id)))
+            #expect(events.allSatisfy { $0["master_deal_id"] == .string(deal.id) && $0["link_id"]?.int64 != nil })
+            let keyed = messages.filter { $0.key == Data(deal.id.utf8) }
+            #expect(Set(keyed.map(\.partition)).count == 1, "one deal's events in one partition")
+
+            // Through the outbox like any write: both rows done, none left, and the sync itself unchanged.
+            var feedRows: [String: Int] = [:]
+            let rows = try await system.database.client.query(
+                "SELECT status, count(*)::int8 FROM outbox WHERE target = 'masterdeal.decisions' GROUP BY status")
+            for try await (status, count) in rows.decode((String, Int).self) { feedRows[status] = count }
+            #expect(feedRows == ["done": 2], "\(feedRows)")
+            #expect(try await outboxRows(system, target: "masterdeal") == 1, "only the move was sent to MasterDeal")
+            let metrics = system.gateway.metrics.exposition()
+            #expect(metrics.contains(#"dealsync_kafka_published_total{connector="masterdeal.decisions",outcome="acknowledged"} 2"#))
+
+            let check = try await ContractCheck.events(keyed.map(\.value))
+            #expect(check.status == 0, "\(check.output)")
+        }
+    }
+
     @Test func aDealCreatedInAmoCRMIsCreatedInMasterDealUnderTheProposedID() async throws {
         let options = Self.options
         try await SyncSystem.run(options) { system in

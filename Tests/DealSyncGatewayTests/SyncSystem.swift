@@ -187,7 +187,13 @@ struct SyncSystem: Sendable {
         /// MasterDeal on a Kafka bus (the mock cluster): its events reach the gateways only through the events
         /// topic, and dealsync's writes to it go to the changes topic.
         var kafka = false
+        /// With ``kafka``: every decided change is also published to the decision feed (`decisions: kafka`, topic
+        /// ``SyncSystem/decisionsTopic``).
+        var decisionFeed = false
     }
+
+    /// The decision feed's topic (``Options/decisionFeed``).
+    static let decisionsTopic = "dealsync.decisions"
 
     /// The topic MasterDeal's events go to on the bus (``MasterDealBus``'s default).
     static let eventsTopic = MasterDealBus.Settings(bootstrapServers: "").eventsTopic
@@ -216,7 +222,9 @@ struct SyncSystem: Sendable {
             .map { .init(event: $0, url: "\(gatewayURL)/webhooks/fitness") }
         options.bitrix(&bitrixConfiguration)
         let bitrix = Bitrix24Simulator(configuration: bitrixConfiguration)
-        let (kafka, bus, masterExtra) = try startBus(options.kafka, masterDeal: masterDeal, logger: logger)
+        let (kafka, bus, busYAML) = try startBus(options.kafka, masterDeal: masterDeal, logger: logger)
+        if options.decisionFeed, let kafka { try kafka.createTopic(decisionsTopic, partitions: 4) }
+        let masterExtra = busYAML + (options.decisionFeed && kafka != nil ? "\ndecisions: kafka" : "")
         defer { kafka?.shutdown() }
         try await masterDeal.withRunning { masterURL in
             try await bitrix.withRunning { bitrixURL in

@@ -13,8 +13,8 @@ struct OutboxPayloadTests {
         "custom_fields.900001": .text("md-1"),
     ]
 
-    @Test func itsOwnTextAndTheCodableFormReadTheSame() throws {
-        let payload = OutboxPayload(values: Self.every)
+    /// The own text read by `Codable`, the `Codable` text read by the own reader, and the own text read back.
+    static func readsTheSameEitherWay(_ payload: OutboxPayload) throws {
         let own = payload.jsonText
         #expect(try JSONDecoder().decode(OutboxPayload.self, from: Data(own.utf8)) == payload)
         let codable = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
@@ -22,7 +22,20 @@ struct OutboxPayloadTests {
         #expect(try OutboxPayload(jsonText: own) == payload)
     }
 
+    @Test func itsOwnTextAndTheCodableFormReadTheSame() throws {
+        try Self.readsTheSameEitherWay(OutboxPayload(values: Self.every))
+    }
+
     @Test(arguments: [
+        DecidedWrite(target: "tour", connector: "tour", linkID: 42, recordID: "31000001"),
+        DecidedWrite(target: "masterdeal", connector: "fitness", linkID: 7, recordID: nil),
+    ])
+    func aDecisionFeedRowReadsTheSameEitherWay(decided: DecidedWrite) throws {
+        try Self.readsTheSameEitherWay(OutboxPayload(values: ["stage": .text("proposal")], decided: decided))
+    }
+
+    @Test(arguments: [
+        #"{"values": {}, "decided": {"target": "tour"}}"#,
         "", "[]", #"{"values": 1}"#, #"{"values": {"a": {"colour": "red"}}}"#,
         #"{"values": {"a": {"money": {"amount": "x", "currency": "RUB"}}}}"#,
     ])

@@ -50,37 +50,52 @@ extension MasterDealConnector {
                 ?? (delivery.operation == .create ? DealChangeRequested.proposedDealID(for: delivery.idempotencyKey) : nil)
             dealIDs.append(dealID)
             guard let dealID else { continue }
-            var headers = [
-                ("event_id", delivery.idempotencyKey), ("event_type", DealChangeRequested.type),
-                ("lineage_id", delivery.lineageID.uuidString.lowercased()), ("content-type", "application/json"),
-            ]
-            // The change's trace goes on with the message: MasterDeal's consumer can continue it.
-            if let traceParent = delivery.traceParent { headers.append(("traceparent", traceParent)) }
             messages.append(
                 KafkaOutgoingMessage(
                     topic: topic, key: Data(dealID.utf8),
                     value: DealChangeRequested.body(for: delivery, dealID: dealID, source: clientName, occurredAt: now),
-                    headers: headers))
+                    headers: KafkaPublishing.headers(of: delivery, type: DealChangeRequested.type)))
         }
+        var results = await KafkaPublishing.send(messages, producer: producer, published: published).makeIterator()
+        return zip(deliveries, dealIDs).map { delivery, dealID in
+            guard dealID != nil else { return .permanent(.validation, status: nil, detail: "no MasterDeal deal id for an update") }
+            return results.next() ?? .retryable(.serverError, status: nil, detail: "not sent", retryAfter: nil)
+        }
+    }
+}
+
+/// Sending a round of writes as Kafka messages, shared by MasterDeal's writes and the decision feed.
+enum KafkaPublishing {
+    /// A write's message headers: its event id and type, its lineage and, when it was traced, its `traceparent`
+    /// (the change's trace goes on with the message: a consumer can continue it).
+    static func headers(of delivery: Delivery, type: String) -> [(String, String)] {
+        var headers = [
+            ("event_id", delivery.idempotencyKey), ("event_type", type),
+            ("lineage_id", delivery.lineageID.uuidString.lowercased()), ("content-type", "application/json"),
+        ]
+        if let traceParent = delivery.traceParent { headers.append(("traceparent", traceParent)) }
+        return headers
+    }
+
+    /// Sends `messages` in order and returns each one's outcome, as the relay understands it, once the brokers
+    /// acknowledged it or it failed; tells `published` how many of each and how long the round took.
+    static func send(
+        _ messages: [KafkaOutgoingMessage], producer: KafkaProducer,
+        published: (_ acknowledged: Int, _ failed: Int, _ seconds: Double) -> Void
+    ) async -> [DeliveryOutcome] {
         let started = ContinuousClock.now
         let sent = await producer.send(messages)
         let failed = sent.count { if case .failure = $0 { true } else { false } }
-        published(
-            sent.count - failed, failed,
-            Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-                + Double((ContinuousClock.now - started).components.seconds))
-        var results = sent.makeIterator()
-        return zip(deliveries, dealIDs).map { delivery, dealID in
-            guard let dealID else { return .permanent(.validation, status: nil, detail: "no MasterDeal deal id for an update") }
-            switch results.next() {
-            case .success?:
-                return .delivered(recordID: dealID, landedAt: nil)
-            case .failure(let error)?:
+        let took = started.duration(to: .now)
+        published(sent.count - failed, failed, Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
+        return zip(messages, sent).map { message, result in
+            switch result {
+            case .success:
+                return .delivered(recordID: String(decoding: message.key ?? Data(), as: UTF8.self), landedAt: nil)
+            case .failure(let error):
                 if error.isAuthorization { return .paused(.auth, status: nil, reason: "Kafka refused dealsync: \(error.description)") }
                 if !error.isRetryable { return .permanent(.validation, status: nil, detail: error.description) }
                 return .retryable(.network, status: nil, detail: error.description, retryAfter: nil)
-            case nil:
-                return .retryable(.serverError, status: nil, detail: "not sent", retryAfter: nil)
             }
         }
     }

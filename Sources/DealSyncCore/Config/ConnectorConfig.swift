@@ -19,6 +19,8 @@ public struct ConnectorConfig: Sendable {
     public var events: KafkaEvents?
     /// How writes reach the connector (MasterDeal: its REST API, or canonical events on a Kafka topic).
     public var writes: Writes
+    /// Every decided change, both ways, published as a `DealChangeDecided` event (MasterDeal only; optional).
+    public var decisions: DecisionFeed?
     /// The file this came from and where its keys are, for cross-file diagnostics.
     public var file: String
     public var locations: [String: SourceLocation]
@@ -26,9 +28,10 @@ public struct ConnectorConfig: Sendable {
     public init(
         id: String, kind: ConnectorKind, baseURL: String, mapping: String? = nil, masterAccount: String? = nil,
         auth: Auth, webhook: WebhookAuth, poll: Poll = Poll(), rateLimit: RateLimit, delivery: Delivery? = nil,
-        reconcile: Reconcile = Reconcile(), events: KafkaEvents? = nil, writes: Writes = .http, file: String = "<memory>",
-        locations: [String: SourceLocation] = [:]
+        reconcile: Reconcile = Reconcile(), events: KafkaEvents? = nil, writes: Writes = .http, decisions: DecisionFeed? = nil,
+        file: String = "<memory>", locations: [String: SourceLocation] = [:]
     ) {
+        self.decisions = decisions
         self.reconcile = reconcile
         self.events = events
         self.writes = writes
@@ -272,5 +275,22 @@ extension ConnectorConfig {
         case kafka(bus: KafkaBus, topic: String)
 
         public static let defaultTopic = "dealsync.crm-changes"
+    }
+
+    /// The decision feed: every change dealsync decides (to MasterDeal and to every CRM, link-field write-backs
+    /// included) as a `DealChangeDecided` event on a topic of its own, through the outbox like any write.
+    public struct DecisionFeed: Sendable {
+        public var bus: KafkaBus
+        public var topic: String
+
+        public init(bus: KafkaBus, topic: String = DecisionFeed.defaultTopic) {
+            self.bus = bus
+            self.topic = topic
+        }
+
+        public static let defaultTopic = "dealsync.decisions"
+
+        /// The outbox target of the feed of MasterDeal connector `master`.
+        public static func target(of master: String) -> String { "\(master).decisions" }
     }
 }

@@ -37,6 +37,9 @@ struct ConnectorConfigReader {
         let auth = readAuth(doc, kind: kind)
         let events = readEvents(doc, kind: kind)
         let writes = readWrites(doc, kind: kind, events: events)
+        var writesBus: ConnectorConfig.KafkaBus?
+        if case .kafka(let bus, _)? = writes { writesBus = bus }
+        let decisions = readDecisions(doc, kind: kind, shared: events?.bus ?? writesBus)
         // A MasterDeal that publishes its events on Kafka may send no webhooks at all.
         let webhook =
             kind == .masterdeal && doc.node("events") != nil && doc.node("webhook") == nil
@@ -47,11 +50,14 @@ struct ConnectorConfigReader {
         let reconcile = readReconcile(doc, kind: kind)
         doc.finish()
 
-        guard let id, let kind, let baseURL, let auth, let webhook, let poll, let rateLimit, let delivery, let writes else { return nil }
+        guard let id, let kind, let baseURL, let auth, let webhook, let poll, let rateLimit, let delivery, let writes, decisions.ok else {
+            return nil
+        }
         return ConnectorConfig(
             id: id, kind: kind, baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
             mapping: mapping, masterAccount: masterAccount, auth: auth, webhook: webhook, poll: poll,
-            rateLimit: rateLimit, delivery: delivery, reconcile: reconcile ?? .init(), events: events, writes: writes, file: file,
+            rateLimit: rateLimit, delivery: delivery, reconcile: reconcile ?? .init(), events: events, writes: writes,
+            decisions: decisions.feed, file: file,
             locations: locations)
     }
 
@@ -242,37 +248,64 @@ struct ConnectorConfigReader {
             sink.report(node.location, "writes: only a masterdeal connector can take its writes from Kafka")
             return nil
         }
+        guard let (bus, topic) = readTopic(node, key: "writes", defaultTopic: ConnectorConfig.Writes.defaultTopic, shared: events?.bus)
+        else {
+            return nil
+        }
+        return .kafka(bus: bus, topic: topic)
+    }
+
+    /// `decisions: kafka` (the bus of `events.kafka` or `writes.kafka`, topic `dealsync.decisions`) or
+    /// `decisions: {kafka: {topic, brokers, …}}`; absent, no feed. `ok` is false when it was given wrongly.
+    private func readDecisions(
+        _ doc: YAMLMappingReader, kind: ConnectorKind?, shared: ConnectorConfig.KafkaBus?
+    ) -> (ok: Bool, feed: ConnectorConfig.DecisionFeed?) {
+        guard let node = doc.node("decisions"), !node.isNull else { return (true, nil) }
+        if kind != .masterdeal {
+            sink.report(node.location, "decisions: only a masterdeal connector publishes the decision feed")
+            return (false, nil)
+        }
+        guard let (bus, topic) = readTopic(node, key: "decisions", defaultTopic: ConnectorConfig.DecisionFeed.defaultTopic, shared: shared)
+        else { return (false, nil) }
+        return (true, .init(bus: bus, topic: topic))
+    }
+
+    /// `<key>: kafka` (the `shared` bus, `defaultTopic`) or `<key>: {kafka: {topic, brokers, …}}`.
+    private func readTopic(
+        _ node: YAMLValue, key: String, defaultTopic: String, shared: ConnectorConfig.KafkaBus?
+    ) -> (bus: ConnectorConfig.KafkaBus, topic: String)? {
         if case .scalar(let text, _) = node.content {
             guard text == "kafka" else {
-                sink.report(node.location, "writes: expected http or kafka, found \(node.quotedForMessage)")
+                let choices = key == "writes" ? "http or kafka" : "kafka"
+                sink.report(node.location, "\(key): expected \(choices), found \(node.quotedForMessage)")
                 return nil
             }
-            guard let events else {
-                sink.report(node.location, "writes: kafka needs the brokers: give events.kafka, or writes: {kafka: {brokers: …, topic: …}}")
+            guard let shared else {
+                sink.report(node.location, "\(key): kafka needs the brokers: give events.kafka, or \(key): {kafka: {brokers: …, topic: …}}")
                 return nil
             }
-            return .kafka(bus: events.bus, topic: ConnectorConfig.Writes.defaultTopic)
+            return (shared, defaultTopic)
         }
-        guard let writes = YAMLMappingReader(node, path: "writes", sink: sink) else { return nil }
-        defer { writes.finish() }
-        guard let kafka = writes.mapping("kafka") else { return nil }
+        guard let mapping = YAMLMappingReader(node, path: key, sink: sink) else { return nil }
+        defer { mapping.finish() }
+        guard let kafka = mapping.mapping("kafka") else { return nil }
         defer { kafka.finish() }
-        let topic = kafka.string("topic", required: false) ?? ConnectorConfig.Writes.defaultTopic
+        let topic = kafka.string("topic", required: false) ?? defaultTopic
         if !Self.isTopicName(topic), let node = kafka.node("topic") {
             sink.report(
-                node.location, "writes.kafka.topic: '\(topic)' is not a Kafka topic name (letters, digits, '.', '_', '-', at most 249)")
+                node.location, "\(key).kafka.topic: '\(topic)' is not a Kafka topic name (letters, digits, '.', '_', '-', at most 249)")
         }
         let bus: ConnectorConfig.KafkaBus?
         if kafka.node("brokers") != nil {
             bus = readBus(kafka)
-        } else if let events {
-            bus = events.bus
+        } else if let shared {
+            bus = shared
         } else {
-            sink.report(kafka.location, "writes.kafka: missing required key 'brokers' (or give events.kafka to share its brokers)")
+            sink.report(kafka.location, "\(key).kafka: missing required key 'brokers' (or give events.kafka to share its brokers)")
             bus = nil
         }
         guard let bus else { return nil }
-        return .kafka(bus: bus, topic: topic)
+        return (bus, topic)
     }
 
     /// `brokers` (a list, or one comma-separated string), `tls`, `sasl` and `client_properties`.

@@ -19,13 +19,16 @@ public struct Delivery: Sendable, Equatable {
     public var attempt: Int
     /// The W3C `traceparent` of the change that caused the write, when it was traced.
     public var traceParent: String?
+    /// For the decision feed: the write that was decided (`values` are then its mapping fields).
+    public var decided: DecidedWrite?
 
     public init(
         outboxIDs: [Int64], idempotencyKey: String, operation: RecordDecision.Operation, recordID: String?,
         masterDealID: String?, values: [String: FieldValue], lineageID: UUID, knownVersion: Int64? = nil, attempt: Int = 0,
-        traceParent: String? = nil
+        traceParent: String? = nil, decided: DecidedWrite? = nil
     ) {
         self.traceParent = traceParent
+        self.decided = decided
         self.outboxIDs = outboxIDs
         self.idempotencyKey = idempotencyKey
         self.operation = operation
@@ -87,5 +90,29 @@ extension DeliveryOutcome {
         case .stale: "stale"
         case .paused(let errorClass, _, _): "paused:\(errorClass.rawValue)"
         }
+    }
+}
+
+/// A decided write as the decision feed tells it: where it goes and about which link.
+public struct DecidedWrite: Sendable, Codable, Equatable {
+    /// The connector the write goes to (MasterDeal's or a CRM's).
+    public var target: String
+    /// The CRM connector of the link (the lane whose sync decided it).
+    public var connector: String
+    public var linkID: Int64
+    /// The CRM record, when the link knows it.
+    public var recordID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case target, connector
+        case linkID = "link_id"
+        case recordID = "record_id"
+    }
+
+    public init(target: String, connector: String, linkID: Int64, recordID: String?) {
+        self.target = target
+        self.connector = connector
+        self.linkID = linkID
+        self.recordID = recordID
     }
 }

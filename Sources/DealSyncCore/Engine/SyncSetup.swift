@@ -23,16 +23,20 @@ public struct SyncSetup: Sendable {
 
     public var masterConnector: String
     public var lanes: [Lane]
+    /// The outbox target of the decision feed, when it is configured: every decided write is also published there.
+    public var decisionFeed: String?
 
-    public init(masterConnector: String, lanes: [Lane]) {
+    public init(masterConnector: String, lanes: [Lane], decisionFeed: String? = nil) {
         self.masterConnector = masterConnector
         self.lanes = lanes
+        self.decisionFeed = decisionFeed
     }
 
     /// Builds the lanes of a validated configuration.
     public init(configuration: Configuration) {
         let master = configuration.masterDeal?.id ?? "masterdeal"
         self.masterConnector = master
+        self.decisionFeed = configuration.masterDeal?.decisions.map { _ in ConnectorConfig.DecisionFeed.target(of: master) }
         self.lanes = configuration.crmConnectors.compactMap { connector in
             guard let mapping = configuration.mapping(for: connector) else { return nil }
             return Lane(

@@ -18,6 +18,8 @@ final class OutboxRelay: Service {
         var pausedProbe: Duration = .seconds(30)
         /// The longest a claim may take before the relay gives up on it and tries again.
         var claimLimit: Duration = .seconds(30)
+        /// Consecutive writes of one record sent as one request, at most.
+        var coalesce = 20
     }
 
     let connector: any Connector
@@ -99,9 +101,11 @@ final class OutboxRelay: Service {
         case .allowed:
             break
         }
-        let (claims, target, worker, lease, rows) = (self.claims, self.target, self.worker, options.lease, limit)
+        let (claims, target, worker, lease, rows, coalesce) = (
+            self.claims, self.target, self.worker, options.lease, limit, options.coalesce
+        )
         let groups = try await claims.database.bounded(options.claimLimit) {
-            try await claims.claim(target: target, limit: rows, worker: worker, lease: lease)
+            try await claims.claim(target: target, limit: rows, worker: worker, lease: lease, coalesce: coalesce)
         }
         guard !groups.isEmpty else { return false }
         let generation = generations.current

@@ -24,6 +24,8 @@ public struct ClaimedWrite: Sendable, Equatable {
     public var claimSequence: Int64 = 0
     /// The `traceparent` stored with the inbox row whose decision made this write.
     public var traceParent: String?
+    /// A row of the decision feed: the write that was decided.
+    public var decided: DecidedWrite?
 }
 
 /// Consecutive claimed writes for one record, sent as one delivery.
@@ -46,7 +48,7 @@ public struct WriteGroup: Sendable, Equatable {
         return Delivery(
             outboxIDs: ids, idempotencyKey: key, operation: head.operation, recordID: head.recordID,
             masterDealID: head.masterDealID, values: values, lineageID: head.lineageID,
-            knownVersion: head.knownVersion, attempt: head.attempts, traceParent: head.traceParent)
+            knownVersion: head.knownVersion, attempt: head.attempts, traceParent: head.traceParent, decided: head.decided)
     }
 
     /// When the oldest write was made (for max-age decisions).

@@ -214,13 +214,14 @@ public struct OutboxClaims: Sendable {
                     String?
                 ).self)
         {
-            let values = try OutboxPayload(jsonText: payload).values
+            let stored = try OutboxPayload(jsonText: payload)
             result.append(
                 ClaimedWrite(
                     id: id, target: target, recordKey: recordKey, linkID: link, masterDealID: master,
-                    operation: RecordDecision.Operation(rawValue: operation) ?? .update, values: values, idempotencyKey: key,
+                    operation: RecordDecision.Operation(rawValue: operation) ?? .update, values: stored.values, idempotencyKey: key,
                     lineageID: lineage, attempts: attempts, createdAt: created, recordID: record,
-                    knownVersion: version, claimedBy: claimedBy, claimSequence: sequence, traceParent: traceParent))
+                    knownVersion: version, claimedBy: claimedBy, claimSequence: sequence, traceParent: traceParent,
+                    decided: stored.decided))
         }
         return result
     }

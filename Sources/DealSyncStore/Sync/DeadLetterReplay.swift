@@ -65,7 +65,14 @@ public struct DeadLetterReplay: Sendable {
         guard replays < Self.maxReplays else {
             return .refused("dead letter \(id) was replayed \(replays) times already; drop it or fix its cause")
         }
-        let original = try OutboxPayload(jsonText: payloadText).values
+        let payload = try OutboxPayload(jsonText: payloadText)
+        if payload.decided != nil {
+            // An event of the decision feed tells what was decided then: published again as it is.
+            try await requeue(outboxID, on: tx)
+            try await finishReplay(id, actor: actor, outboxID: outboxID, changed: [], key: key, on: tx)
+            return .requeued(outboxID: outboxID)
+        }
+        let original = payload.values
         guard let linkID, let row = try await LinkRecords.byID(linkID, on: tx, logger: logger), let lane = setup.lane(row.connector) else {
             return .refused("the link of dead letter \(id) no longer exists")
         }
@@ -101,12 +108,7 @@ public struct DeadLetterReplay: Sendable {
         var newKey = key
         var newOutboxID: Int64? = outboxID
         if changed.isEmpty {
-            try await tx.query(
-                """
-                UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), claimed_by = NULL,
-                    claimed_until = NULL, replay_count = replay_count + 1, updated_at = now()
-                WHERE id = \(outboxID)
-                """, logger: logger)
+            try await requeue(outboxID, on: tx)
         } else {
             newKey = IdempotencyKey.make(
                 target: target, record: recordKey, operation: operation, values: current,
@@ -130,6 +132,24 @@ public struct DeadLetterReplay: Sendable {
             snapshot.fields[name] = state
         }
         try await LinkRecords.saveFieldStates(link: row.id, snapshot.fields, previous: previous, on: tx, logger: logger)
+        try await finishReplay(id, actor: actor, outboxID: newOutboxID, changed: changed, key: newKey, on: tx)
+        return changed.isEmpty ? .requeued(outboxID: outboxID) : .requeuedCurrent(outboxID: newOutboxID, changed: changed)
+    }
+
+    /// The dead row is pending again, its attempts counted afresh.
+    private func requeue(_ outboxID: Int64, on tx: PostgresConnection) async throws {
+        try await tx.query(
+            """
+            UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), claimed_by = NULL,
+                claimed_until = NULL, replay_count = replay_count + 1, updated_at = now()
+            WHERE id = \(outboxID)
+            """, logger: logger)
+    }
+
+    /// The dead letter is replayed: marked, audited, and every relay hinted.
+    private func finishReplay(
+        _ id: Int64, actor: String, outboxID: Int64?, changed: [String], key: String, on tx: PostgresConnection
+    ) async throws {
         try await tx.query(
             """
             UPDATE dead_letters SET status = 'replayed', replay_count = replay_count + 1, resolved_at = now(),
@@ -138,12 +158,11 @@ public struct DeadLetterReplay: Sendable {
             """, logger: logger)
         try await AuditRecords.insert(
             actor: actor, action: "dlq.replay", target: "dead_letter:\(id)", reason: nil,
-            details: ["outbox_id": "\(newOutboxID ?? 0)", "changed_fields": changed.joined(separator: ","), "idempotency_key": newKey],
+            details: ["outbox_id": "\(outboxID ?? 0)", "changed_fields": changed.joined(separator: ","), "idempotency_key": key],
             on: tx, logger: logger)
         // Every relay is hinted (an empty payload): the replayed write's target may differ from the dead letter's
         // once current values are re-decided, and a replay is rare.
         try await tx.query("SELECT pg_notify('dealsync_outbox', '')", logger: logger)
-        return changed.isEmpty ? .requeued(outboxID: outboxID) : .requeuedCurrent(outboxID: newOutboxID, changed: changed)
     }
 
     private func resolve(_ id: Int64, actor: String, note: String, on tx: PostgresConnection) async throws {

@@ -16,11 +16,11 @@ enum SyncEffectsRecords {
     /// it is after the batch (a write is ordered under it). Returns how many outbox rows were written.
     @discardableResult
     static func write(
-        _ caused: [Caused], masterConnector: String, links: [Int64: LinkBook.Entry], checkpoint: (String) throws -> Void,
-        on tx: PostgresConnection, logger: Logger
+        _ caused: [Caused], masterConnector: String, decisionFeed: String?, links: [Int64: LinkBook.Entry],
+        checkpoint: (String) throws -> Void, on tx: PostgresConnection, logger: Logger
     ) async throws -> Int {
         try await cancel(caused.flatMap(\.effects.cancelled), on: tx, logger: logger)
-        let targets = try await insertWrites(caused, links: links, on: tx, logger: logger)
+        let targets = try await insertWrites(caused, decisionFeed: decisionFeed, links: links, on: tx, logger: logger)
         try checkpoint("after-outbox")
         try await insertEntries(caused, on: tx, logger: logger)
         try await insertRefetches(caused, masterConnector: masterConnector, on: tx, logger: logger)
@@ -43,9 +43,11 @@ enum SyncEffectsRecords {
             """, logger: logger)
     }
 
-    /// Inserts the outbox rows; returns each row's target.
+    /// Inserts the outbox rows, and with a decision feed one row of it per write (after the write, keyed by the
+    /// write's key; its record key is the link's, so one link's decisions are published one at a time, in order;
+    /// no link id, so its confirmation teaches no field state); returns each row's target.
     private static func insertWrites(
-        _ caused: [Caused], links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
+        _ caused: [Caused], decisionFeed: String?, links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
         logger: Logger
     ) async throws -> [String] {
         var columns = (
@@ -65,6 +67,24 @@ enum SyncEffectsRecords {
                 columns.keys.append(write.write.idempotencyKey)
                 columns.lineages.append(cause.lineage)
                 columns.inboxIDs.append(cause.inboxID ?? 0)
+                // A link-field write-back (no mapping field) is bookkeeping, not a change to publish.
+                guard let decisionFeed, !write.write.fields.isEmpty else { continue }
+                let link = links[write.linkID]
+                // The decided (canonical) values, not the side's projection of them.
+                var fields: [String: FieldValue] = [:]
+                for (name, sent) in write.write.fields { fields[name] = link?.fields[name]?.decided ?? sent }
+                columns.targets.append(decisionFeed)
+                columns.recordKeys.append("decided:link:\(write.linkID)")
+                columns.links.append(0)
+                columns.deals.append(link?.masterDealID ?? "")
+                columns.lanes.append(link?.connector ?? write.target)
+                columns.operations.append(write.write.operation.rawValue)
+                let decided = DecidedWrite(
+                    target: write.target, connector: link?.connector ?? write.target, linkID: write.linkID, recordID: link?.recordID)
+                columns.payloads.append(OutboxPayload(values: fields, decided: decided).jsonText)
+                columns.keys.append("decided:" + write.write.idempotencyKey)
+                columns.lineages.append(cause.lineage)
+                columns.inboxIDs.append(cause.inboxID ?? 0)
             }
         }
         guard !columns.targets.isEmpty else { return [] }
@@ -72,7 +92,7 @@ enum SyncEffectsRecords {
             """
             INSERT INTO outbox (target, record_key, link_id, master_deal_id, operation, payload, idempotency_key, lineage_id, inbox_id,
                 lane)
-            SELECT target, record_key, link, NULLIF(deal, ''), operation, payload::jsonb, key, lineage, NULLIF(inbox, 0), lane
+            SELECT target, record_key, NULLIF(link, 0), NULLIF(deal, ''), operation, payload::jsonb, key, lineage, NULLIF(inbox, 0), lane
             FROM unnest(\(columns.targets), \(columns.recordKeys), \(columns.links), \(columns.deals), \(columns.operations),
                         \(columns.payloads), \(columns.keys), \(columns.lineages), \(columns.inboxIDs), \(columns.lanes))
                 WITH ORDINALITY AS t(target, record_key, link, deal, operation, payload, key, lineage, inbox, lane, ordinality)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import DealSyncConnectors
 import DealSyncCore
+import DealSyncKafka
 import DealSyncSimulators
 import DealSyncTestSupport
 import Foundation
@@ -108,6 +109,18 @@ enum MasterDealFixture {
             values: values, lineageID: UUID(), knownVersion: knownVersion)
     }
 
+    /// The messages on `topic` from its start, read until `count` have come (or 20 s of polls passed).
+    static func consume(_ cluster: KafkaMockCluster, topic: String, until count: Int) async throws -> [KafkaMessage] {
+        let consumer = try KafkaConsumer(
+            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "check"], topics: [topic], logger: logger)
+        var messages: [KafkaMessage] = []
+        for _ in 0..<100 where messages.count < count {
+            messages += await consumer.poll(maxMessages: 10, timeout: .milliseconds(200)).messages
+        }
+        await consumer.close()
+        return messages
+    }
+
     /// The single observation a row decodes to.
     static func observation(_ connector: MasterDealConnector, _ item: InboxItem) throws -> Observation {
         guard case .observations(let observations) = try connector.decode(InboxRow(id: 1, item: item)) else {
@@ -137,35 +150,6 @@ final class ManualClock: Sendable {
 
     /// `now` in unix milliseconds, as the simulator stamps deals.
     var millis: Int64 { Int64((now().timeIntervalSince1970 * 1000).rounded(.down)) }
-}
-
-/// Runs `contracts/check.py` of this repository (never skipped: a missing Python module exits 2 and fails).
-enum ContractCheck {
-    static let contracts = Repository.root(from: #filePath) + "/contracts"
-
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-        let result = try await ChildProgram.run(
-            "/usr/bin/env", ["python3", contracts + "/check.py"] + arguments, environment: environment)
-        return (result.status, result.stdout + result.stderr)
-    }
-
-    /// `check.py openapi masterdeal.openapi.yaml COMPONENT files…`
-    static func openAPI(_ component: String, _ files: [String]) async throws -> (status: Int32, output: String) {
-        try await run(["openapi", contracts + "/masterdeal.openapi.yaml", component] + files)
-    }
-
-    /// Writes `data` to a fresh file under a temporary directory and answers its path.
-    static func write(_ data: Data, name: String, in directory: URL) throws -> String {
-        let url = directory.appendingPathComponent(name)
-        try data.write(to: url)
-        return url.path
-    }
-
-    static func makeTemporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("md-connector-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
 }
 
 /// A loopback stand-in for MasterDeal that records every request exactly as the connector sent it and answers

@@ -46,12 +46,7 @@ struct MasterDealKafkaTests {
         #expect(await master.deliver([create]) == [.delivered(recordID: proposed, landedAt: nil)])
         await master.producer?.close()
 
-        let consumer = try KafkaConsumer(
-            properties: ["bootstrap.servers": cluster.bootstrapServers, "group.id": "check"], topics: [Self.topic],
-            logger: MasterDealFixture.logger)
-        var messages: [KafkaMessage] = []
-        for _ in 0..<100 where messages.count < 3 { messages += await consumer.poll(maxMessages: 10, timeout: .milliseconds(200)).messages }
-        await consumer.close()
+        let messages = try await MasterDealFixture.consume(cluster, topic: Self.topic, until: 3)
         #expect(messages.count == 3)
         let byKey = Dictionary(grouping: messages) { String(decoding: $0.key ?? Data(), as: UTF8.self) }
         #expect(Set(byKey.keys) == [proposed, "md-42"])
@@ -62,13 +57,7 @@ struct MasterDealKafkaTests {
         #expect(body["base_version"]?.int64 == 3)
         #expect(body["changes"] == .object(["stage": .string("proposal")]))
 
-        let directory = try ContractCheck.makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        var files: [String] = []
-        for (index, message) in messages.enumerated() {
-            files.append(try ContractCheck.write(message.value, name: "change-\(index).json", in: directory))
-        }
-        let check = try await ContractCheck.run(["events", ContractCheck.contracts + "/events"] + files)
+        let check = try await ContractCheck.events(messages.map(\.value))
         #expect(check.status == 0, "\(check.output)")
     }
 

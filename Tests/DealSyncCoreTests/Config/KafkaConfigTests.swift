@@ -2,7 +2,8 @@ import DealSyncCore
 import Foundation
 import Testing
 
-/// `events.kafka` and `writes` in a MasterDeal connector: what loads, and what is refused at its position.
+/// `events.kafka`, `writes` and `decisions` in a MasterDeal connector: what loads, and what is refused at its
+/// position.
 struct KafkaConfigTests {
     static let base = """
         id: masterdeal
@@ -74,6 +75,56 @@ struct KafkaConfigTests {
         #expect(bus.clientProperties["security.protocol"] == "plaintext")
     }
 
+    @Test func theDecisionFeedSharesABusOfTheConnectorOrNamesItsOwn() throws {
+        let shared = try load(
+            """
+            events: {kafka: {brokers: "events:9092", topic: md.events}}
+            decisions: kafka
+            """)
+        let feed = try #require(shared.decisions)
+        #expect(feed.topic == "dealsync.decisions")
+        #expect(feed.bus.clientProperties["bootstrap.servers"] == "events:9092")
+        #expect(ConnectorConfig.DecisionFeed.target(of: shared.id) == "masterdeal.decisions")
+
+        let writesBus = try load(
+            """
+            webhook: {secret: x}
+            writes: {kafka: {brokers: "writes:9092"}}
+            decisions: {kafka: {topic: sync.decided}}
+            """)
+        #expect(writesBus.decisions?.topic == "sync.decided")
+        #expect(writesBus.decisions?.bus.clientProperties["bootstrap.servers"] == "writes:9092")
+
+        let own = try load(
+            """
+            webhook: {secret: x}
+            decisions: {kafka: {brokers: "feed:9092", tls: true}}
+            """)
+        #expect(own.decisions?.bus.clientProperties["bootstrap.servers"] == "feed:9092")
+        #expect(own.decisions?.bus.clientProperties["security.protocol"] == "ssl")
+        guard case .http = own.writes else { Issue.record("writes: \(own.writes)"); return }
+
+        #expect(try load("webhook: {secret: x}").decisions == nil)
+    }
+
+    @Test func theSyncSetupPublishesDecisionsOnlyWhenTheFeedIsConfigured() throws {
+        let with = try ConfigFixtures.load(
+            connectors: [
+                ("connectors/masterdeal.yaml", Self.base + "\nwebhook: {secret: x}\ndecisions: {kafka: {brokers: \"feed:9092\"}}"),
+                ("connectors/tour.yaml", ConfigFixtures.amo),
+            ],
+            environment: ConfigFixtures.environment
+        ).get()
+        #expect(SyncSetup(configuration: with).decisionFeed == "masterdeal.decisions")
+        let without = try ConfigFixtures.load(
+            connectors: [
+                ("connectors/masterdeal.yaml", Self.base + "\nwebhook: {secret: x}"), ("connectors/tour.yaml", ConfigFixtures.amo),
+            ],
+            environment: ConfigFixtures.environment
+        ).get()
+        #expect(SyncSetup(configuration: without).decisionFeed == nil)
+    }
+
     @Test func withoutWritesTheyGoOverHTTP() throws {
         let config = try load("webhook:\n  secret: ${MD_SECRET}")
         guard case .http = config.writes else { Issue.record("writes: \(config.writes)"); return }
@@ -109,6 +160,18 @@ struct KafkaConfigTests {
             #"connectors/masterdeal.yaml:7:9: writes: expected http or kafka, found "smtp""#
         ),
         (
+            "webhook: {secret: x}\ndecisions: kafka",
+            "connectors/masterdeal.yaml:7:12: decisions: kafka needs the brokers: give events.kafka, or decisions: {kafka: {brokers: …, topic: …}}"
+        ),
+        (
+            "webhook: {secret: x}\ndecisions: http",
+            #"connectors/masterdeal.yaml:7:12: decisions: expected kafka, found "http""#
+        ),
+        (
+            "webhook: {secret: x}\ndecisions: {kafka: {topic: t}}",
+            "connectors/masterdeal.yaml:7:20: decisions.kafka: missing required key 'brokers' (or give events.kafka to share its brokers)"
+        ),
+        (
             "events: {kafka: {brokers: \"k:9092\", topic: t, partitions: 3}}",
             "connectors/masterdeal.yaml:6:47: unknown key 'partitions' in events.kafka (expected one of: brokers, client_properties, group, sasl, tls, topic)"
         ),
@@ -116,6 +179,15 @@ struct KafkaConfigTests {
     func aBrokenBusSectionIsRefusedAtItsPosition(extra: String, expected: String) {
         let found = errors(extra)
         #expect(found == [expected])
+    }
+
+    @Test func aCRMConnectorPublishesNoDecisionFeed() {
+        let amo = ConfigFixtures.amo + "\ndecisions: {kafka: {brokers: \"k:9092\"}}"
+        let found = ConfigFixtures.diagnostics(connectors: [
+            ("connectors/masterdeal.yaml", ConfigFixtures.masterDeal), ("connectors/tour.yaml", amo),
+        ])
+        #expect(found.count == 1)
+        #expect(found.first?.contains("decisions: only a masterdeal connector publishes the decision feed") == true, "\(found)")
     }
 
     @Test func aCRMConnectorTakesNoEventsFromKafka() {

@@ -1,4 +1,5 @@
 import DealSyncSimulators
+import DealSyncTestSupport
 import Foundation
 import NIOHTTP1
 import Testing
@@ -8,12 +9,12 @@ import Testing
 /// A missing Python module makes check.py exit 2, which fails these tests (they never skip).
 struct MasterDealContractTests {
     @Test func theOpenAPIDocumentIsValid() async throws {
-        let result = try await MasterDealContractCheck.run(["spec", MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml"])
+        let result = try await ContractCheck.run(["spec", ContractCheck.contracts + "/masterdeal.openapi.yaml"])
         #expect(result.status == 0, "\(result.output)")
     }
 
     @Test func responsesMatchTheOpenAPIComponents() async throws {
-        let directory = try MasterDealContractCheck.makeTemporaryDirectory()
+        let directory = try ContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         var configuration = masterDealTestConfiguration(transitions: ["lead": ["qualified"], "qualified": ["won"]])
         configuration.faults.seed = 7
@@ -93,14 +94,14 @@ struct MasterDealContractTests {
         }
         #expect(captured["Problem"]?.count == 10)
         for (component, files) in captured.sorted(by: { $0.key < $1.key }) {
-            let result = try await MasterDealContractCheck.run(
-                ["openapi", MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml", component] + files)
+            let result = try await ContractCheck.run(
+                ["openapi", ContractCheck.contracts + "/masterdeal.openapi.yaml", component] + files)
             #expect(result.status == 0, "\(component): \(result.output)")
         }
     }
 
     @Test func everyEventTypeMatchesItsSchema() async throws {
-        let directory = try MasterDealContractCheck.makeTemporaryDirectory()
+        let directory = try ContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let receiver = MasterDealEventReceiver()
         let received = try await receiver.withSimulator { simulator, client, _ in
@@ -130,13 +131,13 @@ struct MasterDealContractTests {
             files.append(file.path)
         }
         // Each body against contracts/events/<its type>.schema.json.
-        let result = try await MasterDealContractCheck.run(["events", MasterDealContractCheck.contracts.path + "/events"] + files)
+        let result = try await ContractCheck.run(["events", ContractCheck.contracts + "/events"] + files)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.components(separatedBy: "ok ").count - 1 == 8, "\(result.output)")
     }
 
     @Test func theCheckerRejectsAnInstanceThatBreaksTheContract() async throws {
-        let directory = try MasterDealContractCheck.makeTemporaryDirectory()
+        let directory = try ContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let deal = MasterDealSimulator.Deal(
             id: "md-00000001", accountID: "acc", opportunityName: "x", stage: "lead",
@@ -147,23 +148,23 @@ struct MasterDealContractTests {
         let bad = directory.appendingPathComponent("bad.json")
         try deal.json.serialized().write(to: good)
         try MasterDealJSON.object(broken).serialized().write(to: bad)
-        let spec = MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml"
-        #expect(try await MasterDealContractCheck.run(["openapi", spec, "Deal", good.path]).status == 0)
-        let result = try await MasterDealContractCheck.run(["openapi", spec, "Deal", bad.path])
+        let spec = ContractCheck.contracts + "/masterdeal.openapi.yaml"
+        #expect(try await ContractCheck.run(["openapi", spec, "Deal", good.path]).status == 0)
+        let result = try await ContractCheck.run(["openapi", spec, "Deal", bad.path])
         #expect(result.status == 1)
         #expect(result.output.contains("/amount"))
-        let schema = try await MasterDealContractCheck.run(
-            ["schema", MasterDealContractCheck.contracts.path + "/events/deal.schema.json", bad.path])
+        let schema = try await ContractCheck.run(
+            ["schema", ContractCheck.contracts + "/events/deal.schema.json", bad.path])
         #expect(schema.status == 1)
     }
 
     @Test func aMissingPythonModuleFailsLoudlyWithThePackageToInstall() async throws {
-        let directory = try MasterDealContractCheck.makeTemporaryDirectory()
+        let directory = try ContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try Data("import sys\nsys.modules['yaml'] = None\n".utf8)
             .write(to: directory.appendingPathComponent("sitecustomize.py"))
-        let result = try await MasterDealContractCheck.run(
-            ["spec", MasterDealContractCheck.contracts.path + "/masterdeal.openapi.yaml"],
+        let result = try await ContractCheck.run(
+            ["spec", ContractCheck.contracts + "/masterdeal.openapi.yaml"],
             environment: ["PYTHONPATH": directory.path])
         #expect(result.status == 2)
         #expect(result.output.contains("pip install PyYAML"), "\(result.output)")

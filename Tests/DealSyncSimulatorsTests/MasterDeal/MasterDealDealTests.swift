@@ -1,4 +1,5 @@
 import DealSyncSimulators
+import DealSyncTestSupport
 import Foundation
 import NIOHTTP1
 import Testing
@@ -117,7 +118,7 @@ struct MasterDealDealTests {
     }
 
     @Test func seedDealsLoadFromAJSONFile() throws {
-        let directory = try MasterDealContractCheck.makeTemporaryDirectory()
+        let directory = try ContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("seed.json")
         try Data(

@@ -8,13 +8,13 @@ import Testing
 struct MasterDealEventDeliveryTests {
     /// Checks `X-Signature` with Python's `hmac` (an implementation independent of the simulator's).
     func verify(_ request: MasterDealEventReceiver.Received, current: String, previous: String? = nil) async throws -> Int32 {
-        let directory = try MasterDealContractCheck.makeTemporaryDirectory()
+        let directory = try ContractCheck.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let body = directory.appendingPathComponent("body.json")
         try request.body.write(to: body)
         var environment = ["MASTERDEAL_EVENT_SECRET": current]
         if let previous { environment["MASTERDEAL_EVENT_SECRET_PREVIOUS"] = previous }
-        let result = try await MasterDealContractCheck.run(
+        let result = try await ContractCheck.run(
             ["signature", request.headers["x-signature"] ?? "", body.path],
             environment: environment)
         return result.status

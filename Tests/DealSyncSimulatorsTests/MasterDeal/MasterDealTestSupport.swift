@@ -160,39 +160,3 @@ final class MasterDealEventReceiver: Sendable {
         }
     }
 }
-
-/// Runs `contracts/check.py` from the repository this file lives in.
-enum MasterDealContractCheck {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    static var contracts: URL { repositoryRoot.appendingPathComponent("contracts") }
-
-    /// Exit status and combined output. A missing Python module exits 2 and names the pip package.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
-        // Python is waited for on a thread of its own, not on one of the cooperative threads other tests need.
-        try await offThePool { try runBlocking(arguments, environment: environment) }
-    }
-
-    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", contracts.appendingPathComponent("check.py").path] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-    }
-
-    /// A fresh temporary directory for captured instances.
-    static func makeTemporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("masterdeal-contract-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
-}
