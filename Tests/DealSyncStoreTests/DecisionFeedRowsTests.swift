@@ -77,6 +77,47 @@ struct DecisionFeedRowsTests {
         }
     }
 
+    /// The feed rows' values, by target, oldest first.
+    func published(_ database: Database) async throws -> [(target: String, operation: String, values: [String: FieldValue])] {
+        let rows = try await database.client.query(
+            "SELECT operation, payload::text FROM outbox WHERE target = \(Self.feed) ORDER BY id")
+        var result: [(String, String, [String: FieldValue])] = []
+        for try await (operation, payload) in rows.decode((String, String).self) {
+            let stored = try OutboxPayload(jsonText: payload)
+            result.append((stored.decided?.target ?? "?", operation, stored.values))
+        }
+        return result
+    }
+
+    @Test func aLeadDeletedInTheCRMPublishesTheDealsMoveToItsLostStage() async throws {
+        var mapping = F.mapping
+        mapping.deletes = .propagate(masterStage: "lost")
+        let setup = SyncSetup(
+            masterConnector: "masterdeal",
+            lanes: [
+                .init(
+                    connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
+                    masterAccount: "acc-tour")
+            ], decisionFeed: Self.feed)
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let processor = InboxProcessor(context: SyncContext(database: database, setup: setup, logger: logger))
+            _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1000)], key: "lead-1"))
+            _ = try await inbox.record(F.item([F.deal(title: "Сочи", at: 1000, version: 1)], key: "deal-1"))
+            try await F.drain(processor)
+            let before = try await published(database).count
+            var deleted = F.lead(title: "Сочи", at: 1100)
+            deleted.action = .delete
+            _ = try await inbox.record(F.item([deleted], key: "lead-deleted"))
+            try await F.drain(processor)
+            let after = try await published(database)
+            try #require(after.count == before + 1, "\(after)")
+            let move = after[before]
+            #expect(move.target == "masterdeal" && move.operation == "update")
+            #expect(move.values == ["stage": .text("lost")])
+        }
+    }
+
     @Test func withoutAFeedNoRowIsWritten() async throws {
         try await TestPostgres.withDatabase { database in
             _ = try await InboxStore(database: database, logger: logger).record(

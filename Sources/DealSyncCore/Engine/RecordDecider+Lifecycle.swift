@@ -99,9 +99,11 @@ extension RecordDecider {
             let key = IdempotencyKey.make(
                 target: masterConnector, record: link.recordKey(for: .master), operation: "update",
                 values: values, cause: cause)
+            // The mapping's stage field, when it has one, names the change (the decision feed tells it).
+            let stageField = mapping.fields.first { $0.master == "stage" }?.name ?? "stage"
             decision.writes.append(
                 .init(
-                    side: .master, operation: .update, values: values, fields: [:],
+                    side: .master, operation: .update, values: values, fields: [stageField: .text(stage)],
                     recordKey: link.recordKey(for: .master), idempotencyKey: key))
         }
         decision.entries.append(DivergenceEntry(kind: .delete, crmAt: observation.stamp, rule: rule, outcome: outcome))

@@ -102,7 +102,7 @@ struct DecisionSession {
         try await LinkBookRecords.save(book, before: before, lineages: lineages, on: tx, logger: context.logger)
         try context.check("after-state")
         return try await SyncEffectsRecords.write(
-            caused, masterConnector: context.setup.masterConnector, decisionFeed: context.setup.decisionFeed, links: book.entries,
+            caused, setup: context.setup, links: book.entries,
             checkpoint: context.check, on: tx, logger: context.logger)
     }
 }

@@ -16,14 +16,14 @@ enum SyncEffectsRecords {
     /// it is after the batch (a write is ordered under it). Returns how many outbox rows were written.
     @discardableResult
     static func write(
-        _ caused: [Caused], masterConnector: String, decisionFeed: String?, links: [Int64: LinkBook.Entry],
-        checkpoint: (String) throws -> Void, on tx: PostgresConnection, logger: Logger
+        _ caused: [Caused], setup: SyncSetup, links: [Int64: LinkBook.Entry], checkpoint: (String) throws -> Void,
+        on tx: PostgresConnection, logger: Logger
     ) async throws -> Int {
         try await cancel(caused.flatMap(\.effects.cancelled), on: tx, logger: logger)
-        let targets = try await insertWrites(caused, decisionFeed: decisionFeed, links: links, on: tx, logger: logger)
+        let targets = try await insertWrites(caused, setup: setup, links: links, on: tx, logger: logger)
         try checkpoint("after-outbox")
         try await insertEntries(caused, on: tx, logger: logger)
-        try await insertRefetches(caused, masterConnector: masterConnector, on: tx, logger: logger)
+        try await insertRefetches(caused, masterConnector: setup.masterConnector, on: tx, logger: logger)
         if !targets.isEmpty {
             // One hint per target written to, so only its relays wake (a studio's hundred relays do not all look).
             let distinct = Array(Set(targets)).sorted()
@@ -47,7 +47,7 @@ enum SyncEffectsRecords {
     /// write's key; its record key is the link's, so one link's decisions are published one at a time, in order;
     /// no link id, so its confirmation teaches no field state); returns each row's target.
     private static func insertWrites(
-        _ caused: [Caused], decisionFeed: String?, links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
+        _ caused: [Caused], setup: SyncSetup, links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
         logger: Logger
     ) async throws -> [String] {
         var columns = (
@@ -67,12 +67,13 @@ enum SyncEffectsRecords {
                 columns.keys.append(write.write.idempotencyKey)
                 columns.lineages.append(cause.lineage)
                 columns.inboxIDs.append(cause.inboxID ?? 0)
-                // A link-field write-back (no mapping field) is bookkeeping, not a change to publish.
-                guard let decisionFeed, !write.write.fields.isEmpty else { continue }
+                // An update of no mapping field (the link field written back) is bookkeeping, not a change.
+                guard let decisionFeed = setup.decisionFeed, write.write.operation == .create || !write.write.fields.isEmpty else {
+                    continue
+                }
                 let link = links[write.linkID]
-                // The decided (canonical) values, not the side's projection of them.
-                var fields: [String: FieldValue] = [:]
-                for (name, sent) in write.write.fields { fields[name] = link?.fields[name]?.decided ?? sent }
+                let fields = canonical(
+                    write.write.fields, sentTo: write.target, lane: link.flatMap { setup.lane($0.connector) }, setup: setup)
                 columns.targets.append(decisionFeed)
                 columns.recordKeys.append("decided:link:\(write.linkID)")
                 columns.links.append(0)
@@ -100,6 +101,27 @@ enum SyncEffectsRecords {
             ON CONFLICT (idempotency_key) DO NOTHING
             """, logger: logger)
         return columns.targets
+    }
+
+    /// What a write sent, by the mapping's field names, in canonical form (the stage as MasterDeal names it, not
+    /// a CRM's status id); a value the mapping cannot read back stays as sent.
+    static func canonical(
+        _ sent: [String: FieldValue], sentTo target: String, lane: SyncSetup.Lane?, setup: SyncSetup
+    ) -> [String: FieldValue] {
+        guard let mapping = lane?.mapping else { return sent }
+        let side: Side = target == setup.masterConnector ? .master : .crm
+        var fields: [String: FieldValue] = [:]
+        for (name, value) in sent {
+            if let field = mapping.field(named: name),
+                case .success(let canonical) = FieldTransformer(field: field, mapping: mapping)
+                    .canonical(value, from: side)
+            {
+                fields[name] = canonical
+            } else {
+                fields[name] = value
+            }
+        }
+        return fields
     }
 
     private static func insertEntries(_ caused: [Caused], on tx: PostgresConnection, logger: Logger) async throws {
