@@ -6,7 +6,8 @@ import PostgresNIO
 import Testing
 
 /// What the divergence log stores, read back column by column: a concurrent conflict with both values, both
-/// stamps, the rule and the winner; a personal field's conflict masked; a value the stage matrix does not know.
+/// stamps, the rule and the winner; a personal field's conflict masked; a value the stage matrix does not know; a
+/// change on the wrong side of a one-way field; a CRM delete.
 struct DivergenceRecordTests {
     typealias F = StoreFixtures
     let logger = TestPostgres.logger
@@ -68,6 +69,15 @@ struct DivergenceRecordTests {
         return result
     }
 
+    /// Each entry's `outcome` column, oldest first.
+    func outcomes(_ database: Database) async throws -> [String] {
+        var result: [String] = []
+        for try await outcome in try await database.client.query("SELECT outcome FROM divergence_log ORDER BY id").decode(String.self) {
+            result.append(outcome)
+        }
+        return result
+    }
+
     func lineage(of key: String, _ database: Database) async throws -> UUID? {
         let rows = try await database.client.query("SELECT lineage_id FROM inbox WHERE dedupe_key = \(key)")
         for try await id in rows.decode(UUID.self) { return id }
@@ -124,6 +134,75 @@ struct DivergenceRecordTests {
             #expect(unmapped[0].deal == "md-1" && unmapped[0].lineage == lineage)
             #expect(unmapped[0].crmValue?.contains("700:77") == true, "the value nobody mapped: \(unmapped[0])")
             #expect(unmapped[0].crmAt == 1500)
+        }
+    }
+
+    @Test func aChangeOnTheWrongSideOfAOneWayFieldIsLoggedWithBothValuesAndWrittenBack() async throws {
+        var mapping = Self.mapping
+        mapping.fields.append(
+            FieldMapping(name: "note", master: "attributes.sla_note", crm: "custom_fields.900006", direction: .masterToCRM))
+        let setup = SyncSetup(
+            masterConnector: "masterdeal",
+            lanes: [
+                .init(
+                    connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
+                    masterAccount: "acc-tour")
+            ])
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let processor = InboxProcessor(database: database, setup: setup, logger: logger)
+            var lead = Self.lead(title: "Сочи", phone: "+7 1", at: 1000)
+            lead.fields["custom_fields.900006"] = .text("звонить после 18:00")
+            var deal = Self.deal(title: "Сочи", phone: "+7 1", at: 1000, version: 1)
+            deal.fields["attributes.sla_note"] = .text("звонить после 18:00")
+            _ = try await inbox.record(F.item([lead], key: "lead-1"))
+            _ = try await inbox.record(F.item([deal], key: "deal-1"))
+            try await F.drain(processor)
+            #expect(try await rows(database).isEmpty, "nothing diverged yet")
+            lead.fields["custom_fields.900006"] = .text("не звонить")
+            lead.stamp = SourceStamp(seconds: 2000)
+            _ = try await inbox.record(F.item([lead], key: "lead-2"))
+            try await F.drain(processor)
+
+            let logged = try await rows(database)
+            try #require(logged.count == 1, "\(logged)")
+            let lineage = try #require(try await lineage(of: "lead-2", database))
+            #expect(
+                logged[0]
+                    == Row(
+                        kind: "one_way_violation", deal: "md-1", connector: "tour", record: "9001", field: "note",
+                        masterValue: #"{"text": "звонить после 18:00"}"#, crmValue: #"{"text": "не звонить"}"#,
+                        masterAt: 1000, crmAt: 2000, rule: "direction:master_to_crm", winner: "master", lineage: lineage))
+            #expect(try await outcomes(database) == ["kept the master value and wrote it back to crm"])
+            // And it is written back: the CRM gets MasterDeal's value again.
+            let back = try await database.client.query(
+                "SELECT count(*)::int8 FROM outbox WHERE target = 'tour' AND payload->'values' ? 'custom_fields.900006'")
+            for try await count in back.decode(Int.self) { #expect(count == 1) }
+        }
+    }
+
+    @Test func aLeadDeletedInTheCRMIsLoggedWithItsRuleAndWhatWasDone() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            let processor = InboxProcessor(database: database, setup: Self.setup, logger: logger)
+            _ = try await inbox.record(F.item([Self.lead(title: "Сочи", phone: "+7 1", at: 1000)], key: "lead-1"))
+            _ = try await inbox.record(F.item([Self.deal(title: "Сочи", phone: "+7 1", at: 1000, version: 1)], key: "deal-1"))
+            try await F.drain(processor)
+            var deleted = Self.lead(title: "Сочи", phone: "+7 1", at: 1500)
+            deleted.action = .delete
+            deleted.fields = [:]
+            _ = try await inbox.record(F.item([deleted], key: "lead-deleted"))
+            try await F.drain(processor)
+
+            let logged = try await rows(database)
+            try #require(logged.count == 1, "\(logged)")
+            let lineage = try #require(try await lineage(of: "lead-deleted", database))
+            #expect(
+                logged[0]
+                    == Row(
+                        kind: "delete", deal: "md-1", connector: "tour", record: "9001", field: nil, masterValue: nil, crmValue: nil,
+                        masterAt: nil, crmAt: 1500, rule: "on_delete:unlink", winner: nil, lineage: lineage))
+            #expect(try await outcomes(database) == ["deleted in the CRM: link ended, the MasterDeal deal is kept"])
         }
     }
 }
