@@ -119,6 +119,17 @@ struct MigratorTests {
         } throws: { error in
             let text = "\(error)"
             return text.contains("127.0.0.1:1") && !text.contains("hunter2secret") && !text.contains("\n")
+                && text.hasSuffix(": connection refused")
+        }
+    }
+
+    @Test func aHostThatDoesNotResolveIsSaidSo() async throws {
+        // `.invalid` never resolves (RFC 2606).
+        let url = try DatabaseURL(parsing: "postgres://sync:pw@db.dealsync.invalid:5432/dealsync")
+        await #expect {
+            try await Database.checkReachable(url, logger: logger)
+        } throws: { error in
+            "\(error)".hasSuffix(": host not found")
         }
     }
 }

@@ -1,6 +1,7 @@
 import DealSyncCore
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
@@ -132,19 +133,31 @@ public enum DatabaseError: Error, CustomStringConvertible, Sendable {
         }
     }
 
-    /// A short reason that never includes credentials.
+    /// A short reason that never includes credentials, told by the error's type (not by searching its text).
     static func reason(_ error: any Error) -> String {
-        if let psql = error as? PSQLError {
+        switch error {
+        case let psql as PSQLError:
             if let message = psql.serverInfo?[.message] { return message }
             if let underlying = psql.underlying { return reason(underlying) }
             return "\(psql.code)"
+        case let io as IOError:
+            switch io.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ETIMEDOUT: return "connection timed out"
+            case EHOSTUNREACH, ENETUNREACH: return "host unreachable"
+            default: return String(io.description.prefix(160))
+            }
+        case ChannelError.connectTimeout:
+            return "connection timed out"
+        case is DeadlinePassed:
+            return "connection timed out"
+        case let connection as NIOConnectionError:
+            // Every address tried failed: the first one's reason; none found: the name did not resolve.
+            if let first = connection.connectionErrors.first { return reason(first.error) }
+            if connection.dnsAError != nil || connection.dnsAAAAError != nil { return "host not found" }
+            return "no address to connect to"
+        default:
+            return String(String(describing: error).prefix(160))
         }
-        let text = String(describing: error)
-        if text.contains("connectTimeout") || text.contains("timeout") { return "connection timed out" }
-        if text.contains("connection refused") || text.contains("Connection refused") || text.contains("ECONNREFUSED") {
-            return "connection refused"
-        }
-        if text.contains("NXDOMAIN") || text.contains("resolve") || text.contains("lookup") { return "host not found" }
-        return text.count > 160 ? String(text.prefix(160)) : text
     }
 }
