@@ -135,6 +135,17 @@ public final class Gateway: Sendable {
                 divergence: { [metrics] connector, kind in metrics.divergence(connector, kind: kind.rawValue) }))
     }
 
+    /// The routes: webhooks, readiness and health, metrics and stats. Webhooks are stored by ``writer``, which must
+    /// be running.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        GatewayRoutes(
+            generations: generations, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
+            bodyLimit: options.bodyLimit
+        ).register(on: router)
+        return router
+    }
+
     /// Releases the HTTP client when the gateway's services were never run (CLI commands).
     public func shutdown() async {
         try? await httpClient.shutdown()
@@ -163,11 +174,7 @@ public final class Gateway: Sendable {
             claims: claims, status: ConnectorStatusStore(database: database, logger: logger),
             polls: PollStore(database: database, logger: logger),
             presence: Presence(claims: claims, worker: options.worker, logger: logger))
-        let router = Router()
-        GatewayRoutes(
-            generations: generations, writer: writer, database: database, metrics: metrics, wakeups: laneWakeups, logger: logger,
-            bodyLimit: options.bodyLimit
-        ).register(on: router)
+        let router = router()
         let readTimeout = TimeAmount(options.requestReadTimeout)
         let app = Application(
             router: router,

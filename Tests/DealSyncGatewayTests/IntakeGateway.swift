@@ -24,13 +24,7 @@ struct IntakeGateway: Sendable {
         _ body: @Sendable (IntakeGateway) async throws -> Void
     ) async throws {
         let logger = TestPostgres.logger
-        let nowhere = "http://127.0.0.1:9"
-        let configuration = try ConfigurationLoader(environment: [:]).load(
-            connectors: SyncSystem.connectorsYAML(master: nowhere, amo: nowhere, bitrix: nowhere).map { .init(path: $0.0, text: $0.1) },
-            mappings: [
-                .init(path: "mappings/tour.yaml", text: SyncSystem.mappingYAML()),
-                .init(path: "mappings/fitness.yaml", text: SyncSystem.fitnessMappingYAML()),
-            ])
+        let configuration = try Self.configuration()
         let url = try await TestPostgres.freshDatabaseURL(in: cluster)
         let stopping = Mutex<(told: ContinuousClock.Instant?, services: ContinuousClock.Instant?)>((nil, nil))
         defer {
@@ -91,6 +85,17 @@ struct IntakeGateway: Sendable {
                 print("  backend \(pid) \(state ?? "-") \(wait) \(age ?? "-") \(query ?? "-")")
             }
         }
+    }
+
+    /// ``SyncSystem``'s three connectors, pointing nowhere.
+    static func configuration() throws -> Configuration {
+        let nowhere = "http://127.0.0.1:9"
+        return try ConfigurationLoader(environment: [:]).load(
+            connectors: SyncSystem.connectorsYAML(master: nowhere, amo: nowhere, bitrix: nowhere).map { .init(path: $0.0, text: $0.1) },
+            mappings: [
+                .init(path: "mappings/tour.yaml", text: SyncSystem.mappingYAML()),
+                .init(path: "mappings/fitness.yaml", text: SyncSystem.fitnessMappingYAML()),
+            ])
     }
 
     /// Rows in the inbox.
