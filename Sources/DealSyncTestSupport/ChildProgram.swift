@@ -134,12 +134,16 @@ public enum FreePort {
     public static func pick() throws -> Int { try EmbeddedPostgres.freePort() }
 }
 
-/// Waits until `condition` holds, checking every 100 ms, for at most `timeout`; the error names what was awaited.
-public func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: @Sendable () async throws -> Bool) async throws {
+/// Waits until `condition` holds, checking `every` 100 ms (or as given), for at most `timeout`; the error names
+/// what was awaited.
+public func eventually(
+    _ what: String, timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(100),
+    _ condition: @Sendable () async throws -> Bool
+) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(100))
+        try await Task.sleep(for: interval)
     }
     throw ChildProgramError("timed out after \(timeout) waiting until \(what)")
 }

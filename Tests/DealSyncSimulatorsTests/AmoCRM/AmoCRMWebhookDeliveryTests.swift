@@ -1,5 +1,6 @@
 import DealSyncCore
 import DealSyncSimulators
+import DealSyncTestSupport
 import Foundation
 import NIOHTTP1
 import Testing
@@ -37,7 +38,9 @@ struct AmoCRMWebhookDeliveryTests {
 
     /// Waits until `count` deliveries sleep before their next retry, and returns how long each still has to wait.
     static func retriesWaiting(_ count: Int, on clock: ManualClock) async throws -> [Duration] {
-        try await amoEventually("\(count) retries waiting") { clock.pendingDelays.count == count }
+        try await eventually("\(count) retries waiting", timeout: .seconds(3), every: .milliseconds(10)) {
+            clock.pendingDelays.count == count
+        }
         return clock.pendingDelays
     }
 
@@ -50,18 +53,18 @@ struct AmoCRMWebhookDeliveryTests {
         try await Self.withHooked(scale: 1, retryClock: clock) { simulator, _, receiver in
             receiver.respond(status: 400)
             try Self.touch(simulator)
-            try await amoEventually("the first attempt") { receiver.received.count == 1 }
+            try await eventually("the first attempt", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             let afterFirst = try await Self.retriesWaiting(1, on: clock)
             #expect(Self.isAbout(afterFirst[0], .seconds(300)), "5 minutes after the first failure, not \(afterFirst[0])")
             clock.advance(by: afterFirst[0] - .seconds(1))
             #expect(clock.pendingDelays.count == 1 && receiver.received.count == 1, "not a second early")
             clock.advance(by: .seconds(1))
-            try await amoEventually("the second attempt") { receiver.received.count == 2 }
+            try await eventually("the second attempt", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 2 }
             let afterSecond = try await Self.retriesWaiting(1, on: clock)
             #expect(Self.isAbout(afterSecond[0], .seconds(900)), "15 minutes after the second, not \(afterSecond[0])")
             clock.advance(by: afterSecond[0])
-            try await amoEventually("the third attempt") { receiver.received.count == 3 }
-            try await amoEventually("the delivery finished") { simulator.pendingWebhooks == 0 }
+            try await eventually("the third attempt", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 3 }
+            try await eventually("the delivery finished", timeout: .seconds(3), every: .milliseconds(10)) { simulator.pendingWebhooks == 0 }
             #expect(clock.pendingDelays.isEmpty, "no 15 min / 1 h retries after a 4xx")
             #expect(receiver.received.count == 3)
             #expect(simulator.webhookHistory.map(\.attempt) == [1, 2, 3])
@@ -78,15 +81,17 @@ struct AmoCRMWebhookDeliveryTests {
             try Self.touch(simulator)
             let expected: [Duration] = [.milliseconds(50), .milliseconds(150), .milliseconds(150), .milliseconds(600)]
             for (index, delay) in expected.enumerated() {
-                try await amoEventually("attempt \(index + 1)") { receiver.received.count == index + 1 }
+                try await eventually("attempt \(index + 1)", timeout: .seconds(3), every: .milliseconds(10)) {
+                    receiver.received.count == index + 1
+                }
                 let waiting = try await Self.retriesWaiting(1, on: clock)
                 #expect(Self.isAbout(waiting[0], delay), "retry \(index + 1) waits \(waiting[0]), not \(delay)")
                 clock.advance(by: waiting[0] - .milliseconds(1))
                 #expect(receiver.received.count == index + 1 && clock.pendingDelays.count == 1, "not early")
                 clock.advance(by: .milliseconds(1))
             }
-            try await amoEventually("five attempts") { receiver.received.count == 5 }
-            try await amoEventually("the delivery given up") { simulator.pendingWebhooks == 0 }
+            try await eventually("five attempts", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 5 }
+            try await eventually("the delivery given up", timeout: .seconds(3), every: .milliseconds(10)) { simulator.pendingWebhooks == 0 }
             #expect(clock.pendingDelays.isEmpty, "no sixth attempt")
             #expect(receiver.received.count == 5)
             #expect(simulator.stats.webhooksFailed == 5)
@@ -99,13 +104,17 @@ struct AmoCRMWebhookDeliveryTests {
         try await Self.withHooked(timeout: .seconds(1), retryClock: clock) { simulator, _, receiver in
             receiver.respond(status: 200, delay: .seconds(5))
             try Self.touch(simulator)
-            try await amoEventually(timeout: .seconds(5), "the first attempt recorded") { !simulator.webhookHistory.isEmpty }
+            try await eventually("the first attempt recorded", timeout: .seconds(5), every: .milliseconds(10)) {
+                !simulator.webhookHistory.isEmpty
+            }
             let first = simulator.webhookHistory[0]
             #expect(first.status == nil && !first.succeeded)
             receiver.respond(status: 200)
             let waiting = try await Self.retriesWaiting(1, on: clock)
             clock.advance(by: waiting[0])
-            try await amoEventually("the retry succeeding") { simulator.webhookHistory.contains { $0.succeeded } }
+            try await eventually("the retry succeeding", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.webhookHistory.contains { $0.succeeded }
+            }
             #expect(simulator.webhookHistory.last?.attempt == 2)
             #expect(simulator.webhookHistory[0].requestID != simulator.webhookHistory[1].requestID)
         }
@@ -125,9 +134,11 @@ struct AmoCRMWebhookDeliveryTests {
                 #expect(waiting.allSatisfy { Self.isAbout($0, delay * scale) }, "round \(round + 1): \(waiting)")
                 clock.advance(by: delay * scale)
             }
-            try await amoEventually("the hook disabled") { simulator.webhookSubscriptions.first?.disabled == true }
+            try await eventually("the hook disabled", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.webhookSubscriptions.first?.disabled == true
+            }
             // Settled: every delivery still under way waits for its fifth attempt, every attempt sent is recorded.
-            try await amoEventually("the fourth round settled") {
+            try await eventually("the fourth round settled", timeout: .seconds(3), every: .milliseconds(10)) {
                 clock.pendingDelays.count == simulator.pendingWebhooks && simulator.webhookHistory.count == receiver.received.count
             }
             let sent = receiver.received.count
@@ -136,7 +147,7 @@ struct AmoCRMWebhookDeliveryTests {
             #expect(hourLater.count == sent - 78)
             #expect(hourLater.allSatisfy { Self.isAbout($0, .seconds(3600) * scale) }, "\(hourLater)")
             clock.advance(by: .seconds(3600) * scale)
-            try await amoEventually("retries settled") { simulator.pendingWebhooks == 0 }
+            try await eventually("retries settled", timeout: .seconds(3), every: .milliseconds(10)) { simulator.pendingWebhooks == 0 }
             #expect(receiver.received.count == sent, "the fifth attempts go nowhere")
             #expect(simulator.stats.hooksDisabled == 1)
             #expect(simulator.stats.webhooksLost == 26, "each delivery ends with one attempt refused")
@@ -150,7 +161,9 @@ struct AmoCRMWebhookDeliveryTests {
 
             #expect(try await client.send(.POST, "/_sim/hooks/enable", token: nil).status == 204)
             try Self.touch(simulator, price: 100)
-            try await amoEventually("delivery after re-enabling") { receiver.received.count == sent + 1 }
+            try await eventually("delivery after re-enabling", timeout: .seconds(3), every: .milliseconds(10)) {
+                receiver.received.count == sent + 1
+            }
             #expect(simulator.webhookSubscriptions.first?.disabled == false)
         }
     }
@@ -164,7 +177,9 @@ struct AmoCRMWebhookDeliveryTests {
             #expect(simulator.stats.webhooksLost == 1)
             #expect(try await client.send(.POST, "/_sim/webhooks/resume", token: nil).status == 204)
             try Self.touch(simulator, price: 11)
-            try await amoEventually("the delivery after resuming") { receiver.received.count == 1 }
+            try await eventually("the delivery after resuming", timeout: .seconds(3), every: .milliseconds(10)) {
+                receiver.received.count == 1
+            }
             try await Task.sleep(for: .milliseconds(100))
             #expect(receiver.received.count == 1, "what happened during the pause never arrives")
             let update = try PHPForm.parse(receiver.received[0].body).amoLeads("update").first
@@ -189,7 +204,7 @@ struct AmoCRMWebhookDeliveryTests {
                 let lead = try #require(simulator.allLeads().first { $0.statusID == Default.newRequest })
                 try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(price: 5))
                 try simulator.editAsSalesperson(leadID: lead.id, userID: Default.salesAnna, AmoLeadFields(statusID: Default.booked))
-                try await amoEventually("the status webhook") { receiver.received.count == 1 }
+                try await eventually("the status webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
                 try await Task.sleep(for: .milliseconds(100))
                 let form = try PHPForm.parse(try #require(receiver.received.last).body)
                 #expect(form["leads"]?.map?.keys == ["status"], "only the subscribed action is sent")
@@ -209,7 +224,9 @@ struct AmoCRMWebhookDeliveryTests {
         @Sendable func bodies(seed: UInt64) async throws -> [String] {
             try await Self.withHooked(seed: seed) { simulator, _, receiver in
                 for price in 1...6 { try Self.touch(simulator, price: price) }
-                try await amoEventually("six deliveries") { simulator.webhookHistory.count == 6 }
+                try await eventually("six deliveries", timeout: .seconds(3), every: .milliseconds(10)) {
+                    simulator.webhookHistory.count == 6
+                }
                 return simulator.webhookHistory.sorted { $0.deliveryID < $1.deliveryID }.map(\.body)
             }
         }

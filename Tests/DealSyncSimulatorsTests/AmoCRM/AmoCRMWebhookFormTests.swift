@@ -1,5 +1,6 @@
 import DealSyncCore
 import DealSyncSimulators
+import DealSyncTestSupport
 import Foundation
 import NIOHTTP1
 import Testing
@@ -38,7 +39,7 @@ struct AmoCRMWebhookFormTests {
                       {"field_id":\(Default.travellersField),"values":[{"value":2}]}]}]
                     """)
             let id = try #require(reply.object.jsonObject("_embedded").jsonArray("leads").first?.jsonInt("id"))
-            try await amoEventually("the add webhook") { receiver.received.count == 1 }
+            try await eventually("the add webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             let received = receiver.received[0]
             #expect(received.contentType == "application/x-www-form-urlencoded")
             #expect(received.userAgent == "amoCRM-Webhooks/3.0")
@@ -87,7 +88,7 @@ struct AmoCRMWebhookFormTests {
                 json: """
                     {"status_id":\(Default.booked),"responsible_user_id":\(Default.salesAnna)}
                     """)
-            try await amoEventually("the update webhook") { receiver.received.count == 1 }
+            try await eventually("the update webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
             #expect(form.amoLeads("update").count == 1)
             let status = try #require(form.amoLeads("status").first)
@@ -106,7 +107,7 @@ struct AmoCRMWebhookFormTests {
             let ids = simulator.allLeads().prefix(3).map(\.id)
             let body = ids.map { #"{"id":\#($0),"price":777,"updated_by":0}"# }.joined(separator: ",")
             #expect(try await client.send(.PATCH, "/api/v4/leads", json: "[\(body)]").status == 200)
-            try await amoEventually("the batch webhook") { receiver.received.count == 1 }
+            try await eventually("the batch webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             try await Task.sleep(for: .milliseconds(100))
             #expect(receiver.received.count == 1, "one POST for the whole batch")
             let updates = try Self.form(receiver.received[0]).amoLeads("update")
@@ -119,13 +120,13 @@ struct AmoCRMWebhookFormTests {
         try await Self.withHooked { simulator, client, receiver, _ in
             let lead = try #require(simulator.allLeads().first)
             #expect(try await client.send(.DELETE, "/_sim/leads/\(lead.id)?user_id=\(Default.salesBoris)", token: nil).status == 204)
-            try await amoEventually("the delete webhook") { receiver.received.count == 1 }
+            try await eventually("the delete webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             let delete = try #require(try Self.form(receiver.received[0]).amoLeads("delete").first)
             #expect(Set(delete.keys) == ["id", "status_id", "pipeline_id"])
             #expect(delete.amoText("id") == String(lead.id))
 
             #expect(try await client.send(.POST, "/_sim/leads/\(lead.id)/restore?user_id=\(Default.salesBoris)", token: nil).status == 204)
-            try await amoEventually("the restore webhook") { receiver.received.count == 2 }
+            try await eventually("the restore webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 2 }
             let restore = try #require(try Self.form(receiver.received[1]).amoLeads("restore").first)
             #expect(restore.amoText("id") == String(lead.id))
             #expect(restore.amoText("modified_user_id") == String(Default.salesBoris))
@@ -143,7 +144,7 @@ struct AmoCRMWebhookFormTests {
                     {"user_id":\(Default.salesBoris),"name":"Петров, Шарм","status_id":142}
                     """, token: nil)
             #expect(reply.status == 200)
-            try await amoEventually("the webhook") { receiver.received.count == 1 }
+            try await eventually("the webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
             #expect(form.amoLeads("update").first?.amoText("modified_user_id") == String(Default.salesBoris))
             #expect(form.amoLeads("status").first?.amoText("status_id") == "142")
@@ -168,7 +169,7 @@ struct AmoCRMWebhookFormTests {
             #expect(tags.map(\.name) == ["горящий", "VIP"])
             #expect(tags[0].id == lead.tags[1].id, "a known tag keeps its id")
             #expect(tags[1].id > lead.tags.map(\.id).max()!, "a new tag gets a new one")
-            try await amoEventually("the webhook") { receiver.received.count == 1 }
+            try await eventually("the webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
             for action in ["update", "status"] {
                 let block = try #require(form.amoLeads(action).first)
@@ -179,7 +180,7 @@ struct AmoCRMWebhookFormTests {
             }
 
             #expect(try await client.send(.DELETE, "/_sim/leads/\(lead.id)", token: nil).status == 204)
-            try await amoEventually("the delete webhook") { receiver.received.count == 2 }
+            try await eventually("the delete webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 2 }
             #expect(try Self.form(receiver.received[1]).amoLeads("delete").first?["tags"] == nil)
         }
     }
@@ -194,7 +195,7 @@ struct AmoCRMWebhookFormTests {
                         {"lead_id":\(lead.id),"old_status_id":\(Default.newRequest)}
                         """, token: nil
                 ).status == 204)
-            try await amoEventually("the automation webhook") { receiver.received.count == 1 }
+            try await eventually("the automation webhook", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             let form = try Self.form(receiver.received[0])
             let status = try #require(form.amoLeads("status").first)
             #expect(Set(status.keys) == ["id", "status_id", "pipeline_id", "old_status_id", "old_pipeline_id"])

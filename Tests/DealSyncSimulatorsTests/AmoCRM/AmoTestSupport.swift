@@ -145,18 +145,6 @@ final class AmoWebhookReceiver: Sendable {
     }
 }
 
-/// Polls until `condition` holds, failing after `timeout`.
-func amoEventually(
-    timeout: Duration = .seconds(3), _ what: String = "condition",
-    _ condition: @Sendable () -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        guard ContinuousClock.now < deadline else { throw SimulatorError("timed out waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}
-
 extension Dictionary where Key == String, Value == Any {
     func jsonObject(_ key: String) -> [String: Any] { self[key] as? [String: Any] ?? [:] }
     func jsonArray(_ key: String) -> [[String: Any]] { self[key] as? [[String: Any]] ?? [] }

@@ -1,5 +1,6 @@
 import DealSyncCore
 import DealSyncSimulators
+import DealSyncTestSupport
 import Foundation
 import NIOHTTP1
 import Testing
@@ -32,7 +33,7 @@ struct Bitrix24EventTests {
             #expect(created.status == 201)
             _ = try await client.call("crm.deal.update", json: #"{"id":106,"fields":{"OPPORTUNITY":"5000"}}"#)
             _ = try await client.call("crm.deal.delete", json: #"{"id":106}"#)
-            try await bitrixEventually("three events") { receiver.received.count == 3 }
+            try await eventually("three events", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 3 }
             // Deliveries run concurrently: the order of arrival is not guaranteed (nor is it at Bitrix24).
             #expect(Set(receiver.received.compactMap(\.event)) == ["ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE"])
             let subscriptions = simulator.eventSubscriptions
@@ -54,7 +55,9 @@ struct Bitrix24EventTests {
                 let ts = Int(form["ts"]?.string ?? "") ?? 0
                 #expect(abs(ts - simulator.now) < 5)
             }
-            try await bitrixEventually("three successes recorded") { simulator.stats.eventsSucceeded == 3 }
+            try await eventually("three successes recorded", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.stats.eventsSucceeded == 3
+            }
         }
     }
 
@@ -63,7 +66,7 @@ struct Bitrix24EventTests {
             _ = try await client.call("crm.deal.add", json: #"{"fields":{"TITLE":"Своя запись"}}"#)
             _ = try await client.call("crm.deal.update", json: #"{"id":101,"fields":{}}"#)
             _ = try await client.call("batch", json: #"{"cmd":{"a":"crm.deal.update?id=102&fields[NOPE]=1"}}"#)
-            try await bitrixEventually("three echoes") { receiver.received.count == 3 }
+            try await eventually("three echoes", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 3 }
             #expect(
                 Set(receiver.received.map { "\($0.event ?? "")/\($0.dealID ?? "")" })
                     == ["ONCRMDEALADD/106", "ONCRMDEALUPDATE/101", "ONCRMDEALUPDATE/102"])
@@ -76,9 +79,11 @@ struct Bitrix24EventTests {
             let moved = try await client.send(
                 .POST, "/_sim/deals/101/move", json: #"{"category_id":0,"stage_id":"PREPARATION","user_id":12}"#)
             #expect(moved.status == 200)
-            try await bitrixEventually("the move event") { !receiver.received.isEmpty }
+            try await eventually("the move event", timeout: .seconds(3), every: .milliseconds(10)) { !receiver.received.isEmpty }
             // Every event the move caused has been sent (nothing pending): it caused only this one.
-            try await bitrixEventually("every event of the move sent") { simulator.pendingEvents == 0 }
+            try await eventually("every event of the move sent", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.pendingEvents == 0
+            }
             #expect(simulator.eventHistory.count == 1)
             #expect(receiver.received.map(\.event) == ["ONCRMDEALMOVETOCATEGORY"])
             let form = receiver.received[0].form
@@ -87,7 +92,7 @@ struct Bitrix24EventTests {
             #expect(simulator.deal(id: 101)?.categoryID == 0 && simulator.deal(id: 101)?.modifyByID == 12)
             // Within one funnel a move is a stage change.
             _ = try await client.send(.POST, "/_sim/deals/101/move", json: #"{"category_id":0,"stage_id":"EXECUTING"}"#)
-            try await bitrixEventually("the update") { receiver.received.count == 2 }
+            try await eventually("the update", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 2 }
             #expect(receiver.received[1].event == "ONCRMDEALUPDATE")
             #expect(simulator.deal(id: 101)?.stageID == "EXECUTING")
         }
@@ -99,12 +104,16 @@ struct Bitrix24EventTests {
         try await Self.withHandlers(delivery: .init(timeout: .seconds(1))) { simulator, _, receiver, _ in
             receiver.respond(status: 500)
             simulator.editAsSalesperson(dealID: 101, userID: 12, fields: ["COMMENTS": "a"])
-            try await bitrixEventually("the attempt recorded") { simulator.eventHistory.count == 1 }
+            try await eventually("the attempt recorded", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.eventHistory.count == 1
+            }
             receiver.respond(status: 200, delay: .seconds(5))
             simulator.editAsSalesperson(dealID: 102, userID: 12, fields: ["COMMENTS": "b"])
-            try await bitrixEventually(timeout: .seconds(5), "the timeout recorded") { simulator.eventHistory.count == 2 }
+            try await eventually("the timeout recorded", timeout: .seconds(5), every: .milliseconds(10)) {
+                simulator.eventHistory.count == 2
+            }
             // Nothing is pending: no retry is waiting to be sent.
-            try await bitrixEventually("nothing pending") { simulator.pendingEvents == 0 }
+            try await eventually("nothing pending", timeout: .seconds(3), every: .milliseconds(10)) { simulator.pendingEvents == 0 }
             #expect(receiver.received.count == 2, "one attempt each")
             let history = simulator.eventHistory
             #expect(history[0].status == 500 && !history[0].succeeded)
@@ -120,9 +129,11 @@ struct Bitrix24EventTests {
             simulator.editAsSalesperson(dealID: 101, userID: 12, fields: ["COMMENTS": "lost"])
             #expect(try await client.send(.POST, "/_sim/events/resume").status == 204)
             simulator.editAsSalesperson(dealID: 102, userID: 12, fields: ["COMMENTS": "kept"])
-            try await bitrixEventually("the event after resuming") { !receiver.received.isEmpty }
-            try await bitrixEventually("the attempt recorded") { simulator.eventHistory.count == 1 }
-            try await bitrixEventually("nothing pending") { simulator.pendingEvents == 0 }
+            try await eventually("the event after resuming", timeout: .seconds(3), every: .milliseconds(10)) { !receiver.received.isEmpty }
+            try await eventually("the attempt recorded", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.eventHistory.count == 1
+            }
+            try await eventually("nothing pending", timeout: .seconds(3), every: .milliseconds(10)) { simulator.pendingEvents == 0 }
             #expect(receiver.received.map(\.dealID) == ["102"])
             #expect(simulator.stats.eventsLost == 1)
             let attempts = try await client.get("/_sim/events")
@@ -142,7 +153,7 @@ struct Bitrix24EventTests {
             #expect(handlers.count == 1 && handlers[0].bitrixString("event") == "ONCRMDEALUPDATE")
 
             _ = try await client.app("crm.deal.update", json: #"{"id":101,"fields":{"COMMENTS":"app"}}"#)
-            try await bitrixEventually("the app event") { receiver.received.count == 1 }
+            try await eventually("the app event", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 1 }
             let event = receiver.received[0]
             let handlerID = try #require(simulator.eventSubscriptions.first { $0.event == "ONCRMDEALUPDATE" }?.id)
             #expect(event.form["event_handler_id"]?.string == String(handlerID), "an application's handler is named")
@@ -159,7 +170,7 @@ struct Bitrix24EventTests {
             #expect(withToken.status == 200, "the event's token works")
 
             _ = try await client.send(.PATCH, "/_sim/deals/101", json: #"{"user_id":15,"automation":true,"fields":{"COMMENTS":"robot"}}"#)
-            try await bitrixEventually("the automation event") { receiver.received.count == 2 }
+            try await eventually("the automation event", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 2 }
             #expect(receiver.received[1].auth("access_token") == nil && receiver.received[1].auth("application_token") != nil)
             #expect(receiver.received[1].form["event_handler_id"]?.string == String(handlerID))
 
@@ -177,19 +188,25 @@ struct Bitrix24EventTests {
         try await Self.withHandlers(delivery: delivery) { simulator, _, receiver, url in
             receiver.respond(status: 200, delay: .milliseconds(250))
             simulator.editAsSalesperson(dealID: 101, userID: 12, fields: ["COMMENTS": "slow"])
-            try await bitrixEventually("the slow answer recorded") { simulator.eventHistory.count == 1 }
+            try await eventually("the slow answer recorded", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.eventHistory.count == 1
+            }
             receiver.respond(status: 200)
             let changed = ContinuousClock.now
             simulator.editAsSalesperson(dealID: 102, userID: 12, fields: ["COMMENTS": "later"])
-            try await bitrixEventually("the deprioritised event") { receiver.received.count == 2 }
+            try await eventually("the deprioritised event", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 2 }
             #expect(receiver.received[1].at - changed >= .milliseconds(2000))
-            try await bitrixEventually("the second attempt recorded") { simulator.eventHistory.count == 2 }
+            try await eventually("the second attempt recorded", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.eventHistory.count == 2
+            }
             #expect(simulator.eventHistory.map(\.deprioritised) == [false, true])
             simulator.setHandlerSlow(url, false)
             let fast = ContinuousClock.now
             simulator.editAsSalesperson(dealID: 103, userID: 12, fields: ["COMMENTS": "fast again"])
-            try await bitrixEventually("the prompt event") { receiver.received.count == 3 }
-            try await bitrixEventually("the third attempt recorded") { simulator.eventHistory.count == 3 }
+            try await eventually("the prompt event", timeout: .seconds(3), every: .milliseconds(10)) { receiver.received.count == 3 }
+            try await eventually("the third attempt recorded", timeout: .seconds(3), every: .milliseconds(10)) {
+                simulator.eventHistory.count == 3
+            }
             #expect(simulator.eventHistory.map(\.deprioritised) == [false, true, false])
             #expect(receiver.received[2].at - fast < .milliseconds(2000), "no extra delay once the handler is fast again")
         }

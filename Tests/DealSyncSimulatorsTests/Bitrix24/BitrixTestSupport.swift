@@ -102,18 +102,6 @@ struct BitrixClient: Sendable {
     func get(_ path: String) async throws -> BitrixReply { try await send(.GET, path) }
 }
 
-/// Polls until `condition` holds, failing after `timeout`.
-func bitrixEventually(
-    timeout: Duration = .seconds(3), _ what: String = "condition",
-    _ condition: @Sendable () -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        guard ContinuousClock.now < deadline else { throw SimulatorError("timed out waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}
-
 extension Dictionary where Key == String, Value == Any {
     func bitrixObject(_ key: String) -> [String: Any] { self[key] as? [String: Any] ?? [:] }
     func bitrixList(_ key: String) -> [[String: Any]] { self[key] as? [[String: Any]] ?? [] }
