@@ -275,6 +275,7 @@ let package = Package(
             dependencies: [
                 "dealsync",
                 "DealSyncCore",
+                "DealSyncGateway",
                 "DealSyncStore",
                 "DealSyncSimulators",
                 "DealSyncTestSupport",

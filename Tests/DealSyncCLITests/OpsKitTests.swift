@@ -1,3 +1,4 @@
+import DealSyncGateway
 import DealSyncTestSupport
 import Foundation
 import Testing
@@ -189,22 +190,10 @@ enum OpsKit {
     static let alerts = "ops/prometheus/alerts.yml"
     static let ruleTests = "ops/prometheus/tests"
 
-    /// The metric families dealsync exports (the contract the rules and the dashboard are written against).
-    static let exported: Set<String> = [
-        "dealsync_webhooks_total", "dealsync_webhook_duration_seconds", "dealsync_inbox_processed_total", "dealsync_inbox_pending",
-        "dealsync_inbox_oldest_seconds", "dealsync_polls_total", "dealsync_poll_items_total", "dealsync_divergence_total",
-        "dealsync_deliveries_total", "dealsync_retries_total", "dealsync_dead_letters_total", "dealsync_dead_letters_open",
-        "dealsync_outbox_depth", "dealsync_outbox_oldest_seconds", "dealsync_limiter_wait_seconds_total", "dealsync_breaker_state",
-        "dealsync_connector_paused", "dealsync_rate_limit_share", "dealsync_auth_failures_total", "dealsync_drift_open",
-        "dealsync_drift_oldest_open_seconds",
-        "dealsync_drift_detected_total", "dealsync_drift_repaired_total", "dealsync_sweep_progress_ratio",
-        "dealsync_sweep_duration_seconds", "dealsync_sweep_last_completed_timestamp_seconds", "dealsync_records_compared_total",
-        "dealsync_config_reloads_total", "dealsync_config_last_reload_successful",
-        "dealsync_kafka_consumer_lag", "dealsync_kafka_partition_assigned", "dealsync_kafka_consumed_total",
-        "dealsync_kafka_consumer_errors_total",
-        "dealsync_kafka_store_failures_total", "dealsync_kafka_published_total", "dealsync_kafka_publish_seconds",
-    ]
-    static let histograms: Set<String> = ["dealsync_webhook_duration_seconds", "dealsync_kafka_publish_seconds"]
+    /// The metric families dealsync exports (the contract the rules and the dashboard are written against), as
+    /// the code declares them.
+    static let exported = Set(GatewayMetrics.families.keys)
+    static let histograms = Set(GatewayMetrics.families.filter { $0.value == .histogram }.keys)
 
     /// Series names a query may use: the exported families, a histogram's `_bucket`/`_count`/`_sum`, and `up`.
     static let allowedSeries: Set<String> = exported.union(

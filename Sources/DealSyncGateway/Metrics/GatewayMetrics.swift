@@ -96,16 +96,48 @@ public final class GatewayMetrics: Sendable {
     /// The text exposition for `/metrics`.
     public func exposition() -> String { registry.emitToString() }
 
+    /// A family's Prometheus type.
+    public enum Family: Sendable {
+        case counter, gauge, histogram
+    }
+
+    /// Every metric family the gateway exports: the contract the alert rules, the dashboard and the runbooks are
+    /// written against. A family the code creates must be listed here (checked when it is created, in debug builds).
+    public static let families: [String: Family] = [
+        "dealsync_auth_failures_total": .counter, "dealsync_config_reloads_total": .counter,
+        "dealsync_config_watch_reads_total": .counter, "dealsync_dead_letters_total": .counter,
+        "dealsync_deliveries_total": .counter, "dealsync_divergence_total": .counter, "dealsync_drift_detected_total": .counter,
+        "dealsync_drift_repaired_total": .counter, "dealsync_inbox_processed_total": .counter,
+        "dealsync_kafka_consumed_total": .counter, "dealsync_kafka_consumer_errors_total": .counter,
+        "dealsync_kafka_published_total": .counter, "dealsync_kafka_store_failures_total": .counter,
+        "dealsync_lane_changes_total": .counter, "dealsync_lane_rows_total": .counter,
+        "dealsync_limiter_wait_seconds_total": .counter, "dealsync_poll_items_total": .counter, "dealsync_polls_total": .counter,
+        "dealsync_records_compared_total": .counter, "dealsync_retries_total": .counter, "dealsync_webhooks_total": .counter,
+        "dealsync_breaker_state": .gauge, "dealsync_config_last_reload_successful": .gauge, "dealsync_connector_info": .gauge,
+        "dealsync_connector_paused": .gauge, "dealsync_dead_letters_open": .gauge, "dealsync_drift_oldest_open_seconds": .gauge,
+        "dealsync_drift_open": .gauge, "dealsync_inbox_oldest_seconds": .gauge, "dealsync_inbox_pending": .gauge,
+        "dealsync_kafka_consumer_lag": .gauge, "dealsync_kafka_partition_assigned": .gauge,
+        "dealsync_lane_hosts": .gauge, "dealsync_lane_running": .gauge, "dealsync_lanes_running": .gauge,
+        "dealsync_outbox_depth": .gauge, "dealsync_outbox_oldest_seconds": .gauge, "dealsync_rate_limit_share": .gauge,
+        "dealsync_sweep_duration_seconds": .gauge, "dealsync_sweep_last_completed_timestamp_seconds": .gauge,
+        "dealsync_sweep_progress_ratio": .gauge,
+        "dealsync_kafka_publish_seconds": .histogram, "dealsync_lane_batch_seconds": .histogram,
+        "dealsync_webhook_duration_seconds": .histogram,
+    ]
+
     func counter(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Counter {
-        CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
+        assert(Self.families[label] == .counter, "\(label) is not a counter of GatewayMetrics.families")
+        return CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
     }
 
     func gauge(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Gauge {
-        CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory)
+        assert(Self.families[label] == .gauge, "\(label) is not a gauge of GatewayMetrics.families")
+        return CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory)
     }
 
     func timer(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Timer {
-        CoreMetrics.Timer(label: label, dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory)
+        assert(Self.families[label] == .histogram, "\(label) is not a histogram of GatewayMetrics.families")
+        return CoreMetrics.Timer(label: label, dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory)
     }
 
     // MARK: Intake
@@ -152,6 +184,7 @@ public final class GatewayMetrics: Sendable {
     }
 
     func limiterWait(_ connector: String, _ duration: Duration) {
+        assert(Self.families["dealsync_limiter_wait_seconds_total"] == .counter)
         FloatingPointCounter(label: "dealsync_limiter_wait_seconds_total", dimensions: [("connector", connector)], factory: factory)
             .increment(by: Double(Self.nanos(duration)) / 1e9)
     }
