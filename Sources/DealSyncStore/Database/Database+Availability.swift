@@ -65,9 +65,11 @@ extension Database {
     /// A query on a pooled connection whose server crashed can neither answer nor notice its cancellation (a
     /// transaction's statement in flight when PostgreSQL was stopped with `-m immediate` waited for ever, and one
     /// in flight at the crash was seen still waiting minutes after the server was back), and a service awaiting
-    /// it would never stop. What a round abandoned this way had claimed is taken over when its lease ends.
+    /// it would never stop. What a round abandoned this way had claimed is taken over when its lease ends. The
+    /// default grace is shorter than `serve`'s own shutdown grace (10 s, after which it cancels every service), so
+    /// a stuck round is left behind before the whole group is cancelled.
     public func abandonedWhenStopping<T: Sendable>(
-        grace: Duration = .seconds(15), _ body: @escaping @Sendable () async throws -> T
+        grace: Duration = .seconds(5), _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         let race = DeadlineRace<T>()
         let watch = Mutex<Task<Void, Never>?>(nil)
