@@ -13,7 +13,7 @@ struct DecisionFeedRowsTests {
     let logger = TestPostgres.logger
     static let feed = "masterdeal.decisions"
 
-    static let setup = SyncSetup(masterConnector: F.setup.masterConnector, lanes: F.setup.lanes, decisionFeed: feed)
+    static let setup = F.setup(F.mapping, decisionFeed: feed)
 
     func context(_ database: Database) -> SyncContext { SyncContext(database: database, setup: Self.setup, logger: logger) }
 
@@ -92,13 +92,7 @@ struct DecisionFeedRowsTests {
     @Test func aLeadDeletedInTheCRMPublishesTheDealsMoveToItsLostStage() async throws {
         var mapping = F.mapping
         mapping.deletes = .propagate(masterStage: "lost")
-        let setup = SyncSetup(
-            masterConnector: "masterdeal",
-            lanes: [
-                .init(
-                    connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
-                    masterAccount: "acc-tour")
-            ], decisionFeed: Self.feed)
+        let setup = F.setup(mapping, decisionFeed: Self.feed)
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
             let processor = InboxProcessor(context: SyncContext(database: database, setup: setup, logger: logger))

@@ -22,13 +22,7 @@ struct DivergenceRecordTests {
         stages: StageMatrix(entries: [.init(canonical: "lead", crm: [.init(key: "700:1")])]),
         owners: OwnerDirectory(entries: []))
 
-    static let setup = SyncSetup(
-        masterConnector: "masterdeal",
-        lanes: [
-            .init(
-                connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
-                masterAccount: "acc-tour")
-        ])
+    static let setup = F.setup(mapping)
 
     static func deal(title: String, phone: String, at seconds: Int64, version: Int64) -> Observation {
         Observation(
@@ -141,13 +135,7 @@ struct DivergenceRecordTests {
         var mapping = Self.mapping
         mapping.fields.append(
             FieldMapping(name: "note", master: "attributes.sla_note", crm: "custom_fields.900006", direction: .masterToCRM))
-        let setup = SyncSetup(
-            masterConnector: "masterdeal",
-            lanes: [
-                .init(
-                    connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
-                    masterAccount: "acc-tour")
-            ])
+        let setup = F.setup(mapping)
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
             let processor = InboxProcessor(database: database, setup: setup, logger: logger)

@@ -19,13 +19,18 @@ enum StoreFixtures {
         ]),
         owners: OwnerDirectory(entries: []))
 
-    static let setup = SyncSetup(
-        masterConnector: "masterdeal",
-        lanes: [
-            .init(
-                connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
-                masterAccount: "acc-tour")
-        ])
+    static let setup = setup(mapping)
+
+    /// The tour lane of account `acc-tour` deciding by `mapping`, publishing to `decisionFeed` when given.
+    static func setup(_ mapping: Mapping, decisionFeed: String? = nil) -> SyncSetup {
+        SyncSetup(
+            masterConnector: "masterdeal",
+            lanes: [
+                .init(
+                    connector: "tour", decider: RecordDecider(mapping: mapping, crmConnector: "tour", masterConnector: "masterdeal"),
+                    masterAccount: "acc-tour")
+            ], decisionFeed: decisionFeed)
+    }
 
     /// The test decoder: inbox bodies are JSON arrays of observations.
     static let decode: InboxProcessor.Decoder = { row in

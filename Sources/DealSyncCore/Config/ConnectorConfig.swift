@@ -277,8 +277,9 @@ extension ConnectorConfig {
         public static let defaultTopic = "dealsync.crm-changes"
     }
 
-    /// The decision feed: every change dealsync decides (to MasterDeal and to every CRM, link-field write-backs
-    /// included) as a `DealChangeDecided` event on a topic of its own, through the outbox like any write.
+    /// The decision feed: every change dealsync decides (to MasterDeal and to every CRM; a CRM record's link
+    /// field written back is bookkeeping and left out) as a `DealChangeDecided` event on a topic of its own,
+    /// through the outbox like any write.
     public struct DecisionFeed: Sendable {
         public var bus: KafkaBus
         public var topic: String

@@ -19,6 +19,23 @@ public struct RecordDecider: Sendable {
 
     func target(_ side: Side) -> String { side == .master ? masterConnector : crmConnector }
 
+    /// What a write sent to `side`, by the mapping's field names, in canonical form (a CRM's status id as the
+    /// stage MasterDeal names); a value the mapping cannot read back stays as sent. (The decision feed tells
+    /// decisions this way.)
+    public func canonical(_ sent: [String: FieldValue], sentTo side: Side) -> [String: FieldValue] {
+        var fields: [String: FieldValue] = [:]
+        for (name, value) in sent {
+            if let engine = engines.first(where: { $0.field.name == name }),
+                case .success(let canonical) = engine.transformer.canonical(value, from: side)
+            {
+                fields[name] = canonical
+            } else {
+                fields[name] = value
+            }
+        }
+        return fields
+    }
+
     // MARK: Observations of linked records
 
     /// Decides an observation of a record that is linked (or whose link is being created).

@@ -72,8 +72,9 @@ enum SyncEffectsRecords {
                     continue
                 }
                 let link = links[write.linkID]
-                let fields = canonical(
-                    write.write.fields, sentTo: write.target, lane: link.flatMap { setup.lane($0.connector) }, setup: setup)
+                let side: Side = write.target == setup.masterConnector ? .master : .crm
+                let lane = link.flatMap { setup.lane($0.connector) }
+                let fields = lane?.decider.canonical(write.write.fields, sentTo: side) ?? write.write.fields
                 columns.targets.append(decisionFeed)
                 columns.recordKeys.append("decided:link:\(write.linkID)")
                 columns.links.append(0)
@@ -101,27 +102,6 @@ enum SyncEffectsRecords {
             ON CONFLICT (idempotency_key) DO NOTHING
             """, logger: logger)
         return columns.targets
-    }
-
-    /// What a write sent, by the mapping's field names, in canonical form (the stage as MasterDeal names it, not
-    /// a CRM's status id); a value the mapping cannot read back stays as sent.
-    static func canonical(
-        _ sent: [String: FieldValue], sentTo target: String, lane: SyncSetup.Lane?, setup: SyncSetup
-    ) -> [String: FieldValue] {
-        guard let mapping = lane?.mapping else { return sent }
-        let side: Side = target == setup.masterConnector ? .master : .crm
-        var fields: [String: FieldValue] = [:]
-        for (name, value) in sent {
-            if let field = mapping.field(named: name),
-                case .success(let canonical) = FieldTransformer(field: field, mapping: mapping)
-                    .canonical(value, from: side)
-            {
-                fields[name] = canonical
-            } else {
-                fields[name] = value
-            }
-        }
-        return fields
     }
 
     private static func insertEntries(_ caused: [Caused], on tx: PostgresConnection, logger: Logger) async throws {
