@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DealSyncConnectors
 import DealSyncCore
 import DealSyncGateway
 import DealSyncStore
@@ -15,7 +16,7 @@ enum DemoHistory {
         }
         let records = try await history.read(subject, masterConnector: configuration.masterDeal?.id ?? "masterdeal")
         // The connectors only decode stored bodies here; nothing is called.
-        let registry = ConnectorRegistry(configuration: configuration, client: .shared, credentials: nil, logger: logger)
+        let registry = ConnectorRegistry(configuration: configuration, client: HTTPTransport.sharedClient, credentials: nil, logger: logger)
         let story = DealTimelineBuilder(configuration: configuration) { try registry.decode($0) }.build(records, subject: subject)
         timeline.write(story.text(short: true))
         let kinds = Set(story.entries.map(\.kind))

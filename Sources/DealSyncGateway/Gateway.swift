@@ -88,9 +88,7 @@ public final class Gateway: Sendable {
         self.options = options
         self.logger = logger
         self.metrics = metrics
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.timeout = .init(connect: .seconds(5), read: .seconds(60))
-        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        self.httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: HTTPTransport.clientConfiguration())
         let credentials = DatabaseCredentialStore(tokens: TokenStore(database: database, logger: logger))
         self.credentials = credentials
         let registry = ConnectorRegistry(

@@ -1,3 +1,4 @@
+import DealSyncConnectors
 import DealSyncCore
 import DealSyncGateway
 import DealSyncStore
@@ -119,6 +120,24 @@ struct WebhookRouteTests {
             #expect(String(buffer: metrics.body).contains("dealsync_"))
             let missing = try await client.execute(uri: "/webhooks", method: .get)
             #expect(missing.status == .notFound)
+        }
+    }
+
+    /// A `WebhookRejection` thrown in any route is answered by Hummingbird with its status and reason; an unknown
+    /// address says only "not found".
+    @Test(arguments: [
+        (WebhookRejection(.tooLarge, "body larger than 10 bytes"), HTTPResponse.Status.contentTooLarge, "body larger than 10 bytes"),
+        (WebhookRejection(.stale, "signed 10 minutes ago"), .unauthorized, "signed 10 minutes ago"),
+        (WebhookRejection(.unsupportedMediaType, "text/plain"), .unsupportedMediaType, "text/plain"),
+        (WebhookRejection(.notFound, "no connector tour-7"), .notFound, "not found"),
+    ])
+    func aRejectionThrownByARouteIsItsOwnAnswer(rejection: WebhookRejection, status: HTTPResponse.Status, says: String) async throws {
+        let router = Router()
+        router.post("/hook") { _, _ -> HTTPResponse.Status in throw rejection }
+        try await Application(router: router).test(.router) { client in
+            let answer = try await client.execute(uri: "/hook", method: .post)
+            #expect(answer.status == status)
+            #expect(JSONValue.parse(Data(String(buffer: answer.body).utf8))?["error"]?.string == says)
         }
     }
 }

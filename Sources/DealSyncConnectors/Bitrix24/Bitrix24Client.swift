@@ -91,7 +91,7 @@ struct Bitrix24Client: Sendable {
             if answer.status == 503, answer.errorCode == "QUERY_LIMIT_EXCEEDED", attempt < 2 {
                 // Someone else drew on the portal's bucket too: wait for it to drain a little, then try again.
                 logger.info("Bitrix24 query limit reached; waiting", metadata: ["method": "\(method)"])
-                try await Task.sleep(for: .seconds(1))
+                try await pacing.sleep(.seconds(1))
                 continue
             }
             if answer.status == 401, answer.errorCode == "expired_token", let current = token, let session, attempt == 0 {

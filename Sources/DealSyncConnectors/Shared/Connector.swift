@@ -84,7 +84,8 @@ public struct WebhookRejection: Error, Sendable, Equatable, CustomStringConverti
         self.reason = reason
     }
 
-    public var status: Int {
+    /// The HTTP status the sender gets (the gateway answers with it: `WebhookRejection` is an `HTTPResponseError` there).
+    public var statusCode: Int {
         switch kind {
         case .notFound: 404
         case .unauthorized, .stale: 401

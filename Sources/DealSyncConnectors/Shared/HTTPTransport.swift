@@ -62,6 +62,20 @@ public struct HTTPTransport: Sendable {
         self.logger = logger
     }
 
+    /// How the connectors' HTTP client is configured (in `serve` and the CLI alike). Redirects are not followed:
+    /// AsyncHTTPClient would follow a 302 with a GET and no body, so a moved Bitrix24 portal would get every
+    /// `batch` and `crm.deal.list` without its parameters (and a token could follow a redirect to another host).
+    /// A connector that expects a move follows it itself, with the same method and body.
+    public static func clientConfiguration(connect: Duration = .seconds(5), read: Duration = .seconds(60)) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.timeout = .init(connect: .init(connect), read: .init(read))
+        return configuration
+    }
+
+    /// A process-wide client configured like `serve`'s (``clientConfiguration(connect:read:)``), for commands and
+    /// tests that call a CRM once; it is never shut down.
+    public static let sharedClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration())
+
     public func send(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil, timeout: Duration,
         lineage: UUID? = nil, secrets: [String] = []

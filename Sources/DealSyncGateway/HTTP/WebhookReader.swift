@@ -66,7 +66,6 @@ struct WebhookReader: Sendable {
         } else {
             logger.warning("webhook rejected", metadata: ["connector": "\(id)", "reason": "\(error.reason)"])
         }
-        if error.kind == .notFound { return GatewayRoutes.json(.notFound, ["error": "not found"]) }
-        return GatewayRoutes.json(HTTPResponse.Status(code: error.status), ["error": error.reason])
+        return error.response
     }
 }

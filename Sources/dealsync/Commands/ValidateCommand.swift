@@ -68,7 +68,8 @@ struct ValidateCommand: AsyncParsableCommand {
     static func checkAccounts(_ configuration: Configuration, credentials: (any CredentialStore)?) async throws -> Int {
         var logger = Logger.cli()
         logger.logLevel = .error
-        let registry = ConnectorRegistry(configuration: configuration, client: .shared, credentials: credentials, logger: logger)
+        let registry = ConnectorRegistry(
+            configuration: configuration, client: HTTPTransport.sharedClient, credentials: credentials, logger: logger)
         var problems = 0
         func report(_ line: String) {
             problems += 1

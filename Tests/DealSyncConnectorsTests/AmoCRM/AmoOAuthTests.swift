@@ -8,29 +8,20 @@ import NIOHTTP1
 import Synchronization
 import Testing
 
-/// OAuth tokens in the `oauth_tokens` table, as `serve` keeps them; `committed` runs after each durable save.
+/// The credential store `serve` uses (`oauth_tokens`); `committed` runs after each durable save.
 struct DatabaseCredentials: CredentialStore {
-    let tokens: TokenStore
+    let store: DatabaseCredentialStore
     var committed: @Sendable (OAuthTokens) -> Void = { _ in }
 
     init(_ database: Database, committed: @escaping @Sendable (OAuthTokens) -> Void = { _ in }) {
-        tokens = TokenStore(database: database, logger: TestPostgres.logger)
+        store = DatabaseCredentialStore(database: database, logger: TestPostgres.logger)
         self.committed = committed
     }
 
-    func load(connector: String) async throws -> OAuthTokens? {
-        guard let stored = try await tokens.load(connector: connector) else { return nil }
-        return OAuthTokens(
-            accessToken: stored.accessToken.map(Secret.init), refreshToken: stored.refreshToken.map(Secret.init),
-            accessExpiresAt: stored.accessExpiresAt, generation: stored.generation)
-    }
+    func load(connector: String) async throws -> OAuthTokens? { try await store.load(connector: connector) }
 
     func save(connector: String, tokens new: OAuthTokens) async throws -> Bool {
-        let saved = try await tokens.save(
-            connector: connector,
-            .init(
-                accessToken: new.accessToken?.reveal(), refreshToken: new.refreshToken?.reveal(), accessExpiresAt: new.accessExpiresAt,
-                generation: new.generation))
+        let saved = try await store.save(connector: connector, tokens: new)
         if saved { committed(new) }
         return saved
     }
@@ -116,6 +107,25 @@ struct AmoOAuthTests {
                 #expect(amo.requests("GET /api/v4/leads") == 3, "the refused request was sent once more")
                 let stored = try await Self.stored(database)
                 #expect(stored?.generation == 2)
+            }
+        }
+    }
+
+    /// The process dies before asking for new tokens: nothing was spent, and the restart refreshes with the
+    /// configured token once.
+    @Test func aCrashBeforeTheRefreshSpendsNothing() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await AmoHarness.run { amo in
+                let id = try amo.simulator.createAsSalesperson(userID: AmoFixture.olga, AmoLeadFields(name: "До обмена")).id
+                let dying = amo.connector(credentials: DatabaseCredentials(database), checkpoint: SimulatedCrash.at("before-refresh"))
+                await #expect(throws: SimulatedCrash.self) { try await dying.fetch([String(id)], lineage: UUID()) }
+                #expect(amo.requests("POST /oauth2/access_token") == 0, "it died before the token request")
+                #expect(try await Self.stored(database) == nil)
+
+                let restarted = amo.connector(credentials: DatabaseCredentials(database))
+                #expect(try await restarted.fetch([String(id)], lineage: UUID()).count == 1)
+                #expect(amo.simulator.stats.tokenRefreshes == 1, "the configured token, spent once by the restart")
+                #expect(try await Self.stored(database)?.generation == 1)
             }
         }
     }

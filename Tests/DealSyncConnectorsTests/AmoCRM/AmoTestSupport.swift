@@ -125,7 +125,8 @@ enum AmoFixture {
     /// A connector for the pure parts (`accept`, `decode`): it never calls its base URL.
     static func offlineConnector() throws -> AmoCRMConnector {
         let (config, mapping) = try load(baseURL: "http://127.0.0.1:9")
-        return AmoCRMConnector(config: config, mapping: mapping, client: .shared, credentials: MemoryCredentialStore(), logger: logger)
+        return AmoCRMConnector(
+            config: config, mapping: mapping, client: HTTPTransport.sharedClient, credentials: MemoryCredentialStore(), logger: logger)
     }
 }
 
@@ -156,7 +157,7 @@ struct AmoHarness: Sendable {
         checkpoint: (@Sendable (String) throws -> Void)? = nil
     ) -> AmoCRMConnector {
         AmoCRMConnector(
-            config: config, mapping: mapping, client: .shared, credentials: credentials, limiter: limiter,
+            config: config, mapping: mapping, client: HTTPTransport.sharedClient, credentials: credentials, limiter: limiter,
             logger: AmoFixture.logger, oauthCheckpoint: checkpoint)
     }
 

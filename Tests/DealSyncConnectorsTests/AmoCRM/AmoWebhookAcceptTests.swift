@@ -32,7 +32,7 @@ struct AmoWebhookAcceptTests {
             try connector.accept(request(AmoWebhookFixtures.statusAndUpdates, secret: secret))
         }
         #expect(rejection.kind == .notFound)
-        #expect(rejection.status == 404)
+        #expect(rejection.statusCode == 404)
         #expect(!rejection.description.contains(AmoFixture.webhookSecret), "the secret is never echoed")
     }
 

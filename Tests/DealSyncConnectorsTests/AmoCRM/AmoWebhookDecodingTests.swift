@@ -163,7 +163,7 @@ struct AmoWebhookDecodingTests {
         let (what, body) = Self.malformed[index]
         let rejection = try #require(throws: WebhookRejection.self, "\(what)") { try accept(body) }
         #expect(rejection.kind == .malformed, "\(what)")
-        #expect(rejection.status == 400)
+        #expect(rejection.statusCode == 400)
     }
 
     @Test func bytesThatAreNotUTF8AreMalformed() throws {

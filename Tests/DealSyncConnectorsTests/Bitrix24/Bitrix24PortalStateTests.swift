@@ -13,44 +13,15 @@ import Testing
 struct Bitrix24PortalStateTests {
     typealias F = BitrixConnectorFixture
 
-    /// The fitness connector as the portal's OAuth application, refreshing at the simulator's token endpoint.
-    static func applicationConnector(url: String, pacing: PacingClock = .continuous) throws -> Bitrix24Connector {
-        let oauth = Bitrix24Simulator.OAuth()
-        let yaml = F.connectorYAML(url).replacingOccurrences(
-            of: "  webhook: {user_id: 1, code: x7k2m9q4w1e8r5t3}",
-            with: """
-                  oauth:
-                    client_id: \(oauth.clientID)
-                    client_secret: \(oauth.clientSecret)
-                    refresh_token: \(oauth.refreshToken)
-                    token_url: \(url)/oauth/token/
-                """)
-        let configuration = try ConfigurationLoader(environment: [:]).load(
-            connectors: [.init(path: "c/fitness.yaml", text: yaml), .init(path: "c/md.yaml", text: F.master)],
-            mappings: [.init(path: "m/fitness.yaml", text: F.mappingYAML)])
-        let config = try #require(configuration.connector("fitness"))
-        let mapping = try #require(configuration.mapping(for: config))
-        guard case .oauth = config.auth else { throw ConnectorError("the test connector must use OAuth") }
-        return Bitrix24Connector(
-            config: config, mapping: mapping, client: .shared, credentials: nil, logger: TestPostgres.logger,
-            pacing: pacing)
-    }
-
     static func update(_ id: Int, _ title: String) -> Delivery {
         Delivery(
             outboxIDs: [Int64(id)], idempotencyKey: "k\(id)\(title)", operation: .update, recordID: String(id), masterDealID: nil,
             values: ["TITLE": .text(title)], lineageID: UUID())
     }
 
-    /// A clock the connector's hold reads, moved by hand.
-    final class ManualClock: Sendable {
-        private let seconds = Mutex<Double>(0)
-
-        func advance(_ by: Double) { seconds.withLock { $0 += by } }
-
-        var pacing: PacingClock {
-            PacingClock(now: { self.seconds.withLock { $0 } }, sleep: { duration in self.advance(Double(duration.components.seconds)) })
-        }
+    /// The connector's pacing on a manual clock: it reads the clock, and a wait moves it at once.
+    static func pacing(_ clock: ManualClock) -> PacingClock {
+        PacingClock(now: { clock.seconds }, sleep: { clock.advance(by: $0) })
     }
 
     @Test func anEndedSubscriptionPausesTheApplicationAndHoldsItsCallsBack() async throws {
@@ -58,7 +29,7 @@ struct Bitrix24PortalStateTests {
         let clock = ManualClock()
         try await simulator.withRunning { url in
             let id = simulator.createAsSalesperson(userID: 12, fields: ["TITLE": "D", "CATEGORY_ID": "2"]).id
-            let application = try Self.applicationConnector(url: url, pacing: clock.pacing)
+            let application = try F.application(url: url, pacing: Self.pacing(clock))
             let webhook = try F.connector(url: url)
             guard case .delivered = await application.deliver([Self.update(id, "before")])[0] else {
                 Issue.record("a write goes through while the subscription runs")
@@ -89,7 +60,7 @@ struct Bitrix24PortalStateTests {
 
             // After the hold one call goes out as a probe; still refused, it holds again.
             let beforeProbe = simulator.stats.requestsTotal
-            clock.advance(31)
+            clock.advance(bySeconds: 31)
             await #expect(throws: ConnectorPaused.self) { try await application.poll(from: nil) }
             #expect(simulator.stats.requestsTotal == beforeProbe + 1, "one probe")
             await #expect(throws: ConnectorPaused.self) { try await application.poll(from: nil) }
@@ -97,7 +68,7 @@ struct Bitrix24PortalStateTests {
 
             // Renewed: the next probe goes through and the connector works again at once.
             simulator.subscriptionEnded = false
-            clock.advance(31)
+            clock.advance(bySeconds: 31)
             guard case .delivered = await application.deliver([Self.update(id, "renewed")])[0] else {
                 Issue.record("a renewed subscription takes writes again")
                 return
@@ -111,7 +82,7 @@ struct Bitrix24PortalStateTests {
         let simulator = F.simulator { $0.limits = .unlimited }
         try await simulator.withRunning { url in
             let id = simulator.createAsSalesperson(userID: 12, fields: ["TITLE": "D", "CATEGORY_ID": "2"]).id
-            let connector = try Self.applicationConnector(url: url)
+            let connector = try F.application(url: url)
             guard case .delivered = await connector.deliver([Self.update(id, "before")])[0] else {
                 Issue.record("the application writes with its token")
                 return

@@ -48,7 +48,7 @@ struct Bitrix24StandInTests {
             var (config, _) = try Self.configuration(refreshToken: "refresh-of-the-test-0042", tokenURL: url + "/oauth/token/")
             config.baseURL = url
             let connector = Bitrix24Connector(
-                config: config, mapping: mapping, client: .shared, credentials: nil, logger: TestPostgres.logger)
+                config: config, mapping: mapping, client: HTTPTransport.sharedClient, credentials: nil, logger: TestPostgres.logger)
             let report = try await connector.checkAccount()
             #expect(report.problems.isEmpty, "the portal has the mapping's shape: \(report.problems)")
             _ = try await connector.poll(from: nil)

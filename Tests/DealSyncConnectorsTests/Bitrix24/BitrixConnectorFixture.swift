@@ -5,6 +5,7 @@ import DealSyncSimulators
 import DealSyncTestSupport
 import Foundation
 import Logging
+import Testing
 
 /// A Bitrix24 connector on the fitness mapping, against a simulator on loopback.
 enum BitrixConnectorFixture {
@@ -58,7 +59,7 @@ enum BitrixConnectorFixture {
         """
 
     static func connector(
-        url: String, extra: String = "", client: HTTPClient = .shared, pacing: PacingClock = .continuous
+        url: String, extra: String = "", client: HTTPClient = HTTPTransport.sharedClient, pacing: PacingClock = .continuous
     ) throws
         -> Bitrix24Connector
     {
@@ -69,6 +70,33 @@ enum BitrixConnectorFixture {
         return Bitrix24Connector(
             config: config, mapping: configuration.mapping(for: config)!, client: client, credentials: nil,
             logger: TestPostgres.logger, pacing: pacing)
+    }
+
+    /// The fitness connector as the portal's OAuth application, refreshing at the simulator's token endpoint and
+    /// keeping its tokens in `credentials` (in memory when nil); `checkpoint` is the refresh's crash hook.
+    static func application(
+        url: String, credentials: (any CredentialStore)? = nil, checkpoint: (@Sendable (String) throws -> Void)? = nil,
+        pacing: PacingClock = .continuous
+    ) throws -> Bitrix24Connector {
+        let oauth = Bitrix24Simulator.OAuth()
+        let yaml = connectorYAML(url).replacingOccurrences(
+            of: "  webhook: {user_id: 1, code: x7k2m9q4w1e8r5t3}",
+            with: """
+                  oauth:
+                    client_id: \(oauth.clientID)
+                    client_secret: \(oauth.clientSecret)
+                    refresh_token: \(oauth.refreshToken)
+                    token_url: \(url)/oauth/token/
+                """)
+        let configuration = try ConfigurationLoader(environment: [:]).load(
+            connectors: [.init(path: "c/fitness.yaml", text: yaml), .init(path: "c/md.yaml", text: master)],
+            mappings: [.init(path: "m/fitness.yaml", text: mappingYAML)])
+        let config = try #require(configuration.connector("fitness"))
+        let mapping = try #require(configuration.mapping(for: config))
+        guard case .oauth = config.auth else { throw ConnectorError("the test connector must use OAuth") }
+        return Bitrix24Connector(
+            config: config, mapping: mapping, client: HTTPTransport.sharedClient, credentials: credentials, logger: TestPostgres.logger,
+            oauthCheckpoint: checkpoint, pacing: pacing)
     }
 
     static func simulator(_ change: (inout Bitrix24Simulator.Configuration) -> Void = { _ in }) -> Bitrix24Simulator {

@@ -1,6 +1,7 @@
 import DealSyncConnectors
 import DealSyncCore
 import DealSyncSimulators
+import DealSyncTestSupport
 import Foundation
 import Testing
 

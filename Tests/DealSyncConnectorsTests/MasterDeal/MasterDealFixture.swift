@@ -55,7 +55,7 @@ enum MasterDealFixture {
 
     static func connector(baseURL: String, _ options: Options = Options()) throws -> MasterDealConnector {
         MasterDealConnector(
-            config: try config(baseURL: baseURL, options), client: .shared, logger: logger,
+            config: try config(baseURL: baseURL, options), client: HTTPTransport.sharedClient, logger: logger,
             clientName: clientName)
     }
 
@@ -75,7 +75,7 @@ enum MasterDealFixture {
         configuration.eventTargets = eventTargets
         configuration.eventTimeScale = 0.005
         configuration.eventTimeout = .seconds(2)
-        if let clock { configuration.clock = { clock.now() } }
+        if let clock { configuration.clock = { clock.date } }
         return configuration
     }
 
@@ -135,21 +135,6 @@ enum MasterDealFixture {
 struct FixtureFailure: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// A clock tests set and move by hand, so many deals share one `updated_at` millisecond.
-final class ManualClock: Sendable {
-    private let current: Mutex<Date>
-
-    /// Starts at a millisecond a `Double` holds exactly, so moving by whole milliseconds stays exact.
-    init(_ start: Date = Date(timeIntervalSince1970: 1_795_428_000.125)) { current = Mutex(start) }
-
-    func now() -> Date { current.withLock { $0 } }
-
-    func advance(byMilliseconds millis: Int) { current.withLock { $0 += Double(millis) / 1000 } }
-
-    /// `now` in unix milliseconds, as the simulator stamps deals.
-    var millis: Int64 { Int64((now().timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
 /// A loopback stand-in for MasterDeal that records every request exactly as the connector sent it and answers

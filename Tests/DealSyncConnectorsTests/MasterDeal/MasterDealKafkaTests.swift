@@ -26,7 +26,7 @@ struct MasterDealKafkaTests {
             try ConfigurationLoader(environment: [:])
                 .load(connectors: [.init(path: "connectors/masterdeal.yaml", text: yaml)], mappings: []).masterDeal)
         let producer = try KafkaProducer(properties: ["bootstrap.servers": cluster.bootstrapServers], logger: MasterDealFixture.logger)
-        return MasterDealConnector(config: config, client: .shared, logger: MasterDealFixture.logger, producer: producer)
+        return MasterDealConnector(config: config, client: HTTPTransport.sharedClient, logger: MasterDealFixture.logger, producer: producer)
     }
 
     @Test func writesArePublishedAsContractEventsKeyedByTheDeal() async throws {

@@ -32,8 +32,16 @@ extension Bitrix24Simulator {
         return response
     }
 
+    /// Whether `request` was sent to the portal's new address (its host and port), which serves it as usual.
+    static func arrives(_ request: Request, at address: String) -> Bool {
+        guard let authority = request.head.authority?.lowercased() else { return false }
+        var rest = Substring(address.lowercased())
+        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        return rest.prefix { $0 != "/" } == authority
+    }
+
     private func respond(_ request: Request, segments: [String], method: String, arrived: Double) async -> Response {
-        if let moved = movedTo {
+        if let moved = movedTo, !Self.arrives(request, at: moved) {
             requestStats.withLock { $0.redirects += 1 }
             let query = request.uri.query.map { "?" + $0 } ?? ""
             return BitrixResponse.moved(to: moved.trimmingSuffix("/") + request.uri.path + query)

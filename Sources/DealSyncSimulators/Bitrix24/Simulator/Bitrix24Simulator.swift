@@ -132,7 +132,8 @@ public final class Bitrix24Simulator: Sendable {
 
     // MARK: Moved portal
 
-    /// While set, every `/rest/` call answers 302 to the same path on `location` (`PUT /_sim/faults {moved_to}`).
+    /// While set, the portal has moved to this address (`PUT /_sim/faults {moved_to}`): a `/rest/` call sent to any
+    /// other host answers 302 to the same path there; one sent to that host and port is served as usual.
     public var movedTo: String? {
         get { flags.withLock { $0.movedTo } }
         set { flags.withLock { $0.movedTo = newValue } }

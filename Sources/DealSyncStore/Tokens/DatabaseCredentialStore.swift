@@ -1,12 +1,14 @@
-import DealSyncConnectors
 import DealSyncCore
-import DealSyncStore
+import Logging
 
-/// OAuth tokens in PostgreSQL, for the connectors (the gateway's, and the CLI's when it calls an account).
+/// OAuth tokens in PostgreSQL (`oauth_tokens`), for the connectors: the gateway's, the CLI's when it calls an
+/// account, and the connector tests' crash checks, which therefore check the store `serve` uses.
 public struct DatabaseCredentialStore: CredentialStore {
     let tokens: TokenStore
 
     public init(tokens: TokenStore) { self.tokens = tokens }
+
+    public init(database: Database, logger: Logger) { self.tokens = TokenStore(database: database, logger: logger) }
 
     public func load(connector: String) async throws -> OAuthTokens? {
         guard let stored = try await tokens.load(connector: connector) else { return nil }
