@@ -19,8 +19,10 @@ struct DeliveryFaultTests {
 
     @Test func underServerErrorsHangsAndRateLimitStormsEveryChangeLandsOnceAndInOrder() async throws {
         var options = SyncSystem.Options()
+        // The breaker opens as in production (five failures in a row, the default); only its cooldown is short, so
+        // the storm with an opening breaker stays a test of seconds.
         options.amoExtraYAML =
-            "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 60, request_timeout: 1s, breaker_threshold: 1000}"
+            "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 60, request_timeout: 1s, breaker_cooldown: 2s}"
         options.amo = { configuration in
             configuration.faults.errorRate = 0.3
             configuration.faults.rateLimitRate = 0.1

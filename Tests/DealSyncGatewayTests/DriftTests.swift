@@ -119,8 +119,6 @@ struct DriftTests {
             delivery: {backoff_base: 100ms, backoff_cap: 1s}
             reconcile: {enabled: false, budget_share: 0.05}
             """
-        // Polling is off, so the leads reach dealsync only by webhook: a busy machine must not get the hook disabled.
-        options.amo = { $0.hookDisableThreshold = 100_000 }
         try await SyncSystem.run(options) { system in
             for index in 0..<60 {
                 _ = try system.amo.createAsSalesperson(
