@@ -81,6 +81,32 @@ public enum DeliveryOutcome: Sendable, Equatable {
 }
 
 extension DeliveryOutcome {
+    /// The HTTP status the target answered with, when it answered.
+    public var status: Int? {
+        switch self {
+        case .delivered: 200
+        case .retryable(_, let status, _, _), .permanent(_, let status, _), .paused(_, let status, _): status
+        case .stale: 412
+        }
+    }
+
+    /// What the target said, for the attempt history.
+    public var detail: String {
+        switch self {
+        case .delivered, .stale: ""
+        case .retryable(_, _, let detail, _), .permanent(_, _, let detail), .paused(_, _, let detail): detail
+        }
+    }
+
+    /// The class the attempt history files it under.
+    public var errorClassName: String {
+        switch self {
+        case .delivered: "delivered"
+        case .retryable(let errorClass, _, _, _), .permanent(let errorClass, _, _), .paused(let errorClass, _, _): errorClass.rawValue
+        case .stale: ErrorClass.staleVersion.rawValue
+        }
+    }
+
     /// The outcome's kind, as traces and logs name it.
     public var name: String {
         switch self {

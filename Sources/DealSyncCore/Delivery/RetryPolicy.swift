@@ -29,4 +29,33 @@ public struct RetryPolicy: Sendable, Equatable {
     public func isExhausted(attempts: Int, age: Duration) -> Bool {
         attempts >= maxAttempts || age >= maxAge
     }
+
+    /// What the relay does with one answer of a target.
+    public enum Step: Sendable, Equatable {
+        /// Record the write as delivered.
+        case confirm
+        /// Send it again after this wait.
+        case retry(after: Duration)
+        /// Give up: into the dead-letter queue, with the class it failed with.
+        case deadLetter(ErrorClass)
+        /// The target changed since it was read (MasterDeal's 412): re-read and decide again.
+        case redecide
+        /// The connector cannot work until a person acts: pause it, and probe again after this wait.
+        case pause(probeAfter: Duration)
+    }
+
+    /// The relay's decision for `answer`, pure: `attempts` counts this one, `age` is the write's age now, `unit` a
+    /// random number in 0..<1 for the jitter. A retryable failure is retried until ``isExhausted(attempts:age:)``,
+    /// never sooner than the target's `Retry-After`; a permanent one is dead-lettered at once.
+    public func step(for answer: DeliveryOutcome, attempts: Int, age: Duration, pausedProbe: Duration, unit: Double) -> Step {
+        switch answer {
+        case .delivered: .confirm
+        case .retryable(let errorClass, _, _, let retryAfter):
+            isExhausted(attempts: attempts, age: age)
+                ? .deadLetter(errorClass) : .retry(after: delay(afterAttempt: attempts, retryAfter: retryAfter, unit: unit))
+        case .permanent(let errorClass, _, _): .deadLetter(errorClass)
+        case .stale: .redecide
+        case .paused: .pause(probeAfter: pausedProbe)
+        }
+    }
 }

@@ -20,6 +20,8 @@ final class OutboxRelay: Service {
         var claimLimit: Duration = .seconds(30)
         /// Consecutive writes of one record sent as one request, at most.
         var coalesce = 20
+        /// The time the relay dates attempts and retries by (and ages writes against).
+        var now: @Sendable () -> Date = { Date() }
     }
 
     let connector: any Connector
@@ -124,37 +126,22 @@ final class OutboxRelay: Service {
         outcomes: DeliveryOutcomes
     ) async throws {
         var recorded: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)] = []
+        let now = options.now()
         for (group, answer) in round {
-            switch answer {
-            case .delivered(let recordID, let landedAt):
-                recorded.append(
-                    (
-                        group,
-                        .delivered(
-                            recordID: recordID, landedAt: landedAt,
-                            attempt: AttemptRecord(status: 200, errorClass: "delivered", detail: "", worker: worker))
-                    ))
-            case .retryable(let errorClass, let status, let detail, let retryAfter):
-                let attempts = group.head.attempts + 1
-                let age = Duration.seconds(Date().timeIntervalSince(group.createdAt))
-                let record = AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: detail, worker: worker)
-                if policy.isExhausted(attempts: attempts, age: age) {
-                    recorded.append((group, .deadLetter(errorClass, attempt: record)))
-                } else {
-                    let delay = policy.delay(afterAttempt: attempts, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
-                    recorded.append((group, .retry(at: Date().addingTimeInterval(Self.seconds(delay)), attempt: record)))
-                }
-            case .permanent(let errorClass, let status, let detail):
-                recorded.append(
-                    (
-                        group,
-                        .deadLetter(
-                            errorClass,
-                            attempt: AttemptRecord(
-                                status: status, errorClass: errorClass.rawValue,
-                                detail: detail, worker: worker))
-                    ))
-            case .stale(let refetched):
+            let attempts = group.head.attempts + 1
+            let step = policy.step(
+                for: answer, attempts: attempts, age: .seconds(now.timeIntervalSince(group.createdAt)), pausedProbe: options.pausedProbe,
+                unit: Double.random(in: 0..<1))
+            let attempt = AttemptRecord(
+                at: now, status: answer.status, errorClass: answer.errorClassName, detail: answer.detail, worker: worker)
+            switch (step, answer) {
+            case (.confirm, .delivered(let recordID, let landedAt)):
+                recorded.append((group, .delivered(recordID: recordID, landedAt: landedAt, attempt: attempt)))
+            case (.retry(let delay), _):
+                recorded.append((group, .retry(at: now.addingTimeInterval(Self.seconds(delay)), attempt: attempt)))
+            case (.deadLetter(let errorClass), _):
+                recorded.append((group, .deadLetter(errorClass, attempt: attempt)))
+            case (.redecide, .stale(let refetched)):
                 var observations: [Observation] = []
                 if let refetched, case .observations(let decoded)? = try? connector.decode(InboxRow(id: 0, item: refetched)) {
                     observations = decoded
@@ -164,17 +151,17 @@ final class OutboxRelay: Service {
                 }
                 metrics.delivery(target, outcome: "stale", count: group.writes.count)
                 wakeup.signal()
-            case .paused(let errorClass, let status, let reason):
-                guard
-                    try await outcomes.retry(
-                        group, at: Date().addingTimeInterval(Self.seconds(options.pausedProbe)),
-                        attempt: AttemptRecord(status: status, errorClass: errorClass.rawValue, detail: reason, worker: worker))
-                else { takenOver(group); continue }
+            case (.pause(let probe), .paused(let errorClass, _, let reason)):
+                guard try await outcomes.retry(group, at: now.addingTimeInterval(Self.seconds(probe)), attempt: attempt) else {
+                    takenOver(group); continue
+                }
                 try await self.status.pause(target, reason: reason)
                 metrics.paused(target, true)
                 if errorClass == .auth { metrics.authFailure(target) }
                 metrics.delivery(target, outcome: "paused", count: group.writes.count)
                 logger.error("connector paused", metadata: ["target": "\(target)", "reason": "\(reason)"])
+            case (.confirm, _), (.redecide, _), (.pause, _):
+                preconditionFailure("RetryPolicy.step confirms only deliveries, re-decides only stale writes, pauses only paused ones")
             }
         }
         let held = try await outcomes.record(recorded)
