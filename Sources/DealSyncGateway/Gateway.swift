@@ -149,15 +149,18 @@ public final class Gateway: Sendable {
         try? await httpClient.shutdown()
     }
 
-    /// The reconciler of a CRM connector (comparing it with MasterDeal), or `nil` for MasterDeal itself.
-    public func reconciler(for id: String, settings: ConnectorConfig.Reconcile? = nil) -> Reconciler? {
+    /// The reconciler of a CRM connector (comparing it with MasterDeal), or `nil` for MasterDeal itself; `now` is the
+    /// clock its grace and sweep interval are measured by.
+    public func reconciler(
+        for id: String, settings: ConnectorConfig.Reconcile? = nil, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) -> Reconciler? {
         guard let crm = registry.connector(id), crm.config.kind != .masterdeal, let mapping = configuration.mapping(for: crm.config),
             let master = configuration.masterDeal.flatMap({ registry.connector($0.id) })
         else { return nil }
         return Reconciler(
             crm: crm, master: master, mapping: mapping, repairs: repairs,
             links: LinkReader(database: database, logger: logger), drift: DriftStore(database: database, logger: logger),
-            metrics: metrics, logger: logger, settings: settings, generations: generations)
+            metrics: metrics, logger: logger, settings: settings, generations: generations, now: now)
     }
 
     /// The services to run after the database client, in start order (they stop in reverse: the HTTP server first,

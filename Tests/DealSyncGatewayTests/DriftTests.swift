@@ -155,6 +155,42 @@ struct DriftTests {
         }
     }
 
+    /// The grace is measured on the reconciler's clock: a difference nothing explains is compared, remembered, and
+    /// becomes drift only once it has lasted the grace (here 60 s of a manual clock, with no time waited).
+    @Test func aDifferenceBecomesDriftOnlyOnceItHasLastedItsGrace() async throws {
+        var options = Self.options()
+        options.amoExtraYAML = """
+            delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 50, breaker_cooldown: 1s}
+            reconcile: {enabled: false}
+            """
+        try await SyncSystem.run(options) { system in
+            let (dealID, leadID) = try await newLead(system, title: "Архыз")
+            system.amo.pauseWebhooks()
+            _ = try system.amo.editAsSalesperson(leadID: leadID, userID: 6_001_002, AmoLeadFields(name: "Архыз, без вебхука"))
+            var settings = try #require(system.gateway.configuration.connector("tour")).reconcile
+            settings.grace = .seconds(60)
+            let clock = ManualClock()
+            let origin = ContinuousClock.now
+            let now: @Sendable () -> ContinuousClock.Instant = { origin + clock.now.offset }
+            let reconciler = try #require(system.gateway.reconciler(for: "tour", settings: settings, now: now))
+
+            let first = try await reconciler.sweep { _, _ in }
+            #expect(first.compared == 1 && first.opened == 0, "seen, not yet drift: \(first)")
+            clock.advance(by: .seconds(59))
+            let within = try await reconciler.sweep { _, _ in }
+            #expect(within.compared == 1 && within.opened == 0, "59 s is within the grace: \(within)")
+            #expect(try await drift(system).isEmpty)
+
+            clock.advance(by: .seconds(1))
+            let lasted = try await reconciler.sweep { _, _ in }
+            #expect(lasted.compared == 1 && lasted.opened == 1, "lasted its grace: \(lasted)")
+            let open = try await drift(system, field: "title")
+            try #require(open.count == 1)
+            #expect(open[0].open && open[0].crmValue == .text("Архыз, без вебхука") && open[0].masterValue == .text("Архыз"))
+            #expect(system.masterDeal.deal(id: dealID)?.opportunityName == "Архыз", "title is reported, not repaired")
+        }
+    }
+
     @Test func workInFlightIsNeverReportedAsDrift() async throws {
         try await SyncSystem.run(Self.options()) { system in
             let (dealID, _) = try await newLead(system, title: "Домбай")

@@ -29,11 +29,15 @@ public final class Reconciler: Service, Sendable {
     /// When each unexplained difference was first seen: (link, field) → instant.
     private let candidates = Mutex<[String: ContinuousClock.Instant]>([:])
     private let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
+    /// The time the grace and the sweep interval are measured by (a test's manual clock, else `ContinuousClock`).
+    let now: @Sendable () -> ContinuousClock.Instant
 
     init(
         crm: any Connector, master: any Connector, mapping: Mapping, repairs: DriftRepair, links: LinkReader, drift: DriftStore,
-        metrics: GatewayMetrics, logger: Logger, settings: ConnectorConfig.Reconcile? = nil, generations: CurrentGeneration? = nil
+        metrics: GatewayMetrics, logger: Logger, settings: ConnectorConfig.Reconcile? = nil, generations: CurrentGeneration? = nil,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
+        self.now = now
         self.initialCRM = crm
         self.master = master
         self.initialMapping = mapping
@@ -64,7 +68,7 @@ public final class Reconciler: Service, Sendable {
         await pause(settings.recheck * Double.random(in: 0..<1))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let due = lastSweep.withLock { last in last.map { $0.duration(to: .now) >= settings.sweepInterval } ?? true }
+                let due = lastSweep.withLock { last in last.map { $0.duration(to: now()) >= settings.sweepInterval } ?? true }
                 if due {
                     _ = try await sweep { _, _ in }
                 } else {
@@ -99,7 +103,7 @@ public final class Reconciler: Service, Sendable {
             progress(min(start + 50, all.count), all.count)
             metrics.sweepProgress(connector, Double(min(start + 50, all.count)) / Double(max(all.count, 1)))
         }
-        lastSweep.withLock { $0 = .now }
+        lastSweep.withLock { $0 = now() }
         metrics.sweepCompleted(connector, duration: started.duration(to: .now))
         return report
     }
@@ -160,7 +164,7 @@ public final class Reconciler: Service, Sendable {
         fresh: [Observation]
     ) async throws -> SweepReport {
         var report = SweepReport()
-        let now = ContinuousClock.now
+        let now = self.now()
         switch result {
         case .missing(let side):
             let key = "\(link.id):*"
