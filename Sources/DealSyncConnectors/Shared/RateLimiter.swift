@@ -25,20 +25,32 @@ public final class RateLimiter: Sendable {
     public let rate: Double
     public let burst: Double
     public let window: SlidingWindow?
+    /// The time the bucket is read at, and how a caller waits (a test's manual clock, else `ContinuousClock`).
+    let now: @Sendable () -> ContinuousClock.Instant
+    let sleep: @Sendable (Duration) async throws -> Void
     private let state: Mutex<State>
 
-    public init(requestsPerSecond: Double, burst: Int, window: SlidingWindow? = nil) {
+    public init(
+        requestsPerSecond: Double, burst: Int, window: SlidingWindow? = nil,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now },
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+    ) {
         self.rate = requestsPerSecond
         self.burst = Double(max(burst, 1))
         self.window = window
-        self.state = Mutex(State(bucket: TokenBucket(rate: requestsPerSecond, burst: burst, window: window, at: .now)))
+        self.now = now
+        self.sleep = sleep
+        self.state = Mutex(State(bucket: TokenBucket(rate: requestsPerSecond, burst: burst, window: window, at: now())))
     }
 
     /// The part of the configured rate and burst this process may use: 1 alone, 1/N when N processes call the
     /// same API with a limit they share (MasterDeal's writes are delivered from every process).
     public var share: Double {
         get { state.withLock { $0.bucket.share } }
-        set { state.withLock { $0.bucket.setShare(newValue, at: .now) } }
+        set {
+            let now = now()
+            state.withLock { $0.bucket.setShare(newValue, at: now) }
+        }
     }
 
     public convenience init(_ limit: ConnectorConfig.RateLimit) {
@@ -48,32 +60,33 @@ public final class RateLimiter: Sendable {
     /// Waits until `cost` requests may be made, then takes them. Returns how long it waited.
     @discardableResult
     public func acquire(cost: Double = 1) async throws -> Duration {
-        let started = ContinuousClock.now
+        let started = now()
         let wait = state.withLock { s -> Duration in
             s.acquired += 1
-            return s.bucket.reserve(cost, at: .now)
+            return s.bucket.reserve(cost, at: started)
         }
         if wait > .zero {
             do {
-                try await Task.sleep(for: wait)
+                try await sleep(wait)
             } catch {
                 state.withLock { $0.bucket.giveBack(cost) }
                 throw error
             }
         }
         if window != nil {
-            while let pause = state.withLock({ $0.bucket.depart(at: .now) }) {
-                try await Task.sleep(for: pause)
+            while let pause = state.withLock({ [now] in $0.bucket.depart(at: now()) }) {
+                try await sleep(pause)
             }
         }
-        let waited = started.duration(to: .now)
+        let waited = started.duration(to: now())
         if waited > .milliseconds(1) { state.withLock { $0.waited += waited } }
         return waited
     }
 
     /// Tokens in the bucket now; negative while callers are waiting on it.
     public var available: Double {
-        state.withLock { $0.bucket.available(at: .now) }
+        let now = now()
+        return state.withLock { $0.bucket.available(at: now) }
     }
 
     /// Total time callers spent waiting, and acquisitions, since start (metrics).
