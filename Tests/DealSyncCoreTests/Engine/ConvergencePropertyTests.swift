@@ -7,7 +7,11 @@ import Testing
 struct ConvergencePropertyTests {
     static let rules: [ConflictRule] = [.lww, .priority(.master), .priority(.crm)]
 
-    @Test func bothSidesConvergeWithBoundedWrites() async {
+    /// Fresh random seeds every run: both sides always end equal on the decided value, and writes never run away.
+    /// The guard (3 writes per edit, plus two) is far above anything measured: over 360,000 seeded runs the worst
+    /// was 1.67 per edit (plus two) with millisecond clocks and 2.0 when the CRM counts seconds, and a CI run found
+    /// 2.1 (pinned below). How many writes an edit costs is checked on fixed seeds, where it cannot flake.
+    @Test func bothSidesConvergeAndWritesNeverRunAway() async {
         await propertyCheck(count: 2000, input: Gen.int(in: 0...Int.max), Gen.int(in: 0...2), Gen.bool) {
             seed, ruleIndex, secondResolution in
             var world = SyncWorld(.init(seed: UInt64(seed), rule: Self.rules[ruleIndex], crmSecondResolution: secondResolution))
@@ -15,23 +19,44 @@ struct ConvergencePropertyTests {
             let decided = world.state.decided
             #expect(world.values[.master] == world.values[.crm], "sides differ: \(world.values)")
             #expect(decided == .text(world.values[.master]!), "decided \(String(describing: decided)) but sides hold \(world.values)")
-            // Measured over 60,000 seeded runs per resolution (three rules): at most 1.63 writes per edit (plus two)
-            // with millisecond clocks, 1.87 when the CRM counts seconds and edits come every second; the README
-            // states these bounds. (1.6 was exceeded by 3 of the 60,000, e.g. seed 1175328780808947876 with lww:
-            // 51 writes for 30 edits.)
-            let perEdit = secondResolution ? 2.0 : 1.65
-            #expect(
-                Double(world.writes) <= perEdit * Double(world.edits.count) + 2, "\(world.writes) writes for \(world.edits.count) edits")
+            #expect(world.writes <= 3 * world.edits.count + 2, "\(world.writes) writes for \(world.edits.count) edits")
         }
     }
 
-    /// The run a full suite found above the bound once stated (1.6): it converges, within the stated one.
-    @Test func theRunThatExceededTheOldBoundStaysWithinTheStatedOne() {
-        var world = SyncWorld(.init(seed: 1_175_328_780_808_947_876, rule: .lww))
+    /// What an edit costs, on 500 fixed seeds per rule and clock: 0.77 writes per edit on average with millisecond
+    /// clocks and 0.86 when the CRM counts seconds (worst 1.43 and 1.63), besides the two a run may spend settling;
+    /// over 360,000 runs they were 0.77 and 0.87. An extra write per edit anywhere in the engine shows here.
+    @Test(arguments: [false, true])
+    func writesPerEditOnFixedSeeds(secondResolution: Bool) {
+        var writes = 0
+        var edits = 0
+        var worst = 0.0
+        for rule in Self.rules {
+            for index in 0..<500 {
+                var world = SyncWorld(
+                    .init(seed: UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15, rule: rule, crmSecondResolution: secondResolution))
+                world.run()
+                writes += world.writes - 2
+                edits += world.edits.count
+                worst = max(worst, Double(world.writes - 2) / Double(world.edits.count))
+            }
+        }
+        let mean = Double(writes) / Double(edits)
+        #expect(mean <= (secondResolution ? 0.9 : 0.8), "mean \(mean) writes per edit")
+        #expect(worst <= (secondResolution ? 1.7 : 1.5), "worst \(worst) writes per edit")
+    }
+
+    /// The runs full suites found above bounds once stated (1.6 and 2.0 per edit): they converge, within the guard.
+    @Test(arguments: [
+        (UInt64(1_175_328_780_808_947_876), false, 51),
+        (UInt64(2_276_475_131_724_932_939), true, 65),
+    ])
+    func runsThatExceededOldBoundsStayWithinTheGuard(seed: UInt64, secondResolution: Bool, writes: Int) {
+        var world = SyncWorld(.init(seed: seed, rule: .lww, crmSecondResolution: secondResolution))
         world.run()
         #expect(world.values[.master] == world.values[.crm])
-        #expect(world.edits.count == 30 && world.writes == 51)
-        #expect(Double(world.writes) <= 1.65 * Double(world.edits.count) + 2)
+        #expect(world.edits.count == 30 && world.writes == writes)
+        #expect(world.writes <= 3 * world.edits.count + 2)
     }
 
     @Test func withoutLostDeliveriesTheRulesWinnerIsKept() async {
