@@ -50,22 +50,31 @@ public final class RawConnection {
         case silent
     }
 
-    /// Waits up to `within` for the server to answer or close; returns what came first.
-    public func read(within: Duration) -> Reading {
+    /// Waits up to `within` for the server to answer or close; returns what came first. It looks every 10 ms and
+    /// sleeps in between, so it never holds a thread of the cooperative pool: the server under test (in the same
+    /// process) needs those threads to answer.
+    public func read(within: Duration) async -> Reading {
         let deadline = ContinuousClock.now + within
         var received: [UInt8] = []
+        var quietSince: ContinuousClock.Instant?
         while ContinuousClock.now < deadline {
-            let left = deadline - ContinuousClock.now
             var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-            let millis = Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
-            guard poll(&descriptor, 1, received.isEmpty ? millis : min(millis, 100)) > 0 else {
-                if received.isEmpty { continue }
-                return .data(String(decoding: received, as: UTF8.self))
+            guard poll(&descriptor, 1, 0) > 0 else {
+                // Once something arrived, 100 ms of quiet ends the answer.
+                if !received.isEmpty {
+                    let since = quietSince ?? ContinuousClock.now
+                    quietSince = since
+                    if since.duration(to: .now) >= .milliseconds(100) { break }
+                }
+                try? await Task.sleep(for: .milliseconds(10))
+                continue
             }
             var buffer = [UInt8](repeating: 0, count: 65_536)
-            let n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            let n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if n < 0, errno == EINTR || errno == EAGAIN { continue }
             if n <= 0 { return received.isEmpty ? .closed : .data(String(decoding: received, as: UTF8.self)) }
             received += buffer[..<n]
+            quietSince = nil
         }
         return received.isEmpty ? .silent : .data(String(decoding: received, as: UTF8.self))
     }

@@ -33,7 +33,7 @@ struct HostileWebhookTests {
             for (what, head, status) in cases {
                 let connection = try RawConnection(port: gateway.port)
                 #expect(connection.send(head))
-                let answer = connection.read(within: .seconds(10))
+                let answer = await connection.read(within: .seconds(10))
                 guard case .data(let text) = answer else {
                     Issue.record("\(what): no answer before the body was sent (\(answer))")
                     continue
@@ -110,10 +110,10 @@ struct HostileWebhookTests {
     @Test func silentConnectionsAndUnfinishedHeadsAreClosed() async throws {
         try await IntakeGateway.run({ $0.idleTimeout = .milliseconds(300) }) { gateway in
             let silent = try RawConnection(port: gateway.port)
-            #expect(silent.read(within: .seconds(10)) == .closed)
+            #expect(await silent.read(within: .seconds(10)) == .closed)
             let slowHead = try RawConnection(port: gateway.port)
             #expect(slowHead.send("POST /webhooks/masterdeal HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-"))
-            #expect(slowHead.read(within: .seconds(10)) == .closed)
+            #expect(await slowHead.read(within: .seconds(10)) == .closed)
         }
     }
 
@@ -134,7 +134,7 @@ struct HostileWebhookTests {
                     break
                 }
                 sent += 1
-                if connection.read(within: .milliseconds(100)) == .closed {
+                if await connection.read(within: .milliseconds(100)) == .closed {
                     closed = true
                     break
                 }
