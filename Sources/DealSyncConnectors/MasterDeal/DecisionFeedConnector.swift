@@ -93,7 +93,7 @@ public enum DealChangeDecided {
         let event: [String: JSONValue] = [
             "event_id": .string(delivery.idempotencyKey),
             "type": .string(type),
-            "occurred_at": .string(Timestamp.iso8601(millis: Int64((occurredAt.timeIntervalSince1970 * 1000).rounded(.down)))),
+            "occurred_at": .string(Timestamp.eventTime(occurredAt)),
             "source": .string(source),
             "operation": .string(delivery.operation == .create ? "create" : "update"),
             "direction": .string(decided.target == master ? "to_masterdeal" : "to_crm"),

@@ -60,7 +60,7 @@ public enum DealChangeRequested {
         var event: [String: JSONValue] = [
             "event_id": .string(delivery.idempotencyKey),
             "type": .string(type),
-            "occurred_at": .string(Timestamp.iso8601(millis: Int64((occurredAt.timeIntervalSince1970 * 1000).rounded(.down)))),
+            "occurred_at": .string(Timestamp.eventTime(occurredAt)),
             "source": .string(source),
             "operation": .string(delivery.operation == .create ? "create" : "update"),
             "master_deal_id": .string(dealID),

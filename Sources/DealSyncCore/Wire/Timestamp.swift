@@ -94,6 +94,15 @@ public enum Timestamp {
         return text + String(format: "%@%02d:%02d", sign, absolute / 3600, (absolute % 3600) / 60)
     }
 
+    /// The contracts' event timestamp: UTC with exactly three fraction digits, `.000` on a whole second
+    /// (`contracts/events/deal.schema.json#/$defs/timestamp`), where ``iso8601(millis:offsetSeconds:)`` leaves a
+    /// zero fraction out.
+    public static func eventTime(_ date: Date) -> String {
+        let millis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let text = iso8601(millis: millis)
+        return millis % 1000 == 0 ? text.dropLast() + ".000Z" : text
+    }
+
     /// Formats whole unix seconds in the given offset.
     public static func iso8601(seconds: Int64, offsetSeconds: Int = 0) -> String {
         iso8601(millis: seconds * 1000, offsetSeconds: offsetSeconds)

@@ -39,6 +39,27 @@ struct DecisionFeedTests {
             decided: DecidedWrite(target: target, connector: "tour", linkID: link, recordID: record))
     }
 
+    /// An event published on a whole second still carries its milliseconds (`.000Z`), as the contract's
+    /// timestamp requires: the decision feed's and the change requests' alike (a full run found one without).
+    @Test(arguments: [1_795_428_000.0, 1_795_428_000.5, 1_795_428_000.25])
+    func eventsPublishedOnAnyMillisecondMeetTheContract(at seconds: Double) async throws {
+        let occurredAt = Date(timeIntervalSince1970: seconds)
+        let delivery = Self.decided("k1", .update, to: "masterdeal", deal: "md-1", record: "42", link: 7, fields: ["title": .text("T")])
+        let bodies = [
+            DealChangeDecided.body(
+                for: delivery, decided: try #require(delivery.decided), master: "masterdeal", source: "dealsync", occurredAt: occurredAt),
+            DealChangeRequested.body(
+                for: Self.decided(
+                    "k2", .update, to: "masterdeal", deal: "md-1", record: "42", link: 7, fields: ["opportunity_name": .text("T")]),
+                dealID: "md-1", source: "dealsync", occurredAt: occurredAt),
+        ]
+        let expected =
+            String(Timestamp.iso8601(seconds: 1_795_428_000).dropLast()) + String(format: ".%03dZ", Int((seconds - 1_795_428_000) * 1000))
+        for body in bodies { #expect(JSONValue.parse(body)?["occurred_at"]?.string == expected) }
+        let check = try await ContractCheck.events(bodies)
+        #expect(check.status == 0, "\(check.output)")
+    }
+
     @Test func eachDecidedWriteIsOneContractEventKeyedByItsDeal() async throws {
         let cluster = try KafkaMockCluster(brokers: 1, logger: MasterDealFixture.logger)
         defer { cluster.shutdown() }
