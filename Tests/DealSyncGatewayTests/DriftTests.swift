@@ -81,9 +81,11 @@ struct DriftTests {
             #expect(
                 shown.status == 0 && shown.stdout.contains("Сочи, без вебхука") && shown.stdout.contains("lww"),
                 "\(shown.stdout)\(shown.stderr)")
+            // The dry run says what it would write (proof it decided) and enqueues nothing: the outbox is as it was.
+            let rowsBefore = try await Self.outboxRows(system)
             let dry = try await system.cli(["drift", "repair", String(open.id), "--dry-run"])
             #expect(dry.status == 0 && dry.stdout.contains("would re-decide and write"), "\(dry.stdout)\(dry.stderr)")
-            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await Self.outboxRows(system) == rowsBefore, "a dry run enqueues nothing")
             #expect(system.masterDeal.deal(id: dealID)?.opportunityName == "Сочи", "a dry run changes nothing")
             #expect(try await drift(system, field: "title").contains { $0.open })
             let repaired = try await system.cli(["drift", "repair", String(open.id), "--actor", "oncall-petr"])
@@ -229,6 +231,13 @@ struct DriftTests {
             }
             #expect(try await drift(system).isEmpty)
         }
+    }
+
+    /// Every outbox row, whatever its status.
+    static func outboxRows(_ system: SyncSystem) async throws -> Int {
+        let rows = try await system.database.client.query("SELECT count(*)::int8 FROM outbox")
+        for try await count in rows.decode(Int.self) { return count }
+        return -1
     }
 
     /// `dealsync_records_compared_total` for the amoCRM connector.
