@@ -1,3 +1,4 @@
+import DealSyncCore
 import DealSyncSimulators
 import DealSyncTestSupport
 import Foundation
@@ -51,7 +52,7 @@ struct WebhookOrderingTests {
 
             // The second lead's arrive newest first, then again in a scrambled order under new request ids (amoCRM's
             // retries), then a third time without request ids, byte for byte (recognised as duplicates).
-            var random = SeededRandom(seed: 2_026)
+            var random = SplitMix64(seed: 2_026)
             var deliveries = bodies[shuffled]!.reversed().map { ($0, UUID().uuidString) }
             deliveries += bodies[shuffled]!.shuffled(using: &random).map { ($0, UUID().uuidString) }
             for (body, requestID) in deliveries { #expect(try await scenario.postAmoWebhook(body, requestID: requestID) == 200) }
@@ -98,18 +99,5 @@ struct WebhookOrderingTests {
         let sent = amo.webhookHistory[before...]
         #expect(sent.count == 1, "one delivery per change")
         return sent.first!.body
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failing order can be replayed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D4_9BB3_133E_B111
-        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 import Hummingbird
 import Synchronization
@@ -118,29 +119,13 @@ public final class FaultInjector: Sendable {
             {
                 return (s.latencyMillis, .down)
             }
-            let roll = state.random.nextUnit()
+            let roll = state.random.unit()
             if roll < s.errorRate { return (s.latencyMillis, .serverError) }
             if roll < s.errorRate + s.rateLimitRate { return (s.latencyMillis, .rateLimited(retryAfterSeconds: s.retryAfterSeconds)) }
             if roll < s.errorRate + s.rateLimitRate + s.timeoutRate { return (s.latencyMillis, .hang(milliseconds: s.hangMillis)) }
             return (s.latencyMillis, .none)
         }
     }
-}
-
-/// A small, fast, seedable generator so fault sequences can be replayed.
-struct SplitMix64: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
 
 /// Plays the injector's faults in front of a simulator's API routes.

@@ -1,3 +1,4 @@
+import DealSyncCore
 import DealSyncFuzzing
 import DealSyncTestSupport
 import Foundation
@@ -18,7 +19,7 @@ struct FuzzSmokeTests {
         for (name, seed) in zip(names, seeds) {
             if let violation = target.run(seed) { Issue.record("\(target.rawValue) seed \(name): \(violation)") }
         }
-        var random = SplitMix(seed: 19)
+        var random = SplitMix64(seed: 19)
         for index in 0..<Self.mutationsPerTarget {
             let input = Mutator.mutate(seeds[index % seeds.count], other: seeds[random.next(below: seeds.count)], random: &random)
             if let violation = target.run(input) {
@@ -36,7 +37,7 @@ enum Mutator {
         "auth[application_token]=", "leads[add][0][id]=", "\"", "\u{FEFF}", "${X}",
     ].map { Array($0.utf8) }
 
-    static func mutate(_ seed: [UInt8], other: [UInt8], random: inout SplitMix) -> [UInt8] {
+    static func mutate(_ seed: [UInt8], other: [UInt8], random: inout SplitMix64) -> [UInt8] {
         var bytes = seed
         for _ in 0...random.next(below: 4) {
             let at = bytes.isEmpty ? 0 : random.next(below: bytes.count + 1)
@@ -55,20 +56,4 @@ enum Mutator {
         }
         return bytes
     }
-}
-
-/// SplitMix64: a small, seeded generator.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func next(below bound: Int) -> Int { Int(next() % UInt64(max(bound, 1))) }
 }

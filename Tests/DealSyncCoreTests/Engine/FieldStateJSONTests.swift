@@ -1,4 +1,5 @@
 import Crypto
+import DealSyncCore
 import Foundation
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
 /// other, and a state read back is the state written.
 @Suite struct FieldStateJSONTests {
     @Test func randomStatesRoundTripBothWays() throws {
-        var random = SplitMix(seed: 0xF1E1_D517)
+        var random = SplitMix64(seed: 0xF1E1_D517)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var checked = 0
@@ -56,7 +57,7 @@ import Testing
 
     /// Idempotency keys hash the values' JSON: written without the coders, keys made before are made again.
     @Test func idempotencyKeysStayWhatTheCodersMadeThem() throws {
-        var random = SplitMix(seed: 0x1DE4_7E11)
+        var random = SplitMix64(seed: 0x1DE4_7E11)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var checked = 0
@@ -84,7 +85,7 @@ import Testing
 
     // MARK: Generated states
 
-    static func value(_ random: inout SplitMix) -> FieldValue {
+    static func value(_ random: inout SplitMix64) -> FieldValue {
         switch random.next() % 7 {
         case 0: return .null
         case 1: return .text(["", "Тур в Сочи", "a\"b\\c/d\n", "😀", "x"][Int(random.next() % 5)])
@@ -96,15 +97,15 @@ import Testing
         }
     }
 
-    static func stamp(_ random: inout SplitMix) -> SourceStamp {
+    static func stamp(_ random: inout SplitMix64) -> SourceStamp {
         SourceStamp(millis: Int64(random.next() % 2_000_000_000_000), version: random.bool() ? Int64(random.next() % 1000) : nil)
     }
 
-    static func maybe<T>(_ random: inout SplitMix, _ make: (inout SplitMix) -> T) -> T? {
+    static func maybe<T>(_ random: inout SplitMix64, _ make: (inout SplitMix64) -> T) -> T? {
         random.bool() ? make(&random) : nil
     }
 
-    static func side(_ random: inout SplitMix) -> SideState {
+    static func side(_ random: inout SplitMix64) -> SideState {
         var side = SideState(known: maybe(&random, value), knownAt: maybe(&random, stamp))
         side.knownIsOurs = random.bool()
         side.oursSince = maybe(&random, stamp)
@@ -120,7 +121,7 @@ import Testing
         return side
     }
 
-    static func state(_ random: inout SplitMix) -> FieldState {
+    static func state(_ random: inout SplitMix64) -> FieldState {
         FieldState(
             decided: maybe(&random, value), decidedBy: maybe(&random) { $0.bool() ? Side.master : Side.crm },
             decidedAt: maybe(&random, stamp), master: side(&random), crm: side(&random))

@@ -53,7 +53,7 @@ struct RecordWorld {
 
     private(set) var now = 0.0
     private var queue = EventQueue<Event>()
-    private var random: SplitMix
+    private var random: SplitMix64
     let options: Options
     private(set) var link: LinkSnapshot
     /// The records as each side holds them, in the side's own keys.
@@ -71,7 +71,7 @@ struct RecordWorld {
 
     init(_ options: Options) {
         self.options = options
-        random = SplitMix(seed: options.seed)
+        random = SplitMix64(seed: options.seed)
         records = [.master: EngineFixtures.masterRecord, .crm: EngineFixtures.crmRecord]
         stamps = [.master: SourceStamp(millis: 0, version: 1), .crm: SourceStamp(millis: 0)]
         // A settled link: each side holds the record and knows the other holds it.

@@ -29,7 +29,7 @@ struct SyncWorld {
 
     private(set) var now = 0.0
     private var queue = EventQueue<Event>()
-    private var random: SplitMix
+    private var random: SplitMix64
     let options: Options
     let engine: FieldEngine
     var state = FieldState()
@@ -44,7 +44,7 @@ struct SyncWorld {
 
     init(_ options: Options) {
         self.options = options
-        random = SplitMix(seed: options.seed)
+        random = SplitMix64(seed: options.seed)
         let field = FieldMapping(name: "title", master: "opportunity_name", crm: "name", conflict: options.rule)
         let mapping = Mapping(
             name: "m", crm: .amocrm, pipeline: 1, linkField: "custom_fields.1", fields: [field],
@@ -138,23 +138,4 @@ struct SyncWorld {
     private mutating func schedule(at time: Double, _ event: Event) {
         queue.push(at: time, event)
     }
-}
-
-/// SplitMix64: small, fast and seedable, so a failing case replays exactly.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    mutating func bool() -> Bool { next() & 1 == 1 }
-    mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * unit() }
-    mutating func exponential(rate: Double) -> Double { -log(1 - unit()) / rate }
 }

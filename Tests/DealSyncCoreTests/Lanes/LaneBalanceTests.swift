@@ -129,7 +129,7 @@ struct LaneBalanceTests {
 
     @Test(arguments: [1, 2, 3, 7])
     func deploymentsSettleEvenlyAfterJoinsAndDeaths(seed: UInt64) {
-        var random = SplitMix(seed: seed)
+        var random = SplitMix64(seed: seed)
         var deployment = Deployment(lanes: (1...100).map { "tenant-\($0)" })
         var workers = ["w0", "w1", "w2"]
         for worker in workers { deployment.join(worker) }

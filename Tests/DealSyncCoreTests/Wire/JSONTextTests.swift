@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 import Testing
 
@@ -18,7 +19,7 @@ import Testing
     }
 
     @Test func randomDocumentsAreWrittenAndReadAsTheCodersDo() throws {
-        var random = SplitMix(seed: 0x5EED_0001)
+        var random = SplitMix64(seed: 0x5EED_0001)
         var compared = 0
         for _ in 0..<2_000 {
             let value = Self.document(&random, depth: 0)
@@ -103,11 +104,11 @@ import Testing
         "Ж", "€", "😀", "\u{2028}", "-", ".", "[", "{",
     ]
 
-    static func text(_ random: inout SplitMix) -> String {
+    static func text(_ random: inout SplitMix64) -> String {
         String((0..<Int(random.next() % 8)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }.joined())
     }
 
-    static func number(_ random: inout SplitMix) -> String {
+    static func number(_ random: inout SplitMix64) -> String {
         switch random.next() % 6 {
         case 0: return String(Int64(bitPattern: random.next()) >> Int(random.next() % 63))
         case 1: return String(Int(random.next() % 1000))
@@ -118,7 +119,7 @@ import Testing
         }
     }
 
-    static func document(_ random: inout SplitMix, depth: Int) -> JSONValue {
+    static func document(_ random: inout SplitMix64, depth: Int) -> JSONValue {
         switch random.next() % (depth > 3 ? 4 : 6) {
         case 0: return .null
         case 1: return .bool(random.bool())

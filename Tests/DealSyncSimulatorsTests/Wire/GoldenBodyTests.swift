@@ -1,3 +1,4 @@
+import DealSyncCore
 import Foundation
 import Testing
 

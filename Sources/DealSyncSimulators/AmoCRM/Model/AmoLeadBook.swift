@@ -1,3 +1,5 @@
+import DealSyncCore
+
 /// Every lead of the account, and the rules amoCRM applies when one is written.
 ///
 /// Pure state: the simulator keeps it behind a `Mutex` and turns the returned changes into webhooks.

@@ -1,3 +1,5 @@
+import DealSyncCore
+
 /// Builds amoCRM's legacy (API v2) webhook form: `leads[<action>][<i>][<field>]` plus `account[...]`.
 ///
 /// Field order inside a lead, the order of actions and where `account` goes vary between deliveries, as
