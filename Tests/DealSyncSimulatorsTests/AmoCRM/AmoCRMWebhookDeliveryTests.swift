@@ -17,9 +17,9 @@ struct AmoCRMWebhookDeliveryTests {
     /// that time pass at once, so neither the check nor the test's length depends on how busy the machine is.
     static func withHooked<T: Sendable>(
         scale: Double = scale, timeout: Duration = .seconds(2), seed: UInt64 = 7, retryClock: ManualClock? = nil,
-        _ body: @Sendable (AmoCRMSimulator, AmoClient, AmoWebhookReceiver) async throws -> T
+        _ body: @Sendable (AmoCRMSimulator, AmoClient, HookReceiver) async throws -> T
     ) async throws -> T {
-        let receiver = AmoWebhookReceiver()
+        let receiver = HookReceiver(prefix: "hooks")
         return try await receiver.withRunning { receiverBase in
             var configuration = Amo.configuration(seed: seed)
             configuration.webhooks = [receiverBase + "/hooks/main"]
@@ -188,7 +188,7 @@ struct AmoCRMWebhookDeliveryTests {
     }
 
     @Test func subscriptionsByAPIChooseTheActions() async throws {
-        let receiver = AmoWebhookReceiver()
+        let receiver = HookReceiver(prefix: "hooks")
         try await receiver.withRunning { receiverBase in
             try await Amo.withSimulator { simulator, client in
                 #expect(try await client.get("/api/v4/webhooks").status == 204)

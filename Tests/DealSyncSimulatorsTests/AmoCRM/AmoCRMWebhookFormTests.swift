@@ -11,9 +11,9 @@ struct AmoCRMWebhookFormTests {
 
     /// A simulator subscribed (to every lead event) to a receiver; the test gets both.
     static func withHooked<T: Sendable>(
-        seed: UInt64 = 7, _ body: @Sendable (AmoCRMSimulator, AmoClient, AmoWebhookReceiver, String) async throws -> T
+        seed: UInt64 = 7, _ body: @Sendable (AmoCRMSimulator, AmoClient, HookReceiver, String) async throws -> T
     ) async throws -> T {
-        let receiver = AmoWebhookReceiver()
+        let receiver = HookReceiver(prefix: "hooks")
         return try await receiver.withRunning { receiverBase in
             var configuration = Amo.configuration(seed: seed)
             configuration.webhooks = [receiverBase + "/hooks/main"]
@@ -24,7 +24,7 @@ struct AmoCRMWebhookFormTests {
         }
     }
 
-    static func form(_ received: AmoWebhookReceiver.Received) throws -> PHPForm.Map {
+    static func form(_ received: HookReceiver.Received) throws -> PHPForm.Map {
         try PHPForm.parse(received.body)
     }
 

@@ -14,9 +14,9 @@ struct Bitrix24EventTests {
     static func withHandlers<T: Sendable>(
         kind: EventHandler.Kind? = .outgoingWebhook,
         delivery: Bitrix24Simulator.EventDelivery = .init(timeout: .seconds(1)),
-        _ body: @Sendable (Bitrix24Simulator, BitrixClient, BitrixEventReceiver, String) async throws -> T
+        _ body: @Sendable (Bitrix24Simulator, BitrixClient, HookReceiver, String) async throws -> T
     ) async throws -> T {
-        let receiver = BitrixEventReceiver()
+        let receiver = HookReceiver(prefix: "events")
         return try await receiver.withRunning { receiverBase in
             let url = receiverBase + "/events/main"
             var configuration = BitrixTest.configuration()

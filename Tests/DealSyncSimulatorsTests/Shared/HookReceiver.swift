@@ -5,15 +5,21 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-/// Receives Bitrix24 events on loopback and answers with a status the test chooses.
-final class BitrixEventReceiver: Sendable {
+/// Receives what a simulator posts (amoCRM's webhooks at `/hooks/<name>`, Bitrix24's events at `/events/<name>`)
+/// on loopback, and answers with a status the test chooses, after a delay it chooses.
+final class HookReceiver: Sendable {
     struct Received: Sendable {
         var path: String
         var body: String
-        var contentType: String?
+        var headers: HTTPFields
         var at: ContinuousClock.Instant
 
-        /// The form, parsed as PHP would.
+        var contentType: String? { headers[.contentType] }
+        var userAgent: String? { headers[.userAgent] }
+        /// amoCRM's request id.
+        var requestID: String? { headers[HTTPField.Name("X-Amocrm-Requestid")!] }
+
+        /// A Bitrix24 event's form, parsed as PHP would.
         var form: PHPForm.Map { (try? PHPForm.parse(body)) ?? PHPForm.Map() }
         var event: String? { form["event"]?.string }
         var dealID: String? { form["data"]?["FIELDS"]?["ID"]?.string }
@@ -28,10 +34,15 @@ final class BitrixEventReceiver: Sendable {
         var finished = false
     }
 
+    /// The first path segment it receives under: `hooks` or `events`.
+    let prefix: String
     private let state = Mutex(State())
+
+    init(prefix: String) { self.prefix = prefix }
 
     var received: [Received] { state.withLock { $0.received } }
 
+    /// Bitrix24 events by name.
     func events(_ name: String) -> [Received] { received.filter { $0.event == name } }
 
     func respond(status: Int, delay: Duration = .zero) {
@@ -43,13 +54,10 @@ final class BitrixEventReceiver: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
-        router.post("/events/:name") { request, _ -> Response in
+        router.post("/\(prefix)/:name") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
             let (status, delay) = self.state.withLock { state in
-                state.received.append(
-                    Received(
-                        path: request.uri.path, body: String(buffer: body),
-                        contentType: request.headers[.contentType], at: .now))
+                state.received.append(Received(path: request.uri.path, body: String(buffer: body), headers: request.headers, at: .now))
                 return (state.status, state.delay)
             }
             if delay > .zero { try await self.hold(for: delay) }
@@ -58,7 +66,7 @@ final class BitrixEventReceiver: Sendable {
         return router
     }
 
-    /// Runs the receiver and gives `body` its base URL (`<base>/events/<name>` receives).
+    /// Runs the receiver and gives `body` its base URL (`<base>/<prefix>/<name>` receives).
     func withRunning<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
         try await SimulatorHost.withRunning(router: router()) { base in
             defer { state.withLock { $0.finished = true } }
