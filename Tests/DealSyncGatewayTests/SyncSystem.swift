@@ -59,56 +59,24 @@ struct SyncSystem: Sendable {
             master: attributes.program
             crm: UF_CRM_PROGRAM
             transform: {enum: {personal: "41", group: "42", online: "43"}}
-        %EXTRA%stages:
-          lead: ["C2:NEW"]
-          qualified: ["C2:PREPARATION"]
-          proposal: ["C2:PREPAYMENT_INVOICE"]
-          won: ["C2:EXECUTING"]
-          active: ["C2:FINAL_INVOICE"]
-          closed: ["C2:WON"]
-          lost: ["C2:LOSE"]
-        owners:
-          - {master: u-maria, crm: 12}
-          - {master: u-igor, crm: 15}
-        """
+        %EXTRA%
+        """ + FitnessFixture.stagesAndOwners
     static let eventSecret = "md-event-secret"
     static let token = "md-dev-token"
 
-    /// The tour mapping, with `extraFields` (YAML lines indented by two spaces) added to its fields.
+    /// The tour mapping (``TourFixture``) with the stage repaired automatically and the tour type, and
+    /// `extraFields` (YAML lines indented by two spaces) added to its fields.
     static func mappingYAML(extraFields: String = "") -> String {
-        mappingTemplate.replacingOccurrences(of: "%EXTRA%", with: extraFields)
-    }
+        TourFixture.mapping(
+            stageExtra: ", repair: auto",
+            extraFields: """
+                  tour_type:
+                    master: attributes.tour_type
+                    crm: custom_fields.900004
+                    transform: {enum: {beach: "501", ski: "502"}}
 
-    static let mappingTemplate = """
-        name: tour
-        crm: amocrm
-        pipeline: 7001000
-        link_field: custom_fields.900001
-        fields:
-          title: {master: opportunity_name, crm: name, conflict: lww}
-          amount:
-            master: amount
-            crm: price
-            transform: {money: {currency: RUB}}
-            conflict: {priority: master}
-          stage: {master: stage, crm: status, transform: stage, conflict: {priority: master}, repair: auto}
-          owner: {master: owner_id, crm: responsible_user_id, transform: owner, conflict: lww}
-          tour_type:
-            master: attributes.tour_type
-            crm: custom_fields.900004
-            transform: {enum: {beach: "501", ski: "502"}}
-        %EXTRA%stages:
-          lead: [{status: 7001001, name: Новый лид}]
-          qualified: [{status: 7001002, name: Квалификация}, {status: 7001003, name: Прогрев}]
-          proposal: [{status: 7001004, name: Предложение}]
-          won: [{status: 7001006, name: Продажа}]
-          active: [{status: 7001007, name: Сервис}]
-          closed: [142]
-          lost: [143]
-        owners:
-          - {master: u-olga, crm: 6001001, email: olga@example.com, name: Ольга}
-          - {master: u-ivan, crm: 6001002, email: ivan@example.com, name: Иван}
-        """
+                """ + extraFields)
+    }
 
     static let fitnessDeliveryYAML = "delivery: {backoff_base: 100ms, backoff_cap: 1s, max_attempts: 6}"
 
@@ -119,51 +87,14 @@ struct SyncSystem: Sendable {
         [
             (
                 "connectors/fitness.yaml",
-                """
-                id: fitness
-                kind: bitrix24
-                base_url: \(bitrix)
-                mapping: fitness
-                master_account: acc-fitness
-                auth:
-                  webhook: {user_id: 1, code: x7k2m9q4w1e8r5t3}
-                webhook: {application_token: \(applicationToken), domain: fitcoach.bitrix24.ru}
-                poll: {interval: 1s, overlap: 2s}
-                \(fitnessDelivery)
-                """
+                FitnessFixture.connector(
+                    url: bitrix, token: applicationToken, extra: ["poll: {interval: 1s, overlap: 2s}", fitnessDelivery])
             ),
             (
                 "connectors/masterdeal.yaml",
-                """
-                id: masterdeal
-                kind: masterdeal
-                base_url: \(master)
-                auth: {bearer_token: \(token)}
-                webhook: {secret: \(eventSecret)}
-                poll: {interval: 1s, overlap: 2s}
-                delivery: {backoff_base: 100ms, backoff_cap: 1s}
-                \(masterExtra)
-                """
+                TourFixture.masterDeal(url: master, token: token, secret: eventSecret, extra: [masterExtra])
             ),
-            (
-                "connectors/tour.yaml",
-                """
-                id: tour
-                kind: amocrm
-                base_url: \(amo)
-                mapping: tour
-                master_account: acc-tour
-                auth:
-                  oauth:
-                    client_id: 5f1c9a52-7d3e-4b8a-9c61-2e0d4f7b8a19
-                    client_secret: sim-client-secret-0f4e8d2c7b6a
-                    redirect_uri: https://dealsync.example/oauth/amocrm
-                    refresh_token: def50200-sim-initial-refresh-token
-                webhook: {secret: \(webhookSecret)}
-                \(amoPoll)
-                \(amoExtra)
-                """
-            ),
+            ("connectors/tour.yaml", TourFixture.connector(url: amo, secret: webhookSecret, extra: [amoPoll, amoExtra])),
         ]
     }
 

@@ -30,32 +30,7 @@ final class Scenario: Sendable {
     ]
     static let ownerByUser = [olga: "u-olga", ivan: "u-ivan"]
 
-    static let mappingYAML = """
-        name: tour
-        crm: amocrm
-        pipeline: 7001000
-        link_field: custom_fields.900001
-        fields:
-          title: {master: opportunity_name, crm: name, conflict: lww}
-          amount:
-            master: amount
-            crm: price
-            transform: {money: {currency: RUB}}
-            conflict: {priority: master}
-          stage: {master: stage, crm: status, transform: stage, conflict: {priority: master}}
-          owner: {master: owner_id, crm: responsible_user_id, transform: owner, conflict: lww}
-        stages:
-          lead: [{status: 7001001, name: Новый лид}]
-          qualified: [{status: 7001002, name: Квалификация}, {status: 7001003, name: Прогрев}]
-          proposal: [{status: 7001004, name: Предложение}]
-          won: [{status: 7001006, name: Продажа}]
-          active: [{status: 7001007, name: Сервис}]
-          closed: [142]
-          lost: [143]
-        owners:
-          - {master: u-olga, crm: 6001001, email: olga@example.com, name: Ольга}
-          - {master: u-ivan, crm: 6001002, email: ivan@example.com, name: Иван}
-        """
+    static let mappingYAML = TourFixture.mapping()
 
     struct Options: Sendable {
         /// Where amoCRM sends its webhooks: to the gateway, or somewhere that refuses them (the attempts, with
@@ -209,37 +184,10 @@ final class Scenario: Sendable {
         to directory: String, masterURL: String, amoURL: String, amoDelivery: String, masterExtra: String = ""
     ) throws {
         let files = [
-            (
-                "connectors/masterdeal.yaml",
-                """
-                id: masterdeal
-                kind: masterdeal
-                base_url: \(masterURL)
-                auth: {bearer_token: \(token)}
-                webhook: {secret: \(eventSecret)}
-                poll: {interval: 1s, overlap: 2s}
-                delivery: {backoff_base: 100ms, backoff_cap: 1s}
-                \(masterExtra)
-                """
-            ),
+            ("connectors/masterdeal.yaml", TourFixture.masterDeal(url: masterURL, token: token, secret: eventSecret, extra: [masterExtra])),
             (
                 "connectors/tour.yaml",
-                """
-                id: tour
-                kind: amocrm
-                base_url: \(amoURL)
-                mapping: tour
-                master_account: \(account)
-                auth:
-                  oauth:
-                    client_id: 5f1c9a52-7d3e-4b8a-9c61-2e0d4f7b8a19
-                    client_secret: sim-client-secret-0f4e8d2c7b6a
-                    redirect_uri: https://dealsync.example/oauth/amocrm
-                    refresh_token: def50200-sim-initial-refresh-token
-                webhook: {secret: \(webhookSecret)}
-                poll: {interval: 1s, overlap: 2s}
-                \(amoDelivery)
-                """
+                TourFixture.connector(url: amoURL, secret: webhookSecret, extra: ["poll: {interval: 1s, overlap: 2s}", amoDelivery])
             ),
             ("mappings/tour.yaml", mappingYAML),
         ]

@@ -22,32 +22,11 @@ enum BitrixConnectorFixture {
           stage: {master: stage, crm: STAGE_ID, transform: stage, conflict: {priority: master}}
           owner: {master: owner_id, crm: ASSIGNED_BY_ID, transform: owner}
           program: {master: attributes.program, crm: UF_CRM_PROGRAM, transform: {enum: {personal: "41", group: "42", online: "43"}}}
-        stages:
-          lead: ["C2:NEW"]
-          qualified: ["C2:PREPARATION"]
-          proposal: ["C2:PREPAYMENT_INVOICE"]
-          won: ["C2:EXECUTING"]
-          active: ["C2:FINAL_INVOICE"]
-          closed: ["C2:WON"]
-          lost: ["C2:LOSE"]
-        owners:
-          - {master: u-maria, crm: 12}
-          - {master: u-igor, crm: 15}
-        """
+        """ + "\n" + FitnessFixture.stagesAndOwners
 
     static func connectorYAML(_ url: String, extra: String = "") -> String {
-        """
-        id: fitness
-        kind: bitrix24
-        base_url: \(url)
-        mapping: fitness
-        master_account: acc-fitness
-        auth:
-          webhook: {user_id: 1, code: x7k2m9q4w1e8r5t3}
-        webhook: {application_token: \(token), member_id: 6a1f0e3c9b27d84f5e2a7c19d03b8e64, domain: fitcoach.bitrix24.ru}
-        poll: {interval: 1s, overlap: 2s}
-        \(extra)
-        """
+        FitnessFixture.connector(
+            url: url, token: token, memberID: "6a1f0e3c9b27d84f5e2a7c19d03b8e64", extra: ["poll: {interval: 1s, overlap: 2s}", extra])
     }
 
     static let master = """

@@ -17,7 +17,7 @@ struct AmoCRMLimitTests {
         try await Amo.withSimulator(Self.limited()) { simulator, client in
             simulator.freezeLimitClock()
             var statuses: [Int] = []
-            var tooMany: AmoReply?
+            var tooMany: WireReply?
             for _ in 0..<10 {
                 let reply = try await client.get("/api/v4/leads?limit=1")
                 statuses.append(reply.status)

@@ -37,20 +37,6 @@ enum Amo {
     }
 }
 
-/// A response as the test saw it on the wire.
-struct AmoReply: Sendable {
-    var status: Int
-    var headers: HTTPHeaders
-    var body: String
-
-    var contentType: String? { headers.first(name: "content-type") }
-    func header(_ name: String) -> String? { headers.first(name: name) }
-
-    /// The body as JSON (`[String: Any]`, `[Any]`...), or nil.
-    var json: Any? { body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
-    var object: [String: Any] { json as? [String: Any] ?? [:] }
-}
-
 /// A minimal client speaking to the simulator over loopback.
 struct AmoClient: Sendable {
     let base: String
@@ -58,7 +44,7 @@ struct AmoClient: Sendable {
     func send(
         _ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil,
         token: String? = Amo.accessToken
-    ) async throws -> AmoReply {
+    ) async throws -> WireReply {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -71,10 +57,10 @@ struct AmoClient: Sendable {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 16 << 20)
-        return AmoReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+        return WireReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
     }
 
-    func get(_ path: String, token: String? = Amo.accessToken) async throws -> AmoReply {
+    func get(_ path: String, token: String? = Amo.accessToken) async throws -> WireReply {
         try await send(.GET, path, token: token)
     }
 }

@@ -18,9 +18,9 @@ struct Bitrix24LimitTests {
     @Test func aBurstAbove50GetsQueryLimitExceeded() async throws {
         try await BitrixTest.withSimulator(Self.limited(Bitrix24Simulator.Limits(operatingBudgetSeconds: nil))) { simulator, client in
             simulator.freezeLimitClock()
-            let replies = try await withThrowingTaskGroup(of: BitrixReply.self) { group in
+            let replies = try await withThrowingTaskGroup(of: WireReply.self) { group in
                 for _ in 0..<60 { group.addTask { try await client.call("crm.deal.get", json: #"{"id":101}"#) } }
-                return try await group.reduce(into: [BitrixReply]()) { $0.append($1) }
+                return try await group.reduce(into: [WireReply]()) { $0.append($1) }
             }
             let statuses = replies.map(\.status)
             #expect(statuses.filter { $0 == 200 }.count == 50, "50 fit in the bucket")

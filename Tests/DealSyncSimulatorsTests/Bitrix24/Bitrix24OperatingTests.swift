@@ -28,7 +28,7 @@ struct Bitrix24OperatingTests {
             let ids = (0..<25).map { simulator.createAsSalesperson(userID: 12, fields: ["TITLE": "Deal \($0)", "CATEGORY_ID": "2"]).id }
             // A batch of 25 writes and 25 reads costs 25 × (0.02 + 0.001 + 0.25) + 25 × 0.021 = 7.3 s.
             var operating: [Double] = []
-            var refused: BitrixReply?
+            var refused: WireReply?
             for round in 0..<80 {
                 let reply = try await client.call("batch", json: Self.writeBatch(ids, title: "r\(round)"))
                 guard reply.status == 200 else {

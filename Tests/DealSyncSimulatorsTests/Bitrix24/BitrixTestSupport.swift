@@ -36,17 +36,8 @@ enum BitrixTest {
     }
 }
 
-/// A response as the test saw it on the wire.
-struct BitrixReply: Sendable {
-    var status: Int
-    var headers: HTTPHeaders
-    var body: String
-
-    var contentType: String? { headers.first(name: "content-type") }
-    func header(_ name: String) -> String? { headers.first(name: name) }
-
-    var json: Any? { body.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
-    var object: [String: Any] { json as? [String: Any] ?? [:] }
+/// What a Bitrix24 answer says.
+extension WireReply {
     /// `result` as an object, a list of objects, or whatever it is.
     var result: Any? { object["result"] }
     var resultObject: [String: Any] { result as? [String: Any] ?? [:] }
@@ -61,22 +52,22 @@ struct BitrixClient: Sendable {
     let base: String
 
     /// POSTs a JSON body to the integration user's webhook.
-    func call(_ method: String, json: String = "{}", prefix: String = BitrixTest.hook) async throws -> BitrixReply {
+    func call(_ method: String, json: String = "{}", prefix: String = BitrixTest.hook) async throws -> WireReply {
         try await send(.POST, "\(prefix)/\(method)", json: json)
     }
 
     /// POSTs a form body to the webhook.
-    func call(_ method: String, form: String, prefix: String = BitrixTest.hook) async throws -> BitrixReply {
+    func call(_ method: String, form: String, prefix: String = BitrixTest.hook) async throws -> WireReply {
         try await send(.POST, "\(prefix)/\(method)", form: form)
     }
 
     /// GETs with a query string from the webhook.
-    func call(_ method: String, query: String, prefix: String = BitrixTest.hook) async throws -> BitrixReply {
+    func call(_ method: String, query: String, prefix: String = BitrixTest.hook) async throws -> WireReply {
         try await send(.GET, "\(prefix)/\(method)?\(query)")
     }
 
     /// Calls as the OAuth application: `/rest/<method>` with `auth` in the JSON body.
-    func app(_ method: String, json: String = "{}", token: String = BitrixTest.accessToken) async throws -> BitrixReply {
+    func app(_ method: String, json: String = "{}", token: String = BitrixTest.accessToken) async throws -> WireReply {
         let body =
             json.trimmingCharacters(in: .whitespaces) == "{}"
             ? "{\"auth\":\"\(token)\"}"
@@ -84,7 +75,7 @@ struct BitrixClient: Sendable {
         return try await send(.POST, "/rest/\(method)", json: body)
     }
 
-    func send(_ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil) async throws -> BitrixReply {
+    func send(_ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil) async throws -> WireReply {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         if let json {
@@ -96,10 +87,10 @@ struct BitrixClient: Sendable {
         }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 16 << 20)
-        return BitrixReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+        return WireReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
     }
 
-    func get(_ path: String) async throws -> BitrixReply { try await send(.GET, path) }
+    func get(_ path: String) async throws -> WireReply { try await send(.GET, path) }
 }
 
 extension Dictionary where Key == String, Value == Any {
