@@ -45,19 +45,8 @@ struct AmoClient: Sendable {
         _ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil,
         token: String? = Amo.accessToken
     ) async throws -> WireReply {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: json))
-        } else if let form {
-            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            request.body = .bytes(ByteBuffer(string: form))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        let body = try await response.body.collect(upTo: 16 << 20)
-        return WireReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+        try await WireReply.send(
+            method, base + path, json: json, form: form, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? [])
     }
 
     func get(_ path: String, token: String? = Amo.accessToken) async throws -> WireReply {

@@ -76,18 +76,7 @@ struct BitrixClient: Sendable {
     }
 
     func send(_ method: HTTPMethod, _ path: String, json: String? = nil, form: String? = nil) async throws -> WireReply {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: json))
-        } else if let form {
-            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            request.body = .bytes(ByteBuffer(string: form))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-        let body = try await response.body.collect(upTo: 16 << 20)
-        return WireReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+        try await WireReply.send(method, base + path, json: json, form: form)
     }
 
     func get(_ path: String) async throws -> WireReply { try await send(.GET, path) }
