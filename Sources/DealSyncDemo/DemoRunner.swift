@@ -115,6 +115,13 @@ public struct DemoRunner: Sendable {
                     dealID: dealID, configuration: configuration, database: database, timeline: timeline, logger: logger)
             } catch {
                 timeline.check("the scenario ran to its end", false, detail: "\(error)")
+                // What amoCRM sent meanwhile, so a failed run says whether a webhook went unanswered or was answered.
+                for attempt in system.amo.webhookHistory.suffix(6) {
+                    let answer = attempt.status.map { "HTTP \($0)" } ?? "no answer within amoCRM's timeout"
+                    timeline.event(
+                        "amocrm",
+                        "webhook \(attempt.deliveryID), attempt \(attempt.attempt), at \(Timestamp.eventTime(attempt.at)): \(answer)")
+                }
             }
             if options.keepRunning {
                 printNextSteps(gatewayURL: gatewayURL, system: system)
