@@ -44,13 +44,15 @@ public enum TourFixture {
             refresh_token: def50200-sim-initial-refresh-token
         """
 
-    /// The tour connector at `url`, its webhooks under `secret`; `extra` lines (poll, delivery, …) follow.
-    public static func connector(url: String, secret: String, extra: [String] = []) -> String {
+    /// The tour connector at `url`, its webhooks under `secret`; `extra` lines (poll, delivery, …) follow. A studio's
+    /// tenants each run one under their own `id` and MasterDeal `account`.
+    public static func connector(
+        id: String = "tour", url: String, secret: String, account: String = "acc-tour", extra: [String] = []
+    ) -> String {
         ([
-            "id: tour", "kind: amocrm", "base_url: \(url)", "mapping: tour", "master_account: acc-tour", oauthYAML,
+            "id: \(id)", "kind: amocrm", "base_url: \(url)", "mapping: tour", "master_account: \(account)", oauthYAML,
             "webhook: {secret: \(secret)}",
-        ]
-            + extra).joined(separator: "\n")
+        ] + extra).joined(separator: "\n")
     }
 
     /// MasterDeal's connector at `url`, polled every second and retried fast; `extra` lines follow.

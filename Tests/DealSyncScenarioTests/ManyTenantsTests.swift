@@ -160,41 +160,14 @@ struct ManyTenantsTests {
 
     static func writeConfiguration(to directory: String, masterURL: String, amoURL: String) throws {
         var files: [(String, String)] = [
-            (
-                "connectors/masterdeal.yaml",
-                """
-                id: masterdeal
-                kind: masterdeal
-                base_url: \(masterURL)
-                auth: {bearer_token: \(token)}
-                webhook: {secret: many-tenants-event-secret}
-                poll: {interval: 1s, overlap: 2s}
-                delivery: {backoff_base: 100ms, backoff_cap: 1s}
-                """
-            ),
+            ("connectors/masterdeal.yaml", TourFixture.masterDeal(url: masterURL, token: token, secret: "many-tenants-event-secret")),
             ("mappings/tour.yaml", Scenario.mappingYAML),
         ]
         for tenant in tenants {
-            files.append(
-                (
-                    "connectors/\(tenant).yaml",
-                    """
-                    id: \(tenant)
-                    kind: amocrm
-                    base_url: \(SimulatedAccounts<AmoCRMSimulator>.baseURL(of: tenant, on: amoURL))
-                    mapping: tour
-                    master_account: acc-\(tenant)
-                    auth:
-                      oauth:
-                        client_id: 5f1c9a52-7d3e-4b8a-9c61-2e0d4f7b8a19
-                        client_secret: sim-client-secret-0f4e8d2c7b6a
-                        redirect_uri: https://dealsync.example/oauth/amocrm
-                        refresh_token: def50200-sim-initial-refresh-token
-                    webhook: {secret: hook-secret-\(tenant)}
-                    poll: {interval: 1s, overlap: 2s}
-                    delivery: {backoff_base: 100ms, backoff_cap: 1s}
-                    """
-                ))
+            let connector = TourFixture.connector(
+                id: tenant, url: SimulatedAccounts<AmoCRMSimulator>.baseURL(of: tenant, on: amoURL), secret: "hook-secret-\(tenant)",
+                account: "acc-\(tenant)", extra: ["poll: {interval: 1s, overlap: 2s}", "delivery: {backoff_base: 100ms, backoff_cap: 1s}"])
+            files.append(("connectors/\(tenant).yaml", connector))
         }
         try writeFiles(files, into: directory)
     }
