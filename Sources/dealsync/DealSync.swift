@@ -16,6 +16,7 @@ struct DealSync: AsyncParsableCommand {
             ReloadCommand.self,
             ValidateCommand.self,
             ExplainCommand.self,
+            OnboardCommand.self,
             MigrateCommand.self,
             DLQCommand.self,
             DriftCommand.self,

@@ -39,13 +39,16 @@ struct MappingReader {
         let owners = readOwners(doc, crm: crm)
         let fields = readFields(doc, crm: crm, linkField: linkField)
         let scope = readScope(doc, stages: stages)
+        let matching = readMatching(doc, fields: fields)
         doc.finish()
 
-        guard let name, let crm, let pipeline, let linkField, let create, let stages, let deletes, let owners, let fields, let scope
+        guard let name, let crm, let pipeline, let linkField, let create, let stages, let deletes, let owners, let fields, let scope,
+            let matching
         else { return nil }
         return Mapping(
             name: name, crm: crm, pipeline: pipeline, linkField: linkField, originator: originator, create: create,
-            deletes: deletes, fields: fields, stages: stages, owners: owners, scope: scope, file: file, locations: locations)
+            deletes: deletes, fields: fields, stages: stages, owners: owners, scope: scope, matching: matching, file: file,
+            locations: locations)
     }
 
     private func checkLinkField(_ field: String, crm: ConnectorKind, at location: SourceLocation) {

@@ -60,7 +60,34 @@ public struct LinkBook: Sendable, Equatable {
         }
     }
 
+    /// A record onboarding left unlinked: it is never created on the other side of its connector (linking it
+    /// through its link field still works).
+    public struct Hold: Sendable, Equatable {
+        public enum Kind: String, Sendable, Codable {
+            /// It matched more than one record on the other side: a person must link it.
+            case ambiguous
+            /// It matched nothing and the mapping says `no_match: leave`.
+            case unmatched
+        }
+
+        public var connector: String
+        public var side: Side
+        public var recordID: String
+        public var kind: Kind
+        public var reason: String
+
+        public init(connector: String, side: Side, recordID: String, kind: Kind, reason: String) {
+            self.connector = connector
+            self.side = side
+            self.recordID = recordID
+            self.kind = kind
+            self.reason = reason
+        }
+    }
+
     public private(set) var entries: [Int64: Entry] = [:]
+    /// Records of the batch that onboarding left unlinked, by connector, side and id.
+    public let holds: [Hold]
     /// Creates sent to MasterDeal and not yet confirmed (loaded when the batch has MasterDeal observations).
     public let masterCreatesInFlight: [MasterCreateInFlight]
     /// Links created while deciding this batch (the store inserts them).
@@ -76,8 +103,11 @@ public struct LinkBook: Sendable, Equatable {
     }
 
     /// A book of the links the store found, with `reservedIDs` for the links the batch may create.
-    public init(links: [Entry] = [], reservedIDs: [Int64] = [], masterCreatesInFlight: [MasterCreateInFlight] = []) {
+    public init(
+        links: [Entry] = [], reservedIDs: [Int64] = [], masterCreatesInFlight: [MasterCreateInFlight] = [], holds: [Hold] = []
+    ) {
         freeIDs = reservedIDs.reversed()
+        self.holds = holds
         self.masterCreatesInFlight = masterCreatesInFlight
         for link in links { index(link) }
     }
@@ -97,6 +127,11 @@ public struct LinkBook: Sendable, Equatable {
     }
 
     public subscript(id: Int64) -> Entry? { entries[id] }
+
+    /// Why onboarding left `recordID` (of `side`) unlinked for `connector`, if it did.
+    public func hold(connector: String, side: Side, recordID: String) -> Hold? {
+        holds.first { $0.connector == connector && $0.side == side && $0.recordID == recordID }
+    }
 
     /// The unconfirmed create to MasterDeal that may have made `deal`, if any.
     public func masterCreateInFlight(thatMayHaveMade deal: Observation) -> MasterCreateInFlight? {

@@ -54,7 +54,7 @@ public struct LinkPolicy: Sendable {
                 continue
             }
             guard observation.action == .upsert, lane.mapping.create.inCRM, lane.carries(account: observation.account),
-                lane.mapping.inScope(observation)
+                lane.mapping.inScope(observation), book.hold(connector: lane.connector, side: .master, recordID: dealID) == nil
             else { continue }
             // A deal dealsync created for a CRM record gets its link once the create is confirmed. A webhook says who
             // made the deal; a poll does not, so a deal matching a create still waiting for its answer is taken for
@@ -108,7 +108,8 @@ public struct LinkPolicy: Sendable {
             return [.wait(reason: "waiting for the link of a record dealsync created")]
         }
         guard observation.action == .upsert, lane.mapping.create.inMaster, lane.masterAccount != nil,
-            lane.mapping.inScope(observation)
+            lane.mapping.inScope(observation),
+            book.hold(connector: lane.connector, side: .crm, recordID: observation.recordID) == nil
         else { return [] }
         return [.createInMaster(connector: lane.connector)]
     }

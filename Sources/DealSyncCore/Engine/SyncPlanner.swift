@@ -109,6 +109,14 @@ public struct SyncPlanner: Sendable {
         return .applied(effects)
     }
 
+    /// Carries out a link action chosen outside the policy: onboarding creates the records it planned to, for its
+    /// connector only.
+    public func perform(
+        _ action: LinkPolicy.Action, _ observation: Observation, cause: String, book: inout LinkBook, effects: inout Effects
+    ) {
+        apply(action, observation, cause: cause, refusal: nil, book: &book, effects: &effects)
+    }
+
     private func apply(
         _ action: LinkPolicy.Action, _ observation: Observation, cause: String, refusal: Refusal?,
         book: inout LinkBook, effects: inout Effects

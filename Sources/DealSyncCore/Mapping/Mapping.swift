@@ -16,13 +16,16 @@ public struct Mapping: Sendable {
     public var owners: OwnerDirectory
     /// Which records take part (`scope:`); everything by default.
     public var scope: SyncScope
+    /// How onboarding recognises existing records as existing deals (`matching:`); the link field only by default.
+    public var matching: MatchingRules
     public var file: String
     public var locations: [String: SourceLocation]
 
     public init(
         name: String, crm: ConnectorKind, pipeline: Int, linkField: String, originator: String = "dealsync",
         create: CreatePolicy = CreatePolicy(), deletes: DeletePolicy = .unlink, fields: [FieldMapping],
-        stages: StageMatrix, owners: OwnerDirectory, scope: SyncScope = SyncScope(), file: String = "<memory>",
+        stages: StageMatrix, owners: OwnerDirectory, scope: SyncScope = SyncScope(), matching: MatchingRules = MatchingRules(),
+        file: String = "<memory>",
         locations: [String: SourceLocation] = [:]
     ) {
         self.name = name
@@ -36,6 +39,7 @@ public struct Mapping: Sendable {
         self.stages = stages
         self.owners = owners
         self.scope = scope
+        self.matching = matching
         self.file = file
         self.locations = locations
     }

@@ -14,4 +14,13 @@ public enum ConnectorKind: String, Sendable, Hashable, Codable, CaseIterable {
     case masterdeal
 
     public var side: Side { self == .masterdeal ? .master : .crm }
+
+    /// How reports name the system: `amoCRM`, `Bitrix24`, `MasterDeal`.
+    public var displayName: String {
+        switch self {
+        case .amocrm: "amoCRM"
+        case .bitrix24: "Bitrix24"
+        case .masterdeal: "MasterDeal"
+        }
+    }
 }

@@ -92,6 +92,20 @@ public final class MasterDealSimulator: Sendable {
         return deal
     }
 
+    /// Fills MasterDeal with deals from its past, each last changed at its own instant (unix milliseconds), as
+    /// made by its users long ago: no event is published. Returns the deals in order.
+    @discardableResult
+    public func seedHistory(_ history: [(fields: JSONValue, updatedAtMillis: Int64)]) throws -> [Deal] {
+        let drafts = try history.map { (try DealDraft(json: $0.fields, stages: rules.stages, extraAllowed: ["id"]), $0) }
+        return try state.withLock { state in
+            try drafts.map { draft, past in
+                try state.create(
+                    draft, id: past.fields["id"]?.stringValue, source: Self.userSource, now: past.updatedAtMillis, rules: rules
+                ).deal
+            }
+        }
+    }
+
     /// Edits a deal as a MasterDeal user would: a merge-patch that bumps the version and emits events with
     /// `source` `masterdeal-ui`.
     @discardableResult

@@ -76,6 +76,33 @@ struct DecisionSession {
         return record(effects, lineage: lineage, inboxID: nil)
     }
 
+    /// Onboarding: carries out `action` for `observation` (a create it planned).
+    mutating func perform(_ action: LinkPolicy.Action, _ observation: Observation, cause: String, lineage: UUID) -> Result {
+        var effects = SyncPlanner.Effects()
+        context.planner.perform(action, observation, cause: cause, book: &book, effects: &effects)
+        return record(effects, lineage: lineage, inboxID: nil)
+    }
+
+    /// Onboarding: links a CRM record and a MasterDeal deal that both existed, deciding both at once.
+    mutating func link(crm: Observation, master: Observation, connector: String, cause: String, lineage: UUID) -> Result {
+        guard let lane = context.setup.lane(connector),
+            var link = book.create(connector: connector, masterDealID: master.recordID, recordID: crm.recordID)
+        else { return .failed("no mapping for connector \(connector)") }
+        link.masterVersion = master.stamp?.version
+        var effects = SyncPlanner.Effects()
+        let decision = lane.decider.onboard(crm: crm, master: master, link: link.snapshot, cause: cause)
+        context.planner.commit(decision, link: link, lane: lane, book: &book, effects: &effects)
+        return record(effects, lineage: lineage, inboxID: nil)
+    }
+
+    /// Adds divergence entries no decision made (onboarding's ambiguous matches).
+    mutating func log(_ entries: [SyncPlanner.Effects.Logged], lineage: UUID) {
+        guard !entries.isEmpty else { return }
+        var effects = SyncPlanner.Effects()
+        effects.entries = entries
+        caused.append(.init(effects: effects, lineage: lineage, inboxID: nil))
+    }
+
     /// Adds a write of link `id` that no decision made (the link field written back after a create).
     mutating func add(_ write: RecordDecision.Write, link id: Int64, target: String, lineage: UUID) {
         var effects = SyncPlanner.Effects()

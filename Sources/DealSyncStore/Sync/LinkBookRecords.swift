@@ -102,7 +102,29 @@ enum LinkBookRecords {
                 "SELECT nextval('links_id_seq') FROM generate_series(1, \(reserve))", logger: logger)
             for try await id in rows.decode(Int64.self) { reserved.append(id) }
         }
-        return LinkBook(links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved, masterCreatesInFlight: inFlight)
+        let holds = try await holds(of: keys, on: tx, logger: logger)
+        return LinkBook(
+            links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved, masterCreatesInFlight: inFlight, holds: holds)
+    }
+
+    /// The records of `keys` that onboarding left unlinked (never created on the other side).
+    static func holds(of keys: Keys, on tx: PostgresConnection, logger: Logger) async throws -> [LinkBook.Hold] {
+        let deals = Array(keys.deals), connectors = keys.records.map(\.connector), records = keys.records.map(\.recordID)
+        guard !deals.isEmpty || !records.isEmpty else { return [] }
+        let rows = try await tx.query(
+            """
+            SELECT connector, side, record_id, kind, reason FROM sync_holds WHERE side = 'master' AND record_id = ANY(\(deals))
+            UNION ALL
+            SELECT h.connector, h.side, h.record_id, h.kind, h.reason
+            FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
+                JOIN sync_holds h ON h.side = 'crm' AND h.record_id = k.record AND h.connector = k.connector
+            """, logger: logger)
+        var holds: [LinkBook.Hold] = []
+        for try await (connector, side, record, kind, reason) in rows.decode((String, String, String, String, String).self) {
+            guard let side = Side(rawValue: side), let kind = LinkBook.Hold.Kind(rawValue: kind) else { continue }
+            holds.append(.init(connector: connector, side: side, recordID: record, kind: kind, reason: reason))
+        }
+        return holds
     }
 
     /// Creates to MasterDeal that may have landed without their answer being recorded (in flight, or sent before

@@ -134,3 +134,35 @@ extension AmoCRMSimulator {
     /// Webhooks queued, in flight or waiting for a retry.
     public var pendingWebhooks: Int { sender.pending }
 }
+
+extension AmoCRMSimulator {
+    // MARK: History
+
+    /// A lead made before dealsync was connected: its fields, who made it, and when it was created and last changed.
+    public struct HistoricLead: Sendable {
+        public var fields: AmoLeadFields
+        public var userID: Int
+        public var createdAt: Int
+        public var updatedAt: Int
+
+        public init(fields: AmoLeadFields, userID: Int, createdAt: Int, updatedAt: Int) {
+            self.fields = fields
+            self.userID = userID
+            self.createdAt = createdAt
+            self.updatedAt = updatedAt
+        }
+    }
+
+    /// Fills the account with leads from its past, as amoCRM holds them: no webhook is sent (they were sent long
+    /// ago, to nobody), and each lead keeps its own `created_at` and `updated_at`. Returns the leads in order.
+    @discardableResult
+    public func seedHistory(_ history: [HistoricLead]) throws -> [AmoLead] {
+        var leads: [AmoLead] = []
+        for past in history {
+            var write = try parseOne(past.fields.json(catalog: catalog))
+            write.createdAt = past.createdAt
+            leads += try storeHistoric(write, actor: past.userID, updatedAt: past.updatedAt).get()
+        }
+        return leads
+    }
+}

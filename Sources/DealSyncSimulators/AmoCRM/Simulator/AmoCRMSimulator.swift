@@ -128,6 +128,15 @@ public final class AmoCRMSimulator: Sendable {
         return result
     }
 
+    /// Stores a lead from the account's past, last changed at `updatedAt`, without a webhook.
+    func storeHistoric(_ write: AmoLeadWrite, actor: Int, updatedAt: Int) -> Result<[AmoLead], AmoProblem> {
+        let result = book.withLock { $0.create([write], actor: actor, now: updatedAt) }
+        if case .success(let leads) = result {
+            flags.withLock { flags in for lead in leads { flags.searchableAt[lead.id] = ContinuousClock.now } }
+        }
+        return result
+    }
+
     func updateLeads(_ writes: [AmoLeadWrite], actor: Int) -> Result<[AmoLeadChange], AmoProblem> {
         let now = self.now
         let result = book.withLock { $0.update(writes, actor: actor, now: now) }
