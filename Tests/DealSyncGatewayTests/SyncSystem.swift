@@ -291,12 +291,17 @@ extension SyncSystem {
     /// Runs the built `dealsync` binary against this system's database (and, for commands that read the
     /// configuration, its config directory), as support or on-call would.
     func cli(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let needsConfig = ["dlq replay", "drift show", "drift repair", "drift sweep", "explain", "connector", "history"]
+        let needsConfig = ["dlq replay", "drift show", "drift repair", "drift sweep", "explain", "connector", "history", "onboard"]
             .contains { arguments.joined(separator: " ").hasPrefix($0) }
         return try await ChildProgram.run(
             try Repository.dealsyncBinary(),
             arguments + ["--database-url", databaseURL]
                 + (needsConfig ? ["--config", configDirectory] : []))
+    }
+
+    /// Starts the built `dealsync` binary against this system's database and config directory, to stop it midway.
+    func startCLI(_ arguments: [String]) throws -> ChildProgram {
+        try ChildProgram(try Repository.dealsyncBinary(), arguments + ["--database-url", databaseURL, "--config", configDirectory])
     }
 
     /// Field state, divergence log and outbox, for a failing test's output.

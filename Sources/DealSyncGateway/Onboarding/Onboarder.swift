@@ -14,6 +14,8 @@ public struct Onboarder: Sendable {
     public let connector: String
     let lane: SyncSetup.Lane
     let now: @Sendable () -> Date
+    /// How long to wait before asking again after the system refused a page for its rate limit (attempt 1, 2, …).
+    let pause: @Sendable (Int) async throws -> Void
 
     /// Why a connector cannot be onboarded.
     public struct Refusal: Error, Sendable, CustomStringConvertible {
@@ -22,7 +24,10 @@ public struct Onboarder: Sendable {
 
     public init(
         configuration: Configuration, registry: ConnectorRegistry, store: OnboardingStore, connector: String,
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() },
+        pause: @escaping @Sendable (Int) async throws -> Void = { attempt in
+            try await Task.sleep(for: .seconds(min(1 << min(attempt - 1, 4), 16)))
+        }
     ) throws(Refusal) {
         let crm = configuration.crmConnectors.map(\.id)
         guard let lane = store.context.setup.lane(connector) else {
@@ -43,7 +48,11 @@ public struct Onboarder: Sendable {
         self.connector = connector
         self.lane = lane
         self.now = now
+        self.pause = pause
     }
+
+    /// How many refusals in a row make reading give up.
+    static let refusalsInARow = 8
 
     /// Everything both sides hold, as read.
     public struct Reading: Sendable {
@@ -51,6 +60,8 @@ public struct Onboarder: Sendable {
         public var master: [Observation] = []
         /// Pages read from each side (one API call each).
         public var calls: [Side: Int] = [:]
+        /// Calls the side refused for its rate limit (asked again after a pause), per side.
+        public var refused: [Side: Int] = [:]
         /// When the reading began (unix milliseconds).
         public var startedMillis: Int64 = 0
     }
@@ -62,19 +73,34 @@ public struct Onboarder: Sendable {
         guard let crm = registry.connector(connector), let masterID = configuration.masterDeal?.id,
             let master = registry.connector(masterID)
         else { return reading }
-        reading.crm = try await readAll(crm, side: .crm, calls: &reading.calls, progress: progress)
-        reading.master = try await readAll(master, side: .master, calls: &reading.calls, progress: progress)
+        let records = try await readAll(crm, side: .crm, reading: &reading, progress: progress)
+        let deals = try await readAll(master, side: .master, reading: &reading, progress: progress)
+        reading.crm = records
+        reading.master = deals
         return reading
     }
 
     private func readAll(
-        _ source: any Connector, side: Side, calls: inout [Side: Int], progress: @Sendable (Side, Int) -> Void
+        _ source: any Connector, side: Side, reading: inout Reading, progress: @Sendable (Side, Int) -> Void
     ) async throws -> [Observation] {
         var cursor = source.pollCursor(startingAt: 0)
         var observations: [Observation] = []
+        var refusedInARow = 0
         while true {
-            let page = try await source.poll(from: cursor)
-            calls[side, default: 0] += 1
+            let page: PollResult
+            do {
+                page = try await source.poll(from: cursor)
+                reading.calls[side, default: 0] += 1
+                refusedInARow = 0
+            } catch let error as ConnectorError where error.status == 429 || error.status == 503 {
+                // The account's budget is shared with `serve` (and anything else using the account): wait and ask
+                // for the same page again, giving up after a run of refusals.
+                reading.refused[side, default: 0] += 1
+                refusedInARow += 1
+                guard refusedInARow < Self.refusalsInARow else { throw error }
+                try await pause(refusedInARow)
+                continue
+            }
             for item in page.items {
                 guard case .observations(let seen) = try source.decode(InboxRow(id: 0, item: item)) else { continue }
                 observations += seen

@@ -8,6 +8,8 @@ public struct OnboardingReport: Sendable, Codable, Equatable {
     public struct Read: Sendable, Codable, Equatable {
         public var records: Int
         public var calls: Int
+        /// Calls refused for the rate limit and asked again.
+        public var refused: Int
     }
 
     public struct Example: Sendable, Codable, Equatable {
@@ -85,8 +87,9 @@ public struct OnboardingReport: Sendable, Codable, Equatable {
         self.connector = connector
         self.crm = crm.displayName
         self.dryRun = dryRun
-        readCRM = Read(records: plan.read[.crm] ?? 0, calls: reading.calls[.crm] ?? 0)
-        readMaster = Read(records: plan.read[.master] ?? 0, calls: reading.calls[.master] ?? 0)
+        readCRM = Read(records: plan.read[.crm] ?? 0, calls: reading.calls[.crm] ?? 0, refused: reading.refused[.crm] ?? 0)
+        readMaster = Read(
+            records: plan.read[.master] ?? 0, calls: reading.calls[.master] ?? 0, refused: reading.refused[.master] ?? 0)
         var byKey: [String: Int] = [:]
         for pair in plan.pairs { if case .key(let name) = pair.match { byKey[name, default: 0] += 1 } }
         self.plan = Plan(
@@ -116,7 +119,7 @@ public struct OnboardingReport: Sendable, Codable, Equatable {
         let would = dryRun ? "would " : ""
         var lines = [
             "\(connector) (\(crm))\(dryRun ? ", dry run: nothing written" : "")",
-            "read: \(readCRM.records) \(crm) records (\(readCRM.calls) calls), \(readMaster.records) MasterDeal deals of its account (\(readMaster.calls) calls)",
+            "read: \(readCRM.records) \(crm) records (\(readCRM.calls) calls\(readCRM.refused > 0 ? ", \(readCRM.refused) refused for the rate limit and asked again" : "")), \(readMaster.records) MasterDeal deals of its account (\(readMaster.calls) calls\(readMaster.refused > 0 ? ", \(readMaster.refused) refused" : ""))",
             "already linked: \(p.alreadyLinked)",
             "\(would)link by link field: \(p.linkByLinkField)",
         ]

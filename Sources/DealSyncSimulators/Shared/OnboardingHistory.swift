@@ -67,7 +67,9 @@ public struct OnboardingHistory: Sendable {
             let open = layout.openStatuses[Int(random.next() % UInt64(layout.openStatuses.count))]
             let phone = 9_000_000_000 + index
             // The same phone as a salesperson types it into amoCRM, and as MasterDeal's form stores it.
-            let amoPhone = "+7 (\(phone / 10_000_000)) \(phone / 10_000 % 1000)-\(phone / 100 % 100)-\(phone % 100)"
+            let digits = Array(String(phone))
+            let amoPhone =
+                "+7 (\(String(digits[0..<3]))) \(String(digits[3..<6]))-\(String(digits[6..<8]))-\(String(digits[8..<10]))"
             let masterPhone = "8\(phone)"
             let title = "Тур #\(index)"
             var fields = AmoLeadFields(

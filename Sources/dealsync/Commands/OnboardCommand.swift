@@ -28,16 +28,22 @@ struct OnboardCommand: AsyncParsableCommand {
     @Option(help: "Records applied per transaction.") var step = 200
     @Flag(help: "After applying, wait until `dealsync serve` has delivered the run's writes, showing progress.") var wait = false
     @Option(help: "Who is onboarding, for the audit log (default: the OS user).") var actor: String?
+    @Option(help: "The share of the connector's rate limit onboarding may use; `serve` keeps the rest.") var rateShare = 0.5
 
     func validate() throws {
         guard (1...5000).contains(step) else { throw ValidationError("--step must be between 1 and 5000") }
+        guard rateShare > 0, rateShare <= 1 else { throw ValidationError("--rate-share must be above 0 and at most 1") }
     }
 
     func run() async throws {
-        let configuration = try config.loadOrExit()
+        var configuration = try config.loadOrExit()
+        // Onboarding reads the account while `serve` goes on using it: it takes its share of the budget.
+        for index in configuration.connectors.indices where configuration.connectors[index].id == connector {
+            configuration.connectors[index].rateLimit.requestsPerSecond *= rateShare
+        }
         let actor = Actor.resolve(self.actor)
         let (connector, dryRun, json, stepSize, wait) = (self.connector, self.dryRun, self.json, step, self.wait)
-        let report = try await database.withDatabase(configDirectory: config.directory) { db -> OnboardingReport in
+        let report = try await database.withDatabase(configDirectory: config.directory) { [configuration] db -> OnboardingReport in
             var logger = Logger.cli()
             logger.logLevel = .error
             let version = try await Migrator.currentVersion(db, logger: logger)
