@@ -83,6 +83,12 @@ import Testing
                 return progress.waiting == 0 && progress.delivered == done.writes + done.createdInMaster
             }
 
+            try await system.eventually("the metrics show the run done and its writes delivered") {
+                let text = system.gateway.metrics.exposition()
+                return text.contains("dealsync_onboarding_progress_ratio{connector=\"tour\"} 1")
+                    && text.contains("dealsync_onboarding_writes_waiting{connector=\"tour\"} 0")
+            }
+
             // Both sides now hold what the plan said, once.
             let deals = system.masterDeal.allDeals()
             #expect(deals.count == expected.deals + expected.createInMaster)

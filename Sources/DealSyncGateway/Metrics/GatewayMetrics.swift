@@ -120,7 +120,8 @@ public final class GatewayMetrics: Sendable {
         "dealsync_lane_hosts": .gauge, "dealsync_lane_running": .gauge, "dealsync_lanes_running": .gauge,
         "dealsync_outbox_depth": .gauge, "dealsync_outbox_oldest_seconds": .gauge, "dealsync_rate_limit_share": .gauge,
         "dealsync_sweep_duration_seconds": .gauge, "dealsync_sweep_last_completed_timestamp_seconds": .gauge,
-        "dealsync_sweep_progress_ratio": .gauge,
+        "dealsync_sweep_progress_ratio": .gauge, "dealsync_onboarding_progress_ratio": .gauge,
+        "dealsync_onboarding_writes_waiting": .gauge,
         "dealsync_kafka_publish_seconds": .histogram, "dealsync_lane_batch_seconds": .histogram,
         "dealsync_webhook_duration_seconds": .histogram,
     ]
@@ -194,6 +195,12 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// The part of a shared rate limit this process uses (1/N with N processes).
+    /// The latest onboarding run of a connector: how much of its plan is applied, and its writes still waiting.
+    func onboarding(_ connector: String, progress: Double, writesWaiting: Int) {
+        gauge("dealsync_onboarding_progress_ratio", [("connector", connector)]).record(progress)
+        gauge("dealsync_onboarding_writes_waiting", [("connector", connector)]).record(writesWaiting)
+    }
+
     func rateShare(_ connector: String, _ share: Double) {
         gauge("dealsync_rate_limit_share", [("connector", connector)]).record(share)
     }

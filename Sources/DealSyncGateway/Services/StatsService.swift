@@ -95,6 +95,9 @@ final class StatsService: Service {
         for target in targets {
             metrics.driftOldest(target, seconds: oldest[target] ?? 0)
         }
+        for run in try await OnboardingStore.latestRuns(database: claims.database, logger: logger) {
+            metrics.onboarding(run.connector, progress: run.progress, writesWaiting: run.writesWaiting)
+        }
         for (connector, limiter) in limiters {
             let total = limiter.statistics.waited
             let previous = reportedWait.withLock { reported in

@@ -247,6 +247,40 @@ public struct OnboardingStore: Sendable {
     }
 }
 
+extension OnboardingStore {
+    /// How a connector's latest onboarding run stands, for the gateway's metrics.
+    public struct RunProgress: Sendable, Equatable {
+        public var connector: String
+        /// The share of the first invocation's plan applied so far (every invocation counts), 0...1.
+        public var progress: Double
+        /// The run's writes not delivered yet.
+        public var writesWaiting: Int
+    }
+
+    /// The latest run of each connector that was ever onboarded.
+    public static func latestRuns(database: Database, logger: Logger) async throws -> [RunProgress] {
+        let rows = try await database.client.query(
+            """
+            SELECT DISTINCT ON (r.connector) r.connector,
+                coalesce((r.plan ->> 'link_by_link_field')::int, 0) + coalesce((r.plan ->> 'link_by_key')::int, 0)
+                    + coalesce((r.plan ->> 'create_in_master')::int, 0) + coalesce((r.plan ->> 'create_in_crm')::int, 0)
+                    + coalesce((r.plan ->> 'ambiguous')::int, 0) + coalesce((r.plan ->> 'left_unlinked')::int, 0),
+                coalesce((r.done ->> 'linked')::int, 0) + coalesce((r.done ->> 'created_in_master')::int, 0)
+                    + coalesce((r.done ->> 'created_in_crm')::int, 0) + coalesce((r.done ->> 'held')::int, 0)
+                    + coalesce((r.done ->> 'skipped')::int, 0),
+                r.state = 'applied',
+                (SELECT count(*) FROM outbox o WHERE o.lineage_id = r.id AND o.status IN ('pending', 'in_flight'))
+            FROM onboarding_runs r ORDER BY r.connector, r.started_at DESC
+            """, logger: logger)
+        var runs: [RunProgress] = []
+        for try await (connector, planned, applied, finished, waiting) in rows.decode((String, Int, Int, Bool, Int).self) {
+            let progress = finished ? 1 : planned > 0 ? min(Double(applied) / Double(planned), 1) : 0
+            runs.append(RunProgress(connector: connector, progress: progress, writesWaiting: waiting))
+        }
+        return runs
+    }
+}
+
 /// A step of onboarding could not be applied (the plan names a connector without a mapping).
 public struct OnboardingFailure: Error, Sendable, CustomStringConvertible {
     public var description: String
