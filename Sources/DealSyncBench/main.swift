@@ -15,6 +15,15 @@ if arguments.first == "tenant-sims" {
     }
     exit(0)
 }
+if arguments.first == "onboard-sims" {
+    do {
+        try await OnboardSims.run(arguments: Array(arguments.dropFirst()))
+    } catch {
+        FileHandle.standardError.write(Data("simulators failed: \(error)\n".utf8))
+        exit(2)
+    }
+    exit(0)
+}
 if arguments.first == "sims" {
     do {
         try await BenchSims.run(arguments: Array(arguments.dropFirst()))
@@ -82,6 +91,31 @@ if only.isEmpty || only.contains("tenants") {
                 detail: "\(t.deals) deals, \(t.uniqueDeals) distinct, \(t.expectedDeals) expected, \(t.deadLetters) dead letters"))
     } catch {
         say("tenants benchmark failed: \(error)")
+        exit(2)
+    }
+}
+if only.isEmpty || only.contains("onboard") {
+    say("onboarding: an amoCRM account with five years of leads, its deals already in MasterDeal")
+    do {
+        let o = try await OnboardBench(repository: repository, binaries: binaries, quick: quick, say: say).run()
+        let total = o.seconds.values.reduce(0, +)
+        // Within amoCRM's budget: no call refused, no second above its 7 requests.
+        targets.append(
+            Target(
+                name: "onboarding: within amoCRM's rate budget (no 429, no second above 7 requests)",
+                met: o.rateLimited == 0 && o.busiestSecond <= 7,
+                detail: "\(o.rateLimited) answered 429, busiest second \(o.busiestSecond)"))
+        targets.append(
+            Target(
+                name: "onboarding: reads within 10% of the fewest pages of 250",
+                met: Double(o.readCalls) <= Double(o.fewestReadCalls) * 1.1,
+                detail: "\(o.readCalls) reads, fewest \(o.fewestReadCalls)"))
+        targets.append(
+            Target(
+                name: "onboarding: what it did is what the history was built to hold", met: o.matchedAsBuilt,
+                detail: String(format: "%d leads in %.1f s", o.leads, total)))
+    } catch {
+        say("onboarding benchmark failed: \(error)")
         exit(2)
     }
 }

@@ -4,9 +4,9 @@ import Logging
 import NIOHTTP1
 
 extension AmoCRMConnector {
-    /// Updates go out as batch `PATCH /api/v4/leads` (up to the configured batch size); creates one by one as
-    /// `POST /api/v4/leads` with `master_deal_id` in the link field, each preceded — after an uncertain
-    /// failure — by a look-up, so a lead is never created twice.
+    /// Updates go out as batch `PATCH /api/v4/leads` and creates as batch `POST /api/v4/leads` (up to the configured
+    /// batch size), each new lead with `master_deal_id` in the link field; a create tried before is sent on its own,
+    /// after a look-up by that id, so a lead is never created twice.
     public func deliver(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
         await DeliveryTracing.traced(deliveries, target: config.id) { await send(deliveries) }
     }
@@ -14,8 +14,11 @@ extension AmoCRMConnector {
     func send(_ deliveries: [Delivery]) async -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: deliveries.count)
         let updates = deliveries.indices.filter { deliveries[$0].operation == .update }
-        for index in deliveries.indices where deliveries[index].operation == .create {
-            outcomes[index] = await create(deliveries[index])
+        let creates = deliveries.indices.filter { deliveries[$0].operation == .create }
+        for chunk in stride(from: 0, to: creates.count, by: config.delivery.batchSize) {
+            let batch = Array(creates[chunk..<min(chunk + config.delivery.batchSize, creates.count)])
+            let results = await create(batch: batch.map { deliveries[$0] })
+            for (index, outcome) in zip(batch, results) { outcomes[index] = outcome }
         }
         for chunk in stride(from: 0, to: updates.count, by: config.delivery.batchSize) {
             let batch = Array(updates[chunk..<min(chunk + config.delivery.batchSize, updates.count)])
@@ -96,6 +99,83 @@ extension AmoCRMConnector {
 
     // MARK: Creates
 
+    /// Creates the first attempts of `batch` with one request and reads them back with one more; a create tried
+    /// before goes alone (``create(_:)``, which looks it up first). A batch amoCRM refuses as invalid (it writes
+    /// none of it) goes again one by one, so only the invalid leads fail; any other failure may have written the
+    /// leads, so each is retried, and the retry looks it up.
+    func create(batch: [Delivery]) async -> [DeliveryOutcome] {
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
+        var fresh: [Int] = []
+        for index in batch.indices {
+            if batch[index].attempt > 0 { outcomes[index] = await create(batch[index]) } else { fresh.append(index) }
+        }
+        if fresh.count == 1 { outcomes[fresh[0]] = await create(batch[fresh[0]]) }
+        guard fresh.count > 1 else {
+            return outcomes.map { $0 ?? .retryable(.serverError, status: nil, detail: "not attempted", retryAfter: nil) }
+        }
+        let lineage = batch[fresh[0]].lineageID
+        do {
+            let response = try await request(
+                .POST, "/api/v4/leads", body: .array(fresh.map { createElement(for: batch[$0]) }), lineage: lineage)
+            switch response.status {
+            case 200:
+                var created: [String: Int64] = [:]
+                for lead in JSONValue.parse(response.body)?["_embedded"]?["leads"]?.array ?? [] {
+                    if let id = lead["id"]?.int64, let requestID = lead["request_id"]?.string { created[requestID] = id }
+                }
+                // amoCRM's create answer has no updated_at; one read of the new leads tells when they landed.
+                let stamps = (try? await updatedAt(of: Array(created.values), lineage: lineage)) ?? [:]
+                for index in fresh {
+                    guard let id = created[batch[index].idempotencyKey] else {
+                        outcomes[index] = .retryable(
+                            .serverError, status: 200, detail: "a create answer without this lead", retryAfter: nil)
+                        continue
+                    }
+                    outcomes[index] = .delivered(recordID: String(id), landedAt: stamps[id].map { SourceStamp(seconds: $0) })
+                }
+            case 400:
+                for index in fresh { outcomes[index] = await create(batch[index]) }
+            default:
+                for index in fresh { outcomes[index] = classify(response) }
+            }
+        } catch {
+            for index in fresh { outcomes[index] = failure(error) }
+        }
+        return outcomes.map { $0 ?? .retryable(.serverError, status: nil, detail: "not attempted", retryAfter: nil) }
+    }
+
+    /// One new lead as the create body's element: `master_deal_id` in the link field, the first stage when none
+    /// is mapped, the delivery's idempotency key as its `request_id`.
+    func createElement(for delivery: Delivery) -> JSONValue {
+        var values = delivery.values
+        // The look-up of a retried create finds a lead only by the deal in its link field: it must be written with it.
+        if let masterID = delivery.masterDealID, linkFieldID != nil, values[mapping.linkField] == nil {
+            values[mapping.linkField] = .text(masterID)
+        }
+        if values["status"] == nil, let first = mapping.stages.entries.first?.crm.first?.key { values["status"] = .text(first) }
+        var element = AmoLeadJSON.body(for: values, mapping: mapping, id: nil)
+        if case .object(var object) = element {
+            object["request_id"] = .string(delivery.idempotencyKey)
+            if object["pipeline_id"] == nil { object["pipeline_id"] = .number(String(mapping.pipeline)) }
+            object["created_by"] = .number("0")
+            element = .object(object)
+        }
+        return element
+    }
+
+    /// When each of `ids` was last changed, in one read (`filter[id][]`).
+    func updatedAt(of ids: [Int64], lineage: UUID) async throws -> [Int64: Int64] {
+        guard !ids.isEmpty else { return [:] }
+        let filter = ids.map { "filter[id][]=\($0)" }.joined(separator: "&")
+        let response = try await request(.GET, Self.encoded("/api/v4/leads?\(filter)&limit=\(Self.pageSize)"), lineage: lineage)
+        guard response.status == 200 else { return [:] }
+        var stamps: [Int64: Int64] = [:]
+        for lead in JSONValue.parse(response.body)?["_embedded"]?["leads"]?.array ?? [] {
+            if let id = lead["id"]?.int64, let updated = lead["updated_at"]?.int64 { stamps[id] = updated }
+        }
+        return stamps
+    }
+
     func create(_ delivery: Delivery) async -> DeliveryOutcome {
         do {
             if delivery.attempt > 0, let masterID = delivery.masterDealID,
@@ -109,20 +189,8 @@ extension AmoCRMConnector {
                     ])
                 return .delivered(recordID: existing, landedAt: try? await updatedAt(of: Int64(existing) ?? 0, lineage: delivery.lineageID))
             }
-            var values = delivery.values
-            // The look-up above finds a lead only by the deal in its link field: it must be written with it.
-            if let masterID = delivery.masterDealID, linkFieldID != nil, values[mapping.linkField] == nil {
-                values[mapping.linkField] = .text(masterID)
-            }
-            if values["status"] == nil, let first = mapping.stages.entries.first?.crm.first?.key { values["status"] = .text(first) }
-            var element = AmoLeadJSON.body(for: values, mapping: mapping, id: nil)
-            if case .object(var object) = element {
-                object["request_id"] = .string(delivery.idempotencyKey)
-                if object["pipeline_id"] == nil { object["pipeline_id"] = .number(String(mapping.pipeline)) }
-                object["created_by"] = .number("0")
-                element = .object(object)
-            }
-            let response = try await request(.POST, "/api/v4/leads", body: .array([element]), lineage: delivery.lineageID)
+            let response = try await request(
+                .POST, "/api/v4/leads", body: .array([createElement(for: delivery)]), lineage: delivery.lineageID)
             guard response.status == 200 else { return classify(response) }
             guard let id = JSONValue.parse(response.body)?["_embedded"]?["leads"]?[0]?["id"]?.int64 else {
                 return .retryable(.serverError, status: 200, detail: "a create answer without a lead id", retryAfter: nil)

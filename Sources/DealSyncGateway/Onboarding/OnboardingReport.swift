@@ -72,10 +72,12 @@ public struct OnboardingReport: Sendable, Codable, Equatable {
     public var run: String?
     public var resumed: Bool?
     public var done: OnboardingStore.Counts?
+    /// How long each phase took, in seconds: `read`, `plan`, `apply` and, with `--wait`, `delivery`.
+    public var seconds: [String: Double] = [:]
 
     enum CodingKeys: String, CodingKey {
         case connector, crm, dryRun = "dry_run", readCRM = "read_crm", readMaster = "read_master", plan, ambiguous, left
-        case problems, fields, run, resumed, done
+        case problems, fields, run, resumed, done, seconds
     }
 
     static let examples = 5
@@ -163,6 +165,10 @@ public struct OnboardingReport: Sendable, Codable, Equatable {
                     + (done.skipped > 0 ? ", found done already \(done.skipped)" : ""))
             if let run { lines.append("run \(run): its writes are delivered by `dealsync serve`; the audit log has an `onboard` entry") }
         }
+        let phases = ["read", "plan", "apply", "delivery"].compactMap { name in
+            seconds[name].map { String(format: "%@ %.1f s", name, $0) }
+        }
+        if !phases.isEmpty { lines.append("took: " + phases.joined(separator: ", ")) }
         return lines.joined(separator: "\n")
     }
 }

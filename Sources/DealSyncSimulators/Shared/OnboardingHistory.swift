@@ -36,7 +36,7 @@ public struct OnboardingHistory: Sendable {
     }
 
     /// What onboarding must find, by construction.
-    public struct Expected: Sendable, Equatable {
+    public struct Expected: Sendable, Equatable, Codable {
         public var leads = 0
         public var deals = 0
         public var linkByKey = 0

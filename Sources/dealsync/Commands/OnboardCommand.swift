@@ -61,14 +61,25 @@ struct OnboardCommand: AsyncParsableCommand {
                 throw CLIError(error.description)
             }
             let terminal = Progress(json: json)
+            var phaseStarted = Date()
+            var seconds: [String: Double] = [:]
+            func phase(_ name: String) {
+                seconds[name] = (Date().timeIntervalSince(phaseStarted) * 1000).rounded() / 1000
+                phaseStarted = Date()
+            }
             let reading = try await onboarder.read { side, count in
                 terminal.say("reading \(side == .crm ? connector : "MasterDeal"): \(count) records", transient: true)
             }
+            phase("read")
             let (plan, differences) = try await onboarder.plan(reading)
+            phase("plan")
             let kind = configuration.connectors.first { $0.id == connector }?.kind ?? .amocrm
             var report = OnboardingReport(
                 connector: connector, crm: kind, reading: reading, plan: plan, differences: differences, dryRun: dryRun)
-            guard !dryRun else { return report }
+            guard !dryRun else {
+                report.seconds = seconds
+                return report
+            }
             let started = Date()
             let (run, done) = try await onboarder.apply(plan, reading: reading, actor: actor, stepSize: stepSize) { progress in
                 let rate = Double(progress.applied) / max(Date().timeIntervalSince(started), 0.001)
@@ -77,6 +88,7 @@ struct OnboardCommand: AsyncParsableCommand {
                     "applied \(progress.applied)/\(progress.total) (\(Int(rate)) records/s, about \(Int(left.rounded(.up))) s left)",
                     transient: progress.applied < progress.total)
             }
+            phase("apply")
             report.run = run.id.uuidString.lowercased()
             report.resumed = run.resumed
             report.done = done
@@ -92,7 +104,9 @@ struct OnboardCommand: AsyncParsableCommand {
                     if waiting == 0 { break }
                     try await Task.sleep(for: .milliseconds(500))
                 }
+                phase("delivery")
             }
+            report.seconds = seconds
             return report
         }
         if json {

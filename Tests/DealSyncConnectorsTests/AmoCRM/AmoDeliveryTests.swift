@@ -127,6 +127,41 @@ struct AmoDeliveryTests {
         }
     }
 
+    /// Creates go out as one batch and are read back with one request (an onboarding can create hundreds).
+    @Test func createsGoOutInOneBatchAndAreReadBackOnce() async throws {
+        try await AmoHarness.run { amo in
+            let connector = amo.connector()
+            let deliveries = (1...3).map { Self.create("md-batch-\($0)", ["name": .text("Тур \($0)")], key: "create-batch-\($0)") }
+            let outcomes = await connector.deliver(deliveries)
+            #expect(outcomes.count == 3)
+            for (index, outcome) in outcomes.enumerated() {
+                let lead = try #require(Self.leads(amo, linkedTo: "md-batch-\(index + 1)").first, "each carries its own deal")
+                #expect(lead.name == "Тур \(index + 1)")
+                #expect(outcome == .delivered(recordID: String(lead.id), landedAt: SourceStamp(seconds: Int64(lead.updatedAt))))
+            }
+            #expect(amo.requests("POST /api/v4/leads") == 1 && amo.requests("GET /api/v4/leads") == 1)
+            #expect(amo.requests("GET /api/v4/leads/{id}") == 0)
+        }
+    }
+
+    /// amoCRM writes none of a batch with an invalid element: the batch goes again one by one, so only the
+    /// invalid lead fails.
+    @Test func anInvalidCreateInABatchFailsAloneAndTheOthersAreCreated() async throws {
+        try await AmoHarness.run { amo in
+            let outcomes = await amo.connector().deliver([
+                Self.create("md-ok-1", ["name": .text("Верно 1")], key: "ok-1"),
+                Self.create("md-bad", ["name": .text("Неверно"), "custom_fields.900004": .text("999")], key: "bad"),
+                Self.create("md-ok-2", ["name": .text("Верно 2")], key: "ok-2"),
+            ])
+            #expect(outcomes.count == 3)
+            #expect(Self.leads(amo, linkedTo: "md-ok-1").count == 1 && Self.leads(amo, linkedTo: "md-ok-2").count == 1)
+            #expect(Self.leads(amo, linkedTo: "md-bad").isEmpty)
+            #expect(outcomes[1].errorClass == .validation, "\(outcomes[1])")
+            #expect(outcomes[0].errorClass == nil && outcomes[2].errorClass == nil)
+            #expect(amo.requests("POST /api/v4/leads") == 4, "the batch, then each on its own")
+        }
+    }
+
     /// amoCRM has no idempotency key: the first attempt is written, its answer lost (504 from the edge);
     /// the retry must find the lead by `master_deal_id` instead of creating a second one.
     @Test func noDuplicateLeadAfterAnUncertainCreate() async throws {
