@@ -25,7 +25,7 @@ struct MigratorTests {
             #expect(
                 tables == [
                     "audit_log", "connector_status", "dead_letters", "divergence_log", "field_state", "inbox", "links",
-                    "oauth_tokens", "outbox", "poll_cursors", "schema_migrations",
+                    "oauth_tokens", "onboarding_runs", "outbox", "poll_cursors", "schema_migrations", "sync_holds",
                 ])
         }
     }

@@ -128,3 +128,11 @@ public enum ConstantTime {
         return difference == 0
     }
 }
+
+/// A connector that reads its whole account faster than by paging its poll (Bitrix24 packs 50 list pages into one
+/// `batch`): onboarding uses it when the connector has it.
+public protocol AccountReading: Connector {
+    /// Every record the connector syncs (the mapping's funnel), as polled items, and how many API calls it took;
+    /// `progress` hears the records read so far.
+    func readAccount(progress: @Sendable (Int) -> Void) async throws -> (items: [InboxItem], calls: Int)
+}

@@ -83,9 +83,30 @@ public struct Onboarder: Sendable {
     private func readAll(
         _ source: any Connector, side: Side, reading: inout Reading, progress: @Sendable (Side, Int) -> Void
     ) async throws -> [Observation] {
-        var cursor = source.pollCursor(startingAt: 0)
         var observations: [Observation] = []
         var refusedInARow = 0
+        func decode(_ items: [InboxItem]) throws {
+            for item in items {
+                guard case .observations(let seen) = try source.decode(InboxRow(id: 0, item: item)) else { continue }
+                observations += seen
+            }
+        }
+        if let account = source as? any AccountReading {
+            while true {
+                do {
+                    let (items, calls) = try await account.readAccount { progress(side, $0) }
+                    reading.calls[side, default: 0] += calls
+                    try decode(items)
+                    return observations
+                } catch let error as ConnectorError where error.status == 429 || error.status == 503 {
+                    reading.refused[side, default: 0] += 1
+                    refusedInARow += 1
+                    guard refusedInARow < Self.refusalsInARow else { throw error }
+                    try await pause(refusedInARow)
+                }
+            }
+        }
+        var cursor = source.pollCursor(startingAt: 0)
         while true {
             let page: PollResult
             do {
@@ -101,10 +122,7 @@ public struct Onboarder: Sendable {
                 try await pause(refusedInARow)
                 continue
             }
-            for item in page.items {
-                guard case .observations(let seen) = try source.decode(InboxRow(id: 0, item: item)) else { continue }
-                observations += seen
-            }
+            try decode(page.items)
             progress(side, observations.count)
             cursor = page.cursor
             guard page.hasMore else { return observations }

@@ -80,3 +80,28 @@ extension Bitrix24Simulator {
         return bucket.withLock { $0.current(at: limitNow) }
     }
 }
+
+extension Bitrix24Simulator {
+    /// A deal made before dealsync was connected: its fields as for `crm.deal.add`, who made it, and when it last
+    /// changed (unix seconds).
+    public struct HistoricDeal: Sendable {
+        public var fields: [String: String]
+        public var userID: Int
+        public var modifiedAt: Int
+
+        public init(fields: [String: String], userID: Int, modifiedAt: Int) {
+            self.fields = fields
+            self.userID = userID
+            self.modifiedAt = modifiedAt
+        }
+    }
+
+    /// Fills the portal with deals from its past, as Bitrix24 holds them: no event is sent (they were sent long
+    /// ago, to nobody), and each keeps its own `DATE_MODIFY`. Returns the deals in order.
+    @discardableResult
+    public func seedHistory(_ history: [HistoricDeal]) -> [BitrixDeal] {
+        book.withLock { book in
+            history.map { book.add(BitrixDealWrite(plain: $0.fields), actor: $0.userID, now: $0.modifiedAt) }
+        }
+    }
+}
