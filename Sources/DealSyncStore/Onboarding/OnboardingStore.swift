@@ -125,13 +125,10 @@ public struct OnboardingStore: Sendable {
                 case .master: session.book.link(connector: connector, masterDealID: observation.recordID) != nil
                 }
             }
-            func tally(_ result: DecisionSession.Result) throws -> Bool {
+            func tally(_ result: DecisionSession.Result) throws {
                 switch result {
-                case .decided(let writes, _):
-                    counts.writes += writes
-                    return true
-                case .waited(let reason), .failed(let reason):
-                    throw OnboardingFailure(description: reason)
+                case .decided(let writes, _): counts.writes += writes
+                case .waited(let reason), .failed(let reason): throw OnboardingFailure(description: reason)
                 }
             }
             for pair in step.pairs {
@@ -140,29 +137,22 @@ public struct OnboardingStore: Sendable {
                     continue
                 }
                 let cause = "onboard:\(run.id):\(pair.crm.recordID)"
-                if try tally(session.link(crm: pair.crm, master: pair.master, connector: connector, cause: cause, lineage: run.id)) {
-                    counts.linked += 1
-                }
+                try tally(session.link(crm: pair.crm, master: pair.master, connector: connector, cause: cause, lineage: run.id))
+                counts.linked += 1
             }
-            for record in step.createInMaster {
-                guard !isLinked(record) else {
+            for record in step.createInMaster + step.createInCRM {
+                // A deal matching a create dealsync sent to MasterDeal whose answer is not recorded yet (a resumed run
+                // while `serve` delivers) may be that create's: never made in the CRM a second time.
+                guard !isLinked(record), record.side == .crm || session.book.masterCreateInFlight(thatMayHaveMade: record) == nil
+                else {
                     counts.skipped += 1
                     continue
                 }
-                let cause = "onboard:\(run.id):crm:\(record.recordID)"
-                if try tally(session.perform(.createInMaster(connector: connector), record, cause: cause, lineage: run.id)) {
-                    counts.createdInMaster += 1
-                }
-            }
-            for deal in step.createInCRM {
-                guard !isLinked(deal) else {
-                    counts.skipped += 1
-                    continue
-                }
-                let cause = "onboard:\(run.id):master:\(deal.recordID)"
-                if try tally(session.perform(.createInCRM(connector: connector), deal, cause: cause, lineage: run.id)) {
-                    counts.createdInCRM += 1
-                }
+                let cause = "onboard:\(run.id):\(record.side):\(record.recordID)"
+                let action: LinkPolicy.Action =
+                    record.side == .crm ? .createInMaster(connector: connector) : .createInCRM(connector: connector)
+                try tally(session.perform(action, record, cause: cause, lineage: run.id))
+                if record.side == .crm { counts.createdInMaster += 1 } else { counts.createdInCRM += 1 }
             }
             let added = try await insertHolds(step.holds, run: run.id, on: tx)
             counts.held = added.count
