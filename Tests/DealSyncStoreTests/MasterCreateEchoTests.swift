@@ -18,21 +18,29 @@ struct MasterCreateEchoTests {
         return deal
     }
 
+    /// A lead new to MasterDeal is decided (linked, its deal's create queued), and the relay sends the create:
+    /// MasterDeal makes md-1 while the answer is not recorded yet. `body` runs then, with the create claimed.
+    static func withCreateInFlight(_ database: Database, _ body: @escaping @Sendable (WriteGroup) async throws -> Void) async throws {
+        let logger = TestPostgres.logger
+        let inbox = InboxStore(database: database, logger: logger)
+        let claims = OutboxClaims(database: database, logger: logger)
+        _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1000, master: nil)], key: "lead-1"))
+        let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
+        #expect(try await F.drain(processor) == [.processed(inboxID: 1, writes: 1, entries: 0)])
+        try await claims.whilePresent(worker: "host:101") {
+            let create = try #require(
+                try await claims.claim(target: "masterdeal", limit: 10, worker: "host:101", lease: .seconds(90)).first)
+            #expect(create.delivery.operation == .create)
+            try await body(create)
+        }
+    }
+
     @Test func aPolledDealMatchingACreateInFlightWaitsForItsAnswerAndIsNeverCreatedAgain() async throws {
         try await TestPostgres.withDatabase { database in
             let inbox = InboxStore(database: database, logger: logger)
             let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
-            let claims = OutboxClaims(database: database, logger: logger)
             let outcomes = DeliveryOutcomes(context: SyncContext(database: database, setup: F.setup, logger: logger))
-            // A lead new to MasterDeal: dealsync links it and queues the deal's create.
-            _ = try await inbox.record(F.item([F.lead(title: "Сочи", at: 1000, master: nil)], key: "lead-1"))
-            #expect(try await F.drain(processor) == [.processed(inboxID: 1, writes: 1, entries: 0)])
-            try await claims.whilePresent(worker: "host:101") {
-                // The relay sends the create; MasterDeal makes md-1; its answer is not recorded yet.
-                let create = try #require(
-                    try await claims.claim(target: "masterdeal", limit: 10, worker: "host:101", lease: .seconds(90)).first)
-                #expect(create.delivery.operation == .create)
-
+            try await Self.withCreateInFlight(database) { create in
                 // Meanwhile the poll finds md-1, and a deal made in MasterDeal by somebody else.
                 _ = try await inbox.record(F.item([Self.polled("md-1", title: "Сочи")], key: "poll-md-1"))
                 _ = try await inbox.record(F.item([Self.polled("md-2", title: "Анапа")], key: "poll-md-2"))
@@ -66,6 +74,26 @@ struct MasterCreateEchoTests {
                 try await F.count("links", where: "connector = 'tour' AND master_deal_id = 'md-1' AND record_id = '9001'", in: database)
                     == 1)
             #expect(try await F.count("links", where: "connector = 'tour' AND master_deal_id = 'md-1'", in: database) == 1)
+        }
+    }
+
+    /// Onboarding plans its creates from what it read. Resumed while `serve` delivers, a run may find in MasterDeal
+    /// the deal of a create dealsync sent whose answer is not recorded yet: that deal is skipped, not made a second
+    /// lead, while a deal matching no create in flight is created as planned.
+    @Test func onboardingNeverCreatesInTheCRMADealMatchingACreateInFlight() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await Self.withCreateInFlight(database) { _ in
+                let store = OnboardingStore(context: SyncContext(database: database, setup: F.setup, logger: logger))
+                let run = try await store.begin(connector: "tour", actor: "support@example.com", readStartedMillis: 1_000_000, plan: [:])
+                var step = OnboardingStore.Step()
+                step.createInCRM = [Self.polled("md-1", title: "Сочи"), Self.polled("md-2", title: "Анапа")]
+                let counts = try await store.apply(step, of: run)
+                #expect(counts.createdInCRM == 1 && counts.skipped == 1)
+                #expect(try await F.count("outbox", where: "target = 'tour' AND operation = 'create'", in: database) == 1)
+                #expect(
+                    try await F.count("outbox", where: "target = 'tour' AND operation = 'create' AND master_deal_id = 'md-2'", in: database)
+                        == 1, "md-2 matches no create in flight and becomes a lead")
+            }
         }
     }
 }
