@@ -22,6 +22,8 @@ public final class Gateway: Sendable {
         public var intakeOnly = false
         /// Inbox rows decided per transaction by each connector's lane.
         public var inboxBatchSize = 200
+        /// Batches of a lane under way at once (the next claimed once the one before holds its records' locks).
+        public var inboxOverlap = 2
         /// Group commit at intake: the most webhooks stored per transaction, and how many transactions at once.
         public var intake = InboxWriter.Options()
         public var bodyLimit = 1 << 20
@@ -249,7 +251,7 @@ public final class Gateway: Sendable {
     func inboxLane(of connector: any Connector, kit: LaneKit) -> InboxLane {
         InboxLane(
             connector: connector, generations: generations, presence: kit.presence, metrics: metrics,
-            wakeup: laneWakeups.lane(connector.config.id), options: .init(batchSize: options.inboxBatchSize),
+            wakeup: laneWakeups.lane(connector.config.id), options: .init(batchSize: options.inboxBatchSize, overlap: options.inboxOverlap),
             worker: options.worker, logger: logger)
     }
 

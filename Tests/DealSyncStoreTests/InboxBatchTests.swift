@@ -3,6 +3,7 @@ import DealSyncStore
 import DealSyncTestSupport
 import Foundation
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// Batched inbox processing: many rows per transaction, in order per record, one bad row never holding the
@@ -124,6 +125,45 @@ struct InboxBatchTests {
             #expect(decided.count == 400 && Set(decided).count == 400, "\(first.count) + \(second.count) steps")
             #expect(try await F.count("links", in: database) == 400)
             #expect(try await F.count("outbox", in: database) == 400, "one create per deal, none twice")
+        }
+    }
+
+    /// A lane's next batch is claimed while the one before still decides and saves: it skips that batch's rows,
+    /// and a deal the two share waits until the first has committed, so per deal the rows are decided in order.
+    @Test func anOverlappingBatchWaitsForTheDealsOfTheBatchBefore() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            _ = try await inbox.record(F.item([F.deal("md-1", title: "Сочи", at: 1000, version: 1)], key: "e1"))
+            _ = try await inbox.record(F.item([F.deal("md-2", title: "Анапа", at: 1000, version: 1)], key: "e2"))
+            _ = try await inbox.record(F.item([F.deal("md-1", title: "Сочи, 7 ночей", at: 1010, version: 2)], key: "e3"))
+            _ = try await inbox.record(F.item([F.deal("md-3", title: "Бали", at: 1000, version: 1)], key: "e4"))
+            let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
+            let second = Mutex<Task<[InboxProcessor.Step], any Error>?>(nil)
+            let waited = Atomic<Bool>(false)
+            let first = try await processor.processBatch(connector: "masterdeal", limit: 2, decode: F.decode) {
+                // The first batch holds md-1 and md-2: the second is claimed now and waits for md-1's lock.
+                second.withLock { task in
+                    task = Task { try await processor.processBatch(connector: "masterdeal", limit: 200, decode: F.decode) }
+                }
+                let seen: Void? = try? await eventually("the second batch waits for a deal's lock", timeout: .seconds(10)) {
+                    try await F.count("pg_locks", where: "locktype = 'advisory' AND NOT granted", in: database) > 0
+                }
+                waited.store(seen != nil, ordering: .relaxed)
+            }
+            let overlapped = waited.load(ordering: .relaxed)
+            #expect(overlapped, "the second batch was claimed while the first was under way")
+            #expect(first == [.processed(inboxID: 1, writes: 1, entries: 0), .processed(inboxID: 2, writes: 1, entries: 0)])
+            let task = try #require(second.withLock { $0 })
+            let later = try await task.value
+            #expect(later == [.processed(inboxID: 3, writes: 1, entries: 0), .processed(inboxID: 4, writes: 1, entries: 0)])
+            // md-1 is created with its first title and renamed after: the second batch decided on the first's link.
+            let rows = try await database.client.query(
+                "SELECT operation, payload->'values'->'name'->>'text' FROM outbox WHERE master_deal_id = 'md-1' ORDER BY id")
+            var writes: [(String, String?)] = []
+            for try await row in rows.decode((String, String?).self) { writes.append(row) }
+            #expect(writes.map(\.0) == ["create", "update"])
+            #expect(writes.map(\.1) == ["Сочи", "Сочи, 7 ночей"])
+            #expect(try await F.count("links", in: database) == 3)
         }
     }
 }

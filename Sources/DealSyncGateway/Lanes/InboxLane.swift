@@ -21,10 +21,15 @@ public final class InboxLane: Service {
         /// The longest a batch's transaction may take before the lane gives up on it and tries again (its rows
         /// stay locked until it ends, and are skipped meanwhile).
         public var batchLimit: Duration = .seconds(60)
+        /// How many batches may be under way at once. The next batch is claimed once the one before holds the locks
+        /// of its records, so it skips that batch's rows and waits for any record the two share: per record, rows are
+        /// still decided in order, while one batch decides and saves the next is claimed and loaded.
+        public var overlap = 2
 
-        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(5)) {
+        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(5), overlap: Int = 2) {
             self.batchSize = batchSize
             self.idlePoll = idlePoll
+            self.overlap = overlap
         }
     }
 
@@ -70,7 +75,7 @@ public final class InboxLane: Service {
             do {
                 // Not waiting for ever on a connection whose server crashed: see abandonedWhenStopping.
                 let database = generations.current.inbox.context.database
-                let worked = try await database.abandonedWhenStopping { try await self.cycle() }
+                let worked = try await database.abandonedWhenStopping { try await self.cycles() }
                 if !worked {
                     let due = try await database.abandonedWhenStopping {
                         try await InboxStore(database: database, logger: self.logger).nextDue(connector: self.id)
@@ -87,16 +92,43 @@ public final class InboxLane: Service {
         }
     }
 
-    /// Decides one batch, then fetches what its id-only rows asked for; returns whether there was work.
+    /// Decides batches until one finds nothing due, up to ``Options/overlap`` of them under way at once, each
+    /// claimed once the one before holds its records' locks; returns whether there was work.
+    func cycles() async throws -> Bool {
+        guard options.overlap > 1 else { return try await cycle() }
+        return try await withThrowingTaskGroup(of: Bool.self) { group in
+            var (running, worked, more) = (0, false, true)
+            while true {
+                if more, running < options.overlap {
+                    let locked = Wakeup()
+                    group.addTask {
+                        defer { locked.signal() }
+                        return try await self.cycle(locked: { locked.signal() })
+                    }
+                    running += 1
+                    // Bounded like the batch itself: a batch that hangs does not keep the next from being claimed.
+                    await locked.wait(timeout: options.batchLimit)
+                    continue
+                }
+                guard let found = try await group.next() else { return worked }
+                running -= 1
+                if found { worked = true } else { more = false }
+            }
+        }
+    }
+
+    /// Decides one batch, then fetches what its id-only rows asked for; returns whether there was work. `locked`
+    /// is called once the batch holds its records' locks (see ``InboxProcessor/processBatch(connector:limit:decode:worker:locked:)``).
     @discardableResult
-    public func cycle() async throws -> Bool {
+    public func cycle(locked: (@Sendable () async -> Void)? = nil) async throws -> Bool {
         let generation = generations.current
         let registry = generation.registry
         let inbox = generation.inbox
         let started = ContinuousClock.now
         let (id, limit, worker) = (self.id, options.batchSize, self.worker)
         let steps = try await inbox.context.database.bounded(options.batchLimit) {
-            try await inbox.processBatch(connector: id, limit: limit, decode: { try registry.decode($0) }, worker: worker)
+            try await inbox.processBatch(
+                connector: id, limit: limit, decode: { try registry.decode($0) }, worker: worker, locked: locked)
         }
         guard !steps.isEmpty else { return false }
         metrics.laneBatch(id, rows: steps.count, seconds: started.duration(to: .now).seconds)

@@ -51,7 +51,13 @@ public struct InboxProcessor: Sendable {
     /// Processes up to `limit` due rows of `connector`'s lane (every lane when `nil`) and returns what happened to
     /// each, oldest first; empty when nothing was due. `worker` names the process's presence: a fetch it starts is
     /// taken over by another process soon after this one dies, instead of after the whole fetch lease.
-    public func processBatch(connector: String?, limit: Int, decode: Decoder, worker: String? = nil) async throws -> [Step] {
+    ///
+    /// `locked` is called (and awaited) once the batch holds the locks of every record it decides (or decides none): a batch
+    /// claimed after that point skips this one's rows and waits for its records, so it never decides one ahead of
+    /// it. Lanes use it to claim their next batch while this one is still deciding and saving.
+    public func processBatch(
+        connector: String?, limit: Int, decode: Decoder, worker: String? = nil, locked: (@Sendable () async -> Void)? = nil
+    ) async throws -> [Step] {
         // The batch's own span (a trace of its own, as a batch has many causes), with a child span per database
         // step; each row's decision links to it.
         // A claim that found nothing (an idle lane looking) ends neither span, so exports nothing.
@@ -69,7 +75,7 @@ public struct InboxProcessor: Sendable {
                     batch.attributes["dealsync.connector"] = connector ?? "*"
                     batch.attributes["dealsync.rows"] = rows.count
                 }
-                return try await process(rows, decode: decode, worker: worker, batch: batch, on: tx)
+                return try await process(rows, decode: decode, worker: worker, batch: batch, locked: locked, on: tx)
             }.reported(to: context.observer).committed()
         } catch let error as PostgresTransactionError where error.closureError is CancellationError {
             throw CancellationError()
@@ -99,7 +105,7 @@ public struct InboxProcessor: Sendable {
             do {
                 steps += try await context.database.client.withTransaction(logger: logger) { tx in
                     let rows = try await InboxClaims.claim(ids: [id], on: tx, logger: logger)
-                    return try await process(rows, decode: decode, worker: worker, batch: nil, on: tx)
+                    return try await process(rows, decode: decode, worker: worker, batch: nil, locked: nil, on: tx)
                 }.reported(to: context.observer).committed()
             } catch let error as PostgresTransactionError {
                 let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
@@ -112,7 +118,8 @@ public struct InboxProcessor: Sendable {
 
     /// Decodes and decides `rows` in the transaction `tx`, and records every row's status.
     private func process(
-        _ rows: [InboxClaims.Row], decode: Decoder, worker: String?, batch: (any Span)?, on tx: PostgresConnection
+        _ rows: [InboxClaims.Row], decode: Decoder, worker: String?, batch: (any Span)?, locked: (@Sendable () async -> Void)?,
+        on tx: PostgresConnection
     ) async throws -> Reported {
         guard !rows.isEmpty else { return Reported(steps: [], connectors: [], entries: [], spans: []) }
         // One span per row, continuing the trace stored with it (the webhook's, the poll's, the Kafka message's);
@@ -165,6 +172,7 @@ public struct InboxProcessor: Sendable {
             }
         }
         var entries: [(String, DivergenceEntry.Kind)] = []
+        if decoded.isEmpty { await locked?() }
         if !decoded.isEmpty {
             var keys = LinkBookRecords.Keys()
             var reserve = 0
@@ -177,6 +185,7 @@ public struct InboxProcessor: Sendable {
             var session = try await DatabaseSpan.run("db lock and load links", in: batch) {
                 try await DecisionSession.open(context, keys: keys, reserve: reserve, on: tx)
             }
+            await locked?()
             let spanOfRow = Dictionary(uniqueKeysWithValues: zip(rows.map(\.id), spans))
             for (row, observations) in decoded {
                 if let span = spanOfRow[row.id], span.isRecording, let first = observations.first {

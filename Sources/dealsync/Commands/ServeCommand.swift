@@ -19,6 +19,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Option(help: "Inbox rows each connector's lane decides per transaction.") var inboxBatchSize = 200
+    @Option(
+        help:
+            "Batches of one lane under way at once: the next is claimed while the one before decides and saves (1: one at a time)."
+    )
+    var inboxOverlap = 2
     @Option(help: "Webhook group commits under way at once (each stores what arrived meanwhile, up to 500 webhooks).")
     var intakeCommits = 4
     @Option(help: "Relays of MasterDeal's writes in this process (their rounds overlap; each deal's writes stay in order).")
@@ -55,6 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.host = host
         options.port = port
         options.inboxBatchSize = max(1, inboxBatchSize)
+        options.inboxOverlap = max(1, inboxOverlap)
         options.intake.flushers = max(1, intakeCommits)
         options.masterDealRelays = max(1, masterdealRelays)
         options.polling = !noPolling
