@@ -99,6 +99,8 @@ public final class InboxLane: Service {
         return try await withThrowingTaskGroup(of: Bool.self) { group in
             var (running, worked, more) = (0, false, true)
             while true {
+                // Told to stop (shutdown, or the lane handed over): the batches under way end, no other begins.
+                if Task.isShuttingDownGracefully || Task.isCancelled { more = false }
                 if more, running < options.overlap {
                     let locked = Wakeup()
                     group.addTask {
