@@ -12,6 +12,15 @@ struct InboxBatchTests {
     typealias F = StoreFixtures
     let logger = TestPostgres.logger
 
+    /// The outbox's writes (operation, the title they carry) matching `condition`, in the order they were decided.
+    static func writes(in database: Database, where condition: String = "true") async throws -> [(String, String?)] {
+        let rows = try await database.client.query(
+            PostgresQuery(unsafeSQL: "SELECT operation, payload->'values'->'name'->>'text' FROM outbox WHERE \(condition) ORDER BY id"))
+        var writes: [(String, String?)] = []
+        for try await row in rows.decode((String, String?).self) { writes.append(row) }
+        return writes
+    }
+
     /// One record's rows in one batch are decided in order, each seeing what the one before did.
     @Test func rowsOfOneRecordAreDecidedInOrderWithinABatch() async throws {
         try await TestPostgres.withDatabase { database in
@@ -27,9 +36,7 @@ struct InboxBatchTests {
                     .processed(inboxID: 3, writes: 1, entries: 0),
                 ])
             // The create first, then each rename on top of it, in order: the last write carries the last title.
-            let rows = try await database.client.query("SELECT operation, payload->'values'->'name'->>'text' FROM outbox ORDER BY id")
-            var writes: [(String, String?)] = []
-            for try await row in rows.decode((String, String?).self) { writes.append(row) }
+            let writes = try await Self.writes(in: database)
             #expect(writes.map(\.0) == ["create", "update", "update"])
             #expect(writes.map(\.1) == ["Сочи", "Сочи, 7 ночей", "Сочи, 10 ночей"])
             #expect(try await F.count("links", in: database) == 1)
@@ -157,10 +164,7 @@ struct InboxBatchTests {
             let later = try await task.value
             #expect(later == [.processed(inboxID: 3, writes: 1, entries: 0), .processed(inboxID: 4, writes: 1, entries: 0)])
             // md-1 is created with its first title and renamed after: the second batch decided on the first's link.
-            let rows = try await database.client.query(
-                "SELECT operation, payload->'values'->'name'->>'text' FROM outbox WHERE master_deal_id = 'md-1' ORDER BY id")
-            var writes: [(String, String?)] = []
-            for try await row in rows.decode((String, String?).self) { writes.append(row) }
+            let writes = try await Self.writes(in: database, where: "master_deal_id = 'md-1'")
             #expect(writes.map(\.0) == ["create", "update"])
             #expect(writes.map(\.1) == ["Сочи", "Сочи, 7 ночей"])
             #expect(try await F.count("links", in: database) == 3)
