@@ -84,7 +84,16 @@ public actor OAuthSession {
             throw OAuthGrantLost(reason: "no refresh token is stored; authorise the integration again")
         }
         try checkpoint?("before-refresh")
-        var fresh = try await refresher(refreshToken)
+        var fresh: OAuthTokens
+        do {
+            fresh = try await refresher(refreshToken)
+        } catch let lost as OAuthGrantLost {
+            // Spent by another process sharing the store (`serve` and a CLI command) that refreshed since this one
+            // read it: its pair is the valid one. Only with no newer pair stored is the grant really lost.
+            let newer = try await loaded(reload: true)
+            guard newer.generation > tokens.generation, let access = newer.accessToken else { throw lost }
+            return access
+        }
         try checkpoint?("after-refresh")
         fresh.generation = tokens.generation + 1
         if fresh.refreshToken == nil { fresh.refreshToken = refreshToken }
