@@ -161,7 +161,9 @@ struct ServeBench {
             figures.drains.append((backlog, rate))
             say(String(format: "drain of a %d-row backlog (decode, map, decide, commit): %.0f observations/s", backlog, rate))
             try await Self.waitForMasterDealWrites(database: database, logger: logger)
-            if GatewayProcess.logDirectory != nil { try await describeWork(database: database, logger: logger) }
+            if GatewayProcess.logDirectory != nil {
+                try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
+            }
             figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
             try await gateway.stop()
         }
@@ -268,7 +270,7 @@ struct ServeBench {
 
     /// Prints how the work was cut (with `DEALSYNC_BENCH_LOGS`): each lane's transactions (rows sharing a
     /// `processed_at`) and each target's deliveries, to see where a drain spends its time.
-    func describeWork(database: Database, logger: Logger) async throws {
+    func describeWork(database: Database, gateway: GatewayProcess, client: HTTPClient, logger: Logger) async throws {
         let lanes = try await database.client.query(
             """
             SELECT connector, count(*)::int8, count(DISTINCT processed_at)::int8,
@@ -290,6 +292,20 @@ struct ServeBench {
                 String(
                     format: "  outbox %@ %@: %lld writes in %lld rounds, %.2f s from decided to done on average, %.1f s in all",
                     target, status, rows, rounds, wait, span))
+        }
+        // Where a relay round's time goes, from the gateway's `dealsync_relay_phase_seconds`.
+        let response = try await client.execute(HTTPClientRequest(url: "\(gateway.url)/metrics"), timeout: .seconds(10))
+        let exposition = String(buffer: try await response.body.collect(upTo: 1 << 26))
+        var phases: [String: (sum: Double, count: Double)] = [:]
+        for line in exposition.split(separator: "\n") where line.hasPrefix("dealsync_relay_phase_seconds_") {
+            let words = line.split(separator: " ")
+            guard words.count == 2, let value = Double(words[1]), let labels = words[0].split(separator: "{").last else { continue }
+            let key = String(labels.dropLast())
+            if words[0].hasPrefix("dealsync_relay_phase_seconds_sum") { phases[key, default: (0, 0)].sum = value }
+            if words[0].hasPrefix("dealsync_relay_phase_seconds_count") { phases[key, default: (0, 0)].count = value }
+        }
+        for (key, phase) in phases.sorted(by: { $0.key < $1.key }) where phase.count > 0 {
+            say(String(format: "  relay %@: %.0f rounds, %.1f ms each on average", key, phase.count, 1000 * phase.sum / phase.count))
         }
     }
 

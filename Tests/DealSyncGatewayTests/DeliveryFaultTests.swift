@@ -83,6 +83,14 @@ struct DeliveryFaultTests {
             #expect(try await Self.openDeadLetters(system) == 0)
             let retries = try await Self.metric(system, "dealsync_retries_total", containing: #"target="tour""#)
             #expect(retries > 0, "retries are counted")
+            // Every round's phases are timed: as many sends and recordings as claims, none of them free.
+            var rounds: [String: Double] = [:]
+            for phase in ["claim", "send", "record"] {
+                let labels = #"target="tour",phase="\#(phase)""#
+                rounds[phase] = try await Self.metric(system, "dealsync_relay_phase_seconds_count", containing: labels)
+                #expect(try await Self.metric(system, "dealsync_relay_phase_seconds_sum", containing: labels) > 0, "\(phase)")
+            }
+            #expect(rounds["claim"]! > 0 && rounds["send"] == rounds["claim"] && rounds["record"] == rounds["claim"], "\(rounds)")
         }
     }
 

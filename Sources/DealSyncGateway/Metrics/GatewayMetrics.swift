@@ -123,7 +123,7 @@ public final class GatewayMetrics: Sendable {
         "dealsync_sweep_progress_ratio": .gauge, "dealsync_onboarding_progress_ratio": .gauge,
         "dealsync_onboarding_writes_waiting": .gauge,
         "dealsync_kafka_publish_seconds": .histogram, "dealsync_lane_batch_seconds": .histogram,
-        "dealsync_webhook_duration_seconds": .histogram,
+        "dealsync_relay_phase_seconds": .histogram, "dealsync_webhook_duration_seconds": .histogram,
     ]
 
     func counter(_ label: String, _ dimensions: [(String, String)]) -> CoreMetrics.Counter {
@@ -182,6 +182,11 @@ public final class GatewayMetrics: Sendable {
 
     func deadLetters(_ target: String, count: Int) {
         counter("dealsync_dead_letters_total", [("target", target)]).increment(by: count)
+    }
+
+    /// One phase of a relay round (`claim`, `send`, `record`): where a target's delivery time goes.
+    func relayPhase(_ target: String, phase: String, _ duration: Duration) {
+        timer("dealsync_relay_phase_seconds", [("target", target), ("phase", phase)]).recordNanoseconds(Self.nanos(duration))
     }
 
     func limiterWait(_ connector: String, _ duration: Duration) {

@@ -106,15 +106,24 @@ final class OutboxRelay: Service {
         let (claims, target, worker, lease, rows, coalesce) = (
             self.claims, self.target, self.worker, options.lease, limit, options.coalesce
         )
+        var phase = ContinuousClock.now
+        func timed(_ name: String) {
+            let now = ContinuousClock.now
+            metrics.relayPhase(target, phase: name, phase.duration(to: now))
+            phase = now
+        }
         let groups = try await claims.database.bounded(options.claimLimit) {
             try await claims.claim(target: target, limit: rows, worker: worker, lease: lease, coalesce: coalesce)
         }
         guard !groups.isEmpty else { return false }
+        timed("claim")
         let generation = generations.current
         let connector = generation.registry.connector(target) ?? self.connector
         let answers = await connector.deliver(groups.map(\.delivery))
+        timed("send")
         breaker.withLock { $0.record(round: answers, at: .now) }
         try await apply(Array(zip(groups, answers)), wasPaused: paused != nil, connector: connector, outcomes: generation.outcomes)
+        timed("record")
         metrics.breaker(target, state: breaker.withLock { $0.gaugeValue })
         return true
     }
