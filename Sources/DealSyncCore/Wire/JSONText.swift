@@ -101,7 +101,7 @@ public enum JSONText {
     /// A number's text as ``JSONValue`` keeps it: a plain integer as it is, anything else through `Decimal`.
     static func canonicalNumber(_ text: String) -> String {
         if isPlainInteger(text.utf8) { return text }
-        guard let decimal = Decimal(string: text, locale: posix) else { return "0" }
+        guard let decimal = DecimalText.quickParse(text.utf8) ?? Decimal(string: text, locale: posix) else { return "0" }
         return DecimalText.format(decimal)
     }
 
@@ -352,7 +352,7 @@ public enum JSONText {
             let token = UnsafeBufferPointer(rebasing: bytes[start..<index])
             let text = String(decoding: token, as: UTF8.self)
             if JSONText.isPlainInteger(token) { return .number(text) }
-            guard let decimal = Decimal(string: text, locale: JSONText.posix) else { return nil }
+            guard let decimal = DecimalText.quickParse(text.utf8) ?? Decimal(string: text, locale: JSONText.posix) else { return nil }
             return .number(DecimalText.format(decimal))
         }
     }
