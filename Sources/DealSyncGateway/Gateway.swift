@@ -23,7 +23,7 @@ public final class Gateway: Sendable {
         /// Inbox rows decided per transaction by each connector's lane.
         public var inboxBatchSize = 200
         /// Batches of a lane under way at once (the next claimed once the one before holds its records' locks).
-        public var inboxOverlap = 2
+        public var inboxOverlap = 4
         /// Group commit at intake: the most webhooks stored per transaction, and how many transactions at once.
         public var intake = InboxWriter.Options()
         public var bodyLimit = 1 << 20

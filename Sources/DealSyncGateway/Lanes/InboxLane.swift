@@ -24,9 +24,9 @@ public final class InboxLane: Service {
         /// How many batches may be under way at once. The next batch is claimed once the one before holds the locks
         /// of its records, so it skips that batch's rows and waits for any record the two share: per record, rows are
         /// still decided in order, while one batch decides and saves the next is claimed and loaded.
-        public var overlap = 2
+        public var overlap = 4
 
-        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(5), overlap: Int = 2) {
+        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(5), overlap: Int = 4) {
             self.batchSize = batchSize
             self.idlePoll = idlePoll
             self.overlap = overlap

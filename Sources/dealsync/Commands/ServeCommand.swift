@@ -23,7 +23,7 @@ struct ServeCommand: AsyncParsableCommand {
         help:
             "Batches of one lane under way at once: the next is claimed while the one before decides and saves (1: one at a time)."
     )
-    var inboxOverlap = 2
+    var inboxOverlap = 4
     @Option(help: "Webhook group commits under way at once (each stores what arrived meanwhile, up to 500 webhooks).")
     var intakeCommits = 4
     @Option(help: "Relays of MasterDeal's writes in this process (their rounds overlap; each deal's writes stay in order).")
