@@ -1,7 +1,7 @@
 import Foundation
 
-/// Field state in its stored JSON form (exactly its `Codable` form), built and read through ``JSONValue`` and
-/// ``JSONText`` instead of Foundation's coders: a batch loads and saves thousands of them.
+/// Field state in its stored JSON form (exactly its `Codable` form) as a ``JSONValue``, without Foundation's
+/// coders; the stored text itself is read and written directly (`FieldState+Text.swift`).
 extension FieldState {
     public init(json: JSONValue) throws(JSONShapeError) {
         let members = try JSONShape.object(json, "field state")
@@ -18,12 +18,6 @@ extension FieldState {
             crm: try SideState(json: try JSONShape.required(members["crm"], "crm")))
     }
 
-    /// Parses the stored text.
-    public init(jsonText: String) throws(JSONShapeError) {
-        guard let json = JSONText.parse(jsonText) else { throw JSONShapeError("field state: not JSON") }
-        try self.init(json: json)
-    }
-
     public var json: JSONValue {
         var members: [String: JSONValue] = ["master": master.json, "crm": crm.json]
         members["decided"] = decided?.json
@@ -31,9 +25,6 @@ extension FieldState {
         members["decided_at"] = decidedAt?.json
         return .object(members)
     }
-
-    /// The stored text (keys sorted).
-    public var jsonText: String { JSONText.text(json) }
 }
 
 extension SideState {
@@ -125,6 +116,11 @@ extension FieldValue {
         }
         let members = try JSONShape.object(json, "value")
         guard let (tag, value) = members.first else { throw JSONShapeError("value: empty") }
+        try self.init(tag: tag, value: value)
+    }
+
+    /// The value of the tagged form's one member.
+    init(tag: String, value: JSONValue) throws(JSONShapeError) {
         switch tag {
         case "null": self = .null
         case "text": self = .text(try JSONShape.string(value, "text"))

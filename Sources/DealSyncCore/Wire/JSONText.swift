@@ -357,3 +357,163 @@ public enum JSONText {
         }
     }
 }
+
+// MARK: Reading and writing a known shape directly
+
+extension JSONText {
+    /// Writes `"key":`, after a comma unless it is the object's first member (`key` needs no escaping).
+    static func writeKey(_ key: StaticString, into out: inout [UInt8], first: Bool = false) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        out.append(UInt8(ascii: "\""))
+        out.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        out.append(contentsOf: "\":".utf8)
+    }
+
+    /// An integer as ``JSONValue/number(_:)`` of its text is written.
+    static func writeInteger(_ number: Int64, into out: inout [UInt8]) {
+        out.append(contentsOf: canonicalNumber(String(number)).utf8)
+    }
+
+    static func writeList<T>(_ items: [T], into out: inout [UInt8], _ write: (T, inout [UInt8]) -> Void) {
+        out.append(UInt8(ascii: "["))
+        for (index, item) in items.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            write(item, &out)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+}
+
+/// A reader of a document whose shape it knows (``FieldState``'s), member by member, without building the tree:
+/// what ``JSONText/parse(_:)`` refuses is refused here too, and what it allows is allowed.
+extension JSONText.Parser {
+    static let notJSON = JSONShapeError("not JSON")
+
+    /// The whole document, read by `read`: a byte order mark and space around it allowed, nothing after it.
+    mutating func document<T>(_ read: (inout Self) throws(JSONShapeError) -> T) throws(JSONShapeError) -> T {
+        if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { index = 3 }
+        skipSpace()
+        let value = try read(&self)
+        skipSpace()
+        guard index == bytes.count else { throw Self.notJSON }
+        return value
+    }
+
+    mutating func nextIsObject() -> Bool {
+        skipSpace()
+        return peek == UInt8(ascii: "{")
+    }
+
+    /// Reads an object: `member` gets each key with the parser at its value, and must read the value.
+    mutating func readObject(_ what: String, _ member: (inout Self, String) throws(JSONShapeError) -> Void) throws(JSONShapeError) {
+        skipSpace()
+        guard peek == UInt8(ascii: "{") else {
+            _ = try readValue()
+            throw JSONShapeError("\(what): not an object")
+        }
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= JSONText.maximumDepth else { throw Self.notJSON }
+        index += 1
+        skipSpace()
+        if peek == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        var count = 0
+        while true {
+            skipSpace()
+            // A trailing comma, as the coders allow.
+            if peek == UInt8(ascii: "}") && count > 0 {
+                index += 1
+                return
+            }
+            guard peek == UInt8(ascii: "\""), let key = string() else { throw Self.notJSON }
+            skipSpace()
+            guard peek == UInt8(ascii: ":") else { throw Self.notJSON }
+            index += 1
+            skipSpace()
+            try member(&self, key)
+            count += 1
+            skipSpace()
+            switch peek {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return
+            default: throw Self.notJSON
+            }
+        }
+    }
+
+    /// A list that may be absent (`null`: empty), read item by item.
+    mutating func readList<T>(_ item: (inout Self) throws(JSONShapeError) -> T) throws(JSONShapeError) -> [T] {
+        skipSpace()
+        if readNull() { return [] }
+        guard peek == UInt8(ascii: "[") else {
+            _ = try readValue()
+            throw JSONShapeError("not a list")
+        }
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= JSONText.maximumDepth else { throw Self.notJSON }
+        index += 1
+        var items: [T] = []
+        skipSpace()
+        if peek == UInt8(ascii: "]") {
+            index += 1
+            return items
+        }
+        while true {
+            skipSpace()
+            if peek == UInt8(ascii: "]") && !items.isEmpty {
+                index += 1
+                return items
+            }
+            items.append(try item(&self))
+            skipSpace()
+            switch peek {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return items
+            default: throw Self.notJSON
+            }
+        }
+    }
+
+    /// A member that may be `null` (the coders' `decodeIfPresent`).
+    mutating func readOptional<T>(_ read: (inout Self) throws(JSONShapeError) -> T) throws(JSONShapeError) -> T? {
+        readNull() ? nil : try read(&self)
+    }
+
+    /// Reads `null` if it is next.
+    mutating func readNull() -> Bool {
+        skipSpace()
+        guard peek == UInt8(ascii: "n") else { return false }
+        return literal("null", .null) != nil
+    }
+
+    mutating func readValue() throws(JSONShapeError) -> JSONValue {
+        skipSpace()
+        guard let value = value() else { throw Self.notJSON }
+        return value
+    }
+
+    mutating func skipValue() throws(JSONShapeError) { _ = try readValue() }
+
+    mutating func readString(_ what: String) throws(JSONShapeError) -> String {
+        guard case .string(let text) = try readValue() else { throw JSONShapeError("\(what): not a string") }
+        return text
+    }
+
+    mutating func readInt64(_ what: String) throws(JSONShapeError) -> Int64 {
+        guard case .number(let text) = try readValue(), let number = Int64(text) else { throw JSONShapeError("\(what): not an integer") }
+        return number
+    }
+
+    mutating func readBool(_ what: String) throws(JSONShapeError) -> Bool {
+        guard case .bool(let flag) = try readValue() else { throw JSONShapeError("\(what): not a boolean") }
+        return flag
+    }
+}

@@ -28,6 +28,63 @@ import Testing
         #expect(checked == 3_000)
     }
 
+    /// The stored text is read and written without building the tree, and must be the tree's: the same text
+    /// written, the same state read, in any key order and spacing (PostgreSQL's `jsonb` gives its own back).
+    @Test func theDirectTextIsTheTreesText() throws {
+        var random = SplitMix64(seed: 0x7E47_D1EC)
+        var checked = 0
+        for _ in 0..<3_000 {
+            let state = Self.state(&random)
+            #expect(state.jsonText == JSONText.text(state.json))
+            let stored = Self.jsonbText(state.json)
+            #expect(try FieldState(jsonText: stored) == state, "\(stored)")
+            #expect(try FieldState(jsonText: stored) == FieldState(json: try #require(JSONText.parse(stored))))
+            checked += 1
+        }
+        #expect(checked == 3_000)
+    }
+
+    /// Damaged texts (a byte changed, inserted or dropped, or the text cut short) are refused or read by the
+    /// direct reader exactly as the tree's reader refuses or reads them.
+    @Test func damagedTextsAreReadAsTheTreesReaderReadsThem() throws {
+        var random = SplitMix64(seed: 0xDA3A_6ED0)
+        let alphabet = Array(#"{}[]":,. -0123456789ntfrue"abckx\"#.utf8)
+        var refused = 0
+        var read = 0
+        for _ in 0..<20_000 {
+            var bytes = Array(Self.state(&random).jsonText.utf8)
+            let at = random.next(below: bytes.count)
+            switch random.next(below: 4) {
+            case 0: bytes[at] = alphabet[random.next(below: alphabet.count)]
+            case 1: bytes.insert(alphabet[random.next(below: alphabet.count)], at: at)
+            case 2: bytes.remove(at: at)
+            default: bytes = Array(bytes.prefix(at))
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            let direct = try? FieldState(jsonText: text)
+            let tree = JSONText.parse(text).flatMap { try? FieldState(json: $0) }
+            #expect(direct == tree, "\(text)")
+            if direct == nil { refused += 1 } else { read += 1 }
+        }
+        // Both kinds were really tried.
+        #expect(refused > 1_000 && read > 1_000, "\(refused) refused, \(read) read")
+    }
+
+    /// A document in PostgreSQL's `jsonb` output form: keys by length, then bytes; a space after `:` and `,`.
+    static func jsonbText(_ value: JSONValue) -> String {
+        switch value {
+        case .object(let members):
+            let keys = members.keys.sorted { a, b in
+                a.utf8.count != b.utf8.count ? a.utf8.count < b.utf8.count : a.utf8.lexicographicallyPrecedes(b.utf8)
+            }
+            return "{" + keys.map { JSONText.text(.string($0)) + ": " + jsonbText(members[$0]!) }.joined(separator: ", ") + "}"
+        case .array(let items):
+            return "[" + items.map(jsonbText).joined(separator: ", ") + "]"
+        default:
+            return JSONText.text(value)
+        }
+    }
+
     @Test func statesStoredBeforeNewerMembersExistedAreRead() throws {
         // A state written before `ours_since`, `before_ours_at` and `ours_reported` were kept.
         let old =
