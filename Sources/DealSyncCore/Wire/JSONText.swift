@@ -247,15 +247,19 @@ public enum JSONText {
         private mutating func string() -> String? {
             index += 1
             let start = index
+            var ascii = true
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    let token = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    // ASCII is valid UTF-8 as it is (most keys and values): only the rest is validated.
+                    let text = ascii ? String(decoding: token, as: UTF8.self) : String(validating: token, as: UTF8.self)
                     index += 1
                     return text
                 }
                 if byte == UInt8(ascii: "\\") { break }
                 if byte < 0x20 { return nil }
+                if byte >= 0x80 { ascii = false }
                 index += 1
             }
             var buffer = Array(bytes[start..<index])
