@@ -114,33 +114,9 @@ struct DriftTests {
     }
 
     @Test func aSweepReadsTheCRMWithinItsShareOfTheRateBudget() async throws {
-        var options = SyncSystem.Options()
-        options.polling = false
         // The background reconciler is off, so every CRM read of the leads list below is the sweep's own.
-        options.amoExtraYAML = """
-            delivery: {backoff_base: 100ms, backoff_cap: 1s}
-            reconcile: {enabled: false, budget_share: 0.05}
-            """
-        try await SyncSystem.run(options) { system in
-            for index in 0..<60 {
-                _ = try system.amo.createAsSalesperson(
-                    userID: 6_001_001,
-                    AmoLeadFields(
-                        name: "Бюджет \(index)", price: 1_000 + index,
-                        responsibleUserID: 6_001_001))
-            }
-            do {
-                try await system.eventually("every lead has its deal and link", timeout: .seconds(60)) {
-                    system.masterDeal.allDeals().count == 60
-                        && system.amo.allLeads(includingDeleted: false).allSatisfy { $0.values(ofField: 900_001)?.first?.isEmpty == false }
-                }
-            } catch {
-                let linked = system.amo.allLeads(includingDeleted: false).filter { $0.values(ofField: 900_001)?.first?.isEmpty == false }
-                    .count
-                print("deals \(system.masterDeal.allDeals().count), linked \(linked), amoCRM \(system.amo.stats)")
-                throw error
-            }
-            try await system.eventually("everything is delivered") { try await DeliveryFaultTests.openOutbox(system) == 0 }
+        try await SyncSystem.run(Self.sixtyLeadsOptions(budgetShare: 0.05)) { system in
+            try await Self.linkSixtyLeads(system)
             let reconciler = try #require(system.gateway.reconciler(for: "tour"))
             // The sweep reads the leads list once per chunk of 50, each read waiting for its share of the budget:
             // 5% of amoCRM's 7 requests/s is one request per 2.86 s. The first read may go at once, so two reads
@@ -155,6 +131,54 @@ struct DriftTests {
             #expect(reads == 2, "one CRM read per chunk of 50: \(reads)")
             #expect(took >= .milliseconds(2_850), "two reads within the budget share take at least 2.86 s, took \(took)")
         }
+    }
+
+    /// After a bulk import every record is recent: the recheck compares them a chunk at a time, one CRM read per
+    /// chunk within the budget, as a sweep does (it read them all in one go: the CRM in one request and every
+    /// field state at once).
+    @Test func aRecheckOfRecentChangesReadsTheCRMInChunks() async throws {
+        try await SyncSystem.run(Self.sixtyLeadsOptions(budgetShare: 0.5)) { system in
+            try await Self.linkSixtyLeads(system)
+            let reconciler = try #require(system.gateway.reconciler(for: "tour"))
+            let readsBefore = system.amo.stats.requestsByRoute["GET /api/v4/leads", default: 0]
+            let report = try await reconciler.checkRecent()
+            let reads = system.amo.stats.requestsByRoute["GET /api/v4/leads", default: 0] - readsBefore
+            #expect(report.compared == 60, "every lead was changed within the recent window")
+            #expect(reads == 2, "one CRM read per chunk of 50: \(reads)")
+        }
+    }
+
+    static func sixtyLeadsOptions(budgetShare: Double) -> SyncSystem.Options {
+        var options = SyncSystem.Options()
+        options.polling = false
+        options.amoExtraYAML = """
+            delivery: {backoff_base: 100ms, backoff_cap: 1s}
+            reconcile: {enabled: false, budget_share: \(budgetShare)}
+            """
+        return options
+    }
+
+    /// Sixty amoCRM leads, each with its MasterDeal deal and its link field written back, all delivered.
+    static func linkSixtyLeads(_ system: SyncSystem) async throws {
+        for index in 0..<60 {
+            _ = try system.amo.createAsSalesperson(
+                userID: 6_001_001,
+                AmoLeadFields(
+                    name: "Бюджет \(index)", price: 1_000 + index,
+                    responsibleUserID: 6_001_001))
+        }
+        do {
+            try await system.eventually("every lead has its deal and link", timeout: .seconds(60)) {
+                system.masterDeal.allDeals().count == 60
+                    && system.amo.allLeads(includingDeleted: false).allSatisfy { $0.values(ofField: 900_001)?.first?.isEmpty == false }
+            }
+        } catch {
+            let linked = system.amo.allLeads(includingDeleted: false).filter { $0.values(ofField: 900_001)?.first?.isEmpty == false }
+                .count
+            print("deals \(system.masterDeal.allDeals().count), linked \(linked), amoCRM \(system.amo.stats)")
+            throw error
+        }
+        try await system.eventually("everything is delivered") { try await DeliveryFaultTests.openOutbox(system) == 0 }
     }
 
     /// The grace is measured on the reconciler's clock: a difference nothing explains is compared, remembered, and
