@@ -6,7 +6,7 @@ extension MasterDealSimulator {
     ///
     /// | route | effect |
     /// |---|---|
-    /// | `GET /_sim/deals`, `GET /_sim/deals/{id}` | every deal / one deal |
+    /// | `GET /_sim/deals`, `GET /_sim/deals/{id}` | every deal (`?created_since=<epoch ms>`: those created since) / one deal |
     /// | `POST /_sim/deals` | create as a user (a create body, optional `id`) → 201 |
     /// | `PATCH /_sim/deals/{id}` | merge-patch as a user (bumps the version, events with `masterdeal-ui`) |
     /// | `POST /_sim/deals/{id}/emit` | `{type: OfferApproved\|BillingReady}` → the event |
@@ -16,8 +16,10 @@ extension MasterDealSimulator {
     /// | `GET /_sim/events` | event history |
     /// | `GET /_sim/stats` | ``Stats`` |
     func addControlRoutes(to router: Router<BasicRequestContext>) {
-        router.get("/_sim/deals") { _, _ in
-            HTTP.response(200, .object(["items": .array(self.allDeals().map(\.json))]))
+        router.get("/_sim/deals") { request, _ in
+            // `?created_since=<epoch ms>`: only the deals created then or later (a benchmark watching its own).
+            let since = request.uri.queryParameters.get("created_since").flatMap { Int64($0) } ?? .min
+            return HTTP.response(200, .object(["items": .array(self.allDeals().filter { $0.createdAt >= since }.map(\.json))]))
         }
         router.get("/_sim/deals/:id") { _, context in
             let id = context.parameters.get("id") ?? ""

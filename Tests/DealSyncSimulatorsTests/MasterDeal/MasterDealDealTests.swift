@@ -109,6 +109,10 @@ struct MasterDealDealTests {
             #expect(try received.map { try $0.json["source"] } == Array(repeating: "masterdeal-ui", count: 4))
             let list = try await ui.get("/_sim/deals")
             #expect(try list.json["items"]?.arrayValue?.count == 1)
+            // Deals created since a moment: this one from its own creation on, none after it.
+            let createdAt = try #require(simulator.deal(id: "md-0000beef")?.createdAt)
+            #expect(try await ui.get("/_sim/deals?created_since=\(createdAt)").json["items"]?.arrayValue?.count == 1)
+            #expect(try await ui.get("/_sim/deals?created_since=\(createdAt + 1)").json["items"]?.arrayValue?.count == 0)
             let events = try await ui.get("/_sim/events")
             #expect(try events.json["items"]?.arrayValue?.count == 4)
             // The API sees the user's change.
