@@ -294,10 +294,8 @@ struct ServeBench {
                     target, status, rows, rounds, wait, span))
         }
         // Where a relay round's time goes, from the gateway's `dealsync_relay_phase_seconds`.
-        let response = try await client.execute(HTTPClientRequest(url: "\(gateway.url)/metrics"), timeout: .seconds(10))
-        let exposition = String(buffer: try await response.body.collect(upTo: 1 << 26))
         var phases: [String: (sum: Double, count: Double)] = [:]
-        for line in exposition.split(separator: "\n") where line.hasPrefix("dealsync_relay_phase_seconds_") {
+        for line in try await gateway.metrics(client: client) where line.hasPrefix("dealsync_relay_phase_seconds_") {
             let words = line.split(separator: " ")
             guard words.count == 2, let value = Double(words[1]), let labels = words[0].split(separator: "{").last else { continue }
             let key = String(labels.dropLast())
@@ -492,5 +490,13 @@ final class GatewayProcess: @unchecked Sendable {
         let fields = stat[stat.index(after: end)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+extension GatewayProcess {
+    /// The gateway's `/metrics` exposition, one sample per line.
+    func metrics(client: HTTPClient = .shared) async throws -> [Substring] {
+        let response = try await client.execute(HTTPClientRequest(url: "\(url)/metrics"), timeout: .seconds(10))
+        return String(buffer: try await response.body.collect(upTo: 1 << 26)).split(separator: "\n")
     }
 }

@@ -240,10 +240,9 @@ struct TenantsBench {
 
     /// Successful polls so far over every connector, from the gateway's `dealsync_polls_total`.
     static func polls(gateway: GatewayProcess) async throws -> Int {
-        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "\(gateway.url)/metrics"), timeout: .seconds(10))
-        let text = String(buffer: try await response.body.collect(upTo: 1 << 26))
-        return text.split(separator: "\n").filter { $0.hasPrefix("dealsync_polls_total{") && $0.contains(#"result="ok""#) }
-            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0) { $0 + Int($1) }
+        let samples = try await gateway.metrics().filter { $0.hasPrefix("dealsync_polls_total{") && $0.contains(#"result="ok""#) }
+        let values: [Double] = samples.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+        return values.reduce(0) { $0 + Int($1) }
     }
 
     static func count(_ sql: String, database: Database, logger: Logger) async throws -> Int {

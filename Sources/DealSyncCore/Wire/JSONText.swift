@@ -177,69 +177,23 @@ public enum JSONText {
             return value
         }
 
+        /// An object from its opening brace, read by ``readObject(_:_:)`` (the one place the grammar of members is).
         private mutating func object() -> JSONValue? {
-            depth += 1
-            defer { depth -= 1 }
-            guard depth <= JSONText.maximumDepth else { return nil }
-            index += 1
             var members: [String: JSONValue] = [:]
-            skipSpace()
-            if peek == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
+            do throws(JSONShapeError) {
+                try readObject("object") { (parser, key) throws(JSONShapeError) in members[key] = try parser.readValue() }
+            } catch {
+                return nil
             }
-            while true {
-                skipSpace()
-                // A trailing comma, as the coders allow.
-                if peek == UInt8(ascii: "}") && !members.isEmpty {
-                    index += 1
-                    return .object(members)
-                }
-                guard peek == UInt8(ascii: "\""), let key = string() else { return nil }
-                skipSpace()
-                guard peek == UInt8(ascii: ":") else { return nil }
-                index += 1
-                skipSpace()
-                guard let value = value() else { return nil }
-                members[key] = value
-                skipSpace()
-                switch peek {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "}"):
-                    index += 1
-                    return .object(members)
-                default: return nil
-                }
-            }
+            return .object(members)
         }
 
+        /// An array from its opening bracket, read by ``readList(_:)``.
         private mutating func array() -> JSONValue? {
-            depth += 1
-            defer { depth -= 1 }
-            guard depth <= JSONText.maximumDepth else { return nil }
-            index += 1
-            var items: [JSONValue] = []
-            skipSpace()
-            if peek == UInt8(ascii: "]") {
-                index += 1
-                return .array(items)
-            }
-            while true {
-                skipSpace()
-                if peek == UInt8(ascii: "]") && !items.isEmpty {
-                    index += 1
-                    return .array(items)
-                }
-                guard let value = value() else { return nil }
-                items.append(value)
-                skipSpace()
-                switch peek {
-                case UInt8(ascii: ","): index += 1
-                case UInt8(ascii: "]"):
-                    index += 1
-                    return .array(items)
-                default: return nil
-                }
+            do throws(JSONShapeError) {
+                return .array(try readList { (parser) throws(JSONShapeError) in try parser.readValue() })
+            } catch {
+                return nil
             }
         }
 
@@ -388,8 +342,8 @@ extension JSONText {
     }
 }
 
-/// A reader of a document whose shape it knows (``FieldState``'s), member by member, without building the tree:
-/// what ``JSONText/parse(_:)`` refuses is refused here too, and what it allows is allowed.
+/// A reader of a document whose shape it knows (``FieldState``'s), member by member, without building the tree;
+/// the tree's own `object()` and `array()` read through it, so both refuse and allow the same.
 extension JSONText.Parser {
     static let notJSON = JSONShapeError("not JSON")
 
