@@ -190,8 +190,10 @@ public struct ConnectorConfig: Sendable {
                     backoffCap: .seconds(300), breakerThreshold: 5, breakerCooldown: .seconds(30),
                     requestTimeout: .seconds(60))
             case .masterdeal:
+                // 50 writes a round (8 requests at a time): a round's outcomes are recorded in one transaction, and
+                // against rounds of 20 that delivered 6,000 creates in 17 s instead of 20–22 (README, benchmarks).
                 Delivery(
-                    batchSize: 20, maxAttempts: 12, maxAge: .seconds(24 * 3600), backoffBase: .milliseconds(500),
+                    batchSize: 50, maxAttempts: 12, maxAge: .seconds(24 * 3600), backoffBase: .milliseconds(500),
                     backoffCap: .seconds(120), breakerThreshold: 5, breakerCooldown: .seconds(15),
                     requestTimeout: .seconds(10))
             }
