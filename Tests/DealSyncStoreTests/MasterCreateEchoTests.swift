@@ -97,3 +97,43 @@ struct MasterCreateEchoTests {
         }
     }
 }
+
+/// A deal decided with no link is matched against the creates dealsync sent to MasterDeal and has no answer for
+/// yet. During a bulk import the outbox holds thousands of creates not sent yet: those are never read.
+struct SentCreatesTests {
+    typealias F = StoreFixtures
+
+    @Test func findingTheCreatesSentReadsNoneOfThoseWaitingForTheirFirstTry() async throws {
+        try await TestPostgres.withDatabase { database in
+            _ = try await database.client.query(
+                """
+                INSERT INTO links (id, connector, record_id, state) SELECT g, 'tour', g::text, 'active' FROM generate_series(1, 3003) AS g
+                """)
+            // 3,000 creates waiting for their first try, one in flight, one tried once and due again, one done.
+            _ = try await database.client.query(
+                """
+                INSERT INTO outbox (target, record_key, link_id, operation, payload, idempotency_key, lineage_id, status, attempts, lane)
+                SELECT 'masterdeal', 'link:' || g, g, 'create',
+                    jsonb_build_object('values', jsonb_build_object(
+                        'account_id', jsonb_build_object('text', 'acc-tour'), 'opportunity_name', jsonb_build_object('text', 'Тур ' || g))),
+                    'create-' || g, gen_random_uuid(),
+                    CASE g WHEN 3001 THEN 'in_flight' WHEN 3003 THEN 'done' ELSE 'pending' END,
+                    CASE WHEN g > 3000 THEN 1 ELSE 0 END, 'tour'
+                FROM generate_series(1, 3003) AS g
+                """)
+            _ = try await database.client.query("ANALYZE outbox")
+
+            let names = ["Тур 5", "Тур 3001", "Тур 3002", "Тур 3003"]
+            let query = LinkBookRecords.sentCreates(to: "masterdeal", accounts: ["acc-tour"], names: names, anyName: false)
+            var found: [Int64] = []
+            for try await (link, _, _, _, _) in try await database.client.query(query).decode(
+                (Int64, String, String?, String?, String?).self)
+            {
+                found.append(link)
+            }
+            #expect(found == [3001, 3002], "the create in flight and the one due again; never one not sent, nor one answered")
+            let read = try await F.rowsRead(from: "outbox", by: query, in: database)
+            #expect(read >= 2 && read <= 10, "rows of the outbox read: \(read)")
+        }
+    }
+}

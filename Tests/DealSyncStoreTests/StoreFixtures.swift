@@ -4,6 +4,7 @@ import DealSyncTestSupport
 import Foundation
 import Logging
 import PostgresNIO
+import Testing
 
 /// A tour-agency setup and helpers that store observations as JSON inbox rows.
 enum StoreFixtures {
@@ -72,5 +73,28 @@ enum StoreFixtures {
         let rows = try await database.client.query(PostgresQuery(unsafeSQL: "SELECT count(*)::int8 FROM \(table) WHERE \(condition)"))
         for try await count in rows.decode(Int.self) { return count }
         return 0
+    }
+
+    /// How many rows of `table` PostgreSQL read to run `query` (returned or filtered out, over every loop), from
+    /// `EXPLAIN (ANALYZE, FORMAT JSON)`: what an index saves, whatever plan the table's size leads to.
+    static func rowsRead(from table: String, by query: PostgresQuery, in database: Database) async throws -> Int {
+        let rows = try await database.client.query(
+            PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, FORMAT JSON) " + query.sql, binds: query.binds))
+        var text = ""
+        for try await line in rows.decode(String.self) { text += line }
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+        func read(_ node: [String: Any]) -> Int {
+            var count = 0
+            if node["Relation Name"] as? String == table {
+                let returned = (node["Actual Rows"] as? NSNumber)?.doubleValue ?? 0
+                let removed = ["Rows Removed by Filter", "Rows Removed by Index Recheck"].reduce(0.0) {
+                    $0 + ((node[$1] as? NSNumber)?.doubleValue ?? 0)
+                }
+                count += Int(((returned + removed) * ((node["Actual Loops"] as? NSNumber)?.doubleValue ?? 1)).rounded())
+            }
+            for child in node["Plans"] as? [[String: Any]] ?? [] { count += read(child) }
+            return count
+        }
+        return read(try #require(document.first?["Plan"] as? [String: Any]))
     }
 }

@@ -5,7 +5,7 @@ import PostgresNIO
 
 /// Loads the links a batch touches into a ``LinkBook`` and writes back what deciding changed, set-based: a
 /// handful of statements per batch whatever its size.
-enum LinkBookRecords {
+package enum LinkBookRecords {
     /// What to look up: deals (every connector's link to each), CRM records, and links by id.
     struct Keys {
         var deals: Set<String> = []
@@ -133,19 +133,10 @@ enum LinkBookRecords {
         to target: String, like deals: Set<Keys.ObservedDeal>, on tx: PostgresConnection, logger: Logger
     ) async throws -> [LinkBook.MasterCreateInFlight] {
         guard !deals.isEmpty else { return [] }
-        let accounts = Array(Set(deals.map(\.account)))
-        let anyName = deals.contains { $0.name == nil }
-        let names = Array(Set(deals.compactMap(\.name)))
-        let rows = try await tx.query(
-            """
-            SELECT o.link_id, l.connector, l.record_id, o.payload #>> '{values,account_id,text}', (o.payload #> '{values,opportunity_name}')::text
-            FROM outbox o JOIN links l ON l.id = o.link_id
-            WHERE o.target = \(target) AND o.operation = 'create' AND o.status IN ('pending', 'in_flight')
-                AND (o.status = 'in_flight' OR o.attempts > 0)
-                AND o.payload #>> '{values,account_id,text}' = ANY(\(accounts))
-                AND (\(anyName) OR o.payload #>> '{values,opportunity_name,text}' = ANY(\(names)))
-            ORDER BY o.id
-            """, logger: logger)
+        let query = sentCreates(
+            to: target, accounts: Array(Set(deals.map(\.account))), names: Array(Set(deals.compactMap(\.name))),
+            anyName: deals.contains { $0.name == nil })
+        let rows = try await tx.query(query, logger: logger)
         var creates: [LinkBook.MasterCreateInFlight] = []
         for try await (link, connector, record, account, name) in rows.decode((Int64, String, String?, String?, String?).self) {
             creates.append(
@@ -154,6 +145,20 @@ enum LinkBookRecords {
                     name: try name.map { try StoreJSON.decode(FieldValue.self, from: $0) }))
         }
         return creates
+    }
+
+    /// The statement that reads them, through `outbox_creates_sent`: a bulk import's creates waiting for their first
+    /// try are never read (its predicate is the index's, word for word, so the planner can tell it serves it).
+    package static func sentCreates(to target: String, accounts: [String], names: [String], anyName: Bool) -> PostgresQuery {
+        """
+        SELECT o.link_id, l.connector, l.record_id, o.payload #>> '{values,account_id,text}', (o.payload #> '{values,opportunity_name}')::text
+        FROM outbox o JOIN links l ON l.id = o.link_id
+        WHERE o.target = \(target) AND o.operation = 'create'
+            AND (o.status = 'in_flight' OR (o.status = 'pending' AND o.attempts > 0))
+            AND o.payload #>> '{values,account_id,text}' = ANY(\(accounts))
+            AND (\(anyName) OR o.payload #>> '{values,opportunity_name,text}' = ANY(\(names)))
+        ORDER BY o.id
+        """
     }
 
     /// Writes every link of `book` that differs from `before` (new links, learnt ids, versions, field state),
