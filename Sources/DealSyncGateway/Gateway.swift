@@ -40,7 +40,7 @@ public final class Gateway: Sendable {
         public var relayLease: Duration = .seconds(90)
         /// Relays of MasterDeal's writes in this process: a round's claim, sending and recording overlap the
         /// others'. Writes stay in order per deal (one in flight per record, whichever relay claims it).
-        public var masterDealRelays = 2
+        public var masterDealRelays = 4
         public var pausedProbe: Duration = .seconds(30)
         /// How the connector lanes spread over the `serve` processes present.
         public var lanes = LaneOptions()

@@ -56,8 +56,8 @@ struct InboxLaneTests {
     /// The tour agency's amoCRM takes a burst of 1,500 new leads (each a MasterDeal deal to create); meanwhile a
     /// coach creates a deal in Bitrix24. The coach's deal does not queue behind the burst: its inbox lane is its
     /// own, and MasterDeal's relays serve the lanes in turn, so between the coach's write being decided and being
-    /// delivered only the rounds under way and one turn of the burst go first — not the hundreds of the burst's
-    /// writes that were waiting (a single queue would deliver every one of them first).
+    /// delivered only the rounds under way and the rest of the coach's own round go first — not the hundreds of the
+    /// burst's writes that were waiting (a single queue would deliver every one of them first).
     @Test(.timeLimit(.minutes(3)))
     func aBurstOnOneConnectorDoesNotHoldAnotherBack() async throws {
         var options = SyncSystem.Options()
@@ -95,8 +95,13 @@ struct InboxLaneTests {
                 """
                 outbox o, \(coach) c WHERE o.target = 'masterdeal' AND o.lane = 'tour' AND o.done_at > c.t0 AND o.done_at <= c.t1
                 """)
-            try #require(waiting >= 300, "the burst's writes were waiting when the coach's was decided (\(waiting))")
-            #expect(overtaking < 150, "\(overtaking) of the \(waiting) waiting burst writes were delivered before the coach's")
+            // Going first may: each relay's round under way when the coach's write commits, each round claimed
+            // between its transaction's start (T0) and its commit, and the rest of the coach's own round. Alone this
+            // came to 249 of 1,110–1,200 waiting (four relays' rounds of 50, and 49).
+            let round = ConnectorConfig.Delivery.defaults(for: .masterdeal).batchSize
+            let bound = (2 * Gateway.Options().masterDealRelays + 1) * round
+            try #require(waiting >= bound + 300, "the burst's writes were waiting when the coach's was decided (\(waiting))")
+            #expect(overtaking <= bound, "\(overtaking) of the \(waiting) waiting burst writes were delivered before the coach's")
             #expect(deal.id > 0)
         }
     }

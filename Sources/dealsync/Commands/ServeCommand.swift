@@ -27,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Webhook group commits under way at once (each stores what arrived meanwhile, up to 500 webhooks).")
     var intakeCommits = 4
     @Option(help: "Relays of MasterDeal's writes in this process (their rounds overlap; each deal's writes stay in order).")
-    var masterdealRelays = 2
+    var masterdealRelays = 4
     @Flag(help: "Do not poll connectors (webhooks and events only).") var noPolling = false
     @Option(
         help:
