@@ -158,9 +158,17 @@ struct ServeBench {
             let lastRow = try await Self.lastInboxRow(database: database, logger: logger)
             try await gateway.start()
             let rate = try await Self.drain(backlog, lastRow: lastRow, database: database, logger: logger)
+            let decided = ContinuousClock.now
             figures.drains.append((backlog, rate))
             say(String(format: "drain of a %d-row backlog (decode, map, decide, commit): %.0f observations/s", backlog, rate))
             try await Self.waitForMasterDealWrites(database: database, logger: logger)
+            // What the drain caused goes on after it (amoCRM's link-field writes at its 7 requests a second, and
+            // their echoes): the next step starts once it is done, so that it measures itself, not this tail.
+            try await Self.settle(database: database, logger: logger)
+            say(
+                String(
+                    format: "  every write and echo the %d-row drain caused was done %.1f s after its last decision", backlog,
+                    decided.duration(to: .now).seconds - 1))
             if GatewayProcess.logDirectory != nil {
                 try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
             }
@@ -318,6 +326,26 @@ struct ServeBench {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw BenchError("MasterDeal writes still open after 10 minutes")
+    }
+
+    /// Waits until no write is open for any target and no inbox row is pending, twice in a row a second apart
+    /// (an echo arrives a moment after its write is done).
+    static func settle(database: Database, logger: Logger, limit: Duration = .seconds(1200)) async throws {
+        let started = ContinuousClock.now
+        var quietChecks = 0
+        while started.duration(to: .now) < limit {
+            let rows = try await database.client.query(
+                """
+                SELECT (SELECT count(*) FROM outbox WHERE status IN ('pending', 'in_flight'))
+                     + (SELECT count(*) FROM inbox WHERE status = 'pending')
+                """, logger: logger)
+            var open = 0
+            for try await count in rows.decode(Int.self) { open = count }
+            quietChecks = open == 0 ? quietChecks + 1 : 0
+            if quietChecks == 2 { return }
+            try await Task.sleep(for: .seconds(1))
+        }
+        throw BenchError("the drain's writes and echoes were not done after \(limit)")
     }
 
     /// Waits for a deal per webhook of `answers` in the MasterDeal simulator, then measures each one's freshness:
