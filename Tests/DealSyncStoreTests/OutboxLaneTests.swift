@@ -48,4 +48,32 @@ struct OutboxLaneTests {
             }
         }
     }
+
+    /// Every record of a round takes its own run of updates with it, in one claim: up to `coalesce` writes, ending
+    /// before a create, and a create as head goes alone.
+    @Test func eachRecordOfARoundCoalescesItsOwnRunOfUpdates() async throws {
+        try await TestPostgres.withDatabase { database in
+            let rows: [(record: String, operation: String)] = [
+                ("r1", "update"), ("r2", "update"), ("r3", "create"), ("r1", "update"), ("r2", "create"), ("r1", "update"),
+                ("r2", "update"), ("r3", "update"), ("r4", "update"), ("r1", "update"),
+            ]
+            _ = try await database.client.query(
+                """
+                INSERT INTO outbox (target, record_key, operation, payload, idempotency_key, lineage_id, lane)
+                SELECT 'masterdeal', record, operation, '{"values": {}}'::jsonb, 'key-' || ordinality, gen_random_uuid(), 'tour'
+                FROM unnest(\(rows.map(\.record)), \(rows.map(\.operation))) WITH ORDINALITY AS t(record, operation, ordinality)
+                ORDER BY ordinality
+                """)
+            let claims = OutboxClaims(database: database, logger: logger)
+            try await claims.whilePresent(worker: "host:1") {
+                let groups = try await claims.claim(target: "masterdeal", limit: 10, worker: "host:1", lease: .seconds(90), coalesce: 3)
+                #expect(groups.count == 4)
+                #expect(groups.map(\.head.recordKey) == ["r1", "r2", "r3", "r4"])
+                #expect(
+                    groups.map(\.ids) == [[1, 4, 6], [2], [3], [9]], "r1 up to three writes, r2 up to its create, r3's create alone")
+            }
+            #expect(try await F.count("outbox", where: "status = 'in_flight'", in: database) == 6)
+            #expect(try await F.count("outbox", where: "status = 'pending' AND id IN (5, 7, 8, 10)", in: database) == 4)
+        }
+    }
 }

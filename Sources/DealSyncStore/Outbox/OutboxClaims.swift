@@ -70,40 +70,45 @@ public struct OutboxClaims: Sendable {
                   AND ((o.status = 'pending' AND o.next_attempt_at <= now()) OR (o.status = 'in_flight' AND \(unescaped: Self.abandoned("o"))))
                 RETURNING \(unescaped: Self.columns("o"))
                 """, on: tx)
-            var groups: [WriteGroup] = []
-            for head in heads.sorted(by: { $0.id < $1.id }) {
-                var group = WriteGroup(writes: [head])
-                if head.operation == .update, coalesce > 1 {
-                    // Only the pending updates right after the head: a write still in flight under an earlier
-                    // claim (one that outlived its lease) or a create ends the run, so nothing overtakes it.
-                    let open = try await tx.query(
-                        """
-                        SELECT id, status, operation FROM outbox
-                        WHERE target = \(target) AND record_key = \(head.recordKey) AND id > \(head.id)
-                          AND status IN ('pending', 'in_flight')
-                        ORDER BY id LIMIT \(coalesce - 1)
-                        """, logger: logger)
-                    var run: [Int64] = []
-                    var ended = false
-                    for try await (id, status, operation) in open.decode((Int64, String, String).self) {
-                        if ended || status != "pending" || operation != "update" {
-                            ended = true
-                            continue
-                        }
-                        run.append(id)
-                    }
-                    if !run.isEmpty {
-                        let followers = try await Self.read(
-                            """
-                            UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker), claim_seq = o.claim_seq + 1,
-                                claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
-                            WHERE o.id = ANY(\(run)) AND o.status = 'pending'
-                            RETURNING \(unescaped: Self.columns("o"))
-                            """, on: tx)
-                        group.writes += followers.sorted { $0.id < $1.id }
-                    }
+            var groups = heads.sorted { $0.id < $1.id }.map { WriteGroup(writes: [$0]) }
+            let updates = coalesce > 1 ? groups.map(\.head).filter { $0.operation == .update } : []
+            guard !updates.isEmpty else { return groups }
+            // Only the pending updates right after each head: a write still in flight under an earlier claim (one
+            // that outlived its lease) or a create ends the run, so nothing overtakes it. One statement for every
+            // head of the round (each reads its record's next writes from `outbox_open`), not one per head.
+            let next = try await tx.query(
+                """
+                SELECT h.head, o.id, o.status, o.operation
+                FROM unnest(\(updates.map(\.id)), \(updates.map(\.recordKey))) AS h(head, record_key)
+                CROSS JOIN LATERAL (
+                    SELECT id, status, operation FROM outbox
+                    WHERE target = \(target) AND record_key = h.record_key AND id > h.head AND status IN ('pending', 'in_flight')
+                    ORDER BY id LIMIT \(coalesce - 1)
+                ) o
+                ORDER BY h.head, o.id
+                """, logger: logger)
+            var headOf: [Int64: Int64] = [:]
+            var ended: Set<Int64> = []
+            for try await (head, id, status, operation) in next.decode((Int64, Int64, String, String).self) {
+                guard !ended.contains(head) else { continue }
+                guard status == "pending", operation == "update" else {
+                    ended.insert(head)
+                    continue
                 }
-                groups.append(group)
+                headOf[id] = head
+            }
+            guard !headOf.isEmpty else { return groups }
+            let followers = try await Self.read(
+                """
+                UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker), claim_seq = o.claim_seq + 1,
+                    claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
+                WHERE o.id = ANY(\(Array(headOf.keys))) AND o.status = 'pending'
+                RETURNING \(unescaped: Self.columns("o"))
+                """, on: tx)
+            let index = Dictionary(uniqueKeysWithValues: groups.enumerated().map { ($1.head.id, $0) })
+            for follower in followers.sorted(by: { $0.id < $1.id }) {
+                guard let head = headOf[follower.id], let at = index[head] else { continue }
+                groups[at].writes.append(follower)
             }
             return groups
         }
