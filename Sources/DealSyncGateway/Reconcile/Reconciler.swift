@@ -89,30 +89,33 @@ public final class Reconciler: Service, Sendable {
     /// (911 MiB resident after 100,000 leads) and asked the CRM for all of them in one read, outside the budget.
     @discardableResult
     public func checkRecent() async throws -> SweepReport {
-        let recent = try await links.recentlyChanged(connector: connector, within: settings.recentWindow + settings.grace)
-        var report = SweepReport()
-        for start in stride(from: 0, to: recent.count, by: Self.chunk) {
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            report += try await check(Array(recent[start..<min(start + Self.chunk, recent.count)]))
-        }
-        return report
+        try await checkInChunks(try await links.recentlyChanged(connector: connector, within: settings.recentWindow + settings.grace))
     }
 
     /// Records compared per CRM read (amoCRM's and Bitrix24's batch reads take 50 at once at least).
     static let chunk = 50
+
+    /// Compares `records` ``chunk`` at a time (one budgeted CRM read each) until shutdown; `compared(done)` is
+    /// called after each chunk.
+    private func checkInChunks(_ records: [LinkReader.Link], compared: (Int) -> Void = { _ in }) async throws -> SweepReport {
+        var report = SweepReport()
+        for start in stride(from: 0, to: records.count, by: Self.chunk) {
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            let end = min(start + Self.chunk, records.count)
+            report += try await check(Array(records[start..<end]))
+            compared(end)
+        }
+        return report
+    }
 
     /// Compares every linked record now; `progress(done, total)` is called after each chunk.
     public func sweep(progress: @Sendable (Int, Int) -> Void) async throws -> SweepReport {
         let started = ContinuousClock.now
         let all = try await links.all(connector: connector).filter { $0.recordID != nil && $0.masterDealID != nil }
         metrics.sweepProgress(connector, 0)
-        var report = SweepReport()
-        for start in stride(from: 0, to: all.count, by: Self.chunk) {
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            let end = min(start + Self.chunk, all.count)
-            report += try await check(Array(all[start..<end]))
-            progress(end, all.count)
-            metrics.sweepProgress(connector, Double(end) / Double(max(all.count, 1)))
+        let report = try await checkInChunks(all) { done in
+            progress(done, all.count)
+            metrics.sweepProgress(connector, Double(done) / Double(max(all.count, 1)))
         }
         lastSweep.withLock { $0 = now() }
         metrics.sweepCompleted(connector, duration: started.duration(to: .now))
