@@ -23,6 +23,7 @@ struct ServeBench {
         var naiveTPS = 0.0
         var ingest = LoadTools.WrkResult()
         var drains: [(backlog: Int, perSecond: Double)] = []
+        var light = Freshness()
         var freshness = Freshness()
         var isolation = Freshness()
         var burst = 0.0
@@ -185,16 +186,23 @@ struct ServeBench {
 
         guard phases.contains("freshness") else { return figures }
         try await gateway.start()
-        let steady = try await AmoLoad(url: hookA, client: client).send(
-            leads: takeA(plan.steadyRate * plan.seconds),
-            rate: Double(plan.steadyRate))
-        figures.freshness = try await Self.freshness(of: steady, master: ready.master, client: client)
-        say(
-            String(
-                format:
-                    "freshness at %d changes/s (webhook sent → MasterDeal write seen by the simulator): p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
-                plan.steadyRate, figures.freshness.p50, figures.freshness.p99, figures.freshness.max, figures.freshness.count,
-                figures.freshness.expected))
+        // First at a light load, to show what one change costs when nothing queues; then at the target's rate.
+        for (rate, light) in [(plan.lightRate, true), (plan.steadyRate, false)] {
+            let firstRow = try await Self.lastInboxRow(database: database, logger: logger)
+            let sent = try await AmoLoad(url: hookA, client: client).send(leads: takeA(rate * plan.seconds), rate: Double(rate))
+            let measured = try await Self.freshness(of: sent, master: ready.master, client: client)
+            if light { figures.light = measured } else { figures.freshness = measured }
+            say(
+                String(
+                    format:
+                        "freshness at %d changes/s (webhook sent → MasterDeal write seen by the simulator): p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
+                    rate, measured.p50, measured.p99, measured.max, measured.count, measured.expected))
+            say(try await Self.stages(after: firstRow, connector: "tour-a", database: database, logger: logger))
+            if GatewayProcess.logDirectory != nil {
+                try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
+            }
+        }
+        let burstStart = try await Self.lastInboxRow(database: database, logger: logger)
         let burstLeads = takeA(plan.burst)
         async let burst = AmoLoad(url: hookA, client: client).send(leads: burstLeads)
         let started = ContinuousClock.now
@@ -209,6 +217,7 @@ struct ServeBench {
                     "isolation: connector B at %d changes/s while A takes a %d-lead burst (%.0f webhooks/s, answered in %.1f s): B's freshness p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
                 plan.trickleRate, plan.burst, figures.burst, started.duration(to: .now).seconds, figures.isolation.p50,
                 figures.isolation.p99, figures.isolation.max, figures.isolation.count, figures.isolation.expected))
+        say(try await Self.stages(after: burstStart, connector: "tour-b", database: database, logger: logger))
         figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
         try await gateway.stop()
         return figures
@@ -226,6 +235,7 @@ struct ServeBench {
     struct Plan {
         var seconds: Int
         var backlogs: [Int]
+        var lightRate = 50
         var steadyRate = 500
         var burst: Int
         var trickleRate = 50
@@ -239,7 +249,7 @@ struct ServeBench {
         /// The backlog each of the tracing phase's two drains decides.
         var tracingBacklog: Int { backlogs.first ?? 1_000 }
 
-        var leadsA: Int { backlogs.reduce(0, +) + 3 * tracingBacklog + steadyRate * seconds + burst }
+        var leadsA: Int { backlogs.reduce(0, +) + 3 * tracingBacklog + (lightRate + steadyRate) * seconds + burst }
         var leadsB: Int { trickleRate * seconds }
     }
 
@@ -300,17 +310,21 @@ struct ServeBench {
                     format: "  outbox %@ %@: %lld writes in %lld rounds, %.2f s from decided to done on average, %.1f s in all",
                     target, status, rows, rounds, wait, span))
         }
-        // Where a relay round's time goes, from the gateway's `dealsync_relay_phase_seconds`.
+        // Where a relay round's and a lane batch's time goes, from the gateway's `dealsync_relay_phase_seconds` and
+        // `dealsync_lane_batch_seconds`.
         var phases: [String: (sum: Double, count: Double)] = [:]
-        for line in try await gateway.metrics(client: client) where line.hasPrefix("dealsync_relay_phase_seconds_") {
-            let words = line.split(separator: " ")
-            guard words.count == 2, let value = Double(words[1]), let labels = words[0].split(separator: "{").last else { continue }
-            let key = String(labels.dropLast())
-            if words[0].hasPrefix("dealsync_relay_phase_seconds_sum") { phases[key, default: (0, 0)].sum = value }
-            if words[0].hasPrefix("dealsync_relay_phase_seconds_count") { phases[key, default: (0, 0)].count = value }
+        let metrics = try await gateway.metrics(client: client)
+        for (histogram, name) in [("dealsync_relay_phase_seconds", "relay"), ("dealsync_lane_batch_seconds", "lane batches")] {
+            for line in metrics where line.hasPrefix(histogram + "_") {
+                let words = line.split(separator: " ")
+                guard words.count == 2, let value = Double(words[1]), let labels = words[0].split(separator: "{").last else { continue }
+                let key = "\(name) \(labels.dropLast())"
+                if words[0].hasPrefix(histogram + "_sum") { phases[key, default: (0, 0)].sum = value }
+                if words[0].hasPrefix(histogram + "_count") { phases[key, default: (0, 0)].count = value }
+            }
         }
         for (key, phase) in phases.sorted(by: { $0.key < $1.key }) where phase.count > 0 {
-            say(String(format: "  relay %@: %.0f rounds, %.1f ms each on average", key, phase.count, 1000 * phase.sum / phase.count))
+            say(String(format: "  %@: %.0f, %.1f ms each on average", key, phase.count, 1000 * phase.sum / phase.count))
         }
     }
 
@@ -345,6 +359,35 @@ struct ServeBench {
             try await Task.sleep(for: .seconds(1))
         }
         throw BenchError("the drain's writes and echoes were not done after \(limit)")
+    }
+
+    /// Where the freshness of `connector`'s changes stored after inbox row `row` went, from the database's own
+    /// clock: from the webhook's send time (carried in the lead's name) to the start of the transaction that stored
+    /// it, from there to the start of the lane's transaction that decided it (the intake's commit, waiting for the
+    /// lane), and from there to MasterDeal's answer to the create it caused (the lane's deciding and commit, the
+    /// relay's claim and commit, the request).
+    static func stages(after row: Int64, connector: String, database: Database, logger: Logger) async throws -> String {
+        let rows = try await database.client.query(
+            """
+            SELECT extract(epoch FROM i.received_at)::float8 * 1000
+                    - substring(convert_from(i.body, 'UTF8') FROM '[+ ]t([0-9]{13})')::float8,
+                extract(epoch FROM i.processed_at - i.received_at)::float8 * 1000,
+                (978307200 + (o.attempt_log -> -1 ->> 'at')::float8 - extract(epoch FROM i.processed_at)::float8) * 1000
+            FROM outbox o JOIN inbox i ON i.id = o.inbox_id
+            WHERE i.id > \(row) AND i.connector = \(connector) AND o.target = 'masterdeal' AND o.operation = 'create'
+                AND o.status = 'done'
+            """, logger: logger)
+        var stages: [[Double]] = [[], [], []]
+        for try await (stored, laneStart, answered) in rows.decode((Double?, Double, Double).self) {
+            if let stored { stages[0].append(stored) }
+            stages[1].append(laneStart)
+            stages[2].append(answered)
+        }
+        func figure(_ values: [Double]) -> String {
+            String(format: "%.0f / %.0f ms", Stats.percentile(values, 0.5), Stats.percentile(values, 0.99))
+        }
+        return "  where it went (p50 / p99 of \(stages[2].count) creates): sent → stored \(figure(stages[0])); stored → "
+            + "its lane's transaction \(figure(stages[1])); that transaction → MasterDeal's answer \(figure(stages[2]))"
     }
 
     /// Waits for a deal per webhook of `answers` in the MasterDeal simulator, then measures each one's freshness:

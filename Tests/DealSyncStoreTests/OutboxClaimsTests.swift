@@ -68,6 +68,48 @@ struct OutboxClaimsTests {
         }
     }
 
+    /// Whether PostgreSQL read its lock table to run a claim of `worker`'s (`EXPLAIN ANALYZE`: `pg_lock_status` ran).
+    func claimReadsTheLockTable(_ database: Database, worker: String) async throws -> Bool {
+        let claim = OutboxClaims.claimHeads(target: "tour", limit: 10, worker: worker, leaseSeconds: 90, interruption: "{}")
+        let rows = try await database.client.query(
+            PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, FORMAT JSON) " + claim.sql, binds: claim.binds))
+        var text = ""
+        for try await line in rows.decode(String.self) { text += line }
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+        var scans: [Double] = []
+        func visit(_ node: [String: Any]) {
+            if node["Function Name"] as? String == "pg_lock_status" { scans.append((node["Actual Loops"] as? NSNumber)?.doubleValue ?? 0) }
+            for child in node["Plans"] as? [[String: Any]] ?? [] { visit(child) }
+        }
+        visit(try #require(document.first?["Plan"] as? [String: Any]))
+        #expect(scans.count == 1, "the claim's plan has its one look at the lock table")
+        return scans.contains { $0 > 0 }
+    }
+
+    @Test func aClaimReadsTheLockTableOnlyForWritesInFlightWithAnotherWorker() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            for deal in 1...3 {
+                _ = try await inbox.record(F.item([F.deal("md-\(deal)", title: "Сочи \(deal)", at: 1000, version: 1)], key: "evt-\(deal)"))
+            }
+            try await F.drain(InboxProcessor(database: database, setup: F.setup, logger: logger))
+            #expect(try await F.count("outbox", where: "target = 'tour' AND status = 'pending'", in: database) == 3)
+            let claims = OutboxClaims(database: database, logger: logger)
+            try await claims.whilePresent(worker: "host:101") {
+                // Its own write in flight: host:101 is present (it claims only while it is), nothing to look up.
+                let first = try await claims.claim(target: "tour", limit: 1, worker: "host:101", lease: .seconds(90))
+                #expect(first.count == 1)
+                let ownLooked = try await claimReadsTheLockTable(database, worker: "host:101")
+                #expect(ownLooked == false)
+                let inFlight = try await F.count("outbox", where: "target = 'tour' AND status = 'in_flight'", in: database)
+                #expect(inFlight == 3)
+                // Another worker's writes in flight: whether it is still present is asked of the lock table.
+                let otherLooked = try await claimReadsTheLockTable(database, worker: "host:202")
+                #expect(otherLooked)
+            }
+        }
+    }
+
     @Test func presenceCountsOnlyInItsOwnDatabase() async throws {
         try await TestPostgres.withDatabase { database in
             try await enqueueCreate(database)
