@@ -110,6 +110,42 @@ struct OutboxClaimsTests {
         }
     }
 
+    /// A claim given a timeout is cancelled by PostgreSQL when it runs longer: nothing is left running on the
+    /// server for the next claim to compete with.
+    @Test func aClaimThatRunsPastItsTimeoutIsCancelledByTheServer() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await enqueueCreate(database)
+            let claims = OutboxClaims(database: database, logger: logger)
+            try await claims.whilePresent(worker: "host:101") {
+                // Another transaction holds the outbox, so the claim cannot even read it. The caller stops waiting
+                // after 5 s in any case (as a relay does); what matters is what is left running on the server then.
+                let (failure, running) = try await database.client.withTransaction(logger: logger) { blocker -> ((any Error)?, Int) in
+                    _ = try await blocker.query("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE", logger: logger)
+                    var failure: (any Error)?
+                    do {
+                        _ = try await database.bounded(.seconds(5)) {
+                            try await claims.claim(
+                                target: "tour", limit: 10, worker: "host:101", lease: .seconds(90), timeout: .milliseconds(200))
+                        }
+                    } catch {
+                        failure = error
+                    }
+                    let running = try await F.count(
+                        "pg_stat_activity",
+                        where: "state = 'active' AND query LIKE '%present AS MATERIALIZED%' AND pid <> pg_backend_pid()", in: database)
+                    return (failure, running)
+                }
+                let cause = (failure as? PostgresTransactionError)?.closureError as? PSQLError
+                #expect(cause?.serverInfo?[.sqlState] == "57014", "cancelled by statement_timeout: \(String(describing: failure))")
+                #expect(running == 0, "the claim still running on the server")
+                // The outbox free again, the same claim goes through within its timeout.
+                let claimed = try await claims.claim(
+                    target: "tour", limit: 10, worker: "host:101", lease: .seconds(90), timeout: .seconds(30))
+                #expect(claimed.count == 1)
+            }
+        }
+    }
+
     @Test func presenceCountsOnlyInItsOwnDatabase() async throws {
         try await TestPostgres.withDatabase { database in
             try await enqueueCreate(database)

@@ -112,8 +112,11 @@ final class OutboxRelay: Service {
             metrics.relayPhase(target, phase: name, phase.duration(to: now))
             phase = now
         }
-        let groups = try await claims.database.bounded(options.claimLimit) {
-            try await claims.claim(target: target, limit: rows, worker: worker, lease: lease, coalesce: coalesce)
+        // PostgreSQL cancels a claim a little before the relay would stop waiting for it, so none is left running.
+        let (limitOfClaim, statementLimit) = (options.claimLimit, options.claimLimit * 0.9)
+        let groups = try await claims.database.bounded(limitOfClaim) {
+            try await claims.claim(
+                target: target, limit: rows, worker: worker, lease: lease, coalesce: coalesce, timeout: statementLimit)
         }
         guard !groups.isEmpty else { return false }
         timed("claim")
