@@ -177,8 +177,8 @@ public struct OutboxClaims: Sendable {
     /// Whether the in-flight claim of the row `alias` is abandoned: its lease ran out or its worker is gone. The
     /// claimant (the single row of the relation named `claimant`) is present, since it claims only while it is, so
     /// only other workers are looked for in `pg_locks`: reading the lock table costs PostgreSQL milliseconds of CPU
-    /// with the lanes' record locks in it (a fifth of its busy time at 500 changes a second when every claim read
-    /// it), and a process whose writes in flight are all its own never reads it.
+    /// with the lanes' record locks in it (the claim statement took 14 ms on average at 500 changes a second when
+    /// every claim read it, 10 ms since), and a process whose writes in flight are all its own never reads it.
     static func abandoned(_ alias: String, claimant: String) -> String {
         """
         (\(alias).claimed_until < now() OR \(alias).claimed_by IS NULL
