@@ -71,19 +71,9 @@ struct OutboxClaimsTests {
     /// Whether PostgreSQL read its lock table to run a claim of `worker`'s (`EXPLAIN ANALYZE`: `pg_lock_status` ran).
     func claimReadsTheLockTable(_ database: Database, worker: String) async throws -> Bool {
         let claim = OutboxClaims.claimHeads(target: "tour", limit: 10, worker: worker, leaseSeconds: 90, interruption: "{}")
-        let rows = try await database.client.query(
-            PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, FORMAT JSON) " + claim.sql, binds: claim.binds))
-        var text = ""
-        for try await line in rows.decode(String.self) { text += line }
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
-        var scans: [Double] = []
-        func visit(_ node: [String: Any]) {
-            if node["Function Name"] as? String == "pg_lock_status" { scans.append((node["Actual Loops"] as? NSNumber)?.doubleValue ?? 0) }
-            for child in node["Plans"] as? [[String: Any]] ?? [] { visit(child) }
-        }
-        visit(try #require(document.first?["Plan"] as? [String: Any]))
+        let scans = try await F.analyzedPlan(of: claim, in: database).filter { $0["Function Name"] as? String == "pg_lock_status" }
         #expect(scans.count == 1, "the claim's plan has its one look at the lock table")
-        return scans.contains { $0 > 0 }
+        return scans.contains { (($0["Actual Loops"] as? NSNumber)?.doubleValue ?? 0) > 0 }
     }
 
     @Test func aClaimReadsTheLockTableOnlyForWritesInFlightWithAnotherWorker() async throws {
@@ -132,7 +122,9 @@ struct OutboxClaimsTests {
                     }
                     let running = try await F.count(
                         "pg_stat_activity",
-                        where: "state = 'active' AND query LIKE '%present AS MATERIALIZED%' AND pid <> pg_backend_pid()", in: database)
+                        where:
+                            "datname = current_database() AND state = 'active' AND query LIKE '%present AS MATERIALIZED%' AND pid <> pg_backend_pid()",
+                        in: database)
                     return (failure, running)
                 }
                 let cause = (failure as? PostgresTransactionError)?.closureError as? PSQLError

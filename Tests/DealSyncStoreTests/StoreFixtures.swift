@@ -78,23 +78,29 @@ enum StoreFixtures {
     /// How many rows of `table` PostgreSQL read to run `query` (returned or filtered out, over every loop), from
     /// `EXPLAIN (ANALYZE, FORMAT JSON)`: what an index saves, whatever plan the table's size leads to.
     static func rowsRead(from table: String, by query: PostgresQuery, in database: Database) async throws -> Int {
+        try await analyzedPlan(of: query, in: database).filter { $0["Relation Name"] as? String == table }.reduce(0) { count, node in
+            let returned = (node["Actual Rows"] as? NSNumber)?.doubleValue ?? 0
+            let removed = ["Rows Removed by Filter", "Rows Removed by Index Recheck"].reduce(0.0) {
+                $0 + ((node[$1] as? NSNumber)?.doubleValue ?? 0)
+            }
+            return count + Int(((returned + removed) * ((node["Actual Loops"] as? NSNumber)?.doubleValue ?? 1)).rounded())
+        }
+    }
+
+    /// Every node of the plan PostgreSQL ran `query` with (`EXPLAIN (ANALYZE, FORMAT JSON)`, which runs it), the
+    /// root first.
+    static func analyzedPlan(of query: PostgresQuery, in database: Database) async throws -> [[String: Any]] {
         let rows = try await database.client.query(
             PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, FORMAT JSON) " + query.sql, binds: query.binds))
         var text = ""
         for try await line in rows.decode(String.self) { text += line }
         let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
-        func read(_ node: [String: Any]) -> Int {
-            var count = 0
-            if node["Relation Name"] as? String == table {
-                let returned = (node["Actual Rows"] as? NSNumber)?.doubleValue ?? 0
-                let removed = ["Rows Removed by Filter", "Rows Removed by Index Recheck"].reduce(0.0) {
-                    $0 + ((node[$1] as? NSNumber)?.doubleValue ?? 0)
-                }
-                count += Int(((returned + removed) * ((node["Actual Loops"] as? NSNumber)?.doubleValue ?? 1)).rounded())
-            }
-            for child in node["Plans"] as? [[String: Any]] ?? [] { count += read(child) }
-            return count
+        var nodes: [[String: Any]] = []
+        func visit(_ node: [String: Any]) {
+            nodes.append(node)
+            for child in node["Plans"] as? [[String: Any]] ?? [] { visit(child) }
         }
-        return read(try #require(document.first?["Plan"] as? [String: Any]))
+        visit(try #require(document.first?["Plan"] as? [String: Any]))
+        return nodes
     }
 }

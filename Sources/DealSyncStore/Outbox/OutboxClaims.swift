@@ -43,8 +43,7 @@ public struct OutboxClaims: Sendable {
                 detail: "claimed by a worker that stopped (or outlived its lease) before recording an outcome"))
         return try await database.client.withTransaction(logger: logger) { tx in
             if let timeout {
-                let milliseconds = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-                try await tx.query("SELECT set_config('statement_timeout', \(String(milliseconds)), true)", logger: logger)
+                try await tx.query("SELECT set_config('statement_timeout', \(String(max(1, timeout.milliseconds))), true)", logger: logger)
             }
             let heads = try await Self.read(
                 Self.claimHeads(target: target, limit: limit, worker: worker, leaseSeconds: leaseSeconds, interruption: interruption),
