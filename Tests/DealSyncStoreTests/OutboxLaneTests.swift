@@ -30,6 +30,9 @@ struct OutboxLaneTests {
                 #expect(groups.count == 10)
                 #expect(groups.contains { $0.head.recordKey == "md-fit" }, "the other lane's write is served in the first claim")
                 #expect(groups.filter { $0.head.recordKey.hasPrefix("md-") && $0.head.recordKey != "md-fit" }.count == 9)
+                // A target takes a round a few requests at a time: the quiet lane's write is not sent after the burst's.
+                #expect(groups.map(\.head.recordKey).prefix(3) == ["md-0", "md-fit", "md-1"], "\(groups.map(\.head.recordKey))")
+                #expect(groups.first { $0.head.recordKey == "md-fit" }?.head.lane == "fitness")
             }
         }
     }

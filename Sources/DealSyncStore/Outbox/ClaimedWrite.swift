@@ -6,6 +6,8 @@ public struct ClaimedWrite: Sendable, Equatable {
     public var id: Int64
     public var target: String
     public var recordKey: String
+    /// The lane (CRM connector) whose change caused it; for a CRM target, that CRM.
+    public var lane: String
     public var linkID: Int64?
     public var masterDealID: String?
     public var operation: RecordDecision.Operation

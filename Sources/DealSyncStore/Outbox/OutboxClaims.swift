@@ -20,8 +20,8 @@ public struct OutboxClaims: Sendable {
     /// Consecutive pending updates after a claimed update head are claimed with it (coalesced).
     ///
     /// The lanes whose changes caused the writes (the CRM connectors, for MasterDeal) are served in turn: each
-    /// gives its oldest due heads, and the claim takes them round-robin, so a burst in one lane never holds
-    /// another lane's writes back. Each lane's heads are read from an index of pending rows in id order, so the
+    /// gives its oldest due heads, and the claim takes them round-robin and returns them in that order (``LaneTurns``),
+    /// so a burst in one lane never holds another lane's writes back, neither from the round nor within it. Each lane's heads are read from an index of pending rows in id order, so the
     /// claim's cost depends on `limit` and the number of lanes, not on how many writes wait.
     ///
     /// Call it inside ``whilePresent(worker:keepAlive:_:)`` for the same worker. A write claimed by a worker
@@ -48,7 +48,8 @@ public struct OutboxClaims: Sendable {
             let heads = try await Self.read(
                 Self.claimHeads(target: target, limit: limit, worker: worker, leaseSeconds: leaseSeconds, interruption: interruption),
                 on: tx)
-            var groups = heads.sorted { $0.id < $1.id }.map { WriteGroup(writes: [$0]) }
+            // Sent lanes in turn: a quiet lane's write goes among a round's first requests, not after a burst's.
+            var groups = LaneTurns.interleave(heads, lane: \.lane, isBefore: { $0.id < $1.id }).map { WriteGroup(writes: [$0]) }
             let updates = coalesce > 1 ? groups.map(\.head).filter { $0.operation == .update } : []
             guard !updates.isEmpty else { return groups }
             // Only the pending updates right after each head: a write still in flight under an earlier claim (one
@@ -225,7 +226,7 @@ public struct OutboxClaims: Sendable {
 
     static func columns(_ alias: String) -> String {
         """
-        \(alias).id, \(alias).target, \(alias).record_key, \(alias).link_id, \(alias).master_deal_id, \(alias).operation,
+        \(alias).id, \(alias).target, \(alias).record_key, \(alias).lane, \(alias).link_id, \(alias).master_deal_id, \(alias).operation,
         \(alias).payload::text, \(alias).idempotency_key, \(alias).lineage_id, \(alias).attempts, \(alias).created_at,
         (SELECT CASE WHEN l.connector = \(alias).target THEN l.record_id ELSE l.master_deal_id END FROM links l WHERE l.id = \(alias).link_id),
         (SELECT l.master_version FROM links l WHERE l.id = \(alias).link_id), \(alias).claimed_by, \(alias).claim_seq,
@@ -239,19 +240,21 @@ public struct OutboxClaims: Sendable {
         let rows = try await connection.query(query, logger: logger)
         var result: [ClaimedWrite] = []
         for try await (
-            id, target, recordKey, link, master, operation, payload, key, lineage, attempts, created, record, version, claimedBy, sequence,
+            id, target, recordKey, lane, link, master, operation, payload, key, lineage, attempts, created, record, version, claimedBy,
+            sequence,
             traceParent
         )
             in rows.decode(
                 (
-                    Int64, String, String, Int64?, String?, String, String, String, UUID, Int, Date, String?, Int64?, String?, Int64,
+                    Int64, String, String, String, Int64?, String?, String, String, String, UUID, Int, Date, String?, Int64?, String?,
+                    Int64,
                     String?
                 ).self)
         {
             let stored = try OutboxPayload(jsonText: payload)
             result.append(
                 ClaimedWrite(
-                    id: id, target: target, recordKey: recordKey, linkID: link, masterDealID: master,
+                    id: id, target: target, recordKey: recordKey, lane: lane, linkID: link, masterDealID: master,
                     operation: RecordDecision.Operation(rawValue: operation) ?? .update, values: stored.values, idempotencyKey: key,
                     lineageID: lineage, attempts: attempts, createdAt: created, recordID: record,
                     knownVersion: version, claimedBy: claimedBy, claimSequence: sequence, traceParent: traceParent,
