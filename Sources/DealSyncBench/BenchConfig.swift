@@ -69,7 +69,8 @@ enum BenchConfig {
     /// A throwaway PostgreSQL with the durable settings (`fsync`, `synchronous_commit`, `full_page_writes` on) and
     /// `databases` created in it; the caller stops it.
     static func durableCluster(creating databases: [String], maxConnections: Int = 200, logger: Logger) async throws -> EmbeddedPostgres {
-        let cluster = try EmbeddedPostgres.start(options: .init(fsync: true, maxConnections: maxConnections))
+        let settings = (ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PG_SETTINGS"] ?? "").split(separator: " ").map(String.init)
+        let cluster = try EmbeddedPostgres.start(options: .init(fsync: true, maxConnections: maxConnections, settings: settings))
         do {
             try await Database.withDatabase(cluster.url, logger: logger) { admin in
                 for name in databases {

@@ -19,11 +19,15 @@ public final class EmbeddedPostgres: Sendable {
         /// the crash tests need, at a fraction of `fsync`'s cost. Always on with `fsync`.
         public var synchronousCommit: Bool = false
         public var maxConnections: Int = 200
+        /// More server settings (`name=value`), after and over the ones above: the benchmark compares settings
+        /// with them.
+        public var settings: [String] = []
 
-        public init(fsync: Bool = false, synchronousCommit: Bool = false, maxConnections: Int = 200) {
+        public init(fsync: Bool = false, synchronousCommit: Bool = false, maxConnections: Int = 200, settings: [String] = []) {
             self.fsync = fsync
             self.synchronousCommit = synchronousCommit
             self.maxConnections = maxConnections
+            self.settings = settings
         }
 
         /// The server settings for `pg_ctl start -o`.
@@ -36,6 +40,7 @@ public final class EmbeddedPostgres: Sendable {
                 settings += ["-c fsync=off", "-c full_page_writes=off"]
                 if !synchronousCommit { settings.append("-c synchronous_commit=off") }
             }
+            settings += self.settings.map { "-c \($0)" }
             return settings.joined(separator: " ")
         }
     }
