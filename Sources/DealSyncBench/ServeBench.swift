@@ -44,6 +44,8 @@ struct ServeBench {
         var count = 0
         var expected = 0
         var answersOK = true
+        /// When MasterDeal created each lead's deal (unix milliseconds), by the lead's id.
+        var created: [Int: Double] = [:]
     }
 
     func run() async throws -> Figures {
@@ -197,7 +199,7 @@ struct ServeBench {
                     format:
                         "freshness at %d changes/s (webhook sent → MasterDeal write seen by the simulator): p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
                     rate, measured.p50, measured.p99, measured.max, measured.count, measured.expected))
-            say(try await Self.stages(after: firstRow, connector: "tour-a", database: database, logger: logger))
+            say(try await Self.stages(after: firstRow, connector: "tour-a", created: measured.created, database: database, logger: logger))
             if GatewayProcess.logDirectory != nil {
                 try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
             }
@@ -217,7 +219,9 @@ struct ServeBench {
                     "isolation: connector B at %d changes/s while A takes a %d-lead burst (%.0f webhooks/s, answered in %.1f s): B's freshness p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
                 plan.trickleRate, plan.burst, figures.burst, started.duration(to: .now).seconds, figures.isolation.p50,
                 figures.isolation.p99, figures.isolation.max, figures.isolation.count, figures.isolation.expected))
-        say(try await Self.stages(after: burstStart, connector: "tour-b", database: database, logger: logger))
+        say(
+            try await Self.stages(
+                after: burstStart, connector: "tour-b", created: figures.isolation.created, database: database, logger: logger))
         figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
         try await gateway.stop()
         return figures
@@ -361,33 +365,50 @@ struct ServeBench {
         throw BenchError("the drain's writes and echoes were not done after \(limit)")
     }
 
-    /// Where the freshness of `connector`'s changes stored after inbox row `row` went, from the database's own
-    /// clock: from the webhook's send time (carried in the lead's name) to the start of the transaction that stored
-    /// it, from there to the start of the lane's transaction that decided it (the intake's commit, waiting for the
-    /// lane), and from there to MasterDeal's answer to the create it caused (the lane's deciding and commit, the
-    /// relay's claim and commit, the request).
-    static func stages(after row: Int64, connector: String, database: Database, logger: Logger) async throws -> String {
+    /// Where the freshness of `connector`'s changes stored after inbox row `row` went: from the webhook's send time
+    /// (carried in the lead's name, with the lead's id) to the start of the transaction that stored it (the database's
+    /// clock), from there to the start of the lane's transaction that decided it (the intake's commit, waiting for the
+    /// lane), and from there to the deal's creation in MasterDeal (`created`, the simulator's clock: the lane's
+    /// deciding and commit, waiting for a relay, the relay's claim and commit, the request). The last step also
+    /// shows when the lane's transaction committed, when PostgreSQL tracks commit times
+    /// (`DEALSYNC_BENCH_PG_SETTINGS="track_commit_timestamp=on"`), and when the relay recorded MasterDeal's answer
+    /// (after every request of its round, so later than the deal was made).
+    static func stages(
+        after row: Int64, connector: String, created: [Int: Double], database: Database, logger: Logger
+    )
+        async throws -> String
+    {
         let rows = try await database.client.query(
             """
-            SELECT extract(epoch FROM i.received_at)::float8 * 1000
-                    - substring(convert_from(i.body, 'UTF8') FROM '[+ ]t([0-9]{13})')::float8,
+            SELECT (regexp_match(convert_from(i.body, 'UTF8'), '([0-9]+)[+ ]t([0-9]{13})'))[1]::int8,
+                extract(epoch FROM i.received_at)::float8 * 1000
+                    - (regexp_match(convert_from(i.body, 'UTF8'), '([0-9]+)[+ ]t([0-9]{13})'))[2]::float8,
                 extract(epoch FROM i.processed_at - i.received_at)::float8 * 1000,
-                (978307200 + (o.attempt_log -> -1 ->> 'at')::float8 - extract(epoch FROM i.processed_at)::float8) * 1000
+                extract(epoch FROM i.processed_at)::float8 * 1000,
+                (978307200 + (o.attempt_log -> -1 ->> 'at')::float8 - extract(epoch FROM i.processed_at)::float8) * 1000,
+                CASE WHEN current_setting('track_commit_timestamp') = 'on'
+                    THEN extract(epoch FROM pg_xact_commit_timestamp(i.xmin) - i.processed_at)::float8 * 1000 END
             FROM outbox o JOIN inbox i ON i.id = o.inbox_id
             WHERE i.id > \(row) AND i.connector = \(connector) AND o.target = 'masterdeal' AND o.operation = 'create'
                 AND o.status = 'done'
             """, logger: logger)
-        var stages: [[Double]] = [[], [], []]
-        for try await (stored, laneStart, answered) in rows.decode((Double?, Double, Double).self) {
+        var stages: [[Double]] = [[], [], [], [], []]
+        for try await (lead, stored, laneStart, laneStartedAt, recorded, committed)
+            in rows.decode((Int?, Double?, Double, Double, Double, Double?).self)
+        {
             if let stored { stages[0].append(stored) }
             stages[1].append(laneStart)
-            stages[2].append(answered)
+            if let lead, let made = created[lead] { stages[2].append(made - laneStartedAt) }
+            stages[3].append(recorded)
+            if let committed { stages[4].append(committed) }
         }
         func figure(_ values: [Double]) -> String {
             String(format: "%.0f / %.0f ms", Stats.percentile(values, 0.5), Stats.percentile(values, 0.99))
         }
         return "  where it went (p50 / p99 of \(stages[2].count) creates): sent → stored \(figure(stages[0])); stored → "
-            + "its lane's transaction \(figure(stages[1])); that transaction → MasterDeal's answer \(figure(stages[2]))"
+            + "its lane's transaction \(figure(stages[1])); that transaction → the deal made in MasterDeal \(figure(stages[2])) "
+            + "(its commit \(stages[4].isEmpty ? "not tracked" : figure(stages[4])) after its start; the relay recorded the "
+            + "answer \(figure(stages[3])) after it)"
     }
 
     /// Waits for a deal per webhook of `answers` in the MasterDeal simulator, then measures each one's freshness:
@@ -409,6 +430,7 @@ struct ServeBench {
             let body = try await response.body.collect(upTo: 1 << 30)
             let items = JSONValue.parse(Data(body.readableBytesView))?["items"]?.array ?? []
             latencies = []
+            result.created = [:]
             for item in items {
                 guard let name = item["opportunity_name"]?.string, let created = item["created_at"]?.string,
                     let date = formatter.date(from: created)
@@ -418,6 +440,7 @@ struct ServeBench {
                     Int64(words[3].dropFirst()) == sent
                 else { continue }
                 latencies.append(date.timeIntervalSince1970 * 1000 - Double(sent))
+                result.created[id] = date.timeIntervalSince1970 * 1000
             }
             if latencies.count >= result.expected { break }
             try await Task.sleep(for: .milliseconds(500))
