@@ -78,7 +78,23 @@ enum StoreFixtures {
     /// How many rows of `table` PostgreSQL read to run `query` (returned or filtered out, over every loop), from
     /// `EXPLAIN (ANALYZE, FORMAT JSON)`: what an index saves, whatever plan the table's size leads to.
     static func rowsRead(from table: String, by query: PostgresQuery, in database: Database) async throws -> Int {
-        try await analyzedPlan(of: query, in: database).filter { $0["Relation Name"] as? String == table }.reduce(0) { count, node in
+        rowsRead(from: table, in: try await analyzedPlan(of: query, in: database))
+    }
+
+    /// Every node of the plan PostgreSQL ran `query` with, in a transaction that first runs `setup` (the settings the
+    /// statement runs with in its own transaction), rolled back afterwards.
+    static func analyzedPlan(of query: PostgresQuery, after setup: PostgresQuery, in database: Database) async throws -> [[String: Any]] {
+        try await database.client.withConnection { connection in
+            _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
+            _ = try await connection.query(setup, logger: TestPostgres.logger)
+            let plan = try await analyzedPlan(of: query, on: connection)
+            _ = try await connection.query("ROLLBACK", logger: TestPostgres.logger)
+            return plan
+        }
+    }
+
+    static func rowsRead(from table: String, in plan: [[String: Any]]) -> Int {
+        plan.filter { $0["Relation Name"] as? String == table }.reduce(0) { count, node in
             let returned = (node["Actual Rows"] as? NSNumber)?.doubleValue ?? 0
             let removed = ["Rows Removed by Filter", "Rows Removed by Index Recheck"].reduce(0.0) {
                 $0 + ((node[$1] as? NSNumber)?.doubleValue ?? 0)
@@ -90,8 +106,12 @@ enum StoreFixtures {
     /// Every node of the plan PostgreSQL ran `query` with (`EXPLAIN (ANALYZE, FORMAT JSON)`, which runs it), the
     /// root first.
     static func analyzedPlan(of query: PostgresQuery, in database: Database) async throws -> [[String: Any]] {
-        let rows = try await database.client.query(
-            PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, FORMAT JSON) " + query.sql, binds: query.binds))
+        try await database.client.withConnection { try await analyzedPlan(of: query, on: $0) }
+    }
+
+    static func analyzedPlan(of query: PostgresQuery, on connection: PostgresConnection) async throws -> [[String: Any]] {
+        let rows = try await connection.query(
+            PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, FORMAT JSON) " + query.sql, binds: query.binds), logger: TestPostgres.logger)
         var text = ""
         for try await line in rows.decode(String.self) { text += line }
         let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])

@@ -1,0 +1,46 @@
+import DealSyncCore
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+/// A relay's claim reads about a round of the backlog however many writes wait, even when PostgreSQL's statistics
+/// were gathered while almost nothing waited (autovacuum gathers them again minutes after a bulk import): the
+/// outbox is analysed holding 20,000 writes done and 10 waiting, then 20,000 more arrive unseen by the statistics.
+/// Without the claim's settings PostgreSQL reads every waiting write (a bitmap of two indexes, each write checked
+/// for being its record's head, then sorted). (With such statistics the claim's final update can still join
+/// through every open write: 20,000 rows here, a few milliseconds; not yet guarded.)
+struct ClaimPlanTests {
+    typealias F = StoreFixtures
+
+    static let waiting = 20_000
+
+    @Test func aRelayClaimReadsARoundNotTheBacklog() async throws {
+        try await TestPostgres.withDatabase { database in
+            _ = try await database.client.query("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+            func enqueue(_ range: Range<Int>, status: String) async throws {
+                _ = try await database.client.query(
+                    """
+                    INSERT INTO outbox (target, record_key, operation, payload, idempotency_key, lineage_id, lane, status)
+                    SELECT 'masterdeal', 'link:' || g, 'create', '{"values": {}}'::jsonb, 'create-' || g, gen_random_uuid(), 'tour',
+                        \(status)
+                    FROM generate_series(\(range.lowerBound), \(range.upperBound - 1)) AS g
+                    """)
+            }
+            try await enqueue(0..<Self.waiting, status: "done")
+            try await enqueue(Self.waiting..<(Self.waiting + 10), status: "pending")
+            _ = try await database.client.query("ANALYZE outbox")
+            try await enqueue((Self.waiting + 10)..<(2 * Self.waiting), status: "pending")
+            #expect(try await F.count("outbox", where: "status = 'pending'", in: database) == Self.waiting)
+
+            let claim = OutboxClaims.claimHeads(target: "masterdeal", limit: 50, worker: "host:1", leaseSeconds: 90, interruption: "{}")
+            let plan = try await F.analyzedPlan(of: claim, after: OutboxClaims.planning(timeout: nil), in: database)
+            let bitmaps = plan.filter { $0["Node Type"] as? String == "Bitmap Heap Scan" }
+            #expect(bitmaps.isEmpty, "no bitmap read of the waiting writes")
+            // The lanes' candidates come from `outbox_lane_due` in id order: about a round of it is read.
+            let candidates = F.rowsRead(from: "outbox", in: plan.filter { $0["Index Name"] as? String == "outbox_lane_due" })
+            #expect(candidates > 0 && candidates <= 200, "rows of outbox_lane_due read to claim 50 of \(Self.waiting): \(candidates)")
+        }
+    }
+}
