@@ -20,9 +20,10 @@ public struct OutboxClaims: Sendable {
     /// Consecutive pending updates after a claimed update head are claimed with it (coalesced).
     ///
     /// The lanes whose changes caused the writes (the CRM connectors, for MasterDeal) are served in turn: each
-    /// gives its oldest due heads, and the claim takes them round-robin and returns them in that order (``LaneTurns``),
-    /// so a burst in one lane never holds another lane's writes back, neither from the round nor within it. Each lane's heads are read from an index of pending rows in id order, so the
-    /// claim's cost depends on `limit` and the number of lanes, not on how many writes wait.
+    /// gives its oldest due heads, and the claim takes them round-robin and returns them in that order
+    /// (``LaneTurns``), so a burst in one lane never holds another lane's writes back, neither out of the round nor
+    /// within it. Each lane's heads are read from an index of pending rows in id order, so the claim's cost depends
+    /// on `limit` and the number of lanes, not on how many writes wait.
     ///
     /// Call it inside ``whilePresent(worker:keepAlive:_:)`` for the same worker. A write claimed by a worker
     /// that is no longer present (its process died) is claimed again at once, and one whose lease ran out is
