@@ -108,7 +108,8 @@ public struct OutboxClaims: Sendable {
     /// `outbox_lane_due` in id order for the round's first `limit`: with 100,000 writes waiting a claim took 157 ms
     /// on average (17 ms at 10,000), and the four MasterDeal relays' claims used more of PostgreSQL than the lane
     /// deciding the backlog. Autovacuum's statistics come minutes after a bulk import; the ordered scan is right
-    /// whatever the counts are.
+    /// whatever the counts are. For the same reason the update takes its rows by their ids (`= ANY`, the primary
+    /// key): joined to the round as a table, it was planned as a hash join over every open write of the target.
     ///
     /// The statement that claims a round's heads: up to `limit` due writes of `target`, the lanes served in turn,
     /// each the oldest open write of its record, and the writes of workers that are gone (or outlived their lease),
@@ -147,7 +148,7 @@ public struct OutboxClaims: Sendable {
             attempt_log = CASE WHEN o.status = 'in_flight'
                 THEN o.attempt_log || jsonb_build_array(\(interruption)::jsonb || jsonb_build_object('worker', o.claimed_by))
                 ELSE o.attempt_log END
-        FROM due WHERE o.id = due.id
+        WHERE o.id = ANY(ARRAY(SELECT id FROM due))
           AND ((o.status = 'pending' AND o.next_attempt_at <= now()) OR (o.status = 'in_flight' AND \(unescaped: Self.abandoned("o", claimant: "claimant"))))
         RETURNING \(unescaped: Self.columns("o"))
         """
