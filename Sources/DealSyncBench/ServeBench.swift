@@ -394,15 +394,14 @@ struct ServeBench {
     {
         let rows = try await database.client.query(
             """
-            SELECT (regexp_match(convert_from(i.body, 'UTF8'), '([0-9]+)[+ ]t([0-9]{13})'))[1]::int8,
-                extract(epoch FROM i.received_at)::float8 * 1000
-                    - (regexp_match(convert_from(i.body, 'UTF8'), '([0-9]+)[+ ]t([0-9]{13})'))[2]::float8,
+            SELECT lead.parts[1]::int8, extract(epoch FROM i.received_at)::float8 * 1000 - lead.parts[2]::float8,
                 extract(epoch FROM i.processed_at - i.received_at)::float8 * 1000,
                 extract(epoch FROM i.processed_at)::float8 * 1000,
                 (978307200 + (o.attempt_log -> -1 ->> 'at')::float8 - extract(epoch FROM i.processed_at)::float8) * 1000,
                 CASE WHEN current_setting('track_commit_timestamp') = 'on'
                     THEN extract(epoch FROM pg_xact_commit_timestamp(i.xmin) - i.processed_at)::float8 * 1000 END
             FROM outbox o JOIN inbox i ON i.id = o.inbox_id
+                LEFT JOIN LATERAL regexp_match(convert_from(i.body, 'UTF8'), '([0-9]+)[+ ]t([0-9]{13})') AS lead(parts) ON true
             WHERE i.id > \(row) AND i.connector = \(connector) AND o.target = 'masterdeal' AND o.operation = 'create'
                 AND o.status = 'done'
             """, logger: logger)

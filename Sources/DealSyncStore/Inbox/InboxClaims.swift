@@ -20,6 +20,7 @@ package enum InboxClaims {
     /// Claims up to `limit` due rows of `connector` (of every lane when `nil`), oldest first. A fetch whose process
     /// is gone is made due first (see ``takeOverFetches(connector:)``).
     static func claim(connector: String?, limit: Int, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
+        // Also turns bitmap scans off for this transaction, so the claim walks `inbox_lane` in order (see there).
         try await tx.query(takeOverFetches(connector: connector), logger: logger)
         return try await read(claimDue(connector: connector, limit: limit), on: tx, logger: logger)
     }
