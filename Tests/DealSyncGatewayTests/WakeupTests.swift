@@ -39,6 +39,35 @@ import Testing
         #expect(slept >= .milliseconds(200))
     }
 
+    /// Relays of one target share a wakeup, and one of them is enough to look: `signalOne` wakes one waiter at a time,
+    /// or leaves a hint for the next one to wait, which `takeSignal` (a loop that is busy) uses up.
+    @Test func signalOneWakesOneWaiterAtATime() async throws {
+        let wakeup = Wakeup()
+        let woken = Counter()
+        try await Self.within(.seconds(20), "three waiters woken one at a time") {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 {
+                    group.addTask {
+                        await wakeup.wait(timeout: .seconds(600))
+                        woken.add()
+                    }
+                }
+                while wakeup.waiting < 3 { try? await Task.sleep(for: .milliseconds(10)) }
+                wakeup.signalOne()
+                while woken.value < 1 { try? await Task.sleep(for: .milliseconds(10)) }
+                try? await Task.sleep(for: .milliseconds(100))
+                #expect(woken.value == 1)
+                #expect(wakeup.waiting == 2)
+                wakeup.signalOne()
+                wakeup.signalOne()
+            }
+        }
+        #expect(woken.value == 3)
+        wakeup.signalOne()
+        #expect(wakeup.takeSignal(), "a hint left while nobody waited")
+        #expect(!wakeup.takeSignal(), "used up")
+    }
+
     /// Waiters whose timeouts run out at once, alone or among others: none is left behind.
     @Test(arguments: [1, 4]) func waitersRacingTheirTimeoutsAllComeBack(tasks: Int) async throws {
         let wakeup = Wakeup()

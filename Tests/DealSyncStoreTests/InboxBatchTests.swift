@@ -147,7 +147,9 @@ struct InboxBatchTests {
             let processor = InboxProcessor(database: database, setup: F.setup, logger: logger)
             let second = Mutex<Task<[InboxProcessor.Step], any Error>?>(nil)
             let waited = Atomic<Bool>(false)
-            let first = try await processor.processBatch(connector: "masterdeal", limit: 2, decode: F.decode) {
+            let claimed = Atomic<Int>(0)
+            let first = try await processor.processBatch(connector: "masterdeal", limit: 2, decode: F.decode) { rows in
+                claimed.store(rows, ordering: .relaxed)
                 // The first batch holds md-1 and md-2: the second is claimed now and waits for md-1's lock.
                 second.withLock { task in
                     task = Task { try await processor.processBatch(connector: "masterdeal", limit: 200, decode: F.decode) }
@@ -157,6 +159,7 @@ struct InboxBatchTests {
                 }
                 waited.store(seen != nil, ordering: .relaxed)
             }
+            #expect(claimed.load(ordering: .relaxed) == 2, "told how many rows the batch claimed")
             let overlapped = waited.load(ordering: .relaxed)
             #expect(overlapped, "the second batch was claimed while the first was under way")
             #expect(first == [.processed(inboxID: 1, writes: 1, entries: 0), .processed(inboxID: 2, writes: 1, entries: 0)])

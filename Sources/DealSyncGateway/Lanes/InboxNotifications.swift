@@ -3,9 +3,9 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 
-/// Listens for `NOTIFY dealsync_inbox` (sent with each intake commit, the payload naming the connector) and wakes
-/// that connector's lane in this process. Only a hint: the lanes look on their own now and then, so a dropped
-/// connection costs latency, never a row.
+/// Listens for `NOTIFY dealsync_inbox` (sent after each commit that stored inbox rows, the payload naming the
+/// connector; see `Notices`) and wakes that connector's lane in this process. Only a hint: the lanes look on their
+/// own now and then, so a dropped connection costs latency, never a row.
 final class InboxNotifications: Service {
     let database: Database
     let wakeups: LaneWakeups

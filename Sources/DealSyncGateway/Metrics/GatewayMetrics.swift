@@ -110,7 +110,7 @@ public final class GatewayMetrics: Sendable {
         "dealsync_drift_repaired_total": .counter, "dealsync_inbox_processed_total": .counter,
         "dealsync_kafka_consumed_total": .counter, "dealsync_kafka_consumer_errors_total": .counter,
         "dealsync_kafka_published_total": .counter, "dealsync_kafka_store_failures_total": .counter,
-        "dealsync_lane_changes_total": .counter, "dealsync_lane_rows_total": .counter,
+        "dealsync_lane_changes_total": .counter, "dealsync_lane_claims_total": .counter, "dealsync_lane_rows_total": .counter,
         "dealsync_limiter_wait_seconds_total": .counter, "dealsync_poll_items_total": .counter, "dealsync_polls_total": .counter,
         "dealsync_records_compared_total": .counter, "dealsync_retries_total": .counter, "dealsync_webhooks_total": .counter,
         "dealsync_breaker_state": .gauge, "dealsync_config_last_reload_successful": .gauge, "dealsync_connector_info": .gauge,
@@ -156,6 +156,11 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// One batch of a connector's inbox lane: how many rows it decided and how long its transaction took.
+    /// A lane's claim: `found` is false when it found nothing due (each such claim is a transaction spent).
+    func laneClaim(_ connector: String, found: Bool) {
+        counter("dealsync_lane_claims_total", [("connector", connector), ("found", found ? "rows" : "none")]).increment()
+    }
+
     func laneBatch(_ connector: String, rows: Int, seconds: Double) {
         counter("dealsync_lane_rows_total", [("connector", connector)]).increment(by: rows)
         timer("dealsync_lane_batch_seconds", [("connector", connector)]).recordNanoseconds(Int64(seconds * 1e9))

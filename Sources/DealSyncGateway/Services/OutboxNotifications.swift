@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 
-/// Listens for `NOTIFY dealsync_outbox` and wakes the relays of the target it names (every relay when it names
+/// Listens for `NOTIFY dealsync_outbox` and wakes a relay of the target it names (every relay when it names
 /// none). Only a hint: the relays poll anyway, so a dropped connection costs latency, never a write.
 final class OutboxNotifications: Service {
     let database: Database
@@ -26,7 +26,8 @@ final class OutboxNotifications: Service {
                                 if notification.payload.isEmpty {
                                     self.wakeups.signalAll()
                                 } else {
-                                    self.wakeups.signal(notification.payload)
+                                    // One relay of the target looks; it wakes another when it finds a full round.
+                                    self.wakeups.lane(notification.payload).signalOne()
                                 }
                             }
                         }

@@ -119,6 +119,8 @@ final class OutboxRelay: Service {
                 target: target, limit: rows, worker: worker, lease: lease, coalesce: coalesce, timeout: statementLimit)
         }
         guard !groups.isEmpty else { return false }
+        // A notice wakes one relay of the target: after a full round another one claims the next while this one sends.
+        if groups.count >= rows, rows == options.batchSize { wakeup.signalOne() }
         timed("claim")
         let generation = generations.current
         let connector = generation.registry.connector(target) ?? self.connector

@@ -38,8 +38,8 @@ public struct PollStore: Sendable {
 
     /// Stores a page of polled records and the cursor after it; returns how many records were new.
     public func store(_ items: [InboxItem], cursor: String, connector: String) async throws -> Int {
-        try await database.client.withTransaction(logger: logger) { tx in
-            let stored = try await InboxRecords.insert(items, on: tx, logger: logger).count { $0 != nil }
+        try await database.transaction(logger: logger) { tx, notices in
+            let stored = try await InboxRecords.insert(items, notices: notices, on: tx, logger: logger).count { $0 != nil }
             try await tx.query(
                 """
                 INSERT INTO poll_cursors (connector, cursor) VALUES (\(connector), \(cursor)::jsonb)

@@ -38,6 +38,8 @@ public final class Database: Service, Sendable {
     let probeRequests = Wakeup()
     /// Probes of the pool made so far (the supervision's pace, for tests).
     let probes = Atomic<Int>(0)
+    /// Sends committed transactions' ``Notices``.
+    let noticeSender: NoticeSender
 
     public init(
         url: DatabaseURL, maximumConnections: Int = 20, availability: DatabaseAvailability.Options = .init(),
@@ -53,6 +55,7 @@ public final class Database: Service, Sendable {
                     configuration: Self.configuration(url, maximumConnections: maximumConnections),
                     backgroundLogger: logger)))
         self.availabilityState = Mutex(DatabaseAvailability(options: availability))
+        self.noticeSender = NoticeSender(logger: logger)
     }
 
     /// Runs the pool and its supervision until cancelled, then closes every pool it started.

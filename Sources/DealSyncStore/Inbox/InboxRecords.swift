@@ -13,33 +13,32 @@ enum InboxRecords {
         return items.map { (try? encoder.encode($0.headers)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
     }
 
-    /// Inserts `items` with one statement, which also notifies the lanes of the rows stored; returns each item's new row id, or `nil` for a duplicate (a row with its
-    /// connector and dedupe key exists, or an earlier item of the same list has them).
-    static func insert(_ items: [InboxItem], on connection: PostgresConnection, logger: Logger) async throws -> [Int64?] {
+    /// Inserts `items` with one statement and asks for the lanes of the rows stored to be woken once committed;
+    /// returns each item's new row id, or `nil` for a duplicate (a row with its connector and dedupe key exists, or
+    /// an earlier item of the same list has them).
+    static func insert(
+        _ items: [InboxItem], notices: Notices, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [Int64?] {
         guard !items.isEmpty else { return [] }
         let headers = headersJSON(items)
         let rows = try await connection.query(
             """
-            WITH stored AS (
-                INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
+            INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
                 SELECT connector, key, source, headers::jsonb, NULLIF(content_type, ''), body, lineage
                 FROM unnest(\(items.map(\.connector)), \(items.map(\.dedupeKey)), \(items.map(\.source.rawValue)),
                             \(headers), \(items.map { $0.contentType ?? "" }),
                             \(items.map { ByteBuffer(bytes: $0.body) }), \(items.map(\.lineageID)))
                     WITH ORDINALITY AS t(connector, key, source, headers, content_type, body, lineage, ordinality)
                 ORDER BY ordinality
-                ON CONFLICT (connector, dedupe_key) DO NOTHING
-                RETURNING id, connector, dedupe_key
-            ), woken AS (
-                -- Every process's lane of these connectors wakes once the rows are committed.
-                SELECT pg_notify('dealsync_inbox', lane) FROM (SELECT DISTINCT connector AS lane FROM stored) AS lanes
-            )
-            SELECT id, connector, dedupe_key, (SELECT count(*) FROM woken) FROM stored
+            ON CONFLICT (connector, dedupe_key) DO NOTHING
+            RETURNING id, connector, dedupe_key
             """, logger: logger)
         var stored: [Key: Int64] = [:]
-        for try await (id, connector, key, _) in rows.decode((Int64, String, String, Int64).self) {
+        for try await (id, connector, key) in rows.decode((Int64, String, String).self) {
             stored[Key(connector: connector, dedupeKey: key)] = id
         }
+        // Every process's lane of these connectors wakes once the rows are committed.
+        notices.wake(.inbox, Set(stored.keys.map(\.connector)))
         var result: [Int64?] = []
         for item in items {
             // The first item with a key takes the row; a later one with the same key is its duplicate.

@@ -21,8 +21,8 @@ public struct InboxStore: Sendable {
     /// Stores one payload and returns once its transaction has committed; a second delivery with the same dedupe
     /// key is reported and stores nothing.
     public func record(_ item: InboxItem) async throws -> RecordResult {
-        let ids = try await database.client.withTransaction(logger: logger) { tx in
-            try await InboxRecords.insert([item], on: tx, logger: logger)
+        let ids = try await database.transaction(logger: logger) { tx, notices in
+            try await InboxRecords.insert([item], notices: notices, on: tx, logger: logger)
         }
         return ids.first.flatMap { $0 }.map { .stored(id: $0) } ?? .duplicate
     }
@@ -30,8 +30,8 @@ public struct InboxStore: Sendable {
     /// Stores many payloads in one transaction (a page of polled records); returns how many were new.
     public func record(_ items: [InboxItem]) async throws -> Int {
         guard !items.isEmpty else { return 0 }
-        return try await database.client.withTransaction(logger: logger) { tx in
-            try await InboxRecords.insert(items, on: tx, logger: logger).count { $0 != nil }
+        return try await database.transaction(logger: logger) { tx, notices in
+            try await InboxRecords.insert(items, notices: notices, on: tx, logger: logger).count { $0 != nil }
         }
     }
 
@@ -40,8 +40,9 @@ public struct InboxStore: Sendable {
     /// them; returns how many of `items` were new.
     public func record(_ items: [InboxItem], refused: [(item: InboxItem, reason: String)]) async throws -> Int {
         guard !items.isEmpty || !refused.isEmpty else { return 0 }
-        return try await database.client.withTransaction(logger: logger) { tx in
-            let stored = items.isEmpty ? 0 : try await InboxRecords.insert(items, on: tx, logger: logger).count { $0 != nil }
+        return try await database.transaction(logger: logger) { tx, notices in
+            let stored =
+                items.isEmpty ? 0 : try await InboxRecords.insert(items, notices: notices, on: tx, logger: logger).count { $0 != nil }
             if !refused.isEmpty {
                 try await tx.query(
                     """

@@ -194,8 +194,8 @@ public final class InboxWriter: Service, Sendable {
     }
 
     private func store(_ items: [InboxItem]) async throws -> [Int64?] {
-        try await database.client.withTransaction(logger: logger) { tx in
-            let ids = try await InboxRecords.insert(items, on: tx, logger: logger)
+        try await database.transaction(logger: logger) { tx, notices in
+            let ids = try await InboxRecords.insert(items, notices: notices, on: tx, logger: logger)
             try await beforeCommit?(items)
             return ids
         }

@@ -109,7 +109,7 @@ public struct OnboardingStore: Sendable {
         guard let lane = context.setup.lane(connector) else {
             throw OnboardingFailure(description: "no mapping for connector \(connector)")
         }
-        return try await context.database.client.withTransaction(logger: logger) { tx in
+        return try await context.database.transaction(logger: logger) { tx, notices in
             var keys = LinkBookRecords.Keys()
             for pair in step.pairs {
                 keys.add(pair.crm)
@@ -165,7 +165,7 @@ public struct OnboardingStore: Sendable {
                             kind: .unmappedValue, field: lane.mapping.linkField, rule: "matching",
                             outcome: "not linked by onboarding: \(hold.reason)"))
                 }, lineage: run.id)
-            try await session.save()
+            try await session.save(notices: notices)
             let json = try StoreJSON.encode(counts)
             try await tx.query(
                 """

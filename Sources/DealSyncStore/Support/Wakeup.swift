@@ -26,6 +26,31 @@ public final class Wakeup: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// How many are waiting now.
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Wakes one waiter (the one waiting longest), or the next one to wait: for several loops sharing one kind of
+    /// work, of which one is enough to look (a relay that finds a full round wakes the next itself).
+    public func signalOne() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard let first = s.waiters.keys.min() else {
+                s.pending = true
+                return nil
+            }
+            return s.waiters.removeValue(forKey: first)
+        }
+        waiter?.resume()
+    }
+
+    /// Whether a signal came while nobody waited (one the next ``wait(timeout:)`` would return for at once), clearing
+    /// it: a loop that is busy when work is announced asks this instead of waiting.
+    public func takeSignal() -> Bool {
+        state.withLock { s in
+            defer { s.pending = false }
+            return s.pending
+        }
+    }
+
     /// Returns on a signal, after `timeout`, or when the task is cancelled, whichever comes first.
     public func wait(timeout: Duration) async {
         await withTaskGroup(of: Void.self) { group in

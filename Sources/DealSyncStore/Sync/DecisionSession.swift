@@ -123,13 +123,14 @@ struct DecisionSession {
         return .decided(writes: effects.writes.count, entries: effects.entries.map { ($0.connector, $0.entry.kind, $0.entry.rule) })
     }
 
-    /// Writes back the links that changed and everything decided, with a handful of statements.
+    /// Writes back the links that changed and everything decided, with a handful of statements; what needs a
+    /// relay or a lane woken is asked of `notices`.
     @discardableResult
-    func save() async throws -> Int {
+    func save(notices: Notices) async throws -> Int {
         try await LinkBookRecords.save(book, before: before, lineages: lineages, on: tx, logger: context.logger)
         try context.check("after-state")
         return try await SyncEffectsRecords.write(
             caused, setup: context.setup, links: book.entries,
-            checkpoint: context.check, on: tx, logger: context.logger)
+            checkpoint: context.check, notices: notices, on: tx, logger: context.logger)
     }
 }

@@ -43,7 +43,7 @@ public struct DeliveryOutcomes: Sendable {
             span.attributes["dealsync.target"] = round[0].group.head.target
             for parent in traced.dropFirst() { span.addLink(SpanLink(context: TraceContext.context(traceParent: parent), attributes: [:])) }
         }
-        return try await context.database.client.withTransaction(logger: logger) { tx in
+        return try await context.database.transaction(logger: logger) { tx, notices in
             let held = try await DatabaseSpan.run("db check claims", in: span) { try await stillClaimed(round.map(\.group), on: tx) }
             let kept = zip(round, held).filter(\.1).map(\.0)
             try await DatabaseSpan.run("db record attempts", in: span) { try await DeliveryRecords.record(kept, on: tx, logger: logger) }
@@ -81,7 +81,7 @@ public struct DeliveryOutcomes: Sendable {
                 }
             }
             try await Self.retargetMasterWrites(retargeted, created: created, on: tx, logger: logger)
-            _ = try await DatabaseSpan.run("db save decisions", in: span) { try await session.save() }
+            _ = try await DatabaseSpan.run("db save decisions", in: span) { try await session.save(notices: notices) }
             return held
         }
     }
@@ -144,7 +144,7 @@ public struct DeliveryOutcomes: Sendable {
     /// value the refused writes carried is written again, on the new version.
     @discardableResult
     public func superseded(_ group: WriteGroup, refetched: InboxItem?, observations: [Observation]) async throws -> Bool {
-        try await context.database.client.withTransaction(logger: logger) { tx in
+        try await context.database.transaction(logger: logger) { tx, notices in
             guard try await stillClaimed(group, on: tx) else { return false }
             try await tx.query(
                 "UPDATE outbox SET status = 'superseded', claimed_by = NULL, claimed_until = NULL, updated_at = now() WHERE id = ANY(\(group.ids))",
@@ -176,7 +176,7 @@ public struct DeliveryOutcomes: Sendable {
                     current, cause: "stale:\(group.head.id)", lineage: group.head.lineageID, inboxID: inboxID,
                     attempts: SyncContext.maxAttempts, refusal: refusal)
             }
-            try await session.save()
+            try await session.save(notices: notices)
             return true
         }
     }

@@ -18,7 +18,7 @@ public struct DriftRepair: Sendable {
     /// observation (so a change the webhooks missed wins or loses by the field's rule), then the decided value
     /// is written wherever a side still differs. Returns the number of writes enqueued.
     public func repairDrift(linkID: Int64, fields: [String], fresh: [Observation], lineage: UUID, cause: String) async throws -> Int {
-        try await context.database.client.withTransaction(logger: logger) { tx in
+        try await context.database.transaction(logger: logger) { tx, notices in
             guard let names = try await DeliveryOutcomes.names(ofLink: linkID, on: tx, logger: logger) else { return 0 }
             var keys = names.keys
             for observation in fresh { keys.add(observation) }
@@ -46,7 +46,7 @@ public struct DriftRepair: Sendable {
                 let decision = lane.decider.repair(fields: fields, fresh: sides, link: snapshot, cause: cause)
                 _ = session.commit(decision, link: linkID, lineage: lineage)
             }
-            return try await session.save()
+            return try await session.save(notices: notices)
         }
     }
 

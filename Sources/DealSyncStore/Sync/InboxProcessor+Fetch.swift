@@ -15,10 +15,10 @@ extension InboxProcessor {
     /// whose fetch is still `worker`'s count. Returns the ids of the rows completed.
     public func completeFetches(_ results: [(inboxID: Int64, fetched: [InboxItem])], worker: String? = nil) async throws -> Set<Int64> {
         guard !results.isEmpty else { return [] }
-        return try await context.database.client.withTransaction(logger: logger) { tx in
+        return try await context.database.transaction(logger: logger) { tx, notices in
             let owned = try await Self.fetchesOwned(results.map(\.inboxID), by: worker, on: tx, logger: logger)
             let kept = results.filter { owned.contains($0.inboxID) }
-            _ = try await InboxRecords.insert(kept.flatMap(\.fetched), on: tx, logger: logger)
+            _ = try await InboxRecords.insert(kept.flatMap(\.fetched), notices: notices, on: tx, logger: logger)
             if !kept.isEmpty {
                 try await tx.query(
                     "UPDATE inbox SET status = 'processed', processed_at = now(), error = NULL WHERE id = ANY(\(kept.map(\.inboxID)))",

@@ -52,11 +52,12 @@ public struct InboxProcessor: Sendable {
     /// each, oldest first; empty when nothing was due. `worker` names the process's presence: a fetch it starts is
     /// taken over by another process soon after this one dies, instead of after the whole fetch lease.
     ///
-    /// `locked` is called (and awaited) once the batch holds the locks of every record it decides (or decides none): a batch
-    /// claimed after that point skips this one's rows and waits for its records, so it never decides one ahead of
-    /// it. Lanes use it to claim their next batch while this one is still deciding and saving.
+    /// `locked` is called (and awaited) with the number of rows claimed once the batch holds the locks of every record
+    /// it decides (or decides none): a batch claimed after that point skips this one's rows and waits for its records,
+    /// so it never decides one ahead of it. Lanes use it to claim their next batch while this one is still deciding
+    /// and saving (a batch that found nothing calls it not at all).
     public func processBatch(
-        connector: String?, limit: Int, decode: Decoder, worker: String? = nil, locked: (@Sendable () async -> Void)? = nil
+        connector: String?, limit: Int, decode: Decoder, worker: String? = nil, locked: (@Sendable (Int) async -> Void)? = nil
     ) async throws -> [Step] {
         // The batch's own span (a trace of its own, as a batch has many causes), with a child span per database
         // step; each row's decision links to it.
@@ -66,7 +67,7 @@ public struct InboxProcessor: Sendable {
         let claimed = Atomic<Bool>(false)
         defer { if claimed.load(ordering: .relaxed) { batch.end() } }
         do {
-            return try await context.database.client.withTransaction(logger: logger) { tx in
+            return try await context.database.transaction(logger: logger) { tx, notices in
                 let rows = try await InboxClaims.claim(connector: connector, limit: limit, on: tx, logger: logger)
                 guard !rows.isEmpty else { return Reported(steps: [], connectors: [], entries: [], spans: []) }
                 claimed.store(true, ordering: .relaxed)
@@ -75,7 +76,7 @@ public struct InboxProcessor: Sendable {
                     batch.attributes["dealsync.connector"] = connector ?? "*"
                     batch.attributes["dealsync.rows"] = rows.count
                 }
-                return try await process(rows, decode: decode, worker: worker, batch: batch, locked: locked, on: tx)
+                return try await process(rows, decode: decode, worker: worker, batch: batch, locked: locked, notices: notices, on: tx)
             }.reported(to: context.observer).committed()
         } catch let error as PostgresTransactionError where error.closureError is CancellationError {
             throw CancellationError()
@@ -103,9 +104,9 @@ public struct InboxProcessor: Sendable {
         var steps: [Step] = []
         for id in ids {
             do {
-                steps += try await context.database.client.withTransaction(logger: logger) { tx in
+                steps += try await context.database.transaction(logger: logger) { tx, notices in
                     let rows = try await InboxClaims.claim(ids: [id], on: tx, logger: logger)
-                    return try await process(rows, decode: decode, worker: worker, batch: nil, locked: nil, on: tx)
+                    return try await process(rows, decode: decode, worker: worker, batch: nil, locked: nil, notices: notices, on: tx)
                 }.reported(to: context.observer).committed()
             } catch let error as PostgresTransactionError {
                 let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
@@ -118,8 +119,8 @@ public struct InboxProcessor: Sendable {
 
     /// Decodes and decides `rows` in the transaction `tx`, and records every row's status.
     private func process(
-        _ rows: [InboxClaims.Row], decode: Decoder, worker: String?, batch: (any Span)?, locked: (@Sendable () async -> Void)?,
-        on tx: PostgresConnection
+        _ rows: [InboxClaims.Row], decode: Decoder, worker: String?, batch: (any Span)?, locked: (@Sendable (Int) async -> Void)?,
+        notices: Notices, on tx: PostgresConnection
     ) async throws -> Reported {
         guard !rows.isEmpty else { return Reported(steps: [], connectors: [], entries: [], spans: []) }
         // One span per row, continuing the trace stored with it (the webhook's, the poll's, the Kafka message's);
@@ -172,7 +173,7 @@ public struct InboxProcessor: Sendable {
             }
         }
         var entries: [(String, DivergenceEntry.Kind)] = []
-        if decoded.isEmpty { await locked?() }
+        if decoded.isEmpty { await locked?(rows.count) }
         if !decoded.isEmpty {
             var keys = LinkBookRecords.Keys()
             var reserve = 0
@@ -185,7 +186,7 @@ public struct InboxProcessor: Sendable {
             var session = try await DatabaseSpan.run("db lock and load links", in: batch) {
                 try await DecisionSession.open(context, keys: keys, reserve: reserve, on: tx)
             }
-            await locked?()
+            await locked?(rows.count)
             let spanOfRow = Dictionary(uniqueKeysWithValues: zip(rows.map(\.id), spans))
             for (row, observations) in decoded {
                 if let span = spanOfRow[row.id], span.isRecording, let first = observations.first {
@@ -216,7 +217,7 @@ public struct InboxProcessor: Sendable {
                     steps[row.id] = .failed(inboxID: row.id, error: reason)
                 }
             }
-            _ = try await DatabaseSpan.run("db save decisions", in: batch) { try await session.save() }
+            _ = try await DatabaseSpan.run("db save decisions", in: batch) { try await session.save(notices: notices) }
         }
         try context.check("before-commit")
         try await DatabaseSpan.run("db write row statuses", in: batch) {

@@ -17,18 +17,15 @@ enum SyncEffectsRecords {
     @discardableResult
     static func write(
         _ caused: [Caused], setup: SyncSetup, links: [Int64: LinkBook.Entry], checkpoint: (String) throws -> Void,
-        on tx: PostgresConnection, logger: Logger
+        notices: Notices, on tx: PostgresConnection, logger: Logger
     ) async throws -> Int {
         try await cancel(caused.flatMap(\.effects.cancelled), on: tx, logger: logger)
         let targets = try await insertWrites(caused, setup: setup, links: links, on: tx, logger: logger)
         try checkpoint("after-outbox")
         try await insertEntries(caused, on: tx, logger: logger)
-        try await insertRefetches(caused, masterConnector: setup.masterConnector, on: tx, logger: logger)
-        if !targets.isEmpty {
-            // One hint per target written to, so only its relays wake (a studio's hundred relays do not all look).
-            let distinct = Array(Set(targets)).sorted()
-            try await tx.query("SELECT pg_notify('dealsync_outbox', t) FROM unnest(\(distinct)::text[]) AS t", logger: logger)
-        }
+        try await insertRefetches(caused, masterConnector: setup.masterConnector, notices: notices, on: tx, logger: logger)
+        // One hint per target written to, so only its relays wake (a studio's hundred relays do not all look).
+        notices.wake(.outbox, targets)
         return targets.count
     }
 
@@ -150,7 +147,7 @@ enum SyncEffectsRecords {
 
     /// Each adopted CRM record asks for its MasterDeal deal to be read (a row that decodes to a fetch request).
     private static func insertRefetches(
-        _ caused: [Caused], masterConnector: String, on tx: PostgresConnection,
+        _ caused: [Caused], masterConnector: String, notices: Notices, on tx: PostgresConnection,
         logger: Logger
     ) async throws {
         var items: [InboxItem] = []
@@ -165,6 +162,6 @@ enum SyncEffectsRecords {
                         lineageID: cause.lineage))
             }
         }
-        _ = try await InboxRecords.insert(items, on: tx, logger: logger)
+        _ = try await InboxRecords.insert(items, notices: notices, on: tx, logger: logger)
     }
 }

@@ -1,0 +1,159 @@
+import DealSyncCore
+import DealSyncStore
+import DealSyncTestSupport
+import Foundation
+import PostgresNIO
+import Synchronization
+import Testing
+
+/// A transaction's notices (which lanes and relays to wake) are sent once it has committed, never by one that rolled
+/// back, and outside it: what transactions hand over while a notice is being sent goes out with the next one, and a
+/// transaction sends for the others for a bounded number of statements only.
+struct NoticesTests {
+    let logger = TestPostgres.logger
+
+    /// The payloads a listener heard, in order.
+    final class Heard: Sendable {
+        let payloads = Mutex<[String]>([])
+        var all: [String] { payloads.withLock { $0 } }
+    }
+
+    /// Runs `body` while a connection of its own listens on `channel` (ready once it heard a probe).
+    func withListener(
+        _ database: Database, on channel: Notices.Channel, _ body: @Sendable (Heard) async throws -> Void
+    ) async throws {
+        let heard = Heard()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await database.client.withConnection { connection in
+                    try await connection.listen(on: channel.rawValue) { notifications in
+                        for try await notification in notifications { heard.payloads.withLock { $0.append(notification.payload) } }
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            try await eventually("the listener hears a probe", timeout: .seconds(10)) {
+                try await database.client.query("SELECT pg_notify(\(channel.rawValue), 'probe')", logger: logger)
+                try await Task.sleep(for: .milliseconds(50))
+                return heard.all.contains("probe")
+            }
+            try await body(heard)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aCommittedTransactionsNoticeArrivesAndARolledBackOneSendsNone() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await withListener(database, on: .inbox) { heard in
+                await #expect(throws: PostgresTransactionError.self) {
+                    try await database.transaction(logger: logger) { tx, notices in
+                        try await tx.query("SELECT 1", logger: logger)
+                        notices.wake(.inbox, ["rolled-back"])
+                        throw CrashForTest()
+                    }
+                }
+                let stored = try await InboxStore(database: database, logger: logger).record(Self.item("tour-a"))
+                guard case .stored = stored else { Issue.record("not stored: \(stored)"); return }
+                try await eventually("the stored row's lane is woken", timeout: .seconds(10)) { heard.all.contains("tour-a") }
+                // Notifications arrive in the order they were sent: one for the rolled-back row would have come first.
+                #expect(heard.all.filter { $0 != "probe" } == ["tour-a"])
+            }
+        }
+    }
+
+    static func item(_ connector: String) -> InboxItem {
+        InboxItem(
+            connector: connector, dedupeKey: "key-\(connector)", source: .webhook,
+            contentType: "application/x-www-form-urlencoded", body: Data("leads[update][0][id]=1".utf8))
+    }
+
+    /// Statements that each wait for a permit, recording what they were asked to send.
+    final class HeldStatements: Sendable {
+        private struct State {
+            var sent: [[String]] = []
+            var permits = 0
+            var waiting: CheckedContinuation<Void, Never>?
+        }
+
+        private let state = Mutex(State())
+        var sent: [[String]] { state.withLock { $0.sent } }
+
+        /// (A test that runs out of time is cancelled: the statement waiting then ends, so the test fails, not hangs.)
+        var statement: NoticeSender.Statement {
+            { batch in
+                self.state.withLock { $0.sent.append(batch.map(\.payload)) }
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let now = self.state.withLock { s -> Bool in
+                            guard s.permits == 0, !Task.isCancelled else {
+                                s.permits = max(0, s.permits - 1)
+                                return true
+                            }
+                            s.waiting = continuation
+                            return false
+                        }
+                        if now { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.release()
+                }
+            }
+        }
+
+        /// Lets the statement waiting (or the next one) end.
+        func release() {
+            let waiting = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.waiting = nil }
+                if s.waiting == nil { s.permits += 1 }
+                return s.waiting
+            }
+            waiting?.resume()
+        }
+    }
+
+    static func notices(_ payloads: String...) -> Notices {
+        let notices = Notices()
+        notices.wake(.outbox, payloads)
+        return notices
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func noticesHandedOverWhileOneIsSentGoOutTogetherWithTheNext() async throws {
+        let sender = NoticeSender(logger: logger)
+        let statements = HeldStatements()
+        async let first: Void = sender.send(Self.notices("first"), with: statements.statement)
+        try await eventually("the first statement is under way") { statements.sent.count == 1 }
+        // Ten more commits while it is sent: each hands its notice over and goes on at once.
+        for index in 0..<10 { await sender.send(Self.notices("n\(index)"), with: statements.statement) }
+        #expect(statements.sent.count == 1)
+        statements.release()
+        statements.release()
+        await first
+        #expect(statements.sent == [["first"], (0..<10).map { "n\($0)" }])
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aTransactionSendsForTheOthersForBoundedRoundsThenATaskTakesOver() async throws {
+        let sender = NoticeSender(logger: logger)
+        let statements = HeldStatements()
+        #expect(NoticeSender.rounds == 2)
+        async let leader: Void = sender.send(Self.notices("a"), with: statements.statement)
+        try await eventually("the leader's first statement") { statements.sent.count == 1 }
+        await sender.send(Self.notices("b"), with: statements.statement)
+        statements.release()
+        try await eventually("the leader's second statement, for the other transaction") { statements.sent.count == 2 }
+        await sender.send(Self.notices("c"), with: statements.statement)
+        statements.release()
+        // Two rounds sent: the leader returns to its own work although "c" waits.
+        await leader
+        try await eventually("a task sends what was left") { statements.sent.count == 3 }
+        statements.release()
+        #expect(statements.sent == [["a"], ["b"], ["c"]])
+        // Nothing is left behind: the next transaction's notice is sent too.
+        async let next: Void = sender.send(Self.notices("d"), with: statements.statement)
+        try await eventually("the next notice is sent") { statements.sent.count == 4 }
+        statements.release()
+        await next
+        #expect(statements.sent.last == ["d"])
+    }
+}
