@@ -7,8 +7,8 @@ import Synchronization
 import Testing
 
 /// Intake's group commit: concurrent requests share one insert and one commit, each is answered only after its
-/// group's commit, a duplicate is still a duplicate, a failed commit fails its whole group and stores nothing,
-/// and a row PostgreSQL refuses fails alone.
+/// group's commit, a duplicate is still a duplicate, a group PostgreSQL fails part way fails whole and stores
+/// nothing, and a row PostgreSQL refuses fails alone.
 struct InboxWriterTests {
     typealias F = StoreFixtures
     let logger = TestPostgres.logger
@@ -29,8 +29,7 @@ struct InboxWriterTests {
     /// Runs `body` with a writer whose single flusher holds its first group open until `release` is called, so the
     /// requests sent meanwhile all queue up for the next group.
     func withWriter(
-        database: Database, fail: @escaping @Sendable ([InboxItem]) -> Bool = { _ in false },
-        _ body: @Sendable (InboxWriter, Groups, @escaping @Sendable () -> Void) async throws -> Void
+        database: Database, _ body: @Sendable (InboxWriter, Groups, @escaping @Sendable () -> Void) async throws -> Void
     ) async throws {
         let groups = Groups()
         let (gate, opener) = AsyncStream.makeStream(of: Void.self)
@@ -45,7 +44,6 @@ struct InboxWriterTests {
             }) {
                 for await _ in gate { break }
             }
-            if fail(items) { throw CrashForTest() }
         }
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await writer.run() }
@@ -89,26 +87,44 @@ struct InboxWriterTests {
         }
     }
 
+    /// PostgreSQL fails the group's statement part way (the disk is full when it reaches the second row): the row it
+    /// had inserted goes with the rest, and every request of the group is told.
     @Test(.timeLimit(.minutes(1)))
-    func aFailedCommitFailsEveryRequestInItsGroupAndStoresNothing() async throws {
+    func aGroupThatFailsPartWayFailsEveryRequestInItAndStoresNothing() async throws {
         try await TestPostgres.withDatabase { database in
-            try await withWriter(database: database, fail: { $0.contains { $0.dedupeKey == "boom" } }) { writer, groups, release in
+            try await database.client.query(
+                """
+                CREATE FUNCTION fail_at_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.dedupe_key = 'boom' THEN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END IF;
+                    RETURN NEW;
+                END $$
+                """, logger: logger)
+            try await database.client.query(
+                "CREATE TRIGGER fail_at_boom BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION fail_at_boom()", logger: logger)
+            try await withWriter(database: database) { writer, groups, release in
                 async let first = writer.record(Self.item("first"))
                 try await eventually("the first group is held open") { groups.all.count == 1 }
-                async let rest = Self.send(["a", "boom", "b", "c"], to: writer)
-                try await eventually("every request has queued") { writer.waiting == 5 }
+                // Queued in this order, so the statement inserts "a" before it reaches "boom".
+                var requests: [Task<InboxStore.RecordResult, any Error>] = []
+                for (index, key) in ["a", "boom", "b", "c"].enumerated() {
+                    requests.append(Task { try await writer.record(Self.item(key)) })
+                    try await eventually("\(key) has queued") { writer.waiting == index + 2 }
+                }
                 release()
-                let results = try await (first, rest)
-                #expect(results.0 == .stored(id: 1))
-                #expect(groups.all.last?.sorted() == ["a", "b", "boom", "c"], "the four shared a group")
-                for result in results.1 {
+                #expect(try await first == .stored(id: 1))
+                for request in requests {
+                    let result = await request.result
                     guard case .failure(let error) = result, let notStored = error as? InboxWriter.NotStored else {
                         Issue.record("expected every request of the failed group to fail, got \(result)")
                         continue
                     }
                     #expect(notStored.reason == .databaseError)
                 }
+                #expect(groups.all.last == ["a", "boom", "b", "c"], "the four shared a group, in order")
                 #expect(try await F.count("inbox", in: database) == 1, "nothing of the failed group was stored")
+                // "a" and "boom" took ids 2 and 3 before the statement failed: "a" had been inserted.
+                #expect(try await writer.record(Self.item("after")) == .stored(id: 4))
             }
         }
     }

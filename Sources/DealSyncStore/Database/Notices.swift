@@ -112,6 +112,12 @@ extension Database {
         let result = try await client.withTransaction(logger: logger, file: file, line: line) { tx in
             try await body(tx, notices)
         }
+        await announce(notices, logger: logger)
+        return result
+    }
+
+    /// Sends `notices` of a committed transaction (or of a single statement, its own transaction).
+    func announce(_ notices: Notices, logger: Logger) async {
         await noticeSender.send(notices) { batch in
             // A transaction of its own that waits for no disk flush: a notification lost in a crash is a hint lost,
             // and the lock it takes is held for as short a time as possible.
@@ -121,6 +127,5 @@ extension Database {
                 FROM unnest(\(batch.map(\.channel.rawValue)), \(batch.map(\.payload))) AS n(c, p)
                 """, logger: logger)
         }
-        return result
     }
 }

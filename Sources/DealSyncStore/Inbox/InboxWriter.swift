@@ -8,8 +8,11 @@ import Synchronization
 /// Group commit for intake: concurrent webhook requests share one multi-row `INSERT` and one commit, and each is
 /// answered only once the commit that holds its own row has completed.
 ///
-/// Requests queue their item; a few flushers each take what is queued (up to `maxRows`), store it in one
-/// transaction and resume every request in it. Under load the queue fills while the other flushers commit, so
+/// The group is one statement, sent outside any explicit transaction: PostgreSQL commits it on its own, all of its
+/// rows or none, and spares the `BEGIN` and `COMMIT` round trips of a transaction around it.
+///
+/// Requests queue their item; a few flushers each take what is queued (up to `maxRows`), store it with one
+/// statement and resume every request in it. Under load the queue fills while the other flushers commit, so
 /// groups grow with the load and the number of commits does not. A duplicate dedupe key is still reported as a
 /// duplicate; a row PostgreSQL refuses (bad data) fails only its own request; a failed commit fails every request
 /// of its group and stores nothing. A request that cannot be stored within `deadline` (the database is away)
@@ -20,9 +23,9 @@ public final class InboxWriter: Service, Sendable {
         public var maxRows = 500
         public var flushers = 4
         public var deadline: Duration = .seconds(2)
-        /// How long a group's transaction may take before the flusher gives up on it and fails its requests. A
+        /// How long a group's statement may take before the flusher gives up on it and fails its requests. A
         /// statement on a connection whose server crashed can wait for ever, and a flusher waiting on it would
-        /// store nothing more (and keep the writer from stopping). The abandoned transaction is cancelled; should
+        /// store nothing more (and keep the writer from stopping). The abandoned statement is cancelled; should
         /// it commit after all, its rows are stored but were never acknowledged.
         public var storeTimeout: Duration = .seconds(10)
 
@@ -44,8 +47,8 @@ public final class InboxWriter: Service, Sendable {
     let database: Database
     let logger: Logger
     let options: Options
-    /// Test hook, called inside each group's transaction after its insert; throwing there fails the commit.
-    let beforeCommit: (@Sendable ([InboxItem]) async throws -> Void)?
+    /// Test hook, called before each group's statement is sent; throwing there fails the group.
+    let beforeStore: (@Sendable ([InboxItem]) async throws -> Void)?
 
     private struct Waiting {
         var item: InboxItem
@@ -65,12 +68,12 @@ public final class InboxWriter: Service, Sendable {
 
     public init(
         database: Database, logger: Logger, options: Options = Options(),
-        beforeCommit: (@Sendable ([InboxItem]) async throws -> Void)? = nil
+        beforeStore: (@Sendable ([InboxItem]) async throws -> Void)? = nil
     ) {
         self.database = database
         self.logger = logger
         self.options = options
-        self.beforeCommit = beforeCommit
+        self.beforeStore = beforeStore
     }
 
     /// How many requests are waiting for their commit (queued, or in a group being committed).
@@ -180,8 +183,11 @@ public final class InboxWriter: Service, Sendable {
     private func flush(_ batch: [(id: Int, item: InboxItem)]) async {
         do {
             let items = batch.map(\.item)
-            let ids = try await withDeadline(options.storeTimeout) { try await self.store(items) }
+            let notices = Notices()
+            let ids = try await withDeadline(options.storeTimeout) { try await self.store(items, notices: notices) }
             resume(batch, ids)
+            // The lanes are woken once the requests are answered.
+            await database.announce(notices, logger: logger)
         } catch  where batch.count > 1 && Self.isBadData(error) {
             // One row PostgreSQL refuses (bad data) must not fail the others' answers: each is stored alone.
             for one in batch { await flush([one]) }
@@ -193,11 +199,10 @@ public final class InboxWriter: Service, Sendable {
         }
     }
 
-    private func store(_ items: [InboxItem]) async throws -> [Int64?] {
-        try await database.transaction(logger: logger) { tx, notices in
-            let ids = try await InboxRecords.insert(items, notices: notices, on: tx, logger: logger)
-            try await beforeCommit?(items)
-            return ids
+    private func store(_ items: [InboxItem], notices: Notices) async throws -> [Int64?] {
+        try await beforeStore?(items)
+        return try await database.client.withConnection { connection in
+            try await InboxRecords.insert(items, notices: notices, on: connection, logger: logger)
         }
     }
 
@@ -212,8 +217,7 @@ public final class InboxWriter: Service, Sendable {
 
     /// Whether the database refused the data itself (SQLSTATE class 22 or 23), not the connection or the commit.
     static func isBadData(_ error: any Error) -> Bool {
-        let underlying = (error as? PostgresTransactionError)?.closureError ?? error
-        guard let psql = underlying as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return false }
+        guard let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return false }
         return state.hasPrefix("22") || state.hasPrefix("23")
     }
 }
