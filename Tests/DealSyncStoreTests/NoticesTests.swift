@@ -132,6 +132,22 @@ struct NoticesTests {
         #expect(statements.sent == [["first"], (0..<10).map { "n\($0)" }])
     }
 
+    /// A statement that fails (or runs out of its time: `Database` bounds each one) is given up, and the notices
+    /// after it are sent: a failure never leaves the process with nobody sending.
+    @Test(.timeLimit(.minutes(1)))
+    func aFailedStatementDoesNotStopTheNoticesAfterIt() async throws {
+        struct Refused: Error {}
+        let sender = NoticeSender(logger: logger)
+        let sent = Mutex<[[String]]>([])
+        let statement: NoticeSender.Statement = { batch in
+            sent.withLock { $0.append(batch.map(\.payload)) }
+            if batch.contains(where: { $0.payload == "lost" }) { throw Refused() }
+        }
+        await sender.send(Self.notices("lost"), with: statement)
+        await sender.send(Self.notices("next"), with: statement)
+        #expect(sent.withLock { $0 } == [["lost"], ["next"]])
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aTransactionSendsForTheOthersForBoundedRoundsThenATaskTakesOver() async throws {
         let sender = NoticeSender(logger: logger)

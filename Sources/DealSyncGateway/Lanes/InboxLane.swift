@@ -108,7 +108,7 @@ public final class InboxLane: Service {
             while true {
                 // Told to stop (shutdown, or the lane handed over): the batches under way end, no other begins.
                 if Task.isShuttingDownGracefully || Task.isCancelled { more = false }
-                if more, running < options.overlap {
+                if more, running < max(1, options.overlap) {
                     let claim = Claim()
                     // This claim takes whatever was announced before it.
                     _ = wakeup.takeSignal()
@@ -153,10 +153,18 @@ public final class InboxLane: Service {
         let inbox = generation.inbox
         let started = ContinuousClock.now
         let (id, limit, worker) = (self.id, options.batchSize, self.worker)
+        let told = Atomic<Bool>(false)
         let steps = try await inbox.context.database.bounded(options.batchLimit) {
             try await inbox.processBatch(
-                connector: id, limit: limit, decode: { try registry.decode($0) }, worker: worker, locked: locked)
+                connector: id, limit: limit, decode: { try registry.decode($0) }, worker: worker,
+                locked: { rows in
+                    told.store(true, ordering: .relaxed)
+                    await locked?(rows)
+                })
         }
+        // A batch that failed and was decided row by row never held its locks as one: its rows are told now, so the
+        // lane still knows whether its claim was full.
+        if !told.load(ordering: .relaxed), !steps.isEmpty { await locked?(steps.count) }
         metrics.laneClaim(id, found: !steps.isEmpty)
         guard !steps.isEmpty else { return false }
         metrics.laneBatch(id, rows: steps.count, seconds: started.duration(to: .now).seconds)

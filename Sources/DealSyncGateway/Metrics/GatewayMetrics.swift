@@ -155,12 +155,12 @@ public final class GatewayMetrics: Sendable {
         counter("dealsync_inbox_processed_total", [("connector", connector), ("result", result)]).increment(by: count)
     }
 
-    /// One batch of a connector's inbox lane: how many rows it decided and how long its transaction took.
     /// A lane's claim: `found` is false when it found nothing due (each such claim is a transaction spent).
     func laneClaim(_ connector: String, found: Bool) {
         counter("dealsync_lane_claims_total", [("connector", connector), ("found", found ? "rows" : "none")]).increment()
     }
 
+    /// One batch of a connector's inbox lane: how many rows it decided and how long its transaction took.
     func laneBatch(_ connector: String, rows: Int, seconds: Double) {
         counter("dealsync_lane_rows_total", [("connector", connector)]).increment(by: rows)
         timer("dealsync_lane_batch_seconds", [("connector", connector)]).recordNanoseconds(Int64(seconds * 1e9))

@@ -119,13 +119,20 @@ extension Database {
     /// Sends `notices` of a committed transaction (or of a single statement, its own transaction).
     func announce(_ notices: Notices, logger: Logger) async {
         await noticeSender.send(notices) { batch in
-            // A transaction of its own that waits for no disk flush: a notification lost in a crash is a hint lost,
-            // and the lock it takes is held for as short a time as possible.
-            try await self.client.query(
-                """
-                SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
-                FROM unnest(\(batch.map(\.channel.rawValue)), \(batch.map(\.payload))) AS n(c, p)
-                """, logger: logger)
+            // Bounded: a statement on a connection whose server crashed may never answer, and the sender waiting on
+            // it would hold every later notice of the process (and the flusher or lane that sends them) for good.
+            try await withDeadline(Self.noticeLimit) {
+                // A transaction of its own that waits for no disk flush: a notification lost in a crash is a hint
+                // lost, and the lock it takes is held for as short a time as possible.
+                _ = try await self.client.query(
+                    """
+                    SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
+                    FROM unnest(\(batch.map(\.channel.rawValue)), \(batch.map(\.payload))) AS n(c, p)
+                    """, logger: logger)
+            }
         }
     }
+
+    /// How long sending notices may take before they are given up (the lanes and relays look on their own too).
+    static let noticeLimit: Duration = .seconds(5)
 }
