@@ -96,15 +96,14 @@ public final class InboxLane: Service {
     }
 
     /// Decides batches while rows are surely waiting, up to ``Options/overlap`` of them under way at once, each claimed
-    /// once the one before holds its records' locks; returns whether there was work.
+    /// once the one before holds its records' locks.
     ///
     /// Another batch is claimed only when the last claim was full (the backlog goes on) or rows were stored since it
     /// began (their notice came): a claim that would find nothing costs a transaction of four statements, and one
     /// after every batch once made up a third of what a lightly loaded gateway sent PostgreSQL.
-    @discardableResult
-    func cycles() async throws -> Bool {
+    func cycles() async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
-            var (running, worked, more) = (0, false, true)
+            var (running, more) = (0, true)
             while true {
                 // Told to stop (shutdown, or the lane handed over): the batches under way end, no other begins.
                 if Task.isShuttingDownGracefully || Task.isCancelled { more = false }
@@ -122,11 +121,10 @@ public final class InboxLane: Service {
                     more = claim.rows >= options.batchSize || wakeup.takeSignal()
                     continue
                 }
-                guard let found = try await group.next() else { return worked }
+                guard try await group.next() != nil else { return }
                 running -= 1
-                if found { worked = true }
                 // Rows stored while the batches under way decided theirs.
-                if !more, Task.isShuttingDownGracefully == false, wakeup.takeSignal() { more = true }
+                if !more, wakeup.takeSignal() { more = true }
             }
         }
     }

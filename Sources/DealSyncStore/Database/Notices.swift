@@ -13,7 +13,7 @@ import Synchronization
 /// its transaction 4,000. A notice is only a hint (lanes and relays also look on their own), so one lost between
 /// the commit and its `NOTIFY` costs latency, never a row.
 public final class Notices: Sendable {
-    public enum Channel: String, Sendable, CaseIterable {
+    public enum Channel: String, Sendable {
         /// Inbox rows were stored; the payload names their connector (its lane).
         case inbox = "dealsync_inbox"
         /// Outbox writes were stored; the payload names their target (an empty one wakes every relay).
@@ -29,11 +29,11 @@ public final class Notices: Sendable {
         pending.withLock { $0[channel, default: []].formUnion(payloads) }
     }
 
-    /// Everything asked for so far, as (channel, payload) pairs, leaving nothing behind.
-    func take() -> [(channel: Channel, payload: String)] {
+    /// Everything asked for so far, leaving nothing behind.
+    func take() -> [Channel: Set<String>] {
         pending.withLock { pending in
             defer { pending = [:] }
-            return pending.flatMap { channel, payloads in payloads.map { (channel, $0) } }
+            return pending
         }
     }
 }
@@ -68,7 +68,7 @@ package final class NoticeSender: Sendable {
         let taken = notices.take()
         guard !taken.isEmpty else { return }
         let lead = state.withLock { s -> Bool in
-            for (channel, payload) in taken { s.pending[channel, default: []].insert(payload) }
+            s.pending.merge(taken) { $0.union($1) }
             guard !s.sending else { return false }
             s.sending = true
             return true
@@ -116,7 +116,7 @@ extension Database {
         return result
     }
 
-    /// Sends `notices` of a committed transaction (or of a single statement, its own transaction).
+    /// Sends `notices` of a committed transaction.
     func announce(_ notices: Notices, logger: Logger) async {
         await noticeSender.send(notices) { batch in
             // Bounded: a statement on a connection whose server crashed may never answer, and the sender waiting on

@@ -8,11 +8,13 @@ import Synchronization
 /// Group commit for intake: concurrent webhook requests share one multi-row `INSERT` and one commit, and each is
 /// answered only once the commit that holds its own row has completed.
 ///
-/// The group is one statement, sent outside any explicit transaction: PostgreSQL commits it on its own, all of its
-/// rows or none, and spares the `BEGIN` and `COMMIT` round trips of a transaction around it.
+/// The group's insert runs in a transaction of its own, `BEGIN` and `COMMIT` included, though one statement would
+/// be committed on its own: PostgresNIO ends a statement at its `CommandComplete`, which PostgreSQL sends before
+/// it commits an implicit transaction, so a request could be answered before its row is durable (or a failed
+/// commit go unseen). The answer after `COMMIT`'s own completion cannot come too early.
 ///
-/// Requests queue their item; a few flushers each take what is queued (up to `maxRows`), store it with one
-/// statement and resume every request in it. Under load the queue fills while the other flushers commit, so
+/// Requests queue their item; a few flushers each take what is queued (up to `maxRows`), store it in one
+/// transaction and resume every request in it. Under load the queue fills while the other flushers commit, so
 /// groups grow with the load and the number of commits does not. A duplicate dedupe key is still reported as a
 /// duplicate; a row PostgreSQL refuses (bad data) fails only its own request; a failed commit fails every request
 /// of its group and stores nothing. A request that cannot be stored within `deadline` (the database is away)
@@ -23,9 +25,9 @@ public final class InboxWriter: Service, Sendable {
         public var maxRows = 500
         public var flushers = 4
         public var deadline: Duration = .seconds(2)
-        /// How long a group's statement may take before the flusher gives up on it and fails its requests. A
+        /// How long a group's transaction may take before the flusher gives up on it and fails its requests. A
         /// statement on a connection whose server crashed can wait for ever, and a flusher waiting on it would
-        /// store nothing more (and keep the writer from stopping). The abandoned statement is cancelled; should
+        /// store nothing more (and keep the writer from stopping). The abandoned transaction is cancelled; should
         /// it commit after all, its rows are stored but were never acknowledged.
         public var storeTimeout: Duration = .seconds(10)
 
@@ -47,7 +49,7 @@ public final class InboxWriter: Service, Sendable {
     let database: Database
     let logger: Logger
     let options: Options
-    /// Test hook, called before each group's statement is sent; throwing there fails the group.
+    /// Test hook, called before each group's transaction begins; throwing there fails the group.
     let beforeStore: (@Sendable ([InboxItem]) async throws -> Void)?
 
     private struct Waiting {
@@ -201,8 +203,8 @@ public final class InboxWriter: Service, Sendable {
 
     private func store(_ items: [InboxItem], notices: Notices) async throws -> [Int64?] {
         try await beforeStore?(items)
-        return try await database.client.withConnection { connection in
-            try await InboxRecords.insert(items, notices: notices, on: connection, logger: logger)
+        return try await database.client.withTransaction(logger: logger) { tx in
+            try await InboxRecords.insert(items, notices: notices, on: tx, logger: logger)
         }
     }
 
@@ -217,7 +219,8 @@ public final class InboxWriter: Service, Sendable {
 
     /// Whether the database refused the data itself (SQLSTATE class 22 or 23), not the connection or the commit.
     static func isBadData(_ error: any Error) -> Bool {
-        guard let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return false }
+        let underlying = (error as? PostgresTransactionError)?.closureError ?? error
+        guard let psql = underlying as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return false }
         return state.hasPrefix("22") || state.hasPrefix("23")
     }
 }
