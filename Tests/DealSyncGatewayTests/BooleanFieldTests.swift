@@ -85,7 +85,7 @@ import Testing
     /// When the newest amoCRM value of `insured` that dealsync knows was made (the test's only link).
     static func crmKnownAt(_ system: SyncSystem) async throws -> Int64 {
         let rows = try await system.database.client.query(
-            "SELECT coalesce(max((state->'crm'->'known_at'->>'millis')::int8), 0) FROM field_state WHERE field = 'insured'")
+            "SELECT coalesce(max((states::jsonb->'insured'->'crm'->'known_at'->>'millis')::int8), 0) FROM link_fields")
         for try await millis in rows.decode(Int64.self) { return millis }
         return 0
     }

@@ -308,7 +308,7 @@ extension SyncSystem {
     func dump() async throws -> String {
         var lines: [String] = []
         for query in [
-            "SELECT field || ' ' || state::text FROM field_state ORDER BY link_id, field",
+            "SELECT link_id || ' ' || states FROM link_fields ORDER BY link_id",
             "SELECT kind || ' ' || coalesce(field,'') || ' ' || coalesce(master_value::text,'') || ' ' || coalesce(crm_value::text,'') || ' ' || outcome FROM divergence_log ORDER BY id",
             "SELECT id || ' ' || target || ' ' || status || ' ' || payload::text || ' ' || attempt_log::text FROM outbox ORDER BY id",
             "SELECT id || ' ' || connector || ' ' || source || ' ' || status || ' ' || coalesce(error,'') || ' ' || convert_from(body, 'UTF8') FROM inbox ORDER BY id",

@@ -18,7 +18,7 @@ struct DecisionFeedRowsTests {
     func context(_ database: Database) -> SyncContext { SyncContext(database: database, setup: Self.setup, logger: logger) }
 
     func fieldStates(_ database: Database) async throws -> String {
-        let rows = try await database.client.query("SELECT coalesce(string_agg(state::text, ',' ORDER BY field), '') FROM field_state")
+        let rows = try await database.client.query("SELECT coalesce(string_agg(states, ',' ORDER BY link_id), '') FROM link_fields")
         for try await text in rows.decode(String.self) { return text }
         return ""
     }

@@ -47,7 +47,7 @@ struct MigratorTests {
             for try await name in rows.decode(String.self) { tables.append(name) }
             #expect(
                 tables == [
-                    "audit_log", "connector_status", "dead_letters", "divergence_log", "field_state", "inbox", "links",
+                    "audit_log", "connector_status", "dead_letters", "divergence_log", "inbox", "link_fields", "links",
                     "oauth_tokens", "onboarding_runs", "outbox", "poll_cursors", "schema_migrations", "sync_holds",
                 ])
         }
@@ -90,6 +90,55 @@ struct MigratorTests {
                 let claimed = try await claims.claim(target: "tour", limit: 10, worker: "host:1", lease: .seconds(90))
                 #expect(claimed.map(\.head.claimSequence) == [1], "the new write is claimed under the new schema")
             }
+        }
+    }
+
+    /// Field state stored a row per link and field (V1 to V8) is one document per link after V9, every state read
+    /// back as it was, a link without any still without; and the document is compressed with LZ4 where the
+    /// server has it.
+    @Test func fieldStateStoredPerFieldIsReadPerLinkAfterTheUpgrade() async throws {
+        try await TestPostgres.withDatabase(migrated: false) { database in
+            let before = try await Migrator(migrations: Array(Migration.all.prefix { $0.version <= 8 }), logger: logger).migrate(database)
+            #expect(before.currentVersion == 8)
+            let title = FieldState(
+                decided: .text("Сочи \"люкс\""), decidedBy: .crm, decidedAt: SourceStamp(millis: 1_000),
+                master: SideState(known: .text("Сочи"), knownAt: SourceStamp(millis: 900, version: 3)),
+                crm: SideState(known: .text("Сочи \"люкс\""), knownAt: SourceStamp(millis: 1_000)))
+            var stage = FieldState(decided: .text("won"), decidedBy: .master)
+            stage.master.pending = [PendingWrite(value: .text("won"), key: "ds1-k")]
+            _ = try await database.client.query(
+                """
+                INSERT INTO links (id, connector, master_deal_id, record_id) VALUES
+                    (1, 'tour', 'md-1', '9001'), (2, 'tour', 'md-2', '9002'), (3, 'tour', 'md-3', NULL)
+                """, logger: logger)
+            for (link, field, state) in [(1, "title", title), (1, "stage", stage), (2, "stage", stage)] {
+                // As the old releases wrote it: `jsonb`, given back in PostgreSQL's own key order and spacing.
+                _ = try await database.client.query(
+                    "INSERT INTO field_state (link_id, field, state) VALUES (\(Int64(link)), \(field), \(state.jsonText)::jsonb)",
+                    logger: logger)
+            }
+
+            let upgrade = try await Migrator(logger: logger).migrate(database)
+            #expect(upgrade.applied.first == 9 && upgrade.currentVersion == Migration.latestVersion)
+            let reader = LinkReader(database: database, logger: logger)
+            let states = try await reader.fieldStates(links: [1, 2, 3])
+            #expect(states.keys.sorted() == [1, 2])
+            #expect(states[1] == ["title": title, "stage": stage])
+            #expect(states[2] == ["stage": stage])
+            #expect(try await StoreFixtures.count("pg_tables", where: "tablename = 'field_state'", in: database) == 0)
+
+            var lz4 = true
+            do {
+                _ = try await database.client.query("CREATE TEMP TABLE lz4_probe (t text COMPRESSION lz4)", logger: logger)
+            } catch {
+                lz4 = false
+            }
+            let method = try await database.client.query(
+                "SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'link_fields'::regclass AND attname = 'states'",
+                logger: logger)
+            var methods: [String] = []
+            for try await compression in method.decode(String.self) { methods.append(compression) }
+            #expect(methods == [lz4 ? "l" : ""])
         }
     }
 

@@ -292,3 +292,47 @@ extension FieldValue {
         out.append(UInt8(ascii: "}"))
     }
 }
+
+/// A link's field states stored as one document, an object of field name to state, so that a batch reads and
+/// writes a row per link rather than one per field.
+extension FieldState {
+    /// Parses a link's stored states.
+    public static func states(jsonText: String) throws(JSONShapeError) -> [String: FieldState] {
+        var text = jsonText
+        let read = text.withUTF8 { bytes -> Result<[String: FieldState], JSONShapeError> in
+            var parser = JSONText.Parser(bytes: bytes)
+            do throws(JSONShapeError) {
+                return .success(
+                    try parser.document { (parser) throws(JSONShapeError) in
+                        var states: [String: FieldState] = [:]
+                        try parser.readObject("field states") { (parser, field) throws(JSONShapeError) in
+                            do throws(JSONShapeError) {
+                                states[field] = try FieldState(reading: &parser)
+                            } catch {
+                                throw JSONShapeError("\(field): \(error.description)")
+                            }
+                        }
+                        return states
+                    })
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try read.get()
+    }
+
+    /// The stored document of a link's states: fields in the order of their names, each state's own text.
+    public static func jsonText(of states: [String: FieldState]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(600 * states.count + 2)
+        out.append(UInt8(ascii: "{"))
+        for (index, field) in states.keys.sorted().enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            JSONText.writeString(field, into: &out)
+            out.append(UInt8(ascii: ":"))
+            states[field]!.write(into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
+    }
+}

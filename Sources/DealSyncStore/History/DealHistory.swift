@@ -120,12 +120,13 @@ public struct DealHistory: Sendable {
 
     private func fieldStates(links: [Int64]) async throws -> [FieldStateRow] {
         let rows = try await database.client.query(
-            "SELECT link_id, field, state::text, updated_at FROM field_state WHERE link_id = ANY(\(links)) ORDER BY link_id, field",
-            logger: logger)
+            "SELECT link_id, states, updated_at FROM link_fields WHERE link_id = ANY(\(links)) ORDER BY link_id", logger: logger)
         var states: [FieldStateRow] = []
-        for try await (link, field, text, updated) in rows.decode((Int64, String, String, Date).self) {
-            guard let state = try? FieldState(jsonText: text) else { continue }
-            states.append(FieldStateRow(linkID: link, field: field, state: state, updatedAt: updated))
+        for try await (link, text, updated) in rows.decode((Int64, String, Date).self) {
+            guard let fields = try? FieldState.states(jsonText: text) else { continue }
+            for (field, state) in fields.sorted(by: { $0.key < $1.key }) {
+                states.append(FieldStateRow(linkID: link, field: field, state: state, updatedAt: updated))
+            }
         }
         return states
     }

@@ -76,24 +76,13 @@ public struct LinkReader: Sendable {
     }
 
     public func fieldStates(link: Int64) async throws -> [String: FieldState] {
-        let rows = try await database.client.query("SELECT field, state::text FROM field_state WHERE link_id = \(link)", logger: logger)
-        var states: [String: FieldState] = [:]
-        for try await (field, json) in rows.decode((String, String).self) {
-            states[field] = try FieldState(jsonText: json)
-        }
-        return states
+        try await fieldStates(links: [link])[link] ?? [:]
     }
 
     /// The field states of many links in one query: link id → field → state (a link without any is absent).
     public func fieldStates(links: [Int64]) async throws -> [Int64: [String: FieldState]] {
         guard !links.isEmpty else { return [:] }
-        let rows = try await database.client.query(
-            "SELECT link_id, field, state::text FROM field_state WHERE link_id = ANY(\(links))", logger: logger)
-        var states: [Int64: [String: FieldState]] = [:]
-        for try await (link, field, json) in rows.decode((Int64, String, String).self) {
-            states[link, default: [:]][field] = try FieldState(jsonText: json)
-        }
-        return states
+        return try await FieldStateRecords.states(database.client.query(FieldStateRecords.select(links: links), logger: logger))
     }
 
     private func snapshot(where condition: String, _ a: String, _ b: String) async throws -> LinkSnapshot? {

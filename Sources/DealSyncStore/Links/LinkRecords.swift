@@ -33,27 +33,16 @@ enum LinkRecords {
     }
 
     static func fieldStates(link: Int64, on tx: PostgresConnection, logger: Logger) async throws -> [String: FieldState] {
-        let rows = try await tx.query("SELECT field, state::text FROM field_state WHERE link_id = \(link)", logger: logger)
-        var states: [String: FieldState] = [:]
-        for try await (field, json) in rows.decode((String, String).self) {
-            states[field] = try FieldState(jsonText: json)
-        }
-        return states
+        try await FieldStateRecords.read(links: [link], on: tx, logger: logger)[link] ?? [:]
     }
 
-    /// Writes the fields whose state changed.
+    /// Writes the link's states if any changed.
     static func saveFieldStates(
         link: Int64, _ states: [String: FieldState], previous: [String: FieldState],
         on tx: PostgresConnection, logger: Logger
     ) async throws {
-        for (field, state) in states.sorted(by: { $0.key < $1.key }) where previous[field] != state {
-            let json = state.jsonText
-            try await tx.query(
-                """
-                INSERT INTO field_state (link_id, field, state) VALUES (\(link), \(field), \(json)::jsonb)
-                ON CONFLICT (link_id, field) DO UPDATE SET state = excluded.state, updated_at = now()
-                """, logger: logger)
-        }
+        guard states != previous else { return }
+        try await FieldStateRecords.save([link: states], on: tx, logger: logger)
     }
 
     static func snapshot(_ row: Row, on tx: PostgresConnection, logger: Logger) async throws -> LinkSnapshot {

@@ -90,10 +90,8 @@ package enum LinkBookRecords {
             }
         }
         if !links.isEmpty {
-            let states = try await tx.query(
-                "SELECT link_id, field, state::text FROM field_state WHERE link_id = ANY(\(Array(links.keys)))", logger: logger)
-            for try await (link, field, json) in states.decode((Int64, String, String).self) {
-                links[link]?.fields[field] = try FieldState(jsonText: json)
+            for (link, fields) in try await FieldStateRecords.read(links: Array(links.keys), on: tx, logger: logger) {
+                links[link]?.fields = fields
             }
         }
         var reserved: [Int64] = []
@@ -166,7 +164,7 @@ package enum LinkBookRecords {
     static func save(_ book: LinkBook, before: LinkBook, lineages: [Int64: UUID], on tx: PostgresConnection, logger: Logger) async throws {
         var created: [LinkBook.Entry] = []
         var changed: [LinkBook.Entry] = []
-        var states: (links: [Int64], fields: [String], json: [String]) = ([], [], [])
+        var states: [Int64: [String: FieldState]] = [:]
         for (id, link) in book.entries.sorted(by: { $0.key < $1.key }) {
             let old = before[id]
             if book.created.contains(id) {
@@ -177,11 +175,7 @@ package enum LinkBookRecords {
             {
                 changed.append(link)
             }
-            for (field, state) in link.fields.sorted(by: { $0.key < $1.key }) where old?.fields[field] != state {
-                states.links.append(id)
-                states.fields.append(field)
-                states.json.append(state.jsonText)
-            }
+            if link.fields != (old?.fields ?? [:]) { states[id] = link.fields }
         }
         let noLineage = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
         if !created.isEmpty {
@@ -208,13 +202,6 @@ package enum LinkBookRecords {
                 WHERE l.id = t.id
                 """, logger: logger)
         }
-        if !states.links.isEmpty {
-            try await tx.query(
-                """
-                INSERT INTO field_state (link_id, field, state)
-                SELECT link, field, json::jsonb FROM unnest(\(states.links), \(states.fields), \(states.json)) AS t(link, field, json)
-                ON CONFLICT (link_id, field) DO UPDATE SET state = excluded.state, updated_at = now()
-                """, logger: logger)
-        }
+        try await FieldStateRecords.save(states, on: tx, logger: logger)
     }
 }

@@ -112,6 +112,38 @@ import Testing
         #expect((try? JSONDecoder().decode(FieldState.self, from: Data(text.utf8))) == nil)
     }
 
+    /// A link's states are one document: field names in order, each state its own text; read back as written,
+    /// and as PostgreSQL's `jsonb` gives it back (the upgrade from a row per field builds it with `jsonb`).
+    @Test func aLinksStatesRoundTripAsOneDocument() throws {
+        var random = SplitMix64(seed: 0x11_4B5)
+        var checked = 0
+        for _ in 0..<500 {
+            var states: [String: FieldState] = [:]
+            for index in 0..<random.next(below: 9) {
+                states[["title", "stage", "budget", "поле \"x\"", "a/b", "owner", "tour_type", "z", "insured"][index]] = Self.state(&random)
+            }
+            let text = FieldState.jsonText(of: states)
+            #expect(try FieldState.states(jsonText: text) == states)
+            let tree = JSONValue.object(states.mapValues(\.json))
+            #expect(JSONText.parse(text) == tree)
+            #expect(try FieldState.states(jsonText: Self.jsonbText(tree)) == states)
+            checked += 1
+        }
+        #expect(checked == 500)
+        #expect(FieldState.jsonText(of: [:]) == "{}")
+        #expect(try FieldState.states(jsonText: "{}").isEmpty)
+    }
+
+    @Test func aDamagedDocumentOfStatesIsRefusedNamingTheField() throws {
+        let good = FieldState.jsonText(of: ["title": FieldState(), "stage": FieldState()])
+        #expect(try FieldState.states(jsonText: good).count == 2)
+        for text in ["[]", "", good + "x", String(good.dropLast()), #"{"title":{"master":{}}}"#, #"{"title":1}"#] {
+            #expect(throws: JSONShapeError.self, "\(text)") { try FieldState.states(jsonText: text) }
+        }
+        let error = #expect(throws: JSONShapeError.self) { try FieldState.states(jsonText: #"{"title":{"master":{}}}"#) }
+        #expect(error?.description == "title: crm: missing")
+    }
+
     /// Idempotency keys hash the values' JSON: written without the coders, keys made before are made again.
     @Test func idempotencyKeysStayWhatTheCodersMadeThem() throws {
         var random = SplitMix64(seed: 0x1DE4_7E11)
