@@ -148,6 +148,45 @@ struct NoticesTests {
         #expect(sent.withLock { $0 } == [["lost"], ["next"]])
     }
 
+    /// A transaction that named a channel but nothing on it (a batch that wrote no outbox row asks to wake the
+    /// relays of none) sends nothing, and the notices after it are still sent: once such a notice left the sender
+    /// believing it was sending, no process sent another, and relays waited for their idle poll (a freshness of
+    /// seconds at 50 changes a second).
+    @Test(.timeLimit(.minutes(1)))
+    func aNoticeNamingNothingSendsNothingAndTheNextIsStillSent() async throws {
+        let sender = NoticeSender(logger: logger)
+        let sent = Mutex<[[String]]>([])
+        let statement: NoticeSender.Statement = { batch in sent.withLock { $0.append(batch.map(\.payload)) } }
+        let nothing = Notices()
+        nothing.wake(.outbox, [])
+        nothing.wake(.inbox, [String]())
+        await sender.send(nothing, with: statement)
+        await sender.send(Self.notices(), with: statement)
+        #expect(sent.withLock { $0 }.isEmpty)
+        for index in 0..<3 { await sender.send(Self.notices("after-\(index)"), with: statement) }
+        #expect(sent.withLock { $0 } == [["after-0"], ["after-1"], ["after-2"]])
+    }
+
+    /// The same through the database: a transaction whose notices name nothing, then a stored row's lane is woken.
+    @Test(.timeLimit(.minutes(1)))
+    func aTransactionThatNamedNothingDoesNotSilenceTheNextOnes() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await withListener(database, on: .inbox) { heard in
+                try await database.transaction(logger: logger) { tx, notices in
+                    try await tx.query("SELECT 1", logger: logger)
+                    notices.wake(.outbox, [])
+                }
+                for connector in ["tour-a", "tour-b"] {
+                    let stored = try await InboxStore(database: database, logger: logger).record(Self.item(connector))
+                    guard case .stored = stored else { Issue.record("not stored: \(stored)"); return }
+                }
+                try await eventually("both stored rows' lanes are woken", timeout: .seconds(10)) {
+                    Set(heard.all).isSuperset(of: ["tour-a", "tour-b"])
+                }
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aTransactionSendsForTheOthersForBoundedRoundsThenATaskTakesOver() async throws {
         let sender = NoticeSender(logger: logger)

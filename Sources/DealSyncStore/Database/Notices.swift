@@ -26,6 +26,8 @@ public final class Notices: Sendable {
 
     /// Asks for `payloads` to be announced on `channel` once the transaction has committed.
     public func wake(_ channel: Channel, _ payloads: some Sequence<String>) {
+        let payloads = Set(payloads)
+        guard !payloads.isEmpty else { return }
         pending.withLock { $0[channel, default: []].formUnion(payloads) }
     }
 
@@ -66,7 +68,7 @@ package final class NoticeSender: Sendable {
     /// ``rounds`` statements, leaves the rest to a task).
     package func send(_ notices: Notices, with statement: @escaping Statement) async {
         let taken = notices.take()
-        guard !taken.isEmpty else { return }
+        guard taken.values.contains(where: { !$0.isEmpty }) else { return }
         let lead = state.withLock { s -> Bool in
             s.pending.merge(taken) { $0.union($1) }
             guard !s.sending else { return false }
@@ -82,10 +84,13 @@ package final class NoticeSender: Sendable {
     /// Sends what is pending, up to `rounds` statements; returns true when nothing was left (and sending is over).
     private func drain(rounds: Int, with statement: Statement) async -> Bool {
         for _ in 0..<rounds {
+            // Whether anything is left is what the statement would send, never whether a channel is named: a
+            // sender that saw a channel with nothing in it kept `sending` set for good, and nobody sent again.
             let batch = state.withLock { s -> [(channel: Notices.Channel, payload: String)] in
-                defer { s.pending = [:] }
-                if s.pending.isEmpty { s.sending = false }
-                return s.pending.flatMap { channel, payloads in payloads.sorted().map { (channel, $0) } }
+                let batch = s.pending.flatMap { channel, payloads in payloads.sorted().map { (channel, $0) } }
+                s.pending = [:]
+                if batch.isEmpty { s.sending = false }
+                return batch
             }
             if batch.isEmpty { return true }
             do {
@@ -95,7 +100,10 @@ package final class NoticeSender: Sendable {
             }
         }
         return state.withLock { s in
-            if s.pending.isEmpty { s.sending = false }
+            if s.pending.values.allSatisfy(\.isEmpty) {
+                s.pending = [:]
+                s.sending = false
+            }
             return !s.sending
         }
     }
