@@ -13,6 +13,8 @@ struct EngineBench {
         var writes = 0
         var seconds = 0.0
         var perSecond: Double { Double(decisions) / seconds }
+        /// Every link's field states as the run left them: what a lane loads and saves per link.
+        var states: [[String: FieldState]] = []
     }
 
     func run() -> Result {
@@ -81,7 +83,27 @@ struct EngineBench {
         }
         let elapsed = started.duration(to: .now)
         result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        result.states = snapshots.map(\.fields)
         return result
+    }
+
+    /// A link's field states as stored (one text document per link): each written and read back `rounds` times, as a
+    /// lane's save and the next batch's load do.
+    static func storedText(_ states: [[String: FieldState]], rounds: Int) throws -> (perSecond: Double, bytes: Int) {
+        var bytes = 0
+        var read = 0
+        let started = ContinuousClock.now
+        for _ in 0..<rounds {
+            for fields in states {
+                let text = FieldState.jsonText(of: fields)
+                bytes += text.utf8.count
+                read += try FieldState.states(jsonText: text).count
+            }
+        }
+        let elapsed = started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        guard read == states.reduce(0, { $0 + $1.count }) * rounds else { throw BenchError("field states read back short") }
+        return (Double(states.count * rounds) / seconds, bytes / max(1, states.count * rounds))
     }
 
     static let stages = ["lead", "qualified", "proposal", "won", "active"]

@@ -59,6 +59,11 @@ say(
 )
 targets.append(
     Target(name: "engine ≥ 20,000 decisions/s", met: engine.perSecond >= 20_000, detail: String(format: "%.0f/s", engine.perSecond)))
+let stored = try EngineBench.storedText(engine.states, rounds: quick ? 20 : 50)
+say(
+    String(
+        format: "  field state as stored: %.0f link documents written and read back per second (%d fields, %d bytes each on average)",
+        stored.perSecond, engine.states.first?.count ?? 0, stored.bytes))
 
 let only = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_ONLY"] ?? ""
 if only.isEmpty || only.contains("kafka") {

@@ -76,6 +76,21 @@ public enum JSONText {
 
     static func writeString(_ text: String, into out: inout [UInt8], escapingSlashes: Bool = false) {
         out.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copied whole.
+        var contiguous = text
+        let copied = contiguous.withUTF8 { bytes -> Bool in
+            for byte in bytes
+            where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || (escapingSlashes && byte == UInt8(ascii: "/"))
+            {
+                return false
+            }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "/") where escapingSlashes: out.append(contentsOf: #"\/"#.utf8)
@@ -324,12 +339,31 @@ extension JSONText {
         if !first { out.append(UInt8(ascii: ",")) }
         out.append(UInt8(ascii: "\""))
         out.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
-        out.append(contentsOf: "\":".utf8)
+        out.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: ":"))
     }
 
-    /// An integer as ``JSONValue/number(_:)`` of its text is written.
+    /// An integer as ``JSONValue/number(_:)`` of its text is written: its digits, which for an integer of at most 18
+    /// of them is what ``canonicalNumber(_:)`` keeps; a longer one goes through it.
     static func writeInteger(_ number: Int64, into out: inout [UInt8]) {
-        out.append(contentsOf: canonicalNumber(String(number)).utf8)
+        guard number > -1_000_000_000_000_000_000, number < 1_000_000_000_000_000_000 else {
+            out.append(contentsOf: canonicalNumber(String(number)).utf8)
+            return
+        }
+        if number < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = number.magnitude
+        var digits:
+            (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[17 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(18 - count)...])
+        }
     }
 
     static func writeList<T>(_ items: [T], into out: inout [UInt8], _ write: (T, inout [UInt8]) -> Void) {
