@@ -250,13 +250,19 @@ extension FieldValue {
             self = try FieldValue(json: try parser.readValue())
             return
         }
-        var members: [(String, JSONValue)] = []
-        try parser.readObject("value") { (parser, key) throws(JSONShapeError) in members.append((key, try parser.readValue())) }
-        guard members.count == 1 else {
+        // The one member kept apart: a list is made only for a value that is not the tagged form.
+        var first: (String, JSONValue)?
+        var others: [(String, JSONValue)] = []
+        try parser.readObject("value") { (parser, key) throws(JSONShapeError) in
+            let member = (key, try parser.readValue())
+            if first == nil { first = member } else { others.append(member) }
+        }
+        guard let first, others.isEmpty else {
+            let members = (first.map { [$0] } ?? []) + others
             self = try FieldValue(json: .object(Dictionary(members, uniquingKeysWith: { _, last in last })))
             return
         }
-        try self.init(tag: members[0].0, value: members[0].1)
+        try self.init(tag: first.0, value: first.1)
     }
 
     func write(into out: inout [UInt8]) {

@@ -500,8 +500,28 @@ extension JSONText.Parser {
     }
 
     mutating func readInt64(_ what: String) throws(JSONShapeError) -> Int64 {
+        if let number = plainInteger() { return number }
         guard case .number(let text) = try readValue(), let number = Int64(text) else { throw JSONShapeError("\(what): not an integer") }
         return number
+    }
+
+    /// An integer written plainly (``JSONText/isPlainInteger(_:)``, not followed by a fraction or an exponent), read
+    /// from its digits without making its text; `nil`, having read nothing, for any other token.
+    private mutating func plainInteger() -> Int64? {
+        skipSpace()
+        let start = index
+        let negative = peek == UInt8(ascii: "-")
+        if negative { index += 1 }
+        let first = index
+        guard digits() > 0, peek != UInt8(ascii: "."), peek != UInt8(ascii: "e"), peek != UInt8(ascii: "E"),
+            JSONText.isPlainInteger(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        else {
+            index = start
+            return nil
+        }
+        var magnitude: Int64 = 0
+        for byte in bytes[first..<index] { magnitude = magnitude * 10 + Int64(byte - UInt8(ascii: "0")) }
+        return negative ? -magnitude : magnitude
     }
 
     mutating func readBool(_ what: String) throws(JSONShapeError) -> Bool {

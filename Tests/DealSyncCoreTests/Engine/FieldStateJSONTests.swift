@@ -134,6 +134,20 @@ import Testing
         #expect(try FieldState.states(jsonText: "{}").isEmpty)
     }
 
+    /// Integers are read from their digits when written plainly; every other way of writing a number is read as the
+    /// tree's reader reads it (a fraction of zero or an exponent is still an integer, too many digits is not).
+    @Test(arguments: [
+        "0", "-7", "1796570937000", "999999999999999999", "-999999999999999999", "9223372036854775807", "-9223372036854775808",
+        "9223372036854775808", "99999999999999999999", "1.0", "1.5", "1e3", "1E3", "-0", "01", "-", " 42 ", "4 2", "0x10", "\"5\"",
+    ])
+    func integersAreReadAsTheTreesReaderReadsThem(_ number: String) {
+        let text = #"{"crm":{"known_at":{"millis":"# + number + #"}},"master":{}}"#
+        let direct = try? FieldState(jsonText: text)
+        let tree = JSONText.parse(text).flatMap { try? FieldState(json: $0) }
+        #expect(direct == tree)
+        #expect(direct?.crm.knownAt?.millis == tree?.crm.knownAt?.millis)
+    }
+
     @Test func aDamagedDocumentOfStatesIsRefusedNamingTheField() throws {
         let good = FieldState.jsonText(of: ["title": FieldState(), "stage": FieldState()])
         #expect(try FieldState.states(jsonText: good).count == 2)
