@@ -106,6 +106,21 @@ struct EngineBench {
         return (Double(states.count * rounds) / seconds, bytes / max(1, states.count * rounds))
     }
 
+    /// amoCRM `leads[update]` bodies as the load sends them, each parsed as intake parses it before storing.
+    static func webhookForms(count: Int) throws -> (perSecond: Double, fields: Int) {
+        let bodies = (0..<1_000).map { Array(AmoLoad.body(leadID: 900_000 + $0, tag: "t\($0)", now: 1_796_570_937).utf8) }
+        var fields = 0
+        let started = ContinuousClock.now
+        for index in 0..<count {
+            let form = try PHPForm.parse(bytes: bodies[index % bodies.count])
+            fields += form.keys.count
+        }
+        let elapsed = started.duration(to: .now)
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        guard fields == 2 * count else { throw BenchError("webhook forms parsed short: \(fields)") }
+        return (Double(count) / seconds, bodies[0].split(separator: UInt8(ascii: "&")).count)
+    }
+
     static let stages = ["lead", "qualified", "proposal", "won", "active"]
     static let owners = ["u-olga", "u-ivan", "u-anna"]
 

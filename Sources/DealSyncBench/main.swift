@@ -65,6 +65,9 @@ say(
         format: "  field state as stored: %.0f link documents written and read back per second (%d fields, %d bytes each on average)",
         stored.perSecond, engine.states.first?.count ?? 0, stored.bytes))
 
+let forms = try EngineBench.webhookForms(count: quick ? 20_000 : 100_000)
+say(String(format: "  amoCRM webhook bodies parsed (PHP-style form, %d fields): %.0f a second", forms.fields, forms.perSecond))
+
 let only = ProcessInfo.processInfo.environment["DEALSYNC_BENCH_ONLY"] ?? ""
 if only.isEmpty || only.contains("kafka") {
     say("bus: MasterDeal's events consumed from Kafka and dealsync's changes published to it")

@@ -1,12 +1,13 @@
 /// `application/x-www-form-urlencoded` bodies with PHP-style bracket keys (`leads[update][0][id]=42`), the
 /// form amoCRM webhooks, Bitrix24 events and Bitrix24 REST parameters use.
 ///
-/// Parsing is linear in the body: each pair is decoded once, each map finds a key through a dictionary, a
-/// nested map is updated in place (never copied to add one key), and `key[]` appends at a kept index. A body
-/// of 20,000 appends or of 20,000 keys under one map costs what 20,000 scalar pairs cost.
+/// Parsing is linear in the body: each pair is decoded once, each map finds a key among at most
+/// ``Map/linearLimit`` in order or else through a dictionary, a nested map is updated in place (never copied to add
+/// one key, nor boxed), and `key[]` appends at a kept index. A body of 20,000 appends or of 20,000 keys under one
+/// map costs what 20,000 scalar pairs cost.
 public enum PHPForm {
     /// A parsed form: nested maps in the order keys first appeared, with string leaves.
-    public indirect enum Value: Sendable, Equatable {
+    public enum Value: Sendable, Equatable {
         case string(String)
         case map(Map)
 
@@ -27,17 +28,19 @@ public enum PHPForm {
     /// Keys in first-seen order.
     public struct Map: Sendable, Equatable {
         public private(set) var entries: [(key: String, value: Value)] = []
-        /// Where each key is in `entries`.
+        /// Where each key is in `entries`, once there are more than ``linearLimit`` of them; a smaller map (nearly every
+        /// map of a webhook) is searched in order, which costs less than hashing the key.
         private var positions: [String: Int] = [:]
+        package static let linearLimit = 16
         /// The index `key[]` appends at: one past the largest array index so far, as PHP does.
         private(set) var nextIndex = 0
 
         public init() {}
 
         public subscript(key: String) -> Value? {
-            get { positions[key].map { entries[$0].value } }
+            get { position(of: key).map { entries[$0].value } }
             set {
-                if let position = positions[key] {
+                if let position = position(of: key) {
                     if let newValue { entries[position].value = newValue } else { remove(at: position) }
                 } else if let newValue {
                     append(key, newValue)
@@ -61,21 +64,31 @@ public enum PHPForm {
         }
 
         private mutating func append(_ key: String, _ value: Value) {
-            positions[key] = entries.count
             entries.append((key, value))
+            if entries.count > Self.linearLimit {
+                if positions.isEmpty { indexPositions() } else { positions[key] = entries.count - 1 }
+            }
             if let index = Int(key), index >= 0, index < Int.max { nextIndex = Swift.max(nextIndex, index + 1) }
+        }
+
+        private func position(of key: String) -> Int? {
+            entries.count > Self.linearLimit ? positions[key] : entries.firstIndex { $0.key == key }
+        }
+
+        private mutating func indexPositions() {
+            for (index, entry) in entries.enumerated() { positions[entry.key] = index }
         }
 
         private mutating func remove(at position: Int) {
             entries.remove(at: position)
             positions = [:]
-            for (index, entry) in entries.enumerated() { positions[entry.key] = index }
+            if entries.count > Self.linearLimit { indexPositions() }
         }
 
         /// Runs `body` on the map under `key` (a new one, or one replacing a scalar, as PHP does) without
         /// copying it: the entry is emptied while `body` runs, so the child's storage is not shared.
         mutating func updateChild(_ key: String, _ body: (inout Map) throws(ParseError) -> Void) throws(ParseError) {
-            guard let position = positions[key] else {
+            guard let position = position(of: key) else {
                 var child = Map()
                 try body(&child)
                 append(key, .map(child))

@@ -111,6 +111,27 @@ struct PHPFormHostileInputTests {
         #expect(form["a"]?["c"]?["0"]?.string == "4")
     }
 
+    /// Maps of up to `linearLimit` keys are searched in order and larger ones through an index, built when a map
+    /// grows past the limit: on both sides of it (and across it), a repeated key keeps its first place and its last
+    /// value, nested maps grow in place, and appends go on from the largest index.
+    @Test(arguments: [1, PHPForm.Map.linearLimit - 1, PHPForm.Map.linearLimit, PHPForm.Map.linearLimit + 1, 3 * PHPForm.Map.linearLimit])
+    func aRepeatedKeyKeepsItsPlaceAndItsLastValueWhateverTheMapsSize(_ keys: Int) throws {
+        var pairs = (0..<keys).map { "m[k\($0)]=v\($0)" } + (0..<keys).reversed().map { "m[k\($0)]=w\($0)" }
+        pairs += (0..<keys).map { "q[k\($0)]=v" } + (0..<keys).map { "q[k\($0)][]=x\($0)" }
+        pairs += ["n[]=a", "n[5]=b"] + (0..<keys).map { "n[]=c\($0)" }
+        let form = try PHPForm.parse(pairs.joined(separator: "&"))
+        let map = try #require(form["m"]?.map)
+        #expect(map.keys == (0..<keys).map { "k\($0)" })
+        #expect(map.entries.map(\.value.string) == (0..<keys).map { "w\($0)" })
+        // An append under a scalar's key replaces the scalar with a map, as PHP does.
+        let nested = try #require(form["q"]?.map)
+        #expect(nested.keys == (0..<keys).map { "k\($0)" })
+        #expect((0..<keys).allSatisfy { nested["k\($0)"]?["0"]?.string == "x\($0)" })
+        let appended = try #require(form["n"]?.map)
+        #expect(appended.keys == ["0", "5"] + (0..<keys).map { "\(6 + $0)" })
+        #expect(appended.indexed.compactMap(\.string) == ["a", "b"] + (0..<keys).map { "c\($0)" })
+    }
+
     // MARK: Scanning and blanking
 
     static let event = Array(
