@@ -19,14 +19,19 @@ struct InboxLaneTests {
         return -1
     }
 
+    /// A system that stores webhooks and polls nothing: its lanes run only when a test drives them.
+    static var laneDrivenByTheTest: SyncSystem.Options {
+        var options = SyncSystem.Options()
+        options.polling = false
+        options.gateway = { $0.intakeOnly = true }
+        return options
+    }
+
     /// 120 Bitrix24 events carry only deal ids: one lane cycle reads the 120 deals with three `batch` calls of up
     /// to 50 `crm.deal.get`, not 120 calls.
     @Test(.timeLimit(.minutes(2)))
     func idOnlyEventsAreFetchedInTheConnectorsBatches() async throws {
-        var options = SyncSystem.Options()
-        options.polling = false
-        options.gateway = { $0.intakeOnly = true }  // the webhooks are stored; this test drives the lane itself
-        try await SyncSystem.run(options) { system in
+        try await SyncSystem.run(Self.laneDrivenByTheTest) { system in
             for index in 0..<120 {
                 _ = system.bitrix.createAsSalesperson(
                     userID: 12,
@@ -69,10 +74,7 @@ struct InboxLaneTests {
     /// gateway's statements).
     @Test(.timeLimit(.minutes(2)))
     func aLaneClaimsAgainOnlyWhileRowsWait() async throws {
-        var options = SyncSystem.Options()
-        options.polling = false
-        options.gateway = { $0.intakeOnly = true }  // the webhooks are stored; this test runs the lane itself
-        try await SyncSystem.run(options) { system in
+        try await SyncSystem.run(Self.laneDrivenByTheTest) { system in
             let hook = "\(system.gatewayURL)/webhooks/tour/\(SyncSystem.webhookSecret)"
             try await AmoBurst.post((0..<5).map { AmoBurst.body(leadID: 6_000_000 + $0, name: "Лид \($0)") }, to: hook)
             try await system.eventually("five webhooks are stored") {

@@ -351,20 +351,21 @@ extension JSONText {
             return
         }
         if number < 0 { out.append(UInt8(ascii: "-")) }
+        // Room for the digits first, then filled from the last.
         var magnitude = number.magnitude
-        var digits:
-            (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[17 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            out.append(contentsOf: buffer[(18 - count)...])
-        }
+        var digits = 1
+        while magnitude / Self.powersOfTen[digits] > 0 { digits += 1 }
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+        var at = out.count - 1
+        repeat {
+            out[at] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+            at -= 1
+        } while magnitude > 0
     }
+
+    /// 10⁰ … 10¹⁸: a magnitude below 10¹⁸ has `digits` digits when it is below 10^digits.
+    private static let powersOfTen: [UInt64] = (0...18).map { (0..<$0).reduce(1) { power, _ in power * 10 } }
 
     static func writeList<T>(_ items: [T], into out: inout [UInt8], _ write: (T, inout [UInt8]) -> Void) {
         out.append(UInt8(ascii: "["))

@@ -68,7 +68,7 @@ package final class NoticeSender: Sendable {
     /// ``rounds`` statements, leaves the rest to a task).
     package func send(_ notices: Notices, with statement: @escaping Statement) async {
         let taken = notices.take()
-        guard taken.values.contains(where: { !$0.isEmpty }) else { return }
+        guard !taken.isEmpty else { return }
         let lead = state.withLock { s -> Bool in
             s.pending.merge(taken) { $0.union($1) }
             guard !s.sending else { return false }
@@ -99,11 +99,9 @@ package final class NoticeSender: Sendable {
                 logger.debug("notices not sent", metadata: ["error": "\(String(reflecting: type(of: error)))"])
             }
         }
+        // Something left goes to a task, which finds out by the same test as above whether it is anything to send.
         return state.withLock { s in
-            if s.pending.values.allSatisfy(\.isEmpty) {
-                s.pending = [:]
-                s.sending = false
-            }
+            if s.pending.isEmpty { s.sending = false }
             return !s.sending
         }
     }

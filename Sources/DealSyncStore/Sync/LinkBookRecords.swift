@@ -167,15 +167,17 @@ package enum LinkBookRecords {
         var states: [Int64: [String: FieldState]] = [:]
         for (id, link) in book.entries.sorted(by: { $0.key < $1.key }) {
             let old = before[id]
+            // Compared once: a link's states are a few kilobytes, and a batch has hundreds of links.
+            let fieldsChanged = link.fields != (old?.fields ?? [:])
+            if fieldsChanged { states[id] = link.fields }
             if book.created.contains(id) {
                 created.append(link)
             } else if let old,
                 old.masterDealID != link.masterDealID || old.recordID != link.recordID || old.isActive != link.isActive
-                    || old.masterVersion != link.masterVersion || old.fields != link.fields
+                    || old.masterVersion != link.masterVersion || fieldsChanged
             {
                 changed.append(link)
             }
-            if link.fields != (old?.fields ?? [:]) { states[id] = link.fields }
         }
         let noLineage = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
         if !created.isEmpty {
