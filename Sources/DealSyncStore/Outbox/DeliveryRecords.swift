@@ -5,20 +5,25 @@ import PostgresNIO
 
 /// The outbox side of a relay round's outcomes, set-based: one statement per kind of outcome.
 enum DeliveryRecords {
+    /// Records `round`. A create delivered to `masterTarget` names its new deal in the same update that marks it
+    /// done (every later write of the deal follows it, see ``DeliveryOutcomes/retargetStatements(_:)``): one row
+    /// version and one statement fewer than naming it afterwards.
     static func record(
-        _ round: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)], on tx: PostgresConnection,
+        _ round: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)], masterTarget: String, on tx: PostgresConnection,
         logger: Logger
     ) async throws {
-        var done = (ids: [Int64](), entries: [String]())
+        var done = (ids: [Int64](), entries: [String](), deals: [String]())
         var retried = (ids: [Int64](), at: [Date](), entries: [String]())
         var dead = (ids: [Int64](), entries: [String](), classes: [String](), details: [String]())
         for (group, outcome) in round {
             switch outcome {
-            case .delivered(_, _, let attempt):
+            case .delivered(let recordID, _, let attempt):
                 let entry = try StoreJSON.encode([attempt])
+                let madeDeal = group.head.operation == .create && group.head.target == masterTarget
                 for id in group.ids {
                     done.ids.append(id)
                     done.entries.append(entry)
+                    done.deals.append(madeDeal ? recordID : "")
                 }
             case .retry(let at, let attempt):
                 let entry = try StoreJSON.encode([attempt])
@@ -41,8 +46,9 @@ enum DeliveryRecords {
             try await tx.query(
                 """
                 UPDATE outbox o SET status = 'done', attempts = o.attempts + 1, done_at = now(), claimed_by = NULL,
-                    claimed_until = NULL, attempt_log = o.attempt_log || t.entry::jsonb, updated_at = now()
-                FROM unnest(\(done.ids), \(done.entries)) AS t(id, entry) WHERE o.id = t.id
+                    claimed_until = NULL, attempt_log = o.attempt_log || t.entry::jsonb, updated_at = now(),
+                    master_deal_id = coalesce(o.master_deal_id, NULLIF(t.deal, ''))
+                FROM unnest(\(done.ids), \(done.entries), \(done.deals)) AS t(id, entry, deal) WHERE o.id = t.id
                 """, logger: logger)
         }
         if !retried.ids.isEmpty {

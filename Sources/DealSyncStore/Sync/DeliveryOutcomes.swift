@@ -46,7 +46,9 @@ public struct DeliveryOutcomes: Sendable {
         return try await context.database.transaction(logger: logger) { tx, notices in
             let held = try await DatabaseSpan.run("db check claims", in: span) { try await stillClaimed(round.map(\.group), on: tx) }
             let kept = zip(round, held).filter(\.1).map(\.0)
-            try await DatabaseSpan.run("db record attempts", in: span) { try await DeliveryRecords.record(kept, on: tx, logger: logger) }
+            try await DatabaseSpan.run("db record attempts", in: span) {
+                try await DeliveryRecords.record(kept, masterTarget: context.setup.masterConnector, on: tx, logger: logger)
+            }
             let linkIDs = kept.compactMap { entry -> Int64? in
                 if case .retry = entry.outcome { return nil }
                 return entry.group.head.linkID
@@ -58,7 +60,6 @@ public struct DeliveryOutcomes: Sendable {
                     reserve: 0, on: tx)
             }
             var retargeted: [(link: Int64, master: String)] = []
-            var created: [(write: Int64, master: String)] = []
             for (group, outcome) in kept {
                 guard let linkID = group.head.linkID, let lane = session.book[linkID].flatMap({ context.setup.lane($0.connector) }) else {
                     continue
@@ -68,7 +69,6 @@ public struct DeliveryOutcomes: Sendable {
                 case .delivered(let recordID, let landedAt, _):
                     if confirm(group, recordID: recordID, landedAt: landedAt, lane: lane, side: side, in: &session) {
                         retargeted.append((linkID, recordID))
-                        created.append(contentsOf: group.ids.map { ($0, recordID) })
                     }
                 case .deadLetter:
                     for write in group.writes {
@@ -80,7 +80,7 @@ public struct DeliveryOutcomes: Sendable {
                     break
                 }
             }
-            try await Self.retargetMasterWrites(retargeted, created: created, on: tx, logger: logger)
+            try await Self.retargetMasterWrites(retargeted, on: tx, logger: logger)
             _ = try await DatabaseSpan.run("db save decisions", in: span) { try await session.save(notices: notices) }
             return held
         }
@@ -254,31 +254,20 @@ public struct DeliveryOutcomes: Sendable {
     }
 
     /// Writes queued for MasterDeal deals before they existed were keyed by their link; now they follow the deal.
-    /// `links` are the links whose deal a round's creates made, `created` those creates' own rows.
-    static func retargetMasterWrites(
-        _ links: [(link: Int64, master: String)], created: [(write: Int64, master: String)], on tx: PostgresConnection,
-        logger: Logger
-    ) async throws {
+    /// `links` are the links whose deal a round's creates made (the creates themselves were named it when they
+    /// were marked done, by ``DeliveryRecords``).
+    static func retargetMasterWrites(_ links: [(link: Int64, master: String)], on tx: PostgresConnection, logger: Logger) async throws {
         guard !links.isEmpty else { return }
-        for statement in retargetStatements(links, created: created) { try await tx.query(statement, logger: logger) }
+        try await tx.query(retargetStatement(links), logger: logger)
     }
 
-    /// The open writes of each link (found through `outbox_by_link`: without the status the index is made for,
-    /// PostgreSQL reads the whole outbox, every write ever delivered, once per round), and the creates themselves.
-    package static func retargetStatements(
-        _ links: [(link: Int64, master: String)], created: [(write: Int64, master: String)]
-    ) -> [PostgresQuery] {
-        [
-            """
-            UPDATE outbox o SET master_deal_id = t.master
-            FROM unnest(\(links.map(\.link)), \(links.map(\.master))) AS t(link, master)
-            WHERE o.link_id = t.link AND o.status IN ('pending', 'in_flight') AND o.master_deal_id IS NULL
-            """,
-            """
-            UPDATE outbox o SET master_deal_id = t.master
-            FROM unnest(\(created.map(\.write)), \(created.map(\.master))) AS t(id, master)
-            WHERE o.id = t.id AND o.master_deal_id IS NULL
-            """,
-        ]
+    /// The open writes of each link, found through `outbox_by_link`: without the status the index is made for,
+    /// PostgreSQL reads the whole outbox, every write ever delivered, once per round.
+    package static func retargetStatement(_ links: [(link: Int64, master: String)]) -> PostgresQuery {
+        """
+        UPDATE outbox o SET master_deal_id = t.master
+        FROM unnest(\(links.map(\.link)), \(links.map(\.master))) AS t(link, master)
+        WHERE o.link_id = t.link AND o.status IN ('pending', 'in_flight') AND o.master_deal_id IS NULL
+        """
     }
 }
