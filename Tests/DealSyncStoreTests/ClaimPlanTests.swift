@@ -40,6 +40,11 @@ struct ClaimPlanTests {
             // The lanes' candidates come from `outbox_lane_due` in id order: about a round of it is read.
             let candidates = F.rowsRead(from: "outbox", in: plan.filter { $0["Index Name"] as? String == "outbox_lane_due" })
             #expect(candidates > 0 && candidates <= 200, "rows of outbox_lane_due read to claim 50 of \(Self.waiting): \(candidates)")
+            // The round's writes are locked and updated one by one through the primary key, never by walking an index.
+            let byID = plan.filter {
+                $0["Relation Name"] as? String == "outbox" && (($0["Index Cond"] as? String)?.hasPrefix("(id = ") ?? false)
+            }
+            #expect(byID.count == 2 && byID.allSatisfy { $0["Index Name"] as? String == "outbox_pkey" }, "\(byID)")
             let read = F.rowsRead(from: "outbox", in: plan)
             #expect(read > 0 && read <= 1_000, "rows of the outbox read in all to claim 50 of \(Self.waiting): \(read)")
         }

@@ -72,13 +72,13 @@ package enum LinkBookRecords {
             let rows = try await tx.query(
                 """
                 SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links
-                WHERE id IN (
+                WHERE id = ANY(ARRAY(
                     SELECT id FROM links WHERE master_deal_id = ANY(\(deals))
                     UNION ALL
                     SELECT l.id FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
                         JOIN links l ON l.connector = k.connector AND l.record_id = k.record
                     UNION ALL
-                    SELECT id FROM links WHERE id = ANY(\(ids)))
+                    SELECT unnest(\(ids)::int8[])))
                 ORDER BY id FOR UPDATE
                 """, logger: logger)
             for try await (id, connector, master, record, active, version) in rows.decode(
