@@ -262,10 +262,14 @@ public final class Gateway: Sendable {
             inboxWakeup: laneWakeups.lane(connector.config.id), logger: logger, generations: generations)
     }
 
-    /// The relays of a target's writes: one for a CRM, ``Options/masterDealRelays`` for MasterDeal.
+    /// The relays of a target's writes: one for a CRM; for MasterDeal, whose writes come from every lane,
+    /// ``Options/masterDealRelays``, one of them (when there are two or more) an express relay that serves only the
+    /// lanes with at most a round pending: while one connector bursts, the others' writes are taken by it at once
+    /// instead of waiting for a relay to finish a round of the burst's.
     func relays(of connector: any Connector, kit: LaneKit) -> [OutboxRelay] {
         let count = connector.config.kind == .masterdeal ? max(1, options.masterDealRelays) : 1
-        return (0..<count).map { _ in
+        let quiet: [Int?] = count > 1 ? Array(repeating: nil, count: count - 1) + [connector.config.delivery.batchSize] : [nil]
+        return quiet.map { quietLanes in
             OutboxRelay(
                 connector: connector, generations: generations, claims: kit.claims, presence: kit.presence, status: kit.status,
                 metrics: metrics, wakeup: outboxWakeups.lane(connector.config.id),
@@ -273,7 +277,7 @@ public final class Gateway: Sendable {
                     batchSize: connector.config.delivery.batchSize, lease: options.relayLease,
                     idlePoll: options.relayIdlePoll, pausedProbe: options.pausedProbe,
                     // Each of the feed's events is one decision: never merged with the next.
-                    coalesce: connector is DecisionFeedConnector ? 1 : 20),
+                    coalesce: connector is DecisionFeedConnector ? 1 : 20, quietLanes: quietLanes),
                 worker: options.worker, logger: logger)
         }
     }

@@ -303,3 +303,42 @@ struct OutboxClaimsTests {
         }
     }
 }
+
+/// An express relay's claim: only the lanes with at most a round pending, so a quiet connector's writes are taken
+/// at once while another connector's burst fills the other relays' rounds.
+struct ExpressClaimTests {
+    typealias F = StoreFixtures
+
+    func enqueue(_ count: Int, lane: String, from first: Int, in database: Database) async throws {
+        _ = try await database.client.query(
+            """
+            INSERT INTO outbox (target, record_key, operation, payload, idempotency_key, lineage_id, lane)
+            SELECT 'masterdeal', 'link:' || g, 'create', '{"values": {}}'::jsonb, 'create-' || g, gen_random_uuid(), \(lane)
+            FROM generate_series(\(first), \(first + count - 1)) AS g
+            """)
+    }
+
+    func lanes(of groups: [WriteGroup]) -> [String: Int] {
+        groups.reduce(into: [:]) { $0[$1.head.lane, default: 0] += 1 }
+    }
+
+    @Test func anExpressClaimTakesOnlyTheLanesWithAtMostARoundPending() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await enqueue(51, lane: "burst", from: 0, in: database)
+            try await enqueue(2, lane: "quiet", from: 1000, in: database)
+            try await enqueue(50, lane: "busy", from: 2000, in: database)
+            let claims = OutboxClaims(database: database, logger: TestPostgres.logger)
+            try await claims.whilePresent(worker: "host:1") {
+                let express = try await claims.claim(target: "masterdeal", limit: 50, worker: "host:1", lease: .seconds(90), quietLanes: 50)
+                #expect(express.count == 50)
+                #expect(lanes(of: express) == ["quiet": 2, "busy": 48], "a lane of 51 pending is a burst; one of 50 is not")
+                // An ordinary relay serves every lane in turn: what is left of the burst and of the busy lane.
+                let ordinary = try await claims.claim(target: "masterdeal", limit: 10, worker: "host:1", lease: .seconds(90))
+                #expect(lanes(of: ordinary) == ["busy": 2, "burst": 8])
+                // The burst is down to a round pending: the express relay serves it too.
+                let after = try await claims.claim(target: "masterdeal", limit: 50, worker: "host:1", lease: .seconds(90), quietLanes: 50)
+                #expect(lanes(of: after) == ["burst": 43])
+            }
+        }
+    }
+}

@@ -20,6 +20,9 @@ final class OutboxRelay: Service {
         var claimLimit: Duration = .seconds(30)
         /// Consecutive writes of one record sent as one request, at most.
         var coalesce = 20
+        /// An express relay: serves only the lanes with at most this many writes pending, so a quiet connector's
+        /// writes never wait for the other relays to finish rounds of another connector's burst.
+        var quietLanes: Int?
         /// The time the relay dates attempts and retries by (and ages writes against).
         var now: @Sendable () -> Date = { Date() }
     }
@@ -103,8 +106,8 @@ final class OutboxRelay: Service {
         case .allowed:
             break
         }
-        let (claims, target, worker, lease, rows, coalesce) = (
-            self.claims, self.target, self.worker, options.lease, limit, options.coalesce
+        let (claims, target, worker, lease, rows, coalesce, quiet) = (
+            self.claims, self.target, self.worker, options.lease, limit, options.coalesce, options.quietLanes
         )
         var phase = ContinuousClock.now
         func timed(_ name: String) {
@@ -116,9 +119,14 @@ final class OutboxRelay: Service {
         let (limitOfClaim, statementLimit) = (options.claimLimit, options.claimLimit * 0.9)
         let groups = try await claims.database.bounded(limitOfClaim) {
             try await claims.claim(
-                target: target, limit: rows, worker: worker, lease: lease, coalesce: coalesce, timeout: statementLimit)
+                target: target, limit: rows, worker: worker, lease: lease, coalesce: coalesce, timeout: statementLimit,
+                quietLanes: quiet)
         }
-        guard !groups.isEmpty else { return false }
+        guard !groups.isEmpty else {
+            // The notice that woke an express relay may be a burst's, which it leaves alone: a relay that waits takes it.
+            if quiet != nil, wakeup.waiting > 0 { wakeup.signalOne() }
+            return false
+        }
         // A notice wakes one relay of the target: after a full round another one claims the next while this one sends.
         if groups.count >= rows, rows == options.batchSize { wakeup.signalOne() }
         timed("claim")

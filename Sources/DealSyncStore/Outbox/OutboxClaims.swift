@@ -34,8 +34,13 @@ public struct OutboxClaims: Sendable {
     /// this transaction only): a relay that stops waiting for a slow claim and starts another must not leave the
     /// first one running on the server. Without it, a 100,000-write backlog once piled up sixteen claims, each
     /// started 30 s after the one before had been given up, all still running nine minutes later, slowing one another.
+    ///
+    /// With `quietLanes`, only the lanes with at most that many writes pending are served: an express relay's claim,
+    /// which a lane's burst never fills, so a quiet lane's write is taken at once instead of waiting for a relay
+    /// to finish a round of the burst's.
     public func claim(
-        target: String, limit: Int, worker: String, lease: Duration, coalesce: Int = 20, timeout: Duration? = nil
+        target: String, limit: Int, worker: String, lease: Duration, coalesce: Int = 20, timeout: Duration? = nil,
+        quietLanes: Int? = nil
     ) async throws -> [WriteGroup] {
         let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
         let interruption = try StoreJSON.encode(
@@ -45,7 +50,9 @@ public struct OutboxClaims: Sendable {
         return try await database.client.withTransaction(logger: logger) { tx in
             try await tx.query(Self.planning(timeout: timeout), logger: logger)
             let heads = try await Self.read(
-                Self.claimHeads(target: target, limit: limit, worker: worker, leaseSeconds: leaseSeconds, interruption: interruption),
+                Self.claimHeads(
+                    target: target, limit: limit, worker: worker, leaseSeconds: leaseSeconds, interruption: interruption,
+                    quietLanes: quietLanes),
                 on: tx)
             // Sent lanes in turn: a quiet lane's write goes among a round's first requests, not after a burst's.
             var groups = LaneTurns.interleave(heads, lane: \.lane, isBefore: { $0.id < $1.id }).map { WriteGroup(writes: [$0]) }
@@ -123,8 +130,10 @@ public struct OutboxClaims: Sendable {
     /// The statement that claims a round's heads: up to `limit` due writes of `target`, the lanes served in turn,
     /// each the oldest open write of its record, and the writes of workers that are gone (or outlived their lease),
     /// whose attempt log gains `interruption`.
+    /// With `quietLanes`, a lane is served only while at most that many of its writes are pending (counted up to one
+    /// more, from `outbox_lane_due`, so the count costs a round's worth of index entries however long the backlog).
     package static func claimHeads(
-        target: String, limit: Int, worker: String, leaseSeconds: Double, interruption: String
+        target: String, limit: Int, worker: String, leaseSeconds: Double, interruption: String, quietLanes: Int? = nil
     ) -> PostgresQuery {
         """
         WITH RECURSIVE present AS MATERIALIZED (\(unescaped: Self.presentWorkers)),
@@ -141,7 +150,10 @@ public struct OutboxClaims: Sendable {
                 WHERE o.target = \(target) AND o.lane = l.lane AND o.status = 'pending' AND o.next_attempt_at <= now()
                   AND o.id = (\(unescaped: Self.recordHead("o")))
                 ORDER BY o.id LIMIT \(limit)
-            ) c WHERE l.lane IS NOT NULL
+            ) c WHERE l.lane IS NOT NULL AND (\(quietLanes)::int8 IS NULL OR (
+                SELECT count(*) FROM (
+                    SELECT 1 FROM outbox q WHERE q.target = \(target) AND q.lane = l.lane AND q.status = 'pending'
+                    LIMIT \(quietLanes)::int8 + 1) AS backlog) <= \(quietLanes)::int8)
             UNION ALL
             SELECT h.id, 0 FROM outbox h
             WHERE h.target = \(target) AND h.status = 'in_flight' AND \(unescaped: Self.abandoned("h", claimant: "claimant"))
