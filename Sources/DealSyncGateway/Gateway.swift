@@ -263,12 +263,14 @@ public final class Gateway: Sendable {
     }
 
     /// The relays of a target's writes: one for a CRM; for MasterDeal, whose writes come from every lane,
-    /// ``Options/masterDealRelays``, one of them (when there are two or more) an express relay that serves only the
-    /// lanes with at most a round pending: while one connector bursts, the others' writes are taken by it at once
-    /// instead of waiting for a relay to finish a round of the burst's.
+    /// ``Options/masterDealRelays`` and an express relay that serves only the lanes with at most a round pending:
+    /// while one connector bursts, the others' writes are taken by it at once instead of waiting for a relay to
+    /// finish a round of the burst's. It is one more, not one of them: a burst keeps all of them (as one of four, a
+    /// full run's 500 changes a second outgrew the three left and queued: p50 1.3 s against 0.28 s).
     func relays(of connector: any Connector, kit: LaneKit) -> [OutboxRelay] {
-        let count = connector.config.kind == .masterdeal ? max(1, options.masterDealRelays) : 1
-        let quiet: [Int?] = count > 1 ? Array(repeating: nil, count: count - 1) + [connector.config.delivery.batchSize] : [nil]
+        let quiet: [Int?] =
+            connector.config.kind == .masterdeal
+            ? Array(repeating: nil, count: max(1, options.masterDealRelays)) + [connector.config.delivery.batchSize] : [nil]
         return quiet.map { quietLanes in
             OutboxRelay(
                 connector: connector, generations: generations, claims: kit.claims, presence: kit.presence, status: kit.status,
