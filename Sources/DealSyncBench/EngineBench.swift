@@ -81,8 +81,7 @@ struct EngineBench {
                 result.writes += fromCRM.writes.count
             }
         }
-        let elapsed = started.duration(to: .now)
-        result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        result.seconds = started.duration(to: .now).seconds
         result.states = snapshots.map(\.fields)
         return result
     }
@@ -100,8 +99,7 @@ struct EngineBench {
                 read += try FieldState.states(jsonText: text).count
             }
         }
-        let elapsed = started.duration(to: .now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = started.duration(to: .now).seconds
         guard read == states.reduce(0, { $0 + $1.count }) * rounds else { throw BenchError("field states read back short") }
         return (Double(states.count * rounds) / seconds, bytes / max(1, states.count * rounds))
     }
@@ -115,8 +113,7 @@ struct EngineBench {
             let form = try PHPForm.parse(bytes: bodies[index % bodies.count])
             fields += form.keys.count
         }
-        let elapsed = started.duration(to: .now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = started.duration(to: .now).seconds
         guard fields == 2 * count else { throw BenchError("webhook forms parsed short: \(fields)") }
         return (Double(count) / seconds, bodies[0].split(separator: UInt8(ascii: "&")).count)
     }

@@ -6,7 +6,7 @@ import PostgresNIO
 /// The outbox side of a relay round's outcomes, set-based: one statement per kind of outcome.
 enum DeliveryRecords {
     /// Records `round`. A create delivered to `masterTarget` names its new deal in the same update that marks it
-    /// done (every later write of the deal follows it, see ``DeliveryOutcomes/retargetStatements(_:)``): one row
+    /// done (every later write of the deal follows it, see ``DeliveryOutcomes/retargetStatement(_:)``): one row
     /// version and one statement fewer than naming it afterwards.
     static func record(
         _ round: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)], masterTarget: String, on tx: PostgresConnection,

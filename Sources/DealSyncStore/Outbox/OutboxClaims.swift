@@ -101,7 +101,7 @@ public struct OutboxClaims: Sendable {
     }
 
     /// The settings a claim's transaction runs with: its `statement_timeout` (`timeout`, or the session's), and no
-    /// bitmap scans, hash joins or merge joins (see ``claimHeads(target:limit:worker:leaseSeconds:interruption:)``).
+    /// bitmap scans, hash joins or merge joins (see ``claimHeads(target:limit:worker:leaseSeconds:interruption:quietLanes:)``).
     package static func planning(timeout: Duration?) -> PostgresQuery {
         let statementLimit = timeout.map { String(max(1, $0.milliseconds)) }
         return """
