@@ -49,4 +49,45 @@ struct ClaimPlanTests {
             #expect(read > 0 && read <= 1_000, "rows of the outbox read in all to claim 50 of \(Self.waiting): \(read)")
         }
     }
+
+    /// The relays run the claim as a prepared statement with one generic plan per connection, made by its first
+    /// claim: often on an empty outbox, whose plan must still serve a backlog of 20,000 that statistics never saw.
+    @Test func aPreparedClaimPlannedOnAnEmptyOutboxReadsARoundOfALaterBacklog() async throws {
+        try await TestPostgres.withDatabase { database in
+            _ = try await database.client.query("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+            // Constants: a utility statement's arguments cannot be bound parameters.
+            let execute = PostgresQuery(unsafeSQL: "EXECUTE claim_round('masterdeal', 50, 'host:1', 90, '{}', NULL)")
+            let plan = try await database.client.withConnection { connection in
+                _ = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: "PREPARE claim_round(text, int8, text, float8, text, int8) AS " + OutboxClaims.ClaimHeads.sql),
+                    logger: TestPostgres.logger)
+                // The first claim, on the empty outbox, makes the plan every later one runs.
+                _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
+                _ = try await connection.query(OutboxClaims.planning(timeout: nil), logger: TestPostgres.logger)
+                let first = try await connection.query(execute, logger: TestPostgres.logger)
+                var claimedFirst = 0
+                for try await _ in first { claimedFirst += 1 }
+                #expect(claimedFirst == 0)
+                _ = try await connection.query("COMMIT", logger: TestPostgres.logger)
+                _ = try await connection.query(
+                    """
+                    INSERT INTO outbox (target, record_key, operation, payload, idempotency_key, lineage_id, lane, status)
+                    SELECT 'masterdeal', 'link:' || g, 'create', '{"values": {}}'::jsonb, 'create-' || g, gen_random_uuid(), 'tour',
+                        CASE WHEN g < \(Self.waiting) THEN 'done' ELSE 'pending' END
+                    FROM generate_series(0, \(2 * Self.waiting - 1)) AS g
+                    """, logger: TestPostgres.logger)
+                _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
+                _ = try await connection.query(OutboxClaims.planning(timeout: nil), logger: TestPostgres.logger)
+                let plan = try await F.analyzedPlan(of: execute, on: connection)
+                _ = try await connection.query("ROLLBACK", logger: TestPostgres.logger)
+                return plan
+            }
+            #expect(plan.first?["Actual Rows"] as? NSNumber == 50, "the round's 50 writes were claimed")
+            let scans = plan.filter { $0["Node Type"] as? String == "Seq Scan" && $0["Relation Name"] as? String == "outbox" }
+            #expect(scans.isEmpty, "no sequential read of the outbox: \(scans)")
+            let read = F.rowsRead(from: "outbox", in: plan)
+            #expect(read > 0 && read <= 1_000, "rows of the outbox read in all to claim 50 of \(Self.waiting): \(read)")
+        }
+    }
 }
