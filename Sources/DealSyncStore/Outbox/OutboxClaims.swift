@@ -139,6 +139,7 @@ public struct OutboxClaims: Sendable {
     /// whose attempt log gains `interruption`.
     /// With `quietLanes`, a lane is served only while at most that many of its writes are pending (counted up to one
     /// more, from `outbox_lane_due`, so the count costs a round's worth of index entries however long the backlog).
+    /// The relays run it prepared (``ClaimHeads``); this is the same text with the same values, for `EXPLAIN`.
     package static func claimHeads(
         target: String, limit: Int, worker: String, leaseSeconds: Double, interruption: String, quietLanes: Int? = nil
     ) -> PostgresQuery {
