@@ -99,7 +99,7 @@ package enum InboxClaims {
         return result
     }
 
-    /// What became of a batch's rows, written with one statement per kind of outcome.
+    /// What became of a batch's rows, written by ``DecisionRecords`` with the rest of the batch.
     struct Statuses {
         enum Final: String {
             case processed, ignored, failed
@@ -120,34 +120,6 @@ package enum InboxClaims {
             retried.ids.append(id)
             retried.errors.append(String(error.prefix(500)))
             retried.delays.append(delaySeconds)
-        }
-
-        func write(fetchLease: Double, worker: String?, maxAttempts: Int, on tx: PostgresConnection, logger: Logger) async throws {
-            if !finished.ids.isEmpty {
-                try await tx.query(
-                    """
-                    UPDATE inbox i SET status = t.status, processed_at = now(), error = NULLIF(t.error, '')
-                    FROM unnest(\(finished.ids), \(finished.statuses), \(finished.errors)) AS t(id, status, error)
-                    WHERE i.id = t.id
-                    """, logger: logger)
-            }
-            if !retried.ids.isEmpty {
-                try await tx.query(
-                    """
-                    UPDATE inbox i SET attempts = i.attempts + 1, error = t.error, fetched_by = NULL,
-                        next_attempt_at = now() + make_interval(secs => t.delay * least(60, power(2, i.attempts)::float8 - 1)),
-                        status = CASE WHEN i.attempts + 1 >= \(maxAttempts) THEN 'failed' ELSE i.status END
-                    FROM unnest(\(retried.ids), \(retried.errors), \(retried.delays)) AS t(id, error, delay)
-                    WHERE i.id = t.id
-                    """, logger: logger)
-            }
-            if !fetching.isEmpty {
-                try await tx.query(
-                    """
-                    UPDATE inbox SET next_attempt_at = now() + make_interval(secs => \(fetchLease)), attempts = attempts + 1,
-                        fetched_by = \(worker) WHERE id = ANY(\(fetching))
-                    """, logger: logger)
-            }
         }
     }
 }

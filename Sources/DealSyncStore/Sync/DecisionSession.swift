@@ -123,14 +123,22 @@ struct DecisionSession {
         return .decided(writes: effects.writes.count, entries: effects.entries.map { ($0.connector, $0.entry.kind, $0.entry.rule) })
     }
 
-    /// Writes back the links that changed and everything decided, with a handful of statements; what needs a
-    /// relay or a lane woken is asked of `notices`.
+    /// Writes back the links that changed and everything decided (with `statuses`, an inbox batch's rows'
+    /// statuses) in one statement (``DecisionRecords``), and the refetch requests in another when there are any;
+    /// what needs a relay or a lane woken is asked of `notices`. Returns how many outbox rows were written.
     @discardableResult
-    func save(notices: Notices) async throws -> Int {
-        try await LinkBookRecords.save(book, before: before, lineages: lineages, on: tx, logger: context.logger)
+    func save(notices: Notices, statuses: DecisionRecords.Statuses? = nil) async throws -> Int {
+        let links = LinkBookRecords.changes(book, before: before, lineages: lineages)
+        let rows = try SyncEffectsRecords.rows(caused, setup: context.setup, links: book.entries)
+        try await DecisionRecords.write(links: links, rows: rows, statuses: statuses, on: tx, logger: context.logger)
+        // Where a crash test stops the transaction: after the state and the outbox rows were written (one
+        // statement now), before the commit.
         try context.check("after-state")
-        return try await SyncEffectsRecords.write(
-            caused, setup: context.setup, links: book.entries,
-            checkpoint: context.check, notices: notices, on: tx, logger: context.logger)
+        try context.check("after-outbox")
+        try await SyncEffectsRecords.insertRefetches(
+            caused, masterConnector: context.setup.masterConnector, notices: notices, on: tx, logger: context.logger)
+        // One hint per target written to, so only its relays wake (a studio's hundred relays do not all look).
+        notices.wake(.outbox, rows.writes.targets)
+        return rows.writes.targets.count
     }
 }

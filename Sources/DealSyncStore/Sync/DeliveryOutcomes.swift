@@ -44,7 +44,9 @@ public struct DeliveryOutcomes: Sendable {
             for parent in traced.dropFirst() { span.addLink(SpanLink(context: TraceContext.context(traceParent: parent), attributes: [:])) }
         }
         return try await context.database.transaction(logger: logger) { tx, notices in
-            let held = try await DatabaseSpan.run("db check claims", in: span) { try await stillClaimed(round.map(\.group), on: tx) }
+            let (held, names) = try await DatabaseSpan.run("db check claims", in: span) {
+                try await claims(round.map(\.group), on: tx)
+            }
             let kept = zip(round, held).filter(\.1).map(\.0)
             try await DatabaseSpan.run("db record attempts", in: span) {
                 try await DeliveryRecords.record(kept, masterTarget: context.setup.masterConnector, on: tx, logger: logger)
@@ -55,9 +57,7 @@ public struct DeliveryOutcomes: Sendable {
             }
             guard !linkIDs.isEmpty else { return held }
             var session = try await DatabaseSpan.run("db lock and load links", in: span) {
-                try await DecisionSession.open(
-                    context, keys: try await Self.keys(ofLinks: linkIDs, on: tx, logger: logger),
-                    reserve: 0, on: tx)
+                try await DecisionSession.open(context, keys: names.keys(ofLinks: linkIDs), reserve: 0, on: tx)
             }
             var retargeted: [(link: Int64, master: String)] = []
             for (group, outcome) in kept {
@@ -185,12 +185,28 @@ public struct DeliveryOutcomes: Sendable {
     /// claimed by the same worker, in the same claim (every claim increases `claim_seq`). A process that outlived
     /// its lease finds its writes taken over, and its outcome is not recorded: the new claim's will be.
     func stillClaimed(_ groups: [WriteGroup], on tx: PostgresConnection) async throws -> [Bool] {
+        try await claims(groups, on: tx).held
+    }
+
+    /// ``stillClaimed(_:on:)``, with the deal and record of each write's link, read in the same statement (the
+    /// keys of the links whose outcomes a round decides; the links are locked later, by the decision session).
+    func claims(_ groups: [WriteGroup], on tx: PostgresConnection) async throws -> (held: [Bool], links: LinkNamesByID) {
         let rows = try await tx.query(
-            "SELECT id, claim_seq, claimed_by FROM outbox WHERE id = ANY(\(groups.flatMap(\.ids))) AND status = 'in_flight' ORDER BY id FOR UPDATE",
+            """
+            SELECT o.id, o.claim_seq, o.claimed_by, l.id, l.connector, l.master_deal_id, l.record_id
+            FROM outbox o LEFT JOIN links l ON l.id = o.link_id
+            WHERE o.id = ANY(\(groups.flatMap(\.ids))) AND o.status = 'in_flight' ORDER BY o.id FOR UPDATE OF o
+            """,
             logger: logger)
         var current: [Int64: (sequence: Int64, worker: String?)] = [:]
-        for try await (id, sequence, worker) in rows.decode((Int64, Int64, String?).self) { current[id] = (sequence, worker) }
-        return groups.map { group in
+        var links = LinkNamesByID()
+        for try await (id, sequence, worker, link, connector, master, record) in rows.decode(
+            (Int64, Int64, String?, Int64?, String?, String?, String?).self)
+        {
+            current[id] = (sequence, worker)
+            if let link, let connector { links.names[link] = (connector, master, record) }
+        }
+        let held = groups.map { group in
             let held = group.writes.allSatisfy { write in
                 current[write.id].map { $0.sequence == write.claimSequence && $0.worker == write.claimedBy } ?? false
             }
@@ -204,6 +220,7 @@ public struct DeliveryOutcomes: Sendable {
             }
             return held
         }
+        return (held, links)
     }
 
     func stillClaimed(_ group: WriteGroup, on tx: PostgresConnection) async throws -> Bool {
@@ -228,16 +245,21 @@ public struct DeliveryOutcomes: Sendable {
         return nil
     }
 
-    /// The keys of many links (their deals and records), read in one query.
-    static func keys(ofLinks ids: [Int64], on tx: PostgresConnection, logger: Logger) async throws -> LinkBookRecords.Keys {
-        var keys = LinkBookRecords.Keys()
-        let rows = try await tx.query("SELECT id, connector, master_deal_id, record_id FROM links WHERE id = ANY(\(ids))", logger: logger)
-        for try await (id, connector, master, record) in rows.decode((Int64, String, String?, String?).self) {
-            keys.linkIDs.insert(id)
-            if let master { keys.deals.insert(master) }
-            if let record { keys.records.insert(.init(connector: connector, recordID: record)) }
+    /// The connector, deal and record of links, by id.
+    struct LinkNamesByID {
+        var names: [Int64: (connector: String, master: String?, record: String?)] = [:]
+
+        /// The keys of links `ids` (their deals and records) that a decision session locks and loads.
+        func keys(ofLinks ids: [Int64]) -> LinkBookRecords.Keys {
+            var keys = LinkBookRecords.Keys()
+            for id in ids {
+                guard let (connector, master, record) = names[id] else { continue }
+                keys.linkIDs.insert(id)
+                if let master { keys.deals.insert(master) }
+                if let record { keys.records.insert(.init(connector: connector, recordID: record)) }
+            }
+            return keys
         }
-        return keys
     }
 
     /// The refetched deal is kept in the inbox as processed (it is decided right here), for `explain` and history.

@@ -173,6 +173,9 @@ public struct InboxProcessor: Sendable {
             }
         }
         var entries: [(String, DivergenceEntry.Kind)] = []
+        var written: DecisionRecords.Statuses {
+            DecisionRecords.Statuses(statuses: statuses, fetchLease: Self.fetchLease, worker: worker, maxAttempts: Self.maxAttempts * 2)
+        }
         if decoded.isEmpty { await locked?(rows.count) }
         if !decoded.isEmpty {
             var keys = LinkBookRecords.Keys()
@@ -217,12 +220,16 @@ public struct InboxProcessor: Sendable {
                     steps[row.id] = .failed(inboxID: row.id, error: reason)
                 }
             }
-            _ = try await DatabaseSpan.run("db save decisions", in: batch) { try await session.save(notices: notices) }
+            // The rows' statuses go with the decisions, in the same statement.
+            _ = try await DatabaseSpan.run("db save decisions", in: batch) {
+                try await session.save(notices: notices, statuses: written)
+            }
+        } else {
+            try await DatabaseSpan.run("db write row statuses", in: batch) {
+                try await DecisionRecords.write(links: .init(), rows: .init(), statuses: written, on: tx, logger: logger)
+            }
         }
         try context.check("before-commit")
-        try await DatabaseSpan.run("db write row statuses", in: batch) {
-            try await statuses.write(fetchLease: Self.fetchLease, worker: worker, maxAttempts: Self.maxAttempts * 2, on: tx, logger: logger)
-        }
         let ordered = rows.compactMap { steps[$0.id] }
         for (row, span) in zip(rows, spans) { span.attributes["dealsync.outcome"] = steps[row.id]?.name ?? "none" }
         return Reported(steps: ordered, connectors: rows.map(\.item.connector), entries: entries, spans: spans)

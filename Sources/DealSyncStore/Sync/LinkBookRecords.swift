@@ -69,60 +69,63 @@ package enum LinkBookRecords {
         let deals = Array(keys.deals), connectors = keys.records.map(\.connector), records = keys.records.map(\.recordID)
         let ids = Array(keys.linkIDs)
         if !deals.isEmpty || !records.isEmpty || !ids.isEmpty {
+            // The links and their field state in one statement (one round trip fewer per transaction that decides):
+            // only the links are locked, and every writer of a link's state holds its link's lock.
             let rows = try await tx.query(
                 """
-                SELECT id, connector, master_deal_id, record_id, state = 'active', master_version FROM links
-                WHERE id = ANY(ARRAY(
+                SELECT l.id, l.connector, l.master_deal_id, l.record_id, l.state = 'active', l.master_version, f.states
+                FROM links l LEFT JOIN link_fields f ON f.link_id = l.id
+                WHERE l.id = ANY(ARRAY(
                     SELECT id FROM links WHERE master_deal_id = ANY(\(deals))
                     UNION ALL
                     SELECT l.id FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
                         JOIN links l ON l.connector = k.connector AND l.record_id = k.record
                     UNION ALL
                     SELECT unnest(\(ids)::int8[])))
-                ORDER BY id FOR UPDATE
+                ORDER BY l.id FOR UPDATE OF l
                 """, logger: logger)
-            for try await (id, connector, master, record, active, version) in rows.decode(
-                (Int64, String, String?, String?, Bool, Int64?).self)
+            for try await (id, connector, master, record, active, version, states) in rows.decode(
+                (Int64, String, String?, String?, Bool, Int64?, String?).self)
             {
                 links[id] = LinkBook.Entry(
                     id: id, connector: connector, masterDealID: master, recordID: record, isActive: active,
-                    masterVersion: version)
+                    masterVersion: version, fields: try states.map(FieldState.states(jsonText:)) ?? [:])
             }
         }
-        if !links.isEmpty {
-            for (link, fields) in try await FieldStateRecords.read(links: Array(links.keys), on: tx, logger: logger) {
-                links[link]?.fields = fields
-            }
-        }
-        var reserved: [Int64] = []
-        if reserve > 0 {
-            let rows = try await tx.query(
-                "SELECT nextval('links_id_seq') FROM generate_series(1, \(reserve))", logger: logger)
-            for try await id in rows.decode(Int64.self) { reserved.append(id) }
-        }
-        let holds = try await holds(of: keys, on: tx, logger: logger)
+        let (holds, reserved) = try await holds(of: keys, reserving: reserve, on: tx, logger: logger)
         return LinkBook(
             links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved, masterCreatesInFlight: inFlight, holds: holds)
     }
 
-    /// The records of `keys` that onboarding left unlinked (never created on the other side).
-    static func holds(of keys: Keys, on tx: PostgresConnection, logger: Logger) async throws -> [LinkBook.Hold] {
+    /// The records of `keys` that onboarding left unlinked (never created on the other side), and `reserve` new
+    /// link ids, in one statement (both are wanted by most batches that may create links).
+    static func holds(
+        of keys: Keys, reserving reserve: Int, on tx: PostgresConnection, logger: Logger
+    ) async throws -> (holds: [LinkBook.Hold], ids: [Int64]) {
         let deals = Array(keys.deals), connectors = keys.records.map(\.connector), records = keys.records.map(\.recordID)
-        guard !deals.isEmpty || !records.isEmpty else { return [] }
+        guard !deals.isEmpty || !records.isEmpty || reserve > 0 else { return ([], []) }
         let rows = try await tx.query(
             """
-            SELECT connector, side, record_id, kind, reason FROM sync_holds WHERE side = 'master' AND record_id = ANY(\(deals))
+            SELECT connector, side, record_id, kind, reason, NULL::int8 FROM sync_holds
+            WHERE side = 'master' AND record_id = ANY(\(deals))
             UNION ALL
-            SELECT h.connector, h.side, h.record_id, h.kind, h.reason
+            SELECT h.connector, h.side, h.record_id, h.kind, h.reason, NULL
             FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
                 JOIN sync_holds h ON h.side = 'crm' AND h.record_id = k.record AND h.connector = k.connector
+            UNION ALL
+            SELECT NULL, NULL, NULL, NULL, NULL, nextval('links_id_seq') FROM generate_series(1, \(reserve))
             """, logger: logger)
         var holds: [LinkBook.Hold] = []
-        for try await (connector, side, record, kind, reason) in rows.decode((String, String, String, String, String).self) {
-            guard let side = Side(rawValue: side), let kind = LinkBook.Hold.Kind(rawValue: kind) else { continue }
+        var ids: [Int64] = []
+        for try await (connector, side, record, kind, reason, id) in rows.decode((String?, String?, String?, String?, String?, Int64?).self)
+        {
+            if let id { ids.append(id) }
+            guard let connector, let record, let reason, let side = side.flatMap(Side.init(rawValue:)),
+                let kind = kind.flatMap(LinkBook.Hold.Kind.init(rawValue:))
+            else { continue }
             holds.append(.init(connector: connector, side: side, recordID: record, kind: kind, reason: reason))
         }
-        return holds
+        return (holds, ids)
     }
 
     /// Creates to MasterDeal that may have landed without their answer being recorded (in flight, or sent before
@@ -159,51 +162,61 @@ package enum LinkBookRecords {
         """
     }
 
-    /// Writes every link of `book` that differs from `before` (new links, learnt ids, versions, field state),
-    /// stamping `lineage` per link where given.
-    static func save(_ book: LinkBook, before: LinkBook, lineages: [Int64: UUID], on tx: PostgresConnection, logger: Logger) async throws {
-        var created: [LinkBook.Entry] = []
-        var changed: [LinkBook.Entry] = []
-        var states: [Int64: [String: FieldState]] = [:]
+    /// What a session changed in its links, as the columns ``DecisionRecords`` writes: new links, links whose ids,
+    /// state or version changed, and the field states to write back (each link's whole document).
+    struct Changes {
+        var created = Columns()
+        var changed = Columns()
+        var states: (links: [Int64], texts: [String]) = ([], [])
+
+        /// Links as arrays, one per column; an absent id, record or version is written as `''` / `-1`, an absent
+        /// lineage as the nil UUID (the statement turns them back into NULL).
+        struct Columns {
+            var ids: [Int64] = []
+            var connectors: [String] = []
+            var deals: [String] = []
+            var records: [String] = []
+            var active: [Bool] = []
+            var versions: [Int64] = []
+            var lineages: [UUID] = []
+
+            mutating func append(_ link: LinkBook.Entry, lineage: UUID?) {
+                ids.append(link.id)
+                connectors.append(link.connector)
+                deals.append(link.masterDealID ?? "")
+                records.append(link.recordID ?? "")
+                active.append(link.isActive)
+                versions.append(link.masterVersion ?? -1)
+                lineages.append(lineage ?? Changes.noLineage)
+            }
+        }
+
+        static let noLineage = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+
+        var isEmpty: Bool { created.ids.isEmpty && changed.ids.isEmpty && states.links.isEmpty }
+    }
+
+    /// Every link of `book` that differs from `before` (new links, learnt ids, versions, field state), stamped with
+    /// `lineage` per link where given.
+    static func changes(_ book: LinkBook, before: LinkBook, lineages: [Int64: UUID]) -> Changes {
+        var changes = Changes()
         for (id, link) in book.entries.sorted(by: { $0.key < $1.key }) {
             let old = before[id]
             // Compared once: a link's states are a few kilobytes, and a batch has hundreds of links.
             let fieldsChanged = link.fields != (old?.fields ?? [:])
-            if fieldsChanged { states[id] = link.fields }
+            if fieldsChanged {
+                changes.states.links.append(id)
+                changes.states.texts.append(FieldState.jsonText(of: link.fields))
+            }
             if book.created.contains(id) {
-                created.append(link)
+                changes.created.append(link, lineage: lineages[id])
             } else if let old,
                 old.masterDealID != link.masterDealID || old.recordID != link.recordID || old.isActive != link.isActive
                     || old.masterVersion != link.masterVersion || fieldsChanged
             {
-                changed.append(link)
+                changes.changed.append(link, lineage: lineages[id])
             }
         }
-        let noLineage = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
-        if !created.isEmpty {
-            try await tx.query(
-                """
-                INSERT INTO links (id, connector, master_deal_id, record_id, state, master_version, last_lineage_id)
-                SELECT id, connector, NULLIF(master, ''), NULLIF(record, ''), CASE WHEN active THEN 'active' ELSE 'unlinked' END,
-                    NULLIF(version, -1), NULLIF(lineage, \(noLineage))
-                FROM unnest(\(created.map(\.id)), \(created.map(\.connector)), \(created.map { $0.masterDealID ?? "" }),
-                            \(created.map { $0.recordID ?? "" }), \(created.map(\.isActive)), \(created.map { $0.masterVersion ?? -1 }),
-                            \(created.map { lineages[$0.id] ?? noLineage }))
-                    AS t(id, connector, master, record, active, version, lineage)
-                """, logger: logger)
-        }
-        if !changed.isEmpty {
-            try await tx.query(
-                """
-                UPDATE links l SET master_deal_id = NULLIF(t.master, ''), record_id = NULLIF(t.record, ''),
-                    state = CASE WHEN t.active THEN 'active' ELSE 'unlinked' END, master_version = NULLIF(t.version, -1),
-                    last_lineage_id = coalesce(NULLIF(t.lineage, \(noLineage)), l.last_lineage_id), updated_at = now()
-                FROM unnest(\(changed.map(\.id)), \(changed.map { $0.masterDealID ?? "" }), \(changed.map { $0.recordID ?? "" }),
-                            \(changed.map(\.isActive)), \(changed.map { $0.masterVersion ?? -1 }), \(changed.map { lineages[$0.id] ?? noLineage }))
-                    AS t(id, master, record, active, version, lineage)
-                WHERE l.id = t.id
-                """, logger: logger)
-        }
-        try await FieldStateRecords.save(states, on: tx, logger: logger)
+        return changes
     }
 }

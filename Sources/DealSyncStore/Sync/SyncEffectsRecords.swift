@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// Writes what deciding caused (outbox rows, divergence entries, refetch requests, cancelled writes) in bulk.
+/// What deciding caused (outbox rows, divergence entries, cancelled writes) as columns for ``DecisionRecords``, and
+/// the refetch requests it stores.
 enum SyncEffectsRecords {
     /// The effects of one inbox row (or delivery outcome), with where they came from.
     struct Caused {
@@ -12,45 +13,46 @@ enum SyncEffectsRecords {
         var inboxID: Int64?
     }
 
-    /// Writes everything in `caused` with a handful of statements; `masterDealIDs` gives each link's deal id as
-    /// it is after the batch (a write is ordered under it). Returns how many outbox rows were written.
-    @discardableResult
-    static func write(
-        _ caused: [Caused], setup: SyncSetup, links: [Int64: LinkBook.Entry], checkpoint: (String) throws -> Void,
-        notices: Notices, on tx: PostgresConnection, logger: Logger
-    ) async throws -> Int {
-        try await cancel(caused.flatMap(\.effects.cancelled), on: tx, logger: logger)
-        let targets = try await insertWrites(caused, setup: setup, links: links, on: tx, logger: logger)
-        try checkpoint("after-outbox")
-        try await insertEntries(caused, on: tx, logger: logger)
-        try await insertRefetches(caused, masterConnector: setup.masterConnector, notices: notices, on: tx, logger: logger)
-        // One hint per target written to, so only its relays wake (a studio's hundred relays do not all look).
-        notices.wake(.outbox, targets)
-        return targets.count
+    /// What `caused` writes, as the columns ``DecisionRecords`` writes: the writes to cancel, the outbox rows and
+    /// the divergence entries. `links` gives each link as it is after the session (a write is ordered under its
+    /// deal id).
+    struct Rows {
+        var cancelled: (links: [Int64], targets: [String]) = ([], [])
+        var writes = Writes()
+        var entries = Entries()
+
+        struct Writes {
+            var targets: [String] = [], recordKeys: [String] = [], links: [Int64] = [], deals: [String] = []
+            var operations: [String] = [], payloads: [String] = [], keys: [String] = [], lineages: [UUID] = []
+            var inboxIDs: [Int64] = [], lanes: [String] = []
+        }
+
+        struct Entries {
+            /// Written for an entry without a time on that side (the statement turns it back into NULL).
+            static let noStamp = Int64.min
+            var kinds: [String] = [], deals: [String] = [], connectors: [String] = [], records: [String] = []
+            var fields: [String] = [], masterValues: [String] = [], crmValues: [String] = [], masterAt: [Int64] = []
+            var crmAt: [Int64] = [], rules: [String] = [], winners: [String] = [], outcomes: [String] = []
+            var lineages: [UUID] = [], details: [String] = []
+        }
     }
 
-    /// Writes still waiting for a target on a link that ended: they must never land.
-    static func cancel(_ cancelled: [(linkID: Int64, target: String)], on tx: PostgresConnection, logger: Logger) async throws {
-        guard !cancelled.isEmpty else { return }
-        try await tx.query(
-            """
-            UPDATE outbox o SET status = 'superseded', updated_at = now()
-            FROM unnest(\(cancelled.map(\.linkID)), \(cancelled.map(\.target))) AS c(link, target)
-            WHERE o.link_id = c.link AND o.target = c.target AND o.status = 'pending'
-            """, logger: logger)
+    static func rows(_ caused: [Caused], setup: SyncSetup, links: [Int64: LinkBook.Entry]) throws -> Rows {
+        var rows = Rows()
+        for (linkID, target) in caused.flatMap(\.effects.cancelled) {
+            rows.cancelled.links.append(linkID)
+            rows.cancelled.targets.append(target)
+        }
+        rows.writes = writes(caused, setup: setup, links: links)
+        rows.entries = try entries(caused)
+        return rows
     }
 
-    /// Inserts the outbox rows, and with a decision feed one row of it per write (after the write, keyed by the
-    /// write's key; its record key is the link's, so one link's decisions are published one at a time, in order;
-    /// no link id, so its confirmation teaches no field state); returns each row's target.
-    private static func insertWrites(
-        _ caused: [Caused], setup: SyncSetup, links: [Int64: LinkBook.Entry], on tx: PostgresConnection,
-        logger: Logger
-    ) async throws -> [String] {
-        var columns = (
-            targets: [String](), recordKeys: [String](), links: [Int64](), deals: [String](), operations: [String](),
-            payloads: [String](), keys: [String](), lineages: [UUID](), inboxIDs: [Int64](), lanes: [String]()
-        )
+    /// The outbox rows, and with a decision feed one row of it per write (after the write, keyed by the write's
+    /// key; its record key is the link's, so one link's decisions are published one at a time, in order; no link
+    /// id, so its confirmation teaches no field state).
+    private static func writes(_ caused: [Caused], setup: SyncSetup, links: [Int64: LinkBook.Entry]) -> Rows.Writes {
+        var columns = Rows.Writes()
         for cause in caused {
             for write in cause.effects.writes {
                 columns.targets.append(write.target)
@@ -86,28 +88,11 @@ enum SyncEffectsRecords {
                 columns.inboxIDs.append(cause.inboxID ?? 0)
             }
         }
-        guard !columns.targets.isEmpty else { return [] }
-        try await tx.query(
-            """
-            INSERT INTO outbox (target, record_key, link_id, master_deal_id, operation, payload, idempotency_key, lineage_id, inbox_id,
-                lane)
-            SELECT target, record_key, NULLIF(link, 0), NULLIF(deal, ''), operation, payload::jsonb, key, lineage, NULLIF(inbox, 0), lane
-            FROM unnest(\(columns.targets), \(columns.recordKeys), \(columns.links), \(columns.deals), \(columns.operations),
-                        \(columns.payloads), \(columns.keys), \(columns.lineages), \(columns.inboxIDs), \(columns.lanes))
-                WITH ORDINALITY AS t(target, record_key, link, deal, operation, payload, key, lineage, inbox, lane, ordinality)
-            ORDER BY ordinality
-            ON CONFLICT (idempotency_key) DO NOTHING
-            """, logger: logger)
-        return columns.targets
+        return columns
     }
 
-    private static func insertEntries(_ caused: [Caused], on tx: PostgresConnection, logger: Logger) async throws {
-        let noStamp = Int64.min
-        var c = (
-            kinds: [String](), deals: [String](), connectors: [String](), records: [String](), fields: [String](),
-            masterValues: [String](), crmValues: [String](), masterAt: [Int64](), crmAt: [Int64](), rules: [String](),
-            winners: [String](), outcomes: [String](), lineages: [UUID](), details: [String]()
-        )
+    private static func entries(_ caused: [Caused]) throws -> Rows.Entries {
+        var c = Rows.Entries()
         for cause in caused {
             for logged in cause.effects.entries {
                 let entry = logged.entry
@@ -118,8 +103,8 @@ enum SyncEffectsRecords {
                 c.fields.append(entry.field ?? "")
                 c.masterValues.append(try entry.masterValue.map(StoreJSON.encode) ?? "")
                 c.crmValues.append(try entry.crmValue.map(StoreJSON.encode) ?? "")
-                c.masterAt.append(entry.masterAt?.millis ?? noStamp)
-                c.crmAt.append(entry.crmAt?.millis ?? noStamp)
+                c.masterAt.append(entry.masterAt?.millis ?? Rows.Entries.noStamp)
+                c.crmAt.append(entry.crmAt?.millis ?? Rows.Entries.noStamp)
                 c.rules.append(entry.rule ?? "")
                 c.winners.append(entry.winner?.rawValue ?? "")
                 c.outcomes.append(entry.outcome)
@@ -127,26 +112,11 @@ enum SyncEffectsRecords {
                 c.details.append(try StoreJSON.encode(entry.detail))
             }
         }
-        guard !c.kinds.isEmpty else { return }
-        try await tx.query(
-            """
-            INSERT INTO divergence_log (kind, master_deal_id, connector, record_id, field, master_value, crm_value, master_at,
-                crm_at, rule, winner, outcome, lineage_id, detail)
-            SELECT kind, NULLIF(deal, ''), connector, NULLIF(record, ''), NULLIF(field, ''), NULLIF(master_value, '')::jsonb,
-                NULLIF(crm_value, '')::jsonb,
-                CASE WHEN master_at = \(noStamp) THEN NULL ELSE to_timestamp(master_at / 1000.0) END,
-                CASE WHEN crm_at = \(noStamp) THEN NULL ELSE to_timestamp(crm_at / 1000.0) END,
-                NULLIF(rule, ''), NULLIF(winner, ''), outcome, lineage, detail::jsonb
-            FROM unnest(\(c.kinds), \(c.deals), \(c.connectors), \(c.records), \(c.fields), \(c.masterValues), \(c.crmValues),
-                        \(c.masterAt), \(c.crmAt), \(c.rules), \(c.winners), \(c.outcomes), \(c.lineages), \(c.details))
-                WITH ORDINALITY AS t(kind, deal, connector, record, field, master_value, crm_value, master_at, crm_at, rule, winner,
-                    outcome, lineage, detail, ordinality)
-            ORDER BY ordinality
-            """, logger: logger)
+        return c
     }
 
     /// Each adopted CRM record asks for its MasterDeal deal to be read (a row that decodes to a fetch request).
-    private static func insertRefetches(
+    static func insertRefetches(
         _ caused: [Caused], masterConnector: String, notices: Notices, on tx: PostgresConnection,
         logger: Logger
     ) async throws {
