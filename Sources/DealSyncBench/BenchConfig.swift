@@ -67,14 +67,23 @@ enum BenchConfig {
     }
 
     /// A throwaway PostgreSQL with the durable settings (`fsync`, `synchronous_commit`, `full_page_writes` on) and
-    /// `databases` created in it; the caller stops it.
+    /// `databases` created in it, each counting its statements (`pg_stat_statements`, where it is installed: the
+    /// cost per change the run prints); the caller stops it.
     static func durableCluster(creating databases: [String], maxConnections: Int = 200, logger: Logger) async throws -> EmbeddedPostgres {
-        let settings = (ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PG_SETTINGS"] ?? "").split(separator: " ").map(String.init)
+        let counting = (try? PostgresInstallation.find())?.hasLibrary("pg_stat_statements") ?? false
+        let settings =
+            (counting ? ["shared_preload_libraries=pg_stat_statements"] : [])
+            + (ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PG_SETTINGS"] ?? "").split(separator: " ").map(String.init)
         let cluster = try EmbeddedPostgres.start(options: .init(fsync: true, maxConnections: maxConnections, settings: settings))
         do {
             try await Database.withDatabase(cluster.url, logger: logger) { admin in
                 for name in databases {
                     _ = try await admin.client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+                }
+            }
+            for name in databases where counting {
+                try await Database.withDatabase(cluster.url.with(database: name), logger: logger) { database in
+                    _ = try await database.client.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", logger: logger)
                 }
             }
         } catch {

@@ -29,6 +29,8 @@ struct ServeBench {
         var burst = 0.0
         var peakRSS = 0.0
         var tracing: [TracingCost] = []
+        /// Each drain's and freshness step's cost per change.
+        var costs: [(step: String, cost: StepCost)] = []
     }
 
     /// Ingest and drain with traces off and on (OTLP/HTTP to a sink in the benchmark's process).
@@ -87,7 +89,7 @@ struct ServeBench {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let measured = try await Database.withDatabase(databaseURL, logger: logger) { database in
             try await measure(
-                gateway: gateway, database: database, client: client, ready: ready, plan: plan, cluster: cluster.url,
+                gateway: gateway, database: database, client: client, ready: ready, plan: plan, cluster: cluster,
                 directory: directory, logger: logger)
         }
         try? await client.shutdown()
@@ -98,10 +100,15 @@ struct ServeBench {
 
     private func measure(
         gateway: GatewayProcess, database: Database, client: HTTPClient, ready: BenchSims.Ready, plan: Plan,
-        cluster: DatabaseURL, directory: String, logger: Logger
+        cluster: EmbeddedPostgres, directory: String, logger: Logger
     ) async throws -> Figures {
         var figures = Figures()
         let phases = Self.phases
+        /// The counters now, after a pause that lets PostgreSQL's backends publish what they counted.
+        func cost() async throws -> StepCost {
+            try await Task.sleep(for: .milliseconds(1500))
+            return try await StepCost.sample(gateway: gateway, cluster: cluster, database: database, logger: logger)
+        }
         let hookA = "\(gateway.url)/webhooks/tour-a/\(BenchConfig.values["TOUR_A_WEBHOOK_SECRET"]!)"
         let hookB = "\(gateway.url)/webhooks/tour-b/\(BenchConfig.values["TOUR_B_WEBHOOK_SECRET"]!)"
         var leadsA = ready.leadsA[...]
@@ -120,7 +127,7 @@ struct ServeBench {
             figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
             try await gateway.stop()
             figures.naiveTPS = try await LoadTools.naiveInsert(
-                host: cluster.host, port: cluster.port, user: cluster.user,
+                host: cluster.url.host, port: cluster.url.port, user: cluster.url.user,
                 database: "naive", seconds: plan.seconds)
             say(
                 String(
@@ -159,6 +166,7 @@ struct ServeBench {
             guard fill.refused.isEmpty else { throw BenchError("filling the backlog: \(fill.statuses)") }
             if resent > 0 { say("  (filling the \(backlog)-row backlog: \(resent) webhooks answered 503 were sent again)") }
             let lastRow = try await Self.lastInboxRow(database: database, logger: logger)
+            let before = try await cost()
             try await gateway.start()
             let rate = try await Self.drain(backlog, lastRow: lastRow, database: database, logger: logger)
             let decided = ContinuousClock.now
@@ -171,6 +179,8 @@ struct ServeBench {
                 String(
                     format: "  every write and echo the %d-row drain caused was done %.1f s after its last decision", backlog,
                     decided.duration(to: .now).seconds - 1))
+            figures.costs.append(("drain \(backlog)", try await cost().since(before, changes: backlog)))
+            say("  cost per change: " + figures.costs[figures.costs.count - 1].cost.line + " (everything the drain caused, until done)")
             if GatewayProcess.logDirectory != nil {
                 try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
             }
@@ -191,6 +201,7 @@ struct ServeBench {
         // First at a light load, to show what one change costs when nothing queues; then at the target's rate.
         for (rate, light) in [(plan.lightRate, true), (plan.steadyRate, false)] {
             let firstRow = try await Self.lastInboxRow(database: database, logger: logger)
+            let before = try await cost()
             let sent = try await AmoLoad(url: hookA, client: client).send(leads: takeA(rate * plan.seconds), rate: Double(rate))
             let measured = try await Self.freshness(of: sent, master: ready.master, client: client)
             if light { figures.light = measured } else { figures.freshness = measured }
@@ -200,6 +211,11 @@ struct ServeBench {
                         "freshness at %d changes/s (webhook sent → MasterDeal write seen by the simulator): p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d)",
                     rate, measured.p50, measured.p99, measured.max, measured.count, measured.expected))
             say(try await Self.stages(after: firstRow, connector: "tour-a", created: measured.created, database: database, logger: logger))
+            // What the step caused goes on after its deals are made (amoCRM's link-field writes, the echoes): its cost
+            // is counted until all of it is done, and the next step starts after that.
+            try await Self.settle(database: database, logger: logger)
+            figures.costs.append(("freshness \(rate)/s", try await cost().since(before, changes: sent.sent.count)))
+            say("  cost per change: " + figures.costs[figures.costs.count - 1].cost.line + " (everything the step caused, until done)")
             if GatewayProcess.logDirectory != nil {
                 try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
             }

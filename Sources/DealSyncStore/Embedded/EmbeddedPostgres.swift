@@ -118,6 +118,12 @@ public final class EmbeddedPostgres: Sendable {
         }
     }
 
+    /// The server's main process (`postmaster.pid`), while it runs.
+    public var postmasterPID: pid_t? {
+        guard let text = try? String(contentsOfFile: "\(dataDirectory)/postmaster.pid", encoding: .utf8) else { return nil }
+        return text.split(separator: "\n").first.flatMap { pid_t($0) }
+    }
+
     /// Stops the cluster and, for a throwaway one, removes its directory.
     public func stop() {
         _ = try? runner.run(installation.pgCtl, ["-D", dataDirectory, "-m", "fast", "-w", "-t", "30", "stop"])

@@ -8,6 +8,13 @@ public struct PostgresInstallation: Sendable {
     public var initdb: String { "\(binDirectory)/initdb" }
     public var pgCtl: String { "\(binDirectory)/pg_ctl" }
 
+    /// Whether the server's loadable library `name` (`pg_stat_statements`) is installed beside its programs.
+    public func hasLibrary(_ name: String) -> Bool {
+        let programs = URL(fileURLWithPath: initdb).resolvingSymlinksInPath().deletingLastPathComponent()
+        let library = programs.deletingLastPathComponent().appendingPathComponent("lib/\(name).so")
+        return FileManager.default.fileExists(atPath: library.path)
+    }
+
     /// Finds the server programs on `PATH` or in the standard install locations, newest version first.
     public static func find(
         environment: [String: String] = ProcessInfo.processInfo.environment
