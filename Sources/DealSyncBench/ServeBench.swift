@@ -605,13 +605,9 @@ final class GatewayProcess: @unchecked Sendable {
 
     /// CPU time the running gateway has used so far (user and system), in seconds.
     func cpuSeconds() -> Double {
-        guard let pid = process?.pid, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let end = stat.lastIndex(of: ")")
-        else { return 0 }
-        // After the command's closing parenthesis: state is field 3, utime and stime fields 14 and 15.
-        let fields = stat[stat.index(after: end)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard let pid = process?.pid, let fields = ProcessCPU.stat(of: pid) else { return 0 }
+        // utime and stime: fields 14 and 15.
+        return (fields[11] + fields[12]) / ProcessCPU.ticksPerSecond
     }
 }
 

@@ -5,8 +5,9 @@ import PostgresNIO
 
 /// What one step of the run cost the pipeline, per change: `serve`'s CPU, PostgreSQL's CPU (every server process
 /// of the cluster), and PostgreSQL's commits and statements (`pg_stat_statements`, which the benchmark's cluster
-/// loads). Unlike latencies, which swing with how the two cores happen to be shared, these hold from run to run:
-/// they tell whether a change made the pipeline cheaper.
+/// loads), counted until what the step caused is done. At a few hundred changes a second and in drains they swing
+/// less than latencies, which follow how the two cores happen to be shared; at light load they are mostly what runs
+/// whatever the load (lanes and relays looking, presence), so they move with how long the step took to settle.
 struct StepCost {
     var serveCPU = 0.0
     var databaseCPU = 0.0
@@ -70,8 +71,10 @@ enum ProcessCPU {
                 total += fields[11] + fields[12]
             }
         }
-        return total / Double(sysconf(Int32(_SC_CLK_TCK)))
+        return total / ticksPerSecond
     }
+
+    static var ticksPerSecond: Double { Double(sysconf(Int32(_SC_CLK_TCK))) }
 
     /// The numeric fields of `/proc/<pid>/stat` after the command, from field 3 (state, read as NaN) on.
     static func stat(of pid: pid_t) -> [Double]? {

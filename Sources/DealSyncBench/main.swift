@@ -190,7 +190,7 @@ if f.tracing.count == 3 {
             again.ingest.p99, off.drain, on.drain, again.drain, on.exportRequests))
 }
 if !f.costs.isEmpty {
-    say("cost per change (CPU of serve and of PostgreSQL, PostgreSQL's commits and statements; steadier than latencies from run to run):")
+    say("cost per change (CPU of serve and of PostgreSQL, PostgreSQL's commits and statements, until what each step caused was done):")
     for (step, cost) in f.costs { say("  \(step): \(cost.line)") }
 }
 targets.append(Target(name: "gateway peak RSS ≤ 200 MB", met: f.peakRSS * 1.048576 <= 200, detail: String(format: "%.0f MiB", f.peakRSS)))

@@ -110,6 +110,8 @@ package enum InboxClaims {
         /// Rows whose records are being fetched: leased to the worker for the fetch.
         var fetching: [Int64] = []
 
+        var isEmpty: Bool { finished.ids.isEmpty && retried.ids.isEmpty && fetching.isEmpty }
+
         mutating func finish(_ id: Int64, _ status: Final, error: String?) {
             finished.ids.append(id)
             finished.statuses.append(status.rawValue)

@@ -22,10 +22,12 @@ enum DecisionRecords {
         var maxAttempts: Int
     }
 
-    /// Writes `links`, `rows` and `statuses` in one statement.
+    /// Writes `links`, `rows` and `statuses` in one statement; with nothing to write (a delivery outcome or a repair
+    /// that changed nothing), sends none.
     static func write(
         links: LinkBookRecords.Changes, rows: SyncEffectsRecords.Rows, statuses: Statuses?, on tx: PostgresConnection, logger: Logger
     ) async throws {
+        guard !links.isEmpty || !rows.isEmpty || !(statuses?.statuses.isEmpty ?? true) else { return }
         try await tx.query(statement(links: links, rows: rows, statuses: statuses), logger: logger)
     }
 

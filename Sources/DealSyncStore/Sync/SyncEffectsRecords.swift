@@ -13,13 +13,14 @@ enum SyncEffectsRecords {
         var inboxID: Int64?
     }
 
-    /// What `caused` writes, as the columns ``DecisionRecords`` writes: the writes to cancel, the outbox rows and
-    /// the divergence entries. `links` gives each link as it is after the session (a write is ordered under its
-    /// deal id).
+    /// What deciding caused, as the columns ``DecisionRecords`` writes: the writes to cancel, the outbox rows and
+    /// the divergence entries.
     struct Rows {
         var cancelled: (links: [Int64], targets: [String]) = ([], [])
         var writes = Writes()
         var entries = Entries()
+
+        var isEmpty: Bool { cancelled.links.isEmpty && writes.targets.isEmpty && entries.kinds.isEmpty }
 
         struct Writes {
             var targets: [String] = [], recordKeys: [String] = [], links: [Int64] = [], deals: [String] = []
@@ -37,6 +38,8 @@ enum SyncEffectsRecords {
         }
     }
 
+    /// The rows `caused` writes; `links` gives each link as it is after the session (a write is ordered under its
+    /// deal id).
     static func rows(_ caused: [Caused], setup: SyncSetup, links: [Int64: LinkBook.Entry]) throws -> Rows {
         var rows = Rows()
         for (linkID, target) in caused.flatMap(\.effects.cancelled) {
