@@ -6,8 +6,8 @@ import PostgresNIO
 import Testing
 
 /// A lead new to MasterDeal is linked before its deal exists: the writes queued for the deal meanwhile are keyed by
-/// the link, and once the create's answer names the deal they follow it. The outbox keeps every write ever
-/// delivered, so finding those writes must not cost a read of the whole outbox on every relay round.
+/// the link, and once the create's answer names the deal they follow it. (Finding those writes reads the outbox
+/// through `outbox_by_link`, link by link: `SavePlanTests`.)
 struct MasterWritesFollowTheDealTests {
     typealias F = StoreFixtures
     let logger = TestPostgres.logger
@@ -42,30 +42,6 @@ struct MasterWritesFollowTheDealTests {
                 "the confirmed create and the rename queued behind it both name the deal")
             #expect(
                 try await F.count("outbox", where: "target = 'masterdeal' AND operation = 'create' AND status = 'done'", in: database) == 1)
-        }
-    }
-
-    /// Run with sequential scans disabled, PostgreSQL still reads a table whole when no index can serve the
-    /// statement: so a plan without one proves an index serves it, however the outbox's size sways the planner.
-    @Test func movingWritesToTheirDealReadsTheOutboxThroughAnIndex() async throws {
-        try await TestPostgres.withDatabase { database in
-            _ = try await database.client.query(
-                """
-                INSERT INTO outbox (target, record_key, operation, payload, idempotency_key, lineage_id, status, lane)
-                SELECT 'masterdeal', 'link:' || g, 'create', '{}', 'delivered-' || g, gen_random_uuid(), 'done', 'tour'
-                FROM generate_series(1, 5000) AS g
-                """)
-            _ = try await database.client.query("ANALYZE outbox")
-            let statement = DeliveryOutcomes.retargetStatement([(link: 1, master: "md-1")])
-            try await database.client.withConnection { connection in
-                _ = try await connection.query("SET enable_seqscan = off", logger: logger)
-                let rows = try await connection.query(
-                    PostgresQuery(unsafeSQL: "EXPLAIN " + statement.sql, binds: statement.binds), logger: logger)
-                var plan: [String] = []
-                for try await line in rows.decode(String.self) { plan.append(line) }
-                #expect(!plan.isEmpty)
-                #expect(!plan.contains { $0.contains("Seq Scan on outbox") }, "\(statement.sql)\n\(plan.joined(separator: "\n"))")
-            }
         }
     }
 }

@@ -20,7 +20,8 @@ package enum InboxClaims {
     /// Claims up to `limit` due rows of `connector` (of every lane when `nil`), oldest first. A fetch whose process
     /// is gone is made due first (see ``takeOverFetches(connector:)``).
     static func claim(connector: String?, limit: Int, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
-        // Also turns bitmap scans off for this transaction, so the claim walks `inbox_lane` in order (see there).
+        // Also sets the transaction's planning (``DecisionRecords/keyedPlanning``): bitmap scans off, so the claim
+        // walks `inbox_lane` in order (see there).
         try await tx.query(takeOverFetches(connector: connector), logger: logger)
         return try await read(claimDue(connector: connector, limit: limit), on: tx, logger: logger)
     }
@@ -69,7 +70,8 @@ package enum InboxClaims {
     /// `inbox_lane` in id order for its first `limit` rows. With statistics gathered while a lane had a handful of
     /// rows pending, PostgreSQL took 82,000 pending rows for 7, read them all through a bitmap, sorted them on disk
     /// and kept 200: 91 ms a claim instead of about one, and 14 ms on average over a 100,000-row drain against 1.4 at
-    /// 10,000. The lane's other statements read by key (`= ANY`, joins on `unnest`) and need no bitmap.
+    /// 10,000. The lane's other statements read by key (`= ANY`, joins on `unnest`) and need no bitmap. The other
+    /// settings of ``DecisionRecords/keyedPlanning`` come with it, for the decisions the lane saves.
     package static func takeOverFetches(connector: String?) -> PostgresQuery {
         """
         WITH taken AS (
@@ -80,7 +82,7 @@ package enum InboxClaims {
               AND hashtext(fetched_by)::oid NOT IN (\(unescaped: OutboxClaims.presentWorkers))
             RETURNING 1
         )
-        SELECT set_config('enable_bitmapscan', 'off', true), (SELECT count(*) FROM taken)
+        SELECT \(unescaped: DecisionRecords.keyedPlanning), (SELECT count(*) FROM taken)
         """
     }
 

@@ -3,18 +3,27 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The outbox side of a relay round's outcomes, set-based: one statement per kind of outcome.
-enum DeliveryRecords {
-    /// Records `round`. A create delivered to `masterTarget` names its new deal in the same update that marks it
-    /// done (every later write of the deal follows it, see ``DeliveryOutcomes/retargetStatement(_:)``): one row
-    /// version and one statement fewer than naming it afterwards.
-    static func record(
-        _ round: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)], masterTarget: String, on tx: PostgresConnection,
-        logger: Logger
-    ) async throws {
-        var done = (ids: [Int64](), entries: [String](), deals: [String]())
-        var retried = (ids: [Int64](), at: [Date](), entries: [String]())
-        var dead = (ids: [Int64](), entries: [String](), classes: [String](), details: [String]())
+/// The outbox side of a relay round's outcomes, as the columns ``DecisionRecords`` writes in the statement that
+/// saves what the outcomes decided: the rows done, to try again and dead, the dead letters, and the writes that
+/// follow a deal the round created.
+struct DeliveryRecords {
+    var done = (ids: [Int64](), entries: [String](), deals: [String]())
+    var retried = (ids: [Int64](), at: [Date](), entries: [String]())
+    var dead = (ids: [Int64](), entries: [String](), classes: [String](), details: [String]())
+    /// The links whose MasterDeal deal the round's creates made: their open writes, queued before the deal existed,
+    /// now follow it.
+    var retargeted = (links: [Int64](), deals: [String]())
+
+    var isEmpty: Bool { done.ids.isEmpty && retried.ids.isEmpty && dead.ids.isEmpty && retargeted.links.isEmpty }
+
+    /// Every outbox row the round recorded an outcome for.
+    var roundIDs: [Int64] { done.ids + retried.ids + dead.ids }
+
+    init() {}
+
+    /// `round`'s rows. A create delivered to `masterTarget` names its new deal in the same update that marks it
+    /// done: one row version fewer than naming it afterwards with the writes that follow the deal.
+    init(_ round: [(group: WriteGroup, outcome: DeliveryOutcomes.Outcome)], masterTarget: String) throws {
         for (group, outcome) in round {
             switch outcome {
             case .delivered(let recordID, _, let attempt):
@@ -42,39 +51,11 @@ enum DeliveryRecords {
                 }
             }
         }
-        if !done.ids.isEmpty {
-            try await tx.query(
-                """
-                UPDATE outbox o SET status = 'done', attempts = o.attempts + 1, done_at = now(), claimed_by = NULL,
-                    claimed_until = NULL, attempt_log = o.attempt_log || t.entry::jsonb, updated_at = now(),
-                    master_deal_id = coalesce(o.master_deal_id, NULLIF(t.deal, ''))
-                FROM unnest(\(done.ids), \(done.entries), \(done.deals)) AS t(id, entry, deal) WHERE o.id = t.id
-                """, logger: logger)
-        }
-        if !retried.ids.isEmpty {
-            try await tx.query(
-                """
-                UPDATE outbox o SET status = 'pending', attempts = o.attempts + 1, next_attempt_at = t.at, claimed_by = NULL,
-                    claimed_until = NULL, attempt_log = o.attempt_log || t.entry::jsonb, updated_at = now()
-                FROM unnest(\(retried.ids), \(retried.at), \(retried.entries)) AS t(id, at, entry) WHERE o.id = t.id
-                """, logger: logger)
-        }
-        if !dead.ids.isEmpty {
-            try await tx.query(
-                """
-                UPDATE outbox o SET status = 'dead', attempts = o.attempts + 1, claimed_by = NULL, claimed_until = NULL,
-                    attempt_log = o.attempt_log || t.entry::jsonb, updated_at = now()
-                FROM unnest(\(dead.ids), \(dead.entries)) AS t(id, entry) WHERE o.id = t.id
-                """, logger: logger)
-            try await tx.query(
-                """
-                INSERT INTO dead_letters (outbox_id, connector, record_key, master_deal_id, operation, payload,
-                    idempotency_key, lineage_id, error_class, last_error, attempts, replay_count)
-                SELECT o.id, o.target, o.record_key, o.master_deal_id, o.operation, o.payload, o.idempotency_key, o.lineage_id,
-                    t.class, t.detail, o.attempt_log, o.replay_count
-                FROM outbox o JOIN unnest(\(dead.ids), \(dead.classes), \(dead.details)) AS t(id, class, detail) ON o.id = t.id
-                ORDER BY o.id
-                """, logger: logger)
-        }
+    }
+
+    /// Link `link`'s open writes follow deal `deal` (its create was confirmed in this round).
+    mutating func retarget(link: Int64, to deal: String) {
+        retargeted.links.append(link)
+        retargeted.deals.append(deal)
     }
 }

@@ -16,13 +16,14 @@ struct DecisionSession {
     private var caused: [SyncEffectsRecords.Caused] = []
     private var lineages: [Int64: UUID] = [:]
 
-    /// Locks the advisory keys of `keys` (in a fixed order), then reads and row-locks their links.
+    /// Locks the advisory keys of `keys` (in a fixed order), then reads and row-locks their links (without `holds`,
+    /// not onboarding's holds: see ``LinkBookRecords/load(_:reserve:holds:masterTarget:on:logger:)``).
     static func open(
-        _ context: SyncContext, keys: LinkBookRecords.Keys, reserve: Int, on tx: PostgresConnection
+        _ context: SyncContext, keys: LinkBookRecords.Keys, reserve: Int, holds: Bool = true, on tx: PostgresConnection
     ) async throws -> DecisionSession {
         try await LinkBookRecords.lock(keys.lockNames, on: tx, logger: context.logger)
         let book = try await LinkBookRecords.load(
-            keys, reserve: reserve, masterTarget: context.setup.masterConnector, on: tx, logger: context.logger)
+            keys, reserve: reserve, holds: holds, masterTarget: context.setup.masterConnector, on: tx, logger: context.logger)
         return DecisionSession(context: context, tx: tx, book: book, before: book)
     }
 
@@ -124,13 +125,14 @@ struct DecisionSession {
     }
 
     /// Writes back the links that changed and everything decided (with `statuses`, an inbox batch's rows'
-    /// statuses) in one statement (``DecisionRecords``), and the refetch requests in another when there are any;
-    /// what needs a relay or a lane woken is asked of `notices`. Returns how many outbox rows were written.
+    /// statuses; with `outcomes`, a relay round's) in one statement (``DecisionRecords``), and the refetch requests
+    /// in another when there are any; what needs a relay or a lane woken is asked of `notices`. Returns how many
+    /// outbox rows were written.
     @discardableResult
-    func save(notices: Notices, statuses: DecisionRecords.Statuses? = nil) async throws -> Int {
+    func save(notices: Notices, statuses: DecisionRecords.Statuses? = nil, outcomes: DeliveryRecords? = nil) async throws -> Int {
         let links = LinkBookRecords.changes(book, before: before, lineages: lineages)
         let rows = try SyncEffectsRecords.rows(caused, setup: context.setup, links: book.entries)
-        try await DecisionRecords.write(links: links, rows: rows, statuses: statuses, on: tx, logger: context.logger)
+        try await DecisionRecords.write(links: links, rows: rows, statuses: statuses, outcomes: outcomes, on: tx, logger: context.logger)
         // Where a crash test stops the transaction: after the state and the outbox rows were written (one
         // statement now), before the commit.
         try context.check("after-state")

@@ -30,8 +30,9 @@ public struct DeliveryOutcomes: Sendable {
     }
 
     /// Records a relay round's outcomes in one transaction, set-based: the rows' statuses and attempt logs, the
-    /// dead letters, and what each confirmation or dead letter means for its link's field state. Returns, per
-    /// group, whether it was still the relay's claim (only then is its outcome recorded).
+    /// dead letters, and what each confirmation or dead letter means for its link's field state, all written by
+    /// the statement that saves the decisions (``DeliveryRecords``). Returns, per group, whether it was still the
+    /// relay's claim (only then is its outcome recorded).
     public func record(_ round: [(group: WriteGroup, outcome: Outcome)]) async throws -> [Bool] {
         guard !round.isEmpty else { return [] }
         // One span for the round's transaction, in the trace of its first traced write and linked to the others',
@@ -48,18 +49,16 @@ public struct DeliveryOutcomes: Sendable {
                 try await claims(round.map(\.group), on: tx)
             }
             let kept = zip(round, held).filter(\.1).map(\.0)
-            try await DatabaseSpan.run("db record attempts", in: span) {
-                try await DeliveryRecords.record(kept, masterTarget: context.setup.masterConnector, on: tx, logger: logger)
-            }
+            var records = try DeliveryRecords(kept, masterTarget: context.setup.masterConnector)
             let linkIDs = kept.compactMap { entry -> Int64? in
                 if case .retry = entry.outcome { return nil }
                 return entry.group.head.linkID
             }
-            guard !linkIDs.isEmpty else { return held }
+            // The links are locked and loaded only when an outcome teaches their field state something; confirming
+            // and abandoning writes decide nothing about linking, so onboarding's holds are not read.
             var session = try await DatabaseSpan.run("db lock and load links", in: span) {
-                try await DecisionSession.open(context, keys: names.keys(ofLinks: linkIDs), reserve: 0, on: tx)
+                try await DecisionSession.open(context, keys: names.keys(ofLinks: linkIDs), reserve: 0, holds: false, on: tx)
             }
-            var retargeted: [(link: Int64, master: String)] = []
             for (group, outcome) in kept {
                 guard let linkID = group.head.linkID, let lane = session.book[linkID].flatMap({ context.setup.lane($0.connector) }) else {
                     continue
@@ -68,7 +67,7 @@ public struct DeliveryOutcomes: Sendable {
                 switch outcome {
                 case .delivered(let recordID, let landedAt, _):
                     if confirm(group, recordID: recordID, landedAt: landedAt, lane: lane, side: side, in: &session) {
-                        retargeted.append((linkID, recordID))
+                        records.retarget(link: linkID, to: recordID)
                     }
                 case .deadLetter:
                     for write in group.writes {
@@ -80,8 +79,7 @@ public struct DeliveryOutcomes: Sendable {
                     break
                 }
             }
-            try await Self.retargetMasterWrites(retargeted, on: tx, logger: logger)
-            _ = try await DatabaseSpan.run("db save decisions", in: span) { try await session.save(notices: notices) }
+            _ = try await DatabaseSpan.run("db save decisions", in: span) { try await session.save(notices: notices, outcomes: records) }
             return held
         }
     }
@@ -273,23 +271,5 @@ public struct DeliveryOutcomes: Sendable {
             """, logger: logger)
         for try await id in rows.decode(Int64.self) { return id }
         return nil
-    }
-
-    /// Writes queued for MasterDeal deals before they existed were keyed by their link; now they follow the deal.
-    /// `links` are the links whose deal a round's creates made (the creates themselves were named it when they
-    /// were marked done, by ``DeliveryRecords``).
-    static func retargetMasterWrites(_ links: [(link: Int64, master: String)], on tx: PostgresConnection, logger: Logger) async throws {
-        guard !links.isEmpty else { return }
-        try await tx.query(retargetStatement(links), logger: logger)
-    }
-
-    /// The open writes of each link, found through `outbox_by_link`: without the status the index is made for,
-    /// PostgreSQL reads the whole outbox, every write ever delivered, once per round.
-    package static func retargetStatement(_ links: [(link: Int64, master: String)]) -> PostgresQuery {
-        """
-        UPDATE outbox o SET master_deal_id = t.master
-        FROM unnest(\(links.map(\.link)), \(links.map(\.master))) AS t(link, master)
-        WHERE o.link_id = t.link AND o.status IN ('pending', 'in_flight') AND o.master_deal_id IS NULL
-        """
     }
 }

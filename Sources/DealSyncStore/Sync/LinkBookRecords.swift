@@ -47,22 +47,25 @@ package enum LinkBookRecords {
         }
     }
 
-    /// Takes the advisory locks of `names` in one statement, in a fixed order so two batches never deadlock.
+    /// Takes the advisory locks of `names` in one statement, in a fixed order so two batches never deadlock, and
+    /// sets the transaction's planning for the decisions it saves (``DecisionRecords/keyedPlanning``): sent even
+    /// without names, for that.
     static func lock(_ names: [String], on tx: PostgresConnection, logger: Logger) async throws {
-        guard !names.isEmpty else { return }
         try await tx.query(
             """
-            SELECT count(pg_advisory_xact_lock(key)) FROM (
+            SELECT \(unescaped: DecisionRecords.keyedPlanning), (SELECT count(pg_advisory_xact_lock(key)) FROM (
                 SELECT DISTINCT hashtextextended(name, 7) AS key FROM unnest(\(names)::text[]) AS name ORDER BY 1
-            ) AS ordered
+            ) AS ordered)
             """, logger: logger)
     }
 
     /// Reads (and row-locks) every link of `keys` and their field state, and reserves `reserve` ids for links
     /// the batch may create. When deals are observed, the creates in flight to `masterTarget` are read first: a
     /// create confirmed after that read is then seen in its link, one confirmed before it is no longer in flight.
+    /// Without `holds`, onboarding's holds are not read: a session that only applies decisions to links it has
+    /// (a relay round's outcomes) never asks whether a record may be linked.
     static func load(
-        _ keys: Keys, reserve: Int, masterTarget: String, on tx: PostgresConnection, logger: Logger
+        _ keys: Keys, reserve: Int, holds readHolds: Bool = true, masterTarget: String, on tx: PostgresConnection, logger: Logger
     ) async throws -> LinkBook {
         let inFlight = try await masterCreatesInFlight(to: masterTarget, like: keys.observedDeals, on: tx, logger: logger)
         var links: [Int64: LinkBook.Entry] = [:]
@@ -92,7 +95,7 @@ package enum LinkBookRecords {
                     masterVersion: version, fields: try states.map(FieldState.states(jsonText:)) ?? [:])
             }
         }
-        let (holds, reserved) = try await holds(of: keys, reserving: reserve, on: tx, logger: logger)
+        let (holds, reserved) = try await holds(of: readHolds ? keys : Keys(), reserving: reserve, on: tx, logger: logger)
         return LinkBook(
             links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved, masterCreatesInFlight: inFlight, holds: holds)
     }
