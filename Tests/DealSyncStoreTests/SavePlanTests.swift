@@ -1,8 +1,9 @@
-import DealSyncStore
 import DealSyncTestSupport
 import Foundation
 import PostgresNIO
 import Testing
+
+@testable import DealSyncStore
 
 /// The statement that saves decisions is prepared once per connection and its generic plan is kept for every
 /// transaction after. Made on a young database (empty tables, no statistics: the worst case), that plan must still
@@ -33,6 +34,33 @@ struct SavePlanTests {
         let plan = try await Self.genericPlan(settings: false)
         #expect(plan.count > 40, "\(plan)")
         #expect(plan.contains { $0.contains("Seq Scan on inbox") || $0.contains("Seq Scan on outbox") }, "\(plan.joined(separator: "\n"))")
+    }
+
+    /// Preparing the statement saves its planning only when its generic plan is used: left to choose, PostgreSQL
+    /// planned every batch afresh (12 custom plans of 12 for batches of one row).
+    @Test func everySavingTransactionRunsTheKeptGenericPlan() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await database.client.withConnection { connection in
+                for batch in 0..<12 {
+                    _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
+                    _ = try await connection.query(
+                        PostgresQuery(unsafeSQL: "SELECT " + DecisionRecords.keyedPlanning), logger: TestPostgres.logger)
+                    var statuses = InboxClaims.Statuses()
+                    statuses.finish(Int64(1000 + batch), .processed, error: nil)
+                    try await DecisionRecords.write(
+                        links: .init(), rows: .init(),
+                        statuses: .init(statuses: statuses, fetchLease: 30, worker: "host:1", maxAttempts: 10),
+                        on: connection, logger: TestPostgres.logger)
+                    _ = try await connection.query("COMMIT", logger: TestPostgres.logger)
+                }
+                let rows = try await connection.query(
+                    "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements", logger: TestPostgres.logger)
+                var plans: [String: (generic: Int64, custom: Int64)] = [:]
+                for try await (name, generic, custom) in rows.decode((String, Int64, Int64).self) { plans[name] = (generic, custom) }
+                #expect(plans.count == 1, "\(plans)")
+                #expect(plans[DecisionRecords.Save.name]?.generic == 12 && plans[DecisionRecords.Save.name]?.custom == 0, "\(plans)")
+            }
+        }
     }
 
     /// The generic plan of ``DecisionRecords/Save`` on a new database, made in a transaction that starts with

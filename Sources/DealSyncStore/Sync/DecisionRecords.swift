@@ -42,13 +42,16 @@ package enum DecisionRecords {
 
     /// The planner settings every transaction that saves decisions starts with (in a statement it sends anyway:
     /// ``LinkBookRecords/lock(_:on:logger:)``, a lane's ``InboxClaims/takeOverFetches(connector:)``): no sequential or
-    /// bitmap scans, no hash or merge joins, for this transaction only. ``Save``'s generic plan is made once per
+    /// bitmap scans, no hash or merge joins, and generic plans, for this transaction only. Left to choose, PostgreSQL
+    /// kept planning ``Save`` afresh for every batch (its arrays' actual sizes make a custom plan look cheaper than
+    /// the generic one's estimate), which is most of what preparing it saves. ``Save``'s generic plan is made once per
     /// connection, under the settings of the transaction that happens to make it, and kept: made on a young
     /// database's statistics without them, it would read the inbox and the outbox whole (a hash join to a sequential
     /// scan) for every batch that followed, however large they grew.
     package static let keyedPlanning = """
         set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
-            set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+            set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
+            set_config('plan_cache_mode', 'force_generic_plan', true)
         """
 
     /// The statement prepared once per connection: its text is the same whatever is written (every value is a
