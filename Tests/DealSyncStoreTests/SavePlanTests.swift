@@ -44,7 +44,7 @@ struct SavePlanTests {
                 for batch in 0..<12 {
                     _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
                     _ = try await connection.query(
-                        PostgresQuery(unsafeSQL: "SELECT " + DecisionRecords.keyedPlanning), logger: TestPostgres.logger)
+                        PostgresQuery(unsafeSQL: "SELECT " + KeyedPlanning.settings), logger: TestPostgres.logger)
                     var statuses = InboxClaims.Statuses()
                     statuses.finish(Int64(1000 + batch), .processed, error: nil)
                     try await DecisionRecords.write(
@@ -64,14 +64,14 @@ struct SavePlanTests {
     }
 
     /// The generic plan of ``DecisionRecords/Save`` on a new database, made in a transaction that starts with
-    /// ``DecisionRecords/keyedPlanning`` when `settings`.
+    /// ``KeyedPlanning`` when `settings`.
     static func genericPlan(settings: Bool) async throws -> [String] {
         try await TestPostgres.withDatabase { database in
             try await database.client.withConnection { connection in
                 _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
                 if settings {
                     _ = try await connection.query(
-                        PostgresQuery(unsafeSQL: "SELECT " + DecisionRecords.keyedPlanning), logger: TestPostgres.logger)
+                        PostgresQuery(unsafeSQL: "SELECT " + KeyedPlanning.settings), logger: TestPostgres.logger)
                 }
                 _ = try await connection.query("SET LOCAL plan_cache_mode = force_generic_plan", logger: TestPostgres.logger)
                 _ = try await connection.query(

@@ -20,7 +20,7 @@ package enum InboxClaims {
     /// Claims up to `limit` due rows of `connector` (of every lane when `nil`), oldest first. A fetch whose process
     /// is gone is made due first (see ``takeOverFetches(connector:)``).
     static func claim(connector: String?, limit: Int, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
-        // Also sets the transaction's planning (``DecisionRecords/keyedPlanning``): bitmap scans off, so the claim
+        // Also sets the transaction's planning (``KeyedPlanning``): bitmap scans off, so the claim
         // walks `inbox_lane` in order (see there).
         try await tx.query(takeOverFetches(connector: connector), logger: logger)
         return try await read(claimDue(connector: connector, limit: limit), on: tx, logger: logger)
@@ -71,7 +71,7 @@ package enum InboxClaims {
     /// rows pending, PostgreSQL took 82,000 pending rows for 7, read them all through a bitmap, sorted them on disk
     /// and kept 200: 91 ms a claim instead of about one, and 14 ms on average over a 100,000-row drain against 1.4 at
     /// 10,000. The lane's other statements read by key (`= ANY`, joins on `unnest`) and need no bitmap. The other
-    /// settings of ``DecisionRecords/keyedPlanning`` come with it, for the decisions the lane saves.
+    /// settings of ``KeyedPlanning`` come with it, for the decisions the lane saves.
     package static func takeOverFetches(connector: String?) -> PostgresQuery {
         """
         WITH taken AS (
@@ -82,7 +82,7 @@ package enum InboxClaims {
               AND hashtext(fetched_by)::oid NOT IN (\(unescaped: OutboxClaims.presentWorkers))
             RETURNING 1
         )
-        SELECT \(unescaped: DecisionRecords.keyedPlanning), (SELECT count(*) FROM taken)
+        SELECT \(unescaped: KeyedPlanning.settings), (SELECT count(*) FROM taken)
         """
     }
 

@@ -102,8 +102,9 @@ public struct OutboxClaims: Sendable {
         }
     }
 
-    /// The settings a claim's transaction runs with: its `statement_timeout` (`timeout`, or the session's), no bitmap
-    /// scans, hash joins or merge joins (see ``claimHeads(target:limit:worker:leaseSeconds:interruption:quietLanes:)``),
+    /// The settings a claim's transaction runs with: its `statement_timeout` (`timeout`, or the session's) and
+    /// ``KeyedPlanning``: no bitmap scans, hash joins or merge joins (see
+    /// ``claimHeads(target:limit:worker:leaseSeconds:interruption:quietLanes:)``),
     /// and the generic plan of its prepared statement (``ClaimHeads``), planned without sequential scans: a process's
     /// first claim often finds an empty outbox, and the plan made then serves every later claim of that connection. On
     /// an empty outbox PostgreSQL would read it whole to update the round's writes, and went on doing so with 22,000
@@ -113,9 +114,7 @@ public struct OutboxClaims: Sendable {
     package static func planning(timeout: Duration?) -> PostgresQuery {
         let statementLimit = timeout.map { String(max(1, $0.milliseconds)) }
         return """
-            SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-                set_config('enable_mergejoin', 'off', true), set_config('enable_seqscan', 'off', true),
-                set_config('plan_cache_mode', 'force_generic_plan', true),
+            SELECT \(unescaped: KeyedPlanning.settings),
                 set_config('statement_timeout', coalesce(\(statementLimit), current_setting('statement_timeout')), true)
             """
     }

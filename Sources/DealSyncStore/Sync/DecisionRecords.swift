@@ -40,29 +40,17 @@ package enum DecisionRecords {
         for try await _ in try await tx.execute(save, logger: logger) {}
     }
 
-    /// The planner settings every transaction that saves decisions starts with (in a statement it sends anyway:
-    /// ``LinkBookRecords/lock(_:on:logger:)``, a lane's ``InboxClaims/takeOverFetches(connector:)``): no sequential or
-    /// bitmap scans, no hash or merge joins, and generic plans, for this transaction only. Left to choose, PostgreSQL
-    /// kept planning ``Save`` afresh for every batch (its arrays' actual sizes make a custom plan look cheaper than
-    /// the generic one's estimate), which is most of what preparing it saves. ``Save``'s generic plan is made once per
-    /// connection, under the settings of the transaction that happens to make it, and kept: made on a young
-    /// database's statistics without them, it would read the inbox and the outbox whole (a hash join to a sequential
-    /// scan) for every batch that followed, however large they grew.
-    package static let keyedPlanning = """
-        set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
-            set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true),
-            set_config('plan_cache_mode', 'force_generic_plan', true)
-        """
-
     /// The statement prepared once per connection: its text is the same whatever is written (every value is a
     /// bind, each cast to its type), and sent as a one-off query PostgreSQL parsed and planned its fifteen parts
     /// every time, about 2 ms of its CPU (0.2–0.3 ms prepared, on this project's build machine): more than the
-    /// rest of a small transaction's work. Its generic plan takes every row by a key (``SavePlanTests``).
+    /// rest of a small transaction's work. Every transaction that saves starts with ``KeyedPlanning`` (in a statement
+    /// it sends anyway: ``LinkBookRecords/lock(_:on:logger:)``, a lane's ``InboxClaims/takeOverFetches(connector:)``),
+    /// so the plan run is the kept generic one, and it takes every row by a key (``SavePlanTests``). No binding types
+    /// are listed: each bind's cast names its type.
     package struct Save: PostgresPreparedStatement {
         package typealias Row = PostgresRow
         package static let name = "dealsync_save_decisions"
         package static let sql = DecisionRecords.statement(links: .init(), rows: .init(), statuses: nil).sql
-        package static let bindingDataTypes: [PostgresDataType] = []
         let statement: PostgresQuery
 
         package func makeBindings() throws -> PostgresBindings { statement.binds }

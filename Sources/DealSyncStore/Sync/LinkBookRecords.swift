@@ -48,12 +48,12 @@ package enum LinkBookRecords {
     }
 
     /// Takes the advisory locks of `names` in one statement, in a fixed order so two batches never deadlock, and
-    /// sets the transaction's planning for the decisions it saves (``DecisionRecords/keyedPlanning``): sent even
+    /// sets the transaction's planning for the decisions it saves (``KeyedPlanning``): sent even
     /// without names, for that.
     static func lock(_ names: [String], on tx: PostgresConnection, logger: Logger) async throws {
         try await tx.query(
             """
-            SELECT \(unescaped: DecisionRecords.keyedPlanning), (SELECT count(pg_advisory_xact_lock(key)) FROM (
+            SELECT \(unescaped: KeyedPlanning.settings), (SELECT count(pg_advisory_xact_lock(key)) FROM (
                 SELECT DISTINCT hashtextextended(name, 7) AS key FROM unnest(\(names)::text[]) AS name ORDER BY 1
             ) AS ordered)
             """, logger: logger)
