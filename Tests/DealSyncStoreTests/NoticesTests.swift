@@ -16,6 +16,8 @@ struct NoticesTests {
     final class Heard: Sendable {
         let payloads = Mutex<[String]>([])
         var all: [String] { payloads.withLock { $0 } }
+        /// The names the notices carried (without the sending process's origin).
+        var names: [String] { all.map { NoticePayload(text: $0).name } }
     }
 
     /// Runs `body` while a connection of its own listens on `channel` (ready once it heard a probe).
@@ -54,9 +56,13 @@ struct NoticesTests {
                 }
                 let stored = try await InboxStore(database: database, logger: logger).record(Self.item("tour-a"))
                 guard case .stored = stored else { Issue.record("not stored: \(stored)"); return }
-                try await eventually("the stored row's lane is woken", timeout: .seconds(10)) { heard.all.contains("tour-a") }
+                try await eventually("the stored row's lane is woken", timeout: .seconds(10)) { heard.names.contains("tour-a") }
                 // Notifications arrive in the order they were sent: one for the rolled-back row would have come first.
-                #expect(heard.all.filter { $0 != "probe" } == ["tour-a"])
+                // Each names the process that sent it.
+                #expect(
+                    heard.all.map(NoticePayload.init(text:)).filter { $0.name != "probe" } == [
+                        NoticePayload(origin: database.noticeOrigin, name: "tour-a")
+                    ])
             }
         }
     }
@@ -181,10 +187,75 @@ struct NoticesTests {
                     guard case .stored = stored else { Issue.record("not stored: \(stored)"); return }
                 }
                 try await eventually("both stored rows' lanes are woken", timeout: .seconds(10)) {
-                    Set(heard.all).isSuperset(of: ["tour-a", "tour-b"])
+                    Set(heard.names).isSuperset(of: ["tour-a", "tour-b"])
                 }
             }
         }
+    }
+
+    /// A process wakes its own lanes as soon as its transaction has committed, not a round trip through PostgreSQL
+    /// later, and does not wake them a second time when that notification comes back; another process's notices
+    /// (here one without an origin, as `psql` or the `dlq` command send, and one from another `Database`) wake
+    /// them through `LISTEN`.
+    @Test(.timeLimit(.minutes(1)))
+    func aProcessHearsItsOwnNoticesOnceAtCommitAndOthersThroughPostgreSQL() async throws {
+        try await TestPostgres.withDatabase { database in
+            let other = Database(url: database.url, maximumConnections: 2, logger: logger)
+            #expect(other.noticeOrigin != database.noticeOrigin)
+            let woken = Heard()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await other.run() }
+                group.addTask { await database.listen(to: .inbox) { name in woken.payloads.withLock { $0.append(name) } } }
+                defer { group.cancelAll() }
+                try await eventually("the listener hears a notice without an origin", timeout: .seconds(10)) {
+                    try await database.client.query("SELECT pg_notify('dealsync_inbox', 'probe')", logger: logger)
+                    try await Task.sleep(for: .milliseconds(50))
+                    return woken.all.contains("probe")
+                }
+                let stored = try await InboxStore(database: database, logger: logger).record(Self.item("tour-a"))
+                guard case .stored = stored else { Issue.record("not stored: \(stored)"); return }
+                // Told before `record` returned, i.e. before its `NOTIFY` could have come back.
+                #expect(woken.all.filter { $0 == "tour-a" }.count == 1)
+                // Another process's commit after it: once its notice is heard, the own one has come back too
+                // (PostgreSQL delivers notifications in commit order) and was skipped.
+                let theirs = try await InboxStore(database: other, logger: logger).record(Self.item("tour-b"))
+                guard case .stored = theirs else { Issue.record("not stored: \(theirs)"); return }
+                try await eventually("the other process's notice is heard", timeout: .seconds(10)) { woken.all.contains("tour-b") }
+                #expect(woken.all.filter { $0 == "tour-a" }.count == 1)
+                #expect(woken.all.filter { $0 == "tour-b" }.count == 1)
+            }
+        }
+    }
+
+    @Test
+    func aNoticeCarriesItsOriginAndReadsBackWithout() {
+        let origin = "0123456789abcdef"
+        for name in ["tour-a", "", "a:b", "0123456789abcdef:x"] {
+            let text = NoticePayload(origin: origin, name: name).text
+            #expect(text == "\(origin):\(name)")
+            #expect(NoticePayload(text: text) == NoticePayload(origin: origin, name: name))
+        }
+        // Without a well-formed origin the whole text is the name.
+        for text in ["probe", "", "0123456789ABCDEF:tour-a", "0123456789abcde:tour-a", "0123456789abcdefgtour-a"] {
+            #expect(NoticePayload(text: text) == NoticePayload(origin: nil, name: text))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theSenderTellsThisProcessBeforeAnyStatementIsSent() async throws {
+        let sender = NoticeSender(logger: logger)
+        let statements = HeldStatements()
+        let told = Mutex<[[Notices.Channel: Set<String>]]>([])
+        async let first: Void = sender.send(
+            Self.notices("first"), locally: { taken in told.withLock { $0.append(taken) } }, with: statements.statement)
+        try await eventually("the first statement is under way") { statements.sent.count == 1 }
+        // The second is handed over to the statement under way, and this process is told of it at once.
+        await sender.send(Self.notices("second"), locally: { taken in told.withLock { $0.append(taken) } }, with: statements.statement)
+        #expect(told.withLock { $0 } == [[.outbox: ["first"]], [.outbox: ["second"]]])
+        #expect(statements.sent == [["first"]])
+        statements.release()
+        statements.release()
+        await first
     }
 
     @Test(.timeLimit(.minutes(1)))

@@ -4,7 +4,8 @@ import PostgresNIO
 import ServiceLifecycle
 
 /// Listens for `NOTIFY dealsync_outbox` and wakes a relay of the target it names (every relay when it names
-/// none). Only a hint: the relays poll anyway, so a dropped connection costs latency, never a write.
+/// none); this process's own commits wake them at once (`Database.listen(to:wake:)`). Only a hint: the relays poll
+/// anyway, so a dropped connection costs latency, never a write.
 final class OutboxNotifications: Service {
     let database: Database
     let wakeups: LaneWakeups
@@ -17,27 +18,14 @@ final class OutboxNotifications: Service {
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await cancelWhenGracefulShutdown {
-                    try await self.database.client.withConnection { connection in
-                        try await connection.listen(on: "dealsync_outbox") { notifications in
-                            for try await notification in notifications {
-                                if notification.payload.isEmpty {
-                                    self.wakeups.signalAll()
-                                } else {
-                                    // One relay of the target looks; it wakes another when it finds a full round.
-                                    self.wakeups.lane(notification.payload).signalOne()
-                                }
-                            }
-                        }
-                    }
-                }
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                logger.debug("outbox listener reconnecting")
+        let wakeups = self.wakeups
+        await database.listen(to: .outbox) { target in
+            if target.isEmpty {
+                wakeups.signalAll()
+            } else {
+                // One relay of the target looks; it wakes another when it finds a full round.
+                wakeups.lane(target).signalOne()
             }
-            await pause(.seconds(1))
         }
     }
 }

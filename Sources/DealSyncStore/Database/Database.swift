@@ -40,6 +40,9 @@ public final class Database: Service, Sendable {
     let probes = Atomic<Int>(0)
     /// Sends committed transactions' ``Notices``.
     let noticeSender: NoticeSender
+    /// Which process sent a notice (``NoticePayload``): this one's, so that its listeners skip what they heard locally.
+    public let noticeOrigin = NoticePayload.newOrigin()
+    let localHearers = Mutex(LocalHearers())
 
     public init(
         url: DatabaseURL, maximumConnections: Int = 20, availability: DatabaseAvailability.Options = .init(),

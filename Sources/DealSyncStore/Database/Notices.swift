@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 /// What a transaction tells the listening processes once it has committed: which lanes have inbox rows and which
@@ -40,6 +41,45 @@ public final class Notices: Sendable {
     }
 }
 
+/// A notice as it travels on its channel: the lane or target it names, and the process that sent it. The sending
+/// process wakes its own lanes and relays as soon as the transaction has committed (``Database/listen(to:wake:)``),
+/// without waiting for its `NOTIFY` to come back through PostgreSQL, and skips the notification when it does.
+///
+/// The text is the origin (``originLength`` lowercase hexadecimal digits), a colon and the name; a payload without
+/// that prefix (a hint sent by `psql` or the `dlq` command) is a name with no origin, which every process hears.
+public struct NoticePayload: Sendable, Equatable {
+    public var origin: String?
+    public var name: String
+
+    public static let originLength = 16
+
+    public init(origin: String?, name: String) {
+        self.origin = origin
+        self.name = name
+    }
+
+    public init(text: String) {
+        let utf8 = text.utf8
+        let hex = utf8.prefix(Self.originLength)
+        let colon = utf8.dropFirst(Self.originLength).first
+        guard hex.count == Self.originLength, colon == UInt8(ascii: ":"),
+            hex.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) })
+        else {
+            self.init(origin: nil, name: text)
+            return
+        }
+        self.init(origin: String(text.prefix(Self.originLength)), name: String(text.dropFirst(Self.originLength + 1)))
+    }
+
+    public var text: String { origin.map { "\($0):\(name)" } ?? name }
+
+    /// A new process's origin: random, so that two processes (or two `Database` values of one) never share one.
+    static func newOrigin() -> String {
+        let digits = String(UInt64.random(in: .min ... .max), radix: 16)
+        return String(repeating: "0", count: originLength - digits.count) + digits
+    }
+}
+
 /// Sends committed transactions' notices, one statement at a time per process: what transactions hand over while
 /// one is being sent goes out together with the next, so the number of `NOTIFY` transactions does not grow with
 /// the number of commits.
@@ -65,10 +105,13 @@ package final class NoticeSender: Sendable {
     }
 
     /// Hands `notices` over and, if nobody is sending, sends with `statement` until nothing is pending (or, after
-    /// ``rounds`` statements, leaves the rest to a task).
-    package func send(_ notices: Notices, with statement: @escaping Statement) async {
+    /// ``rounds`` statements, leaves the rest to a task). `locally` is told of them first, before any statement.
+    package func send(
+        _ notices: Notices, locally: ([Notices.Channel: Set<String>]) -> Void = { _ in }, with statement: @escaping Statement
+    ) async {
         let taken = notices.take()
         guard !taken.isEmpty else { return }
+        locally(taken)
         let lead = state.withLock { s -> Bool in
             s.pending.merge(taken) { $0.union($1) }
             guard !s.sending else { return false }
@@ -124,7 +167,8 @@ extension Database {
 
     /// Sends `notices` of a committed transaction.
     func announce(_ notices: Notices, logger: Logger) async {
-        await noticeSender.send(notices) { batch in
+        let origin = noticeOrigin
+        await noticeSender.send(notices, locally: hear) { batch in
             // Bounded: a statement on a connection whose server crashed may never answer, and the sender waiting on
             // it would hold every later notice of the process (and the flusher or lane that sends them) for good.
             try await withDeadline(Self.noticeLimit) {
@@ -133,7 +177,8 @@ extension Database {
                 _ = try await self.client.query(
                     """
                     SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
-                    FROM unnest(\(batch.map(\.channel.rawValue)), \(batch.map(\.payload))) AS n(c, p)
+                    FROM unnest(\(batch.map(\.channel.rawValue)), \(batch.map { NoticePayload(origin: origin, name: $0.payload).text }))
+                        AS n(c, p)
                     """, logger: logger)
             }
         }
@@ -141,4 +186,53 @@ extension Database {
 
     /// How long sending notices may take before they are given up (the lanes and relays look on their own too).
     static let noticeLimit: Duration = .seconds(5)
+
+    /// Calls `wake` with the name of every notice on `channel`, until cancelled or shut down gracefully: at once for
+    /// the transactions of this `Database` (as soon as each has committed), and through `LISTEN` for every other
+    /// process's, skipping the notifications this one sent (their origin is ``noticeOrigin``), which it heard a
+    /// round trip sooner. A connection that drops is replaced a second later; meanwhile other processes' notices
+    /// are missed, so they are hints, never the only way work is found.
+    public func listen(to channel: Notices.Channel, wake: @escaping @Sendable (String) -> Void) async {
+        let hear: @Sendable (Set<String>) -> Void = { names in
+            for name in names { wake(name) }
+        }
+        let key = localHearers.withLock { hearers in
+            hearers.next += 1
+            hearers.all[hearers.next] = (channel, hear)
+            return hearers.next
+        }
+        defer { _ = localHearers.withLock { $0.all.removeValue(forKey: key) } }
+        let origin = noticeOrigin
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await self.client.withConnection { connection in
+                        try await connection.listen(on: channel.rawValue) { notifications in
+                            for try await notification in notifications {
+                                let notice = NoticePayload(text: notification.payload)
+                                if notice.origin != origin { wake(notice.name) }
+                            }
+                        }
+                    }
+                }
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                logger.debug("listener reconnecting", metadata: ["channel": "\(channel.rawValue)"])
+            }
+            await pause(.seconds(1))
+        }
+    }
+
+    private func hear(_ notices: [Notices.Channel: Set<String>]) {
+        let hearers = localHearers.withLock { Array($0.all.values) }
+        for (channel, hear) in hearers {
+            if let names = notices[channel] { hear(names) }
+        }
+    }
+}
+
+/// This process's listeners of its own notices (``Database/listen(to:wake:)``).
+struct LocalHearers {
+    var next = 0
+    var all: [Int: (channel: Notices.Channel, hear: @Sendable (Set<String>) -> Void)] = [:]
 }

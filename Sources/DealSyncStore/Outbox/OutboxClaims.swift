@@ -291,7 +291,7 @@ public struct OutboxClaims: Sendable {
                         while true {
                             try await Task.sleep(for: keepAlive)
                             // Bounded: a query on a connection whose server crashed can wait forever.
-                            try await withDeadline(keepAlive) { try await connection.query("SELECT 1", logger: logger) }
+                            _ = try await withDeadline(keepAlive) { try await connection.query("SELECT 1", logger: logger) }
                         }
                     }
                     try await group.next()
