@@ -179,9 +179,12 @@ struct ServeBench {
                 String(
                     format: "  every write and echo the %d-row drain caused was done %.1f s after its last decision", backlog,
                     decided.duration(to: .now).seconds - 1))
-            figures.costs.append(("drain \(backlog)", try await cost().since(before, changes: backlog)))
+            let after = try await cost()
+            figures.costs.append(("drain \(backlog)", after.since(before, changes: backlog)))
             say("  cost per change: " + figures.costs[figures.costs.count - 1].cost.line + " (everything the drain caused, until done)")
             if GatewayProcess.logDirectory != nil {
+                say("  PostgreSQL's execution time by statement:")
+                for line in after.topStatements(since: before, changes: backlog) { say("    " + line) }
                 try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
             }
             figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
@@ -214,9 +217,12 @@ struct ServeBench {
             // What the step caused goes on after its deals are made (amoCRM's link-field writes, the echoes): its cost
             // is counted until all of it is done, and the next step starts after that.
             try await Self.settle(database: database, logger: logger)
-            figures.costs.append(("freshness \(rate)/s", try await cost().since(before, changes: sent.sent.count)))
+            let after = try await cost()
+            figures.costs.append(("freshness \(rate)/s", after.since(before, changes: sent.sent.count)))
             say("  cost per change: " + figures.costs[figures.costs.count - 1].cost.line + " (everything the step caused, until done)")
             if GatewayProcess.logDirectory != nil {
+                say("  PostgreSQL's execution time by statement:")
+                for line in after.topStatements(since: before, changes: sent.sent.count) { say("    " + line) }
                 try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
             }
         }

@@ -14,6 +14,15 @@ struct StepCost {
     var commits = 0.0
     /// Nil when the cluster was started without `pg_stat_statements`.
     var statements: Double?
+    /// Each statement's calls and milliseconds of execution, by `pg_stat_statements`' query id (sampled only when
+    /// the run keeps its logs, `DEALSYNC_BENCH_LOGS`: reading them costs the database what it measures).
+    var byStatement: [Int64: Statement] = [:]
+
+    struct Statement {
+        var text: String
+        var calls: Double
+        var milliseconds: Double
+    }
 
     /// The counters now.
     static func sample(gateway: GatewayProcess, cluster: EmbeddedPostgres, database: Database, logger: Logger) async throws -> StepCost {
@@ -34,7 +43,34 @@ struct StepCost {
             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
             """, logger: logger)
         for try await count in statements.decode(Double.self) { cost.statements = count }
+        guard GatewayProcess.logDirectory != nil else { return cost }
+        let each = try await database.client.query(
+            """
+            SELECT queryid, left(regexp_replace(query, '\\s+', ' ', 'g'), 110), calls::float8, total_exec_time
+            FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """, logger: logger)
+        for try await (id, text, calls, milliseconds) in each.decode((Int64, String, Double, Double).self) {
+            cost.byStatement[id, default: Statement(text: text, calls: 0, milliseconds: 0)].calls += calls
+            cost.byStatement[id, default: Statement(text: text, calls: 0, milliseconds: 0)].milliseconds += milliseconds
+        }
         return cost
+    }
+
+    /// The statements that took the most of PostgreSQL's execution time from `start` to `self`, one line each:
+    /// their share, calls and milliseconds per change of `changes`, and mean.
+    func topStatements(since start: StepCost, changes: Int, count: Int = 8) -> [String] {
+        let n = Double(max(changes, 1))
+        let spent = byStatement.map { id, end in
+            let before = start.byStatement[id]
+            return Statement(
+                text: end.text, calls: end.calls - (before?.calls ?? 0), milliseconds: end.milliseconds - (before?.milliseconds ?? 0))
+        }.filter { $0.calls > 0 }
+        let total = spent.reduce(0) { $0 + $1.milliseconds }
+        return spent.sorted { $0.milliseconds > $1.milliseconds }.prefix(count).map {
+            String(
+                format: "%4.1f%%  %5.2f calls/change  %6.3f ms/change  mean %6.3f ms  %@", 100 * $0.milliseconds / max(total, 1e-9),
+                $0.calls / n, $0.milliseconds / n, $0.milliseconds / $0.calls, $0.text)
+        }
     }
 
     /// What was spent from `start` to `self`, per change of `changes`.
