@@ -227,6 +227,73 @@ struct NoticesTests {
         }
     }
 
+    /// A process that counted itself alone sends no `NOTIFY` (its own lanes are still woken), and sends again as
+    /// soon as another process greets it.
+    @Test(.timeLimit(.minutes(1)))
+    func aProcessAloneSendsNoNotifyUntilAnotherGreetsIt() async throws {
+        try await TestPostgres.withDatabase { database in
+            let other = Database(url: database.url, maximumConnections: 2, logger: logger)
+            let woken = Heard()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await other.run() }
+                group.addTask { await database.listen(to: .inbox) { name in woken.payloads.withLock { $0.append(name) } } }
+                defer { group.cancelAll() }
+                try await withListener(database, on: .inbox) { heard in
+                    try await eventually("this process's listener hears a notice", timeout: .seconds(10)) {
+                        try await database.client.query("SELECT pg_notify('dealsync_inbox', 'probe')", logger: logger)
+                        try await Task.sleep(for: .milliseconds(50))
+                        return woken.all.contains("probe")
+                    }
+                    #expect(database.notifiesOthers)
+                    await database.recountListeners { false }
+                    #expect(!database.notifiesOthers)
+                    let alone = try await InboxStore(database: database, logger: logger).record(Self.item("tour-alone"))
+                    guard case .stored = alone else { Issue.record("not stored: \(alone)"); return }
+                    #expect(woken.all.contains("tour-alone"), "its own lane is woken all the same")
+                    // A notice sent after the commit: once it is heard, a NOTIFY of the commit would have been too.
+                    try await database.client.query("SELECT pg_notify('dealsync_inbox', 'marker')", logger: logger)
+                    try await eventually("the marker is heard", timeout: .seconds(10)) { heard.names.contains("marker") }
+                    #expect(!heard.names.contains("tour-alone"))
+
+                    try await other.greet(logger: logger)
+                    try await eventually("the greeting is heard", timeout: .seconds(10)) { database.notifiesOthers }
+                    #expect(!woken.all.contains(""), "a greeting wakes no lane")
+                    let together = try await InboxStore(database: database, logger: logger).record(Self.item("tour-together"))
+                    guard case .stored = together else { Issue.record("not stored: \(together)"); return }
+                    try await eventually("the next commit is notified", timeout: .seconds(10)) { heard.names.contains("tour-together") }
+                }
+            }
+        }
+    }
+
+    /// A count that found no other process while one greeted this one does not silence it: the greeting came after
+    /// the count had missed the process.
+    @Test(.timeLimit(.minutes(1)))
+    func aCountThatMissedAGreetingLeavesTheNoticesOn() async throws {
+        try await TestPostgres.withDatabase { database in
+            let other = Database(url: database.url, maximumConnections: 2, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await other.run() }
+                group.addTask { await database.listen(to: .inbox) { _ in } }
+                defer { group.cancelAll() }
+                await database.recountListeners { false }
+                #expect(!database.notifiesOthers)
+                try await database.recountListeners {
+                    try await eventually("a greeting sent during the count is heard", timeout: .seconds(10)) {
+                        try await other.greet(logger: logger)
+                        try await Task.sleep(for: .milliseconds(50))
+                        return database.notifiesOthers
+                    }
+                    return false
+                }
+                #expect(database.notifiesOthers)
+                // With nothing heard meanwhile, the count decides.
+                await database.recountListeners { false }
+                #expect(!database.notifiesOthers)
+            }
+        }
+    }
+
     @Test
     func aNoticeCarriesItsOriginAndReadsBackWithout() {
         let origin = "0123456789abcdef"

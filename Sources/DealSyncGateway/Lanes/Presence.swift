@@ -29,6 +29,12 @@ final class Presence: Service {
             do {
                 try await claims.whilePresent(worker: worker) { [self] in
                     set(true)
+                    // A process that found itself alone sends no notices; this one tells it to send them again.
+                    do {
+                        try await claims.database.greet(logger: logger)
+                    } catch {
+                        logger.debug("greeting not sent", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+                    }
                     // Held until shutdown (the lanes and relays stop first) or until the connection is lost.
                     try await gracefulShutdown()
                 }

@@ -63,13 +63,15 @@ final class StatsService: Service {
     }
 
     func refresh() async throws {
-        if !shared.isEmpty {
-            // This process counts itself even before its relays are present.
-            let processes = max(try await claims.presentWorkers(counting: worker), 1)
-            for (connector, limiter) in shared {
-                limiter.share = 1 / Double(processes)
-                metrics.rateShare(connector, limiter.share)
-            }
+        // This process counts itself even before its relays are present.
+        var processes = 1
+        try await claims.database.recountListeners {
+            processes = max(try await claims.presentWorkers(counting: worker), 1)
+            return processes > 1
+        }
+        for (connector, limiter) in shared {
+            limiter.share = 1 / Double(processes)
+            metrics.rateShare(connector, limiter.share)
         }
         let limiters = self.limiters()
         let targets = targets(limiters.map(\.connector))

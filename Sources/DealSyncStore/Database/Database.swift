@@ -43,6 +43,7 @@ public final class Database: Service, Sendable {
     /// Which process sent a notice (``NoticePayload``): this one's, so that its listeners skip what they heard locally.
     public let noticeOrigin = NoticePayload.newOrigin()
     let localHearers = Mutex(LocalHearers())
+    let listeners = Mutex(OtherListeners())
 
     public init(
         url: DatabaseURL, maximumConnections: Int = 20, availability: DatabaseAvailability.Options = .init(),

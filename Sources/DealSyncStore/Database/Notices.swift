@@ -165,10 +165,12 @@ extension Database {
         return result
     }
 
-    /// Sends `notices` of a committed transaction.
+    /// Sends `notices` of a committed transaction: to this process's listeners at once, and with `NOTIFY` to the
+    /// others while any may be listening (``recountListeners(_:)``).
     func announce(_ notices: Notices, logger: Logger) async {
         let origin = noticeOrigin
         await noticeSender.send(notices, locally: hear) { batch in
+            guard self.notifiesOthers else { return }
             // Bounded: a statement on a connection whose server crashed may never answer, and the sender waiting on
             // it would hold every later notice of the process (and the flusher or lane that sends them) for good.
             try await withDeadline(Self.noticeLimit) {
@@ -186,6 +188,33 @@ extension Database {
 
     /// How long sending notices may take before they are given up (the lanes and relays look on their own too).
     static let noticeLimit: Duration = .seconds(5)
+
+    /// Whether committed transactions' notices are sent to other processes (`NOTIFY`). True until a count of the
+    /// processes present finds none but this one (``recountListeners(_:)``), and again as soon as a notice from
+    /// another process is heard (a process that becomes present greets the others, ``greet(logger:)``).
+    public var notifiesOthers: Bool { listeners.withLock { $0.others } }
+
+    /// Sets ``notifiesOthers`` to what `othersPresent` finds, unless a notice from another process was heard while
+    /// it counted: a process that became present meanwhile greeted this one after the count had missed it. A
+    /// process alone sends no `NOTIFY`: at 500 changes a second those statements were a third of its commits, each
+    /// delivered back to its own two listeners only to be skipped.
+    public func recountListeners(_ othersPresent: () async throws -> Bool) async rethrows {
+        let heard = listeners.withLock { $0.heard }
+        let others = try await othersPresent()
+        listeners.withLock { state in
+            if state.heard == heard { state.others = others }
+        }
+    }
+
+    /// Tells the other processes that this one is present and listening (a notice with its origin and no name), so
+    /// that one that found itself alone notifies again at once rather than at its next count.
+    public func greet(logger: Logger) async throws {
+        _ = try await withDeadline(Self.noticeLimit) {
+            try await self.client.query(
+                "SELECT pg_notify(\(Notices.Channel.inbox.rawValue), \(NoticePayload(origin: self.noticeOrigin, name: "").text))",
+                logger: logger)
+        }
+    }
 
     /// Calls `wake` with the name of every notice on `channel`, until cancelled or shut down gracefully: at once for
     /// the transactions of this `Database` (as soon as each has committed), and through `LISTEN` for every other
@@ -210,7 +239,17 @@ extension Database {
                         try await connection.listen(on: channel.rawValue) { notifications in
                             for try await notification in notifications {
                                 let notice = NoticePayload(text: notification.payload)
-                                if notice.origin != origin { wake(notice.name) }
+                                guard notice.origin != origin else { continue }
+                                if notice.origin != nil {
+                                    // Another process is present: it may be listening too.
+                                    self.listeners.withLock { state in
+                                        state.others = true
+                                        state.heard += 1
+                                    }
+                                }
+                                // A greeting names no lane (on the outbox channel no name means every relay).
+                                if channel == .inbox && notice.name.isEmpty { continue }
+                                wake(notice.name)
                             }
                         }
                     }
@@ -229,6 +268,13 @@ extension Database {
             if let names = notices[channel] { hear(names) }
         }
     }
+}
+
+/// Whether other processes may be listening, and how many of their notices this one has heard
+/// (``Database/recountListeners(_:)``).
+struct OtherListeners {
+    var others = true
+    var heard = 0
 }
 
 /// This process's listeners of its own notices (``Database/listen(to:wake:)``).
