@@ -199,7 +199,10 @@ public final class Gateway: Sendable {
                     connector: master, events: events, inbox: inboxStore, metrics: metrics, worker: options.worker,
                     logger: logger))
         }
-        if options.intakeOnly { return [ClientShutdown(client: httpClient)] + kafkaIntakes + [writer, app, release] }
+        if options.intakeOnly {
+            return [ClientShutdown(client: httpClient), ListenerCount(claims: claims, interval: options.statsInterval, logger: logger)]
+                + kafkaIntakes + [writer, app, release]
+        }
         let generations = self.generations
         var services: [any Service] = [
             ClientShutdown(client: httpClient),

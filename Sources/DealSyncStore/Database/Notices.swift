@@ -203,8 +203,12 @@ extension Database {
         let others = try await othersPresent()
         listeners.withLock { state in
             if state.heard == heard { state.others = others }
+            state.counts += 1
         }
     }
+
+    /// How many counts ``recountListeners(_:)`` has made (for tests, to see one happen).
+    public var listenerCounts: Int { listeners.withLock { $0.counts } }
 
     /// Tells the other processes that this one is present and listening (a notice with its origin and no name), so
     /// that one that found itself alone notifies again at once rather than at its next count.
@@ -275,6 +279,7 @@ extension Database {
 struct OtherListeners {
     var others = true
     var heard = 0
+    var counts = 0
 }
 
 /// This process's listeners of its own notices (``Database/listen(to:wake:)``).
