@@ -16,15 +16,21 @@ export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMU
 log="$(mktemp)"
 runner="$PWD/.build/.*/dealsyncPackageTests.xctest"
 (
-    sleep "${DEALSYNC_TEST_LIMIT_SECONDS:-2400}"
+    # Told to stop (the suite ended in time), it ends with its sleep and does nothing more.
+    sleep "${DEALSYNC_TEST_LIMIT_SECONDS:-2400}" &
+    sleeper=$!
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    wait "$sleeper"
     touch "$log.expired"
     pkill -TERM -f "$runner" || true
     sleep 20
     pkill -KILL -f "$runner" || true
 ) >/dev/null 2>&1 &
 watchdog=$!
-# The watchdog and its sleep go with the script, however it ends.
-trap 'pkill -P "$watchdog" 2>/dev/null; kill "$watchdog" 2>/dev/null; rm -f "$log" "$log.expired" "$log.started" "$log.ended"' EXIT
+# The watchdog and its sleep go with the script, however it ends. Nothing in the trap may fail: under `set -e` a
+# failing command there becomes the script's exit status (a suite that passed was reported as failed when the
+# watchdog had already gone).
+trap 'kill "$watchdog" 2>/dev/null || true; rm -f "$log" "$log.expired" "$log.started" "$log.ended"' EXIT
 status=0
 swift test --skip-build 2>&1 | tee "$log" || status=$?
 if [ -e "$log.expired" ]; then

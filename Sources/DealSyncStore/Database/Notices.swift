@@ -196,8 +196,8 @@ extension Database {
 
     /// Sets ``notifiesOthers`` to what `othersPresent` finds, unless a notice from another process was heard while
     /// it counted: a process that became present meanwhile greeted this one after the count had missed it. A
-    /// process alone sends no `NOTIFY`: at 500 changes a second those statements were a third of its commits, each
-    /// delivered back to its own two listeners only to be skipped.
+    /// process alone sends no `NOTIFY`: those statements were a third of its commits at 50 changes a second and
+    /// nearly half in a drain, each delivered back to its own two listeners only to be skipped.
     public func recountListeners(_ othersPresent: () async throws -> Bool) async rethrows {
         let heard = listeners.withLock { $0.heard }
         let others = try await othersPresent()
