@@ -17,9 +17,9 @@ log="$(mktemp)"
 runner="$PWD/.build/.*/dealsyncPackageTests.xctest"
 (
     # Told to stop (the suite ended in time), it ends with its sleep and does nothing more.
+    trap 'kill "${sleeper:-}" 2>/dev/null || true; exit 0' TERM
     sleep "${DEALSYNC_TEST_LIMIT_SECONDS:-2400}" &
     sleeper=$!
-    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
     wait "$sleeper"
     touch "$log.expired"
     pkill -TERM -f "$runner" || true

@@ -214,7 +214,7 @@ struct NoticesTests {
                 }
                 let stored = try await InboxStore(database: database, logger: logger).record(Self.item("tour-a"))
                 guard case .stored = stored else { Issue.record("not stored: \(stored)"); return }
-                // Told before `record` returned, i.e. before its `NOTIFY` could have come back.
+                // Told by the time `record` returned (at commit; its `NOTIFY` may have come back too, and been skipped).
                 #expect(woken.all.filter { $0 == "tour-a" }.count == 1)
                 // Another process's commit after it: once its notice is heard, the own one has come back too
                 // (PostgreSQL delivers notifications in commit order) and was skipped.
@@ -254,6 +254,14 @@ struct NoticesTests {
                     try await database.client.query("SELECT pg_notify('dealsync_inbox', 'marker')", logger: logger)
                     try await eventually("the marker is heard", timeout: .seconds(10)) { heard.names.contains("marker") }
                     #expect(!heard.names.contains("tour-alone"))
+                    // Another process's notice is not a greeting: it may come from an intake-only process, which
+                    // listens for no lane.
+                    let theirs = try await InboxStore(database: other, logger: logger).record(Self.item("tour-theirs"))
+                    guard case .stored = theirs else { Issue.record("not stored: \(theirs)"); return }
+                    try await eventually("the other process's notice is heard", timeout: .seconds(10)) {
+                        woken.all.contains("tour-theirs")
+                    }
+                    #expect(!database.notifiesOthers)
 
                     try await other.greet(logger: logger)
                     try await eventually("the greeting is heard", timeout: .seconds(10)) { database.notifiesOthers }

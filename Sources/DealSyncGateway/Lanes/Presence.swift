@@ -28,13 +28,14 @@ final class Presence: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await claims.whilePresent(worker: worker) { [self] in
-                    set(true)
-                    // A process that found itself alone sends no notices; this one tells it to send them again.
+                    // A process that found itself alone sends no notices; this one tells it to send them again,
+                    // before its own lanes and relays begin. (Lost, it is made up for by the other's next count.)
                     do {
                         try await claims.database.greet(logger: logger)
                     } catch {
                         logger.debug("greeting not sent", metadata: ["error": "\(String(reflecting: type(of: error)))"])
                     }
+                    set(true)
                     // Held until shutdown (the lanes and relays stop first) or until the connection is lost.
                     try await gracefulShutdown()
                 }

@@ -190,12 +190,13 @@ extension Database {
     static let noticeLimit: Duration = .seconds(5)
 
     /// Whether committed transactions' notices are sent to other processes (`NOTIFY`). True until a count of the
-    /// processes present finds none but this one (``recountListeners(_:)``), and again as soon as a notice from
-    /// another process is heard (a process that becomes present greets the others, ``greet(logger:)``).
+    /// processes present finds none but this one (``recountListeners(_:)``), and again as soon as another process
+    /// greets this one (``greet(logger:)``, sent by a process that runs lanes as it becomes present) or a count
+    /// finds one.
     public var notifiesOthers: Bool { listeners.withLock { $0.others } }
 
-    /// Sets ``notifiesOthers`` to what `othersPresent` finds, unless a notice from another process was heard while
-    /// it counted: a process that became present meanwhile greeted this one after the count had missed it. A
+    /// Sets ``notifiesOthers`` to what `othersPresent` finds, unless another process greeted this one while it
+    /// counted: a process that became present meanwhile greeted it after the count had missed that process. A
     /// process alone sends no `NOTIFY`: those statements were a third of its commits at 50 changes a second and
     /// nearly half in a drain, each delivered back to its own two listeners only to be skipped.
     public func recountListeners(_ othersPresent: () async throws -> Bool) async rethrows {
@@ -244,16 +245,17 @@ extension Database {
                             for try await notification in notifications {
                                 let notice = NoticePayload(text: notification.payload)
                                 guard notice.origin != origin else { continue }
-                                if notice.origin != nil {
-                                    // Another process is present: it may be listening too.
-                                    self.listeners.withLock { state in
-                                        state.others = true
-                                        state.heard += 1
-                                    }
+                                // A greeting (an origin and no name on the inbox channel; on the outbox channel no
+                                // name means every relay) wakes no lane: it says a process that listens is present.
+                                // Other notices say nothing of the kind: an intake-only process sends them too.
+                                guard channel == .inbox, notice.origin != nil, notice.name.isEmpty else {
+                                    wake(notice.name)
+                                    continue
                                 }
-                                // A greeting names no lane (on the outbox channel no name means every relay).
-                                if channel == .inbox && notice.name.isEmpty { continue }
-                                wake(notice.name)
+                                self.listeners.withLock { state in
+                                    state.others = true
+                                    state.heard += 1
+                                }
                             }
                         }
                     }
@@ -274,7 +276,7 @@ extension Database {
     }
 }
 
-/// Whether other processes may be listening, and how many of their notices this one has heard
+/// Whether other processes may be listening, how many greetings this one has heard, and how many counts it made
 /// (``Database/recountListeners(_:)``).
 struct OtherListeners {
     var others = true
