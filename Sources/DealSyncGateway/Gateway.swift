@@ -200,17 +200,29 @@ public final class Gateway: Sendable {
                     logger: logger))
         }
         if options.intakeOnly {
-            return [ClientShutdown(client: httpClient), ListenerCount(claims: claims, interval: options.statsInterval, logger: logger)]
-                + kafkaIntakes + [writer, app, release]
+            // Its notices are for the processes that run lanes: it counts them, and hears their greetings.
+            let greetings = NoticeListener(database: database, channel: .inbox) { _ in }
+            return [
+                ClientShutdown(client: httpClient), greetings,
+                ListenerCount(claims: claims, interval: options.statsInterval, logger: logger),
+            ] + kafkaIntakes + [writer, app, release]
         }
         let generations = self.generations
+        let (laneWakeups, outboxWakeups) = (self.laneWakeups, self.outboxWakeups)
         var services: [any Service] = [
             ClientShutdown(client: httpClient),
             // After the relays stop (services stop in reverse order), what they published is flushed.
             KafkaProducersShutdown(producers: registry.producers + [decisionFeed?.producer].compactMap { $0 }),
             kit.presence,
-            OutboxNotifications(database: database, wakeups: outboxWakeups, logger: logger),
-            InboxNotifications(database: database, wakeups: laneWakeups, logger: logger),
+            NoticeListener(database: database, channel: .outbox) { target in
+                if target.isEmpty {
+                    outboxWakeups.signalAll()
+                } else {
+                    // One relay of the target looks; it wakes another when it finds a full round.
+                    outboxWakeups.lane(target).signalOne()
+                }
+            },
+            NoticeListener(database: database, channel: .inbox) { laneWakeups.signal($0) },
             StatsService(
                 claims: claims, inbox: inboxStore, deadLetters: DeadLetterStore(database: database, logger: logger),
                 drift: DriftStore(database: database, logger: logger),

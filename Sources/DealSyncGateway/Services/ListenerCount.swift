@@ -4,8 +4,8 @@ import ServiceLifecycle
 
 /// Whether an intake-only process's notices have anyone to wake: it runs no lanes or relays, so its `NOTIFY` are
 /// for the `serve` processes present, and it sends none while there are none (`Database.notifiesOthers`). It counts
-/// them every `interval`, and hears at once the greeting of one that becomes present (and the notices of any other
-/// process, which it otherwise ignores: the lanes they name run elsewhere).
+/// them every `interval`; the greeting of one that becomes present is heard at once by the process's
+/// `NoticeListener` of the inbox channel.
 final class ListenerCount: Service {
     let claims: OutboxClaims
     let interval: Duration
@@ -18,14 +18,6 @@ final class ListenerCount: Service {
     }
 
     func run() async throws {
-        let database = claims.database
-        await withDiscardingTaskGroup { group in
-            group.addTask { await database.listen(to: .inbox) { _ in } }
-            group.addTask { await self.count() }
-        }
-    }
-
-    private func count() async {
         let database = claims.database
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
