@@ -244,6 +244,9 @@ struct ServeBench {
         say(
             try await Self.stages(
                 after: burstStart, connector: "tour-b", created: figures.isolation.created, database: database, logger: logger))
+        if GatewayProcess.logDirectory != nil {
+            try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
+        }
         figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
         try await gateway.stop()
         return figures

@@ -86,7 +86,7 @@ struct DeliveryFaultTests {
             // Every round's phases are timed: as many sends and recordings as claims, none of them free.
             var rounds: [String: Double] = [:]
             for phase in ["claim", "send", "record"] {
-                let labels = #"target="tour",phase="\#(phase)""#
+                let labels = #"target="tour",phase="\#(phase)",relay="regular""#
                 rounds[phase] = try await Self.metric(system, "dealsync_relay_phase_seconds_count", containing: labels)
                 #expect(try await Self.metric(system, "dealsync_relay_phase_seconds_sum", containing: labels) > 0, "\(phase)")
             }

@@ -190,8 +190,10 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// One phase of a relay round (`claim`, `send`, `record`): where a target's delivery time goes.
-    func relayPhase(_ target: String, phase: String, _ duration: Duration) {
-        timer("dealsync_relay_phase_seconds", [("target", target), ("phase", phase)]).recordNanoseconds(Self.nanos(duration))
+    /// `relay` tells MasterDeal's express relay (`express`, the lanes with little pending) from the others (`regular`).
+    func relayPhase(_ target: String, phase: String, relay: String, _ duration: Duration) {
+        timer("dealsync_relay_phase_seconds", [("target", target), ("phase", phase), ("relay", relay)])
+            .recordNanoseconds(Self.nanos(duration))
     }
 
     func limiterWait(_ connector: String, _ duration: Duration) {

@@ -112,7 +112,7 @@ final class OutboxRelay: Service {
         var phase = ContinuousClock.now
         func timed(_ name: String) {
             let now = ContinuousClock.now
-            metrics.relayPhase(target, phase: name, phase.duration(to: now))
+            metrics.relayPhase(target, phase: name, relay: quiet == nil ? "regular" : "express", phase.duration(to: now))
             phase = now
         }
         // PostgreSQL cancels a claim a little before the relay would stop waiting for it, so none is left running.
