@@ -197,7 +197,7 @@ public struct OutboxClaims: Sendable {
                         LIMIT $6::int8 + 1) AS backlog) <= $6::int8)
                 UNION ALL
                 SELECT h.id, 0 FROM outbox h
-                WHERE h.target = $1::text AND h.status = 'in_flight' AND \(OutboxClaims.abandoned("h", claimant: "claimant"))
+                WHERE h.target = $1::text AND h.in_flight AND \(OutboxClaims.abandoned("h", claimant: "claimant"))
                   AND h.id = (\(OutboxClaims.recordHead("h")))
             ), due AS (
                 SELECT o.id FROM outbox o JOIN candidates c ON c.id = o.id
@@ -373,7 +373,7 @@ public struct OutboxClaims: Sendable {
             """
             SELECT extract(epoch FROM least(
                 (SELECT min(next_attempt_at) FROM outbox WHERE target = \(target) AND status = 'pending'),
-                (SELECT min(claimed_until) FROM outbox WHERE target = \(target) AND status = 'in_flight')) - now())::float8
+                (SELECT min(claimed_until) FROM outbox WHERE target = \(target) AND in_flight)) - now())::float8
             """, logger: logger)
         for try await seconds in rows.decode(Double?.self) {
             return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }

@@ -151,14 +151,14 @@ package enum LinkBookRecords {
         return creates
     }
 
-    /// The statement that reads them, through `outbox_creates_sent`: a bulk import's creates waiting for their first
-    /// try are never read (its predicate is the index's, word for word, so the planner can tell it serves it).
+    /// The statement that reads them, through `outbox_sent_creates` (the writes whose `create_sent` is true, see
+    /// ``Migration/v10WriteFacts``): a bulk import's creates waiting for their first try, and the ones done, are never
+    /// read.
     package static func sentCreates(to target: String, accounts: [String], names: [String], anyName: Bool) -> PostgresQuery {
         """
         SELECT o.link_id, l.connector, l.record_id, o.payload #>> '{values,account_id,text}', (o.payload #> '{values,opportunity_name}')::text
         FROM outbox o JOIN links l ON l.id = o.link_id
-        WHERE o.target = \(target) AND o.operation = 'create'
-            AND (o.status = 'in_flight' OR (o.status = 'pending' AND o.attempts > 0))
+        WHERE o.target = \(target) AND o.create_sent
             AND o.payload #>> '{values,account_id,text}' = ANY(\(accounts))
             AND (\(anyName) OR o.payload #>> '{values,opportunity_name,text}' = ANY(\(names)))
         ORDER BY o.id
