@@ -227,6 +227,7 @@ struct ServeBench {
             }
         }
         let burstStart = try await Self.lastInboxRow(database: database, logger: logger)
+        let beforeBurst = try await cost()
         let burstLeads = takeA(plan.burst)
         async let burst = AmoLoad(url: hookA, client: client).send(leads: burstLeads)
         let started = ContinuousClock.now
@@ -245,11 +246,33 @@ struct ServeBench {
             try await Self.stages(
                 after: burstStart, connector: "tour-b", created: figures.isolation.created, database: database, logger: logger))
         if GatewayProcess.logDirectory != nil {
+            say(
+                "  B's freshness by when its webhook was sent (p50 / max per \(Self.window) s of the burst): "
+                    + Self.byWindow(trickle, figures.isolation))
+            say("  PostgreSQL's execution time by statement, from the burst's start until B's deals were all made:")
+            for line in try await cost().topStatements(since: beforeBurst, changes: plan.burst, count: 12) { say("    " + line) }
             try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
         }
         figures.peakRSS = max(figures.peakRSS, gateway.peakRSS())
         try await gateway.stop()
         return figures
+    }
+
+    /// The width of a window of ``byWindow(_:_:)``, in seconds.
+    static let window = 4
+
+    /// Freshness by window of the time the webhooks were sent, as `p50 / max` in ms per window: whether changes wait
+    /// longer as a burst goes on (its backlog growing) or alike throughout (the cores shared).
+    static func byWindow(_ answers: AmoLoad.Answers, _ measured: Freshness) -> String {
+        guard let start = answers.sent.values.min() else { return "(none)" }
+        var windows: [Int64: [Double]] = [:]
+        for (lead, made) in measured.created {
+            guard let sent = answers.sent[lead] else { continue }
+            windows[(sent - start) / Int64(1000 * window), default: []].append(made - Double(sent))
+        }
+        return windows.sorted { $0.key < $1.key }.map { _, latencies in
+            String(format: "%.0f / %.0f", Stats.percentile(latencies, 0.5), latencies.max() ?? 0)
+        }.joined(separator: ", ")
     }
 
     /// The measurements a run makes (`DEALSYNC_BENCH_ONLY`, comma-separated, to profile one of them): `ingest`
