@@ -105,23 +105,10 @@ struct SentCreatesTests {
 
     @Test func findingTheCreatesSentReadsNoneOfThoseWaitingForTheirFirstTry() async throws {
         try await TestPostgres.withDatabase { database in
-            _ = try await database.client.query(
-                """
-                INSERT INTO links (id, connector, record_id, state) SELECT g, 'tour', g::text, 'active' FROM generate_series(1, 3003) AS g
-                """)
             // 3,000 creates waiting for their first try, one in flight, one tried once and due again, one done.
-            _ = try await database.client.query(
-                """
-                INSERT INTO outbox (target, record_key, link_id, operation, payload, idempotency_key, lineage_id, status, attempts, lane)
-                SELECT 'masterdeal', 'link:' || g, g, 'create',
-                    jsonb_build_object('values', jsonb_build_object(
-                        'account_id', jsonb_build_object('text', 'acc-tour'), 'opportunity_name', jsonb_build_object('text', 'Тур ' || g))),
-                    'create-' || g, gen_random_uuid(),
-                    CASE g WHEN 3001 THEN 'in_flight' WHEN 3003 THEN 'done' ELSE 'pending' END,
-                    CASE WHEN g > 3000 THEN 1 ELSE 0 END, 'tour'
-                FROM generate_series(1, 3003) AS g
-                """)
-            _ = try await database.client.query("ANALYZE outbox")
+            try await Self.storeCreates(
+                3003, status: "CASE g WHEN 3001 THEN 'in_flight' WHEN 3003 THEN 'done' ELSE 'pending' END",
+                attempts: "CASE WHEN g > 3000 THEN 1 ELSE 0 END", in: database)
 
             let names = ["Тур 5", "Тур 3001", "Тур 3002", "Тур 3003"]
             let query = LinkBookRecords.sentCreates(to: "masterdeal", accounts: ["acc-tour"], names: names, anyName: false)
@@ -147,21 +134,9 @@ struct SentCreatesTests {
             let (done, waiting, inFlight) = (30_000, 30_000, 200)
             let total = done + waiting + inFlight
             _ = try await database.client.query("ALTER TABLE outbox SET (autovacuum_enabled = false)")
-            _ = try await database.client.query(
-                "INSERT INTO links (id, connector, record_id, state) SELECT g, 'tour', g::text, 'active' FROM generate_series(1, \(total)) AS g"
-            )
-            _ = try await database.client.query(
-                """
-                INSERT INTO outbox (target, record_key, link_id, operation, payload, idempotency_key, lineage_id, status, attempts, lane)
-                SELECT 'masterdeal', 'link:' || g, g, 'create',
-                    jsonb_build_object('values', jsonb_build_object(
-                        'account_id', jsonb_build_object('text', 'acc-tour'), 'opportunity_name', jsonb_build_object('text', 'Тур ' || g))),
-                    'create-' || g, gen_random_uuid(),
-                    CASE WHEN g <= \(done) THEN 'done' WHEN g <= \(done + waiting) THEN 'pending' ELSE 'in_flight' END,
-                    CASE WHEN g <= \(done) THEN 1 ELSE 0 END, 'tour'
-                FROM generate_series(1, \(total)) AS g
-                """)
-            _ = try await database.client.query("ANALYZE outbox")
+            try await Self.storeCreates(
+                total, status: "CASE WHEN g <= \(done) THEN 'done' WHEN g <= \(done + waiting) THEN 'pending' ELSE 'in_flight' END",
+                attempts: "CASE WHEN g <= \(done) THEN 1 ELSE 0 END", in: database)
 
             let names = ["Тур 5", "Тур \(done + waiting + 1)"]
             let query = LinkBookRecords.sentCreates(to: "masterdeal", accounts: ["acc-tour"], names: names, anyName: false)
@@ -173,5 +148,23 @@ struct SentCreatesTests {
             let read = F.rowsRead(from: "outbox", in: plan)
             #expect(read > 0 && read <= 2 * inFlight, "rows of the outbox read to find one of \(inFlight) creates in flight: \(read)")
         }
+    }
+
+    /// Creates to MasterDeal of the links 1 to `count` (created with them; account `acc-tour`, the lead `Тур <g>`),
+    /// each with the status and attempts the SQL expressions of `g` give, then the outbox analysed.
+    static func storeCreates(_ count: Int, status: String, attempts: String, in database: Database) async throws {
+        _ = try await database.client.query(
+            "INSERT INTO links (id, connector, record_id, state) SELECT g, 'tour', g::text, 'active' FROM generate_series(1, \(count)) AS g"
+        )
+        _ = try await database.client.query(
+            """
+            INSERT INTO outbox (target, record_key, link_id, operation, payload, idempotency_key, lineage_id, status, attempts, lane)
+            SELECT 'masterdeal', 'link:' || g, g, 'create',
+                jsonb_build_object('values', jsonb_build_object(
+                    'account_id', jsonb_build_object('text', 'acc-tour'), 'opportunity_name', jsonb_build_object('text', 'Тур ' || g))),
+                'create-' || g, gen_random_uuid(), \(unescaped: status), \(unescaped: attempts), 'tour'
+            FROM generate_series(1, \(count)) AS g
+            """)
+        _ = try await database.client.query("ANALYZE outbox")
     }
 }
