@@ -25,7 +25,7 @@ struct WebhookReader: Sendable {
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         let limit = connector.config.webhookBodyLimit(ceiling: bodyLimit)
-        let declared = request.headers[.contentLength].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let declared = request.headers[.contentLength].flatMap { Int($0) ?? Int($0.trimmingCharacters(in: .whitespaces)) }
         let head = WebhookHead(pathSecret: pathSecret, headers: headers, declaredLength: declared)
         do {
             try connector.config.checkHead(head, bodyLimit: limit)

@@ -8,9 +8,7 @@ import PostgresNIO
 enum InboxRecords {
     /// Each item's headers as the JSON object the `headers` column holds.
     static func headersJSON(_ items: [InboxItem]) -> [String] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return items.map { (try? encoder.encode($0.headers)).map { String(decoding: $0, as: UTF8.self) } ?? "{}" }
+        items.map { JSONText.text(.object($0.headers.mapValues { .string($0) })) }
     }
 
     /// Inserts `items` with one statement and asks for the lanes of the rows stored to be woken once committed;
