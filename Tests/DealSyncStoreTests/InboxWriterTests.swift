@@ -26,10 +26,11 @@ struct InboxWriterTests {
         var all: [[String]] { seen.withLock { $0 } }
     }
 
-    /// Runs `body` with a writer whose single flusher holds its first group open until `release` is called, so the
-    /// requests sent meanwhile all queue up for the next group.
+    /// Runs `body` with a writer whose first group is held open until `release` is called; with a single flusher
+    /// (unless `adjust` says otherwise), the requests sent meanwhile all queue up for the next group.
     func withWriter(
-        database: Database, _ body: @Sendable (InboxWriter, Groups, @escaping @Sendable () -> Void) async throws -> Void
+        database: Database, adjust: (inout InboxWriter.Options) -> Void = { _ in },
+        _ body: @Sendable (InboxWriter, Groups, @escaping @Sendable () -> Void) async throws -> Void
     ) async throws {
         let groups = Groups()
         let (gate, opener) = AsyncStream.makeStream(of: Void.self)
@@ -37,6 +38,7 @@ struct InboxWriterTests {
         var options = InboxWriter.Options()
         options.flushers = 1
         options.deadline = .seconds(30)
+        adjust(&options)
         let writer = InboxWriter(database: database, logger: logger, options: options) { items in
             groups.add(items)
             if firstHeld.withLock({ held in
@@ -83,6 +85,64 @@ struct InboxWriterTests {
                 #expect(stored.filter { $0 == .duplicate }.count == 1, "k3 twice: stored once, reported once as a duplicate")
                 #expect(try await F.count("inbox", in: database) == 21)
                 #expect(groups.all.count == 2, "twenty-one requests, one commit: \(groups.all.map(\.count))")
+            }
+        }
+    }
+
+    /// While a commit is under way, a second flusher starts the next group only once `groupRows` requests have
+    /// queued: not for each request as it comes (each commit costs far more than a row).
+    @Test(.timeLimit(.minutes(1)))
+    func whileACommitIsUnderWayTheNextGroupStartsOnceItIsFull() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await withWriter(
+                database: database,
+                adjust: {
+                    $0.flushers = 2
+                    $0.groupRows = 5
+                    $0.groupWait = .seconds(3600)
+                }
+            ) { writer, groups, release in
+                async let first = writer.record(Self.item("first"))
+                try await eventually("the first group is held open") { groups.all.count == 1 }
+                async let four = Self.send(["a", "b", "c", "d"], to: writer)
+                try await eventually("four requests have queued") { writer.waiting == 5 }
+                async let fifth = writer.record(Self.item("e"))
+                try await eventually("the second group has started") { groups.all.count == 2 }
+                #expect(groups.all[1].sorted() == ["a", "b", "c", "d", "e"], "one group of five: \(groups.all)")
+                let (stored, fifthResult) = try await (four, fifth)
+                #expect(stored.count == 4)
+                #expect(stored.allSatisfy { if case .success(.stored) = $0 { true } else { false } })
+                #expect(fifthResult != .duplicate)
+                #expect(groups.all.count == 2, "stored while the first group was still held: \(groups.all)")
+                release()
+                #expect(try await first != .duplicate)
+                #expect(try await F.count("inbox", in: database) == 6)
+            }
+        }
+    }
+
+    /// …or once the oldest of those queued has waited `groupWait`, however few they are.
+    @Test(.timeLimit(.minutes(1)))
+    func whileACommitIsUnderWayAFewRequestsWaitNoLongerThanTheGroupWait() async throws {
+        try await TestPostgres.withDatabase { database in
+            try await withWriter(
+                database: database,
+                adjust: {
+                    $0.flushers = 2
+                    $0.groupRows = 100
+                    $0.groupWait = .milliseconds(500)
+                }
+            ) { writer, groups, release in
+                async let first = writer.record(Self.item("first"))
+                try await eventually("the first group is held open") { groups.all.count == 1 }
+                let three = await Self.send(["a", "b", "c"], to: writer)
+                #expect(three.count == 3)
+                #expect(three.allSatisfy { if case .success(.stored) = $0 { true } else { false } }, "\(three)")
+                #expect(groups.all.count == 2, "stored while the first group was still held: \(groups.all)")
+                #expect(groups.all.last?.sorted() == ["a", "b", "c"])
+                release()
+                #expect(try await first != .duplicate)
+                #expect(try await F.count("inbox", in: database) == 4)
             }
         }
     }

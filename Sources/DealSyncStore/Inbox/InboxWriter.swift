@@ -14,8 +14,10 @@ import Synchronization
 /// commit go unseen). The answer after `COMMIT`'s own completion cannot come too early.
 ///
 /// Requests queue their item; a few flushers each take what is queued (up to `maxRows`), store it in one
-/// transaction and resume every request in it. Under load the queue fills while the other flushers commit, so
-/// groups grow with the load and the number of commits does not. A duplicate dedupe key is still reported as a
+/// transaction and resume every request in it. With no commit under way a request's item is taken at once; while
+/// one is, the next group starts only once `groupRows` have queued or the oldest has waited `groupWait`, so under
+/// load groups grow with the load and the number of commits does not (each commit costs both `serve` and
+/// PostgreSQL far more than a row). A duplicate dedupe key is still reported as a
 /// duplicate; a row PostgreSQL refuses (bad data) fails only its own request; a failed commit fails every request
 /// of its group and stores nothing. A request that cannot be stored within `deadline` (the database is away)
 /// gets an error instead of hanging, and its item is dropped if no flusher has taken it yet; one sweep finds
@@ -23,7 +25,12 @@ import Synchronization
 public final class InboxWriter: Service, Sendable {
     public struct Options: Sendable {
         public var maxRows = 500
+        /// Group commits under way at once, at most.
         public var flushers = 4
+        /// While a commit is under way, the next group starts once this many requests have queued, or once the
+        /// oldest has waited `groupWait`, whichever comes first.
+        public var groupRows = 32
+        public var groupWait: Duration = .milliseconds(2)
         public var deadline: Duration = .seconds(2)
         /// How long a group's transaction may take before the flusher gives up on it and fails its requests. A
         /// statement on a connection whose server crashed can wait for ever, and a flusher waiting on it would
@@ -63,6 +70,33 @@ public final class InboxWriter: Service, Sendable {
         var queue: [Int] = []
         var waiting: [Int: Waiting] = [:]
         var stopped = false
+        /// Groups being stored now.
+        var committing = 0
+
+        /// What a flusher does next: store a group, wait for one to fill (up to the duration), or idle.
+        enum Next {
+            case store([(id: Int, item: InboxItem)])
+            case gather(Duration)
+            case idle
+        }
+
+        /// Takes the next group when one is due (see ``InboxWriter``).
+        mutating func next(_ options: Options, at now: ContinuousClock.Instant) -> Next {
+            // Requests that gave up while queued are gone from `waiting`: their items are not stored.
+            while let first = queue.first, waiting[first] == nil { queue.removeFirst() }
+            guard let oldest = queue.first.flatMap({ waiting[$0] }) else { return .idle }
+            let waited = oldest.since.duration(to: now)
+            if committing > 0, !stopped, queue.count < options.groupRows, waited < options.groupWait {
+                return .gather(options.groupWait - waited)
+            }
+            var taken: [(Int, InboxItem)] = []
+            while taken.count < options.maxRows, !queue.isEmpty {
+                let id = queue.removeFirst()
+                if let waiting = waiting[id] { taken.append((id, waiting.item)) }
+            }
+            committing += 1
+            return .store(taken)
+        }
     }
 
     private let state = Mutex(State())
@@ -90,16 +124,18 @@ public final class InboxWriter: Service, Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let accepted = self.state.withLock { s -> Bool in
-                    guard !s.stopped, !Task.isCancelled else { return false }
+                let (accepted, wake) = self.state.withLock { s -> (Bool, Bool) in
+                    guard !s.stopped, !Task.isCancelled else { return (false, false) }
                     s.waiting[id] = Waiting(item: item, continuation: continuation, since: .now)
                     s.queue.append(id)
-                    return true
+                    // A flusher is woken when a group may be due: none is being stored, or this item starts the
+                    // wait for the next one or fills it. Meanwhile the one waiting for a group wakes by itself.
+                    return (true, s.committing == 0 || s.queue.count == 1 || s.queue.count == self.options.groupRows)
                 }
-                if accepted {
-                    self.queued.signal()
-                } else {
+                if !accepted {
                     continuation.resume(throwing: NotStored(reason: .shuttingDown))
+                } else if wake {
+                    self.queued.signalOne()
                 }
             }
         } onCancel: {
@@ -164,21 +200,16 @@ public final class InboxWriter: Service, Sendable {
 
     private func flushLoop() async {
         while true {
-            let batch = state.withLock { s -> [(id: Int, item: InboxItem)] in
-                // Requests that gave up while queued are gone from `waiting`: their items are not stored.
-                var taken: [(Int, InboxItem)] = []
-                while taken.count < options.maxRows, !s.queue.isEmpty {
-                    let id = s.queue.removeFirst()
-                    if let waiting = s.waiting[id] { taken.append((id, waiting.item)) }
-                }
-                return taken
-            }
-            if batch.isEmpty {
+            switch state.withLock({ $0.next(options, at: .now) }) {
+            case .store(let batch):
+                await flush(batch)
+                state.withLock { $0.committing -= 1 }
+            case .gather(let wait):
+                await queued.wait(timeout: wait)
+            case .idle:
                 if state.withLock({ $0.stopped && $0.queue.isEmpty }) { return }
                 await queued.wait(timeout: .milliseconds(100))
-                continue
             }
-            await flush(batch)
         }
     }
 

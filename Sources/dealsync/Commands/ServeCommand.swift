@@ -24,7 +24,10 @@ struct ServeCommand: AsyncParsableCommand {
             "Batches of one lane under way at once: the next is claimed while the one before decides and saves (1: one at a time)."
     )
     var inboxOverlap = 4
-    @Option(help: "Webhook group commits under way at once (each stores what arrived meanwhile, up to 500 webhooks).")
+    @Option(
+        help:
+            "Webhook group commits under way at once, at most (each stores what queued meanwhile, up to 500 webhooks; while one is under way the next starts at 32 or after 2 ms)."
+    )
     var intakeCommits = 4
     @Option(help: "Relays of MasterDeal's writes in this process (their rounds overlap; each deal's writes stay in order).")
     var masterdealRelays = 4
