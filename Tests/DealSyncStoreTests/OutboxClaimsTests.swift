@@ -24,6 +24,41 @@ struct OutboxClaimsTests {
         return []
     }
 
+    /// A relay learns whether its target is paused from the claim's own first statement: paused, it claims nothing
+    /// (`skip`) or one write (`probe`), and says why; not paused, or asked to ignore it, it claims the round.
+    @Test func aPausedTargetsRoundClaimsNothingOrOneProbeAndSaysWhy() async throws {
+        try await TestPostgres.withDatabase { database in
+            let inbox = InboxStore(database: database, logger: logger)
+            for n in 1...3 {
+                _ = try await inbox.record(F.item([F.deal("md-\(n)", title: "Сочи \(n)", at: 1000, version: 1)], key: "evt-\(n)"))
+            }
+            try await F.drain(InboxProcessor(database: database, setup: F.setup, logger: logger))
+            #expect(try await F.count("outbox", where: "target = 'tour' AND status = 'pending'", in: database) == 3)
+            let claims = OutboxClaims(database: database, logger: logger)
+            let status = ConnectorStatusStore(database: database, logger: logger)
+            try await status.pause("other", reason: "another connector's pause")
+            try await status.pause("tour", reason: "account blocked")
+            try await claims.whilePresent(worker: "host:1") {
+                func round(_ whenPaused: OutboxClaims.WhenPaused) async throws -> OutboxClaims.Round {
+                    try await claims.claimRound(target: "tour", limit: 10, worker: "host:1", lease: .seconds(90), whenPaused: whenPaused)
+                }
+                let skipped = try await round(.skip)
+                #expect(skipped.paused == "account blocked")
+                #expect(skipped.groups.isEmpty)
+                #expect(try await F.count("outbox", where: "target = 'tour' AND status = 'pending'", in: database) == 3)
+                let probe = try await round(.probe)
+                #expect(probe.paused == "account blocked")
+                #expect(probe.groups.count == 1, "one write, as a probe")
+                let regardless = try await round(.claim)
+                #expect(regardless.paused == "account blocked")
+                #expect(regardless.groups.count == 2, "the rest, as if not paused")
+                try await status.resume("tour")
+                let resumed = try await round(.skip)
+                #expect(resumed.paused == nil, "another connector's pause is not this one's")
+            }
+        }
+    }
+
     @Test func aWriteLeftInFlightByAWorkerThatIsGoneIsClaimedAgainAtOnceAsARetry() async throws {
         try await TestPostgres.withDatabase { database in
             try await enqueueCreate(database)

@@ -40,6 +40,8 @@ final class OutboxRelay: Service {
     let policy: RetryPolicy
     let logger: Logger
     private let breaker: Mutex<CircuitBreaker>
+    /// When the paused target is probed next; nil while the last claim found it not paused.
+    private let nextProbe = Mutex<ContinuousClock.Instant?>(nil)
 
     init(
         connector: any Connector, generations: CurrentGeneration, claims: OutboxClaims, presence: Presence, status: ConnectorStatusStore,
@@ -86,14 +88,12 @@ final class OutboxRelay: Service {
 
     /// One claim-and-deliver round; returns whether there was work.
     func cycle() async throws -> Bool {
-        let paused = try await status.paused()[target]
-        metrics.paused(target, paused != nil)
+        // Whether the target is paused comes with the claim: found paused, it claims nothing and the next round
+        // waits `pausedProbe`, then claims one write as a probe, whose success resumes the connector.
+        let probeAt = nextProbe.withLock { $0 }
+        if let probeAt { await pause(ContinuousClock.now.duration(to: probeAt)) }
+        let whenPaused: OutboxClaims.WhenPaused = probeAt == nil ? .skip : .probe
         var limit = options.batchSize
-        if paused != nil {
-            // A paused connector sends one probe now and then; its success resumes it.
-            await pause(options.pausedProbe)
-            limit = 1
-        }
         let permission = breaker.withLock { $0.permission(at: .now) }
         switch permission {
         case .wait(let until):
@@ -117,11 +117,17 @@ final class OutboxRelay: Service {
         }
         // PostgreSQL cancels a claim a little before the relay would stop waiting for it, so none is left running.
         let (limitOfClaim, statementLimit) = (options.claimLimit, options.claimLimit * 0.9)
-        let groups = try await claims.database.bounded(limitOfClaim) {
-            try await claims.claim(
+        let round = try await claims.database.bounded(limitOfClaim) {
+            try await claims.claimRound(
                 target: target, limit: rows, worker: worker, lease: lease, coalesce: coalesce, timeout: statementLimit,
-                quietLanes: quiet)
+                quietLanes: quiet, whenPaused: whenPaused)
         }
+        let (paused, groups) = (round.paused, round.groups)
+        metrics.paused(target, paused != nil)
+        let pausedProbe = options.pausedProbe
+        nextProbe.withLock { $0 = paused == nil ? nil : .now + pausedProbe }
+        // Paused and nothing claimed: the next round waits for the probe.
+        if paused != nil, groups.isEmpty { return true }
         guard !groups.isEmpty else {
             // The notice that woke an express relay may be a burst's, which it leaves alone: a relay that waits takes it.
             if quiet != nil, wakeup.waiting > 0 { wakeup.signalOne() }
@@ -178,6 +184,8 @@ final class OutboxRelay: Service {
                     takenOver(group); continue
                 }
                 try await self.status.pause(target, reason: reason)
+                let pausedProbe = options.pausedProbe
+                nextProbe.withLock { $0 = .now + pausedProbe }
                 metrics.paused(target, true)
                 if errorClass == .auth { metrics.authFailure(target) }
                 metrics.delivery(target, outcome: "paused", count: group.writes.count)
@@ -196,6 +204,7 @@ final class OutboxRelay: Service {
             case .delivered(let recordID, _, _):
                 if wasPaused, !resumed {
                     try await status.resume(target)
+                    nextProbe.withLock { $0 = nil }
                     resumed = true
                 }
                 metrics.delivery(target, outcome: "delivered", count: group.writes.count)

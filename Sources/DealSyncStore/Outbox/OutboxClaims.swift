@@ -42,64 +42,114 @@ public struct OutboxClaims: Sendable {
         target: String, limit: Int, worker: String, lease: Duration, coalesce: Int = 20, timeout: Duration? = nil,
         quietLanes: Int? = nil
     ) async throws -> [WriteGroup] {
+        try await claimRound(
+            target: target, limit: limit, worker: worker, lease: lease, coalesce: coalesce, timeout: timeout, quietLanes: quietLanes,
+            whenPaused: .claim
+        ).groups
+    }
+
+    /// What a claim does when its target is paused (``ConnectorStatusStore``: a blocked account, a lost grant).
+    public enum WhenPaused: Sendable {
+        /// Claims as if it were not.
+        case claim
+        /// Claims nothing.
+        case skip
+        /// Claims one write, whose delivery tells whether the target is back.
+        case probe
+    }
+
+    /// A relay's round: the writes claimed, and why the target is paused (nil when it is not).
+    public struct Round: Sendable {
+        public var paused: String?
+        public var groups: [WriteGroup]
+    }
+
+    /// ``claim(target:limit:worker:lease:coalesce:timeout:quietLanes:)``, learning in the same round trip as the
+    /// claim's settings whether the target is paused, and claiming by `whenPaused` if it is: a relay's round asks
+    /// PostgreSQL nothing before its transaction.
+    public func claimRound(
+        target: String, limit: Int, worker: String, lease: Duration, coalesce: Int = 20, timeout: Duration? = nil,
+        quietLanes: Int? = nil, whenPaused: WhenPaused
+    ) async throws -> Round {
         let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
         let interruption = try StoreJSON.encode(
             AttemptRecord(
                 status: nil, errorClass: "interrupted",
                 detail: "claimed by a worker that stopped (or outlived its lease) before recording an outcome"))
         return try await database.client.withTransaction(logger: logger) { tx in
-            try await tx.query(Self.planning(timeout: timeout), logger: logger)
-            let heads = try await Self.decode(
-                tx.execute(
-                    ClaimHeads(
-                        bindings: Self.claimHeadsBindings(
-                            target: target, limit: limit, worker: worker, leaseSeconds: leaseSeconds, interruption: interruption,
-                            quietLanes: quietLanes)),
-                    logger: logger))
-            // Sent lanes in turn: a quiet lane's write goes among a round's first requests, not after a burst's.
-            var groups = LaneTurns.interleave(heads, lane: \.lane, isBefore: { $0.id < $1.id }).map { WriteGroup(writes: [$0]) }
-            let updates = coalesce > 1 ? groups.map(\.head).filter { $0.operation == .update } : []
-            guard !updates.isEmpty else { return groups }
-            // Only the pending updates right after each head: a write still in flight under an earlier claim (one
-            // that outlived its lease) or a create ends the run, so nothing overtakes it. One statement for every
-            // head of the round (each reads its record's next writes from `outbox_open`), not one per head.
-            let next = try await tx.query(
-                """
-                SELECT h.head, o.id, o.status, o.operation
-                FROM unnest(\(updates.map(\.id)), \(updates.map(\.recordKey))) AS h(head, record_key)
-                CROSS JOIN LATERAL (
-                    SELECT id, status, operation FROM outbox
-                    WHERE target = \(target) AND record_key = h.record_key AND id > h.head AND status IN ('pending', 'in_flight')
-                    ORDER BY id LIMIT \(coalesce - 1)
-                ) o
-                ORDER BY h.head, o.id
-                """, logger: logger)
-            var headOf: [Int64: Int64] = [:]
-            var ended: Set<Int64> = []
-            for try await (head, id, status, operation) in next.decode((Int64, Int64, String, String).self) {
-                guard !ended.contains(head) else { continue }
-                guard status == "pending", operation == "update" else {
-                    ended.insert(head)
-                    continue
-                }
-                headOf[id] = head
+            var paused: String?
+            for try await row in try await tx.query(Self.planning(timeout: timeout, pausedOf: target), logger: logger) {
+                paused = try row.makeRandomAccess()["paused"].decode(String?.self)
             }
-            guard !headOf.isEmpty else { return groups }
-            // The status in a `CASE`, as in the heads' claim: only the primary key serves the ids.
-            let followers = try await Self.read(
-                """
-                UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker), claim_seq = o.claim_seq + 1,
-                    claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
-                WHERE o.id = ANY(\(Array(headOf.keys))) AND CASE o.status WHEN 'pending' THEN true ELSE false END
-                RETURNING \(unescaped: Self.columns("o"))
-                """, on: tx)
-            let index = Dictionary(uniqueKeysWithValues: groups.enumerated().map { ($1.head.id, $0) })
-            for follower in followers.sorted(by: { $0.id < $1.id }) {
-                guard let head = headOf[follower.id], let at = index[head] else { continue }
-                groups[at].writes.append(follower)
+            var limit = limit
+            switch (paused, whenPaused) {
+            case (nil, _), (_, .claim): break
+            case (_, .skip): return Round(paused: paused, groups: [])
+            case (_, .probe): limit = 1
             }
-            return groups
+            return Round(
+                paused: paused,
+                groups: try await claimGroups(
+                    target: target, limit: limit, worker: worker, leaseSeconds: leaseSeconds, interruption: interruption,
+                    coalesce: coalesce, quietLanes: quietLanes, on: tx))
         }
+    }
+
+    /// The heads of a round and the updates coalesced with them, inside the claim's transaction (its settings made).
+    private func claimGroups(
+        target: String, limit: Int, worker: String, leaseSeconds: Double, interruption: String, coalesce: Int, quietLanes: Int?,
+        on tx: PostgresConnection
+    ) async throws -> [WriteGroup] {
+        let heads = try await Self.decode(
+            tx.execute(
+                ClaimHeads(
+                    bindings: Self.claimHeadsBindings(
+                        target: target, limit: limit, worker: worker, leaseSeconds: leaseSeconds, interruption: interruption,
+                        quietLanes: quietLanes)),
+                logger: logger))
+        // Sent lanes in turn: a quiet lane's write goes among a round's first requests, not after a burst's.
+        var groups = LaneTurns.interleave(heads, lane: \.lane, isBefore: { $0.id < $1.id }).map { WriteGroup(writes: [$0]) }
+        let updates = coalesce > 1 ? groups.map(\.head).filter { $0.operation == .update } : []
+        guard !updates.isEmpty else { return groups }
+        // Only the pending updates right after each head: a write still in flight under an earlier claim (one
+        // that outlived its lease) or a create ends the run, so nothing overtakes it. One statement for every
+        // head of the round (each reads its record's next writes from `outbox_open`), not one per head.
+        let next = try await tx.query(
+            """
+            SELECT h.head, o.id, o.status, o.operation
+            FROM unnest(\(updates.map(\.id)), \(updates.map(\.recordKey))) AS h(head, record_key)
+            CROSS JOIN LATERAL (
+                SELECT id, status, operation FROM outbox
+                WHERE target = \(target) AND record_key = h.record_key AND id > h.head AND status IN ('pending', 'in_flight')
+                ORDER BY id LIMIT \(coalesce - 1)
+            ) o
+            ORDER BY h.head, o.id
+            """, logger: logger)
+        var headOf: [Int64: Int64] = [:]
+        var ended: Set<Int64> = []
+        for try await (head, id, status, operation) in next.decode((Int64, Int64, String, String).self) {
+            guard !ended.contains(head) else { continue }
+            guard status == "pending", operation == "update" else {
+                ended.insert(head)
+                continue
+            }
+            headOf[id] = head
+        }
+        guard !headOf.isEmpty else { return groups }
+        // The status in a `CASE`, as in the heads' claim: only the primary key serves the ids.
+        let followers = try await Self.read(
+            """
+            UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker), claim_seq = o.claim_seq + 1,
+                claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
+            WHERE o.id = ANY(\(Array(headOf.keys))) AND CASE o.status WHEN 'pending' THEN true ELSE false END
+            RETURNING \(unescaped: Self.columns("o"))
+            """, on: tx)
+        let index = Dictionary(uniqueKeysWithValues: groups.enumerated().map { ($1.head.id, $0) })
+        for follower in followers.sorted(by: { $0.id < $1.id }) {
+            guard let head = headOf[follower.id], let at = index[head] else { continue }
+            groups[at].writes.append(follower)
+        }
+        return groups
     }
 
     /// The settings a claim's transaction runs with: its `statement_timeout` (`timeout`, or the session's) and
@@ -111,11 +161,14 @@ public struct OutboxClaims: Sendable {
     /// writes in it (4.3 ms a claim instead of 1 ms). The settings hold for the whole transaction: the coalescing
     /// statements after the heads' claim are planned the same way, generic and without sequential scans, which suits
     /// them (they read and update by key: `record_key` through `outbox_open`, ids through the primary key).
-    package static func planning(timeout: Duration?) -> PostgresQuery {
+    ///
+    /// With `pausedOf`, its column `paused` also says why that connector is paused, or is null when it is not.
+    package static func planning(timeout: Duration?, pausedOf connector: String? = nil) -> PostgresQuery {
         let statementLimit = timeout.map { String(max(1, $0.milliseconds)) }
         return """
             SELECT \(unescaped: KeyedPlanning.settings),
-                set_config('statement_timeout', coalesce(\(statementLimit), current_setting('statement_timeout')), true)
+                set_config('statement_timeout', coalesce(\(statementLimit), current_setting('statement_timeout')), true),
+                (SELECT coalesce(reason, '') FROM connector_status WHERE connector = \(connector) AND paused) AS paused
             """
     }
 
