@@ -59,7 +59,6 @@ public struct InboxStore: Sendable {
         }
     }
 
-    /// Pending rows and the age of the oldest, per connector (for metrics and `/readyz`).
     /// How long until the earliest pending row of `connector` is due (zero or less: due already); `nil` when none
     /// is pending.
     public func nextDue(connector: String) async throws -> Duration? {
@@ -74,6 +73,7 @@ public struct InboxStore: Sendable {
         return nil
     }
 
+    /// Pending rows and the age of the oldest, per connector (for metrics and `/readyz`).
     public func backlog() async throws -> [(connector: String, pending: Int, oldestSeconds: Double)] {
         let rows = try await database.client.query(
             """
