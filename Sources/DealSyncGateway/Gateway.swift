@@ -24,9 +24,6 @@ public final class Gateway: Sendable {
         public var inboxBatchSize = 200
         /// Batches of a lane under way at once (the next claimed once the one before holds its records' locks).
         public var inboxOverlap = 4
-        /// While a lane's batch is under way, how long rows stored since gather before its next claim
-        /// (``InboxLane/Options/gather``).
-        public var inboxGather = Duration.milliseconds(5)
         /// Group commit at intake: the most webhooks stored per transaction, and how many transactions at once.
         public var intake = InboxWriter.Options()
         public var bodyLimit = 1 << 20
@@ -269,8 +266,7 @@ public final class Gateway: Sendable {
     func inboxLane(of connector: any Connector, kit: LaneKit) -> InboxLane {
         InboxLane(
             connector: connector, generations: generations, presence: kit.presence, metrics: metrics,
-            wakeup: laneWakeups.lane(connector.config.id),
-            options: .init(batchSize: options.inboxBatchSize, overlap: options.inboxOverlap, gather: options.inboxGather),
+            wakeup: laneWakeups.lane(connector.config.id), options: .init(batchSize: options.inboxBatchSize, overlap: options.inboxOverlap),
             worker: options.worker, logger: logger)
     }
 

@@ -26,15 +26,11 @@ public final class InboxLane: Service {
         /// of its records, so it skips that batch's rows and waits for any record the two share: per record, rows are
         /// still decided in order, while one batch decides and saves the next is claimed and loaded.
         public var overlap = 4
-        /// While a batch is under way, how long rows announced since its claim gather before the next claim
-        /// (``ClaimPacing``).
-        public var gather = Duration.milliseconds(5)
 
-        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(5), overlap: Int = 4, gather: Duration = .milliseconds(5)) {
+        public init(batchSize: Int = 200, idlePoll: Duration = .seconds(5), overlap: Int = 4) {
             self.batchSize = batchSize
             self.idlePoll = idlePoll
             self.overlap = overlap
-            self.gather = gather
         }
     }
 
@@ -107,13 +103,11 @@ public final class InboxLane: Service {
     /// after every batch once made up a third of what a lightly loaded gateway sent PostgreSQL.
     func cycles() async throws {
         try await withThrowingTaskGroup(of: Bool.self) { group in
-            var (running, more, full) = (0, true, false)
+            var (running, more) = (0, true)
             while true {
                 // Told to stop (shutdown, or the lane handed over): the batches under way end, no other begins.
                 if Task.isShuttingDownGracefully || Task.isCancelled { more = false }
                 if more, running < max(1, options.overlap) {
-                    let delay = ClaimPacing.delay(batchesUnderWay: running, lastClaimFull: full, gather: options.gather)
-                    if delay > .zero { await pause(delay) }
                     let claim = Claim()
                     // This claim takes whatever was announced before it.
                     _ = wakeup.takeSignal()
@@ -124,8 +118,7 @@ public final class InboxLane: Service {
                     running += 1
                     // Bounded like the batch itself: a batch that hangs does not keep the next from being claimed.
                     await claim.locked.wait(timeout: options.batchLimit)
-                    full = claim.rows >= options.batchSize
-                    more = full || wakeup.takeSignal()
+                    more = claim.rows >= options.batchSize || wakeup.takeSignal()
                     continue
                 }
                 guard try await group.next() != nil else { return }

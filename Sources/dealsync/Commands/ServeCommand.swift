@@ -26,11 +26,6 @@ struct ServeCommand: AsyncParsableCommand {
     var inboxOverlap = 4
     @Option(
         help:
-            "Milliseconds a lane lets rows gather before claiming them while a batch of it is under way (0: at once; a backlog is claimed at once)."
-    )
-    var inboxGather = 5
-    @Option(
-        help:
             "Webhook group commits under way at once, at most (each stores what queued meanwhile, up to 500 webhooks; while one is under way the next starts at 32 or after 2 ms)."
     )
     var intakeCommits = 4
@@ -69,7 +64,6 @@ struct ServeCommand: AsyncParsableCommand {
         options.port = port
         options.inboxBatchSize = max(1, inboxBatchSize)
         options.inboxOverlap = max(1, inboxOverlap)
-        options.inboxGather = .milliseconds(max(0, inboxGather))
         options.intake.flushers = max(1, intakeCommits)
         options.masterDealRelays = max(1, masterdealRelays)
         options.polling = !noPolling
