@@ -89,7 +89,7 @@ public final class InboxLane: Service {
                 return
             } catch {
                 logger.error(
-                    "inbox lane cycle failed", metadata: ["connector": "\(id)", "error": "\(String(describing: error).prefix(200))"])
+                    "inbox lane cycle failed", metadata: ["connector": "\(id)", "error": "\(ErrorSummary.line(error))"])
                 await pause(.seconds(1))
             }
         }

@@ -80,7 +80,7 @@ final class OutboxRelay: Service {
             } catch  where Task.isCancelled || error is CancellationError {  // it may arrive wrapped, e.g. in a transaction error
                 return
             } catch {
-                logger.error("relay cycle failed", metadata: ["target": "\(target)", "error": "\(String(describing: error).prefix(200))"])
+                logger.error("relay cycle failed", metadata: ["target": "\(target)", "error": "\(ErrorSummary.line(error))"])
                 await pause(.seconds(1))
             }
         }
