@@ -49,14 +49,17 @@ package enum LinkBookRecords {
 
     /// Takes the advisory locks of `names` in one statement, in a fixed order so two batches never deadlock, and
     /// sets the transaction's planning for the decisions it saves (``KeyedPlanning``): sent even
-    /// without names, for that.
+    /// without names, for that. Its row is read: PostgresNIO reports a statement's failure (a lock wait cancelled
+    /// by the statement timeout, a deadlock) only to whoever reads its rows, and unread it would surface as the next
+    /// statement's "current transaction is aborted".
     static func lock(_ names: [String], on tx: PostgresConnection, logger: Logger) async throws {
-        try await tx.query(
+        let rows = try await tx.query(
             """
             SELECT \(unescaped: KeyedPlanning.settings), (SELECT count(pg_advisory_xact_lock(key)) FROM (
                 SELECT DISTINCT hashtextextended(name, 7) AS key FROM unnest(\(names)::text[]) AS name ORDER BY 1
             ) AS ordered)
             """, logger: logger)
+        for try await _ in rows {}
     }
 
     /// Reads (and row-locks) every link of `keys` and their field state, and reserves `reserve` ids for links
