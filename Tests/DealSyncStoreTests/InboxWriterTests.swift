@@ -89,21 +89,33 @@ struct InboxWriterTests {
         }
     }
 
+    /// Runs `body` with two flushers, the first holding a group of one request ("first") open until `body` returns;
+    /// then lets it commit and checks it was stored.
+    func whileAGroupIsHeld(
+        database: Database, groupRows: Int, groupWait: Duration, _ body: @Sendable (InboxWriter, Groups) async throws -> Void
+    ) async throws {
+        try await withWriter(
+            database: database,
+            adjust: {
+                $0.flushers = 2
+                $0.groupRows = groupRows
+                $0.groupWait = groupWait
+            }
+        ) { writer, groups, release in
+            async let first = writer.record(Self.item("first"))
+            try await eventually("the first group is held open") { groups.all.count == 1 }
+            try await body(writer, groups)
+            release()
+            #expect(try await first != .duplicate)
+        }
+    }
+
     /// While a commit is under way, a second flusher starts the next group only once `groupRows` requests have
     /// queued: not for each request as it comes (each commit costs far more than a row).
     @Test(.timeLimit(.minutes(1)))
     func whileACommitIsUnderWayTheNextGroupStartsOnceItIsFull() async throws {
         try await TestPostgres.withDatabase { database in
-            try await withWriter(
-                database: database,
-                adjust: {
-                    $0.flushers = 2
-                    $0.groupRows = 5
-                    $0.groupWait = .seconds(3600)
-                }
-            ) { writer, groups, release in
-                async let first = writer.record(Self.item("first"))
-                try await eventually("the first group is held open") { groups.all.count == 1 }
+            try await whileAGroupIsHeld(database: database, groupRows: 5, groupWait: .seconds(3600)) { writer, groups in
                 async let four = Self.send(["a", "b", "c", "d"], to: writer)
                 try await eventually("four requests have queued") { writer.waiting == 5 }
                 async let fifth = writer.record(Self.item("e"))
@@ -114,10 +126,8 @@ struct InboxWriterTests {
                 #expect(stored.allSatisfy { if case .success(.stored) = $0 { true } else { false } })
                 #expect(fifthResult != .duplicate)
                 #expect(groups.all.count == 2, "stored while the first group was still held: \(groups.all)")
-                release()
-                #expect(try await first != .duplicate)
-                #expect(try await F.count("inbox", in: database) == 6)
             }
+            #expect(try await F.count("inbox", in: database) == 6)
         }
     }
 
@@ -125,25 +135,14 @@ struct InboxWriterTests {
     @Test(.timeLimit(.minutes(1)))
     func whileACommitIsUnderWayAFewRequestsWaitNoLongerThanTheGroupWait() async throws {
         try await TestPostgres.withDatabase { database in
-            try await withWriter(
-                database: database,
-                adjust: {
-                    $0.flushers = 2
-                    $0.groupRows = 100
-                    $0.groupWait = .milliseconds(500)
-                }
-            ) { writer, groups, release in
-                async let first = writer.record(Self.item("first"))
-                try await eventually("the first group is held open") { groups.all.count == 1 }
+            try await whileAGroupIsHeld(database: database, groupRows: 100, groupWait: .milliseconds(500)) { writer, groups in
                 let three = await Self.send(["a", "b", "c"], to: writer)
                 #expect(three.count == 3)
                 #expect(three.allSatisfy { if case .success(.stored) = $0 { true } else { false } }, "\(three)")
                 #expect(groups.all.count == 2, "stored while the first group was still held: \(groups.all)")
                 #expect(groups.all.last?.sorted() == ["a", "b", "c"])
-                release()
-                #expect(try await first != .duplicate)
-                #expect(try await F.count("inbox", in: database) == 4)
             }
+            #expect(try await F.count("inbox", in: database) == 4)
         }
     }
 

@@ -18,6 +18,16 @@ struct OutboxClaimsTests {
         #expect(try await F.count("outbox", where: "target = 'tour' AND operation = 'create' AND status = 'pending'", in: database) == 1)
     }
 
+    /// Creates of three leads (deals md-1 to md-3) waiting for the `tour` relay.
+    func enqueueThreeCreates(_ database: Database) async throws {
+        let inbox = InboxStore(database: database, logger: logger)
+        for deal in 1...3 {
+            _ = try await inbox.record(F.item([F.deal("md-\(deal)", title: "Сочи \(deal)", at: 1000, version: 1)], key: "evt-\(deal)"))
+        }
+        try await F.drain(InboxProcessor(database: database, setup: F.setup, logger: logger))
+        #expect(try await F.count("outbox", where: "target = 'tour' AND status = 'pending'", in: database) == 3)
+    }
+
     func attemptLog(_ database: Database) async throws -> [AttemptRecord] {
         let rows = try await database.client.query("SELECT attempt_log::text FROM outbox WHERE target = 'tour'")
         for try await text in rows.decode(String.self) { return try JSONDecoder().decode([AttemptRecord].self, from: Data(text.utf8)) }
@@ -28,12 +38,7 @@ struct OutboxClaimsTests {
     /// (`skip`) or one write (`probe`), and says why; not paused, or asked to ignore it, it claims the round.
     @Test func aPausedTargetsRoundClaimsNothingOrOneProbeAndSaysWhy() async throws {
         try await TestPostgres.withDatabase { database in
-            let inbox = InboxStore(database: database, logger: logger)
-            for n in 1...3 {
-                _ = try await inbox.record(F.item([F.deal("md-\(n)", title: "Сочи \(n)", at: 1000, version: 1)], key: "evt-\(n)"))
-            }
-            try await F.drain(InboxProcessor(database: database, setup: F.setup, logger: logger))
-            #expect(try await F.count("outbox", where: "target = 'tour' AND status = 'pending'", in: database) == 3)
+            try await enqueueThreeCreates(database)
             let claims = OutboxClaims(database: database, logger: logger)
             let status = ConnectorStatusStore(database: database, logger: logger)
             try await status.pause("other", reason: "another connector's pause")
@@ -113,12 +118,7 @@ struct OutboxClaimsTests {
 
     @Test func aClaimReadsTheLockTableOnlyForWritesInFlightWithAnotherWorker() async throws {
         try await TestPostgres.withDatabase { database in
-            let inbox = InboxStore(database: database, logger: logger)
-            for deal in 1...3 {
-                _ = try await inbox.record(F.item([F.deal("md-\(deal)", title: "Сочи \(deal)", at: 1000, version: 1)], key: "evt-\(deal)"))
-            }
-            try await F.drain(InboxProcessor(database: database, setup: F.setup, logger: logger))
-            #expect(try await F.count("outbox", where: "target = 'tour' AND status = 'pending'", in: database) == 3)
+            try await enqueueThreeCreates(database)
             let claims = OutboxClaims(database: database, logger: logger)
             try await claims.whilePresent(worker: "host:101") {
                 // Its own write in flight: host:101 is present (it claims only while it is), nothing to look up.
