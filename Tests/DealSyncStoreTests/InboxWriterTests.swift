@@ -229,7 +229,7 @@ struct InboxWriterTests {
                 async let first = Self.send(["slow"], to: writer)
                 try await eventually("the first group is being committed") { groups.all == [["slow"]] }
                 let second = await Self.send(["queued"], to: writer)
-                for result in try await first + second {
+                for result in await first + second {
                     guard case .failure(let error) = result, (error as? InboxWriter.NotStored)?.reason == .timedOut else {
                         Issue.record("expected a timeout, got \(result)")
                         continue

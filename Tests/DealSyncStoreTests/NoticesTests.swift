@@ -47,7 +47,7 @@ struct NoticesTests {
     func aCommittedTransactionsNoticeArrivesAndARolledBackOneSendsNone() async throws {
         try await TestPostgres.withDatabase { database in
             try await withListener(database, on: .inbox) { heard in
-                await #expect(throws: PostgresTransactionError.self) {
+                await #expect(throws: TransactionError.self) {
                     try await database.transaction(logger: logger) { tx, notices in
                         try await tx.query("SELECT 1", logger: logger)
                         notices.wake(.inbox, ["rolled-back"])

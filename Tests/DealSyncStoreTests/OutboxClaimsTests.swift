@@ -162,7 +162,7 @@ struct OutboxClaimsTests {
                         in: database)
                     return (failure, running)
                 }
-                let cause = (failure as? PostgresTransactionError)?.closureError as? PSQLError
+                let cause = (failure as? TransactionError)?.closureError as? PSQLError
                 #expect(cause?.serverInfo?[.sqlState] == "57014", "cancelled by statement_timeout: \(String(describing: failure))")
                 #expect(running == 0, "the claim still running on the server")
                 // The outbox free again, the same claim goes through within its timeout.

@@ -52,7 +52,7 @@ public struct ConnectorStatusStore: Sendable {
     /// Resumes a paused connector by hand, recorded in the audit log; returns the state it was in, or nil when it
     /// was not paused (then nothing changes and nothing is recorded).
     public func resume(_ connector: String, actor: String, reason: String?) async throws -> ConnectorState? {
-        try await database.client.withTransaction(logger: logger) { tx in
+        try await database.client.checkedTransaction(logger: logger) { tx in
             let rows = try await tx.query(
                 "SELECT \(unescaped: ConnectorState.columns) FROM connector_status WHERE connector = \(connector) AND paused FOR UPDATE",
                 logger: logger)

@@ -152,13 +152,13 @@ package final class NoticeSender: Sendable {
 
 extension Database {
     /// Runs `body` in a transaction and, once it has committed, sends the notices it asked for (``Notices``).
-    /// A transaction that rolls back sends none. Throws what `withTransaction` throws.
+    /// A transaction that rolls back sends none. Throws ``TransactionError`` (its COMMIT checked: ``PostgresConnection/checkedTransaction(logger:file:line:isolation:_:)``).
     public func transaction<Result>(
         logger: Logger, file: String = #file, line: Int = #line,
         _ body: (PostgresConnection, Notices) async throws -> sending Result
     ) async throws -> sending Result {
         let notices = Notices()
-        let result = try await client.withTransaction(logger: logger, file: file, line: line) { tx in
+        let result = try await client.checkedTransaction(logger: logger, file: file, line: line) { tx in
             try await body(tx, notices)
         }
         await announce(notices, logger: logger)
@@ -176,7 +176,7 @@ extension Database {
             try await withDeadline(Self.noticeLimit) {
                 // A transaction of its own that waits for no disk flush: a notification lost in a crash is a hint
                 // lost, and the lock it takes is held for as short a time as possible.
-                _ = try await self.client.query(
+                try await self.client.run(
                     """
                     SELECT set_config('synchronous_commit', 'off', true), pg_notify(c, p)
                     FROM unnest(\(batch.map(\.channel.rawValue)), \(batch.map { NoticePayload(origin: origin, name: $0.payload).text }))
@@ -215,7 +215,7 @@ extension Database {
     /// that one that found itself alone notifies again at once rather than at its next count.
     public func greet(logger: Logger) async throws {
         _ = try await withDeadline(Self.noticeLimit) {
-            try await self.client.query(
+            try await self.client.run(
                 "SELECT pg_notify(\(Notices.Channel.inbox.rawValue), \(NoticePayload(origin: self.noticeOrigin, name: "").text))",
                 logger: logger)
         }

@@ -61,7 +61,7 @@ public struct DeadLetterStore: Sendable {
 
     /// Drops dead letters for good, with the reason, recorded in the audit log.
     public func drop(_ ids: [Int64], reason: String, actor: String) async throws -> [Int64] {
-        try await database.client.withTransaction(logger: logger) { tx in
+        try await database.client.checkedTransaction(logger: logger) { tx in
             let rows = try await tx.query(
                 """
                 UPDATE dead_letters SET status = 'dropped', resolved_at = now(), resolved_by = \(actor), resolution_reason = \(reason)

@@ -19,7 +19,7 @@ public struct DriftStore: Sendable {
         _ entry: DivergenceEntry, connector: String, masterDealID: String?, recordID: String?,
         lineage: UUID?
     ) async throws -> (id: Int64, opened: Bool) {
-        try await database.client.withTransaction(logger: logger) { tx in
+        try await database.client.checkedTransaction(logger: logger) { tx in
             let key = "drift:\(connector):\(recordID ?? "-"):\(entry.field ?? "*")"
             for try await _ in try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 7))", logger: logger) {}
             let existing = try await tx.query(

@@ -22,7 +22,7 @@ package enum InboxClaims {
     static func claim(connector: String?, limit: Int, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
         // Also sets the transaction's planning (``KeyedPlanning``): bitmap scans off, so the claim
         // walks `inbox_lane` in order (see there).
-        try await tx.query(takeOverFetches(connector: connector), logger: logger)
+        try await tx.run(takeOverFetches(connector: connector), logger: logger)
         return try await read(claimDue(connector: connector, limit: limit), on: tx, logger: logger)
     }
 

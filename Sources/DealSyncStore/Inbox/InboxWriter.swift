@@ -234,7 +234,7 @@ public final class InboxWriter: Service, Sendable {
 
     private func store(_ items: [InboxItem], notices: Notices) async throws -> [Int64?] {
         try await beforeStore?(items)
-        return try await database.client.withTransaction(logger: logger) { tx in
+        return try await database.client.checkedTransaction(logger: logger) { tx in
             try await InboxRecords.insert(items, notices: notices, on: tx, logger: logger)
         }
     }
@@ -250,7 +250,7 @@ public final class InboxWriter: Service, Sendable {
 
     /// Whether the database refused the data itself (SQLSTATE class 22 or 23), not the connection or the commit.
     static func isBadData(_ error: any Error) -> Bool {
-        let underlying = (error as? PostgresTransactionError)?.closureError ?? error
+        let underlying = (error as? TransactionError)?.closureError ?? error
         guard let psql = underlying as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return false }
         return state.hasPrefix("22") || state.hasPrefix("23")
     }

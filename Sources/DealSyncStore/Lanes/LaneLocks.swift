@@ -44,16 +44,16 @@ public struct LaneLocks: Sendable {
     /// Marks `connection` as the lane-host connection of `worker`.
     public static func register(worker: String, on connection: PostgresConnection, logger: Logger) async throws {
         let name = String(decoding: (applicationPrefix + worker).utf8.prefix(63), as: UTF8.self)
-        try await connection.query("SELECT set_config('application_name', \(name), false)", logger: logger)
+        try await connection.run("SELECT set_config('application_name', \(name), false)", logger: logger)
         // The server drops this session, and with it every lane lock, within about 25 s of losing its process (a
         // machine gone or cut off, no FIN sent), instead of after the operating system's default of two hours, so
         // the others take its lanes. (Over TCP; a Unix socket notices at once.)
-        try await connection.query(
+        try await connection.run(
             """
             SELECT set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '5', false),
                 set_config('tcp_keepalives_count', '3', false)
             """, logger: logger)
-        try await connection.query("SELECT pg_advisory_lock_shared(\(hostNamespace), hashtext(\(worker)))", logger: logger)
+        try await connection.run("SELECT pg_advisory_lock_shared(\(hostNamespace), hashtext(\(worker)))", logger: logger)
     }
 
     /// Who holds which of `lanes` and which lane hosts are present, seen from `connection`.
@@ -79,13 +79,13 @@ public struct LaneLocks: Sendable {
 
     /// Unlocks `lane` (held by this session).
     public static func unlock(_ lane: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(key(lane)), 11))", logger: logger)
+        try await connection.run("SELECT pg_advisory_unlock(hashtextextended(\(key(lane)), 11))", logger: logger)
     }
 
     /// Lets go of every lock of this session: the lanes and the host mark, before the connection goes back to the pool.
     public static func unlockAll(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SELECT pg_advisory_unlock_all()", logger: logger)
-        try await connection.query("SELECT set_config('application_name', '', false)", logger: logger)
+        try await connection.run("SELECT pg_advisory_unlock_all()", logger: logger)
+        try await connection.run("SELECT set_config('application_name', '', false)", logger: logger)
     }
 
     // MARK: From anywhere

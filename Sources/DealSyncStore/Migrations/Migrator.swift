@@ -26,10 +26,10 @@ public struct Migrator: Sendable {
 
     public func migrate(_ database: Database) async throws -> Report {
         try await database.client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
+            try await connection.run("SELECT pg_advisory_lock(\(Self.lockKey))", logger: logger)
             do {
                 let report = try await migrateLocked(connection)
-                try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
+                try await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
                 return report
             } catch {
                 _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger)
@@ -53,7 +53,7 @@ public struct Migrator: Sendable {
         }
         var applied: [Int] = []
         for migration in migrations where !done.contains(migration.version) {
-            try await connection.withTransaction(logger: logger) { tx in
+            try await connection.checkedTransaction(logger: logger) { tx in
                 for statement in migration.statements {
                     try await tx.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }

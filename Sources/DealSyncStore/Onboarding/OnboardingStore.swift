@@ -68,7 +68,7 @@ public struct OnboardingStore: Sendable {
     /// Begins a run for `connector`, or resumes the one an interrupted invocation left (it keeps its id, so its
     /// writes keep their keys, and its read time).
     public func begin(connector: String, actor: String, readStartedMillis: Int64, plan: [String: Int]) async throws -> Run {
-        try await context.database.client.withTransaction(logger: logger) { tx in
+        try await context.database.client.checkedTransaction(logger: logger) { tx in
             let locked = try await tx.query(
                 "SELECT pg_advisory_xact_lock(hashtextextended(\("onboarding:" + connector), 7))", logger: logger)
             for try await _ in locked {}
@@ -201,7 +201,7 @@ public struct OnboardingStore: Sendable {
     /// Ends `run`: polling starts where it read (unless the connector has polled already), and the audit log
     /// says who onboarded what.
     public func finish(_ run: Run, actor: String, pollCursor: String, summary: [String: String]) async throws -> Counts {
-        try await context.database.client.withTransaction(logger: logger) { tx in
+        try await context.database.client.checkedTransaction(logger: logger) { tx in
             let rows = try await tx.query(
                 """
                 UPDATE onboarding_runs SET state = 'applied', finished_at = now() WHERE id = \(run.id) AND state = 'applying'

@@ -76,7 +76,7 @@ public struct OutboxClaims: Sendable {
             AttemptRecord(
                 status: nil, errorClass: "interrupted",
                 detail: "claimed by a worker that stopped (or outlived its lease) before recording an outcome"))
-        return try await database.client.withTransaction(logger: logger) { tx in
+        return try await database.client.checkedTransaction(logger: logger) { tx in
             var paused: String?
             for try await row in try await tx.query(Self.planning(timeout: timeout, pausedOf: target), logger: logger) {
                 paused = try row.makeRandomAccess()["paused"].decode(String?.self)
@@ -336,7 +336,7 @@ public struct OutboxClaims: Sendable {
     ) async throws {
         let logger = self.logger
         try await database.client.withConnection { connection in
-            try await connection.query("SELECT pg_advisory_lock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
+            try await connection.run("SELECT pg_advisory_lock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
             do {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { try await body() }
@@ -352,13 +352,13 @@ public struct OutboxClaims: Sendable {
                 }
             } catch {
                 _ = try? await withDeadline(keepAlive) {
-                    try await connection.query(
+                    try await connection.run(
                         "SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
                 }
                 throw error
             }
             _ = try? await withDeadline(keepAlive) {
-                try await connection.query(
+                try await connection.run(
                     "SELECT pg_advisory_unlock_shared(\(Self.presenceNamespace), hashtext(\(worker)))", logger: logger)
             }
         }

@@ -8,6 +8,8 @@ public enum ErrorSummary {
     public static func line(_ error: any Error, limit: Int = 400) -> String {
         let text: String
         switch error {
+        case let transaction as TransactionError:
+            text = transaction.underlying.map { line($0, limit: limit) } ?? transaction.description
         case let transaction as PostgresTransactionError:
             let inner = transaction.beginError ?? transaction.closureError ?? transaction.commitError
             text = inner.map { line($0, limit: limit) } ?? String(describing: error)

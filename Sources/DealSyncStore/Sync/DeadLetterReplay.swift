@@ -34,13 +34,13 @@ public struct DeadLetterReplay: Sendable {
     /// newer one. Recorded in the audit log. A dry run computes the result and changes nothing.
     public func replay(_ deadLetterID: Int64, actor: String, dryRun: Bool) async throws -> ReplayResult {
         do {
-            return try await database.client.withTransaction(logger: logger) { tx -> ReplayResult in
+            return try await database.client.checkedTransaction(logger: logger) { tx -> ReplayResult in
                 let result = try await replay(deadLetterID, actor: actor, on: tx)
                 // A dry run rolls everything back and only reports.
                 if dryRun { throw DryRun(result: result) }
                 return result
             }
-        } catch let error as PostgresTransactionError {
+        } catch let error as TransactionError {
             if let dry = error.closureError as? DryRun { return dry.result }
             throw error
         }
@@ -162,7 +162,7 @@ public struct DeadLetterReplay: Sendable {
             on: tx, logger: logger)
         // Every relay is hinted (an empty payload): the replayed write's target may differ from the dead letter's
         // once current values are re-decided, and a replay is rare.
-        try await tx.query("SELECT pg_notify('dealsync_outbox', '')", logger: logger)
+        try await tx.run("SELECT pg_notify('dealsync_outbox', '')", logger: logger)
     }
 
     private func resolve(_ id: Int64, actor: String, note: String, on tx: PostgresConnection) async throws {

@@ -78,12 +78,12 @@ public struct InboxProcessor: Sendable {
                 }
                 return try await process(rows, decode: decode, worker: worker, batch: batch, locked: locked, notices: notices, on: tx)
             }.reported(to: context.observer).committed()
-        } catch let error as PostgresTransactionError where error.closureError is CancellationError {
+        } catch let error as TransactionError where error.closureError is CancellationError {
             throw CancellationError()
-        } catch let error as PostgresTransactionError {
+        } catch let error as TransactionError {
             // The batch rolled back. Its rows are tried again one by one, so a row that breaks the transaction is
             // found and put back alone while the others go through.
-            let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
+            let reason = error.closureError.map { String(describing: $0) } ?? error.description
             logger.warning(
                 "inbox batch failed; trying its rows one by one",
                 metadata: [
@@ -108,8 +108,8 @@ public struct InboxProcessor: Sendable {
                     let rows = try await InboxClaims.claim(ids: [id], on: tx, logger: logger)
                     return try await process(rows, decode: decode, worker: worker, batch: nil, locked: nil, notices: notices, on: tx)
                 }.reported(to: context.observer).committed()
-            } catch let error as PostgresTransactionError {
-                let reason = error.closureError.map { String(describing: $0) } ?? "the transaction failed"
+            } catch let error as TransactionError {
+                let reason = error.closureError.map { String(describing: $0) } ?? error.description
                 try? await retry(id, error: reason)
                 steps.append(.failed(inboxID: id, error: reason))
             }

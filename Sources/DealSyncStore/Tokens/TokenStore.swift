@@ -90,7 +90,7 @@ extension TokenStore {
     /// configuration, and records who did it in the audit log. Returns what was forgotten, or nil when nothing
     /// was stored (then nothing is recorded).
     public func forget(connector: String, actor: String, reason: String) async throws -> Summary? {
-        try await database.client.withTransaction(logger: logger) { tx in
+        try await database.client.checkedTransaction(logger: logger) { tx in
             let rows = try await tx.query(
                 "DELETE FROM oauth_tokens WHERE connector = \(connector) RETURNING \(unescaped: Summary.columns)", logger: logger)
             guard let forgotten = try await Summary.read(rows).first else { return nil }
