@@ -11,15 +11,23 @@ struct AmoLoad: Sendable {
     let url: String
     let client: HTTPClient
 
-    /// One `leads[update]` webhook for lead `id`, its name carrying `tag` (the send time, for freshness).
-    static func body(leadID id: Int, tag: String, now: Int) -> String {
+    /// What lead `id` holds in the amoCRM simulator (``BenchSims/makeLeads(_:count:)``) and what its webhook
+    /// announces: a webhook saying what amoCRM does not hold would be drift the gateway's reconciler finds and repairs
+    /// (thousands of writes back to amoCRM in a long run), load no real account makes.
+    static func name(leadID id: Int) -> String { "Bench lead \(id)" }
+    static func price(leadID id: Int) -> Int { 100_000 + id % 1000 }
+    static let (statusID, pipelineID, userID) = (7_001_001, 7_001_000, 6_001_001)
+
+    /// One `leads[update]` webhook for lead `id`, with the values the simulator holds for it. The freshness of a
+    /// change is read from the lead's id in its deal's name and the time its webhook was sent.
+    static func body(leadID id: Int, now: Int) -> String {
         func key(_ field: String) -> String { "leads%5Bupdate%5D%5B0%5D%5B\(field)%5D" }
-        let name = "Bench+lead+\(id)+\(tag)"
+        let name = Self.name(leadID: id).replacingOccurrences(of: " ", with: "+")
         return [
             "account%5Bsubdomain%5D=touragency", "account%5Bid%5D=31415926",
-            "\(key("id"))=\(id)", "\(key("name"))=\(name)", "\(key("status_id"))=7001001", "\(key("pipeline_id"))=7001000",
-            "\(key("price"))=\(100_000 + id % 1000)", "\(key("responsible_user_id"))=6001001", "\(key("last_modified"))=\(now)",
-            "\(key("modified_user_id"))=6001001", "\(key("created_user_id"))=6001001", "\(key("date_create"))=\(now)",
+            "\(key("id"))=\(id)", "\(key("name"))=\(name)", "\(key("status_id"))=\(statusID)", "\(key("pipeline_id"))=\(pipelineID)",
+            "\(key("price"))=\(price(leadID: id))", "\(key("responsible_user_id"))=\(userID)", "\(key("last_modified"))=\(now)",
+            "\(key("modified_user_id"))=\(userID)", "\(key("created_user_id"))=\(userID)", "\(key("date_create"))=\(now)",
             "\(key("account_id"))=31415926",
         ].joined(separator: "&")
     }
@@ -66,7 +74,7 @@ struct AmoLoad: Sendable {
                         var request = HTTPClientRequest(url: targets[index].url)
                         request.method = .POST
                         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-                        request.body = .bytes(ByteBuffer(string: Self.body(leadID: leads[index], tag: "t\(sentMillis)", now: Int(now))))
+                        request.body = .bytes(ByteBuffer(string: Self.body(leadID: leads[index], now: Int(now))))
                         let sent = ContinuousClock.now
                         let response = try await client.execute(request, timeout: .seconds(30))
                         _ = try await response.body.collect(upTo: 1 << 16)

@@ -64,15 +64,15 @@ enum BenchSims {
         return configuration
     }
 
-    /// Leads a salesperson made before the run (no webhook is subscribed: the load generator sends them).
+    /// Leads a salesperson made before the run (no webhook is subscribed: the load generator sends them), each
+    /// holding what the load's webhook for it announces (``AmoLoad/body(leadID:now:)``), which names it by its id.
     static func makeLeads(_ amo: AmoCRMSimulator, count: Int) throws -> [Int] {
-        try (0..<count).map { index in
-            try amo.createAsSalesperson(
-                userID: 6_001_001,
-                AmoLeadFields(
-                    name: "Bench lead \(index)", price: 100_000,
-                    responsibleUserID: 6_001_001)
-            ).id
+        try (0..<count).map { _ in
+            let id = try amo.createAsSalesperson(userID: AmoLoad.userID, AmoLeadFields(name: "Bench lead")).id
+            let fields = AmoLeadFields(
+                name: AmoLoad.name(leadID: id), price: AmoLoad.price(leadID: id), statusID: AmoLoad.statusID,
+                pipelineID: AmoLoad.pipelineID, responsibleUserID: AmoLoad.userID)
+            return try amo.editAsSalesperson(leadID: id, userID: AmoLoad.userID, fields).id
         }
     }
 

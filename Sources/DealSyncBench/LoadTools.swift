@@ -65,7 +65,7 @@ enum LoadTools {
         let directory = NSTemporaryDirectory() + "dealsync-bench-pgbench-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let body = String(AmoLoad.body(leadID: 123_456, tag: "t0", now: 1_767_225_600).prefix(700)).replacingOccurrences(of: "'", with: "")
+        let body = String(AmoLoad.body(leadID: 123_456, now: 1_767_225_600).prefix(700)).replacingOccurrences(of: "'", with: "")
         let script = "\(directory)/insert.sql"
         try """
         \\set id random(1, 2000000000)

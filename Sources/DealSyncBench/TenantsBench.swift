@@ -251,7 +251,7 @@ struct TenantsBench {
         return 0
     }
 
-    /// Each MasterDeal deal as "account lead-id" (from its name, "Bench lead <id> t<ms>").
+    /// Each MasterDeal deal as "account lead-id" (from its name, "Bench lead <id>").
     static func deals(master: String, client: HTTPClient) async throws -> [String] {
         var request = HTTPClientRequest(url: "\(master)/_sim/deals")
         request.method = .GET
