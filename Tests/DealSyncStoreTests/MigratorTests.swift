@@ -32,6 +32,31 @@ struct MigratorTests {
         }
     }
 
+    /// The queues are vacuumed as queues (a claim reads past every row claimed since the last vacuum), and the
+    /// embedded cluster's autovacuum looks every 10 s instead of every minute.
+    @Test func theInboxAndTheOutboxAreVacuumedOftenAndUnthrottled() async throws {
+        try await TestPostgres.withDatabase { database in
+            let rows = try await database.client.query(
+                "SELECT relname, array_to_string(reloptions, ',') FROM pg_class WHERE relname IN ('inbox', 'outbox', 'links') ORDER BY relname",
+                logger: logger)
+            var options: [String: String] = [:]
+            for try await (table, text) in rows.decode((String, String?).self) { options[table] = text ?? "" }
+            #expect(options.count == 3, "\(options)")
+            for table in ["inbox", "outbox"] {
+                let set = Set((options[table] ?? "").split(separator: ",").map(String.init))
+                #expect(
+                    set.isSuperset(of: [
+                        "autovacuum_vacuum_threshold=1000", "autovacuum_vacuum_scale_factor=0.01", "autovacuum_vacuum_cost_delay=0",
+                        "autovacuum_analyze_scale_factor=0.02",
+                    ]), "\(table): \(set)")
+            }
+            #expect(options["links"] == "", "only the queues: \(options)")
+            for try await naptime in try await database.client.query("SHOW autovacuum_naptime", logger: logger).decode(String.self) {
+                #expect(naptime == "10s")
+            }
+        }
+    }
+
     @Test func migrateCreatesEveryTableAndIsIdempotent() async throws {
         try await TestPostgres.withDatabase(migrated: false) { database in
             let first = try await Migrator(logger: logger).migrate(database)

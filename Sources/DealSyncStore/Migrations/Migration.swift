@@ -16,7 +16,7 @@ public struct Migration: Sendable {
     /// Every migration dealsync knows, in order. Never edit a released one: add the next.
     public static let all: [Migration] = [
         .v1InitialSchema, .v2ClaimSequence, .v3FetchedBy, .v4InboxLanes, .v5KafkaSource, .v6OpenCreates, .v7Onboarding, .v8SentCreates,
-        .v9FieldStatePerLink, .v10WriteFacts,
+        .v9FieldStatePerLink, .v10WriteFacts, .v11QueuesVacuumedOften,
     ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
