@@ -85,7 +85,8 @@ public struct TransactionError: Error, CustomStringConvertible {
                 + "failed and nothing was stored"
         }
         let step = beginError != nil ? "BEGIN" : closureError != nil ? "its statements" : "COMMIT"
-        return "the transaction at \(file):\(line) failed in \(step): \(underlying.map { String(reflecting: $0) } ?? "unknown")"
+        // In one line, without the statement's values (``ErrorSummary``).
+        return "the transaction at \(file):\(line) failed in \(step): \(underlying.map { ErrorSummary.line($0) } ?? "unknown")"
     }
 }
 

@@ -35,9 +35,6 @@ public final class EmbeddedPostgres: Sendable {
             var settings = [
                 "-p \(port)", "-c listen_addresses=127.0.0.1", "-k \(socketDirectory)", "-c max_connections=\(maxConnections)",
                 "-c shared_buffers=64MB",
-                // The autovacuum looks at each database this often (the default is a minute): the inbox's and the
-                // outbox's claims read past every row claimed since their table's last vacuum (migration 11).
-                "-c autovacuum_naptime=10s",
             ]
             if !fsync {
                 settings += ["-c fsync=off", "-c full_page_writes=off"]
