@@ -24,6 +24,8 @@ final class StatsService: Service {
     private let reportedWait = Mutex<[String: Duration]>([:])
     /// Every connector configured since the start: a removed connector's waiting writes and rows stay reported.
     private let known = Mutex<[String]>([])
+    /// When the queues were last analysed, so that a bulk import is planned for as soon as it is counted.
+    private let queueStatistics = Mutex(QueueStatistics())
 
     /// The connectors reported on: those configured now, then those removed since the start.
     func targets(_ configured: [String]) -> [String] {
@@ -85,6 +87,9 @@ final class StatsService: Service {
             let row = backlog.first { $0.connector == target }
             metrics.inboxBacklog(target, pending: row?.pending ?? 0, oldestSeconds: row?.oldestSeconds ?? 0)
         }
+        try await analyzeGrownQueues(open: [
+            .outbox: depth.reduce(0) { $0 + $1.open }, .inbox: backlog.reduce(0) { $0 + $1.pending },
+        ])
         let open = try await deadLetters.openCounts()
         for target in targets {
             metrics.openDeadLetters(target, count: open[target] ?? 0)
@@ -107,6 +112,16 @@ final class StatsService: Service {
                 return reported[connector] ?? .zero
             }
             if total > previous { metrics.limiterWait(connector, total - previous) }
+        }
+    }
+
+    /// Analyses the queues that grew past what the planner knows of them (``QueueStatistics``).
+    func analyzeGrownQueues(open: [QueueStatistics.Queue: Int]) async throws {
+        for table in queueStatistics.withLock({ $0.due(open: open) }) {
+            if try await QueueStatistics.analyze(table, database: claims.database, logger: logger) {
+                queueStatistics.withLock { $0.analysed(table, open: open[table] ?? 0) }
+                logger.info("queue analysed", metadata: ["table": "\(table.rawValue)", "open": "\(open[table] ?? 0)"])
+            }
         }
     }
 }
