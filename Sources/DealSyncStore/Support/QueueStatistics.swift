@@ -5,7 +5,7 @@ import PostgresNIO
 ///
 /// A bulk import fills a queue that was small or empty a minute before, faster than the autovacuum's next look
 /// (`autovacuum_naptime`, a minute by default) analyses it; until then PostgreSQL plans the claims as for a small
-/// table, and read the wrong partial index with a filter: in the benchmark's 100,000-lead drain the inbox's claim
+/// table, and they read the wrong partial index with a filter: in the benchmark's 100,000-lead drain the inbox's claim
 /// read `inbox_pending` (every lane's rows) instead of `inbox_lane`, and the earliest due write read `outbox_by_link`
 /// (every open write) instead of `outbox_due`, 250 ms a call, which halved the drain. The gateway's statistics round
 /// (every 5 s) counts the open rows anyway; when a queue has grown to twice what it held at its last analysis, and by
