@@ -87,9 +87,6 @@ final class StatsService: Service {
             let row = backlog.first { $0.connector == target }
             metrics.inboxBacklog(target, pending: row?.pending ?? 0, oldestSeconds: row?.oldestSeconds ?? 0)
         }
-        try await analyzeGrownQueues(open: [
-            .outbox: depth.reduce(0) { $0 + $1.open }, .inbox: backlog.reduce(0) { $0 + $1.pending },
-        ])
         let open = try await deadLetters.openCounts()
         for target in targets {
             metrics.openDeadLetters(target, count: open[target] ?? 0)
@@ -113,6 +110,10 @@ final class StatsService: Service {
             }
             if total > previous { metrics.limiterWait(connector, total - previous) }
         }
+        // Last: the gauges are refreshed even when an analysis fails.
+        try await analyzeGrownQueues(open: [
+            .outbox: depth.reduce(0) { $0 + $1.open }, .inbox: backlog.reduce(0) { $0 + $1.pending },
+        ])
     }
 
     /// Analyses the queues that grew past what the planner knows of them (``QueueStatistics``).

@@ -21,7 +21,7 @@ public struct DriftStore: Sendable {
     ) async throws -> (id: Int64, opened: Bool) {
         try await database.client.checkedTransaction(logger: logger) { tx in
             let key = "drift:\(connector):\(recordID ?? "-"):\(entry.field ?? "*")"
-            for try await _ in try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 7))", logger: logger) {}
+            try await tx.run("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 7))", logger: logger)
             let existing = try await tx.query(
                 """
                 SELECT id FROM divergence_log WHERE kind = 'drift' AND open AND connector = \(connector)

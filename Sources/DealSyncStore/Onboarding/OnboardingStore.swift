@@ -69,9 +69,7 @@ public struct OnboardingStore: Sendable {
     /// writes keep their keys, and its read time).
     public func begin(connector: String, actor: String, readStartedMillis: Int64, plan: [String: Int]) async throws -> Run {
         try await context.database.client.checkedTransaction(logger: logger) { tx in
-            let locked = try await tx.query(
-                "SELECT pg_advisory_xact_lock(hashtextextended(\("onboarding:" + connector), 7))", logger: logger)
-            for try await _ in locked {}
+            try await tx.run("SELECT pg_advisory_xact_lock(hashtextextended(\("onboarding:" + connector), 7))", logger: logger)
             let open = try await tx.query(
                 "SELECT id, read_started_millis, done::text FROM onboarding_runs WHERE connector = \(connector) AND state = 'applying'",
                 logger: logger)

@@ -53,13 +53,12 @@ package enum LinkBookRecords {
     /// by the statement timeout, a deadlock) only to whoever reads its rows, and unread it would surface as the next
     /// statement's "current transaction is aborted".
     static func lock(_ names: [String], on tx: PostgresConnection, logger: Logger) async throws {
-        let rows = try await tx.query(
+        try await tx.run(
             """
             SELECT \(unescaped: KeyedPlanning.settings), (SELECT count(pg_advisory_xact_lock(key)) FROM (
                 SELECT DISTINCT hashtextextended(name, 7) AS key FROM unnest(\(names)::text[]) AS name ORDER BY 1
             ) AS ordered)
             """, logger: logger)
-        for try await _ in rows {}
     }
 
     /// Reads (and row-locks) every link of `keys` and their field state, and reserves `reserve` ids for links
