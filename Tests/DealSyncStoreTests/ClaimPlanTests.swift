@@ -90,4 +90,76 @@ struct ClaimPlanTests {
             #expect(read > 0 && read <= 1_000, "rows of the outbox read in all to claim 50 of \(Self.waiting): \(read)")
         }
     }
+
+    /// A lane's claim reads its own rows while another lane holds a burst its statistics never saw: the inbox is
+    /// analysed holding rows processed long ago, then 20,000 rows of one connector arrive and 5 of another.
+    @Test func aLanesClaimReadsItsOwnRowsNotAnotherLanesBurst() async throws {
+        try await TestPostgres.withDatabase { database in
+            _ = try await database.client.query("ALTER TABLE inbox SET (autovacuum_enabled = false)")
+            func receive(_ connector: String, _ range: Range<Int>, status: String) async throws {
+                _ = try await database.client.query(
+                    """
+                    INSERT INTO inbox (connector, dedupe_key, source, body, lineage_id, status)
+                    SELECT \(connector), 'event-' || g, 'webhook', convert_to(repeat('x', 300), 'UTF8'), gen_random_uuid(), \(status)
+                    FROM generate_series(\(range.lowerBound), \(range.upperBound - 1)) AS g
+                    """)
+            }
+            for connector in ["amo", "bitrix", "masterdeal"] { try await receive(connector, 0..<1_000, status: "processed") }
+            _ = try await database.client.query("ANALYZE inbox")
+            try await receive("amo", 1_000..<(1_000 + Self.waiting), status: "pending")
+            try await receive("masterdeal", 1_000..<1_005, status: "pending")
+            #expect(try await F.count("inbox", where: "status = 'pending'", in: database) == Self.waiting + 5)
+
+            for (connector, due) in [("masterdeal", 5), ("amo", 200)] {
+                let plan = try await F.analyzedPlan(
+                    of: InboxClaims.claimDue(connector: connector, limit: 200), after: InboxClaims.takeOverFetches(connector: connector),
+                    in: database)
+                #expect(plan.first?["Actual Rows"] as? NSNumber == NSNumber(value: due), "\(connector)'s due rows were claimed")
+                let read = F.rowsRead(from: "inbox", in: plan)
+                #expect(read > 0 && read <= 2 * due, "rows of the inbox read to claim \(connector)'s \(due): \(read)")
+            }
+        }
+    }
+
+    /// The earliest due write of a target, and the writes a round coalesces with its heads, are read by their own
+    /// indexes while a backlog the statistics never saw waits: the outbox is analysed holding writes done long ago,
+    /// then 20,000 writes for MasterDeal arrive, each with its link, and 5 for amoCRM.
+    @Test func theEarliestDueWriteAndARoundsFollowersAreReadByKey() async throws {
+        try await TestPostgres.withDatabase { database in
+            _ = try await database.client.query("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+            _ = try await database.client.query(
+                """
+                INSERT INTO links (connector, record_id, master_deal_id)
+                SELECT 'amo', 'lead-' || g, 'deal-' || g FROM generate_series(1, \(2 * Self.waiting)) AS g
+                """)
+            func enqueue(_ target: String, _ range: ClosedRange<Int>, status: String) async throws {
+                _ = try await database.client.query(
+                    """
+                    INSERT INTO outbox (target, record_key, link_id, operation, payload, idempotency_key, lineage_id, lane, status)
+                    SELECT \(target), 'link:' || g, g, 'update', '{"values": {}}'::jsonb, \(target) || '-' || g || '-' || \(status),
+                        gen_random_uuid(), 'amo', \(status)
+                    FROM generate_series(\(range.lowerBound), \(range.upperBound)) AS g
+                    """)
+            }
+            try await enqueue("masterdeal", 1...Self.waiting, status: "done")
+            _ = try await database.client.query("ANALYZE outbox")
+            try await enqueue("masterdeal", (Self.waiting + 1)...(2 * Self.waiting), status: "pending")
+            try await enqueue("amo", 1...5, status: "pending")
+            #expect(try await F.count("outbox", where: "status = 'pending'", in: database) == Self.waiting + 5)
+
+            for target in ["masterdeal", "amo"] {
+                let plan = try await F.analyzedPlan(of: OutboxClaims.nextDueQuery(target: target), in: database)
+                #expect(plan.first?["Actual Rows"] as? NSNumber == 1)
+                let read = F.rowsRead(from: "outbox", in: plan)
+                #expect(read > 0 && read <= 4, "rows of the outbox read for \(target)'s earliest due write: \(read)")
+            }
+            // Three heads, each with one pending write of its record after it.
+            let keys = (Self.waiting + 1...Self.waiting + 3).map { "link:\($0)" }
+            let followers = OutboxClaims.nextWrites(target: "masterdeal", heads: [0, 0, 0], recordKeys: keys, limit: 9)
+            let plan = try await F.analyzedPlan(of: followers, after: OutboxClaims.planning(timeout: nil), in: database)
+            #expect(plan.first?["Actual Rows"] as? NSNumber == 3, "each head's next write was found")
+            let read = F.rowsRead(from: "outbox", in: plan)
+            #expect(read > 0 && read <= 6, "rows of the outbox read for three heads' next writes: \(read)")
+        }
+    }
 }

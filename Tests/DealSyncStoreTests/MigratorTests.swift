@@ -171,7 +171,7 @@ struct MigratorTests {
             for try await name in rows.decode(String.self) { indexes.insert(name) }
             for expected in [
                 "outbox_due", "outbox_open", "dead_letters_by_connector", "divergence_by_deal", "divergence_by_time",
-                "links_by_master", "links_by_record", "inbox_pending",
+                "links_by_master", "links_by_record", "inbox_lane", "outbox_by_link",
             ] {
                 #expect(indexes.contains(expected), "missing index \(expected)")
             }

@@ -115,16 +115,8 @@ public struct OutboxClaims: Sendable {
         // that outlived its lease) or a create ends the run, so nothing overtakes it. One statement for every
         // head of the round (each reads its record's next writes from `outbox_open`), not one per head.
         let next = try await tx.query(
-            """
-            SELECT h.head, o.id, o.status, o.operation
-            FROM unnest(\(updates.map(\.id)), \(updates.map(\.recordKey))) AS h(head, record_key)
-            CROSS JOIN LATERAL (
-                SELECT id, status, operation FROM outbox
-                WHERE target = \(target) AND record_key = h.record_key AND id > h.head AND status IN ('pending', 'in_flight')
-                ORDER BY id LIMIT \(coalesce - 1)
-            ) o
-            ORDER BY h.head, o.id
-            """, logger: logger)
+            Self.nextWrites(target: target, heads: updates.map(\.id), recordKeys: updates.map(\.recordKey), limit: coalesce - 1),
+            logger: logger)
         var headOf: [Int64: Int64] = [:]
         var ended: Set<Int64> = []
         for try await (head, id, status, operation) in next.decode((Int64, Int64, String, String).self) {
@@ -150,6 +142,23 @@ public struct OutboxClaims: Sendable {
             groups[at].writes.append(follower)
         }
         return groups
+    }
+
+    /// Up to `limit` open writes of each head's record after it (`heads` and `recordKeys` in pairs), in id order per
+    /// head: the writes a round may coalesce with its heads. Each head's are read from `outbox_open` by target, record
+    /// and id; `outbox_by_link` cannot serve this (its entries need a link, which this never names): planned on an
+    /// outbox analysed with next to nothing open, PostgreSQL read the whole of that index for each head instead.
+    package static func nextWrites(target: String, heads: [Int64], recordKeys: [String], limit: Int) -> PostgresQuery {
+        """
+        SELECT h.head, o.id, o.status, o.operation
+        FROM unnest(\(heads), \(recordKeys)) AS h(head, record_key)
+        CROSS JOIN LATERAL (
+            SELECT id, status, operation FROM outbox
+            WHERE target = \(target) AND record_key = h.record_key AND id > h.head AND status IN ('pending', 'in_flight')
+            ORDER BY id LIMIT \(limit)
+        ) o
+        ORDER BY h.head, o.id
+        """
     }
 
     /// The settings a claim's transaction runs with: its `statement_timeout` (`timeout`, or the session's) and
@@ -418,19 +427,26 @@ public struct OutboxClaims: Sendable {
 
     /// How long until something for `target` is due (a pending write's next attempt, or the lease end of one in
     /// flight); zero or less when something is due already; `nil` when nothing is open. An idle relay sleeps
-    /// until then (``IdleWait``). The pending writes' earliest is the first entry of `outbox_due`, and only the few
-    /// writes in flight are read: one `min` over every open write read all of them, 100,000 during a bulk import,
-    /// each time a relay found nothing to claim.
+    /// until then (``IdleWait``). See ``nextDueQuery(target:)``.
     public func nextDue(target: String) async throws -> Duration? {
-        let rows = try await database.client.query(
-            """
-            SELECT extract(epoch FROM least(
-                (SELECT min(next_attempt_at) FROM outbox WHERE target = \(target) AND status = 'pending'),
-                (SELECT min(claimed_until) FROM outbox WHERE target = \(target) AND in_flight)) - now())::float8
-            """, logger: logger)
+        let rows = try await database.client.query(Self.nextDueQuery(target: target), logger: logger)
         for try await seconds in rows.decode(Double?.self) {
             return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
         }
         return nil
+    }
+
+    /// The seconds until something for `target` is due. The pending writes' earliest is the first entry of
+    /// `outbox_due`, and only the few writes in flight are read: one `min` over every open write read all of them,
+    /// 100,000 during a bulk import, each time a relay found nothing to claim. The earliest is asked for in index
+    /// order (`ORDER BY … LIMIT 1`), not as a `min`: planned on an outbox analysed with next to nothing pending,
+    /// PostgreSQL took any index of the pending writes for as good and read the target's whole backlog through
+    /// `outbox_lane_due` to find its `min`; with the order asked for, only `outbox_due` has it without sorting.
+    package static func nextDueQuery(target: String) -> PostgresQuery {
+        """
+        SELECT extract(epoch FROM least(
+            (SELECT next_attempt_at FROM outbox WHERE target = \(target) AND status = 'pending' ORDER BY next_attempt_at LIMIT 1),
+            (SELECT min(claimed_until) FROM outbox WHERE target = \(target) AND in_flight)) - now())::float8
+        """
     }
 }

@@ -1,0 +1,19 @@
+extension Migration {
+    /// Indexes that only the statements they were made for can use, so that a plan made on statistics that take the
+    /// queues for empty (gathered before a bulk import, ``QueueStatistics``) cannot pick a wrong one:
+    ///
+    /// - `inbox_pending (id)` goes. Only tools and tests claim across lanes; a lane's claim asks for its connector,
+    ///   and with every index of pending rows costed alike, PostgreSQL walked `inbox_pending` in id order through
+    ///   another lane's 100,000-row burst to find the few rows of its own (250 ms a claim) instead of reading
+    ///   `inbox_lane (connector, id)`.
+    /// - `outbox_by_link` holds only writes with a link (`link_id IS NOT NULL`), which every statement reading it
+    ///   names (`link_id = …` implies it). The earliest due write and the writes coalesced with a round's heads ask
+    ///   nothing of the link, and PostgreSQL read the whole index (every open write) for them.
+    static let v12IndexesForTheirStatements = Migration(
+        version: 12, name: "indexes only their own statements can use",
+        statements: [
+            "DROP INDEX inbox_pending",
+            "DROP INDEX outbox_by_link",
+            "CREATE INDEX outbox_by_link ON outbox (link_id) WHERE link_id IS NOT NULL AND status IN ('pending', 'in_flight')",
+        ])
+}
