@@ -24,8 +24,6 @@ final class StatsService: Service {
     private let reportedWait = Mutex<[String: Duration]>([:])
     /// Every connector configured since the start: a removed connector's waiting writes and rows stay reported.
     private let known = Mutex<[String]>([])
-    /// When the queues were last analysed, so that a bulk import is planned for as soon as it is counted.
-    private let queueStatistics = Mutex(QueueStatistics())
 
     /// The connectors reported on: those configured now, then those removed since the start.
     func targets(_ configured: [String]) -> [String] {
@@ -118,10 +116,12 @@ final class StatsService: Service {
 
     /// Analyses the queues that grew past what the planner knows of them (``QueueStatistics``).
     func analyzeGrownQueues(open: [QueueStatistics.Queue: Int]) async throws {
-        for table in queueStatistics.withLock({ $0.due(open: open) }) {
+        let known = try await QueueStatistics.known(database: claims.database, logger: logger)
+        for table in QueueStatistics.due(open: open, known: known) {
             if try await QueueStatistics.analyze(table, database: claims.database, logger: logger) {
-                queueStatistics.withLock { $0.analysed(table, open: open[table] ?? 0) }
-                logger.info("queue analysed", metadata: ["table": "\(table.rawValue)", "open": "\(open[table] ?? 0)"])
+                logger.info(
+                    "queue analysed",
+                    metadata: ["table": "\(table.rawValue)", "open": "\(open[table] ?? 0)", "estimated": "\(known[table] ?? 0)"])
             }
         }
     }
