@@ -121,6 +121,31 @@ struct ClaimPlanTests {
         }
     }
 
+    /// A lane's claim reads its own rows by `inbox_lane` with statistics that know the table well: the inbox holds
+    /// 7,000 rows processed and 5,000 pending, one lane's rows among another's, all analysed. The primary key walks
+    /// them in id order too, and the table's order follows it, which made it look the cheaper way.
+    @Test func aLanesClaimReadsItsOwnRowsWhateverTheTablesOrder() async throws {
+        try await TestPostgres.withDatabase { database in
+            _ = try await database.client.query("ALTER TABLE inbox SET (autovacuum_enabled = false)")
+            _ = try await database.client.query(
+                """
+                INSERT INTO inbox (connector, dedupe_key, source, body, lineage_id, status)
+                SELECT CASE WHEN g % 10 = 0 THEN 'masterdeal' ELSE 'amo' END, 'event-' || g, 'webhook',
+                    convert_to(repeat('x', 300), 'UTF8'), gen_random_uuid(), CASE WHEN g <= 7000 THEN 'processed' ELSE 'pending' END
+                FROM generate_series(1, 12000) AS g
+                """)
+            _ = try await database.client.query("ANALYZE inbox")
+            for (connector, due) in [("amo", 200), ("masterdeal", 200)] {
+                let plan = try await F.analyzedPlan(
+                    of: InboxClaims.claimDue(connector: connector, limit: 200), after: InboxClaims.takeOverFetches(connector: connector),
+                    in: database)
+                #expect(plan.first?["Actual Rows"] as? NSNumber == NSNumber(value: due), "\(connector)'s due rows were claimed")
+                let read = F.rowsRead(from: "inbox", in: plan)
+                #expect(read > 0 && read <= 2 * due, "rows of the inbox read to claim \(connector)'s \(due): \(read)")
+            }
+        }
+    }
+
     /// The earliest due write of a target, and the writes a round coalesces with its heads, are read by their own
     /// indexes while a backlog the statistics never saw waits: the outbox is analysed holding writes done long ago,
     /// then 20,000 writes for MasterDeal arrive, each with its link, and 5 for amoCRM.

@@ -27,12 +27,20 @@ package enum InboxClaims {
     }
 
     /// The statement that claims up to `limit` due rows of `connector` (of every lane when `nil`), oldest first.
+    ///
+    /// The lane's connector is a range of one (`>= … AND <= …`) and the order is `connector, id`: only `inbox_lane`
+    /// gives that order without reading every pending row of the lane. Asked for `connector = …` and `ORDER BY id`,
+    /// PostgreSQL took the connector for a constant, so the primary key (in id order too) could serve the claim with
+    /// the connector and the status as a filter, and it chose it: the table's order follows the primary key and not
+    /// `inbox_lane`, whose first column is the connector, so the primary key looked cheaper to read the rows by. It
+    /// read every row since the oldest pending one, of every lane and mostly processed (7,000 for 16 rows claimed,
+    /// 21 ms a claim on average over the benchmark's 10,000 drain, 40% of PostgreSQL's time).
     package static func claimDue(connector: String?, limit: Int) -> PostgresQuery {
         if let connector {
             return """
                 SELECT \(unescaped: columns) FROM inbox
-                WHERE connector = \(connector) AND status = 'pending' AND next_attempt_at <= now()
-                ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                WHERE connector >= \(connector) AND connector <= \(connector) AND status = 'pending' AND next_attempt_at <= now()
+                ORDER BY connector, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 """
         }
         return """
