@@ -111,9 +111,10 @@ struct ClaimPlanTests {
             #expect(try await F.count("inbox", where: "status = 'pending'", in: database) == Self.waiting + 5)
 
             for (connector, due) in [("masterdeal", 5), ("amo", 200)] {
-                let plan = try await F.analyzedPlan(
-                    of: InboxClaims.claimDue(connector: connector, limit: 200), after: InboxClaims.takeOverFetches(connector: connector),
-                    in: database)
+                let plan = try await Self.genericPlan(
+                    of: InboxClaims.claimDue(connector: connector, limit: 200), types: "text, text, int8",
+                    values: "'\(connector)', '\(connector)', 200",
+                    after: InboxClaims.takeOverFetches(connector: connector), in: database)
                 #expect(plan.first?["Actual Rows"] as? NSNumber == NSNumber(value: due), "\(connector)'s due rows were claimed")
                 let read = F.rowsRead(from: "inbox", in: plan)
                 #expect(read > 0 && read <= 2 * due, "rows of the inbox read to claim \(connector)'s \(due): \(read)")
@@ -136,9 +137,10 @@ struct ClaimPlanTests {
                 """)
             _ = try await database.client.query("ANALYZE inbox")
             for (connector, due) in [("amo", 200), ("masterdeal", 200)] {
-                let plan = try await F.analyzedPlan(
-                    of: InboxClaims.claimDue(connector: connector, limit: 200), after: InboxClaims.takeOverFetches(connector: connector),
-                    in: database)
+                let plan = try await Self.genericPlan(
+                    of: InboxClaims.claimDue(connector: connector, limit: 200), types: "text, text, int8",
+                    values: "'\(connector)', '\(connector)', 200",
+                    after: InboxClaims.takeOverFetches(connector: connector), in: database)
                 #expect(plan.first?["Actual Rows"] as? NSNumber == NSNumber(value: due), "\(connector)'s due rows were claimed")
                 let read = F.rowsRead(from: "inbox", in: plan)
                 #expect(read > 0 && read <= 2 * due, "rows of the inbox read to claim \(connector)'s \(due): \(read)")
@@ -181,10 +183,31 @@ struct ClaimPlanTests {
             // Three heads, each with one pending write of its record after it.
             let keys = (Self.waiting + 1...Self.waiting + 3).map { "link:\($0)" }
             let followers = OutboxClaims.nextWrites(target: "masterdeal", heads: [0, 0, 0], recordKeys: keys, limit: 9)
-            let plan = try await F.analyzedPlan(of: followers, after: OutboxClaims.planning(timeout: nil), in: database)
+            let plan = try await Self.genericPlan(
+                of: followers, types: "int8[], text[], text, int8",
+                values: "'{0,0,0}', '{\(keys.joined(separator: ","))}', 'masterdeal', 9",
+                after: OutboxClaims.planning(timeout: nil), in: database)
             #expect(plan.first?["Actual Rows"] as? NSNumber == 3, "each head's next write was found")
             let read = F.rowsRead(from: "outbox", in: plan)
             #expect(read > 0 && read <= 6, "rows of the outbox read for three heads' next writes: \(read)")
+        }
+    }
+
+    /// The plan a connection keeps for `query` and runs with `values` (`types` its parameters'): prepared and
+    /// executed in a transaction that first runs `setup`, which asks for generic plans as the gateway's claims do,
+    /// so the parameters are unknown when it is made. (`EXPLAIN` of a statement with bound values plans for them.)
+    static func genericPlan(
+        of query: PostgresQuery, types: String, values: String, after setup: PostgresQuery, in database: Database
+    ) async throws -> [[String: Any]] {
+        try await database.client.withConnection { connection in
+            _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
+            _ = try await connection.query(setup, logger: TestPostgres.logger)
+            _ = try await connection.query(
+                PostgresQuery(unsafeSQL: "PREPARE planned(\(types)) AS " + query.sql), logger: TestPostgres.logger)
+            let plan = try await F.analyzedPlan(of: PostgresQuery(unsafeSQL: "EXECUTE planned(\(values))"), on: connection)
+            _ = try await connection.query("ROLLBACK", logger: TestPostgres.logger)
+            _ = try await connection.query("DEALLOCATE planned", logger: TestPostgres.logger)
+            return plan
         }
     }
 }

@@ -116,12 +116,16 @@ final class StatsService: Service {
 
     /// Analyses the queues that grew past what the planner knows of them (``QueueStatistics``).
     func analyzeGrownQueues(open: [QueueStatistics.Queue: Int]) async throws {
-        let known = try await QueueStatistics.known(database: claims.database, logger: logger)
-        for table in QueueStatistics.due(open: open, known: known) {
+        // The catalogs are read only once a queue holds enough open rows to be analysed at all.
+        guard open.values.contains(where: { $0 >= QueueStatistics.minimumGrowth }) else { return }
+        let estimated = try await QueueStatistics.known(database: claims.database, logger: logger)
+        for table in QueueStatistics.due(open: open, known: estimated) {
             if try await QueueStatistics.analyze(table, database: claims.database, logger: logger) {
                 logger.info(
                     "queue analysed",
-                    metadata: ["table": "\(table.rawValue)", "open": "\(open[table] ?? 0)", "estimated": "\(known[table] ?? 0)"])
+                    metadata: [
+                        "table": "\(table.rawValue)", "open": "\(open[table] ?? 0)", "estimated": "\(estimated[table]?.open ?? 0)",
+                    ])
             }
         }
     }

@@ -58,13 +58,19 @@ package enum InboxClaims {
             """, on: tx, logger: logger)
     }
 
-    /// The ids of up to `limit` due rows, oldest first, without claiming them.
+    /// The ids of up to `limit` due rows, oldest first, without claiming them (a lane's as its claim reads them, see
+    /// ``claimDue(connector:limit:)``).
     static func dueIDs(connector: String?, limit: Int, database: Database, logger: Logger) async throws -> [Int64] {
-        let rows = try await database.client.query(
-            """
-            SELECT id FROM inbox WHERE (\(connector)::text IS NULL OR connector = \(connector)) AND status = 'pending'
-              AND next_attempt_at <= now() ORDER BY id LIMIT \(limit)
-            """, logger: logger)
+        let query: PostgresQuery =
+            if let connector {
+                """
+                SELECT id FROM inbox WHERE connector >= \(connector) AND connector <= \(connector) AND status = 'pending'
+                  AND next_attempt_at <= now() ORDER BY connector, id LIMIT \(limit)
+                """
+            } else {
+                "SELECT id FROM inbox WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY id LIMIT \(limit)"
+            }
+        let rows = try await database.client.query(query, logger: logger)
         var ids: [Int64] = []
         for try await id in rows.decode(Int64.self) { ids.append(id) }
         return ids

@@ -11,9 +11,13 @@ extension Migration {
     ///   nothing of the link, and PostgreSQL read the whole index (every open write) for them.
     static let v12IndexesForTheirStatements = Migration(
         version: 12, name: "indexes only their own statements can use",
+        // The new index is built before the old ones go, and the inbox's is dropped last: a dropped index holds its
+        // table's lock until the migration commits, so dropping first would stop intake, lanes and relays for the
+        // whole build. The build itself only keeps writes off the outbox.
         statements: [
-            "DROP INDEX inbox_pending",
+            "CREATE INDEX outbox_by_link_only ON outbox (link_id) WHERE link_id IS NOT NULL AND status IN ('pending', 'in_flight')",
             "DROP INDEX outbox_by_link",
-            "CREATE INDEX outbox_by_link ON outbox (link_id) WHERE link_id IS NOT NULL AND status IN ('pending', 'in_flight')",
+            "ALTER INDEX outbox_by_link_only RENAME TO outbox_by_link",
+            "DROP INDEX inbox_pending",
         ])
 }

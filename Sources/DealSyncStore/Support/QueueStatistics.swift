@@ -22,35 +22,69 @@ public enum QueueStatistics {
     /// (2 to 2.5 s on the benchmark's 200 MB outbox, twice in a 20 s step at 500 changes a second with 2,000).
     public static let minimumGrowth = 10_000
 
-    /// The queues to analyse now, given how many rows each holds open and how many the planner takes it to hold.
-    public static func due(open: [Queue: Int], known: [Queue: Int]) -> [Queue] {
-        Queue.allCases.filter { table in
-            let now = open[table] ?? 0
-            let estimated = known[table] ?? 0
-            return now - estimated >= minimumGrowth && now >= 2 * estimated
+    /// A queue analysed less than this many seconds ago (by anyone: another process, the autovacuum) is not analysed
+    /// again. An analysis whose sample misses the open rows (a table of many millions) leaves the estimate where it was,
+    /// and without this the queue would be analysed anew every round.
+    public static let minimumInterval: Double = 60
+
+    /// What PostgreSQL knows of a queue.
+    public struct Known: Sendable, Equatable {
+        /// The open rows the planner takes it to hold.
+        public var open: Int
+        /// Seconds since its last analysis, by anyone; `nil` when it was never analysed.
+        public var analysedSecondsAgo: Double?
+        /// Whether this role may analyse it (its owner's, the database owner's, or a superuser); another gets only a
+        /// warning in PostgreSQL's log, and its gateway leaves the queue to the autovacuum.
+        public var mayAnalyze: Bool
+
+        public init(open: Int, analysedSecondsAgo: Double?, mayAnalyze: Bool) {
+            self.open = open
+            self.analysedSecondsAgo = analysedSecondsAgo
+            self.mayAnalyze = mayAnalyze
         }
     }
 
-    /// The open rows of each queue as the planner estimates them: the statistics' share of the open statuses (the
-    /// most common values of `status`; none when the last sample held none) times the rows it takes the table to hold,
-    /// scaled to the table's size now as the planner scales it. Zero for a queue never analysed.
-    public static func known(database: Database, logger: Logger) async throws -> [Queue: Int] {
-        let rows = try await database.client.query(
-            """
-            SELECT c.relname::text, (CASE WHEN c.relpages > 0 AND c.reltuples > 0
-                    THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int8)
-                    ELSE 0 END
-                * coalesce((
-                    SELECT sum(m.frequency) FROM pg_stats s
-                    CROSS JOIN LATERAL unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(value, frequency)
-                    WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'status'
-                      AND (m.value = 'pending' OR (c.relname = 'outbox' AND m.value = 'in_flight'))), 0))::float8
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.oid IN ('inbox'::regclass, 'outbox'::regclass)
-            """, logger: logger)
-        var known: [Queue: Int] = [:]
-        for try await (name, estimate) in rows.decode((String, Double).self) {
-            if let queue = Queue(rawValue: name) { known[queue] = Int(estimate.rounded()) }
+    /// The queues to analyse now, given how many rows each holds open and what PostgreSQL knows of it.
+    public static func due(open: [Queue: Int], known: [Queue: Known]) -> [Queue] {
+        Queue.allCases.filter { table in
+            guard let known = known[table], known.mayAnalyze else { return false }
+            if let ago = known.analysedSecondsAgo, ago < minimumInterval { return false }
+            let now = open[table] ?? 0
+            return now - known.open >= minimumGrowth && now >= 2 * known.open
+        }
+    }
+
+    /// What PostgreSQL knows of each queue. The open rows as the planner estimates them: the statistics' share of the
+    /// open statuses (the most common values of `status`; none when the last sample held none) times the rows it takes
+    /// the table to hold, scaled to the table's size now as the planner scales it; zero for a queue never analysed.
+    public static func known(database: Database, logger: Logger) async throws -> [Queue: Known] {
+        try await decode(database.client.query(knownQuery, logger: logger))
+    }
+
+    /// The statement ``known(database:logger:)`` runs (the tests run it under another role).
+    package static let knownQuery: PostgresQuery = """
+        SELECT c.relname::text, (CASE WHEN c.relpages > 0 AND c.reltuples > 0
+                THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int8)
+                ELSE 0 END
+            * coalesce((
+                SELECT sum(m.frequency) FROM pg_stats s
+                CROSS JOIN LATERAL unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS m(value, frequency)
+                WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'status' AND NOT s.inherited
+                  AND (m.value = 'pending' OR (c.relname = 'outbox' AND m.value = 'in_flight'))), 0))::float8,
+            extract(epoch FROM now() - greatest(t.last_analyze, t.last_autoanalyze))::float8,
+            pg_has_role(c.relowner, 'USAGE')
+                OR pg_has_role((SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE')
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_stat_user_tables t ON t.relid = c.oid
+        WHERE c.oid IN ('inbox'::regclass, 'outbox'::regclass)
+        """
+
+    package static func decode<Rows: AsyncSequence>(_ rows: Rows) async throws -> [Queue: Known] where Rows.Element == PostgresRow {
+        var known: [Queue: Known] = [:]
+        for try await row in rows {
+            let (name, estimate, ago, mayAnalyze) = try row.decode((String, Double, Double?, Bool).self)
+            if let queue = Queue(rawValue: name) {
+                known[queue] = Known(open: Int(estimate.rounded()), analysedSecondsAgo: ago, mayAnalyze: mayAnalyze)
+            }
         }
         return known
     }

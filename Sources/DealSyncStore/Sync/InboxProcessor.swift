@@ -94,7 +94,8 @@ public struct InboxProcessor: Sendable {
         }
     }
 
-    /// Processes the oldest due row of any lane (tests, and tools that go row by row).
+    /// Processes the oldest due row of any lane (tests, and tools that go row by row). No index holds every lane's
+    /// pending rows in id order (migration 12): the claim reads them all, which suits tests and tools, not a lane.
     public func processNext(decode: Decoder, worker: String? = nil) async throws -> Step {
         try await processBatch(connector: nil, limit: 1, decode: decode, worker: worker).first ?? .idle
     }
