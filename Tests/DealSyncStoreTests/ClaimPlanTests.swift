@@ -110,15 +110,7 @@ struct ClaimPlanTests {
             try await receive("masterdeal", 1_000..<1_005, status: "pending")
             #expect(try await F.count("inbox", where: "status = 'pending'", in: database) == Self.waiting + 5)
 
-            for (connector, due) in [("masterdeal", 5), ("amo", 200)] {
-                let plan = try await Self.genericPlan(
-                    of: InboxClaims.claimDue(connector: connector, limit: 200), types: "text, text, int8",
-                    values: "'\(connector)', '\(connector)', 200",
-                    after: InboxClaims.takeOverFetches(connector: connector), in: database)
-                #expect(plan.first?["Actual Rows"] as? NSNumber == NSNumber(value: due), "\(connector)'s due rows were claimed")
-                let read = F.rowsRead(from: "inbox", in: plan)
-                #expect(read > 0 && read <= 2 * due, "rows of the inbox read to claim \(connector)'s \(due): \(read)")
-            }
+            try await Self.expectLanesClaimReadsItsOwnRows(["masterdeal": 5, "amo": 200], in: database)
         }
     }
 
@@ -136,15 +128,7 @@ struct ClaimPlanTests {
                 FROM generate_series(1, 12000) AS g
                 """)
             _ = try await database.client.query("ANALYZE inbox")
-            for (connector, due) in [("amo", 200), ("masterdeal", 200)] {
-                let plan = try await Self.genericPlan(
-                    of: InboxClaims.claimDue(connector: connector, limit: 200), types: "text, text, int8",
-                    values: "'\(connector)', '\(connector)', 200",
-                    after: InboxClaims.takeOverFetches(connector: connector), in: database)
-                #expect(plan.first?["Actual Rows"] as? NSNumber == NSNumber(value: due), "\(connector)'s due rows were claimed")
-                let read = F.rowsRead(from: "inbox", in: plan)
-                #expect(read > 0 && read <= 2 * due, "rows of the inbox read to claim \(connector)'s \(due): \(read)")
-            }
+            try await Self.expectLanesClaimReadsItsOwnRows(["amo": 200, "masterdeal": 200], in: database)
         }
     }
 
@@ -190,6 +174,20 @@ struct ClaimPlanTests {
             #expect(plan.first?["Actual Rows"] as? NSNumber == 3, "each head's next write was found")
             let read = F.rowsRead(from: "outbox", in: plan)
             #expect(read > 0 && read <= 6, "rows of the outbox read for three heads' next writes: \(read)")
+        }
+    }
+
+    /// Runs each lane's claim of up to 200 rows (its generic plan, after the claim's own settings) and checks that it
+    /// claimed the lane's `due` rows and read at most twice as many rows of the inbox.
+    static func expectLanesClaimReadsItsOwnRows(_ lanes: [String: Int], in database: Database) async throws {
+        for (connector, due) in lanes.sorted(by: { $0.key < $1.key }) {
+            let plan = try await genericPlan(
+                of: InboxClaims.claimDue(connector: connector, limit: 200), types: "text, text, int8",
+                values: "'\(connector)', '\(connector)', 200",
+                after: InboxClaims.takeOverFetches(connector: connector), in: database)
+            #expect(plan.first?["Actual Rows"] as? NSNumber == NSNumber(value: due), "\(connector)'s due rows were claimed")
+            let read = F.rowsRead(from: "inbox", in: plan)
+            #expect(read > 0 && read <= 2 * due, "rows of the inbox read to claim \(connector)'s \(due): \(read)")
         }
     }
 

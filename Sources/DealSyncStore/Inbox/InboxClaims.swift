@@ -36,16 +36,22 @@ package enum InboxClaims {
     /// read every row since the oldest pending one, of every lane and mostly processed (7,000 for 16 rows claimed,
     /// 21 ms a claim on average over the benchmark's 10,000 drain, 40% of PostgreSQL's time).
     package static func claimDue(connector: String?, limit: Int) -> PostgresQuery {
+        due(connector: connector, limit: limit, select: columns, then: "FOR UPDATE SKIP LOCKED")
+    }
+
+    /// `select` of up to `limit` due rows of `connector` (of every lane when `nil`), oldest first, the statement
+    /// ending with `then` (see ``claimDue(connector:limit:)``).
+    private static func due(connector: String?, limit: Int, select: String, then: String) -> PostgresQuery {
         if let connector {
             return """
-                SELECT \(unescaped: columns) FROM inbox
+                SELECT \(unescaped: select) FROM inbox
                 WHERE connector >= \(connector) AND connector <= \(connector) AND status = 'pending' AND next_attempt_at <= now()
-                ORDER BY connector, id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ORDER BY connector, id LIMIT \(limit) \(unescaped: then)
                 """
         }
         return """
-            SELECT \(unescaped: columns) FROM inbox WHERE status = 'pending' AND next_attempt_at <= now()
-            ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            SELECT \(unescaped: select) FROM inbox WHERE status = 'pending' AND next_attempt_at <= now()
+            ORDER BY id LIMIT \(limit) \(unescaped: then)
             """
     }
 
@@ -61,16 +67,7 @@ package enum InboxClaims {
     /// The ids of up to `limit` due rows, oldest first, without claiming them (a lane's as its claim reads them, see
     /// ``claimDue(connector:limit:)``).
     static func dueIDs(connector: String?, limit: Int, database: Database, logger: Logger) async throws -> [Int64] {
-        let query: PostgresQuery =
-            if let connector {
-                """
-                SELECT id FROM inbox WHERE connector >= \(connector) AND connector <= \(connector) AND status = 'pending'
-                  AND next_attempt_at <= now() ORDER BY connector, id LIMIT \(limit)
-                """
-            } else {
-                "SELECT id FROM inbox WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY id LIMIT \(limit)"
-            }
-        let rows = try await database.client.query(query, logger: logger)
+        let rows = try await database.client.query(due(connector: connector, limit: limit, select: "id", then: ""), logger: logger)
         var ids: [Int64] = []
         for try await id in rows.decode(Int64.self) { ids.append(id) }
         return ids
