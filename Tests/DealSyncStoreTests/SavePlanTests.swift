@@ -1,4 +1,3 @@
-import DealSyncCore
 import DealSyncTestSupport
 import Foundation
 import PostgresNIO
@@ -87,60 +86,5 @@ struct SavePlanTests {
                 return plan
             }
         }
-    }
-}
-
-/// A link's field state is rewritten whole by every decision about it, several times in the seconds after a change,
-/// and each new version stays on its row's page: a heap-only update, no new primary-key entry, the old versions
-/// pruned from the page. Saved through the decisions' own statement, 200 links' states (a realistic document each)
-/// are rewritten four times; with pages filled to the brim, rows moved to other pages from the first rewrite.
-struct FieldStatePageTests {
-    @Test func aLinksRewrittenFieldStateStaysOnItsPage() async throws {
-        try await TestPostgres.withDatabase { database in
-            _ = try await database.client.query(
-                "INSERT INTO links (id, connector, record_id, master_deal_id) SELECT g, 'amo', 'lead-' || g, 'deal-' || g FROM generate_series(1, 200) AS g"
-            )
-            let links = (1...200).map(Int64.init)
-            func save(_ round: Int) async throws {
-                var changes = LinkBookRecords.Changes()
-                changes.states = (links, links.map { Self.document(link: $0, round: round) })
-                try await database.client.withConnection { connection in
-                    _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
-                    try await DecisionRecords.write(
-                        links: changes, rows: .init(), statuses: nil, on: connection, logger: TestPostgres.logger)
-                    _ = try await connection.query("COMMIT", logger: TestPostgres.logger)
-                }
-            }
-            func pages() async throws -> [Int64: Int64] {
-                let rows = try await database.client.query(
-                    "SELECT link_id, (ctid::text::point)[0]::int8 FROM link_fields ORDER BY link_id", logger: TestPostgres.logger)
-                var pages: [Int64: Int64] = [:]
-                for try await (link, page) in rows.decode((Int64, Int64).self) { pages[link] = page }
-                return pages
-            }
-            try await save(0)
-            let first = try await pages()
-            #expect(first.count == 200 && Set(first.values).count >= 20, "200 documents over their pages: \(Set(first.values).count)")
-            for round in 1...4 { try await save(round) }
-            let last = try await pages()
-            #expect(last.count == 200)
-            let moved = links.filter { first[$0] != last[$0] }
-            #expect(moved.isEmpty, "\(moved.count) of 200 links' states moved to another page")
-        }
-    }
-
-    /// Eight fields' states as a lane stores them, each with its own values and stamps.
-    static func document(link: Int64, round: Int) -> String {
-        var states: [String: FieldState] = [:]
-        for (index, field) in ["amount", "client_phone", "insured", "owner", "sla_due_at", "stage", "title", "tour"].enumerated() {
-            let stamp = SourceStamp(millis: 1_796_660_159_000 + link * 977 + Int64(round * 31 + index))
-            var state = FieldState(
-                decided: .text("\(field) \(link * 7919 + Int64(round)) \(UUID().uuidString)"), decidedBy: .crm, decidedAt: stamp,
-                master: SideState(known: .text("\(link)-\(round)-\(index)"), knownAt: stamp),
-                crm: SideState(known: .integer(link * 1_000 + Int64(round)), knownAt: stamp))
-            state.master.written = [.text(UUID().uuidString)]
-            states[field] = state
-        }
-        return FieldState.jsonText(of: states)
     }
 }

@@ -17,7 +17,7 @@ public struct Migration: Sendable {
     public static let all: [Migration] = [
         .v1InitialSchema, .v2ClaimSequence, .v3FetchedBy, .v4InboxLanes, .v5KafkaSource, .v6OpenCreates, .v7Onboarding, .v8SentCreates,
         .v9FieldStatePerLink, .v10WriteFacts, .v11QueuesVacuumedOften,
-        .v12IndexesForTheirStatements, .v13RoomForNewVersions,
+        .v12IndexesForTheirStatements,
     ]
 
     public static var latestVersion: Int { all.last?.version ?? 0 }
