@@ -66,15 +66,13 @@ enum BenchConfig {
         }
     }
 
-    /// A throwaway PostgreSQL with the embedded default's settings (`fsync`, `synchronous_commit`, `full_page_writes`
-    /// on, its shared buffers sized to the machine, ``EmbeddedPostgres/durableSharedBuffersMB(memory:)``) and
+    /// A throwaway PostgreSQL with the durable settings (`fsync`, `synchronous_commit`, `full_page_writes` on) and
     /// `databases` created in it, each counting its statements (`pg_stat_statements`, where it is installed: the
     /// cost per change the run prints); the caller stops it.
     static func durableCluster(creating databases: [String], maxConnections: Int = 200, logger: Logger) async throws -> EmbeddedPostgres {
         let counting = (try? PostgresInstallation.find())?.hasLibrary("pg_stat_statements") ?? false
         let settings =
-            ["shared_buffers=\(EmbeddedPostgres.durableSharedBuffersMB())MB"]
-            + (counting ? ["shared_preload_libraries=pg_stat_statements"] : [])
+            (counting ? ["shared_preload_libraries=pg_stat_statements"] : [])
             + (ProcessInfo.processInfo.environment["DEALSYNC_BENCH_PG_SETTINGS"] ?? "").split(separator: " ").map(String.init)
         let cluster = try EmbeddedPostgres.start(options: .init(fsync: true, maxConnections: maxConnections, settings: settings))
         do {

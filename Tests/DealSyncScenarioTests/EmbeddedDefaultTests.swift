@@ -2,7 +2,6 @@ import DealSyncSimulators
 import DealSyncStore
 import DealSyncTestSupport
 import Foundation
-import PostgresNIO
 import Testing
 
 /// `dealsync serve` without a database URL: the durable cluster in `<config>/.dealsync`, as an operator meets it.
@@ -123,12 +122,6 @@ struct EmbeddedDefaultTests {
                 scenario.leads().count == 1 && scenario.disagreements().isEmpty
             }
             let running = try #require(scenario.dataDirectory.runningCluster())
-            // Its shared buffers sized to the machine, not the throwaway clusters' 64 MB.
-            let url = DatabaseURL(host: "127.0.0.1", port: running.port, user: EmbeddedPostgres.user, database: "postgres")
-            let buffers = try await Database.withDatabase(url, logger: TestPostgres.logger, maximumConnections: 1) { database in
-                try await database.client.query("SHOW shared_buffers", logger: TestPostgres.logger).decode(String.self).first { _ in true }
-            }
-            #expect(buffers == "\(EmbeddedPostgres.durableSharedBuffersMB())MB" && buffers != "64MB", "\(buffers ?? "-")")
 
             let whileServing = try await scenario.dealsync(["connector", "status", "--json"], config: true)
             #expect(whileServing.status == 0, "\(whileServing.stderr)")
@@ -148,17 +141,5 @@ struct EmbeddedDefaultTests {
                 scenario.dataDirectory.runningCluster() == nil && scenario.dataDirectory.holder() == nil,
                 "the cluster started for the command is stopped after it")
         }
-    }
-}
-
-/// The durable default's shared buffers: an eighth of the memory, from PostgreSQL's own 128 MB up to 512 MB.
-struct DurableSharedBuffersTests {
-    @Test func anEighthOfTheMemoryBetweenPostgreSQLsDefaultAndHalfAGigabyte() {
-        let gigabyte: UInt64 = 1 << 30
-        #expect(EmbeddedPostgres.durableSharedBuffersMB(memory: gigabyte / 2) == 128)
-        #expect(EmbeddedPostgres.durableSharedBuffersMB(memory: 2 * gigabyte) == 256)
-        #expect(EmbeddedPostgres.durableSharedBuffersMB(memory: 3 * gigabyte) == 384)
-        #expect(EmbeddedPostgres.durableSharedBuffersMB(memory: 24 * gigabyte) == 512)
-        #expect(EmbeddedPostgres.usableMemory > 0 && EmbeddedPostgres.usableMemory <= ProcessInfo.processInfo.physicalMemory)
     }
 }

@@ -2,8 +2,7 @@ import Foundation
 
 extension EmbeddedPostgres {
     /// Starts the durable cluster of a data directory, creating it on first use: PostgreSQL's durable defaults
-    /// (`fsync`, `synchronous_commit`, `full_page_writes` on) and shared buffers sized to the machine
-    /// (``durableSharedBuffersMB(memory:)``), kept when stopped.
+    /// (`fsync`, `synchronous_commit`, `full_page_writes` on), kept when stopped.
     ///
     /// - Important: the caller holds the directory's `lock` (``DataDirectory/lock(as:timeout:)``). A postmaster still
     ///   running there was left behind by a holder that died, and is stopped first; a `postmaster.pid` whose process
@@ -43,10 +42,7 @@ extension EmbeddedPostgres {
         var lastError: (any Error)?
         for _ in 0..<5 {
             let port = try freePort()
-            let settings = [
-                "-p \(port)", "-c listen_addresses=127.0.0.1", "-k /tmp", "-c max_connections=200",
-                "-c shared_buffers=\(durableSharedBuffersMB())MB",
-            ]
+            let settings = ["-p \(port)", "-c listen_addresses=127.0.0.1", "-k /tmp", "-c max_connections=200", "-c shared_buffers=64MB"]
             do {
                 try runner.run(
                     installation.pgCtl,
