@@ -58,10 +58,17 @@ struct ServeBench {
         let cluster = try await BenchConfig.durableCluster(creating: ["dealsync", "naive"], logger: logger)
         defer { cluster.stop() }
         let databaseURL = cluster.url.with(database: "dealsync")
-        try await Database.withDatabase(cluster.url.with(database: "naive"), logger: logger) { naive in
+        // The shared buffers as the server took them (`DEALSYNC_BENCH_PG_SETTINGS` compares sizes run against run).
+        let buffers = try await Database.withDatabase(cluster.url.with(database: "naive"), logger: logger) { naive in
             _ = try await naive.client.query(PostgresQuery(unsafeSQL: LoadTools.naiveTable), logger: logger)
+            for try await value in try await naive.client.query("SHOW shared_buffers", logger: logger).decode(String.self) {
+                return value
+            }
+            return "?"
         }
-        say("PostgreSQL \(cluster.url.host):\(cluster.url.port) with fsync, synchronous_commit and full_page_writes on")
+        say(
+            "PostgreSQL \(cluster.url.host):\(cluster.url.port) with fsync, synchronous_commit and full_page_writes on, shared_buffers \(buffers)"
+        )
 
         let directory = NSTemporaryDirectory() + "dealsync-bench-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
