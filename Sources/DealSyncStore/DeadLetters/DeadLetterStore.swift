@@ -59,13 +59,12 @@ public struct DeadLetterStore: Sendable {
         return counts
     }
 
-    /// Marks the open dead letters `ids` dropped. The status in a `CASE`, as in every statement that names its rows by
-    /// id: from `status = 'open'` PostgreSQL would prove that `dead_letters_open` holds them and could read that whole
-    /// index (every open dead letter, thousands after an outage of a target) for a bitmap of the few ids support named.
+    /// Marks the open dead letters `ids` dropped (``StatusByID``: not a read of all of `dead_letters_open`, thousands
+    /// after an outage of a target, for the few ids support named).
     package static func dropQuery(_ ids: [Int64], reason: String, actor: String) -> PostgresQuery {
         """
         UPDATE dead_letters SET status = 'dropped', resolved_at = now(), resolved_by = \(actor), resolution_reason = \(reason)
-        WHERE id = ANY(\(ids)) AND CASE status WHEN 'open' THEN true ELSE false END RETURNING id
+        WHERE id = ANY(\(ids)) AND \(unescaped: StatusByID.is("open")) RETURNING id
         """
     }
 

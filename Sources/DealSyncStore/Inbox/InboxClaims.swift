@@ -55,12 +55,12 @@ package enum InboxClaims {
             """
     }
 
-    /// Claims the rows `ids` that are still due (the status in a `CASE`: only the primary key serves the ids).
+    /// Claims the rows `ids` that are still due (``StatusByID``).
     static func claim(ids: [Int64], on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
         try await read(
             """
             SELECT \(unescaped: columns) FROM inbox
-            WHERE id = ANY(\(ids)) AND CASE status WHEN 'pending' THEN next_attempt_at <= now() ELSE false END
+            WHERE id = ANY(\(ids)) AND \(unescaped: StatusByID.is("pending")) AND next_attempt_at <= now()
             ORDER BY id FOR UPDATE SKIP LOCKED
             """, on: tx, logger: logger)
     }

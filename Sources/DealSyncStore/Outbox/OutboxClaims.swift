@@ -128,12 +128,12 @@ public struct OutboxClaims: Sendable {
             headOf[id] = head
         }
         guard !headOf.isEmpty else { return groups }
-        // The status in a `CASE`, as in the heads' claim: only the primary key serves the ids.
+        // Only the primary key serves the ids (``StatusByID``).
         let followers = try await Self.read(
             """
             UPDATE outbox o SET status = 'in_flight', claimed_by = \(worker), claim_seq = o.claim_seq + 1,
                 claimed_until = now() + make_interval(secs => \(leaseSeconds)), updated_at = now()
-            WHERE o.id = ANY(\(Array(headOf.keys))) AND CASE o.status WHEN 'pending' THEN true ELSE false END
+            WHERE o.id = ANY(\(Array(headOf.keys))) AND \(unescaped: StatusByID.is("pending", column: "o.status"))
             RETURNING \(unescaped: Self.columns("o"))
             """, on: tx)
         let index = Dictionary(uniqueKeysWithValues: groups.enumerated().map { ($1.head.id, $0) })

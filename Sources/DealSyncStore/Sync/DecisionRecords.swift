@@ -91,13 +91,14 @@ package enum DecisionRecords {
                 WHERE o.id = ANY(ARRAY(
                     SELECT p.id FROM unnest(\(typed: rows.cancelled.links), \(typed: rows.cancelled.targets)) AS c(link, target)
                     CROSS JOIN LATERAL (
-                        -- The status in a `CASE`: from `status = 'pending'` PostgreSQL would prove that `outbox_lane_due`
-                        -- holds the rows, and read a target's whole backlog through it, for each link. The target as an
-                        -- expression (`|| ''`), never a key: planned on an empty outbox, reading `outbox_open` by the
-                        -- target (every open write of it) cost the same as reading `outbox_by_link` by the link.
+                        -- The status as `StatusByID` checks it: from `status = 'pending'` PostgreSQL would prove that
+                        -- `outbox_lane_due` holds the rows, and read a target's whole backlog through it, for each link.
+                        -- The target as an expression (`|| ''`), never a key: planned on an empty outbox, reading
+                        -- `outbox_open` by the target (every open write of it) cost the same as reading `outbox_by_link`
+                        -- by the link.
                         SELECT id FROM outbox
                         WHERE link_id = c.link AND target || '' = c.target AND status IN ('pending', 'in_flight')
-                          AND CASE status WHEN 'pending' THEN true ELSE false END
+                          AND \(unescaped: StatusByID.is("pending"))
                         OFFSET 0
                     ) p))
             ), writes AS (

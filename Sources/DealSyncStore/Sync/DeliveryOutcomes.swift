@@ -215,14 +215,13 @@ public struct DeliveryOutcomes: Sendable {
         return (held, links)
     }
 
-    /// Locks the writes `ids` still in flight, each with its link's keys. The status in a `CASE`, as in the claims:
-    /// from `status = 'in_flight'` PostgreSQL would prove that `outbox_open` holds the rows, and it read that whole
-    /// index (every open write of every target, 7,000 in a quick benchmark's drain) for a bitmap of a round's ids.
+    /// Locks the writes `ids` still in flight, each with its link's keys (``StatusByID``: through the primary key, not
+    /// all of `outbox_open`).
     package static func claimsQuery(_ ids: [Int64]) -> PostgresQuery {
         """
         SELECT o.id, o.claim_seq, o.claimed_by, l.id, l.connector, l.master_deal_id, l.record_id
         FROM outbox o LEFT JOIN links l ON l.id = o.link_id
-        WHERE o.id = ANY(\(ids)) AND CASE o.status WHEN 'in_flight' THEN true ELSE false END ORDER BY o.id FOR UPDATE OF o
+        WHERE o.id = ANY(\(ids)) AND \(unescaped: StatusByID.is("in_flight", column: "o.status")) ORDER BY o.id FOR UPDATE OF o
         """
     }
 

@@ -51,7 +51,7 @@ extension InboxProcessor {
             UPDATE inbox SET attempts = attempts + 1, error = \(String(error.prefix(500))), fetched_by = NULL,
                 next_attempt_at = now() + make_interval(secs => \(delaySeconds) * least(60, power(2, attempts)::float8 - 1)),
                 status = CASE WHEN attempts + 1 >= \(Self.maxAttempts * 2) THEN 'failed' ELSE status END
-            WHERE id = ANY(\(ids)) AND CASE status WHEN 'pending' THEN true ELSE false END
+            WHERE id = ANY(\(ids)) AND \(unescaped: StatusByID.is("pending"))
               AND (NOT \(owner != nil) OR fetched_by IS NOT DISTINCT FROM \(owner ?? nil))
             """, logger: logger)
     }
@@ -64,10 +64,9 @@ extension InboxProcessor {
         return owned
     }
 
-    /// The rows `ids` still pending, locked, with who fetches them. The status in a `CASE`, as in every statement
-    /// that names its rows by id: from `status = 'pending'` PostgreSQL would prove that `inbox_lane` holds them and
-    /// could read that whole index (every lane's pending rows, a bulk import's 100,000) for a bitmap of a few ids.
+    /// The rows `ids` still pending, locked, with who fetches them (``StatusByID``: through the primary key, not all of
+    /// `inbox_lane`, a bulk import's 100,000 pending rows).
     package static func fetchesOwnedQuery(_ ids: [Int64]) -> PostgresQuery {
-        "SELECT id, fetched_by FROM inbox WHERE id = ANY(\(ids)) AND CASE status WHEN 'pending' THEN true ELSE false END ORDER BY id FOR UPDATE"
+        "SELECT id, fetched_by FROM inbox WHERE id = ANY(\(ids)) AND \(unescaped: StatusByID.is("pending")) ORDER BY id FOR UPDATE"
     }
 }
