@@ -49,10 +49,12 @@ extension SideState {
     }
 
     var json: JSONValue {
-        var members: [String: JSONValue] = [
-            "known_is_ours": .bool(knownIsOurs), "ours_reported": .array(oursReported.map(\.json)),
-            "pending": .array(pending.map(\.json)), "written": .array(written.map(\.json)),
-        ]
+        // As the Codable form: members at their defaults are left out.
+        var members: [String: JSONValue] = [:]
+        if knownIsOurs { members["known_is_ours"] = .bool(true) }
+        if !oursReported.isEmpty { members["ours_reported"] = .array(oursReported.map(\.json)) }
+        if !pending.isEmpty { members["pending"] = .array(pending.map(\.json)) }
+        if !written.isEmpty { members["written"] = .array(written.map(\.json)) }
         members["known"] = known?.json
         members["known_at"] = knownAt?.json
         members["ours_since"] = oursSince?.json

@@ -108,7 +108,8 @@ extension SideState {
         self = state
     }
 
-    /// Members in `JSONText`'s key order; absent optionals are left out, as ``json`` leaves them out.
+    /// Members in `JSONText`'s key order; absent optionals and members at their defaults are left out, as ``json``
+    /// leaves them out.
     func write(into out: inout [UInt8]) {
         out.append(UInt8(ascii: "{"))
         var first = true
@@ -132,8 +133,10 @@ extension SideState {
             key("known_at")
             knownAt.write(into: &out)
         }
-        key("known_is_ours")
-        out.append(contentsOf: (knownIsOurs ? "true" : "false").utf8)
+        if knownIsOurs {
+            key("known_is_ours")
+            out.append(contentsOf: "true".utf8)
+        }
         if let lastEdit {
             key("last_edit")
             lastEdit.write(into: &out)
@@ -142,16 +145,22 @@ extension SideState {
             key("last_edit_at")
             lastEditAt.write(into: &out)
         }
-        key("ours_reported")
-        JSONText.writeList(oursReported, into: &out) { $0.write(into: &$1) }
+        if !oursReported.isEmpty {
+            key("ours_reported")
+            JSONText.writeList(oursReported, into: &out) { $0.write(into: &$1) }
+        }
         if let oursSince {
             key("ours_since")
             oursSince.write(into: &out)
         }
-        key("pending")
-        JSONText.writeList(pending, into: &out) { $0.write(into: &$1) }
-        key("written")
-        JSONText.writeList(written, into: &out) { $0.write(into: &$1) }
+        if !pending.isEmpty {
+            key("pending")
+            JSONText.writeList(pending, into: &out) { $0.write(into: &$1) }
+        }
+        if !written.isEmpty {
+            key("written")
+            JSONText.writeList(written, into: &out) { $0.write(into: &$1) }
+        }
         out.append(UInt8(ascii: "}"))
     }
 }

@@ -137,6 +137,23 @@ public struct SideState: Sendable, Codable, Equatable {
         heldSince = try c.decodeIfPresent(SourceStamp.self, forKey: .heldSince)
         written = try c.decodeIfPresent([FieldValue].self, forKey: .written) ?? []
     }
+
+    /// Members at their defaults (not ours, no reports, nothing pending or written) are left out: they are most of
+    /// a quiet field's state, which a batch writes and reads back for every link it touches.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(known, forKey: .known)
+        try c.encodeIfPresent(knownAt, forKey: .knownAt)
+        if knownIsOurs { try c.encode(knownIsOurs, forKey: .knownIsOurs) }
+        try c.encodeIfPresent(oursSince, forKey: .oursSince)
+        try c.encodeIfPresent(beforeOursAt, forKey: .beforeOursAt)
+        if !oursReported.isEmpty { try c.encode(oursReported, forKey: .oursReported) }
+        try c.encodeIfPresent(lastEditAt, forKey: .lastEditAt)
+        try c.encodeIfPresent(lastEdit, forKey: .lastEdit)
+        if !pending.isEmpty { try c.encode(pending, forKey: .pending) }
+        try c.encodeIfPresent(heldSince, forKey: .heldSince)
+        if !written.isEmpty { try c.encode(written, forKey: .written) }
+    }
 }
 
 /// A write of ours on its way to a side.

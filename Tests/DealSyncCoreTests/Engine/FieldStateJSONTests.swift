@@ -95,6 +95,23 @@ import Testing
         #expect(state.crm.oursReported.isEmpty && state.master.written == [.null])
     }
 
+    /// A side's members at their defaults are left out of the stored text (most fields are quiet, and a batch
+    /// writes and reads back every state of each link it touches), and read back as those defaults.
+    @Test func membersAtTheirDefaultsAreLeftOut() throws {
+        var state = FieldState(
+            decided: .text("a"), decidedBy: .crm, decidedAt: SourceStamp(millis: 1000),
+            crm: SideState(known: .text("a"), knownAt: SourceStamp(millis: 1000)))
+        #expect(
+            state.jsonText
+                == #"{"crm":{"known":{"text":"a"},"known_at":{"millis":1000}},"decided":{"text":"a"},"decided_at":{"millis":1000},"#
+                + #""decided_by":"crm","master":{}}"#)
+        #expect(try FieldState(jsonText: state.jsonText) == state)
+        state.master.knownIsOurs = true
+        state.master.written = [.text("a")]
+        #expect(state.jsonText.contains(#""master":{"known_is_ours":true,"written":[{"text":"a"}]}"#))
+        #expect(try FieldState(jsonText: state.jsonText) == state)
+    }
+
     @Test(arguments: [
         #"{"master":{},"crm":{}}"#, #"{"master":{"known":null},"crm":{"known_at":null}}"#,
     ])
