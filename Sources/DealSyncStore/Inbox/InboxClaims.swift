@@ -106,7 +106,7 @@ package enum InboxClaims {
         {
             let item = InboxItem(
                 connector: connector, dedupeKey: key, source: InboxItem.Source(rawValue: source) ?? .webhook,
-                headers: (try? StoreJSON.decode([String: String].self, from: headers)) ?? [:], contentType: contentType,
+                headers: StoreJSON.strings(from: headers) ?? [:], contentType: contentType,
                 body: body, lineageID: lineage)
             result.append(Row(id: id, item: item, attempts: attempts, receivedAt: received))
         }

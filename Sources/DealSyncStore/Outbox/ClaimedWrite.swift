@@ -76,4 +76,22 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case at, status, errorClass = "error_class", detail, worker
     }
+
+    /// The attempt as an attempt log of one entry, `[{…}]`: its Codable form as ``StoreJSON`` writes it (keys sorted,
+    /// `at` in seconds since 2001 as `JSONEncoder` writes a date), without the coders: the relay writes one for every
+    /// write it delivers, and `JSONEncoder` cost more than the rest of making the round's record.
+    var logText: String {
+        var members: [String: JSONValue] = [
+            "at": .number(Self.number(at.timeIntervalSinceReferenceDate)), "detail": .string(detail), "error_class": .string(errorClass),
+        ]
+        members["status"] = status.map { .number(String($0)) }
+        members["worker"] = worker.map { .string($0) }
+        return JSONText.text(.array([.object(members)]))
+    }
+
+    /// A number as `JSONEncoder` writes it: its shortest form, without a fraction of zero.
+    private static func number(_ value: Double) -> String {
+        let text = value.description
+        return text.hasSuffix(".0") ? String(text.dropLast(2)) : text
+    }
 }

@@ -27,7 +27,7 @@ struct DeliveryRecords {
         for (group, outcome) in round {
             switch outcome {
             case .delivered(let recordID, _, let attempt):
-                let entry = try StoreJSON.encode([attempt])
+                let entry = attempt.logText
                 let madeDeal = group.head.operation == .create && group.head.target == masterTarget
                 for id in group.ids {
                     done.ids.append(id)
@@ -35,14 +35,14 @@ struct DeliveryRecords {
                     done.deals.append(madeDeal ? recordID : "")
                 }
             case .retry(let at, let attempt):
-                let entry = try StoreJSON.encode([attempt])
+                let entry = attempt.logText
                 for id in group.ids {
                     retried.ids.append(id)
                     retried.at.append(at)
                     retried.entries.append(entry)
                 }
             case .deadLetter(let errorClass, let attempt):
-                let entry = try StoreJSON.encode([attempt])
+                let entry = attempt.logText
                 for id in group.ids {
                     dead.ids.append(id)
                     dead.entries.append(entry)
