@@ -163,6 +163,13 @@ struct ClaimPlanTests {
                 #expect(plan.first?["Actual Rows"] as? NSNumber == 1)
                 let read = F.rowsRead(from: "outbox", in: plan)
                 #expect(read > 0 && read <= 4, "rows of the outbox read for \(target)'s earliest due write: \(read)")
+                // It is kept prepared (``KeptStatement``), outside the claims' planning: the generic plan PostgreSQL may
+                // keep after its first calls reads as little.
+                let generic = try await Self.genericPlan(
+                    of: OutboxClaims.nextDueQuery(target: target), types: "text, text", values: "'\(target)', '\(target)'",
+                    after: Self.genericOnly, in: database)
+                let genericRead = F.rowsRead(from: "outbox", in: generic)
+                #expect(genericRead > 0 && genericRead <= 4, "rows of the outbox read for \(target)'s earliest due write: \(genericRead)")
             }
             // Three heads, each with one pending write of its record after it.
             let keys = (Self.waiting + 1...Self.waiting + 3).map { "link:\($0)" }
@@ -233,18 +240,32 @@ struct ClaimPlanTests {
                 ("dead_letters", DeadLetterStore.dropQuery(ids, reason: "duplicate", actor: "support")),
             ] {
                 let plan = try await F.analyzedPlan(of: query, after: "SELECT 1", in: database)
-                #expect(plan.first?["Actual Rows"] as? NSNumber == 50, "the 50 rows were locked")
-                var entries: [String: Int] = [:]
-                for node in plan {
-                    guard let index = node["Index Name"] as? String, index.hasPrefix(table) else { continue }
-                    let rows = (node["Actual Rows"] as? NSNumber)?.intValue ?? 0
-                    entries[index, default: 0] += rows * ((node["Actual Loops"] as? NSNumber)?.intValue ?? 1)
-                }
-                #expect(Array(entries.keys) == ["\(table)_pkey"], "the \(table)'s indexes read: \(entries)")
-                #expect((entries["\(table)_pkey"] ?? 0) <= 100, "entries of \(table)_pkey read for 50 ids: \(entries)")
+                Self.expectLockedThroughThePrimaryKey(table, plan)
             }
+            // A round's claims are kept prepared (``KeptStatement``) and checked first in its transaction, outside the
+            // claims' planning: the generic plan PostgreSQL may keep after its first calls takes them by the key too.
+            let idList = "'{" + ids.map(String.init).joined(separator: ",") + "}'"
+            let generic = try await Self.genericPlan(
+                of: DeliveryOutcomes.claimsQuery(ids), types: "int8[]", values: idList, after: Self.genericOnly, in: database)
+            Self.expectLockedThroughThePrimaryKey("outbox", generic)
         }
     }
+
+    static func expectLockedThroughThePrimaryKey(_ table: String, _ plan: [[String: Any]]) {
+        #expect(plan.first?["Actual Rows"] as? NSNumber == 50, "the 50 rows were locked")
+        var entries: [String: Int] = [:]
+        for node in plan {
+            guard let index = node["Index Name"] as? String, index.hasPrefix(table) else { continue }
+            let rows = (node["Actual Rows"] as? NSNumber)?.intValue ?? 0
+            entries[index, default: 0] += rows * ((node["Actual Loops"] as? NSNumber)?.intValue ?? 1)
+        }
+        #expect(Array(entries.keys) == ["\(table)_pkey"], "the \(table)'s indexes read: \(entries)")
+        #expect((entries["\(table)_pkey"] ?? 0) <= 100, "entries of \(table)_pkey read for 50 ids: \(entries)")
+    }
+
+    /// A transaction's setup that asks for generic plans and nothing else: what a kept statement run outside the
+    /// claims' and the saves' planning may be given.
+    static let genericOnly: PostgresQuery = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
 
     /// Runs each lane's claim of up to 200 rows (its generic plan, after the claim's own settings) and checks that it
     /// claimed the lane's `due` rows and read at most twice as many rows of the inbox.

@@ -22,8 +22,20 @@ package enum InboxClaims {
     static func claim(connector: String?, limit: Int, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
         // Also sets the transaction's planning (``KeyedPlanning``): bitmap scans off, so the claim
         // walks `inbox_lane` in order (see there).
-        try await tx.run(takeOverFetches(connector: connector), logger: logger)
-        return try await read(claimDue(connector: connector, limit: limit), on: tx, logger: logger)
+        try await tx.run(TakeOverFetches.self, takeOverFetches(connector: connector), logger: logger)
+        guard connector != nil else { return try await read(claimDue(connector: connector, limit: limit), on: tx, logger: logger) }
+        return try await read(try await tx.query(ClaimDue.self, claimDue(connector: connector, limit: limit), logger: logger))
+    }
+
+    enum TakeOverFetches: KeptStatement {
+        static let name = "dealsync_take_over_fetches"
+        static let sql = takeOverFetches(connector: "").sql
+    }
+
+    /// A lane's claim (the claim of every lane at once, for tools and tests, is sent as it is).
+    enum ClaimDue: KeptStatement {
+        static let name = "dealsync_claim_inbox"
+        static let sql = claimDue(connector: "", limit: 0).sql
     }
 
     /// The statement that claims up to `limit` due rows of `connector` (of every lane when `nil`), oldest first.
@@ -99,7 +111,10 @@ package enum InboxClaims {
     }
 
     private static func read(_ query: PostgresQuery, on tx: PostgresConnection, logger: Logger) async throws -> [Row] {
-        let rows = try await tx.query(query, logger: logger)
+        try await read(try await tx.query(query, logger: logger))
+    }
+
+    private static func read<Rows: AsyncSequence>(_ rows: Rows) async throws -> [Row] where Rows.Element == PostgresRow {
         var result: [Row] = []
         for try await (id, connector, key, source, headers, contentType, body, lineage, attempts, received) in rows.decode(
             (Int64, String, String, String, String, String?, Data, UUID, Int, Date).self)

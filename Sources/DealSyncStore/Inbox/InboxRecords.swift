@@ -19,18 +19,7 @@ enum InboxRecords {
     ) async throws -> [Int64?] {
         guard !items.isEmpty else { return [] }
         let headers = headersJSON(items)
-        let rows = try await connection.query(
-            """
-            INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
-                SELECT connector, key, source, headers::jsonb, NULLIF(content_type, ''), body, lineage
-                FROM unnest(\(items.map(\.connector)), \(items.map(\.dedupeKey)), \(items.map(\.source.rawValue)),
-                            \(headers), \(items.map { $0.contentType ?? "" }),
-                            \(items.map { ByteBuffer(bytes: $0.body) }), \(items.map(\.lineageID)))
-                    WITH ORDINALITY AS t(connector, key, source, headers, content_type, body, lineage, ordinality)
-                ORDER BY ordinality
-            ON CONFLICT (connector, dedupe_key) DO NOTHING
-            RETURNING id, connector, dedupe_key
-            """, logger: logger)
+        let rows = try await connection.query(Insert.self, insertQuery(items, headers: headers), logger: logger)
         var stored: [Key: Int64] = [:]
         for try await (id, connector, key) in rows.decode((Int64, String, String).self) {
             stored[Key(connector: connector, dedupeKey: key)] = id
@@ -43,6 +32,25 @@ enum InboxRecords {
             result.append(stored.removeValue(forKey: Key(connector: item.connector, dedupeKey: item.dedupeKey)))
         }
         return result
+    }
+
+    static func insertQuery(_ items: [InboxItem], headers: [String]) -> PostgresQuery {
+        """
+        INSERT INTO inbox (connector, dedupe_key, source, headers, content_type, body, lineage_id)
+            SELECT connector, key, source, headers::jsonb, NULLIF(content_type, ''), body, lineage
+            FROM unnest(\(items.map(\.connector))::text[], \(items.map(\.dedupeKey))::text[], \(items.map(\.source.rawValue))::text[],
+                        \(headers)::text[], \(items.map { $0.contentType ?? "" })::text[],
+                        \(items.map { ByteBuffer(bytes: $0.body) })::bytea[], \(items.map(\.lineageID))::uuid[])
+                WITH ORDINALITY AS t(connector, key, source, headers, content_type, body, lineage, ordinality)
+            ORDER BY ordinality
+        ON CONFLICT (connector, dedupe_key) DO NOTHING
+        RETURNING id, connector, dedupe_key
+        """
+    }
+
+    enum Insert: KeptStatement {
+        static let name = "dealsync_store_inbox"
+        static let sql = insertQuery([], headers: []).sql
     }
 
     private struct Key: Hashable {

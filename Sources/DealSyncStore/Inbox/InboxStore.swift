@@ -62,15 +62,23 @@ public struct InboxStore: Sendable {
     /// How long until the earliest pending row of `connector` is due (zero or less: due already); `nil` when none
     /// is pending.
     public func nextDue(connector: String) async throws -> Duration? {
-        let rows = try await database.client.query(
-            """
-            SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM inbox
-            WHERE connector = \(connector) AND status = 'pending'
-            """, logger: logger)
+        let rows = try await database.client.query(NextDue.self, Self.nextDueQuery(connector: connector), logger: logger)
         for try await seconds in rows.decode(Double?.self) {
             return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
         }
         return nil
+    }
+
+    static func nextDueQuery(connector: String) -> PostgresQuery {
+        """
+        SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM inbox
+        WHERE connector = \(connector) AND status = 'pending'
+        """
+    }
+
+    enum NextDue: KeptStatement {
+        static let name = "dealsync_inbox_next_due"
+        static let sql = nextDueQuery(connector: "").sql
     }
 
     /// Pending rows and the age of the oldest, per connector (for metrics and `/readyz`).

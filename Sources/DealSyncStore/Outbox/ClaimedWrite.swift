@@ -80,13 +80,16 @@ public struct AttemptRecord: Sendable, Codable, Equatable {
     /// The attempt as an attempt log of one entry, `[{…}]`: its Codable form as ``StoreJSON`` writes it (keys sorted,
     /// `at` in seconds since 2001 as `JSONEncoder` writes a date), without the coders: the relay writes one for every
     /// write it delivers, and `JSONEncoder` cost more than the rest of making the round's record.
-    var logText: String {
+    var logText: String { "[\(jsonText)]" }
+
+    /// The attempt itself, `{…}`, as ``StoreJSON`` writes it.
+    var jsonText: String {
         var members: [String: JSONValue] = [
             "at": .number(Self.number(at.timeIntervalSinceReferenceDate)), "detail": .string(detail), "error_class": .string(errorClass),
         ]
         members["status"] = status.map { .number(String($0)) }
         members["worker"] = worker.map { .string($0) }
-        return JSONText.text(.array([.object(members)]))
+        return JSONText.text(.object(members))
     }
 
     /// A number as `JSONEncoder` writes it: its shortest form, without a fraction of zero.

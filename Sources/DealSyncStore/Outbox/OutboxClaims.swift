@@ -72,13 +72,13 @@ public struct OutboxClaims: Sendable {
         quietLanes: Int? = nil, whenPaused: WhenPaused
     ) async throws -> Round {
         let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
-        let interruption = try StoreJSON.encode(
-            AttemptRecord(
-                status: nil, errorClass: "interrupted",
-                detail: "claimed by a worker that stopped (or outlived its lease) before recording an outcome"))
+        let interruption = AttemptRecord(
+            status: nil, errorClass: "interrupted",
+            detail: "claimed by a worker that stopped (or outlived its lease) before recording an outcome"
+        ).jsonText
         return try await database.client.checkedTransaction(logger: logger) { tx in
             var paused: String?
-            for try await row in try await tx.query(Self.planning(timeout: timeout, pausedOf: target), logger: logger) {
+            for try await row in try await tx.query(Planning.self, Self.planning(timeout: timeout, pausedOf: target), logger: logger) {
                 paused = try row.makeRandomAccess()["paused"].decode(String?.self)
             }
             var limit = limit
@@ -172,6 +172,11 @@ public struct OutboxClaims: Sendable {
     /// them (they read and update by key: `record_key` through `outbox_open`, ids through the primary key).
     ///
     /// With `pausedOf`, its column `paused` also says why that connector is paused, or is null when it is not.
+    enum Planning: KeptStatement {
+        static let name = "dealsync_claim_planning"
+        static let sql = planning(timeout: nil, pausedOf: "").sql
+    }
+
     package static func planning(timeout: Duration?, pausedOf connector: String? = nil) -> PostgresQuery {
         let statementLimit = timeout.map { String(max(1, $0.milliseconds)) }
         return """
@@ -429,7 +434,7 @@ public struct OutboxClaims: Sendable {
     /// flight); zero or less when something is due already; `nil` when nothing is open. An idle relay sleeps
     /// until then (``IdleWait``). See ``nextDueQuery(target:)``.
     public func nextDue(target: String) async throws -> Duration? {
-        let rows = try await database.client.query(Self.nextDueQuery(target: target), logger: logger)
+        let rows = try await database.client.query(NextDue.self, Self.nextDueQuery(target: target), logger: logger)
         for try await seconds in rows.decode(Double?.self) {
             return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
         }
@@ -442,6 +447,11 @@ public struct OutboxClaims: Sendable {
     /// order (`ORDER BY … LIMIT 1`), not as a `min`: planned on an outbox analysed with next to nothing pending,
     /// PostgreSQL took any index of the pending writes for as good and read the target's whole backlog through
     /// `outbox_lane_due` to find its `min`; with the order asked for, only `outbox_due` has it without sorting.
+    enum NextDue: KeptStatement {
+        static let name = "dealsync_outbox_next_due"
+        static let sql = nextDueQuery(target: "").sql
+    }
+
     package static func nextDueQuery(target: String) -> PostgresQuery {
         """
         SELECT extract(epoch FROM least(

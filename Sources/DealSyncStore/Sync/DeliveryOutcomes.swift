@@ -189,7 +189,7 @@ public struct DeliveryOutcomes: Sendable {
     /// ``stillClaimed(_:on:)``, with the deal and record of each write's link, read in the same statement (the
     /// keys of the links whose outcomes a round decides; the links are locked later, by the decision session).
     func claims(_ groups: [WriteGroup], on tx: PostgresConnection) async throws -> (held: [Bool], links: LinkNamesByID) {
-        let rows = try await tx.query(Self.claimsQuery(groups.flatMap(\.ids)), logger: logger)
+        let rows = try await tx.query(Claims.self, Self.claimsQuery(groups.flatMap(\.ids)), logger: logger)
         var current: [Int64: (sequence: Int64, worker: String?)] = [:]
         var links = LinkNamesByID()
         for try await (id, sequence, worker, link, connector, master, record) in rows.decode(
@@ -217,6 +217,11 @@ public struct DeliveryOutcomes: Sendable {
 
     /// Locks the writes `ids` still in flight, each with its link's keys (``StatusByID``: through the primary key, not
     /// all of `outbox_open`).
+    enum Claims: KeptStatement {
+        static let name = "dealsync_round_claims"
+        static let sql = claimsQuery([]).sql
+    }
+
     package static func claimsQuery(_ ids: [Int64]) -> PostgresQuery {
         """
         SELECT o.id, o.claim_seq, o.claimed_by, l.id, l.connector, l.master_deal_id, l.record_id

@@ -53,12 +53,20 @@ package enum LinkBookRecords {
     /// by the statement timeout, a deadlock) only to whoever reads its rows, and unread it would surface as the next
     /// statement's "current transaction is aborted".
     static func lock(_ names: [String], on tx: PostgresConnection, logger: Logger) async throws {
-        try await tx.run(
-            """
-            SELECT \(unescaped: KeyedPlanning.settings), (SELECT count(pg_advisory_xact_lock(key)) FROM (
-                SELECT DISTINCT hashtextextended(name, 7) AS key FROM unnest(\(names)::text[]) AS name ORDER BY 1
-            ) AS ordered)
-            """, logger: logger)
+        try await tx.run(Lock.self, lockQuery(names), logger: logger)
+    }
+
+    static func lockQuery(_ names: [String]) -> PostgresQuery {
+        """
+        SELECT \(unescaped: KeyedPlanning.settings), (SELECT count(pg_advisory_xact_lock(key)) FROM (
+            SELECT DISTINCT hashtextextended(name, 7) AS key FROM unnest(\(names)::text[]) AS name ORDER BY 1
+        ) AS ordered)
+        """
+    }
+
+    enum Lock: KeptStatement {
+        static let name = "dealsync_lock_keys"
+        static let sql = lockQuery([]).sql
     }
 
     /// Reads (and row-locks) every link of `keys` and their field state, and reserves `reserve` ids for links
@@ -77,18 +85,7 @@ package enum LinkBookRecords {
             // The links and their field state in one statement (one round trip fewer per transaction that decides):
             // only the links are locked, and every writer of a link's state holds its link's lock.
             let rows = try await tx.query(
-                """
-                SELECT l.id, l.connector, l.master_deal_id, l.record_id, l.state = 'active', l.master_version, f.states
-                FROM links l LEFT JOIN link_fields f ON f.link_id = l.id
-                WHERE l.id = ANY(ARRAY(
-                    SELECT id FROM links WHERE master_deal_id = ANY(\(deals))
-                    UNION ALL
-                    SELECT l.id FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
-                        JOIN links l ON l.connector = k.connector AND l.record_id = k.record
-                    UNION ALL
-                    SELECT unnest(\(ids)::int8[])))
-                ORDER BY l.id FOR UPDATE OF l
-                """, logger: logger)
+                Links.self, linksQuery(deals: deals, connectors: connectors, records: records, ids: ids), logger: logger)
             for try await (id, connector, master, record, active, version, states) in rows.decode(
                 (Int64, String, String?, String?, Bool, Int64?, String?).self)
             {
@@ -102,6 +99,27 @@ package enum LinkBookRecords {
             links: links.values.sorted { $0.id < $1.id }, reservedIDs: reserved, masterCreatesInFlight: inFlight, holds: holds)
     }
 
+    /// The statement that reads (and row-locks) the links of deals, of CRM records and by id, with their field state.
+    static func linksQuery(deals: [String], connectors: [String], records: [String], ids: [Int64]) -> PostgresQuery {
+        """
+        SELECT l.id, l.connector, l.master_deal_id, l.record_id, l.state = 'active', l.master_version, f.states
+        FROM links l LEFT JOIN link_fields f ON f.link_id = l.id
+        WHERE l.id = ANY(ARRAY(
+            SELECT id FROM links WHERE master_deal_id = ANY(\(deals)::text[])
+            UNION ALL
+            SELECT l.id FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
+                JOIN links l ON l.connector = k.connector AND l.record_id = k.record
+            UNION ALL
+            SELECT unnest(\(ids)::int8[])))
+        ORDER BY l.id FOR UPDATE OF l
+        """
+    }
+
+    enum Links: KeptStatement {
+        static let name = "dealsync_load_links"
+        static let sql = linksQuery(deals: [], connectors: [], records: [], ids: []).sql
+    }
+
     /// The records of `keys` that onboarding left unlinked (never created on the other side), and `reserve` new
     /// link ids, in one statement (both are wanted by most batches that may create links).
     static func holds(
@@ -110,16 +128,7 @@ package enum LinkBookRecords {
         let deals = Array(keys.deals), connectors = keys.records.map(\.connector), records = keys.records.map(\.recordID)
         guard !deals.isEmpty || !records.isEmpty || reserve > 0 else { return ([], []) }
         let rows = try await tx.query(
-            """
-            SELECT connector, side, record_id, kind, reason, NULL::int8 FROM sync_holds
-            WHERE side = 'master' AND record_id = ANY(\(deals))
-            UNION ALL
-            SELECT h.connector, h.side, h.record_id, h.kind, h.reason, NULL
-            FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
-                JOIN sync_holds h ON h.side = 'crm' AND h.record_id = k.record AND h.connector = k.connector
-            UNION ALL
-            SELECT NULL, NULL, NULL, NULL, NULL, nextval('links_id_seq') FROM generate_series(1, \(reserve))
-            """, logger: logger)
+            Holds.self, holdsQuery(deals: deals, connectors: connectors, records: records, reserve: reserve), logger: logger)
         var holds: [LinkBook.Hold] = []
         var ids: [Int64] = []
         for try await (connector, side, record, kind, reason, id) in rows.decode((String?, String?, String?, String?, String?, Int64?).self)
@@ -133,6 +142,24 @@ package enum LinkBookRecords {
         return (holds, ids)
     }
 
+    static func holdsQuery(deals: [String], connectors: [String], records: [String], reserve: Int) -> PostgresQuery {
+        """
+        SELECT connector, side, record_id, kind, reason, NULL::int8 FROM sync_holds
+        WHERE side = 'master' AND record_id = ANY(\(deals)::text[])
+        UNION ALL
+        SELECT h.connector, h.side, h.record_id, h.kind, h.reason, NULL
+        FROM unnest(\(connectors)::text[], \(records)::text[]) AS k(connector, record)
+            JOIN sync_holds h ON h.side = 'crm' AND h.record_id = k.record AND h.connector = k.connector
+        UNION ALL
+        SELECT NULL, NULL, NULL, NULL, NULL, nextval('links_id_seq') FROM generate_series(1, \(reserve)::int8)
+        """
+    }
+
+    enum Holds: KeptStatement {
+        static let name = "dealsync_holds_and_ids"
+        static let sql = holdsQuery(deals: [], connectors: [], records: [], reserve: 0).sql
+    }
+
     /// Creates to MasterDeal that may have landed without their answer being recorded (in flight, or sent before
     /// and waiting for another attempt), of the accounts and names in `deals`: only those can match a deal seen.
     static func masterCreatesInFlight(
@@ -142,7 +169,7 @@ package enum LinkBookRecords {
         let query = sentCreates(
             to: target, accounts: Array(Set(deals.map(\.account))), names: Array(Set(deals.compactMap(\.name))),
             anyName: deals.contains { $0.name == nil })
-        let rows = try await tx.query(query, logger: logger)
+        let rows = try await tx.query(SentCreates.self, query, logger: logger)
         var creates: [LinkBook.MasterCreateInFlight] = []
         for try await (link, connector, record, account, name) in rows.decode((Int64, String, String?, String?, String?).self) {
             creates.append(
@@ -165,6 +192,11 @@ package enum LinkBookRecords {
             AND (\(anyName) OR o.payload #>> '{values,opportunity_name,text}' = ANY(\(names)))
         ORDER BY o.id
         """
+    }
+
+    enum SentCreates: KeptStatement {
+        static let name = "dealsync_sent_creates"
+        static let sql = sentCreates(to: "", accounts: [], names: [], anyName: false).sql
     }
 
     /// What a session changed in its links, as the columns ``DecisionRecords`` writes: new links, links whose ids,
