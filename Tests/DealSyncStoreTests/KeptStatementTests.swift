@@ -99,4 +99,28 @@ struct KeptStatementTests {
             }
         }
     }
+
+    /// PostgresNIO keeps a refused preparation for the statement's name on its connection and answers every later
+    /// call with it; so a statement first sent in a transaction already aborted closes its connection, and the pool's
+    /// next connection prepares it afresh.
+    @Test func aStatementPostgreSQLRefusedToPrepareClosesItsConnection() async throws {
+        try await TestPostgres.withDatabase { database in
+            let query = InboxStore.nextDueQuery(connector: "amo")
+            try await database.client.withConnection { connection in
+                _ = try await connection.query("BEGIN", logger: TestPostgres.logger)
+                await #expect(throws: PSQLError.self) { try await connection.run("SELECT 1 / 0", logger: TestPostgres.logger) }
+                let refused = await #expect(throws: PSQLError.self) {
+                    for try await _ in try await connection.query(InboxStore.NextDue.self, query, logger: TestPostgres.logger) {}
+                }
+                #expect(refused?.serverInfo?[.sqlState] == "25P02", "\(String(describing: refused))")
+                #expect(connection.isClosed)
+            }
+            let due = try await database.client.query(InboxStore.NextDue.self, query, logger: TestPostgres.logger) { rows in
+                var read = 0
+                for try await _ in rows { read += 1 }
+                return read
+            }
+            #expect(due == 1)
+        }
+    }
 }

@@ -62,11 +62,12 @@ public struct InboxStore: Sendable {
     /// How long until the earliest pending row of `connector` is due (zero or less: due already); `nil` when none
     /// is pending.
     public func nextDue(connector: String) async throws -> Duration? {
-        let rows = try await database.client.query(NextDue.self, Self.nextDueQuery(connector: connector), logger: logger)
-        for try await seconds in rows.decode(Double?.self) {
-            return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+        try await database.client.query(NextDue.self, Self.nextDueQuery(connector: connector), logger: logger) { rows in
+            for try await seconds in rows.decode(Double?.self) {
+                return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+            }
+            return nil
         }
-        return nil
     }
 
     static func nextDueQuery(connector: String) -> PostgresQuery {

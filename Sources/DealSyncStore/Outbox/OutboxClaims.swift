@@ -101,7 +101,7 @@ public struct OutboxClaims: Sendable {
         on tx: PostgresConnection
     ) async throws -> [WriteGroup] {
         let heads = try await Self.decode(
-            tx.execute(
+            tx.executeKept(
                 ClaimHeads(
                     bindings: Self.claimHeadsBindings(
                         target: target, limit: limit, worker: worker, leaseSeconds: leaseSeconds, interruption: interruption,
@@ -434,11 +434,12 @@ public struct OutboxClaims: Sendable {
     /// flight); zero or less when something is due already; `nil` when nothing is open. An idle relay sleeps
     /// until then (``IdleWait``). See ``nextDueQuery(target:)``.
     public func nextDue(target: String) async throws -> Duration? {
-        let rows = try await database.client.query(NextDue.self, Self.nextDueQuery(target: target), logger: logger)
-        for try await seconds in rows.decode(Double?.self) {
-            return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+        try await database.client.query(NextDue.self, Self.nextDueQuery(target: target), logger: logger) { rows in
+            for try await seconds in rows.decode(Double?.self) {
+                return seconds.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
+            }
+            return nil
         }
-        return nil
     }
 
     /// The seconds until something for `target` is due. The pending writes' earliest is the first entry of

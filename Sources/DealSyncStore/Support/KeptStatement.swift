@@ -38,7 +38,25 @@ extension PostgresConnection {
     func query<Statement: KeptStatement>(
         _ statement: Statement.Type, _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
     ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow> {
-        try await execute(Kept<Statement>(query), logger: logger, file: file, line: line)
+        try await executeKept(Kept<Statement>(query), logger: logger, file: file, line: line)
+    }
+
+    /// Runs a statement kept prepared on this connection. When PostgreSQL refused to prepare it (its `Parse`, sent in
+    /// a transaction already aborted by an earlier statement's failure), PostgresNIO keeps that refusal for the
+    /// statement's name and answers every later call on this connection with it, without asking PostgreSQL again: the
+    /// connection is closed then, so that the pool replaces it and the next connection prepares the statement afresh.
+    func executeKept<Statement: PostgresPreparedStatement>(
+        _ statement: Statement, logger: Logger, file: String = #fileID, line: Int = #line
+    ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, Statement.Row> {
+        do {
+            return try await execute(statement, logger: logger, file: file, line: line)
+        } catch let error as PSQLError where error.serverInfo?[.routine] == "exec_parse_message" {
+            logger.warning(
+                "a statement could not be prepared; its connection is closed",
+                metadata: ["statement": "\(Statement.name)", "sqlstate": "\(error.serverInfo?[.sqlState] ?? "-")"])
+            try? await close()
+            throw error
+        }
     }
 
     /// ``query(_:_:logger:file:line:)`` with its rows read to the end (see ``run(_:logger:file:line:)``).
@@ -50,10 +68,15 @@ extension PostgresConnection {
 }
 
 extension PostgresClient {
-    /// ``PostgresConnection/query(_:_:logger:file:line:)`` on a connection of the pool.
-    func query<Statement: KeptStatement>(
-        _ statement: Statement.Type, _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line
-    ) async throws -> AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow> {
-        try await execute(Kept<Statement>(query), logger: logger, file: file, line: line)
+    /// ``PostgresConnection/query(_:_:logger:file:line:)`` on a connection of the pool, its rows read by `read` while
+    /// the connection is held.
+    func query<Statement: KeptStatement, Result>(
+        _ statement: Statement.Type, _ query: PostgresQuery, logger: Logger, file: String = #fileID, line: Int = #line,
+        isolation: isolated (any Actor)? = #isolation,
+        read: (AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow>) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await withConnection(isolation: isolation) { connection in
+            try await read(try await connection.query(statement, query, logger: logger, file: file, line: line))
+        }
     }
 }

@@ -37,7 +37,7 @@ package enum DecisionRecords {
         guard !links.isEmpty || !rows.isEmpty || !(statuses?.statuses.isEmpty ?? true) || !(outcomes?.isEmpty ?? true) else { return }
         let save = Save(statement: statement(links: links, rows: rows, statuses: statuses, outcomes: outcomes))
         assert(save.statement.sql == Save.sql, "the prepared statement's text changed with what it writes")
-        for try await _ in try await tx.execute(save, logger: logger) {}
+        for try await _ in try await tx.executeKept(save, logger: logger) {}
     }
 
     /// The statement prepared once per connection: its text is the same whatever is written (every value is a
