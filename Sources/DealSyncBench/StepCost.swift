@@ -14,6 +14,9 @@ struct StepCost {
     var commits = 0.0
     /// Nil when the cluster was started without `pg_stat_statements`.
     var statements: Double?
+    /// PostgreSQL's milliseconds spent planning statements; nil unless `pg_stat_statements.track_planning` is on
+    /// (`DEALSYNC_BENCH_PG_SETTINGS="pg_stat_statements.track_planning=on"`; off by default, as it costs a little).
+    var planning: Double?
     /// Each statement's calls and milliseconds of execution, by `pg_stat_statements`' query id (sampled only when
     /// the run keeps its logs, `DEALSYNC_BENCH_LOGS`: reading them costs the database what it measures).
     var byStatement: [Int64: Statement] = [:]
@@ -39,10 +42,14 @@ struct StepCost {
         guard counting else { return cost }
         let statements = try await database.client.query(
             """
-            SELECT coalesce(sum(calls), 0)::float8 FROM pg_stat_statements
-            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            SELECT coalesce(sum(calls), 0)::float8, coalesce(sum(total_plan_time), 0)::float8,
+                coalesce(current_setting('pg_stat_statements.track_planning', true) = 'on', false)
+            FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
             """, logger: logger)
-        for try await count in statements.decode(Double.self) { cost.statements = count }
+        for try await (count, planning, tracked) in statements.decode((Double, Double, Bool).self) {
+            cost.statements = count
+            cost.planning = tracked ? planning : nil
+        }
         guard GatewayProcess.logDirectory != nil else { return cost }
         let each = try await database.client.query(
             """
@@ -79,7 +86,8 @@ struct StepCost {
         return StepCost(
             serveCPU: (serveCPU - start.serveCPU) / n, databaseCPU: (databaseCPU - start.databaseCPU) / n,
             commits: (commits - start.commits) / n,
-            statements: statements.flatMap { end in start.statements.map { (end - $0) / n } })
+            statements: statements.flatMap { end in start.statements.map { (end - $0) / n } },
+            planning: planning.flatMap { end in start.planning.map { (end - $0) / n } })
     }
 
     /// One line, per change.
@@ -87,6 +95,7 @@ struct StepCost {
         String(
             format: "serve %.2f ms of CPU, PostgreSQL %.2f ms of CPU, %.1f commits, %@ statements",
             serveCPU * 1000, databaseCPU * 1000, commits, statements.map { String(format: "%.1f", $0) } ?? "(not counted)")
+            + (planning.map { String(format: ", %.2f ms planning them", $0) } ?? "")
     }
 }
 
