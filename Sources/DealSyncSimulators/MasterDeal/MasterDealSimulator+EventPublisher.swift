@@ -55,12 +55,6 @@ extension MasterDealSimulator {
     public static func signature(secret: String, body: String, timestamp: Int64) -> String {
         let key = SymmetricKey(data: Data(secret.utf8))
         let mac = HMAC<SHA256>.authenticationCode(for: Data("\(timestamp).\(body)".utf8), using: key)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in mac {
-            hex.append(JSONValue.hexDigits[Int(byte >> 4)])
-            hex.append(JSONValue.hexDigits[Int(byte & 0x0F)])
-        }
-        return "t=\(timestamp),v1=\(String(decoding: hex, as: UTF8.self))"
+        return "t=\(timestamp),v1=\(HexText.lower(mac))"
     }
 }

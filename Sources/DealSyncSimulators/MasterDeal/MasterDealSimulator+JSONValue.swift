@@ -80,15 +80,13 @@ extension MasterDealSimulator {
                 case 0x0C: out += #"\f"#.utf8
                 case 0..<0x20:
                     out += #"\u00"#.utf8
-                    out.append(hexDigits[Int(byte >> 4)])
-                    out.append(hexDigits[Int(byte & 0x0F)])
+                    out.append(HexText.digits[Int(byte >> 4)])
+                    out.append(HexText.digits[Int(byte & 0x0F)])
                 default: out.append(byte)
                 }
             }
             out.append(UInt8(ascii: "\""))
         }
-
-        static let hexDigits = Array("0123456789abcdef".utf8)
 
         public var objectValue: [String: JSONValue]? {
             if case .object(let members) = self { return members }

@@ -10,7 +10,7 @@ struct AmoTokenMint: Sendable {
 
     func mint(now: Int, ttl: Int) -> (access: String, refresh: String) {
         var generator = SystemRandomNumberGenerator()
-        let jti = Self.hex(bytes: 20, using: &generator)
+        let jti = HexText.random(digits: 40, using: &generator)
         let header = #"{"typ":"JWT","alg":"RS256","jti":"\#(jti)"}"#
         let payload =
             #"{"aud":"\#(clientID)","jti":"\#(jti)","iat":\#(now),"nbf":\#(now),"exp":\#(now + ttl),"#
@@ -19,7 +19,7 @@ struct AmoTokenMint: Sendable {
             + #""hash_uuid":"\#(UUID().uuidString.lowercased())","api_domain":"api-b.amocrm.ru"}"#
         let signature = Data((0..<256).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let access = [Data(header.utf8), Data(payload.utf8), signature].map(Self.base64URL).joined(separator: ".")
-        let refresh = "def50200" + Self.hex(bytes: 480, using: &generator)
+        let refresh = "def50200" + HexText.random(digits: 960, using: &generator)
         return (access, refresh)
     }
 
@@ -28,17 +28,5 @@ struct AmoTokenMint: Sendable {
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func hex(bytes: Int, using generator: inout SystemRandomNumberGenerator) -> String {
-        let digits = Array("0123456789abcdef")
-        var text = ""
-        text.reserveCapacity(bytes * 2)
-        for _ in 0..<bytes {
-            let byte = UInt8.random(in: 0...255, using: &generator)
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return text
     }
 }

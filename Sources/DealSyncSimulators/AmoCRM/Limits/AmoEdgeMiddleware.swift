@@ -63,7 +63,7 @@ struct AmoEdgeMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// 32 lowercase hex digits, like amoCRM's.
     static func makeRequestID() -> String {
-        let digits = Array("0123456789abcdef")
-        return String((0..<32).map { _ in digits[Int.random(in: 0..<16)] })
+        var generator = SystemRandomNumberGenerator()
+        return HexText.random(digits: 32, using: &generator)
     }
 }

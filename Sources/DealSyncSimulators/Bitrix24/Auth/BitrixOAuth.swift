@@ -103,7 +103,6 @@ struct BitrixOAuth: Sendable {
     /// 70 lowercase hex digits, the length of Bitrix24's tokens.
     static func token() -> String {
         var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef")
-        return String((0..<70).map { _ in digits[Int(generator.next() % 16)] })
+        return HexText.random(digits: 70, using: &generator)
     }
 }
