@@ -42,11 +42,15 @@ public actor OAuthSession {
     /// A usable access token, refreshing first when none is stored or it has expired.
     public func accessToken() async throws -> Secret {
         let tokens = try await loaded()
-        if let access = tokens.accessToken, !access.isEmpty, !(tokens.accessExpiresAt.map { $0 <= Date().addingTimeInterval(30) } ?? false)
-        {
-            return access
-        }
+        if let access = Self.usable(tokens) { return access }
         return try await refreshOnce(from: tokens)
+    }
+
+    /// The pair's access token, unless there is none or it expires within 30 s.
+    static func usable(_ tokens: OAuthTokens) -> Secret? {
+        guard let access = tokens.accessToken, !access.isEmpty else { return nil }
+        if let expires = tokens.accessExpiresAt, expires <= Date().addingTimeInterval(30) { return nil }
+        return access
     }
 
     /// The API refused `rejected`: refresh once, unless another caller already did.
@@ -56,9 +60,9 @@ public actor OAuthSession {
         return try await refreshOnce(from: tokens)
     }
 
-    private func loaded(reload: Bool = false) async throws -> OAuthTokens {
+    private func loaded(reload: Bool = false, from source: (any CredentialAccess)? = nil) async throws -> OAuthTokens {
         if !reload, let current { return current }
-        let stored = try await store.load(connector: connector)
+        let stored = try await (source ?? store).load(connector: connector)
         let tokens = stored ?? OAuthTokens(accessToken: nil, refreshToken: initialRefreshToken, accessExpiresAt: nil, generation: 0)
         // A refresh may have finished while the store was read: never step back to an older (spent) pair.
         if let current, current.generation > tokens.generation { return current }
@@ -73,13 +77,19 @@ public actor OAuthSession {
         // Not cancelled with the caller that started it: a refresh stopped halfway could lose the grant.
         let task = Task {
             defer { self.inFlight = nil }
-            return try await self.refresh(from: tokens)
+            return try await self.store.exclusively(connector: self.connector) { access in
+                try await self.refresh(from: tokens, access: access)
+            }
         }
         inFlight = task
         return try await task.value
     }
 
-    private func refresh(from tokens: OAuthTokens) async throws -> Secret {
+    /// Refreshes from `seen` while holding the store's refresh lock, unless another process sharing the store
+    /// stored a newer pair while this one waited for the lock.
+    private func refresh(from seen: OAuthTokens, access: any CredentialAccess) async throws -> Secret {
+        let tokens = try await loaded(reload: true, from: access)
+        if tokens.generation > seen.generation, let token = Self.usable(tokens) { return token }
         guard let refreshToken = tokens.refreshToken, !refreshToken.isEmpty else {
             throw OAuthGrantLost(reason: "no refresh token is stored; authorise the integration again")
         }
@@ -88,31 +98,35 @@ public actor OAuthSession {
         do {
             fresh = try await refresher(refreshToken)
         } catch let lost as OAuthGrantLost {
-            // Spent by another process sharing the store (`serve` and a CLI command) that refreshed since this one
-            // read it: its pair is the valid one. Only with no newer pair stored is the grant really lost.
-            let newer = try await loaded(reload: true)
-            guard newer.generation > tokens.generation, let access = newer.accessToken else { throw lost }
-            return access
+            // Spent by a process that refreshed without the lock (an older version sharing the store): its pair,
+            // if it stored one, is the valid one. Only with no newer pair stored is the grant really lost.
+            let newer = try await loaded(reload: true, from: access)
+            guard newer.generation > tokens.generation, let token = newer.accessToken else { throw lost }
+            return token
         }
         try checkpoint?("after-refresh")
         fresh.generation = tokens.generation + 1
         if fresh.refreshToken == nil { fresh.refreshToken = refreshToken }
-        guard try await store.save(connector: connector, tokens: fresh) else {
+        guard try await access.save(connector: connector, tokens: fresh) else {
             // Another process refreshed first; its pair is the valid one.
-            let newer = try await loaded(reload: true)
-            guard let access = newer.accessToken else { throw OAuthGrantLost(reason: "a concurrent refresh left no access token") }
-            return access
+            let newer = try await loaded(reload: true, from: access)
+            guard let token = newer.accessToken else { throw OAuthGrantLost(reason: "a concurrent refresh left no access token") }
+            return token
         }
         try checkpoint?("after-commit")
         current = fresh
-        guard let access = fresh.accessToken else { throw OAuthGrantLost(reason: "the token endpoint returned no access token") }
-        return access
+        guard let token = fresh.accessToken else { throw OAuthGrantLost(reason: "the token endpoint returned no access token") }
+        return token
     }
 }
 
-/// Credentials kept in memory (tests, and connectors run without a database).
+/// Credentials kept in memory (tests, and connectors run without a database); sessions sharing one stand for
+/// processes sharing a database.
 public actor MemoryCredentialStore: CredentialStore {
     private var tokens: [String: OAuthTokens] = [:]
+    /// Connectors whose refresh lock is held, and who waits for each.
+    private var refreshing: Set<String> = []
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
 
     public init() {}
 
@@ -123,4 +137,24 @@ public actor MemoryCredentialStore: CredentialStore {
         tokens[connector] = new
         return true
     }
+
+    public func exclusively<T: Sendable>(
+        connector: String, _ refresh: @Sendable (any CredentialAccess) async throws -> T
+    ) async throws -> T {
+        while refreshing.contains(connector) {
+            await withCheckedContinuation { waiting[connector, default: []].append($0) }
+        }
+        refreshing.insert(connector)
+        defer {
+            refreshing.remove(connector)
+            if let next = waiting[connector]?.first {
+                waiting[connector]?.removeFirst()
+                next.resume()
+            }
+        }
+        return try await refresh(self)
+    }
+
+    /// How many wait for `connector`'s refresh lock.
+    func waiters(of connector: String) -> Int { waiting[connector]?.count ?? 0 }
 }

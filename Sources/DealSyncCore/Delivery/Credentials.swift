@@ -16,10 +16,20 @@ public struct OAuthTokens: Sendable, Equatable {
     }
 }
 
-/// Where OAuth tokens live durably (PostgreSQL in `serve`).
-public protocol CredentialStore: Sendable {
+/// Reads and writes one connector's stored pair.
+public protocol CredentialAccess: Sendable {
     func load(connector: String) async throws -> OAuthTokens?
     /// Commits `tokens` (whose generation is one above the pair they replace); returns only once durable.
     /// Returns false when another process stored a newer pair meanwhile.
     func save(connector: String, tokens: OAuthTokens) async throws -> Bool
+}
+
+/// Where OAuth tokens live durably (PostgreSQL in `serve`), shared by every process of an installation.
+public protocol CredentialStore: CredentialAccess {
+    /// Runs `refresh` while no other process sharing this store refreshes `connector`'s tokens; `refresh` reads
+    /// and saves through the access it is given. A refresh token works once, so a process that spent it and has
+    /// not yet committed the new pair must not be overtaken by another spending it again.
+    func exclusively<T: Sendable>(
+        connector: String, _ refresh: @Sendable (any CredentialAccess) async throws -> T
+    ) async throws -> T
 }

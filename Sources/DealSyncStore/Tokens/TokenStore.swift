@@ -28,18 +28,73 @@ public struct TokenStore: Sendable {
     }
 
     public func load(connector: String) async throws -> Stored? {
-        let rows = try await database.client.query(
-            "SELECT access_token, refresh_token, access_expires_at, generation FROM oauth_tokens WHERE connector = \(connector)",
-            logger: logger)
-        for try await (access, refresh, expires, generation) in rows.decode((String?, String?, Date?, Int64).self) {
-            return Stored(accessToken: access, refreshToken: refresh, accessExpiresAt: expires, generation: generation)
-        }
-        return nil
+        try await database.client.withConnection { try await Self.load(connector: connector, on: $0, logger: logger) }
     }
 
     /// Stores `tokens` if `generation` is newer than what is stored; returns whether it was stored.
     public func save(connector: String, _ tokens: Stored) async throws -> Bool {
-        let rows = try await database.client.query(
+        try await database.client.withConnection { try await Self.save(connector: connector, tokens, on: $0, logger: logger) }
+    }
+
+    /// The connector's pair read and written on the connection that holds its refresh lock (``whileRefreshing``).
+    public struct Locked: Sendable {
+        let connection: PostgresConnection
+        let logger: Logger
+
+        public func load(connector: String) async throws -> Stored? {
+            try await TokenStore.load(connector: connector, on: connection, logger: logger)
+        }
+
+        public func save(connector: String, _ tokens: Stored) async throws -> Bool {
+            try await TokenStore.save(connector: connector, tokens, on: connection, logger: logger)
+        }
+    }
+
+    /// Runs `body` holding the connector's refresh lock, an advisory lock every process sharing this database
+    /// takes around a token refresh, so that no process spends a refresh token while another is between the
+    /// token endpoint's answer and the commit of the new pair (it would be refused and take the grant for lost).
+    ///
+    /// `body` reads and saves on the connection that holds the lock, so waiting for it never needs a second
+    /// connection of the pool. The lock is the session's: it is let go when `body` ends, and when the process
+    /// dies its session ends and the lock with it.
+    public func whileRefreshing<T: Sendable>(connector: String, _ body: (Locked) async throws -> T) async throws -> T {
+        try await database.client.withConnection { connection in
+            let key = Self.refreshLockKey(connector)
+            try await connection.run("SELECT pg_advisory_lock(hashtextextended(\(key), 13))", logger: logger)
+            let outcome: Result<T, any Error>
+            do {
+                outcome = .success(try await body(Locked(connection: connection, logger: logger)))
+            } catch {
+                outcome = .failure(error)
+            }
+            do {
+                try await connection.run("SELECT pg_advisory_unlock(hashtextextended(\(key), 13))", logger: logger)
+            } catch {
+                // A connection that may still hold the lock never goes back to the pool: closed, it lets go of it.
+                logger.warning(
+                    "the OAuth refresh lock could not be let go; its connection is closed", metadata: ["connector": "\(connector)"])
+                try? await connection.close()
+            }
+            return try outcome.get()
+        }
+    }
+
+    /// The text whose 64-bit hash is a connector's refresh-lock key.
+    static func refreshLockKey(_ connector: String) -> String { "oauth-refresh:" + connector }
+
+    static func load(connector: String, on connection: PostgresConnection, logger: Logger) async throws -> Stored? {
+        let rows = try await connection.query(
+            "SELECT access_token, refresh_token, access_expires_at, generation FROM oauth_tokens WHERE connector = \(connector)",
+            logger: logger)
+        var stored: Stored?
+        for try await (access, refresh, expires, generation) in rows.decode((String?, String?, Date?, Int64).self) {
+            stored = Stored(accessToken: access, refreshToken: refresh, accessExpiresAt: expires, generation: generation)
+        }
+        return stored
+    }
+
+    static func save(connector: String, _ tokens: Stored, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
             """
             INSERT INTO oauth_tokens (connector, access_token, refresh_token, access_expires_at, generation)
             VALUES (\(connector), \(tokens.accessToken), \(tokens.refreshToken), \(tokens.accessExpiresAt), \(tokens.generation))
@@ -48,8 +103,9 @@ public struct TokenStore: Sendable {
             WHERE oauth_tokens.generation < excluded.generation
             RETURNING generation
             """, logger: logger)
-        for try await _ in rows.decode(Int64.self) { return true }
-        return false
+        var saved = false
+        for try await _ in rows.decode(Int64.self) { saved = true }
+        return saved
     }
 }
 

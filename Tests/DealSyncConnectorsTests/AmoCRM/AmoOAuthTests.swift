@@ -21,9 +21,29 @@ struct DatabaseCredentials: CredentialStore {
     func load(connector: String) async throws -> OAuthTokens? { try await store.load(connector: connector) }
 
     func save(connector: String, tokens new: OAuthTokens) async throws -> Bool {
-        let saved = try await store.save(connector: connector, tokens: new)
-        if saved { committed(new) }
-        return saved
+        try await Committing(access: store, committed: committed).save(connector: connector, tokens: new)
+    }
+
+    func exclusively<T: Sendable>(
+        connector: String, _ refresh: @Sendable (any CredentialAccess) async throws -> T
+    ) async throws -> T {
+        try await store.exclusively(connector: connector) { [committed] locked in
+            try await refresh(Committing(access: locked, committed: committed))
+        }
+    }
+
+    /// A pair read and saved through `access`, with `committed` called after each durable save.
+    struct Committing: CredentialAccess {
+        let access: any CredentialAccess
+        let committed: @Sendable (OAuthTokens) -> Void
+
+        func load(connector: String) async throws -> OAuthTokens? { try await access.load(connector: connector) }
+
+        func save(connector: String, tokens new: OAuthTokens) async throws -> Bool {
+            let saved = try await access.save(connector: connector, tokens: new)
+            if saved { committed(new) }
+            return saved
+        }
     }
 }
 
