@@ -204,7 +204,7 @@ struct ServeBench {
             figures.costs.append(("drain \(backlog)", after.since(before, changes: backlog)))
             say("  cost per change: " + figures.costs[figures.costs.count - 1].cost.line + " (everything the drain caused, until done)")
             if GatewayProcess.logDirectory != nil {
-                say("  PostgreSQL's execution time by statement:")
+                say("  PostgreSQL's time by statement (execution, and planning when tracked):")
                 for line in after.topStatements(since: before, changes: backlog) { say("    " + line) }
                 try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
             }
@@ -242,7 +242,7 @@ struct ServeBench {
             figures.costs.append(("freshness \(rate)/s", after.since(before, changes: sent.sent.count)))
             say("  cost per change: " + figures.costs[figures.costs.count - 1].cost.line + " (everything the step caused, until done)")
             if GatewayProcess.logDirectory != nil {
-                say("  PostgreSQL's execution time by statement:")
+                say("  PostgreSQL's time by statement (execution, and planning when tracked):")
                 for line in after.topStatements(since: before, changes: sent.sent.count) { say("    " + line) }
                 try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
             }
@@ -270,7 +270,7 @@ struct ServeBench {
             say(
                 "  B's freshness by when its webhook was sent (p50 / max per \(Self.window) s of the burst): "
                     + Self.byWindow(trickle, figures.isolation))
-            say("  PostgreSQL's execution time by statement, from the burst's start until B's deals were all made:")
+            say("  PostgreSQL's time by statement (execution, and planning when tracked), from the burst's start until B's deals were all made:")
             for line in try await cost().topStatements(since: beforeBurst, changes: plan.burst, count: 12) { say("    " + line) }
             try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
         }

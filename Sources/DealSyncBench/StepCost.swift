@@ -17,14 +17,16 @@ struct StepCost {
     /// PostgreSQL's milliseconds spent planning statements; nil unless `pg_stat_statements.track_planning` is on
     /// (`DEALSYNC_BENCH_PG_SETTINGS="pg_stat_statements.track_planning=on"`; off by default, as it costs a little).
     var planning: Double?
-    /// Each statement's calls and milliseconds of execution, by `pg_stat_statements`' query id (sampled only when
-    /// the run keeps its logs, `DEALSYNC_BENCH_LOGS`: reading them costs the database what it measures).
+    /// Each statement's calls and milliseconds of execution (and of planning, when tracked), by
+    /// `pg_stat_statements`' query id (sampled only when the run keeps its logs, `DEALSYNC_BENCH_LOGS`: reading them
+    /// costs the database what it measures).
     var byStatement: [Int64: Statement] = [:]
 
     struct Statement {
         var text: String
         var calls: Double
         var milliseconds: Double
+        var planning = 0.0
     }
 
     /// The counters now.
@@ -53,30 +55,36 @@ struct StepCost {
         guard GatewayProcess.logDirectory != nil else { return cost }
         let each = try await database.client.query(
             """
-            SELECT queryid, left(regexp_replace(query, '\\s+', ' ', 'g'), 110), calls::float8, total_exec_time
+            SELECT queryid, left(regexp_replace(query, '\\s+', ' ', 'g'), 110), calls::float8, total_exec_time, total_plan_time
             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
             """, logger: logger)
-        for try await (id, text, calls, milliseconds) in each.decode((Int64, String, Double, Double).self) {
+        for try await (id, text, calls, milliseconds, planning) in each.decode((Int64, String, Double, Double, Double).self) {
             cost.byStatement[id, default: Statement(text: text, calls: 0, milliseconds: 0)].calls += calls
             cost.byStatement[id, default: Statement(text: text, calls: 0, milliseconds: 0)].milliseconds += milliseconds
+            cost.byStatement[id, default: Statement(text: text, calls: 0, milliseconds: 0)].planning += planning
         }
         return cost
     }
 
-    /// The statements that took the most of PostgreSQL's execution time from `start` to `self`, one line each:
-    /// their share, calls and milliseconds per change of `changes`, and mean.
+    /// The statements that took the most of PostgreSQL's time (execution, and planning when tracked) from `start`
+    /// to `self`, one line each: their share, calls and milliseconds of execution per change of `changes`, its
+    /// mean, and with planning tracked the milliseconds per change spent planning them.
     func topStatements(since start: StepCost, changes: Int, count: Int = 8) -> [String] {
+        let planning = self.planning
         let n = Double(max(changes, 1))
         let spent = byStatement.map { id, end in
             let before = start.byStatement[id]
             return Statement(
-                text: end.text, calls: end.calls - (before?.calls ?? 0), milliseconds: end.milliseconds - (before?.milliseconds ?? 0))
+                text: end.text, calls: end.calls - (before?.calls ?? 0), milliseconds: end.milliseconds - (before?.milliseconds ?? 0),
+                planning: end.planning - (before?.planning ?? 0))
         }.filter { $0.calls > 0 }
-        let total = spent.reduce(0) { $0 + $1.milliseconds }
-        return spent.sorted { $0.milliseconds > $1.milliseconds }.prefix(count).map {
+        let total = spent.reduce(0) { $0 + $1.milliseconds + $1.planning }
+        return spent.sorted { $0.milliseconds + $0.planning > $1.milliseconds + $1.planning }.prefix(count).map {
             String(
-                format: "%4.1f%%  %5.2f calls/change  %6.3f ms/change  mean %6.3f ms  %@", 100 * $0.milliseconds / max(total, 1e-9),
-                $0.calls / n, $0.milliseconds / n, $0.milliseconds / $0.calls, $0.text)
+                format: "%4.1f%%  %5.2f calls/change  %6.3f ms/change  mean %6.3f ms  %@%@",
+                100 * ($0.milliseconds + $0.planning) / max(total, 1e-9),
+                $0.calls / n, $0.milliseconds / n, $0.milliseconds / $0.calls,
+                planning == nil ? "" : String(format: "planning %6.3f ms/change  ", $0.planning / n), $0.text)
         }
     }
 
