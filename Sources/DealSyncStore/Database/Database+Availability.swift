@@ -109,10 +109,11 @@ extension Database {
 // MARK: Supervision
 
 extension Database {
-    /// Starts the current pool's `run()`.
+    /// Starts the current pool's `run()`, which has begun when this returns: a connection leased at once (a CLI
+    /// command's first statement) never finds a pool not yet running, which PostgresNIO logs as a warning.
     func start(_ pools: inout Pools) {
         let client = pools.client
-        let task = Task { await client.run() }
+        let task = Task.immediate { await client.run() }
         pools.current = task
         pools.started.append(task)
     }
@@ -211,9 +212,9 @@ extension Database {
     /// Starts a fresh pool and stops the old one: requests waiting in it fail (their callers retry on the new one).
     private func replacePool() async {
         let fresh = PostgresClient(configuration: Self.configuration(url, maximumConnections: maximumConnections), backgroundLogger: logger)
-        let running = Task { await fresh.run() }
-        // Handed out once its run() has started (PostgresNIO warns about a lease before that).
-        try? await Task.sleep(for: .milliseconds(20))
+        // Handed out once its run() has begun (PostgresNIO warns about a lease before that): started immediately,
+        // it has when this returns.
+        let running = Task.immediate { await fresh.run() }
         if Task.isCancelled {
             running.cancel()
             await running.value

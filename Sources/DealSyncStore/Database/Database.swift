@@ -126,7 +126,8 @@ public final class Database: Service, Sendable {
         try await checkReachable(url, logger: logger)
         let database = Database(url: url, maximumConnections: maximumConnections, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.run() }
+            // Started immediately, so its pool runs before `body` leases a connection.
+            group.addImmediateTask { await database.run() }
             defer { group.cancelAll() }
             return try await body(database)
         }
