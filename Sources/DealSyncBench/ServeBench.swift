@@ -270,7 +270,9 @@ struct ServeBench {
             say(
                 "  B's freshness by when its webhook was sent (p50 / max per \(Self.window) s of the burst): "
                     + Self.byWindow(trickle, figures.isolation))
-            say("  PostgreSQL's time by statement (execution, and planning when tracked), from the burst's start until B's deals were all made:")
+            say(
+                "  PostgreSQL's time by statement (execution, and planning when tracked), from the burst's start until B's deals "
+                    + "were all made:")
             for line in try await cost().topStatements(since: beforeBurst, changes: plan.burst, count: 12) { say("    " + line) }
             try await describeWork(database: database, gateway: gateway, client: client, logger: logger)
         }
