@@ -52,16 +52,29 @@ public struct LinkReader: Sendable {
         return try await rows(PostgresQuery(unsafeSQL: sql + " ORDER BY id", binds: binds))
     }
 
-    /// Active links of a connector that dealsync touched within `window` (the reconciler's recent rhythm).
+    /// Active links of a connector that dealsync touched within `window` and that pair a deal with a record (the
+    /// reconciler's recent rhythm, which compares pairs only).
     public func recentlyChanged(connector: String, within window: Duration) async throws -> [Link] {
+        try await rows(Self.recentlyChangedQuery(connector: connector, within: window))
+    }
+
+    /// The statement of ``recentlyChanged(connector:within:)``. Every reconciler runs it every `recheck` (30 s): it
+    /// asks for records as `links_by_record` holds them (a record, so `record_id IS NOT NULL`, the index's predicate),
+    /// so PostgreSQL can read the connector's links through it rather than every link of every tenant. With a
+    /// hundred tenants of 10,000 links each, the sequential read took 67–97 ms with two parallel workers, every
+    /// tenant's every 30 s (two thirds of a core in all); through the index 23–32 ms in one process.
+    package static func recentlyChangedQuery(connector: String, within window: Duration) -> PostgresQuery {
         var binds = PostgresBindings()
         binds.append(connector)
         binds.append(Double(window.components.seconds))
-        return try await rows(
-            PostgresQuery(
-                unsafeSQL:
-                    "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE connector = $1 AND state = 'active' AND updated_at > now() - make_interval(secs => $2) ORDER BY id",
-                binds: binds))
+        return PostgresQuery(
+            unsafeSQL: """
+                SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at
+                FROM links WHERE connector = $1 AND record_id IS NOT NULL AND master_deal_id IS NOT NULL AND state = 'active'
+                    AND updated_at > now() - make_interval(secs => $2)
+                ORDER BY id
+                """,
+            binds: binds)
     }
 
     public func link(id: Int64) async throws -> Link? {
