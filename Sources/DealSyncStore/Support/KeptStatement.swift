@@ -10,7 +10,7 @@ import PostgresNIO
 /// The text is the statement builder's, whatever the values (they are all binds); the binds' types are the values'.
 /// In the transactions that start with ``KeyedPlanning`` the plan kept is the generic one made under its settings;
 /// elsewhere PostgreSQL plans the first calls for their values and then keeps the generic plan if it costs no more.
-package protocol KeptStatement {
+package protocol KeptStatement: SendableMetatype {
     /// The name each connection prepares it under.
     static var name: String { get }
     /// Its text: the builder's, for any values.
