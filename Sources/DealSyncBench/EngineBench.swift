@@ -79,6 +79,18 @@ struct EngineBench {
                 snapshots[index].fields = fromCRM.fields
                 result.decisions += 1
                 result.writes += fromCRM.writes.count
+                // The rename lands in MasterDeal (a new version), as the relay confirms it: left unconfirmed, its
+                // pending write would stay in the field state for good, every round adding one.
+                for write in fromCRM.writes where write.side == .master {
+                    version += 1
+                    clock += 5
+                    snapshots[index].fields =
+                        decider.confirmed(
+                            key: write.idempotencyKey, on: .master, landedAt: SourceStamp(millis: clock, version: version),
+                            values: write.values, link: snapshots[index], cause: "bench:confirm"
+                        ).fields
+                    result.decisions += 1
+                }
             }
         }
         result.seconds = started.duration(to: .now).seconds

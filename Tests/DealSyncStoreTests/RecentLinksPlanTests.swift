@@ -30,10 +30,16 @@ struct RecentLinksPlanTests {
             let read = F.rowsRead(from: "links", in: plan)
             #expect(read > 0 && read <= 600, "links read for the connector's 300: \(read)")
 
-            let recent = try await LinkReader(database: database, logger: TestPostgres.logger)
-                .recentlyChanged(connector: "tenant-7", within: .seconds(900))
+            let reader = LinkReader(database: database, logger: TestPostgres.logger)
+            let recent = try await reader.recentlyChanged(connector: "tenant-7", within: .seconds(900))
             #expect(recent.count == 100)
             #expect(recent.allSatisfy { $0.connector == "tenant-7" && $0.recordID != nil && $0.masterDealID != nil })
+
+            // A sweep reads every pair of the connector, and no link still waiting for its record.
+            let pairs = try await reader.all(connector: "tenant-7", pairsOnly: true)
+            #expect(pairs.count == 300)
+            #expect(pairs.allSatisfy { $0.connector == "tenant-7" && $0.recordID != nil && $0.masterDealID != nil })
+            #expect(try await reader.all(connector: "tenant-7").count == 301)
         }
     }
 }

@@ -111,7 +111,7 @@ public final class Reconciler: Service, Sendable {
     /// Compares every linked record now; `progress(done, total)` is called after each chunk.
     public func sweep(progress: @Sendable (Int, Int) -> Void) async throws -> SweepReport {
         let started = ContinuousClock.now
-        let all = try await links.all(connector: connector).filter { $0.recordID != nil && $0.masterDealID != nil }
+        let all = try await links.all(connector: connector, pairsOnly: true)
         metrics.sweepProgress(connector, 0)
         let report = try await checkInChunks(all) { done in
             progress(done, all.count)

@@ -40,7 +40,9 @@ public struct LinkReader: Sendable {
                 binds: Self.binds(masterDealID)))
     }
 
-    public func all(connector: String? = nil, activeOnly: Bool = true) async throws -> [Link] {
+    /// Links, of `connector` when given; with `pairsOnly`, only those that pair a deal with a record (a reconciler's
+    /// sweep), asked as `links_by_record` holds them so a tenant's sweep reads its own links, not every tenant's.
+    public func all(connector: String? = nil, activeOnly: Bool = true, pairsOnly: Bool = false) async throws -> [Link] {
         var sql =
             "SELECT id, connector, master_deal_id, record_id, state = 'active', master_version, last_lineage_id, updated_at FROM links WHERE true"
         var binds = PostgresBindings()
@@ -49,6 +51,7 @@ public struct LinkReader: Sendable {
             sql += " AND connector = $1"
         }
         if activeOnly { sql += " AND state = 'active'" }
+        if pairsOnly { sql += " AND record_id IS NOT NULL AND master_deal_id IS NOT NULL" }
         return try await rows(PostgresQuery(unsafeSQL: sql + " ORDER BY id", binds: binds))
     }
 
