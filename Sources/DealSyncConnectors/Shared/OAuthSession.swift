@@ -12,7 +12,9 @@ public struct OAuthGrantLost: Error, Sendable, CustomStringConvertible {
 /// Every refresh returns a new refresh token and invalidates the old one, so the new pair is committed to the
 /// credential store before the new access token is used or the refresh token spent again: a crash after the
 /// commit resumes with the new pair. Refreshes are serialised — callers that need a token while one is being
-/// refreshed wait for that refresh instead of spending the same refresh token again — and a 401 refreshes at most
+/// refreshed wait for that refresh instead of spending the same refresh token again — within the process by this
+/// actor, and across the processes sharing the store (`serve`, a CLI command) by the store's refresh lock
+/// (``CredentialStore/exclusively(connector:_:)``), under which the pair is read again; a 401 refreshes at most
 /// once per token.
 public actor OAuthSession {
     public typealias Refresher = @Sendable (_ refreshToken: Secret) async throws -> OAuthTokens
