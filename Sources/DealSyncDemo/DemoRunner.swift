@@ -21,6 +21,8 @@ public struct DemoRunner: Sendable {
         public var bus = Bus.http
         /// Services to run with the gateway (the trace exporter, when `OTEL_*` asks for traces); run first, stopped last.
         public var services: [any Service] = []
+        /// Multiplies how long each step waits before it counts as failed (``DemoWaiting/patience``).
+        public var patience: Double = 1
         public init() {}
     }
 
@@ -42,6 +44,10 @@ public struct DemoRunner: Sendable {
 
     /// Runs the whole demo; returns whether every check passed.
     public func run() async throws -> Bool {
+        try await DemoWaiting.$patience.withValue(options.patience) { try await play() }
+    }
+
+    private func play() async throws -> Bool {
         timeline.chapter("Starting a private PostgreSQL, the MasterDeal and amoCRM simulators and the gateway")
         let cluster = try EmbeddedPostgres.start()
         defer { cluster.stop() }

@@ -51,9 +51,12 @@ struct DemoSystem: Sendable {
 
 /// Waiting and probing helpers the demo and the benchmark share.
 public enum DemoWaiting {
-    /// Polls `condition` every 100 ms until it holds or `timeout` passes (then throws).
+    /// Multiplies every step's `timeout` (`dealsync demo --patience`), for a slow or busy machine.
+    @TaskLocal public static var patience: Double = 1
+
+    /// Polls `condition` every 100 ms until it holds or `timeout` (times the patience) passes (then throws).
     public static func until(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
+        let deadline = ContinuousClock.now + timeout * patience
         while ContinuousClock.now < deadline {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(100))

@@ -14,6 +14,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "The gateway's port (0 picks a free one).") var port = 0
     @Option(help: "How MasterDeal talks to dealsync: http (signed webhooks and REST) or kafka (a bus on a mock cluster on loopback).")
     var bus: DemoRunner.Bus = .http
+    @Option(help: "Multiplies how long each step waits before it counts as failed (for a slow or busy machine).")
+    var patience: Double = 1
+
+    func validate() throws {
+        guard patience > 0, patience.isFinite else { throw ValidationError("--patience must be a number above 0, got \(patience)") }
+    }
 
     func run() async throws {
         var options = DemoRunner.Options()
@@ -21,6 +27,7 @@ struct DemoCommand: AsyncParsableCommand {
         options.keepRunning = keepRunning
         options.gatewayPort = port
         options.bus = bus
+        options.patience = patience
         // The demo honours OTEL_* like serve: a person can watch its changes in their own tracing backend.
         if let tracing = try DealSyncTracing.bootstrap() { options.services = [tracing] }
         // Written straight through, so the timeline is read as it happens, also through a pipe or a file.
