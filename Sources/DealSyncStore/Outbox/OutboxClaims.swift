@@ -172,11 +172,6 @@ public struct OutboxClaims: Sendable {
     /// them (they read and update by key: `record_key` through `outbox_open`, ids through the primary key).
     ///
     /// With `pausedOf`, its column `paused` also says why that connector is paused, or is null when it is not.
-    enum Planning: KeptStatement {
-        static let name = "dealsync_claim_planning"
-        static let sql = planning(timeout: nil, pausedOf: "").sql
-    }
-
     package static func planning(timeout: Duration?, pausedOf connector: String? = nil) -> PostgresQuery {
         let statementLimit = timeout.map { String(max(1, $0.milliseconds)) }
         return """
@@ -184,6 +179,11 @@ public struct OutboxClaims: Sendable {
                 set_config('statement_timeout', coalesce(\(statementLimit), current_setting('statement_timeout')), true),
                 (SELECT coalesce(reason, '') FROM connector_status WHERE connector = \(connector) AND paused) AS paused
             """
+    }
+
+    enum Planning: KeptStatement {
+        static let name = "dealsync_claim_planning"
+        static let sql = planning(timeout: nil, pausedOf: "").sql
     }
 
     /// The claim is planned without bitmap scans (for its own transaction only). With statistics gathered while the
@@ -448,16 +448,16 @@ public struct OutboxClaims: Sendable {
     /// order (`ORDER BY … LIMIT 1`), not as a `min`: planned on an outbox analysed with next to nothing pending,
     /// PostgreSQL took any index of the pending writes for as good and read the target's whole backlog through
     /// `outbox_lane_due` to find its `min`; with the order asked for, only `outbox_due` has it without sorting.
-    enum NextDue: KeptStatement {
-        static let name = "dealsync_outbox_next_due"
-        static let sql = nextDueQuery(target: "").sql
-    }
-
     package static func nextDueQuery(target: String) -> PostgresQuery {
         """
         SELECT extract(epoch FROM least(
             (SELECT next_attempt_at FROM outbox WHERE target = \(target) AND status = 'pending' ORDER BY next_attempt_at LIMIT 1),
             (SELECT min(claimed_until) FROM outbox WHERE target = \(target) AND in_flight)) - now())::float8
         """
+    }
+
+    enum NextDue: KeptStatement {
+        static let name = "dealsync_outbox_next_due"
+        static let sql = nextDueQuery(target: "").sql
     }
 }

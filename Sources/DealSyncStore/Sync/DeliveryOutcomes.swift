@@ -217,17 +217,17 @@ public struct DeliveryOutcomes: Sendable {
 
     /// Locks the writes `ids` still in flight, each with its link's keys (``StatusByID``: through the primary key, not
     /// all of `outbox_open`).
-    enum Claims: KeptStatement {
-        static let name = "dealsync_round_claims"
-        static let sql = claimsQuery([]).sql
-    }
-
     package static func claimsQuery(_ ids: [Int64]) -> PostgresQuery {
         """
         SELECT o.id, o.claim_seq, o.claimed_by, l.id, l.connector, l.master_deal_id, l.record_id
         FROM outbox o LEFT JOIN links l ON l.id = o.link_id
         WHERE o.id = ANY(\(ids)) AND \(unescaped: StatusByID.is("in_flight", column: "o.status")) ORDER BY o.id FOR UPDATE OF o
         """
+    }
+
+    enum Claims: KeptStatement {
+        static let name = "dealsync_round_claims"
+        static let sql = claimsQuery([]).sql
     }
 
     func stillClaimed(_ group: WriteGroup, on tx: PostgresConnection) async throws -> Bool {
