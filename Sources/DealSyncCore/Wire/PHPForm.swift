@@ -115,23 +115,28 @@ public enum PHPForm {
     }
 
     /// Parses a form body as received: raw bytes that are not UTF-8 are refused like a `%FF` escape is.
+    ///
+    /// A key is decoded into one buffer kept for the whole body and split there; only its segments become
+    /// strings (short ones, held inline), so a pair costs its value's string and no more.
     public static func parse(bytes body: [UInt8]) throws(ParseError) -> Map {
         var root = Map()
         var pairCount = 0
         var failure: ParseError?
+        var key: [UInt8] = []
+        var path: [String] = []
         Pairs.forEach(in: body) { rawKey, rawValue in
             pairCount += 1
             guard pairCount <= maxPairs else {
                 failure = ParseError(description: "more than \(maxPairs) fields")
                 return false
             }
-            guard let key = percentDecode(rawKey), let value = percentDecode(rawValue) else {
+            guard percentDecode(rawKey, into: &key), let value = percentDecode(rawValue) else {
                 failure = ParseError(description: "field \(pairCount) is not valid percent-encoded UTF-8")
                 return false
             }
             guard !key.isEmpty else { return true }
             do throws(ParseError) {
-                let path = try splitKey(key)
+                try splitKey(key[...], into: &path)
                 try insert(value, at: path[...], into: &root)
             } catch {
                 failure = error
@@ -146,21 +151,33 @@ public enum PHPForm {
     /// Splits `a[b][0]` into `["a", "b", "0"]`; `a[]` gives an empty segment (append). A key nested deeper than
     /// ``maxDepth`` is refused as soon as its segment past the limit is seen.
     static func splitKey(_ key: String) throws(ParseError) -> [String] {
-        let utf8 = key.utf8
-        guard let open = utf8.firstIndex(of: UInt8(ascii: "[")) else { return [key] }
-        var path = [String(decoding: utf8[..<open], as: UTF8.self)]
-        var rest = utf8[open...]
-        while rest.first == UInt8(ascii: "[") {
-            let inner = rest.index(after: rest.startIndex)
-            guard let close = rest[inner...].firstIndex(of: UInt8(ascii: "]")) else {
+        var path: [String] = []
+        try splitKey(Array(key.utf8)[...], into: &path)
+        return path
+    }
+
+    /// ``splitKey(_:)`` of a decoded key's bytes (valid UTF-8), into `path` (emptied first). Brackets are ASCII,
+    /// so every segment cut at them is valid UTF-8 too.
+    static func splitKey(_ key: ArraySlice<UInt8>, into path: inout [String]) throws(ParseError) {
+        path.removeAll(keepingCapacity: true)
+        guard let open = key.firstIndex(of: UInt8(ascii: "[")) else {
+            path.append(String(decoding: key, as: UTF8.self))
+            return
+        }
+        path.append(String(decoding: key[..<open], as: UTF8.self))
+        var next = open
+        while next < key.endIndex, key[next] == UInt8(ascii: "[") {
+            let inner = next + 1
+            guard let close = key[inner...].firstIndex(of: UInt8(ascii: "]")) else {
                 // PHP treats an unclosed bracket as part of the name.
-                return [key]
+                path.removeAll(keepingCapacity: true)
+                path.append(String(decoding: key, as: UTF8.self))
+                return
             }
             guard path.count < maxDepth else { throw ParseError(description: "field nesting deeper than \(maxDepth)") }
-            path.append(String(decoding: utf8[inner..<close], as: UTF8.self))
-            rest = utf8[utf8.index(after: close)...]
+            path.append(String(decoding: key[inner..<close], as: UTF8.self))
+            next = close + 1
         }
-        return path
     }
 
     static func insert(_ value: String, at path: ArraySlice<String>, into map: inout Map) throws(ParseError) {
@@ -184,27 +201,49 @@ public enum PHPForm {
         if !text.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
             return String(validating: text, as: UTF8.self)
         }
+        var bytes: [UInt8] = []
+        guard percentDecode(text, into: &bytes) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Decodes `text` as ``percentDecode(_:)-(ArraySlice<UInt8>)`` does, into `bytes` (emptied first, its storage
+    /// kept); `false` where that gives `nil`. What it leaves in `bytes` on success is valid UTF-8.
+    static func percentDecode(_ text: ArraySlice<UInt8>, into bytes: inout [UInt8]) -> Bool {
+        bytes.removeAll(keepingCapacity: true)
+        bytes.reserveCapacity(text.count)
         // The raw bytes must be UTF-8 themselves, not only once decoded: a raw lead byte completed by escaped
         // continuation bytes (`\xF0%9F%98%80`) decodes to valid UTF-8, but the body stored is not, and reads back
         // as something else.
-        if text.contains(where: { $0 >= 0x80 }), String(validating: text, as: UTF8.self) == nil { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.count)
-        var iterator = text.makeIterator()
-        while let byte = iterator.next() {
+        var raw: UInt8 = 0
+        var decoded: UInt8 = 0
+        var index = text.startIndex
+        while index < text.endIndex {
+            let byte = text[index]
+            raw |= byte
+            index += 1
             switch byte {
             case UInt8(ascii: "+"):
                 bytes.append(UInt8(ascii: " "))
             case UInt8(ascii: "%"):
-                guard let hi = iterator.next().flatMap(hexValue), let lo = iterator.next().flatMap(hexValue) else {
-                    return nil
+                guard index + 1 < text.endIndex, let hi = hexValue(text[index]), let lo = hexValue(text[index + 1]) else {
+                    return false
                 }
-                bytes.append(hi << 4 | lo)
+                index += 2
+                let value = hi << 4 | lo
+                decoded |= value
+                bytes.append(value)
             default:
+                decoded |= byte
                 bytes.append(byte)
             }
         }
-        return String(validating: bytes, as: UTF8.self)
+        // ASCII throughout (nearly every key) is valid as it is; anything else is checked.
+        if raw >= 0x80, !isUTF8(text) { return false }
+        return decoded < 0x80 || isUTF8(bytes[...])
+    }
+
+    private static func isUTF8(_ bytes: ArraySlice<UInt8>) -> Bool {
+        String(validating: bytes, as: UTF8.self) != nil
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {

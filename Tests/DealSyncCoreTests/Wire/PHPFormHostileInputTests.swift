@@ -111,6 +111,26 @@ struct PHPFormHostileInputTests {
         #expect(form["a"]?["c"]?["0"]?.string == "4")
     }
 
+    /// Keys are decoded into one buffer and split there, not through a string per key: they follow the same rules
+    /// as values (escapes, `+`, UTF-8 before and after decoding) and PHP's brackets (an unclosed one is part of the
+    /// name, anything after the last closed one is dropped).
+    @Test func keysAreDecodedAndSplitAsPHPDoes() throws {
+        let form = try PHPForm.parse(
+            bytes: Array("a%5Bb%5D%5B%5D=1&a+b%5Bc+d%5D=2&x[y=3&p[q]r[s]=4&%D0%BA%D0%BB%D1%8E%D1%87%5B%D0%BF%5D=5&t[u]=6".utf8))
+        #expect(form.keys == ["a", "a b", "x[y", "p", "ключ", "t"])
+        #expect(form["a"]?["b"]?["0"]?.string == "1")
+        #expect(form["a b"]?["c d"]?.string == "2")
+        #expect(form["x[y"]?.string == "3")
+        #expect(form["p"]?.map?.keys == ["q"])
+        #expect(form["p"]?["q"]?.string == "4")
+        #expect(form["ключ"]?["п"]?.string == "5")
+        #expect(form["t"]?["u"]?.string == "6")
+        for key in ["a%", "a%4", "a%zz", "%FF", "a%E0%A4", "a[%FF]"] {
+            let refusal = #expect(throws: PHPForm.ParseError.self) { try PHPForm.parse(bytes: Array("ok=1&\(key)=1".utf8)) }
+            #expect(refusal?.description == "field 2 is not valid percent-encoded UTF-8", "\(key)")
+        }
+    }
+
     /// Maps of up to `linearLimit` keys are searched in order and larger ones through an index, built when a map
     /// grows past the limit: on both sides of it (and across it), a repeated key keeps its first place and its last
     /// value, nested maps grow in place, and appends go on from the largest index.
