@@ -17,13 +17,14 @@ struct DecisionSession {
     private var lineages: [Int64: UUID] = [:]
 
     /// Locks the advisory keys of `keys` (in a fixed order), then reads and row-locks their links (without `holds`,
-    /// not onboarding's holds: see ``LinkBookRecords/load(_:reserve:holds:masterTarget:on:logger:)``).
+    /// not onboarding's holds: see ``LinkBookRecords/load(_:reserve:holds:masterTarget:memo:on:logger:)``).
     static func open(
         _ context: SyncContext, keys: LinkBookRecords.Keys, reserve: Int, holds: Bool = true, on tx: PostgresConnection
     ) async throws -> DecisionSession {
         try await LinkBookRecords.lock(keys.lockNames, on: tx, logger: context.logger)
         let book = try await LinkBookRecords.load(
-            keys, reserve: reserve, holds: holds, masterTarget: context.setup.masterConnector, on: tx, logger: context.logger)
+            keys, reserve: reserve, holds: holds, masterTarget: context.setup.masterConnector, memo: context.fieldStates, on: tx,
+            logger: context.logger)
         return DecisionSession(context: context, tx: tx, book: book, before: book)
     }
 
@@ -131,6 +132,11 @@ struct DecisionSession {
     @discardableResult
     func save(notices: Notices, statuses: DecisionRecords.Statuses? = nil, outcomes: DeliveryRecords? = nil) async throws -> Int {
         let links = LinkBookRecords.changes(book, before: before, lineages: lineages)
+        // Read back by the next session of the link (the relay recording this write's outcome, its echo), it is not
+        // parsed again. Remembered before the commit: a text that never commits is never read back to match it.
+        for (link, text) in zip(links.states.links, links.states.texts) {
+            if let fields = book[link]?.fields { context.fieldStates.remember(link: link, text: text, states: fields) }
+        }
         let rows = try SyncEffectsRecords.rows(caused, setup: context.setup, links: book.entries)
         try await DecisionRecords.write(links: links, rows: rows, statuses: statuses, outcomes: outcomes, on: tx, logger: context.logger)
         // Where a crash test stops the transaction: after the state and the outbox rows were written (one

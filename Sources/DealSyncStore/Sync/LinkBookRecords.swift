@@ -75,7 +75,8 @@ package enum LinkBookRecords {
     /// Without `holds`, onboarding's holds are not read: a session that only applies decisions to links it has
     /// (a relay round's outcomes) never asks whether a record may be linked.
     static func load(
-        _ keys: Keys, reserve: Int, holds readHolds: Bool = true, masterTarget: String, on tx: PostgresConnection, logger: Logger
+        _ keys: Keys, reserve: Int, holds readHolds: Bool = true, masterTarget: String, memo: FieldStateMemo, on tx: PostgresConnection,
+        logger: Logger
     ) async throws -> LinkBook {
         let inFlight = try await masterCreatesInFlight(to: masterTarget, like: keys.observedDeals, on: tx, logger: logger)
         var links: [Int64: LinkBook.Entry] = [:]
@@ -91,7 +92,8 @@ package enum LinkBookRecords {
             {
                 links[id] = LinkBook.Entry(
                     id: id, connector: connector, masterDealID: master, recordID: record, isActive: active,
-                    masterVersion: version, fields: try states.map(FieldState.states(jsonText:)) ?? [:])
+                    masterVersion: version,
+                    fields: try states.map { (text) throws(JSONShapeError) in try memo.states(link: id, text: text) } ?? [:])
             }
         }
         let (holds, reserved) = try await holds(of: readHolds ? keys : Keys(), reserving: reserve, on: tx, logger: logger)

@@ -12,6 +12,8 @@ public struct SyncContext: Sendable {
     let checkpoint: (@Sendable (String) throws -> Void)?
     /// Told about every committed inbox row and divergence entry (metrics).
     let observer: SyncObserver?
+    /// The field states this process read or wrote last (``FieldStateMemo``), shared by every session of the context.
+    let fieldStates = FieldStateMemo()
 
     /// How often an inbox row may be tried (waits and failures count); a fetch started twice as often is given up.
     public static let maxAttempts = 12
