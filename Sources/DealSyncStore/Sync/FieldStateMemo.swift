@@ -32,7 +32,7 @@ final class FieldStateMemo: Sendable {
     let budget: Int
     private let state = Mutex(State())
 
-    init(budget: Int = 8 << 20) { self.budget = budget }
+    init(budget: Int = 4 << 20) { self.budget = budget }
 
     /// The states of `link` stored as `text`: the memo's when it holds that very text, else parsed and remembered.
     func states(link: Int64, text: String) throws(JSONShapeError) -> [String: FieldState] {
