@@ -64,9 +64,14 @@ struct FieldStateMemoTests {
         _ = try memo.states(link: 0, text: texts[0])
         #expect(memo.counts.misses == before.misses + 1, "the oldest went")
         // One link written again and again keeps one entry, and its listings do not pile up.
-        for round in 0..<20_000 { memo.remember(link: 7, text: texts[round % 2], states: [:]) }
+        let parsed = try texts.prefix(2).map { try FieldState.states(jsonText: $0) }
+        for round in 0..<20_000 { memo.remember(link: 7, text: texts[round % 2], states: parsed[round % 2]) }
         #expect(memo.size.links <= 10)
         #expect(memo.size.listings < 2 * memo.size.links + 1_100)
+        // Nor do the listings of links evicted: a long run of new links keeps as many as it holds, give or take.
+        for link in 1_000..<101_000 { memo.remember(link: Int64(link), text: texts[link % 40], states: [:]) }
+        #expect(memo.size.links == 10)
+        #expect(memo.size.listings < 2 * memo.size.links + 2_100)
         // A document larger than a quarter of the budget is parsed every time, never held.
         let large = FieldState.jsonText(of: Self.states(String(repeating: "x", count: budget)))
         _ = try memo.states(link: 50, text: large)

@@ -69,7 +69,12 @@ final class FieldStateMemo: Sendable {
                     s.bytes -= entry.text.utf8.count
                 }
             }
-            // Listings of links remembered again since pile up while nothing is evicted: dropped now and then.
+            // The listings evicted are dropped once they are half of them; listings of links remembered again since,
+            // which pile up while nothing is evicted, once they outnumber the entries twice over.
+            if s.head > 1024, s.head * 2 > s.order.count {
+                s.order.removeFirst(s.head)
+                s.head = 0
+            }
             if s.order.count - s.head > 2 * s.entries.count + 1024 {
                 let entries = s.entries
                 s.order = s.order[s.head...].filter { entries[$0.link]?.serial == $0.serial }
@@ -81,8 +86,8 @@ final class FieldStateMemo: Sendable {
     /// How many reads the memo answered and how many it parsed.
     var counts: (hits: Int, misses: Int) { state.withLock { ($0.hits, $0.misses) } }
 
-    /// The links it holds, the bytes of their text, and its listings (stale ones included).
-    var size: (links: Int, bytes: Int, listings: Int) { state.withLock { ($0.entries.count, $0.bytes, $0.order.count - $0.head) } }
+    /// The links it holds, the bytes of their text, and the listings it keeps (evicted and stale ones included).
+    var size: (links: Int, bytes: Int, listings: Int) { state.withLock { ($0.entries.count, $0.bytes, $0.order.count) } }
 
     private static func sameBytes(_ a: String, _ b: String) -> Bool {
         var a = a, b = b

@@ -112,9 +112,10 @@ struct PHPFormHostileInputTests {
     }
 
     /// Keys are decoded into one buffer and split there, not through a string per key: they follow the same rules
-    /// as values (escapes, `+`, UTF-8 before and after decoding) and PHP's brackets (an unclosed one is part of the
-    /// name, anything after the last closed one is dropped).
-    @Test func keysAreDecodedAndSplitAsPHPDoes() throws {
+    /// as values (escapes, `+`, UTF-8 before and after decoding), and the parser's bracket rules: an unclosed bracket
+    /// is kept in the name (PHP would also turn it, and spaces, into `_`), and a key ends at the first character
+    /// after a closing bracket that opens no other (`p[q]r[s]` is `p[q]`).
+    @Test func keysAreDecodedAndSplitByTheParsersRules() throws {
         let form = try PHPForm.parse(
             bytes: Array("a%5Bb%5D%5B%5D=1&a+b%5Bc+d%5D=2&x[y=3&p[q]r[s]=4&%D0%BA%D0%BB%D1%8E%D1%87%5B%D0%BF%5D=5&t[u]=6".utf8))
         #expect(form.keys == ["a", "a b", "x[y", "p", "ключ", "t"])
