@@ -72,8 +72,9 @@ struct FieldStateMemoTests {
         for link in 1_000..<101_000 { memo.remember(link: Int64(link), text: texts[link % 40], states: [:]) }
         #expect(memo.size.links == 10)
         #expect(memo.size.listings < 2 * memo.size.links + 2_100)
-        // A document larger than a quarter of the budget is parsed every time, never held.
-        let large = FieldState.jsonText(of: Self.states(String(repeating: "x", count: budget)))
+        // A document larger than a quarter of the budget (though it would fit) is parsed every time, never held.
+        let large = FieldState.jsonText(of: Self.states(String(repeating: "x", count: budget / 3)))
+        #expect(large.utf8.count > budget / 4 && large.utf8.count < budget)
         _ = try memo.states(link: 50, text: large)
         _ = try memo.states(link: 50, text: large)
         #expect(memo.counts.misses == before.misses + 3)
